@@ -1,0 +1,79 @@
+//! The TOML file as written by the operator. Every key is optional where a default
+//! exists; unknown keys are errors (`deny_unknown_fields`) so typos never pass silently.
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub router_id: Spanned<Ipv4Addr>,
+    pub local_as: Spanned<u32>,
+    pub listen_port: Option<Spanned<u16>>,
+    pub control_socket: Option<PathBuf>,
+    pub loopbacks: Spanned<FileLoopbacks>,
+    #[serde(default)]
+    pub defaults: SessionOptions,
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<Spanned<FileNeighbor>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLoopbacks {
+    #[serde(default)]
+    pub ipv4: Vec<Ipv4Net>,
+    #[serde(default)]
+    pub ipv6: Vec<Ipv6Net>,
+    /// Prefixes originated in addition to the addresses found on `lo`.
+    #[serde(default)]
+    pub originate: Vec<Spanned<IpNet>>,
+    /// Originate addresses on `lo` that fall inside the ranges (default true).
+    pub from_lo: Option<bool>,
+}
+
+/// Declares a struct holding the per-session options plus `$extra` fields.
+/// In `[defaults]` the options apply to every neighbor; in a `[[neighbor]]` they
+/// override the defaults (BIRD's template, in TOML). A macro because serde's
+/// `flatten` does not combine with `deny_unknown_fields`.
+macro_rules! with_session_options {
+    ($(#[$m:meta])* $name:ident { $($extra:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Default, Deserialize, Clone)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($extra)*
+            pub port: Option<u16>,
+            pub hold_time: Option<Spanned<u16>>,
+            pub keepalive: Option<Spanned<u16>>,
+            pub connect_retry: Option<Spanned<u16>>,
+            pub error_wait_min: Option<u16>,
+            pub error_wait_max: Option<u16>,
+            pub passive: Option<bool>,
+            pub rr_client: Option<bool>,
+            pub extended_next_hop: Option<bool>,
+            pub ttl_security: Option<bool>,
+            pub import_limit: Option<u32>,
+            pub import_limit_action: Option<Spanned<String>>,
+        }
+    };
+}
+
+with_session_options!(
+    /// `[defaults]`.
+    SessionOptions {}
+);
+
+with_session_options!(
+    /// One `[[neighbor]]`.
+    FileNeighbor {
+        pub name: Option<String>,
+        pub interface: Option<String>,
+        pub address: Option<Spanned<IpAddr>>,
+        pub remote_as: Option<u32>,
+        pub cost: Option<u32>,
+    }
+);

@@ -1,0 +1,430 @@
+//! From the file model to the effective [`Config`]: defaults applied, every
+//! semantic rule checked, each error naming file, line, key and why.
+
+use super::file::{FileConfig, FileNeighbor, SessionOptions};
+use super::{DEFAULT_CONTROL_SOCKET, DEFAULT_PORT};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::Serialize;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The effective configuration: every default resolved, every rule checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub router_id: Ipv4Addr,
+    pub local_as: u32,
+    pub listen_port: u16,
+    pub control_socket: PathBuf,
+    pub loopbacks: Loopbacks,
+    #[serde(rename = "neighbor")]
+    pub neighbors: Vec<Neighbor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Loopbacks {
+    pub ipv4: Vec<Ipv4Net>,
+    pub ipv6: Vec<Ipv6Net>,
+    pub originate: Vec<IpNet>,
+    pub from_lo: bool,
+}
+
+impl Loopbacks {
+    /// A fabric loopback: an IPv4 /32 or IPv6 /128 inside a configured range.
+    pub fn admits(&self, prefix: IpNet) -> bool {
+        match prefix {
+            IpNet::V4(p) => p.prefix_len() == 32 && self.ipv4.iter().any(|r| r.contains(&p)),
+            IpNet::V6(p) => p.prefix_len() == 128 && self.ipv6.iter().any(|r| r.contains(&p)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportLimitAction {
+    Warn,
+    Block,
+    Restart,
+    Disable,
+}
+
+/// One BGP neighbor with its session options resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Neighbor {
+    pub name: String,
+    /// Interface that scopes a link-local address (and carries a direct session).
+    pub interface: Option<String>,
+    pub address: IpAddr,
+    pub port: u16,
+    pub remote_as: u32,
+    /// Static link cost added to received MED on import; `None`: unknown (2^31 is added).
+    pub cost: Option<u32>,
+    pub hold_time: u16,
+    pub keepalive: u16,
+    #[serde(with = "secs")]
+    pub connect_retry: Duration,
+    #[serde(with = "secs")]
+    pub error_wait_min: Duration,
+    #[serde(with = "secs")]
+    pub error_wait_max: Duration,
+    pub passive: bool,
+    pub rr_client: bool,
+    pub extended_next_hop: bool,
+    pub ttl_security: bool,
+    pub import_limit: u32,
+    pub import_limit_action: ImportLimitAction,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+/// One problem in a config file, located as precisely as the file allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in one file (validation does not stop at the first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Read and validate a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError { file: name.clone(), line: 0, column: 0, key: String::new(), message: format!("cannot read: {e}") }])
+    })?;
+    parse(&text, &name)
+}
+
+/// Validate config text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    let mut v = Validator { text, file, errors: Vec::new() };
+    let raw: FileConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            v.error(span, "", e.message().to_string());
+            return Err(ConfigErrors(v.errors));
+        }
+    };
+    let config = v.check(raw);
+    if v.errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    file: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+        let (line, column) = line_col(self.text, span.start);
+        self.errors.push(ConfigError { file: self.file.to_string(), line, column, key: key.to_string(), message: message.into() });
+    }
+
+    fn check(&mut self, raw: FileConfig) -> Config {
+        let router_id = *raw.router_id.get_ref();
+        if router_id.is_unspecified() {
+            self.error(raw.router_id.span(), "router_id", "must not be 0.0.0.0 (RFC 6286 §2.1)");
+        }
+        let local_as = *raw.local_as.get_ref();
+        if local_as == 0 || local_as == u32::from(crate::wire::AS_TRANS) {
+            self.error(raw.local_as.span(), "local_as", format!("{local_as} is reserved (RFC 7607, RFC 6793)"));
+        }
+        let listen_port = match &raw.listen_port {
+            Some(p) if *p.get_ref() == 0 => {
+                self.error(p.span(), "listen_port", "must not be 0");
+                DEFAULT_PORT
+            }
+            Some(p) => *p.get_ref(),
+            None => DEFAULT_PORT,
+        };
+        let loopbacks = self.check_loopbacks(raw.loopbacks);
+        let defaults = raw.defaults;
+        let mut neighbors: Vec<Neighbor> = Vec::new();
+        for (i, n) in raw.neighbors.into_iter().enumerate() {
+            let span = n.span();
+            if let Some(nb) = self.check_neighbor(i, span.clone(), n.into_inner(), &defaults, local_as) {
+                if neighbors.iter().any(|o| o.name == nb.name) {
+                    self.error(span.clone(), &format!("neighbor[{i}].name"), format!("duplicate neighbor name {:?}", nb.name));
+                }
+                if neighbors.iter().any(|o| o.address == nb.address && o.interface == nb.interface) {
+                    self.error(span, &format!("neighbor[{i}].address"), format!("neighbor {} is configured twice", nb.address));
+                }
+                neighbors.push(nb);
+            }
+        }
+        Config {
+            router_id,
+            local_as,
+            listen_port,
+            control_socket: raw.control_socket.unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            loopbacks,
+            neighbors,
+        }
+    }
+
+    fn check_loopbacks(&mut self, lb: toml::Spanned<super::file::FileLoopbacks>) -> Loopbacks {
+        let span = lb.span();
+        let lb = lb.into_inner();
+        if lb.ipv4.is_empty() && lb.ipv6.is_empty() {
+            self.error(span.clone(), "loopbacks", "no loopback range: set loopbacks.ipv4 and/or loopbacks.ipv6");
+        }
+        let ranges = Loopbacks {
+            ipv4: lb.ipv4.iter().map(|p| p.trunc()).collect(),
+            ipv6: lb.ipv6.iter().map(|p| p.trunc()).collect(),
+            originate: Vec::new(),
+            from_lo: lb.from_lo.unwrap_or(true),
+        };
+        let mut originate = Vec::new();
+        for (i, p) in lb.originate.into_iter().enumerate() {
+            let prefix = *p.get_ref();
+            if !ranges.admits(prefix) {
+                self.error(
+                    p.span(),
+                    &format!("loopbacks.originate[{i}]"),
+                    format!("{prefix} is not an IPv4 /32 or IPv6 /128 inside the loopback ranges"),
+                );
+            }
+            originate.push(prefix);
+        }
+        Loopbacks { originate, ..ranges }
+    }
+
+    fn check_neighbor(
+        &mut self,
+        i: usize,
+        span: Range<usize>,
+        n: FileNeighbor,
+        d: &SessionOptions,
+        local_as: u32,
+    ) -> Option<Neighbor> {
+        let key = |k: &str| format!("neighbor[{i}].{k}");
+        let Some(address) = n.address.as_ref() else {
+            self.error(span, &key("address"), "missing: the neighbor's address (e.g. \"fe80::2\")");
+            return None;
+        };
+        let (addr_span, address) = (address.span(), *address.get_ref());
+        let link_local = matches!(address, IpAddr::V6(a) if a.is_unicast_link_local());
+        if link_local && n.interface.is_none() {
+            self.error(addr_span.clone(), &key("interface"), format!("{address} is link-local: set the interface it is reached on"));
+        }
+        if address.is_unspecified() || address.is_multicast() {
+            self.error(addr_span.clone(), &key("address"), format!("{address} is not a unicast address"));
+        }
+        if let Some(ifname) = &n.interface {
+            if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ', '%']) {
+                self.error(span.clone(), &key("interface"), format!("{ifname:?} is not a valid interface name"));
+            }
+        }
+        let name = n.name.clone().or_else(|| n.interface.clone()).unwrap_or_else(|| address.to_string());
+        let hold_time = pick_spanned(&n.hold_time, &d.hold_time).map(|s| (s.span(), *s.get_ref()));
+        let hold = match hold_time {
+            Some((s, h)) if h == 1 || h == 2 => {
+                self.error(s, &key("hold_time"), "must be 0 or at least 3 seconds (RFC 4271 §4.2)");
+                240
+            }
+            Some((_, h)) => h,
+            None => 240,
+        };
+        let keepalive = match pick_spanned(&n.keepalive, &d.keepalive) {
+            Some(k) if hold != 0 && *k.get_ref() > hold / 3 && *k.get_ref() != 0 => {
+                self.error(k.span(), &key("keepalive"), format!("{} s is more than a third of the hold time ({hold} s)", k.get_ref()));
+                hold / 3
+            }
+            Some(k) => *k.get_ref(),
+            None => hold / 3,
+        };
+        let connect_retry = match pick_spanned(&n.connect_retry, &d.connect_retry) {
+            Some(c) if *c.get_ref() == 0 => {
+                self.error(c.span(), &key("connect_retry"), "must be at least 1 second");
+                5
+            }
+            Some(c) => *c.get_ref(),
+            None => 5,
+        };
+        let error_wait_min = n.error_wait_min.or(d.error_wait_min).unwrap_or(5);
+        let error_wait_max = n.error_wait_max.or(d.error_wait_max).unwrap_or(300);
+        if error_wait_min > error_wait_max {
+            self.error(span.clone(), &key("error_wait_min"), format!("{error_wait_min} s is above error_wait_max ({error_wait_max} s)"));
+        }
+        let action = match pick_spanned(&n.import_limit_action, &d.import_limit_action) {
+            None => ImportLimitAction::Block,
+            Some(a) => match a.get_ref().as_str() {
+                "warn" => ImportLimitAction::Warn,
+                "block" => ImportLimitAction::Block,
+                "restart" => ImportLimitAction::Restart,
+                "disable" => ImportLimitAction::Disable,
+                other => {
+                    self.error(a.span(), &key("import_limit_action"), format!("{other:?}: expected one of warn, block, restart, disable"));
+                    ImportLimitAction::Block
+                }
+            },
+        };
+        Some(Neighbor {
+            name,
+            interface: n.interface.clone(),
+            address,
+            port: n.port.or(d.port).unwrap_or(DEFAULT_PORT),
+            remote_as: n.remote_as.unwrap_or(local_as),
+            cost: n.cost,
+            hold_time: hold,
+            keepalive,
+            connect_retry: Duration::from_secs(connect_retry.into()),
+            error_wait_min: Duration::from_secs(error_wait_min.into()),
+            error_wait_max: Duration::from_secs(error_wait_max.into()),
+            passive: n.passive.or(d.passive).unwrap_or(false),
+            rr_client: n.rr_client.or(d.rr_client).unwrap_or(true),
+            extended_next_hop: n.extended_next_hop.or(d.extended_next_hop).unwrap_or(true),
+            ttl_security: n.ttl_security.or(d.ttl_security).unwrap_or(false),
+            import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
+            import_limit_action: action,
+        })
+    }
+}
+
+fn pick_spanned<'a, T>(own: &'a Option<toml::Spanned<T>>, default: &'a Option<toml::Spanned<T>>) -> Option<&'a toml::Spanned<T>> {
+    own.as_ref().or(default.as_ref())
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+router_id = "10.255.0.2"
+local_as = 4242421945
+
+[loopbacks]
+ipv4 = ["10.255.0.0/16"]
+ipv6 = ["fd00:255::/48"]
+originate = ["10.255.0.2/32", "fd00:255::2/128"]
+
+[defaults]
+hold_time = 90
+
+[[neighbor]]
+interface = "wg1"
+address = "fe80::1:2"
+cost = 10
+
+[[neighbor]]
+name = "to-node3"
+interface = "wg3"
+address = "fe80::3:2"
+hold_time = 9
+"#;
+
+    #[test]
+    fn defaults_and_overrides_resolve() {
+        let c = parse(GOOD, "fabric.toml").unwrap();
+        assert_eq!(c.local_as, 4242421945);
+        assert_eq!(c.listen_port, 1790);
+        assert_eq!(c.neighbors.len(), 2);
+        let a = &c.neighbors[0];
+        assert_eq!((a.name.as_str(), a.hold_time, a.keepalive, a.cost, a.port), ("wg1", 90, 30, Some(10), 1790));
+        assert!(a.rr_client && a.extended_next_hop && !a.passive);
+        assert_eq!((a.import_limit, a.import_limit_action), (1000, ImportLimitAction::Block));
+        let b = &c.neighbors[1];
+        assert_eq!((b.name.as_str(), b.hold_time, b.keepalive, b.cost), ("to-node3", 9, 3, None));
+        assert!(c.loopbacks.admits("10.255.7.7/32".parse().unwrap()));
+        assert!(!c.loopbacks.admits("10.255.7.0/24".parse().unwrap()));
+        assert!(!c.loopbacks.admits("192.0.2.1/32".parse().unwrap()));
+        assert!(c.loopbacks.admits("fd00:255::9/128".parse().unwrap()));
+    }
+
+    fn errors(text: &str) -> Vec<ConfigError> {
+        parse(text, "f.toml").unwrap_err().0
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let text = GOOD.replace("hold_time = 90", "hold_tme = 90");
+        let e = errors(&text);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, 11, "{e:?}");
+        assert!(e[0].message.contains("hold_tme"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn semantic_errors_name_line_and_key() {
+        let text = GOOD
+            .replace("hold_time = 9\n", "hold_time = 2\n")
+            .replace("\"10.255.0.2/32\"", "\"192.0.2.1/32\"")
+            .replace("interface = \"wg1\"\n", "");
+        let e = errors(&text);
+        let keys: Vec<_> = e.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert!(keys.contains(&("loopbacks.originate[0]", 8)), "{keys:?}");
+        assert!(keys.contains(&("neighbor[0].interface", 14)), "{keys:?}");
+        assert!(keys.contains(&("neighbor[1].hold_time", 21)), "{keys:?}");
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].to_string().starts_with("f.toml:8:"), "{}", e[0]);
+    }
+
+    #[test]
+    fn duplicate_neighbors_and_bad_limit_action() {
+        let text = format!("{GOOD}\n[[neighbor]]\ninterface = \"wg1\"\naddress = \"fe80::1:2\"\nimport_limit_action = \"drop\"\n");
+        let e = errors(&text);
+        assert!(e.iter().any(|e| e.message.contains("duplicate neighbor name")), "{e:?}");
+        assert!(e.iter().any(|e| e.message.contains("configured twice")), "{e:?}");
+        assert!(e.iter().any(|e| e.key == "neighbor[2].import_limit_action" && e.line == 27), "{e:?}");
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let e = errors("router_id = \"10.255.0.2\"\nlocal_as = \n");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, 2);
+    }
+
+    #[test]
+    fn missing_required_key() {
+        let e = errors("router_id = \"10.255.0.2\"\n[loopbacks]\nipv4 = [\"10.0.0.0/8\"]\n");
+        assert!(e[0].message.contains("local_as"), "{e:?}");
+    }
+}

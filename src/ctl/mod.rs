@@ -1,0 +1,55 @@
+//! The control protocol between the daemon and `kittbgpd show …`: one JSON
+//! request per line on a Unix socket, one JSON response per line; plus the
+//! human rendering of responses, in the birdc tradition.
+
+mod render;
+
+pub use render::{render_neighbors, render_routes};
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "show", rename_all = "snake_case")]
+pub enum Request {
+    Neighbors,
+    Routes { filtered: bool },
+}
+
+/// One route for `show routes`: originated (peer "self") or received.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RouteView {
+    pub prefix: String,
+    /// Neighbor name, or "self" for an originated loopback.
+    pub peer: String,
+    pub next_hop: Option<String>,
+    pub interface: Option<String>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub origin: Option<String>,
+    pub as_path: String,
+    pub originator_id: Option<String>,
+    pub cluster_list: Vec<String>,
+    /// "accepted" or "filtered".
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Send one request and read one JSON response.
+pub fn query(socket: &Path, request: &Request) -> Result<serde_json::Value, String> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| format!("cannot connect to {}: {e} (is kittbgpd running?)", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+    line.push('\n');
+    stream.write_all(line.as_bytes()).map_err(|e| format!("cannot send request: {e}"))?;
+    let mut response = String::new();
+    BufReader::new(stream).read_line(&mut response).map_err(|e| format!("cannot read response: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(&response).map_err(|e| format!("bad response from daemon: {e}"))?;
+    if let Some(err) = value.get("error").and_then(|e| e.as_str()) {
+        return Err(err.to_string());
+    }
+    Ok(value)
+}

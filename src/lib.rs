@@ -1,0 +1,8 @@
+//! kittbgpd: a BGP daemon for WireGuard routing fabrics.
+//!
+//! Sans-IO cores ([`wire`], [`session`], [`config`], [`rib`]) hold all protocol logic and
+//! take time as an argument; [`runtime`] moves bytes, timers and events around them.
+//! See ARCHITECTURE.md for the module map and the path of one UPDATE.
+
+pub mod config;
+pub mod wire;

@@ -1,0 +1,52 @@
+//! Import policy of the fabric: only loopbacks travel.
+
+use crate::config::Loopbacks;
+use ipnet::IpNet;
+use serde::Serialize;
+
+/// Why a received route was kept as filtered instead of accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterReason {
+    /// Not an IPv4 /32 or IPv6 /128.
+    NotHostRoute,
+    /// A host route outside the configured loopback ranges.
+    OutsideLoopbackRanges,
+    /// RFC 7606 treat-as-withdraw: the attributes were malformed.
+    MalformedAttributes(String),
+    /// The route has no usable next hop.
+    NoNextHop,
+}
+
+impl std::fmt::Display for FilterReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilterReason::NotHostRoute => f.write_str("not a /32 or /128 loopback"),
+            FilterReason::OutsideLoopbackRanges => f.write_str("outside the loopback ranges"),
+            FilterReason::MalformedAttributes(why) => write!(f, "malformed attributes (RFC 7606 treat-as-withdraw): {why}"),
+            FilterReason::NoNextHop => f.write_str("no usable next hop"),
+        }
+    }
+}
+
+/// The loopback-only filter, applied to imports and exports alike.
+#[derive(Clone, Debug)]
+pub struct ImportPolicy {
+    pub loopbacks: Loopbacks,
+}
+
+impl ImportPolicy {
+    pub fn check(&self, prefix: IpNet) -> Result<(), FilterReason> {
+        let host = match prefix {
+            IpNet::V4(p) => p.prefix_len() == 32,
+            IpNet::V6(p) => p.prefix_len() == 128,
+        };
+        if !host {
+            Err(FilterReason::NotHostRoute)
+        } else if !self.loopbacks.admits(prefix) {
+            Err(FilterReason::OutsideLoopbackRanges)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The control socket: one JSON request per line, one JSON response per line.
+//! Root-only (mode 0600) since it shows the whole routing state.
+
+use super::peer::PeerStatus;
+use super::rib_task::RibMsg;
+use crate::ctl::Request;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
+
+pub struct Control {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Control {
+    pub fn shutdown(self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub fn serve(path: &Path, peers: Vec<watch::Receiver<PeerStatus>>, rib: mpsc::UnboundedSender<RibMsg>) -> std::io::Result<Control> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // A socket left by a dead daemon would make bind fail; one in use is refused.
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another kittbgpd answers on it"));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(client(stream, peers.clone(), rib.clone()));
+                }
+                Err(e) => warn!("control socket accept failed: {e}"),
+            }
+        }
+    });
+    Ok(Control { path: path.to_path_buf(), task })
+}
+
+async fn client(stream: tokio::net::UnixStream, peers: Vec<watch::Receiver<PeerStatus>>, rib: mpsc::UnboundedSender<RibMsg>) {
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let response = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => answer(req, &peers, &rib).await,
+            Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
+        };
+        debug!(?line, "control request");
+        let mut text = response.to_string();
+        text.push('\n');
+        if wr.write_all(text.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn answer(req: Request, peers: &[watch::Receiver<PeerStatus>], rib: &mpsc::UnboundedSender<RibMsg>) -> serde_json::Value {
+    match req {
+        Request::Neighbors => {
+            let list: Vec<PeerStatus> = peers.iter().map(|p| p.borrow().clone()).collect();
+            serde_json::to_value(list).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+        }
+        Request::Routes { filtered } => {
+            let (tx, rx) = oneshot::channel();
+            if rib.send(RibMsg::Routes { filtered, reply: tx }).is_err() {
+                return serde_json::json!({ "error": "routing task is gone" });
+            }
+            match rx.await {
+                Ok(routes) => serde_json::to_value(routes).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
+                Err(_) => serde_json::json!({ "error": "routing task did not answer" }),
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The tokio side: sockets, timers, netlink, the control socket. It moves
+//! bytes and events between the sans-IO cores and decides nothing.
+
+mod conn;
+mod control;
+mod lo;
+mod peer;
+mod rib_task;
+pub mod transport;
+
+use crate::config::Config;
+use crate::rib::ImportPolicy;
+use crate::session::SessionConfig;
+use crate::wire::{AfiSafi, Capability, Notification};
+use peer::{PeerCmd, PeerHandle};
+use rib_task::{RibMsg, RibPeer};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+/// The capabilities kittbgpd announces (RFC 5492).
+pub fn local_capabilities(config: &Config, neighbor: &crate::config::Neighbor) -> Vec<Capability> {
+    let mut caps = vec![
+        Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+        Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+        Capability::RouteRefresh,
+        Capability::EnhancedRouteRefresh,
+        Capability::FourOctetAs(config.local_as),
+        Capability::ExtendedMessage,
+    ];
+    if neighbor.extended_next_hop {
+        caps.push(Capability::ExtendedNextHop(vec![crate::wire::capability::ExtNhEntry {
+            nlri: AfiSafi::IPV4_UNICAST,
+            nexthop_afi: crate::wire::AFI_IPV6,
+        }]));
+    }
+    caps
+}
+
+pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionConfig {
+    SessionConfig {
+        local_as: config.local_as,
+        remote_as: n.remote_as,
+        router_id: config.router_id,
+        hold_time: n.hold_time,
+        keepalive: n.keepalive,
+        connect_retry: n.connect_retry,
+        error_wait_min: n.error_wait_min,
+        error_wait_max: n.error_wait_max,
+        passive: n.passive,
+        capabilities: local_capabilities(config, n),
+    }
+}
+
+/// Run the daemon until SIGINT or SIGTERM; then send every peer a Cease.
+pub async fn run(config: Config) -> Result<(), String> {
+    let listener = transport::listen(config.listen_port).map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
+    info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
+
+    let (rib_tx, rib_rx) = mpsc::unbounded_channel();
+    let mut peers: Vec<PeerHandle> = Vec::new();
+    for (id, n) in config.neighbors.iter().enumerate() {
+        if let Some(ifname) = &n.interface {
+            if let Err(e) = transport::if_index(ifname) {
+                warn!(peer = %n.name, "{e}; will keep trying to connect");
+            }
+        }
+        peers.push(peer::spawn(id, n.clone(), session_config(&config, n), rib_tx.clone()));
+    }
+    let rib_peers = config
+        .neighbors
+        .iter()
+        .zip(&peers)
+        .map(|(n, h)| RibPeer { name: n.name.clone(), interface: n.interface.clone(), tx: h.tx.clone() })
+        .collect();
+    let policy = ImportPolicy { loopbacks: config.loopbacks.clone() };
+    tokio::spawn(rib_task::run(rib_peers, policy, rib_rx));
+
+    // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
+    let mut originated: BTreeSet<_> = config.loopbacks.originate.iter().copied().collect();
+    if config.loopbacks.from_lo {
+        match lo::loopback_addresses().await {
+            Ok(found) => originated.extend(found.into_iter().filter(|p| config.loopbacks.admits(*p))),
+            Err(e) => warn!("cannot read addresses on lo: {e}"),
+        }
+    }
+    info!(prefixes = ?originated, "originating");
+    let _ = rib_tx.send(RibMsg::Originate(originated));
+
+    let statuses = peers.iter().map(|p| p.status.clone()).collect();
+    let control = control::serve(&config.control_socket, statuses, rib_tx.clone())
+        .map_err(|e| format!("cannot open control socket {}: {e}", config.control_socket.display()))?;
+
+    let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
+    let accept = tokio::spawn(accept_loop(listener, config.neighbors.clone(), peer_txs));
+
+    wait_for_signal().await;
+    info!("shutting down: sending Cease to every neighbor");
+    accept.abort();
+    let mut done = Vec::new();
+    for p in &peers {
+        let (tx, rx) = oneshot::channel();
+        // RFC 4486 §4: Cease / Administrative Shutdown.
+        let notification = Notification::new(6, 2, Vec::new());
+        if p.tx.send(PeerCmd::Stop { notification, done: tx }).is_ok() {
+            done.push(rx);
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
+    control.shutdown();
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot watch SIGTERM: {e}");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Hand each inbound connection to its neighbor's task; refuse strangers.
+async fn accept_loop(listener: tokio::net::TcpListener, neighbors: Vec<crate::config::Neighbor>, peers: Vec<mpsc::UnboundedSender<PeerCmd>>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => match transport::match_neighbor(&neighbors, addr) {
+                Some((id, _)) => {
+                    let _ = peers[id].send(PeerCmd::Inbound(stream));
+                }
+                None => {
+                    let (ip, ifname) = transport::remote_of(addr);
+                    warn!(remote = %ip, interface = ifname.as_deref().unwrap_or("-"), "refused connection: not a configured neighbor on that interface");
+                }
+            },
+            Err(e) => {
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! One task per neighbor: owns the [`Session`] state machine and its TCP
+//! connections, turns bytes into events and actions into bytes. Decides nothing.
+
+use super::conn::{self, ConnEvent, ConnIo};
+use super::rib_task::RibMsg;
+use super::transport;
+use crate::config::Neighbor;
+use crate::session::{Action, Direction, Event, Session, SessionConfig, State};
+use crate::wire::{Message, Negotiated, Notification};
+use bytes::Bytes;
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+pub type PeerId = usize;
+
+/// Commands to a peer task.
+#[derive(Debug)]
+pub enum PeerCmd {
+    /// A connection the listener accepted for this neighbor.
+    Inbound(TcpStream),
+    /// Encoded UPDATEs from the RIB for session `epoch`.
+    Send { epoch: u64, messages: Vec<Bytes> },
+    /// Send the peer a ROUTE-REFRESH (used after a policy change).
+    Stop { notification: Notification, done: oneshot::Sender<()> },
+}
+
+/// What operators see of a neighbor (`show neighbors`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerStatus {
+    pub name: String,
+    pub address: IpAddr,
+    pub interface: Option<String>,
+    pub state: State,
+    /// Seconds since the UNIX epoch when the current state was entered.
+    pub since: u64,
+    pub remote_id: Option<std::net::Ipv4Addr>,
+    pub remote_as: u32,
+    pub local_address: Option<SocketAddr>,
+    pub remote_address: Option<SocketAddr>,
+    pub hold_time: Option<u16>,
+    pub negotiated: Option<NegotiatedView>,
+    pub last_error: Option<String>,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NegotiatedView {
+    pub four_octet_as: bool,
+    pub extended_message: bool,
+    pub ipv4_extended_next_hop: bool,
+    pub ipv4_unicast: bool,
+    pub ipv6_unicast: bool,
+    pub route_refresh: bool,
+    pub enhanced_route_refresh: bool,
+}
+
+impl From<Negotiated> for NegotiatedView {
+    fn from(n: Negotiated) -> Self {
+        NegotiatedView {
+            four_octet_as: n.four_octet_as,
+            extended_message: n.extended_message,
+            ipv4_extended_next_hop: n.ipv4_extended_next_hop,
+            ipv4_unicast: n.ipv4_unicast,
+            ipv6_unicast: n.ipv6_unicast,
+            route_refresh: n.route_refresh,
+            enhanced_route_refresh: n.enhanced_route_refresh,
+        }
+    }
+}
+
+pub struct PeerHandle {
+    pub tx: mpsc::UnboundedSender<PeerCmd>,
+    pub status: watch::Receiver<PeerStatus>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Start the task of one neighbor.
+pub fn spawn(id: PeerId, neighbor: Neighbor, session_cfg: SessionConfig, rib: mpsc::UnboundedSender<RibMsg>) -> PeerHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let status = PeerStatus {
+        name: neighbor.name.clone(),
+        address: neighbor.address,
+        interface: neighbor.interface.clone(),
+        state: State::Idle,
+        since: unix_now(),
+        remote_id: None,
+        remote_as: neighbor.remote_as,
+        local_address: None,
+        remote_address: None,
+        hold_time: None,
+        negotiated: None,
+        last_error: None,
+        updates_received: 0,
+        updates_sent: 0,
+    };
+    let (status_tx, status_rx) = watch::channel(status);
+    let (conn_tx, conn_rx) = mpsc::unbounded_channel();
+    let task = PeerTask {
+        id,
+        neighbor,
+        session: Session::new(session_cfg),
+        conns: [None, None],
+        closing: Vec::new(),
+        conn_tx,
+        rib,
+        status: status_tx,
+        epoch: 0,
+        generation: 0,
+    };
+    tokio::spawn(task.run(rx, conn_rx));
+    PeerHandle { tx, status: status_rx }
+}
+
+struct PeerTask {
+    id: PeerId,
+    neighbor: Neighbor,
+    session: Session,
+    conns: [Option<ConnIo>; 2],
+    /// Writers of closed connections still sending their last bytes (a NOTIFICATION).
+    closing: Vec<tokio::task::JoinHandle<()>>,
+    conn_tx: mpsc::UnboundedSender<ConnEvent>,
+    rib: mpsc::UnboundedSender<RibMsg>,
+    status: watch::Sender<PeerStatus>,
+    /// Counts established sessions, so late RIB output for an old session is dropped.
+    epoch: u64,
+    /// Counts connections, so events of a closed connection are dropped.
+    generation: u64,
+}
+
+fn slot(dir: Direction) -> usize {
+    match dir {
+        Direction::Outbound => 0,
+        Direction::Inbound => 1,
+    }
+}
+
+impl PeerTask {
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<PeerCmd>, mut conn_rx: mpsc::UnboundedReceiver<ConnEvent>) {
+        let start = self.session.handle(Event::Start, Instant::now());
+        self.execute(start);
+        loop {
+            let deadline = self.session.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    Some(PeerCmd::Stop { notification, done }) => {
+                        let actions = self.session.handle(Event::Stop(notification), Instant::now());
+                        self.execute(actions);
+                        self.flush_closing().await;
+                        self.publish();
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_cmd(cmd),
+                    None => return,
+                },
+                Some(ev) = conn_rx.recv() => self.on_conn_event(ev),
+                () = sleep => {
+                    let actions = self.session.handle_timeout(Instant::now());
+                    self.execute(actions);
+                }
+            }
+            self.publish();
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: PeerCmd) {
+        match cmd {
+            PeerCmd::Inbound(stream) => {
+                let remote = stream.peer_addr().ok();
+                if !self.session.accepts(Direction::Inbound) {
+                    debug!(peer = %self.neighbor.name, ?remote, state = %self.session.state(), "inbound connection not taken in this state");
+                    return;
+                }
+                if let Err(e) = transport::prepare_accepted(&stream, &self.neighbor) {
+                    warn!(peer = %self.neighbor.name, "cannot set socket options on inbound connection: {e}");
+                    return;
+                }
+                self.attach(Direction::Inbound, stream);
+            }
+            PeerCmd::Send { epoch, messages } => {
+                if epoch != self.epoch || self.session.state() != State::Established {
+                    return;
+                }
+                if let Some(conn) = self.established_conn() {
+                    self.status.send_modify(|s| s.updates_sent += messages.len() as u64);
+                    for m in messages {
+                        conn.send(m);
+                    }
+                }
+            }
+            PeerCmd::Stop { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    fn established_conn(&self) -> Option<&ConnIo> {
+        self.conns.iter().flatten().find(|c| c.established)
+    }
+
+    fn attach(&mut self, dir: Direction, stream: TcpStream) {
+        self.generation += 1;
+        let io = conn::start(stream, dir, self.generation, self.conn_tx.clone());
+        info!(peer = %self.neighbor.name, local = ?io.local, remote = ?io.remote, ?dir, "connected");
+        self.conns[slot(dir)] = Some(io);
+        let actions = self.session.handle(Event::Connected(dir), Instant::now());
+        self.execute(actions);
+    }
+
+    fn on_conn_event(&mut self, ev: ConnEvent) {
+        match ev {
+            ConnEvent::ConnectDone(Ok(stream)) => {
+                if self.session.accepts(Direction::Outbound) {
+                    self.attach(Direction::Outbound, stream);
+                } else {
+                    let actions = self.session.handle(Event::ConnectFailed, Instant::now());
+                    self.execute(actions);
+                }
+            }
+            ConnEvent::ConnectDone(Err(e)) => {
+                debug!(peer = %self.neighbor.name, "connect failed: {e}");
+                let actions = self.session.handle(Event::ConnectFailed, Instant::now());
+                self.execute(actions);
+            }
+            ConnEvent::Frame { dir, generation, frame } => {
+                if !self.current(dir, generation) {
+                    return;
+                }
+                let event = self.decode(dir, frame);
+                let actions = self.session.handle(event, Instant::now());
+                self.execute(actions);
+            }
+            ConnEvent::BadFrame { dir, generation, notification } => {
+                if self.current(dir, generation) {
+                    warn!(peer = %self.neighbor.name, "malformed message: {notification}");
+                    let actions = self.session.handle(Event::Malformed(dir, notification), Instant::now());
+                    self.execute(actions);
+                }
+            }
+            ConnEvent::Closed { dir, generation, error } => {
+                if !self.current(dir, generation) {
+                    return;
+                }
+                match &error {
+                    Some(e) => info!(peer = %self.neighbor.name, ?dir, "connection lost: {e}"),
+                    None => info!(peer = %self.neighbor.name, ?dir, "connection closed by peer"),
+                }
+                self.conns[slot(dir)] = None;
+                let actions = self.session.handle(Event::Closed(dir), Instant::now());
+                self.execute(actions);
+            }
+        }
+    }
+
+    fn current(&self, dir: Direction, generation: u64) -> bool {
+        self.conns[slot(dir)].as_ref().is_some_and(|c| c.generation == generation)
+    }
+
+    /// Bytes to event: length against what was negotiated, then the codec.
+    fn decode(&self, dir: Direction, frame: Bytes) -> Event {
+        let max = self.session.max_message_len();
+        if frame.len() > max {
+            // RFC 4271 §6.1 / RFC 8654 §4: Bad Message Length, data = the length field.
+            let len = (frame.len() as u16).to_be_bytes().to_vec();
+            return Event::Malformed(dir, Notification::new(1, 2, len));
+        }
+        let negotiated = self.session.negotiated().unwrap_or_default();
+        match Message::decode(frame, &negotiated) {
+            Ok(msg) => {
+                if let Message::Notification(n) = &msg {
+                    info!(peer = %self.neighbor.name, "received NOTIFICATION: {n}");
+                }
+                Event::Received(dir, msg)
+            }
+            Err(e) => {
+                let n = e.notification();
+                warn!(peer = %self.neighbor.name, "bad message, sending NOTIFICATION {n}");
+                Event::Malformed(dir, n)
+            }
+        }
+    }
+
+    fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Connect => {
+                    let neighbor = self.neighbor.clone();
+                    let tx = self.conn_tx.clone();
+                    let timeout = neighbor.connect_retry.max(Duration::from_secs(1));
+                    tokio::spawn(async move {
+                        let result = transport::connect(&neighbor, timeout).await;
+                        let _ = tx.send(ConnEvent::ConnectDone(result));
+                    });
+                }
+                Action::Send(dir, msg) => {
+                    let negotiated = self.session.negotiated().unwrap_or_default();
+                    if let Message::Notification(n) = &msg {
+                        info!(peer = %self.neighbor.name, "sending NOTIFICATION: {n}");
+                    }
+                    match msg.to_bytes(&negotiated) {
+                        Ok(bytes) => {
+                            if let Some(c) = &self.conns[slot(dir)] {
+                                c.send(bytes);
+                            }
+                        }
+                        Err(e) => warn!(peer = %self.neighbor.name, "cannot encode message: {e}"),
+                    }
+                }
+                Action::Close(dir) => {
+                    if let Some(c) = self.conns[slot(dir)].take() {
+                        self.closing.retain(|w| !w.is_finished());
+                        self.closing.push(c.close());
+                    }
+                }
+                Action::Established { direction, negotiated, remote } => {
+                    self.epoch += 1;
+                    let Some(conn) = self.conns[slot(direction)].as_mut() else { continue };
+                    conn.established = true;
+                    info!(peer = %self.neighbor.name, remote_id = %remote.bgp_id, ?direction, "session established");
+                    let _ = self.rib.send(RibMsg::PeerUp {
+                        peer: self.id,
+                        epoch: self.epoch,
+                        negotiated,
+                        local: conn.local,
+                        remote_id: remote.bgp_id,
+                    });
+                    self.status.send_modify(|s| {
+                        s.remote_id = Some(remote.bgp_id);
+                        s.negotiated = Some(negotiated.into());
+                        s.hold_time = Some(self.neighbor.hold_time.min(remote.hold_time));
+                        s.local_address = conn.local;
+                        s.remote_address = conn.remote;
+                    });
+                }
+                Action::Update(update) => {
+                    self.status.send_modify(|s| s.updates_received += 1);
+                    let _ = self.rib.send(RibMsg::Update { peer: self.id, update });
+                }
+                Action::RouteRefresh(rr) => {
+                    let _ = self.rib.send(RibMsg::RouteRefresh { peer: self.id, epoch: self.epoch, afi: rr.afi });
+                }
+                Action::Down(reason) => {
+                    info!(peer = %self.neighbor.name, "session down: {reason}");
+                    let _ = self.rib.send(RibMsg::PeerDown { peer: self.id });
+                }
+            }
+        }
+    }
+
+    /// On stop: give the writers a moment to send the NOTIFICATION before exit.
+    async fn flush_closing(&mut self) {
+        let mut writers = std::mem::take(&mut self.closing);
+        writers.extend(self.conns.iter_mut().filter_map(Option::take).map(ConnIo::close));
+        conn::wait_all(writers, Duration::from_secs(2)).await;
+    }
+
+    fn publish(&self) {
+        let state = self.session.state();
+        let last_error = self.session.last_error().map(str::to_string);
+        self.status.send_if_modified(|s| {
+            let changed = s.state != state || s.last_error != last_error;
+            if s.state != state {
+                s.state = state;
+                s.since = unix_now();
+                if state != State::Established {
+                    s.negotiated = None;
+                    s.remote_id = None;
+                    s.hold_time = None;
+                }
+            }
+            s.last_error = last_error;
+            changed
+        });
+    }
+}
