@@ -1,8 +1,13 @@
 //! kittbgpd: a BGP daemon for WireGuard routing fabrics.
 //!
 //! Sans-IO cores ([`wire`], [`session`], [`config`], [`rib`]) hold all protocol logic and
-//! take time as an argument; [`runtime`] moves bytes, timers and events around them.
+//! take time as an argument; [`runtime`] moves bytes, timers and events around them;
+//! [`ctl`] is the control protocol and its rendering.
 //! See ARCHITECTURE.md for the module map and the path of one UPDATE.
 
 pub mod config;
+pub mod ctl;
+pub mod rib;
+pub mod runtime;
+pub mod session;
 pub mod wire;

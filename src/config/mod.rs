@@ -6,7 +6,9 @@
 mod file;
 mod validate;
 
-pub use validate::{load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Loopbacks, Neighbor};
+pub use validate::{
+    load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Loopbacks, Neighbor,
+};
 
 /// Default TCP port of the fabric (both sides listen and connect here).
 pub const DEFAULT_PORT: u16 = 1790;

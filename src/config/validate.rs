@@ -78,7 +78,10 @@ pub struct Neighbor {
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_secs())
     }
 }
@@ -123,14 +126,24 @@ impl fmt::Display for ConfigErrors {
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError { file: name.clone(), line: 0, column: 0, key: String::new(), message: format!("cannot read: {e}") }])
+        ConfigErrors(vec![ConfigError {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }])
     })?;
     parse(&text, &name)
 }
 
 /// Validate config text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
-    let mut v = Validator { text, file, errors: Vec::new() };
+    let mut v = Validator {
+        text,
+        file,
+        errors: Vec::new(),
+    };
     let raw: FileConfig = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -156,17 +169,31 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let (line, column) = line_col(self.text, span.start);
-        self.errors.push(ConfigError { file: self.file.to_string(), line, column, key: key.to_string(), message: message.into() });
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+        });
     }
 
     fn check(&mut self, raw: FileConfig) -> Config {
         let router_id = *raw.router_id.get_ref();
         if router_id.is_unspecified() {
-            self.error(raw.router_id.span(), "router_id", "must not be 0.0.0.0 (RFC 6286 §2.1)");
+            self.error(
+                raw.router_id.span(),
+                "router_id",
+                "must not be 0.0.0.0 (RFC 6286 §2.1)",
+            );
         }
         let local_as = *raw.local_as.get_ref();
         if local_as == 0 || local_as == u32::from(crate::wire::AS_TRANS) {
-            self.error(raw.local_as.span(), "local_as", format!("{local_as} is reserved (RFC 7607, RFC 6793)"));
+            self.error(
+                raw.local_as.span(),
+                "local_as",
+                format!("{local_as} is reserved (RFC 7607, RFC 6793)"),
+            );
         }
         let listen_port = match &raw.listen_port {
             Some(p) if *p.get_ref() == 0 => {
@@ -181,12 +208,25 @@ impl Validator<'_> {
         let mut neighbors: Vec<Neighbor> = Vec::new();
         for (i, n) in raw.neighbors.into_iter().enumerate() {
             let span = n.span();
-            if let Some(nb) = self.check_neighbor(i, span.clone(), n.into_inner(), &defaults, local_as) {
+            if let Some(nb) =
+                self.check_neighbor(i, span.clone(), n.into_inner(), &defaults, local_as)
+            {
                 if neighbors.iter().any(|o| o.name == nb.name) {
-                    self.error(span.clone(), &format!("neighbor[{i}].name"), format!("duplicate neighbor name {:?}", nb.name));
+                    self.error(
+                        span.clone(),
+                        &format!("neighbor[{i}].name"),
+                        format!("duplicate neighbor name {:?}", nb.name),
+                    );
                 }
-                if neighbors.iter().any(|o| o.address == nb.address && o.interface == nb.interface) {
-                    self.error(span, &format!("neighbor[{i}].address"), format!("neighbor {} is configured twice", nb.address));
+                if neighbors
+                    .iter()
+                    .any(|o| o.address == nb.address && o.interface == nb.interface)
+                {
+                    self.error(
+                        span,
+                        &format!("neighbor[{i}].address"),
+                        format!("neighbor {} is configured twice", nb.address),
+                    );
                 }
                 neighbors.push(nb);
             }
@@ -195,7 +235,9 @@ impl Validator<'_> {
             router_id,
             local_as,
             listen_port,
-            control_socket: raw.control_socket.unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            control_socket: raw
+                .control_socket
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             loopbacks,
             neighbors,
         }
@@ -205,7 +247,11 @@ impl Validator<'_> {
         let span = lb.span();
         let lb = lb.into_inner();
         if lb.ipv4.is_empty() && lb.ipv6.is_empty() {
-            self.error(span.clone(), "loopbacks", "no loopback range: set loopbacks.ipv4 and/or loopbacks.ipv6");
+            self.error(
+                span.clone(),
+                "loopbacks",
+                "no loopback range: set loopbacks.ipv4 and/or loopbacks.ipv6",
+            );
         }
         let ranges = Loopbacks {
             ipv4: lb.ipv4.iter().map(|p| p.trunc()).collect(),
@@ -225,7 +271,10 @@ impl Validator<'_> {
             }
             originate.push(prefix);
         }
-        Loopbacks { originate, ..ranges }
+        Loopbacks {
+            originate,
+            ..ranges
+        }
     }
 
     fn check_neighbor(
@@ -238,27 +287,51 @@ impl Validator<'_> {
     ) -> Option<Neighbor> {
         let key = |k: &str| format!("neighbor[{i}].{k}");
         let Some(address) = n.address.as_ref() else {
-            self.error(span, &key("address"), "missing: the neighbor's address (e.g. \"fe80::2\")");
+            self.error(
+                span,
+                &key("address"),
+                "missing: the neighbor's address (e.g. \"fe80::2\")",
+            );
             return None;
         };
         let (addr_span, address) = (address.span(), *address.get_ref());
         let link_local = matches!(address, IpAddr::V6(a) if a.is_unicast_link_local());
         if link_local && n.interface.is_none() {
-            self.error(addr_span.clone(), &key("interface"), format!("{address} is link-local: set the interface it is reached on"));
+            self.error(
+                addr_span.clone(),
+                &key("interface"),
+                format!("{address} is link-local: set the interface it is reached on"),
+            );
         }
         if address.is_unspecified() || address.is_multicast() {
-            self.error(addr_span.clone(), &key("address"), format!("{address} is not a unicast address"));
+            self.error(
+                addr_span.clone(),
+                &key("address"),
+                format!("{address} is not a unicast address"),
+            );
         }
         if let Some(ifname) = &n.interface {
             if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ', '%']) {
-                self.error(span.clone(), &key("interface"), format!("{ifname:?} is not a valid interface name"));
+                self.error(
+                    span.clone(),
+                    &key("interface"),
+                    format!("{ifname:?} is not a valid interface name"),
+                );
             }
         }
-        let name = n.name.clone().or_else(|| n.interface.clone()).unwrap_or_else(|| address.to_string());
+        let name = n
+            .name
+            .clone()
+            .or_else(|| n.interface.clone())
+            .unwrap_or_else(|| address.to_string());
         let hold_time = pick_spanned(&n.hold_time, &d.hold_time).map(|s| (s.span(), *s.get_ref()));
         let hold = match hold_time {
             Some((s, h)) if h == 1 || h == 2 => {
-                self.error(s, &key("hold_time"), "must be 0 or at least 3 seconds (RFC 4271 §4.2)");
+                self.error(
+                    s,
+                    &key("hold_time"),
+                    "must be 0 or at least 3 seconds (RFC 4271 §4.2)",
+                );
                 240
             }
             Some((_, h)) => h,
@@ -266,7 +339,14 @@ impl Validator<'_> {
         };
         let keepalive = match pick_spanned(&n.keepalive, &d.keepalive) {
             Some(k) if hold != 0 && *k.get_ref() > hold / 3 && *k.get_ref() != 0 => {
-                self.error(k.span(), &key("keepalive"), format!("{} s is more than a third of the hold time ({hold} s)", k.get_ref()));
+                self.error(
+                    k.span(),
+                    &key("keepalive"),
+                    format!(
+                        "{} s is more than a third of the hold time ({hold} s)",
+                        k.get_ref()
+                    ),
+                );
                 hold / 3
             }
             Some(k) => *k.get_ref(),
@@ -283,7 +363,11 @@ impl Validator<'_> {
         let error_wait_min = n.error_wait_min.or(d.error_wait_min).unwrap_or(5);
         let error_wait_max = n.error_wait_max.or(d.error_wait_max).unwrap_or(300);
         if error_wait_min > error_wait_max {
-            self.error(span.clone(), &key("error_wait_min"), format!("{error_wait_min} s is above error_wait_max ({error_wait_max} s)"));
+            self.error(
+                span.clone(),
+                &key("error_wait_min"),
+                format!("{error_wait_min} s is above error_wait_max ({error_wait_max} s)"),
+            );
         }
         let action = match pick_spanned(&n.import_limit_action, &d.import_limit_action) {
             None => ImportLimitAction::Block,
@@ -293,7 +377,11 @@ impl Validator<'_> {
                 "restart" => ImportLimitAction::Restart,
                 "disable" => ImportLimitAction::Disable,
                 other => {
-                    self.error(a.span(), &key("import_limit_action"), format!("{other:?}: expected one of warn, block, restart, disable"));
+                    self.error(
+                        a.span(),
+                        &key("import_limit_action"),
+                        format!("{other:?}: expected one of warn, block, restart, disable"),
+                    );
                     ImportLimitAction::Block
                 }
             },
@@ -320,7 +408,10 @@ impl Validator<'_> {
     }
 }
 
-fn pick_spanned<'a, T>(own: &'a Option<toml::Spanned<T>>, default: &'a Option<toml::Spanned<T>>) -> Option<&'a toml::Spanned<T>> {
+fn pick_spanned<'a, T>(
+    own: &'a Option<toml::Spanned<T>>,
+    default: &'a Option<toml::Spanned<T>>,
+) -> Option<&'a toml::Spanned<T>> {
     own.as_ref().or(default.as_ref())
 }
 
@@ -328,7 +419,10 @@ fn pick_spanned<'a, T>(own: &'a Option<toml::Spanned<T>>, default: &'a Option<to
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -367,11 +461,20 @@ hold_time = 9
         assert_eq!(c.listen_port, 1790);
         assert_eq!(c.neighbors.len(), 2);
         let a = &c.neighbors[0];
-        assert_eq!((a.name.as_str(), a.hold_time, a.keepalive, a.cost, a.port), ("wg1", 90, 30, Some(10), 1790));
+        assert_eq!(
+            (a.name.as_str(), a.hold_time, a.keepalive, a.cost, a.port),
+            ("wg1", 90, 30, Some(10), 1790)
+        );
         assert!(a.rr_client && a.extended_next_hop && !a.passive);
-        assert_eq!((a.import_limit, a.import_limit_action), (1000, ImportLimitAction::Block));
+        assert_eq!(
+            (a.import_limit, a.import_limit_action),
+            (1000, ImportLimitAction::Block)
+        );
         let b = &c.neighbors[1];
-        assert_eq!((b.name.as_str(), b.hold_time, b.keepalive, b.cost), ("to-node3", 9, 3, None));
+        assert_eq!(
+            (b.name.as_str(), b.hold_time, b.keepalive, b.cost),
+            ("to-node3", 9, 3, None)
+        );
         assert!(c.loopbacks.admits("10.255.7.7/32".parse().unwrap()));
         assert!(!c.loopbacks.admits("10.255.7.0/24".parse().unwrap()));
         assert!(!c.loopbacks.admits("192.0.2.1/32".parse().unwrap()));
@@ -410,9 +513,20 @@ hold_time = 9
     fn duplicate_neighbors_and_bad_limit_action() {
         let text = format!("{GOOD}\n[[neighbor]]\ninterface = \"wg1\"\naddress = \"fe80::1:2\"\nimport_limit_action = \"drop\"\n");
         let e = errors(&text);
-        assert!(e.iter().any(|e| e.message.contains("duplicate neighbor name")), "{e:?}");
-        assert!(e.iter().any(|e| e.message.contains("configured twice")), "{e:?}");
-        assert!(e.iter().any(|e| e.key == "neighbor[2].import_limit_action" && e.line == 27), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|e| e.message.contains("duplicate neighbor name")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|e| e.message.contains("configured twice")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.key == "neighbor[2].import_limit_action" && e.line == 27),
+            "{e:?}"
+        );
     }
 
     #[test]

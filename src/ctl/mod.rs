@@ -40,14 +40,26 @@ pub struct RouteView {
 
 /// Send one request and read one JSON response.
 pub fn query(socket: &Path, request: &Request) -> Result<serde_json::Value, String> {
-    let mut stream = UnixStream::connect(socket).map_err(|e| format!("cannot connect to {}: {e} (is kittbgpd running?)", socket.display()))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let mut stream = UnixStream::connect(socket).map_err(|e| {
+        format!(
+            "cannot connect to {}: {e} (is kittbgpd running?)",
+            socket.display()
+        )
+    })?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
     let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
     line.push('\n');
-    stream.write_all(line.as_bytes()).map_err(|e| format!("cannot send request: {e}"))?;
+    stream
+        .write_all(line.as_bytes())
+        .map_err(|e| format!("cannot send request: {e}"))?;
     let mut response = String::new();
-    BufReader::new(stream).read_line(&mut response).map_err(|e| format!("cannot read response: {e}"))?;
-    let value: serde_json::Value = serde_json::from_str(&response).map_err(|e| format!("bad response from daemon: {e}"))?;
+    BufReader::new(stream)
+        .read_line(&mut response)
+        .map_err(|e| format!("cannot read response: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&response).map_err(|e| format!("bad response from daemon: {e}"))?;
     if let Some(err) = value.get("error").and_then(|e| e.as_str()) {
         return Err(err.to_string());
     }

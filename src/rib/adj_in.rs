@@ -89,18 +89,29 @@ impl AdjRibIn {
     /// With RFC 7606 treat-as-withdraw, announced prefixes are withdrawn instead.
     pub fn apply(&mut self, update: &Update, policy: &ImportPolicy) -> Learned {
         let mut learned = Learned::default();
-        let withdrawn = update.withdrawn_v4().map(IpNet::V4).chain(update.attrs.mp_unreach.iter().flat_map(|u| u.prefixes()));
+        let withdrawn = update
+            .withdrawn_v4()
+            .map(IpNet::V4)
+            .chain(update.attrs.mp_unreach.iter().flat_map(|u| u.prefixes()));
         for prefix in withdrawn {
             if self.remove(&prefix) {
                 learned.withdrawn.push(prefix);
             }
         }
         let v4_next_hop = update.attrs.next_hop.map(IpAddr::V4);
-        let mp_next_hop = update.attrs.mp_reach.as_ref().and_then(|r| usable_next_hop(&r.next_hop));
-        let announced = update
-            .nlri_v4()
-            .map(|p| (IpNet::V4(p), v4_next_hop))
-            .chain(update.attrs.mp_reach.iter().flat_map(|r| r.prefixes()).map(|p| (p, mp_next_hop)));
+        let mp_next_hop = update
+            .attrs
+            .mp_reach
+            .as_ref()
+            .and_then(|r| usable_next_hop(&r.next_hop));
+        let announced = update.nlri_v4().map(|p| (IpNet::V4(p), v4_next_hop)).chain(
+            update
+                .attrs
+                .mp_reach
+                .iter()
+                .flat_map(|r| r.prefixes())
+                .map(|p| (p, mp_next_hop)),
+        );
         if update.treat_as_withdraw() {
             for (prefix, _) in announced {
                 if self.remove(&prefix) {
@@ -120,7 +131,14 @@ impl AdjRibIn {
             } else {
                 learned.filtered.push(prefix);
             }
-            self.insert(prefix, InRoute { next_hop, attrs: attrs.clone(), verdict });
+            self.insert(
+                prefix,
+                InRoute {
+                    next_hop,
+                    attrs: attrs.clone(),
+                    verdict,
+                },
+            );
         }
         learned
     }

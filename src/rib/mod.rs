@@ -10,5 +10,7 @@ mod export;
 mod policy;
 
 pub use adj_in::{AdjRibIn, InRoute, Learned};
-pub use export::{announce_originated, ExportContext};
+pub use export::{
+    announce_originated, end_of_rib, originated_attributes, withdraw_originated, ExportContext,
+};
 pub use policy::{FilterReason, ImportPolicy};

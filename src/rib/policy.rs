@@ -23,7 +23,10 @@ impl std::fmt::Display for FilterReason {
         match self {
             FilterReason::NotHostRoute => f.write_str("not a /32 or /128 loopback"),
             FilterReason::OutsideLoopbackRanges => f.write_str("outside the loopback ranges"),
-            FilterReason::MalformedAttributes(why) => write!(f, "malformed attributes (RFC 7606 treat-as-withdraw): {why}"),
+            FilterReason::MalformedAttributes(why) => write!(
+                f,
+                "malformed attributes (RFC 7606 treat-as-withdraw): {why}"
+            ),
             FilterReason::NoNextHop => f.write_str("no usable next hop"),
         }
     }

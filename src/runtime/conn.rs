@@ -18,9 +18,21 @@ use tokio::task::JoinHandle;
 #[derive(Debug)]
 pub enum ConnEvent {
     ConnectDone(io::Result<TcpStream>),
-    Frame { dir: Direction, generation: u64, frame: Bytes },
-    BadFrame { dir: Direction, generation: u64, notification: Notification },
-    Closed { dir: Direction, generation: u64, error: Option<io::Error> },
+    Frame {
+        dir: Direction,
+        generation: u64,
+        frame: Bytes,
+    },
+    BadFrame {
+        dir: Direction,
+        generation: u64,
+        notification: Notification,
+    },
+    Closed {
+        dir: Direction,
+        generation: u64,
+        error: Option<io::Error>,
+    },
 }
 
 /// The peer task's handle on one connection.
@@ -48,14 +60,27 @@ impl ConnIo {
     }
 }
 
-pub fn start(stream: TcpStream, dir: Direction, generation: u64, events: mpsc::UnboundedSender<ConnEvent>) -> ConnIo {
+pub fn start(
+    stream: TcpStream,
+    dir: Direction,
+    generation: u64,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) -> ConnIo {
     let local = stream.local_addr().ok();
     let remote = stream.peer_addr().ok();
     let (rd, wr) = stream.into_split();
     let (writer, queue) = mpsc::unbounded_channel();
     let writer_task = tokio::spawn(write_loop(wr, queue));
     let reader_task = tokio::spawn(read_loop(rd, dir, generation, events));
-    ConnIo { generation, local, remote, established: false, writer, writer_task, reader_task }
+    ConnIo {
+        generation,
+        local,
+        remote,
+        established: false,
+        writer,
+        writer_task,
+        reader_task,
+    }
 }
 
 /// Wait for closing connections' writers, at most `limit`.
@@ -63,19 +88,35 @@ pub async fn wait_all(handles: Vec<JoinHandle<()>>, limit: Duration) {
     let _ = tokio::time::timeout(limit, futures::future::join_all(handles)).await;
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, dir: Direction, generation: u64, events: mpsc::UnboundedSender<ConnEvent>) {
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    dir: Direction,
+    generation: u64,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         loop {
             match split_frame(&mut buf, MAX_EXTENDED_MESSAGE_LEN) {
                 Ok(Some(frame)) => {
-                    if events.send(ConnEvent::Frame { dir, generation, frame }).is_err() {
+                    if events
+                        .send(ConnEvent::Frame {
+                            dir,
+                            generation,
+                            frame,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = events.send(ConnEvent::BadFrame { dir, generation, notification: e.notification() });
+                    let _ = events.send(ConnEvent::BadFrame {
+                        dir,
+                        generation,
+                        notification: e.notification(),
+                    });
                     return;
                 }
             }
@@ -85,12 +126,20 @@ async fn read_loop(mut rd: OwnedReadHalf, dir: Direction, generation: u64, event
         }
         match rd.read_buf(&mut buf).await {
             Ok(0) => {
-                let _ = events.send(ConnEvent::Closed { dir, generation, error: None });
+                let _ = events.send(ConnEvent::Closed {
+                    dir,
+                    generation,
+                    error: None,
+                });
                 return;
             }
             Ok(_) => {}
             Err(e) => {
-                let _ = events.send(ConnEvent::Closed { dir, generation, error: Some(e) });
+                let _ = events.send(ConnEvent::Closed {
+                    dir,
+                    generation,
+                    error: Some(e),
+                });
                 return;
             }
         }

@@ -23,14 +23,21 @@ impl Control {
     }
 }
 
-pub fn serve(path: &Path, peers: Vec<watch::Receiver<PeerStatus>>, rib: mpsc::UnboundedSender<RibMsg>) -> std::io::Result<Control> {
+pub fn serve(
+    path: &Path,
+    peers: Vec<watch::Receiver<PeerStatus>>,
+    rib: mpsc::UnboundedSender<RibMsg>,
+) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     // A socket left by a dead daemon would make bind fail; one in use is refused.
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another kittbgpd answers on it"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another kittbgpd answers on it",
+            ));
         }
         std::fs::remove_file(path)?;
     }
@@ -46,10 +53,17 @@ pub fn serve(path: &Path, peers: Vec<watch::Receiver<PeerStatus>>, rib: mpsc::Un
             }
         }
     });
-    Ok(Control { path: path.to_path_buf(), task })
+    Ok(Control {
+        path: path.to_path_buf(),
+        task,
+    })
 }
 
-async fn client(stream: tokio::net::UnixStream, peers: Vec<watch::Receiver<PeerStatus>>, rib: mpsc::UnboundedSender<RibMsg>) {
+async fn client(
+    stream: tokio::net::UnixStream,
+    peers: Vec<watch::Receiver<PeerStatus>>,
+    rib: mpsc::UnboundedSender<RibMsg>,
+) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -66,19 +80,31 @@ async fn client(stream: tokio::net::UnixStream, peers: Vec<watch::Receiver<PeerS
     }
 }
 
-async fn answer(req: Request, peers: &[watch::Receiver<PeerStatus>], rib: &mpsc::UnboundedSender<RibMsg>) -> serde_json::Value {
+async fn answer(
+    req: Request,
+    peers: &[watch::Receiver<PeerStatus>],
+    rib: &mpsc::UnboundedSender<RibMsg>,
+) -> serde_json::Value {
     match req {
         Request::Neighbors => {
             let list: Vec<PeerStatus> = peers.iter().map(|p| p.borrow().clone()).collect();
-            serde_json::to_value(list).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+            serde_json::to_value(list)
+                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
         }
         Request::Routes { filtered } => {
             let (tx, rx) = oneshot::channel();
-            if rib.send(RibMsg::Routes { filtered, reply: tx }).is_err() {
+            if rib
+                .send(RibMsg::Routes {
+                    filtered,
+                    reply: tx,
+                })
+                .is_err()
+            {
                 return serde_json::json!({ "error": "routing task is gone" });
             }
             match rx.await {
-                Ok(routes) => serde_json::to_value(routes).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
+                Ok(routes) => serde_json::to_value(routes)
+                    .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
                 Err(_) => serde_json::json!({ "error": "routing task did not answer" }),
             }
         }

@@ -10,7 +10,11 @@ pub async fn loopback_addresses() -> Result<Vec<IpNet>, String> {
     let (connection, handle, _) = rtnetlink::new_connection().map_err(|e| e.to_string())?;
     let conn = tokio::spawn(connection);
     let index = super::transport::if_index("lo").map_err(|e| e.to_string())?;
-    let mut dump = handle.address().get().set_link_index_filter(index).execute();
+    let mut dump = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute();
     let mut found = Vec::new();
     while let Some(msg) = dump.try_next().await.map_err(|e| e.to_string())? {
         // IFA_LOCAL is the interface's own address on IPv4; IFA_ADDRESS on IPv6.

@@ -30,10 +30,12 @@ pub fn local_capabilities(config: &Config, neighbor: &crate::config::Neighbor) -
         Capability::ExtendedMessage,
     ];
     if neighbor.extended_next_hop {
-        caps.push(Capability::ExtendedNextHop(vec![crate::wire::capability::ExtNhEntry {
-            nlri: AfiSafi::IPV4_UNICAST,
-            nexthop_afi: crate::wire::AFI_IPV6,
-        }]));
+        caps.push(Capability::ExtendedNextHop(vec![
+            crate::wire::capability::ExtNhEntry {
+                nlri: AfiSafi::IPV4_UNICAST,
+                nexthop_afi: crate::wire::AFI_IPV6,
+            },
+        ]));
     }
     caps
 }
@@ -55,7 +57,8 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
 
 /// Run the daemon until SIGINT or SIGTERM; then send every peer a Cease.
 pub async fn run(config: Config) -> Result<(), String> {
-    let listener = transport::listen(config.listen_port).map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
+    let listener = transport::listen(config.listen_port)
+        .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
 
     let (rib_tx, rib_rx) = mpsc::unbounded_channel();
@@ -66,22 +69,35 @@ pub async fn run(config: Config) -> Result<(), String> {
                 warn!(peer = %n.name, "{e}; will keep trying to connect");
             }
         }
-        peers.push(peer::spawn(id, n.clone(), session_config(&config, n), rib_tx.clone()));
+        peers.push(peer::spawn(
+            id,
+            n.clone(),
+            session_config(&config, n),
+            rib_tx.clone(),
+        ));
     }
     let rib_peers = config
         .neighbors
         .iter()
         .zip(&peers)
-        .map(|(n, h)| RibPeer { name: n.name.clone(), interface: n.interface.clone(), tx: h.tx.clone() })
+        .map(|(n, h)| RibPeer {
+            name: n.name.clone(),
+            interface: n.interface.clone(),
+            tx: h.tx.clone(),
+        })
         .collect();
-    let policy = ImportPolicy { loopbacks: config.loopbacks.clone() };
+    let policy = ImportPolicy {
+        loopbacks: config.loopbacks.clone(),
+    };
     tokio::spawn(rib_task::run(rib_peers, policy, rib_rx));
 
     // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
     let mut originated: BTreeSet<_> = config.loopbacks.originate.iter().copied().collect();
     if config.loopbacks.from_lo {
         match lo::loopback_addresses().await {
-            Ok(found) => originated.extend(found.into_iter().filter(|p| config.loopbacks.admits(*p))),
+            Ok(found) => {
+                originated.extend(found.into_iter().filter(|p| config.loopbacks.admits(*p)))
+            }
             Err(e) => warn!("cannot read addresses on lo: {e}"),
         }
     }
@@ -89,8 +105,13 @@ pub async fn run(config: Config) -> Result<(), String> {
     let _ = rib_tx.send(RibMsg::Originate(originated));
 
     let statuses = peers.iter().map(|p| p.status.clone()).collect();
-    let control = control::serve(&config.control_socket, statuses, rib_tx.clone())
-        .map_err(|e| format!("cannot open control socket {}: {e}", config.control_socket.display()))?;
+    let control =
+        control::serve(&config.control_socket, statuses, rib_tx.clone()).map_err(|e| {
+            format!(
+                "cannot open control socket {}: {e}",
+                config.control_socket.display()
+            )
+        })?;
 
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
     let accept = tokio::spawn(accept_loop(listener, config.neighbors.clone(), peer_txs));
@@ -103,7 +124,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         // RFC 4486 §4: Cease / Administrative Shutdown.
         let notification = Notification::new(6, 2, Vec::new());
-        if p.tx.send(PeerCmd::Stop { notification, done: tx }).is_ok() {
+        if p.tx
+            .send(PeerCmd::Stop {
+                notification,
+                done: tx,
+            })
+            .is_ok()
+        {
             done.push(rx);
         }
     }
@@ -128,7 +155,11 @@ async fn wait_for_signal() {
 }
 
 /// Hand each inbound connection to its neighbor's task; refuse strangers.
-async fn accept_loop(listener: tokio::net::TcpListener, neighbors: Vec<crate::config::Neighbor>, peers: Vec<mpsc::UnboundedSender<PeerCmd>>) {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    neighbors: Vec<crate::config::Neighbor>,
+    peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => match transport::match_neighbor(&neighbors, addr) {

@@ -25,7 +25,10 @@ pub enum PeerCmd {
     /// Encoded UPDATEs from the RIB for session `epoch`.
     Send { epoch: u64, messages: Vec<Bytes> },
     /// Send the peer a ROUTE-REFRESH (used after a policy change).
-    Stop { notification: Notification, done: oneshot::Sender<()> },
+    Stop {
+        notification: Notification,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// What operators see of a neighbor (`show neighbors`).
@@ -79,11 +82,18 @@ pub struct PeerHandle {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Start the task of one neighbor.
-pub fn spawn(id: PeerId, neighbor: Neighbor, session_cfg: SessionConfig, rib: mpsc::UnboundedSender<RibMsg>) -> PeerHandle {
+pub fn spawn(
+    id: PeerId,
+    neighbor: Neighbor,
+    session_cfg: SessionConfig,
+    rib: mpsc::UnboundedSender<RibMsg>,
+) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let status = PeerStatus {
         name: neighbor.name.clone(),
@@ -116,7 +126,10 @@ pub fn spawn(id: PeerId, neighbor: Neighbor, session_cfg: SessionConfig, rib: mp
         generation: 0,
     };
     tokio::spawn(task.run(rx, conn_rx));
-    PeerHandle { tx, status: status_rx }
+    PeerHandle {
+        tx,
+        status: status_rx,
+    }
 }
 
 struct PeerTask {
@@ -143,7 +156,11 @@ fn slot(dir: Direction) -> usize {
 }
 
 impl PeerTask {
-    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<PeerCmd>, mut conn_rx: mpsc::UnboundedReceiver<ConnEvent>) {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<PeerCmd>,
+        mut conn_rx: mpsc::UnboundedReceiver<ConnEvent>,
+    ) {
         let start = self.session.handle(Event::Start, Instant::now());
         self.execute(start);
         loop {
@@ -196,7 +213,8 @@ impl PeerTask {
                     return;
                 }
                 if let Some(conn) = self.established_conn() {
-                    self.status.send_modify(|s| s.updates_sent += messages.len() as u64);
+                    self.status
+                        .send_modify(|s| s.updates_sent += messages.len() as u64);
                     for m in messages {
                         conn.send(m);
                     }
@@ -234,7 +252,11 @@ impl PeerTask {
                 let actions = self.session.handle(Event::ConnectFailed, Instant::now());
                 self.execute(actions);
             }
-            ConnEvent::Frame { dir, generation, frame } => {
+            ConnEvent::Frame {
+                dir,
+                generation,
+                frame,
+            } => {
                 if !self.current(dir, generation) {
                     return;
                 }
@@ -242,14 +264,24 @@ impl PeerTask {
                 let actions = self.session.handle(event, Instant::now());
                 self.execute(actions);
             }
-            ConnEvent::BadFrame { dir, generation, notification } => {
+            ConnEvent::BadFrame {
+                dir,
+                generation,
+                notification,
+            } => {
                 if self.current(dir, generation) {
                     warn!(peer = %self.neighbor.name, "malformed message: {notification}");
-                    let actions = self.session.handle(Event::Malformed(dir, notification), Instant::now());
+                    let actions = self
+                        .session
+                        .handle(Event::Malformed(dir, notification), Instant::now());
                     self.execute(actions);
                 }
             }
-            ConnEvent::Closed { dir, generation, error } => {
+            ConnEvent::Closed {
+                dir,
+                generation,
+                error,
+            } => {
                 if !self.current(dir, generation) {
                     return;
                 }
@@ -265,7 +297,9 @@ impl PeerTask {
     }
 
     fn current(&self, dir: Direction, generation: u64) -> bool {
-        self.conns[slot(dir)].as_ref().is_some_and(|c| c.generation == generation)
+        self.conns[slot(dir)]
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
     }
 
     /// Bytes to event: length against what was negotiated, then the codec.
@@ -324,9 +358,15 @@ impl PeerTask {
                         self.closing.push(c.close());
                     }
                 }
-                Action::Established { direction, negotiated, remote } => {
+                Action::Established {
+                    direction,
+                    negotiated,
+                    remote,
+                } => {
                     self.epoch += 1;
-                    let Some(conn) = self.conns[slot(direction)].as_mut() else { continue };
+                    let Some(conn) = self.conns[slot(direction)].as_mut() else {
+                        continue;
+                    };
                     conn.established = true;
                     info!(peer = %self.neighbor.name, remote_id = %remote.bgp_id, ?direction, "session established");
                     let _ = self.rib.send(RibMsg::PeerUp {
@@ -346,10 +386,17 @@ impl PeerTask {
                 }
                 Action::Update(update) => {
                     self.status.send_modify(|s| s.updates_received += 1);
-                    let _ = self.rib.send(RibMsg::Update { peer: self.id, update });
+                    let _ = self.rib.send(RibMsg::Update {
+                        peer: self.id,
+                        update,
+                    });
                 }
                 Action::RouteRefresh(rr) => {
-                    let _ = self.rib.send(RibMsg::RouteRefresh { peer: self.id, epoch: self.epoch, afi: rr.afi });
+                    let _ = self.rib.send(RibMsg::RouteRefresh {
+                        peer: self.id,
+                        epoch: self.epoch,
+                        afi: rr.afi,
+                    });
                 }
                 Action::Down(reason) => {
                     info!(peer = %self.neighbor.name, "session down: {reason}");
@@ -362,7 +409,12 @@ impl PeerTask {
     /// On stop: give the writers a moment to send the NOTIFICATION before exit.
     async fn flush_closing(&mut self) {
         let mut writers = std::mem::take(&mut self.closing);
-        writers.extend(self.conns.iter_mut().filter_map(Option::take).map(ConnIo::close));
+        writers.extend(
+            self.conns
+                .iter_mut()
+                .filter_map(Option::take)
+                .map(ConnIo::close),
+        );
         conn::wait_all(writers, Duration::from_secs(2)).await;
     }
 

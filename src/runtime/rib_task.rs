@@ -3,8 +3,10 @@
 
 use super::peer::{PeerCmd, PeerId};
 use crate::ctl::RouteView;
-use crate::rib::{announce_originated, withdraw_originated, AdjRibIn, ExportContext, ImportPolicy};
-use crate::wire::{Negotiated, Origin, Update};
+use crate::rib::{
+    announce_originated, end_of_rib, withdraw_originated, AdjRibIn, ExportContext, ImportPolicy,
+};
+use crate::wire::{Message, Negotiated, Origin, RouteRefresh, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -13,13 +15,31 @@ use tracing::{debug, info, warn};
 
 #[derive(Debug)]
 pub enum RibMsg {
-    PeerUp { peer: PeerId, epoch: u64, negotiated: Negotiated, local: Option<SocketAddr>, remote_id: Ipv4Addr },
-    PeerDown { peer: PeerId },
-    Update { peer: PeerId, update: Box<Update> },
-    RouteRefresh { peer: PeerId, epoch: u64, afi: u16 },
+    PeerUp {
+        peer: PeerId,
+        epoch: u64,
+        negotiated: Negotiated,
+        local: Option<SocketAddr>,
+        remote_id: Ipv4Addr,
+    },
+    PeerDown {
+        peer: PeerId,
+    },
+    Update {
+        peer: PeerId,
+        update: Box<Update>,
+    },
+    RouteRefresh {
+        peer: PeerId,
+        epoch: u64,
+        afi: u16,
+    },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
-    Routes { filtered: bool, reply: oneshot::Sender<Vec<RouteView>> },
+    Routes {
+        filtered: bool,
+        reply: oneshot::Sender<Vec<RouteView>>,
+    },
 }
 
 pub struct RibPeer {
@@ -34,19 +54,41 @@ struct PeerState {
     up: Option<(u64, ExportContext)>,
 }
 
-pub async fn run(peers: Vec<RibPeer>, policy: ImportPolicy, mut rx: mpsc::UnboundedReceiver<RibMsg>) {
-    let mut peers: Vec<PeerState> = peers.into_iter().map(|info| PeerState { info, adj_in: AdjRibIn::default(), up: None }).collect();
+pub async fn run(
+    peers: Vec<RibPeer>,
+    policy: ImportPolicy,
+    mut rx: mpsc::UnboundedReceiver<RibMsg>,
+) {
+    let mut peers: Vec<PeerState> = peers
+        .into_iter()
+        .map(|info| PeerState {
+            info,
+            adj_in: AdjRibIn::default(),
+            up: None,
+        })
+        .collect();
     let mut originated: BTreeSet<IpNet> = BTreeSet::new();
     while let Some(msg) = rx.recv().await {
         match msg {
-            RibMsg::PeerUp { peer, epoch, negotiated, local, remote_id } => {
+            RibMsg::PeerUp {
+                peer,
+                epoch,
+                negotiated,
+                local,
+                remote_id,
+            } => {
                 let p = &mut peers[peer];
                 let ctx = ExportContext::new(negotiated, local);
-                if negotiated.ipv4_unicast && !negotiated.ipv4_extended_next_hop && ctx.local_v4.is_none() {
+                if negotiated.ipv4_unicast
+                    && !negotiated.ipv4_extended_next_hop
+                    && ctx.local_v4.is_none()
+                {
                     warn!(peer = %p.info.name, "extended next hop (RFC 8950) not negotiated and no IPv4 session address: IPv4 loopbacks are not sent");
                 }
                 debug!(peer = %p.info.name, %remote_id, "exporting {} originated routes", originated.len());
-                send(p, epoch, announce_originated(&originated, &ctx));
+                let mut msgs = announce_originated(&originated, &ctx);
+                msgs.extend(end_of_rib(&ctx));
+                send(p, epoch, msgs);
                 p.up = Some((epoch, ctx));
             }
             RibMsg::PeerDown { peer } => {
@@ -74,8 +116,31 @@ pub async fn run(peers: Vec<RibPeer>, policy: ImportPolicy, mut rx: mpsc::Unboun
                 let p = &peers[peer];
                 if let Some((e, ctx)) = &p.up {
                     if *e == epoch {
-                        let only: BTreeSet<IpNet> = originated.iter().copied().filter(|n| afi_of(n) == afi).collect();
-                        send(p, epoch, announce_originated(&only, ctx));
+                        let only: BTreeSet<IpNet> = originated
+                            .iter()
+                            .copied()
+                            .filter(|n| afi_of(n) == afi)
+                            .collect();
+                        let mut msgs = Vec::new();
+                        // RFC 7313 §4: with enhanced route refresh, bracket the re-sent table by BoRR / EoRR.
+                        let enhanced = ctx.negotiated.enhanced_route_refresh;
+                        let marker = |subtype| {
+                            Message::RouteRefresh(RouteRefresh {
+                                afi,
+                                subtype,
+                                safi: crate::wire::SAFI_UNICAST,
+                            })
+                            .to_bytes(&ctx.negotiated)
+                            .ok()
+                        };
+                        if enhanced {
+                            msgs.extend(marker(1));
+                        }
+                        msgs.extend(announce_originated(&only, ctx));
+                        if enhanced {
+                            msgs.extend(marker(2));
+                        }
+                        send(p, epoch, msgs);
                     }
                 }
             }
@@ -114,7 +179,11 @@ fn send(p: &PeerState, epoch: u64, messages: Vec<bytes::Bytes>) {
     }
 }
 
-fn route_views(peers: &[PeerState], originated: &BTreeSet<IpNet>, filtered_only: bool) -> Vec<RouteView> {
+fn route_views(
+    peers: &[PeerState],
+    originated: &BTreeSet<IpNet>,
+    filtered_only: bool,
+) -> Vec<RouteView> {
     let mut out = Vec::new();
     if !filtered_only {
         for prefix in originated {
@@ -152,10 +221,18 @@ fn route_views(peers: &[PeerState], originated: &BTreeSet<IpNet>, filtered_only:
                     Origin::Egp => "EGP".to_string(),
                     Origin::Incomplete => "incomplete".to_string(),
                 }),
-                as_path: a.as_path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+                as_path: a
+                    .as_path
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
                 originator_id: a.originator_id.map(|o| o.to_string()),
                 cluster_list: a.cluster_list.iter().map(|c| c.to_string()).collect(),
-                status: if route.verdict.is_ok() { "accepted".into() } else { "filtered".into() },
+                status: if route.verdict.is_ok() {
+                    "accepted".into()
+                } else {
+                    "filtered".into()
+                },
                 reason: route.verdict.as_ref().err().map(|r| r.to_string()),
             });
         }

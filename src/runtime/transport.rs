@@ -12,11 +12,15 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Interface index of a name, or an error naming the interface.
 pub fn if_index(name: &str) -> io::Result<u32> {
-    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
+    let c = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
     // SAFETY: c is a valid NUL-terminated string; the call only reads it.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if index == 0 {
-        Err(io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}")))
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface {name}"),
+        ))
     } else {
         Ok(index)
     }
@@ -57,7 +61,12 @@ fn set_gtsm(socket: &Socket, v6: bool) -> io::Result<()> {
     }
 }
 
-fn setsockopt_int(socket: &Socket, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+fn setsockopt_int(
+    socket: &Socket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: value lives for the call; the length matches its type.
     let rc = unsafe {
         libc::setsockopt(
@@ -96,7 +105,11 @@ pub fn prepare_accepted(stream: &TcpStream, n: &Neighbor) -> io::Result<()> {
 /// Connect to a neighbor: from its interface (link-local scope), to its port.
 pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
     let addr = neighbor_addr(n)?;
-    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let socket = Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
     prepare(&socket)?;
     if n.ttl_security {
@@ -115,7 +128,12 @@ pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
     let stream = TcpStream::from_std(std_stream)?;
     tokio::time::timeout(timeout, stream.writable())
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect to {addr} timed out")))??;
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {addr} timed out"),
+            )
+        })??;
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
@@ -125,11 +143,18 @@ pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
 
 /// The one listening socket: `[::]:port`, dual stack, shared by every neighbor.
 pub fn listen(port: u16) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::IPV6, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::IPV6,
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
     socket.set_only_v6(false)?;
     socket.set_reuse_address(true)?;
     prepare(&socket)?;
-    socket.bind(&SockAddr::from(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)))?;
+    socket.bind(&SockAddr::from(SocketAddr::new(
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        port,
+    )))?;
     socket.listen(64)?;
     let std_listener: std::net::TcpListener = socket.into();
     TcpListener::from_std(std_listener)
@@ -149,10 +174,14 @@ pub fn remote_of(addr: SocketAddr) -> (IpAddr, Option<String>) {
 
 /// Which configured neighbor an inbound connection belongs to: same address and,
 /// for link-local, the same interface. Anything else is refused.
-pub fn match_neighbor<'a>(neighbors: &'a [Neighbor], addr: SocketAddr) -> Option<(usize, &'a Neighbor)> {
+pub fn match_neighbor<'a>(
+    neighbors: &'a [Neighbor],
+    addr: SocketAddr,
+) -> Option<(usize, &'a Neighbor)> {
     let (ip, ifname) = remote_of(addr);
     neighbors.iter().enumerate().find(|(_, n)| {
-        n.address == ip && (!matches!(ip, IpAddr::V6(a) if a.is_unicast_link_local()) || n.interface == ifname)
+        n.address == ip
+            && (!matches!(ip, IpAddr::V6(a) if a.is_unicast_link_local()) || n.interface == ifname)
     })
 }
 
@@ -165,18 +194,38 @@ mod tests {
             "router_id = \"10.0.0.1\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.0.0.0/8\"]\n[[neighbor]]\naddress = \"{addr}\"\n{}",
             ifname.map(|i| format!("interface = \"{i}\"\n")).unwrap_or_default()
         );
-        crate::config::parse(&text, "t").unwrap().neighbors.remove(0)
+        crate::config::parse(&text, "t")
+            .unwrap()
+            .neighbors
+            .remove(0)
     }
 
     #[test]
     fn inbound_link_local_matches_only_on_its_interface() {
         let lo = if_index("lo").unwrap();
         let ns = vec![neighbor("fe80::2", Some("lo")), neighbor("192.0.2.7", None)];
-        let from = |ip: &str, scope| SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), 40000, 0, scope));
-        assert_eq!(match_neighbor(&ns, from("fe80::2", lo)).map(|m| m.0), Some(0));
-        assert_eq!(match_neighbor(&ns, from("fe80::2", 0)).map(|m| m.0), None, "wrong interface");
-        assert_eq!(match_neighbor(&ns, from("fe80::3", lo)).map(|m| m.0), None, "unknown address");
-        assert_eq!(match_neighbor(&ns, from("::ffff:192.0.2.7", 0)).map(|m| m.0), Some(1), "v4-mapped");
+        let from = |ip: &str, scope| {
+            SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), 40000, 0, scope))
+        };
+        assert_eq!(
+            match_neighbor(&ns, from("fe80::2", lo)).map(|m| m.0),
+            Some(0)
+        );
+        assert_eq!(
+            match_neighbor(&ns, from("fe80::2", 0)).map(|m| m.0),
+            None,
+            "wrong interface"
+        );
+        assert_eq!(
+            match_neighbor(&ns, from("fe80::3", lo)).map(|m| m.0),
+            None,
+            "unknown address"
+        );
+        assert_eq!(
+            match_neighbor(&ns, from("::ffff:192.0.2.7", 0)).map(|m| m.0),
+            Some(1),
+            "v4-mapped"
+        );
     }
 
     #[test]

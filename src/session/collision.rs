@@ -25,6 +25,12 @@ mod tests {
         assert_eq!(survivor(low, high), Direction::Inbound);
         assert_eq!(survivor(high, low), Direction::Outbound);
         // numeric, not lexical: 9.x < 10.x
-        assert_eq!(survivor("9.255.255.255".parse().unwrap(), "10.0.0.0".parse().unwrap()), Direction::Inbound);
+        assert_eq!(
+            survivor(
+                "9.255.255.255".parse().unwrap(),
+                "10.0.0.0".parse().unwrap()
+            ),
+            Direction::Inbound
+        );
     }
 }

@@ -118,7 +118,11 @@ pub enum Action {
     /// Close a connection once what was queued before has been sent.
     Close(Direction),
     /// The session is up on this connection with these parameters.
-    Established { direction: Direction, negotiated: Negotiated, remote: Box<Open> },
+    Established {
+        direction: Direction,
+        negotiated: Negotiated,
+        remote: Box<Open>,
+    },
     /// Routes arrived (only in Established).
     Update(Box<Update>),
     /// The peer asks for our routes again (RFC 2918, RFC 7313).
@@ -132,7 +136,10 @@ enum ConnState {
     /// OPEN sent, waiting for the peer's.
     OpenSent,
     /// OPENs exchanged, waiting for the first KEEPALIVE.
-    OpenConfirm { remote: Box<Open>, negotiated: Negotiated },
+    OpenConfirm {
+        remote: Box<Open>,
+        negotiated: Negotiated,
+    },
     Established,
 }
 
@@ -221,7 +228,8 @@ impl Session {
 
     /// Largest message the peer may send us now (before Established: 4096, RFC 8654 §3).
     pub fn max_message_len(&self) -> usize {
-        self.negotiated.map_or(crate::wire::MAX_MESSAGE_LEN, |n| n.max_message_len())
+        self.negotiated
+            .map_or(crate::wire::MAX_MESSAGE_LEN, |n| n.max_message_len())
     }
 
     /// Should a new connection in this direction be taken? The runtime asks before
@@ -237,8 +245,16 @@ impl Session {
 
     /// The earliest time at which [`Session::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let conn_timers = self.conns.iter().flatten().flat_map(|c| [c.hold_deadline, c.keepalive_deadline]);
-        [self.connect_retry_at, self.idle_until].into_iter().chain(conn_timers).flatten().min()
+        let conn_timers = self
+            .conns
+            .iter()
+            .flatten()
+            .flat_map(|c| [c.hold_deadline, c.keepalive_deadline]);
+        [self.connect_retry_at, self.idle_until]
+            .into_iter()
+            .chain(conn_timers)
+            .flatten()
+            .min()
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
@@ -260,7 +276,10 @@ impl Session {
                 let was_established = self.state() == State::Established;
                 for dir in [Direction::Outbound, Direction::Inbound] {
                     if self.conns[dir.index()].take().is_some() {
-                        out.push(Action::Send(dir, Message::Notification(notification.clone())));
+                        out.push(Action::Send(
+                            dir,
+                            Message::Notification(notification.clone()),
+                        ));
                         out.push(Action::Close(dir));
                     }
                 }
@@ -313,7 +332,9 @@ impl Session {
             self.try_connect(&mut out);
         }
         for dir in [Direction::Outbound, Direction::Inbound] {
-            let Some(conn) = self.conns[dir.index()].as_mut() else { continue };
+            let Some(conn) = self.conns[dir.index()].as_mut() else {
+                continue;
+            };
             if conn.hold_deadline.is_some_and(|t| t <= now) {
                 // RFC 4271 §6.5: Hold Timer Expired, no subcode.
                 self.fail(dir, Notification::new(4, 0, Vec::new()), now, &mut out);
@@ -322,7 +343,11 @@ impl Session {
             if let Some(t) = conn.keepalive_deadline.filter(|t| *t <= now) {
                 let every = conn.keepalive_every.unwrap_or(Duration::from_secs(1));
                 // Catch up without a burst if the runtime was late.
-                conn.keepalive_deadline = Some(if t + every <= now { now + every } else { t + every });
+                conn.keepalive_deadline = Some(if t + every <= now {
+                    now + every
+                } else {
+                    t + every
+                });
                 out.push(Action::Send(dir, Message::Keepalive));
             }
         }
@@ -330,7 +355,8 @@ impl Session {
     }
 
     fn try_connect(&mut self, out: &mut Vec<Action>) {
-        if self.cfg.passive || self.connecting || self.conns[Direction::Outbound.index()].is_some() {
+        if self.cfg.passive || self.connecting || self.conns[Direction::Outbound.index()].is_some()
+        {
             return;
         }
         if self.state() == State::Established {
@@ -341,7 +367,12 @@ impl Session {
     }
 
     fn local_open(&self) -> Open {
-        Open::new(self.cfg.local_as, self.cfg.hold_time, self.cfg.router_id, self.cfg.capabilities.clone())
+        Open::new(
+            self.cfg.local_as,
+            self.cfg.hold_time,
+            self.cfg.router_id,
+            self.cfg.capabilities.clone(),
+        )
     }
 
     fn on_connected(&mut self, dir: Direction, now: Instant, out: &mut Vec<Action>) {
@@ -365,7 +396,9 @@ impl Session {
     }
 
     fn on_message(&mut self, dir: Direction, msg: Message, now: Instant, out: &mut Vec<Action>) {
-        let Some(conn) = self.conns[dir.index()].as_mut() else { return };
+        let Some(conn) = self.conns[dir.index()].as_mut() else {
+            return;
+        };
         // RFC 4271 §4.4: every KEEPALIVE or UPDATE restarts the hold timer.
         if conn.hold_time > Duration::ZERO && !matches!(conn.state, ConnState::OpenSent) {
             conn.hold_deadline = Some(now + conn.hold_time);
@@ -384,11 +417,16 @@ impl Session {
                 }
             }
             (ConnState::OpenSent, Message::Open(open)) => self.on_open(dir, open, now, out),
-            (ConnState::OpenConfirm { .. }, Message::Keepalive) => self.on_established(dir, now, out),
+            (ConnState::OpenConfirm { .. }, Message::Keepalive) => {
+                self.on_established(dir, now, out)
+            }
             (ConnState::Established, Message::Keepalive) => {}
             (ConnState::Established, Message::Update(u)) => out.push(Action::Update(Box::new(u))),
             (ConnState::Established, Message::RouteRefresh(rr)) => {
-                if self.negotiated.is_some_and(|n| n.route_refresh || n.enhanced_route_refresh) {
+                if self
+                    .negotiated
+                    .is_some_and(|n| n.route_refresh || n.enhanced_route_refresh)
+                {
                     out.push(Action::RouteRefresh(rr));
                 }
                 // RFC 2918 §4: not negotiated, ignore (logged by the runtime from the state).
@@ -410,20 +448,34 @@ impl Session {
         let remote_as = open.asn();
         if remote_as != self.cfg.remote_as {
             // Bad Peer AS: data is the 2-octet My AS field (RFC 4271 §6.2).
-            return self.fail(dir, Notification::new(2, 2, open.my_as.to_be_bytes().to_vec()), now, out);
+            return self.fail(
+                dir,
+                Notification::new(2, 2, open.my_as.to_be_bytes().to_vec()),
+                now,
+                out,
+            );
         }
         if open.bgp_id == self.cfg.router_id && remote_as == self.cfg.local_as {
             // RFC 6286 §2.2: identifiers must differ within an AS.
-            return self.fail(dir, Notification::new(2, 3, open.bgp_id.octets().to_vec()), now, out);
+            return self.fail(
+                dir,
+                Notification::new(2, 3, open.bgp_id.octets().to_vec()),
+                now,
+                out,
+            );
         }
+        // §6.8: collision with a connection in OpenConfirm (one still in OpenSent is
+        // resolved when its own OPEN arrives).
         if let Some(other) = self.conns[dir.other().index()].as_ref() {
-            let other_open = matches!(other.state, ConnState::OpenConfirm { .. });
-            if other_open || matches!(other.state, ConnState::OpenSent) {
+            if matches!(other.state, ConnState::OpenConfirm { .. }) {
                 let keep = collision::survivor(self.cfg.router_id, open.bgp_id);
                 let loser = keep.other();
                 // Cease / Connection Collision Resolution (RFC 4486 §4).
                 self.conns[loser.index()] = None;
-                out.push(Action::Send(loser, Message::Notification(Notification::new(6, 7, Vec::new()))));
+                out.push(Action::Send(
+                    loser,
+                    Message::Notification(Notification::new(6, 7, Vec::new())),
+                ));
                 out.push(Action::Close(loser));
                 if loser == Direction::Outbound {
                     self.connecting = false;
@@ -437,19 +489,32 @@ impl Session {
         let negotiated = Negotiated::from_opens(&local, &open);
         // RFC 4271 §4.2: the smaller hold time; keepalive at most a third of it.
         let hold = self.cfg.hold_time.min(open.hold_time);
-        let keepalive = if hold == 0 { 0 } else { self.cfg.keepalive.min(hold / 3).max(1) };
-        let Some(conn) = self.conns[dir.index()].as_mut() else { return };
+        let keepalive = if hold == 0 {
+            0
+        } else {
+            self.cfg.keepalive.min(hold / 3).max(1)
+        };
+        let Some(conn) = self.conns[dir.index()].as_mut() else {
+            return;
+        };
         conn.hold_time = Duration::from_secs(hold.into());
         conn.hold_deadline = (hold > 0).then(|| now + conn.hold_time);
         conn.keepalive_every = (keepalive > 0).then(|| Duration::from_secs(keepalive.into()));
         conn.keepalive_deadline = conn.keepalive_every.map(|k| now + k);
-        conn.state = ConnState::OpenConfirm { remote: Box::new(open), negotiated };
+        conn.state = ConnState::OpenConfirm {
+            remote: Box::new(open),
+            negotiated,
+        };
         out.push(Action::Send(dir, Message::Keepalive));
     }
 
     fn on_established(&mut self, dir: Direction, now: Instant, out: &mut Vec<Action>) {
-        let Some(conn) = self.conns[dir.index()].as_mut() else { return };
-        let ConnState::OpenConfirm { remote, negotiated } = std::mem::replace(&mut conn.state, ConnState::Established) else {
+        let Some(conn) = self.conns[dir.index()].as_mut() else {
+            return;
+        };
+        let ConnState::OpenConfirm { remote, negotiated } =
+            std::mem::replace(&mut conn.state, ConnState::Established)
+        else {
             return;
         };
         self.established_at = Some(now);
@@ -460,18 +525,33 @@ impl Session {
         // §6.8: the other connection, if any, loses to the established one.
         let other = dir.other();
         if self.conns[other.index()].take().is_some() {
-            out.push(Action::Send(other, Message::Notification(Notification::new(6, 7, Vec::new()))));
+            out.push(Action::Send(
+                other,
+                Message::Notification(Notification::new(6, 7, Vec::new())),
+            ));
             out.push(Action::Close(other));
             if other == Direction::Outbound {
                 self.connecting = false;
             }
         }
-        out.push(Action::Established { direction: dir, negotiated, remote });
+        out.push(Action::Established {
+            direction: dir,
+            negotiated,
+            remote,
+        });
     }
 
     /// An error on one connection: send the NOTIFICATION, close, and hold off.
-    fn fail(&mut self, dir: Direction, notification: Notification, now: Instant, out: &mut Vec<Action>) {
-        let Some(conn) = self.conns[dir.index()].take() else { return };
+    fn fail(
+        &mut self,
+        dir: Direction,
+        notification: Notification,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(conn) = self.conns[dir.index()].take() else {
+            return;
+        };
         if dir == Direction::Outbound {
             self.connecting = false;
         }
@@ -504,7 +584,9 @@ impl Session {
         if !self.admin_up {
             return;
         }
-        let stable = self.established_at.is_some_and(|t| now.duration_since(t) >= self.cfg.error_wait_max);
+        let stable = self
+            .established_at
+            .is_some_and(|t| now.duration_since(t) >= self.cfg.error_wait_max);
         if stable {
             self.error_wait = self.cfg.error_wait_min;
         }

@@ -18,13 +18,19 @@ pub mod notification;
 pub mod open;
 pub mod update;
 
-pub use attr::{Aggregator, AsPath, AsSegment, AsSegmentKind, MpNextHop, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute};
+mod serde_util;
+
+pub use attr::{
+    Aggregator, AsPath, AsSegment, AsSegmentKind, MpNextHop, MpReach, MpUnreach, Origin,
+    PathAttributes, RawAttribute,
+};
 pub use capability::Capability;
 pub use frame::{split_frame, FrameError};
-pub use message::{Message, MessageType};
+pub use message::{DecodeError, EncodeError, Message, MessageType, RouteRefresh};
+pub use nlri::{Ipv4Prefixes, Ipv6Prefixes};
 pub use notification::Notification;
 pub use open::Open;
-pub use update::{AttrErrorAction, AttrIssue, Update};
+pub use update::{AttrErrorAction, AttrIssue, Update, UpdateBuilder};
 
 /// Length of the fixed BGP header: marker (16), length (2), type (1).
 pub const HEADER_LEN: usize = 19;
@@ -49,8 +55,14 @@ pub struct AfiSafi {
 }
 
 impl AfiSafi {
-    pub const IPV4_UNICAST: AfiSafi = AfiSafi { afi: AFI_IPV4, safi: SAFI_UNICAST };
-    pub const IPV6_UNICAST: AfiSafi = AfiSafi { afi: AFI_IPV6, safi: SAFI_UNICAST };
+    pub const IPV4_UNICAST: AfiSafi = AfiSafi {
+        afi: AFI_IPV4,
+        safi: SAFI_UNICAST,
+    };
+    pub const IPV6_UNICAST: AfiSafi = AfiSafi {
+        afi: AFI_IPV6,
+        safi: SAFI_UNICAST,
+    };
 }
 
 impl std::fmt::Display for AfiSafi {

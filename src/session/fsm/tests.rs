@@ -31,7 +31,11 @@ fn peer_open(id: &str, hold: u16) -> Message {
         LOCAL_AS,
         hold,
         id.parse().unwrap(),
-        vec![Capability::Multiprotocol(AfiSafi::IPV4_UNICAST), Capability::RouteRefresh, Capability::FourOctetAs(LOCAL_AS)],
+        vec![
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(LOCAL_AS),
+        ],
     ))
 }
 
@@ -68,7 +72,10 @@ struct Run {
 
 impl Run {
     fn new(cfg: SessionConfig) -> Run {
-        Run { s: Session::new(cfg), t0: Instant::now() }
+        Run {
+            s: Session::new(cfg),
+            t0: Instant::now(),
+        }
     }
     fn at(&self, secs: f64) -> Instant {
         self.t0 + Duration::from_secs_f64(secs)
@@ -104,18 +111,50 @@ fn table_of_transitions() {
         (|r| r.ev(0.1, Event::ConnectFailed), &[], State::Active),
         (|r| r.tick(4.0), &[], State::Active),
         (|r| r.tick(5.1), &["connect"], State::Connect),
-        (|r| r.ev(5.2, Event::Connected(Outbound)), &["send Outbound OPEN"], State::OpenSent),
-        (|r| r.ev(5.3, Event::Received(Outbound, peer_open("10.255.0.1", 30))), &["send Outbound KEEPALIVE"], State::OpenConfirm),
-        (|r| r.ev(5.4, Event::Received(Outbound, Message::Keepalive)), &["established Outbound"], State::Established),
+        (
+            |r| r.ev(5.2, Event::Connected(Outbound)),
+            &["send Outbound OPEN"],
+            State::OpenSent,
+        ),
+        (
+            |r| r.ev(5.3, Event::Received(Outbound, peer_open("10.255.0.1", 30))),
+            &["send Outbound KEEPALIVE"],
+            State::OpenConfirm,
+        ),
+        (
+            |r| r.ev(5.4, Event::Received(Outbound, Message::Keepalive)),
+            &["established Outbound"],
+            State::Established,
+        ),
         // negotiated hold = min(9, 30) = 9, keepalive 3 s after the OPEN
-        (|r| r.tick(8.3), &["send Outbound KEEPALIVE"], State::Established),
-        (|r| r.ev(9.0, Event::Received(Outbound, Message::Keepalive)), &[], State::Established),
-        (|r| r.tick(11.3), &["send Outbound KEEPALIVE"], State::Established),
-        (|r| r.ev(17.9, Event::Received(Outbound, Message::Keepalive)), &[], State::Established),
+        (
+            |r| r.tick(8.3),
+            &["send Outbound KEEPALIVE"],
+            State::Established,
+        ),
+        (
+            |r| r.ev(9.0, Event::Received(Outbound, Message::Keepalive)),
+            &[],
+            State::Established,
+        ),
+        (
+            |r| r.tick(11.3),
+            &["send Outbound KEEPALIVE"],
+            State::Established,
+        ),
+        (
+            |r| r.ev(17.9, Event::Received(Outbound, Message::Keepalive)),
+            &[],
+            State::Established,
+        ),
         // 9 s after the last KEEPALIVE the hold timer fires: 4/0, close, down, idle hold 2 s
         (
             |r| r.tick(26.95),
-            &["send Outbound NOTIFICATION 4/0", "close Outbound", "down: hold timer expired"],
+            &[
+                "send Outbound NOTIFICATION 4/0",
+                "close Outbound",
+                "down: hold timer expired",
+            ],
             State::Idle,
         ),
         (|r| r.tick(28.0), &[], State::Idle),
@@ -125,14 +164,21 @@ fn table_of_transitions() {
     for (i, (step, want, state)) in table.iter().enumerate() {
         // keepalives due before a step that is not a tick are flushed first
         let got = step(&mut r);
-        assert_eq!(got, want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "step {i}");
+        assert_eq!(
+            got,
+            want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "step {i}"
+        );
         assert_eq!(r.s.state(), *state, "state after step {i}");
     }
 }
 
 #[test]
 fn inbound_only_when_passive() {
-    let mut r = Run::new(SessionConfig { passive: true, ..cfg() });
+    let mut r = Run::new(SessionConfig {
+        passive: true,
+        ..cfg()
+    });
     assert!(r.ev(0.0, Event::Start).is_empty());
     assert_eq!(r.s.state(), State::Active);
     assert!(!r.s.accepts(Outbound));
@@ -148,25 +194,40 @@ fn collision_keeps_connection_of_higher_identifier() {
     r.ev(0.0, Event::Start);
     r.ev(0.1, Event::Connected(Outbound));
     r.ev(0.1, Event::Connected(Inbound));
-    assert_eq!(r.ev(0.2, Event::Received(Outbound, peer_open("10.255.0.1", 9))), ["send Outbound KEEPALIVE"]);
+    assert_eq!(
+        r.ev(0.2, Event::Received(Outbound, peer_open("10.255.0.1", 9))),
+        ["send Outbound KEEPALIVE"]
+    );
     assert_eq!(
         r.ev(0.2, Event::Received(Inbound, peer_open("10.255.0.1", 9))),
         ["send Inbound NOTIFICATION 6/7", "close Inbound"]
     );
-    assert_eq!(r.ev(0.3, Event::Received(Outbound, Message::Keepalive)), ["established Outbound"]);
+    assert_eq!(
+        r.ev(0.3, Event::Received(Outbound, Message::Keepalive)),
+        ["established Outbound"]
+    );
 
     // Local lower than remote: keep the peer's (inbound) connection.
     let mut r = Run::new(cfg());
     r.ev(0.0, Event::Start);
     r.ev(0.1, Event::Connected(Outbound));
     r.ev(0.1, Event::Connected(Inbound));
-    assert_eq!(r.ev(0.2, Event::Received(Inbound, peer_open("10.255.0.9", 9))), ["send Inbound KEEPALIVE"]);
+    assert_eq!(
+        r.ev(0.2, Event::Received(Inbound, peer_open("10.255.0.9", 9))),
+        ["send Inbound KEEPALIVE"]
+    );
     assert_eq!(
         r.ev(0.2, Event::Received(Outbound, peer_open("10.255.0.9", 9))),
         ["send Outbound NOTIFICATION 6/7", "close Outbound"]
     );
-    assert_eq!(r.ev(0.3, Event::Received(Inbound, Message::Keepalive)), ["established Inbound"]);
-    assert!(!r.s.accepts(Outbound), "an established session takes no second connection");
+    assert_eq!(
+        r.ev(0.3, Event::Received(Inbound, Message::Keepalive)),
+        ["established Inbound"]
+    );
+    assert!(
+        !r.s.accepts(Outbound),
+        "an established session takes no second connection"
+    );
 }
 
 #[test]
@@ -178,7 +239,11 @@ fn established_closes_the_other_connection() {
     r.ev(0.25, Event::Connected(Inbound));
     assert_eq!(
         r.ev(0.3, Event::Received(Outbound, Message::Keepalive)),
-        ["send Inbound NOTIFICATION 6/7", "close Inbound", "established Outbound"]
+        [
+            "send Inbound NOTIFICATION 6/7",
+            "close Inbound",
+            "established Outbound"
+        ]
     );
 }
 
@@ -188,7 +253,10 @@ fn open_errors_answer_with_the_right_notification() {
     r.ev(0.0, Event::Start);
     r.ev(0.1, Event::Connected(Outbound));
     let wrong_as = Message::Open(Open::new(65000, 9, "10.255.0.1".parse().unwrap(), vec![]));
-    assert_eq!(r.ev(0.2, Event::Received(Outbound, wrong_as)), ["send Outbound NOTIFICATION 2/2", "close Outbound"]);
+    assert_eq!(
+        r.ev(0.2, Event::Received(Outbound, wrong_as)),
+        ["send Outbound NOTIFICATION 2/2", "close Outbound"]
+    );
     assert_eq!(r.s.state(), State::Idle);
 
     let mut r = Run::new(cfg());
@@ -213,7 +281,10 @@ fn unexpected_messages_are_fsm_errors() {
     let mut r = Run::new(cfg());
     r.establish(Outbound);
     let out = r.ev(1.0, Event::Received(Outbound, peer_open("10.255.0.1", 9)));
-    assert_eq!(&out[..2], ["send Outbound NOTIFICATION 5/3", "close Outbound"]);
+    assert_eq!(
+        &out[..2],
+        ["send Outbound NOTIFICATION 5/3", "close Outbound"]
+    );
     assert!(out[2].starts_with("down: sent NOTIFICATION"), "{out:?}");
 }
 
@@ -224,7 +295,11 @@ fn stop_sends_cease_and_reports_down() {
     let cease = Notification::new(6, 2, Vec::new());
     assert_eq!(
         r.ev(1.0, Event::Stop(cease)),
-        ["send Outbound NOTIFICATION 6/2", "close Outbound", "down: administrative stop"]
+        [
+            "send Outbound NOTIFICATION 6/2",
+            "close Outbound",
+            "down: administrative stop"
+        ]
     );
     assert_eq!(r.s.state(), State::Idle);
     assert_eq!(r.s.poll_timeout(), None, "a stopped session has no timers");
@@ -235,12 +310,22 @@ fn stop_sends_cease_and_reports_down() {
 fn notification_from_peer_ends_session_and_backs_off() {
     let mut r = Run::new(cfg());
     r.establish(Outbound);
-    let out = r.ev(1.0, Event::Received(Outbound, Message::Notification(Notification::new(6, 2, Vec::new()))));
+    let out = r.ev(
+        1.0,
+        Event::Received(
+            Outbound,
+            Message::Notification(Notification::new(6, 2, Vec::new())),
+        ),
+    );
     assert_eq!(out[0], "close Outbound");
     assert!(out[1].starts_with("down: received NOTIFICATION"), "{out:?}");
     assert_eq!(r.s.state(), State::Idle);
     assert!(!r.s.accepts(Inbound), "no connection during idle hold");
-    assert_eq!(r.s.poll_timeout(), Some(r.at(3.0)), "idle hold = error_wait_min");
+    assert_eq!(
+        r.s.poll_timeout(),
+        Some(r.at(3.0)),
+        "idle hold = error_wait_min"
+    );
 }
 
 #[test]
@@ -250,8 +335,14 @@ fn flapping_peer_waits_longer_each_time() {
     let mut t = 0.0;
     let mut waits = Vec::new();
     for _ in 0..5 {
-        assert_eq!(r.ev(t + 0.1, Event::Connected(Outbound)), ["send Outbound OPEN"]);
-        r.ev(t + 0.2, Event::Received(Outbound, peer_open("10.255.0.1", 9)));
+        assert_eq!(
+            r.ev(t + 0.1, Event::Connected(Outbound)),
+            ["send Outbound OPEN"]
+        );
+        r.ev(
+            t + 0.2,
+            Event::Received(Outbound, peer_open("10.255.0.1", 9)),
+        );
         r.ev(t + 0.3, Event::Received(Outbound, Message::Keepalive));
         r.ev(t + 1.0, Event::Closed(Outbound));
         let until = r.s.poll_timeout().unwrap();
@@ -263,7 +354,10 @@ fn flapping_peer_waits_longer_each_time() {
     assert_eq!(waits, [2, 4, 8, 16, 16]);
     // A session that stays up longer than error_wait_max forgets the flapping.
     r.ev(t + 0.1, Event::Connected(Outbound));
-    r.ev(t + 0.2, Event::Received(Outbound, peer_open("10.255.0.1", 0)));
+    r.ev(
+        t + 0.2,
+        Event::Received(Outbound, peer_open("10.255.0.1", 0)),
+    );
     r.ev(t + 0.3, Event::Received(Outbound, Message::Keepalive));
     r.ev(t + 100.0, Event::Closed(Outbound));
     assert_eq!(r.s.poll_timeout(), Some(r.at(t + 102.0)));
@@ -287,8 +381,15 @@ fn updates_flow_only_when_established() {
     r.establish(Inbound);
     let u = Message::Update(Update::default());
     assert_eq!(r.ev(1.0, Event::Received(Inbound, u)), ["update"]);
-    assert!(r.s.negotiated().is_some_and(|n| n.four_octet_as && n.ipv4_unicast && n.route_refresh));
-    let rr = Message::RouteRefresh(RouteRefresh { afi: 1, subtype: 0, safi: 1 });
+    assert!(r
+        .s
+        .negotiated()
+        .is_some_and(|n| n.four_octet_as && n.ipv4_unicast && n.route_refresh));
+    let rr = Message::RouteRefresh(RouteRefresh {
+        afi: 1,
+        subtype: 0,
+        safi: 1,
+    });
     assert_eq!(r.ev(1.1, Event::Received(Inbound, rr)), ["route-refresh"]);
 }
 
@@ -298,7 +399,10 @@ fn malformed_message_sends_its_notification() {
     r.establish(Outbound);
     let n = Notification::new(1, 2, vec![0, 5]);
     let out = r.ev(1.0, Event::Malformed(Outbound, n));
-    assert_eq!(&out[..2], ["send Outbound NOTIFICATION 1/2", "close Outbound"]);
+    assert_eq!(
+        &out[..2],
+        ["send Outbound NOTIFICATION 1/2", "close Outbound"]
+    );
     assert!(out[2].starts_with("down: sent NOTIFICATION"));
 }
 

@@ -1,0 +1,532 @@
+# shellcheck shell=bash
+# interop/lib.sh -- network-namespace lab for kittbgpd <-> BIRD 2 interop tests.
+# Sourced by interop/test_bird_pair.sh, interop/demo.sh and other lab scripts; callers
+# run with `set -euo pipefail` and as root.
+#
+#   source interop/lib.sh
+#   lab_init                      # state dir, registries, EXIT/INT/TERM trap that calls lab_down
+#   lab_up 2 [line|ring] [--leak] # N nodes, wireguard-go tunnels, loopbacks
+#   lab_bird_conf 1 [--hold 9 --keepalive 3] [--leak]; lab_bird_start 1
+#   kb_conf 2 [--hold 9 --keepalive 3];  kb_start 2 /path/to/kittbgpd
+#   birdc_n 1 show protocols;  kb_show 2 neighbors --json
+#   wait_for "bird_established 1 wg2" 20
+#   lab_down                      # also run by the trap
+#
+# Layout (i, j = node numbers; decimal digits everywhere):
+#   netns            ${KB_LAB_PREFIX}n<i>, hub ${KB_LAB_PREFIX}hub
+#   loopbacks (lo)   10.255.0.<i>/32, fd00:255::<i>/128; with --leak also 192.0.2.<i>/32 and
+#                    2001:db8::<i>/128 (outside the loopback ranges: must never travel)
+#   underlay         veth per node: "ul0" 172.31.<i>.2/24 in the node <-> "n<i>" 172.31.<i>.1/24
+#                    in the hub.  The hub forwards (ip_forward=1), so WireGuard UDP goes node ->
+#                    hub -> node directly.  A delay relay (shared/lab/relay.py) can be added later
+#                    by setting the hub's ip_forward=0 and pointing the endpoints at relay sockets in
+#                    the hub: only _lab_wg_endpoint and a relay-spawning loop change.
+#   tunnel           in node i towards node j: "wg<j>", fe80::<i>:<j>/64, UDP port 51000+<j>
+#   BGP              TCP 1790 both sides; session/neighbor named "wg<j>", neighbor fe80::<j>:<i>
+#   state            $KB_LAB_STATE (default /run/kblab/$KB_LAB_PREFIX): node<i>/ holds configs,
+#                    logs, control sockets, wg keys; procs = PID registry; namespaces = netns registry
+#
+# Environment: KB_LAB_PREFIX (default kb<PID of the sourcing shell>: parallel labs do not clash),
+#   KB_LAB_STATE, KB_ASN (4242421945), KB_PORT (1790), KB_COST (10), KB_BGP_FAST (1: BIRD
+#   connect delay 1 s / retry 5 s / error wait 1..30 s), KB_BIRD_DEBUG (BIRD "debug" classes
+#   for the BGP template, default "states, events"; "" = none), KB_KEEP_STATE (1: keep logs on down).
+#
+# Pitfalls handled (see /work/shared/README.md "Pitfalls hit"):
+#   1 wireguard-go daemonizes unless -f: run with -f so the recorded PID is the real one.
+#   2 its UAPI socket /var/run/wireguard/<if>.sock is a filesystem path, not per netns: each node
+#     gets a "holder" process owning a private mount namespace with its own tmpfs on
+#     /run/wireguard; everything of node i runs via `nsenter -t HOLDER -m -n` (lab_exec).
+#   3 TUN devices get a random link-local when set up: addrgenmode none, then the address nodad.
+#   4 one handshake initiation per 5 s: keys+peers everywhere, then endpoints, then link up.
+#   5 link-local needs the scope: BIRD `interface "wg<j>"`, kittbgpd `interface = "wg<j>"`.
+#   6 BIRD forks: its PID comes from -P; own control socket and log file per node.
+#   9 new namespaces have forwarding off: turned on (nodes are transit in a ring).
+
+KB_LAB_PREFIX=${KB_LAB_PREFIX:-kb$$}
+KB_LAB_STATE=${KB_LAB_STATE:-/run/kblab/$KB_LAB_PREFIX}
+KB_ASN=${KB_ASN:-4242421945}
+KB_PORT=${KB_PORT:-1790}
+KB_COST=${KB_COST:-10}
+KB_BGP_FAST=${KB_BGP_FAST:-1}
+KB_BIRD_DEBUG=${KB_BIRD_DEBUG-states, events}
+KB_INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+lab_die() { echo "lib.sh: $*" >&2; exit 1; }
+_LAB_T0=${EPOCHREALTIME/./}
+lab_ms() { echo $(( (${EPOCHREALTIME/./} - _LAB_T0) / 1000 )); }   # ms since the lib was sourced
+lab_log() { local ms; ms=$(lab_ms); printf '[%3d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*" >&2; }
+
+lab_ns() { echo "${KB_LAB_PREFIX}n$1"; }
+lab_hub() { echo "${KB_LAB_PREFIX}hub"; }
+lab_dir() { echo "$KB_LAB_STATE/node$1"; }
+lab_holder() { cat "$(lab_dir "$1")/holder.pid"; }
+# run CMD in node i: its network namespace and its private mount namespace (pitfall 2)
+lab_exec() { local i=$1; shift; nsenter -t "$(lab_holder "$i")" -m -n -- "$@"; }
+lab_peers() { cat "$(lab_dir "$1")/peers"; }     # node numbers adjacent to node i, one a line
+
+# wait_for CMD TIMEOUT_S [INTERVAL_S]: eval CMD until it succeeds; sets WAITED_MS.
+wait_for() {
+    local cmd=$1 timeout=$2 interval=${3:-0.1} t0=${EPOCHREALTIME/./}
+    while :; do
+        WAITED_MS=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+        if eval "$cmd" >/dev/null 2>&1; then return 0; fi
+        ((WAITED_MS < timeout * 1000)) || return 1
+        sleep "$interval"
+    done
+}
+
+# ------------------------------------------------------------------ lifecycle
+
+lab_init() {
+    [[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
+    local c
+    for c in ip nsenter unshare setsid wireguard-go wg bird birdc; do
+        command -v "$c" >/dev/null || lab_die "missing $c (apt-get install --no-install-recommends bird2 wireguard-go wireguard-tools iproute2)"
+    done
+    [[ -c /dev/net/tun ]] || lab_die "/dev/net/tun missing"
+    [[ ! -e $KB_LAB_STATE ]] || lab_die "$KB_LAB_STATE exists (lab of prefix $KB_LAB_PREFIX already up?)"
+    mkdir -p "$KB_LAB_STATE/pids"
+    : > "$KB_LAB_STATE/procs"; : > "$KB_LAB_STATE/namespaces"
+    # a failing or interrupted test must still clean up: only what this lab recorded
+    trap '_lab_on_exit' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+_lab_on_exit() {
+    local rc=$?
+    set +e
+    if declare -F lab_exit_hook >/dev/null; then lab_exit_hook "$rc"; fi
+    lab_down >&2
+    exit "$rc"
+}
+
+# lab_spawn NAME NETNS LOGFILE MATCH CMD...: start CMD detached (own session), record its PID.
+# bash writes its own PID then execs CMD (nsenter/ip netns exec/unshare exec too, no fork), so
+# the recorded PID is CMD's.  MATCH must be a substring of CMD's final /proc/PID/cmdline.
+lab_spawn() {
+    local name=$1 netns=$2 logf=$3 match=$4; shift 4
+    local pidfile="$KB_LAB_STATE/pids/$name.pid"
+    echo "$name $pidfile $netns $match" >> "$KB_LAB_STATE/procs"
+    setsid -f bash -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
+        </dev/null >>"$logf" 2>&1
+    local n=0
+    until [[ -s $pidfile ]]; do
+        sleep 0.01; n=$((n+1)); ((n < 500)) || lab_die "$name did not start (see $logf)"
+    done
+}
+
+# _lab_pid_ok PID NETNS MATCH: PID is alive, runs MATCH, and is in NETNS
+_lab_pid_ok() {
+    local pid=$1 netns=$2 match=$3 cmdl
+    [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+    cmdl=$(tr '\0' ' ' < "/proc/$pid/cmdline")
+    [[ $cmdl == *"$match"* ]] || { echo "lib.sh: pid $pid: cmdline '$cmdl' does not match '$match'" >&2; return 1; }
+    if [[ -e /run/netns/$netns ]] && \
+       [[ $(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null) != $(stat -L -c %i "/run/netns/$netns") ]]; then
+        echo "lib.sh: pid $pid not in netns $netns" >&2; return 1
+    fi
+}
+
+# lab_pid NAME: PID of a recorded, still-valid process (non-zero status if gone)
+lab_pid() {
+    local name pidfile netns match pid
+    while read -r name pidfile netns match; do
+        [[ $name == "$1" ]] || continue
+        [[ -s $pidfile ]] || return 1
+        pid=$(cat "$pidfile")
+        _lab_pid_ok "$pid" "$netns" "$match" || return 1
+        echo "$pid"; return 0
+    done < "$KB_LAB_STATE/procs"
+    return 1
+}
+
+# lab_kill NAME [SIGNAL] [WAIT_S]: signal one recorded process, wait until it is gone
+# (SIGKILL after WAIT_S, default 5).  Sets KILL_MS = time until it exited.
+lab_kill() {
+    local name=$1 sig=${2:-TERM} wait_s=${3:-5} pid t0=${EPOCHREALTIME/./}
+    pid=$(lab_pid "$name") || { KILL_MS=0; return 0; }
+    kill -"$sig" "$pid" 2>/dev/null || true
+    while [[ -d /proc/$pid ]]; do
+        KILL_MS=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+        if ((KILL_MS > wait_s * 1000)); then kill -KILL "$pid" 2>/dev/null || true; return 1; fi
+        sleep 0.02
+    done
+    KILL_MS=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+}
+
+# lab_down: kill recorded PIDs (checked), delete recorded namespaces, remove the state dir
+lab_down() {
+    [[ -d $KB_LAB_STATE ]] || return 0
+    local name pidfile netns match pid pids=() k=0 alive nsn n=0
+    if [[ -f $KB_LAB_STATE/procs ]]; then
+        # reverse order: daemons before wireguard-go before holders
+        while read -r name pidfile netns match; do
+            [[ -s $pidfile ]] || continue
+            pid=$(cat "$pidfile")
+            _lab_pid_ok "$pid" "$netns" "$match" || continue
+            kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+        done < <(tac "$KB_LAB_STATE/procs")
+    fi
+    while ((${#pids[@]})); do
+        alive=()
+        for pid in "${pids[@]}"; do [[ -d /proc/$pid ]] && alive+=("$pid"); done
+        ((${#alive[@]} == 0)) && break
+        if ((k++ >= 50)); then echo "lib.sh: SIGKILL ${alive[*]}"; kill -KILL "${alive[@]}" 2>/dev/null || true; break; fi
+        sleep 0.1
+    done
+    if [[ -f $KB_LAB_STATE/namespaces ]]; then
+        while read -r nsn; do
+            [[ -e /run/netns/$nsn ]] && ip netns del "$nsn" && n=$((n+1))
+        done < <(tac "$KB_LAB_STATE/namespaces")
+    fi
+    echo "lab down: stopped ${#pids[@]} processes, deleted $n namespaces ($KB_LAB_PREFIX)"
+    if [[ ${KB_KEEP_STATE:-0} == 1 ]]; then
+        echo "state kept in $KB_LAB_STATE"
+        : > "$KB_LAB_STATE/procs"; : > "$KB_LAB_STATE/namespaces"   # never act on them twice
+    else
+        rm -rf "$KB_LAB_STATE"
+        rmdir "$(dirname "$KB_LAB_STATE")" 2>/dev/null || true
+    fi
+}
+
+# ------------------------------------------------------------------ topology
+
+_lab_links() {  # _lab_links N TOPO -> "L i j" per link
+    local n=$1 topo=$2 i L=0
+    for ((i = 1; i < n; i++)); do L=$((L+1)); echo "$L $i $((i+1))"; done
+    if [[ $topo == ring && $n -ge 3 ]]; then L=$((L+1)); echo "$L $n 1"; fi
+}
+
+# endpoint node i uses to reach node j's wg<i> (direct over the hub; a relay would change this)
+_lab_wg_endpoint() { local i=$1 j=$2; echo "172.31.$j.2:$((51000 + i))"; }
+
+# lab_up N [line|ring] [--leak]
+lab_up() {
+    local n=${1:-}; shift || true
+    local topo=line leak=0 a i j L nsn
+    for a in "$@"; do
+        case $a in line|ring) topo=$a ;; --leak) leak=1 ;; *) lab_die "lab_up: unknown option $a" ;; esac
+    done
+    [[ $n =~ ^[0-9]+$ && $n -ge 2 && $n -le 99 ]] || lab_die "usage: lab_up N [line|ring] [--leak] (2 <= N <= 99)"
+    [[ -f $KB_LAB_STATE/procs ]] || lab_die "lab_init first"
+    for i in $(seq 1 "$n") hub; do
+        if [[ $i == hub ]]; then nsn=$(lab_hub); else nsn=$(lab_ns "$i"); fi
+        [[ ! -e /run/netns/$nsn ]] || lab_die "netns $nsn already exists"
+    done
+    echo "$n $topo" > "$KB_LAB_STATE/topology"
+    mkdir -p /run/wireguard   # mount point for every node's private tmpfs
+    lab_log "lab_up: $n nodes ($topo), prefix $KB_LAB_PREFIX"
+
+    nsn=$(lab_hub)
+    ip netns add "$nsn"; echo "$nsn" >> "$KB_LAB_STATE/namespaces"
+    ip -n "$nsn" link set lo up
+    ip netns exec "$nsn" sysctl -qw net.ipv4.ip_forward=1   # direct underlay (no relay)
+    for i in $(seq 1 "$n"); do
+        nsn=$(lab_ns "$i"); mkdir -p "$(lab_dir "$i")"; : > "$(lab_dir "$i")/peers"
+        ip netns add "$nsn"; echo "$nsn" >> "$KB_LAB_STATE/namespaces"
+        ip -n "$nsn" link set lo up
+        ip -n "$nsn" addr add "10.255.0.$i/32" dev lo
+        ip -n "$nsn" addr add "fd00:255::$i/128" dev lo
+        if ((leak)); then
+            ip -n "$nsn" addr add "192.0.2.$i/32" dev lo
+            ip -n "$nsn" addr add "2001:db8::$i/128" dev lo
+        fi
+        ip netns exec "$nsn" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1   # pitfall 9
+        ip link add ul0 netns "$nsn" type veth peer name "n$i" netns "$(lab_hub)"
+        ip -n "$nsn" addr add "172.31.$i.2/24" dev ul0
+        ip -n "$(lab_hub)" addr add "172.31.$i.1/24" dev "n$i"
+        ip -n "$nsn" link set ul0 up
+        ip -n "$(lab_hub)" link set "n$i" up
+        ip -n "$nsn" route add 172.31.0.0/16 via "172.31.$i.1"
+        # holder: owns a private mount namespace with its own tmpfs on /run/wireguard (pitfall 2)
+        lab_spawn "holder-$i" "$nsn" "$(lab_dir "$i")/holder.log" "kbhold-$nsn" \
+            ip netns exec "$nsn" unshare -m --propagation private \
+            bash -c 'mount -t tmpfs -o size=1m,mode=0755 kbwg /run/wireguard && exec -a "kbhold-$0" sleep infinity' "$nsn"
+        ln -sf "$KB_LAB_STATE/pids/holder-$i.pid" "$(lab_dir "$i")/holder.pid"
+        (umask 077; wg genkey > "$(lab_dir "$i")/wg.key")
+        wg pubkey < "$(lab_dir "$i")/wg.key" > "$(lab_dir "$i")/wg.pub"
+    done
+    for i in $(seq 1 "$n"); do
+        wait_for "lab_exec $i mountpoint -q /run/wireguard" 5 0.01 || lab_die "holder of node $i not ready"
+    done
+
+    _lab_links "$n" "$topo" > "$KB_LAB_STATE/links"
+    local me peer
+    while read -r L i j; do
+        echo "$j" >> "$(lab_dir "$i")/peers"; echo "$i" >> "$(lab_dir "$j")/peers"
+        echo "$KB_COST" > "$(lab_dir "$i")/cost.$j"; echo "$KB_COST" > "$(lab_dir "$j")/cost.$i"
+        for a in "$i $j" "$j $i"; do
+            read -r me peer <<< "$a"
+            # -f: stay in the foreground so the recorded PID is wireguard-go's (pitfall 1)
+            lab_spawn "wg-$me-$peer" "$(lab_ns "$me")" "$(lab_dir "$me")/wg$peer.log" "wireguard-go -f wg$peer" \
+                env LOG_LEVEL=error nsenter -t "$(lab_holder "$me")" -m -n -- wireguard-go -f "wg$peer"
+        done
+    done < "$KB_LAB_STATE/links"
+
+    # pitfall 4: (1) keys + peer everywhere, (2) endpoints, (3) addresses and link up
+    while read -r L i j; do
+        for a in "$i $j" "$j $i"; do
+            read -r me peer <<< "$a"
+            wait_for "lab_exec $me test -S /run/wireguard/wg$peer.sock" 10 0.01 \
+                || lab_die "wireguard-go wg$peer in node $me did not come up"
+            lab_exec "$me" wg set "wg$peer" private-key "$(lab_dir "$me")/wg.key" listen-port $((51000 + peer)) \
+                peer "$(cat "$(lab_dir "$peer")/wg.pub")" allowed-ips 0.0.0.0/0,::/0
+        done
+    done < "$KB_LAB_STATE/links"
+    while read -r L i j; do
+        for a in "$i $j" "$j $i"; do
+            read -r me peer <<< "$a"
+            lab_exec "$me" wg set "wg$peer" peer "$(cat "$(lab_dir "$peer")/wg.pub")" \
+                persistent-keepalive 10 endpoint "$(_lab_wg_endpoint "$me" "$peer")"
+        done
+    done < "$KB_LAB_STATE/links"
+    while read -r L i j; do
+        for a in "$i $j" "$j $i"; do
+            read -r me peer <<< "$a"
+            ip -n "$(lab_ns "$me")" link set "wg$peer" addrgenmode none                # pitfall 3
+            ip -n "$(lab_ns "$me")" addr add "fe80::$me:$peer/64" dev "wg$peer" nodad
+            ip -n "$(lab_ns "$me")" link set "wg$peer" up
+        done
+    done < "$KB_LAB_STATE/links"
+    lab_log "lab_up: done ($(wc -l < "$KB_LAB_STATE/links") links)"
+}
+
+# lab_ping_ll I J: one ping over the tunnel from node i to node j's link-local
+lab_ping_ll() { ip netns exec "$(lab_ns "$1")" ping -6 -c1 -W1 -q "fe80::$2:$1%wg$2" >/dev/null 2>&1; }
+
+# ------------------------------------------------------------------ BIRD
+
+# lab_bird_conf I [--hold S] [--keepalive S] [--leak]
+#   writes node i's BIRD config: the fabric's (shared/lab/bird-node1.conf.example), one
+#   "protocol bgp wg<j>" per adjacent node.  --hold/--keepalive set "hold time"/"keepalive
+#   time" in the BGP template.  --leak: originate 192.0.2.<i>/32 and 2001:db8::<i>/128 (static)
+#   and deliberately let them through the export filter: a peer must reject them.
+lab_bird_conf() {
+    local i=$1; shift
+    local hold="" ka="" leak=0 d j cost
+    while (($#)); do
+        case $1 in
+            --hold) hold=$2; shift 2 ;;
+            --keepalive) ka=$2; shift 2 ;;
+            --leak) leak=1; shift ;;
+            *) lab_die "lab_bird_conf: unknown option $1" ;;
+        esac
+    done
+    d=$(lab_dir "$i")
+    local exp4="lo4()" exp6="lo6()"
+    if ((leak)); then
+        exp4="lo4() || net = 192.0.2.$i/32"; exp6="lo6() || net = 2001:db8::$i/128"
+    fi
+    {
+        cat <<EOF
+# generated by interop/lib.sh for node $i ($(lab_ns "$i"))
+log "$d/bird.log" all;
+router id 10.255.0.$i;
+
+function lo4() { return net ~ [ 10.255.0.0/16{32,32} ]; }
+function lo6() { return net ~ [ fd00:255::/48{128,128} ]; }
+function add_cost(int c) {
+  if defined(bgp_med) then bgp_med = bgp_med + c; else bgp_med = c;
+}
+
+protocol device { scan time 10; }
+
+# originate this node's loopbacks (addresses on lo inside the ranges)
+protocol direct loopback {
+  ipv4 { import where lo4(); };
+  ipv6 { import where lo6(); };
+  interface "lo";
+}
+
+protocol kernel kernel4 {
+  scan time 20;
+  ipv4 { import none; export filter { if source = RTS_BGP then { krt_prefsrc = 10.255.0.$i; accept; } reject; }; };
+}
+protocol kernel kernel6 {
+  scan time 20;
+  ipv6 { import none; export filter { if source = RTS_BGP then { krt_prefsrc = fd00:255::$i; accept; } reject; }; };
+}
+EOF
+        if ((leak)); then
+            cat <<EOF
+
+# TEST ONLY: prefixes outside the loopback ranges, deliberately let through the BGP export
+# filters below ("|| net = ...") so that the peer's import filter has something to reject.
+protocol static leak4 { ipv4; route 192.0.2.$i/32 blackhole; }
+protocol static leak6 { ipv6; route 2001:db8::$i/128 blackhole; }
+EOF
+        fi
+        cat <<EOF
+
+template bgp fabric {
+  local port $KB_PORT as $KB_ASN;
+  direct;
+  rr client;
+  path metric off;
+EOF
+        if [[ $KB_BGP_FAST == 1 ]]; then
+            printf '%s\n' "  connect delay time 1;" "  connect retry time 5;" "  error wait time 1, 30;"
+        fi
+        [[ -z $hold ]] || echo "  hold time $hold;"
+        [[ -z $ka ]] || echo "  keepalive time $ka;"
+        [[ -z $KB_BIRD_DEBUG ]] || echo "  debug { $KB_BIRD_DEBUG };"
+        echo "}"
+        while read -r j; do
+            cost=$(cat "$d/cost.$j")
+            cat <<EOF
+
+protocol bgp wg$j from fabric {
+  neighbor fe80::$j:$i port $KB_PORT as $KB_ASN;
+  interface "wg$j";
+  ipv4 {
+    extended next hop on;
+    next hop self;
+    import keep filtered;
+    import limit 1000 action block;
+    import filter { if !lo4() then reject; add_cost($cost); accept; };
+    export where $exp4;
+  };
+  ipv6 {
+    next hop self;
+    import keep filtered;
+    import limit 1000 action block;
+    import filter { if !lo6() then reject; add_cost($cost); accept; };
+    export where $exp6;
+  };
+}
+EOF
+        done < "$d/peers"
+    } > "$d/bird.conf.new"
+    mv "$d/bird.conf.new" "$d/bird.conf"
+    bird -p -c "$d/bird.conf" || lab_die "BIRD config of node $i does not parse ($d/bird.conf)"
+}
+
+# lab_bird_start I: start BIRD in node i (config from lab_bird_conf)
+lab_bird_start() {
+    local i=$1 d; d=$(lab_dir "$i")
+    [[ -f $d/bird.conf ]] || lab_bird_conf "$i"
+    rm -f "$d/bird.pid"
+    # BIRD forks: register its -P pid file (pitfall 6); the match is its command line
+    echo "bird-$i $d/bird.pid $(lab_ns "$i") bird -c $d/bird.conf" >> "$KB_LAB_STATE/procs"
+    lab_exec "$i" bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid"
+    wait_for "[[ -s $d/bird.pid && -S $d/bird.ctl ]]" 5 0.02 || lab_die "BIRD of node $i did not start"
+}
+
+birdc_n() { local i=$1; shift; birdc -s "$(lab_dir "$i")/bird.ctl" "$@"; }
+lab_bird_log() { echo "$(lab_dir "$1")/bird.log"; }
+
+# bird_proto_line I PROTO: the protocol's line of `show protocols` (name proto table state since info)
+bird_proto_line() { birdc_n "$1" show protocols "$2" 2>/dev/null | awk -v p="$2" '$1 == p'; }
+bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
+
+# ------------------------------------------------------------------ kittbgpd
+
+# kb_conf I [--hold S] [--keepalive S] [--passive]: write node i's kittbgpd config
+# (interop/kittbgpd-node.toml.tmpl format; the control socket lives in the node's state dir)
+kb_conf() {
+    local i=$1; shift
+    local hold=240 ka="" passive="" d j cost
+    while (($#)); do
+        case $1 in
+            --hold) hold=$2; shift 2 ;;
+            --keepalive) ka=$2; shift 2 ;;
+            --passive) passive=1; shift ;;
+            *) lab_die "kb_conf: unknown option $1" ;;
+        esac
+    done
+    d=$(lab_dir "$i")
+    {
+        cat <<EOF
+# generated by interop/lib.sh for node $i ($(lab_ns "$i"))
+router_id = "10.255.0.$i"
+local_as = $KB_ASN
+listen_port = $KB_PORT
+control_socket = "$d/kittbgpd.sock"
+
+[loopbacks]
+ipv4 = ["10.255.0.0/16"]
+ipv6 = ["fd00:255::/48"]
+originate = ["10.255.0.$i/32", "fd00:255::$i/128"]   # plus addresses found on lo inside the ranges
+
+[defaults]
+hold_time = $hold
+EOF
+        [[ -z $ka ]] || echo "keepalive = $ka"
+        cat <<EOF
+connect_retry = 5
+port = $KB_PORT
+rr_client = true
+extended_next_hop = true
+ttl_security = false
+import_limit = 1000
+import_limit_action = "block"
+EOF
+        [[ -z $passive ]] || echo "passive = true"
+        while read -r j; do
+            cost=$(cat "$d/cost.$j")
+            cat <<EOF
+
+[[neighbor]]
+name = "wg$j"
+interface = "wg$j"
+address = "fe80::$j:$i"
+cost = $cost
+EOF
+        done < "$d/peers"
+    } > "$d/kittbgpd.toml"
+}
+
+# kb_start I BIN [ARGS...]: run the daemon in node i (net + mount namespace), log to the node dir
+kb_start() {
+    local i=$1 bin=$2; shift 2
+    local d; d=$(lab_dir "$i")
+    [[ -f $d/kittbgpd.toml ]] || kb_conf "$i"
+    bin=$(readlink -f "$bin")
+    echo "$bin" > "$d/kittbgpd.bin"
+    lab_run "$i" kittbgpd "$d/kittbgpd.log" env RUST_LOG="${RUST_LOG:-debug}" "$bin" -c "$d/kittbgpd.toml" "$@"
+}
+
+# lab_run I NAME LOGFILE CMD...: any command in node i's net+mount namespace, recorded for cleanup
+# as NAME-I (lab_pid/lab_kill NAME-I).  The cmdline check uses CMD's first word that is a path.
+lab_run() {
+    local i=$1 name=$2 logf=$3; shift 3
+    local match="$*" w
+    for w in "$@"; do [[ $w == /* ]] && { match=$w; break; }; done
+    lab_spawn "$name-$i" "$(lab_ns "$i")" "$logf" "$match" nsenter -t "$(lab_holder "$i")" -m -n -- "$@"
+}
+
+kb_bin() { cat "$(lab_dir "$1")/kittbgpd.bin"; }
+kb_sock() { echo "$(lab_dir "$1")/kittbgpd.sock"; }
+# kb_show I neighbors|routes [ARGS]: the control CLI against node i's daemon
+kb_show() { local i=$1; shift; "$(kb_bin "$i")" show "$@" -s "$(kb_sock "$i")"; }
+
+# kb_neighbor_state I NAME: "state" of neighbor NAME from `show neighbors --json`
+kb_neighbor_state() {
+    kb_show "$1" neighbors --json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+if isinstance(d, dict):
+    d = d.get("neighbors", d.get("result", []))
+for n in d:
+    if n.get("name") == sys.argv[1]:
+        print(n.get("state", "")); break
+' "$2"
+}
+kb_established() { [[ $(kb_neighbor_state "$1" "$2") == Established ]]; }
+
+# kb_routes I [--filtered]: one line per route: "prefix peer next_hop interface med status"
+kb_routes() {
+    local i=$1; shift
+    kb_show "$i" routes "$@" --json | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+if isinstance(d, dict):
+    d = d.get("routes", d.get("result", []))
+for r in d:
+    peer = r.get("peer", r.get("neighbor", "-"))
+    print(r.get("prefix"), peer, r.get("next_hop") or "-", r.get("interface") or "-",
+          r.get("med") if r.get("med") is not None else "-", r.get("status", "accepted"))
+'
+}

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# test_bird_pair.sh -- step-1 interop test: BIRD 2 (node 1) <-> kittbgpd (node 2) over a
+# wireguard-go tunnel with link-local addresses, in network namespaces.
+#
+# Usage: interop/test_bird_pair.sh [/path/to/kittbgpd]   (root)
+#        interop/test_bird_pair.sh --peer-bird          (self-test of the script: BIRD on both nodes)
+# Default binary: target/release/kittbgpd, else target/debug/kittbgpd.
+# Prints one PASS/FAIL line per check and a final "N passed, M failed"; exit 1 on any failure.
+# Always cleans up (trap in lib.sh): only its own namespaces and PIDs.
+#
+# Scenario A (peer first): node 2's speaker starts, BIRD 3 s later; checks a-f.
+# Scenario B (BIRD first): BIRD starts, node 2's speaker 3 s later; checks a-c, f.
+#   a  session Established on both sides (BIRD `show protocols`, kittbgpd `show neighbors --json`)
+#   b  BIRD has 10.255.0.2/32 and fd00:255::2/128 via fe80::2:1 on wg2
+#   c  node 2 has 10.255.0.1/32 and fd00:255::1/128 from wg1, next hop fe80::1:2
+#   d  non-loopback prefixes are rejected both ways: BIRD offers 192.0.2.1/32 and 2001:db8::1/128
+#      (deliberate test leak in its export filter), node 2 must not accept them; node 2 has
+#      192.0.2.2/32 and 2001:db8::2/128 on lo, BIRD must not get them
+#   e  hold time 9 / keepalive 3 on both sides: negotiated hold 9, and the session stays up
+#      (BIRD's "since" never changes) for KB_STABLE_S (default 30 s = 3+ hold times)
+#   f  SIGTERM to node 2's daemon: it exits, BIRD logs "wg2: Received: Administrative shutdown"
+#      (the Cease it sent), not "Hold timer expired", and leaves Established at once
+# Environment: KB_STABLE_S, KB_LAB_PREFIX, KB_KEEP_STATE=1 (keep logs), RUST_LOG, see lib.sh.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=interop/lib.sh
+source "$HERE/lib.sh"
+
+PEER=kittbgpd BIN=""
+for arg in "$@"; do
+    case $arg in
+        --peer-bird) PEER=bird ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) BIN=$arg ;;
+    esac
+done
+if [[ $PEER == kittbgpd ]]; then
+    if [[ -z $BIN ]]; then
+        for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do [[ -x $b ]] && { BIN=$b; break; }; done
+    fi
+    [[ -n $BIN && -x $BIN ]] || { echo "test_bird_pair.sh: kittbgpd binary not found (${BIN:-target/*/kittbgpd}); build it or pass its path" >&2; exit 2; }
+    BIN=$(readlink -f "$BIN")
+fi
+STABLE_S=${KB_STABLE_S:-30}
+HOLD=9 KA=3
+
+PASSED=0 FAILED=0 SCEN=""
+pass() { PASSED=$((PASSED+1)); echo "PASS [$SCEN] $*"; }
+fail() { FAILED=$((FAILED+1)); echo "FAIL [$SCEN] $*"; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+info() { echo "     [$SCEN] $*"; }
+
+# on any exit: diagnostics on failure, then the summary line (lab_down runs after this hook)
+lab_exit_hook() {
+    local rc=$1
+    if ((FAILED > 0 || rc != 0)) && [[ -d ${KB_LAB_STATE:-/nonexistent} ]]; then
+        echo "---- diagnostics (prefix $KB_LAB_PREFIX) ----"
+        for f in "$KB_LAB_STATE"/node1/bird.log "$KB_LAB_STATE"/node2/bird.log "$KB_LAB_STATE"/node2/kittbgpd.log; do
+            [[ -f $f ]] && { echo "== tail $f"; tail -n 25 "$f"; }
+        done
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED == 0)) || exit 1
+}
+
+# ---- node 2 as either kittbgpd or BIRD (self-test); same questions, two ways to ask
+peer_conf() {
+    if [[ $PEER == kittbgpd ]]; then kb_conf 2 --hold $HOLD --keepalive $KA
+    else lab_bird_conf 2 --hold $HOLD --keepalive $KA --leak; fi
+}
+peer_start() { if [[ $PEER == kittbgpd ]]; then kb_start 2 "$BIN"; else lab_bird_start 2; fi; }
+peer_established() { if [[ $PEER == kittbgpd ]]; then kb_established 2 wg1; else bird_established 2 wg1; fi; }
+peer_pidname() { if [[ $PEER == kittbgpd ]]; then echo kittbgpd-2; else echo bird-2; fi; }
+# peer_routes [--filtered]: "prefix peer next_hop" lines of routes learned from wg1
+peer_routes() {
+    if [[ $PEER == kittbgpd ]]; then
+        kb_routes 2 "$@" | awk '$2 == "wg1" && (NF < 6 || $6 != "filtered" || f)' f="$([[ ${1:-} == --filtered ]] && echo 1)" \
+            | awk '{print $1, $2, $3}'
+    else
+        local what=(show route all protocol wg1)
+        [[ ${1:-} == --filtered ]] && what=(show route all filtered protocol wg1)
+        birdc_n 2 "${what[@]}" | awk '
+            $1 ~ /^[0-9a-f.:]+\/[0-9]+$/ { if (p) print p, "wg1", nh; p = $1; nh = "-" }
+            /BGP.next_hop:/ { nh = $NF }
+            END { if (p) print p, "wg1", nh }'
+    fi
+}
+
+# BIRD's view of wg2: prefixes learned from wg2 (accepted or filtered)
+bird_routes_from_wg2() {  # [filtered]
+    birdc_n 1 show route "$@" protocol wg2 | awk '$1 ~ /^[0-9a-f.:]+\/[0-9]+$/ {print $1}'
+}
+bird_route_ok() {  # PREFIX: present, via fe80::2:1 on wg2, BGP.next_hop has fe80::2:1
+    local out; out=$(birdc_n 1 show route all "$1" protocol wg2)
+    grep -q "via fe80::2:1 on wg2" <<< "$out" && grep -q "BGP.next_hop:.*fe80::2:1" <<< "$out"
+}
+bird_hold() {  # negotiated hold time of wg2 as BIRD reports it ("Hold timer: x/9")
+    birdc_n 1 show protocols all wg2 | awk -F'/' '/Hold timer:/ {gsub(/ /, "", $2); print $2}'
+}
+in_list() { grep -qxF "$1" <<< "$2"; }
+
+# ---- scenarios
+
+start_lab() {
+    lab_up 2 line --leak
+    lab_bird_conf 1 --hold $HOLD --keepalive $KA --leak
+    peer_conf
+    wait_for "lab_ping_ll 1 2" 10 0.2 && info "tunnel up (ping fe80::2:1%wg2 after ${WAITED_MS} ms)" \
+        || info "tunnel ping failed (continuing; BGP checks will tell)"
+}
+
+check_established() {
+    local t0=${EPOCHREALTIME/./} ms who
+    if wait_for "bird_established 1 wg2 && peer_established" 30 0.1; then
+        ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+        pass "a  session Established on both sides (${ms} ms after the second speaker started)"
+    else
+        fail "a  session Established on both sides within 30 s (BIRD: '$(bird_proto_line 1 wg2)'; $PEER: '$(peer_established && echo Established || echo not Established)')"
+        return 1
+    fi
+    # who connected: BIRD's socket with local port 1790 = BIRD accepted
+    who=$(ip netns exec "$(lab_ns 1)" ss -Htn state established "( sport = :$KB_PORT or dport = :$KB_PORT )" | awk '{print $3, $4}')
+    if [[ $who == *"]:$KB_PORT "* || $who == *":$KB_PORT "* ]]; then info "connection: node 2 -> BIRD ($who)"
+    else info "connection: BIRD -> node 2 ($who)"; fi
+}
+
+check_routes() {
+    local p
+    wait_for "bird_route_ok 10.255.0.2/32 && bird_route_ok fd00:255::2/128" 10 || true
+    for p in 10.255.0.2/32 fd00:255::2/128; do
+        check "b  BIRD has $p via fe80::2:1 on wg2 (BGP.next_hop fe80::2:1)" bird_route_ok "$p"
+    done
+    wait_for "[[ \$(peer_routes | grep -c '^10.255.0.1/32 \|^fd00:255::1/128 ') == 2 ]]" 10 || true
+    local routes; routes=$(peer_routes)
+    for p in 10.255.0.1/32 fd00:255::1/128; do
+        check "c  $PEER (node 2) has $p from wg1 with next hop fe80::1:2" \
+            grep -qE "^${p//./\\.} wg1 .*fe80::1:2" <<< "$routes"
+    done
+}
+
+check_filtering() {
+    local acc filt bacc bfilt p
+    acc=$(peer_routes | awk '{print $1}')
+    filt=$(peer_routes --filtered | awk '{print $1}')
+    for p in 192.0.2.1/32 2001:db8::1/128; do
+        check "d  $PEER did not accept BIRD's non-loopback $p" bash -c '! grep -qxF "$0" <<< "$1"' "$p" "$acc"
+        check "d  $PEER holds BIRD's $p as filtered" in_list "$p" "$filt"
+    done
+    bacc=$(bird_routes_from_wg2)
+    bfilt=$(bird_routes_from_wg2 filtered)
+    info "BIRD accepted from wg2: $(echo $bacc); filtered: $(echo ${bfilt:-none})"
+    check "d  BIRD accepted only loopbacks from wg2" \
+        bash -c '! grep -vE "^(10\.255\.[0-9]+\.[0-9]+/32|fd00:255:[0-9a-f:]*/128)$" <<< "$0" | grep -q .' "$bacc"
+    for p in 192.0.2.2/32 2001:db8::2/128; do
+        if [[ $PEER == kittbgpd ]]; then
+            check "d  kittbgpd did not offer its lo address $p (outside the loopback ranges)" \
+                bash -c '! grep -qxF "$0" <<< "$1$2"' "$p" "$bacc"$'\n' "$bfilt"
+        else
+            check "d  (self-test) BIRD peer's leaked $p reached BIRD and was filtered" in_list "$p" "$bfilt"
+        fi
+    done
+}
+
+check_stability() {
+    local h since0 line k bad=0 peer_bad=0
+    h=$(bird_hold)
+    check "e  negotiated hold time is $HOLD (BIRD: '${h:-?}')" test "${h:-x}" = "$HOLD"
+    line=$(bird_proto_line 1 wg2); since0=$(awk '{print $5}' <<< "$line")
+    for ((k = 0; k < STABLE_S; k++)); do
+        line=$(bird_proto_line 1 wg2)
+        if [[ $line != *Established* || $(awk '{print $5}' <<< "$line") != "$since0" ]]; then
+            bad=$((bad+1)); info "t=${k}s BIRD: $line"
+        fi
+        peer_established || peer_bad=$((peer_bad+1))
+        sleep 1
+    done
+    check "e  BIRD's session stayed Established ${STABLE_S} s (since $since0 unchanged; $bad bad samples)" test "$bad" = 0
+    check "e  $PEER stayed Established ${STABLE_S} s ($peer_bad bad samples)" test "$peer_bad" = 0
+    check "e  BIRD log has no 'Hold timer expired'" bash -c '! grep -q "wg2: Error: Hold timer expired" "$0"' "$(lab_bird_log 1)"
+}
+
+check_shutdown() {
+    local blog lines0 t0 ms
+    blog=$(lab_bird_log 1)
+    lines0=$(wc -l < "$blog")
+    t0=${EPOCHREALTIME/./}
+    if lab_kill "$(peer_pidname)" TERM 5; then
+        pass "f  $PEER exited on SIGTERM (${KILL_MS} ms)"
+    else
+        fail "f  $PEER exited on SIGTERM within 5 s (SIGKILLed)"
+    fi
+    wait_for "! bird_established 1 wg2" 5 0.05 || true
+    ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+    check "f  BIRD left Established within 2 s (${ms} ms)" test "$ms" -lt 2000
+    wait_for "tail -n +$((lines0 + 1)) '$blog' | grep -q 'wg2: Received: '" 3 0.05 || true
+    local new; new=$(tail -n +$((lines0 + 1)) "$blog" | grep -E 'wg2: (Received|Error)' || true)
+    info "BIRD log: ${new:-nothing}"
+    info "BIRD: $(birdc_n 1 show protocols all wg2 | grep -E 'Last error|BGP state' | tr -s ' ' | paste -sd';')"
+    check "f  BIRD logged the Cease: 'wg2: Received: Administrative shutdown'" \
+        grep -q 'wg2: Received: Administrative shutdown' <<< "$new"
+    check "f  BIRD did not log 'Hold timer expired'" bash -c '! grep -q "Hold timer expired" <<< "$0"' "$new"
+}
+
+run_scenario() {
+    SCEN=$1
+    local first=$2
+    echo "== scenario $SCEN: $([[ $first == peer ]] && echo "$PEER first, BIRD 3 s later" || echo "BIRD first, $PEER 3 s later")"
+    start_lab
+    if [[ $first == peer ]]; then peer_start; sleep 3; lab_bird_start 1
+    else lab_bird_start 1; sleep 3; peer_start; fi
+    if check_established; then
+        check_routes
+        [[ $SCEN == A ]] && { check_filtering; check_stability; }
+        check_shutdown
+    fi
+    lab_down >/dev/null
+    : > "$KB_LAB_STATE/procs" 2>/dev/null || true
+}
+
+[[ $PEER == bird ]] && echo "self-test mode: BIRD on node 2 in place of kittbgpd" || echo "kittbgpd: $BIN"
+lab_init
+run_scenario A peer
+lab_init_again() { mkdir -p "$KB_LAB_STATE/pids"; : > "$KB_LAB_STATE/procs"; : > "$KB_LAB_STATE/namespaces"; }
+lab_init_again
+run_scenario B bird

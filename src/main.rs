@@ -1,0 +1,167 @@
+//! `kittbgpd`: run the daemon, check a config, or ask a running daemon.
+
+use clap::{Parser, Subcommand};
+use kittbgpd::config::{self, DEFAULT_CONTROL_SOCKET};
+use kittbgpd::ctl::{self, Request, RouteView};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kittbgpd",
+    version,
+    about = "BGP daemon for WireGuard routing fabrics"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short, long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level or filter (error, warn, info, debug, trace, or a RUST_LOG-style filter); RUST_LOG wins.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration and print the effective config, or every error with file:line.
+    Check,
+    /// Ask the running daemon (like birdc).
+    Show {
+        #[command(subcommand)]
+        what: Show,
+        /// Control socket (default: from -c FILE, else /run/kittbgpd/kittbgpd.sock).
+        #[arg(short, long, global = true, value_name = "SOCKET")]
+        socket: Option<PathBuf>,
+        /// Print JSON for scripts.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum Show {
+    /// Sessions: state, since when, router id, message counts.
+    Neighbors,
+    /// Originated and received routes.
+    Routes {
+        /// Only routes rejected by import policy, with the reason.
+        #[arg(long)]
+        filtered: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run(&cli.config, &cli.log_level),
+        Some(Command::Check) => check(&cli.config),
+        Some(Command::Show { what, socket, json }) => show(&cli.config, what, socket, json),
+    }
+}
+
+fn config_path(path: &Option<PathBuf>) -> Result<&PathBuf, ExitCode> {
+    path.as_ref().ok_or_else(|| {
+        eprintln!("kittbgpd: no configuration file: use -c FILE");
+        ExitCode::from(2)
+    })
+}
+
+fn check(path: &Option<PathBuf>) -> ExitCode {
+    let path = match config_path(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match config::load(path) {
+        Ok(cfg) => {
+            match toml::to_string_pretty(&cfg) {
+                Ok(text) => print!("# effective configuration of {}\n{text}", path.display()),
+                Err(e) => println!("{cfg:#?}\n# (cannot render as TOML: {e})"),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
+    let path = match config_path(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kittbgpd: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kittbgpd::runtime::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) -> ExitCode {
+    let socket = socket
+        .or_else(|| {
+            cfg.as_ref()
+                .and_then(|p| config::load(p).ok())
+                .map(|c| c.control_socket)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+    let request = match what {
+        Show::Neighbors => Request::Neighbors,
+        Show::Routes { filtered } => Request::Routes { filtered },
+    };
+    let value = match ctl::query(&socket, &request) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("kittbgpd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match request {
+        Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
+        Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
+            Ok(routes) => print!("{}", ctl::render_routes(&routes)),
+            Err(e) => {
+                eprintln!("kittbgpd: unexpected response: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    }
+    ExitCode::SUCCESS
+}

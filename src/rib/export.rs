@@ -1,0 +1,145 @@
+//! Building what we send a peer: our loopbacks with next hop self, encoded
+//! as BIRD does on a link-local session (RFC 8950 for IPv4, RFC 2545 for IPv6:
+//! a 32-byte next hop, global `::` plus our link-local address).
+
+use crate::wire::{AfiSafi, AsPath, MpNextHop, Negotiated, Origin, PathAttributes, UpdateBuilder};
+use bytes::{Bytes, BytesMut};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// What export needs to know of one established session.
+#[derive(Clone, Debug)]
+pub struct ExportContext {
+    pub negotiated: Negotiated,
+    /// Our address on the session, the next hop we announce ("next hop self").
+    pub local_v6: Option<Ipv6Addr>,
+    pub local_v4: Option<Ipv4Addr>,
+}
+
+impl ExportContext {
+    pub fn new(negotiated: Negotiated, local: Option<SocketAddr>) -> ExportContext {
+        let (mut local_v4, mut local_v6) = (None, None);
+        match local.map(|a| a.ip()) {
+            Some(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+                Some(v4) => local_v4 = Some(v4),
+                None => local_v6 = Some(a),
+            },
+            Some(IpAddr::V4(a)) => local_v4 = Some(a),
+            None => {}
+        }
+        ExportContext {
+            negotiated,
+            local_v6,
+            local_v4,
+        }
+    }
+
+    /// Next hop self for IPv6 routes, and for IPv4 routes under RFC 8950.
+    fn v6_next_hop(&self) -> Option<MpNextHop> {
+        let a = self.local_v6?;
+        Some(if a.is_unicast_link_local() {
+            MpNextHop::V6 {
+                global: Ipv6Addr::UNSPECIFIED,
+                link_local: Some(a),
+            }
+        } else {
+            MpNextHop::V6 {
+                global: a,
+                link_local: None,
+            }
+        })
+    }
+}
+
+/// Attributes of a loopback this node originates into iBGP (RFC 4271 §5.1):
+/// ORIGIN IGP, empty AS_PATH, LOCAL_PREF 100, no MED.
+pub fn originated_attributes() -> PathAttributes {
+    PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::default()),
+        local_pref: Some(100),
+        ..Default::default()
+    }
+}
+
+fn split(prefixes: &BTreeSet<IpNet>) -> (Vec<Ipv4Net>, Vec<Ipv6Net>) {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for p in prefixes {
+        match p {
+            IpNet::V4(p) => v4.push(*p),
+            IpNet::V6(p) => v6.push(*p),
+        }
+    }
+    (v4, v6)
+}
+
+/// UPDATEs announcing `prefixes` as originated by us, packed per family.
+/// IPv4 goes out with our IPv4 session address, else with the IPv6 next hop when
+/// RFC 8950 was negotiated, else not at all (the caller warns).
+pub fn announce_originated(prefixes: &BTreeSet<IpNet>, ctx: &ExportContext) -> Vec<Bytes> {
+    let neg = &ctx.negotiated;
+    let builder = UpdateBuilder::new(neg);
+    let attrs = originated_attributes();
+    let (v4, v6) = split(prefixes);
+    let mut out = BytesMut::new();
+    if neg.ipv4_unicast && !v4.is_empty() {
+        let next_hop = match (ctx.local_v4, neg.ipv4_extended_next_hop) {
+            (Some(a), _) => Some(MpNextHop::V4(a)),
+            (None, true) => ctx.v6_next_hop(),
+            (None, false) => None,
+        };
+        if let Some(nh) = next_hop {
+            let _ = builder.announce_v4(&attrs, nh, v4, &mut out);
+        }
+    }
+    if neg.ipv6_unicast && !v6.is_empty() {
+        if let Some(nh) = ctx.v6_next_hop() {
+            let _ = builder.announce_v6(&attrs, nh, v6, &mut out);
+        }
+    }
+    split_messages(out.freeze())
+}
+
+/// End-of-RIB for every negotiated family (RFC 4724 §2), after the initial table.
+pub fn end_of_rib(ctx: &ExportContext) -> Vec<Bytes> {
+    let builder = UpdateBuilder::new(&ctx.negotiated);
+    let mut out = BytesMut::new();
+    for (on, family) in [
+        (ctx.negotiated.ipv4_unicast, AfiSafi::IPV4_UNICAST),
+        (ctx.negotiated.ipv6_unicast, AfiSafi::IPV6_UNICAST),
+    ] {
+        if on {
+            let _ = builder.end_of_rib(family, &mut out);
+        }
+    }
+    split_messages(out.freeze())
+}
+
+/// UPDATEs withdrawing `prefixes`.
+pub fn withdraw_originated(prefixes: &BTreeSet<IpNet>, ctx: &ExportContext) -> Vec<Bytes> {
+    let builder = UpdateBuilder::new(&ctx.negotiated);
+    let (v4, v6) = split(prefixes);
+    let mut out = BytesMut::new();
+    if ctx.negotiated.ipv4_unicast && !v4.is_empty() {
+        let _ = builder.withdraw_v4(v4, &mut out);
+    }
+    if ctx.negotiated.ipv6_unicast && !v6.is_empty() {
+        let _ = builder.withdraw_v6(v6, &mut out);
+    }
+    split_messages(out.freeze())
+}
+
+/// Cut a run of encoded messages into one `Bytes` per message (zero-copy).
+fn split_messages(mut run: Bytes) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    while run.len() >= crate::wire::HEADER_LEN {
+        let len = usize::from(u16::from_be_bytes([run[16], run[17]]));
+        if len < crate::wire::HEADER_LEN || len > run.len() {
+            break;
+        }
+        out.push(run.split_to(len));
+    }
+    out
+}

@@ -1,0 +1,251 @@
+//! Prefix encoding of RFC 4271 §4.3 (and RFC 4760 §5 for IPv6): a length
+//! octet in bits, then the fewest octets holding that many bits.
+//!
+//! Lists are validated once ([`validate_v4`], [`validate_v6`]) and then iterated
+//! lazily from the received `Bytes`. RFC 4271 §4.3 says the trailing bits after the
+//! prefix length are irrelevant: they are accepted on input and cleared when a
+//! prefix is yielded (`trunc()`), so a yielded prefix never has host bits set.
+
+use bytes::{BufMut, Bytes};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// A prefix list is not a whole number of well-formed prefixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NlriError {
+    #[error("prefix length {0} exceeds the address size")]
+    BadLength(u8),
+    #[error("prefix runs past the end of the field")]
+    Truncated,
+}
+
+#[inline]
+fn validate(buf: &[u8], max_bits: u8) -> Result<usize, NlriError> {
+    let mut pos = 0;
+    let mut count = 0;
+    while let Some(&bits) = buf.get(pos) {
+        if bits > max_bits {
+            return Err(NlriError::BadLength(bits));
+        }
+        pos += 1 + usize::from(bits).div_ceil(8);
+        if pos > buf.len() {
+            return Err(NlriError::Truncated);
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Checks an IPv4 prefix list; returns the number of prefixes.
+pub fn validate_v4(buf: &[u8]) -> Result<usize, NlriError> {
+    validate(buf, 32)
+}
+
+/// Checks an IPv6 prefix list; returns the number of prefixes.
+pub fn validate_v6(buf: &[u8]) -> Result<usize, NlriError> {
+    validate(buf, 128)
+}
+
+/// Octets one prefix of `bits` takes on the wire.
+#[inline]
+pub fn encoded_len(bits: u8) -> usize {
+    1 + usize::from(bits).div_ceil(8)
+}
+
+/// Appends one IPv4 prefix.
+#[inline]
+pub fn put_v4(out: &mut impl BufMut, p: Ipv4Net) {
+    let bits = p.prefix_len();
+    out.put_u8(bits);
+    let octets = p.network().octets();
+    out.put_slice(&octets[..usize::from(bits).div_ceil(8)]);
+}
+
+/// Appends one IPv6 prefix.
+#[inline]
+pub fn put_v6(out: &mut impl BufMut, p: Ipv6Net) {
+    let bits = p.prefix_len();
+    out.put_u8(bits);
+    let octets = p.network().octets();
+    out.put_slice(&octets[..usize::from(bits).div_ceil(8)]);
+}
+
+/// Appends one prefix of either family.
+pub fn put(out: &mut impl BufMut, p: IpNet) {
+    match p {
+        IpNet::V4(p) => put_v4(out, p),
+        IpNet::V6(p) => put_v6(out, p),
+    }
+}
+
+/// Iterator over a validated IPv4 prefix list. Stops at the first malformed
+/// entry, so it never panics even on unvalidated input.
+#[derive(Clone, Debug, Default)]
+pub struct Ipv4Prefixes {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Ipv4Prefixes {
+    /// Validates `buf` and iterates it.
+    pub fn new(buf: Bytes) -> Result<Self, NlriError> {
+        validate_v4(&buf)?;
+        Ok(Self { buf, pos: 0 })
+    }
+
+    /// Iterates `buf` that was validated earlier.
+    pub(crate) fn validated(buf: Bytes) -> Self {
+        Self { buf, pos: 0 }
+    }
+}
+
+impl Iterator for Ipv4Prefixes {
+    type Item = Ipv4Net;
+
+    #[inline]
+    fn next(&mut self) -> Option<Ipv4Net> {
+        let rest = self.buf.get(self.pos..)?;
+        // Fast path: host routes (/32), the common case for loopbacks.
+        if let [32, a, b, c, d, ..] = *rest {
+            self.pos += 5;
+            return Ipv4Net::new(Ipv4Addr::new(a, b, c, d), 32).ok();
+        }
+        let (&bits, tail) = rest.split_first()?;
+        let n = usize::from(bits).div_ceil(8);
+        let src = tail.get(..n)?;
+        if bits > 32 {
+            return None;
+        }
+        let mut o = [0u8; 4];
+        o[..n].copy_from_slice(src);
+        self.pos += 1 + n;
+        Ipv4Net::new(Ipv4Addr::from(o), bits)
+            .ok()
+            .map(|p| p.trunc())
+    }
+}
+
+/// Iterator over a validated IPv6 prefix list (see [`Ipv4Prefixes`]).
+#[derive(Clone, Debug, Default)]
+pub struct Ipv6Prefixes {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Ipv6Prefixes {
+    /// Validates `buf` and iterates it.
+    pub fn new(buf: Bytes) -> Result<Self, NlriError> {
+        validate_v6(&buf)?;
+        Ok(Self { buf, pos: 0 })
+    }
+
+    pub(crate) fn validated(buf: Bytes) -> Self {
+        Self { buf, pos: 0 }
+    }
+}
+
+impl Iterator for Ipv6Prefixes {
+    type Item = Ipv6Net;
+
+    #[inline]
+    fn next(&mut self) -> Option<Ipv6Net> {
+        let rest = self.buf.get(self.pos..)?;
+        let (&bits, tail) = rest.split_first()?;
+        if bits > 128 {
+            return None;
+        }
+        let n = usize::from(bits).div_ceil(8);
+        let src = tail.get(..n)?;
+        let mut o = [0u8; 16];
+        o[..n].copy_from_slice(src);
+        self.pos += 1 + n;
+        let p = Ipv6Net::new(Ipv6Addr::from(o), bits).ok()?;
+        Some(if bits == 128 { p } else { p.trunc() })
+    }
+}
+
+/// Prefixes of either family, as carried in MP_REACH_NLRI / MP_UNREACH_NLRI.
+/// Families other than IPv4/IPv6 unicast yield nothing.
+#[derive(Clone, Debug)]
+pub enum Prefixes {
+    V4(Ipv4Prefixes),
+    V6(Ipv6Prefixes),
+    None,
+}
+
+impl Iterator for Prefixes {
+    type Item = IpNet;
+
+    #[inline]
+    fn next(&mut self) -> Option<IpNet> {
+        match self {
+            Prefixes::V4(it) => it.next().map(IpNet::V4),
+            Prefixes::V6(it) => it.next().map(IpNet::V6),
+            Prefixes::None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4_roundtrip_and_host_bits() {
+        let mut b = Vec::new();
+        put_v4(&mut b, "10.1.2.3/32".parse().unwrap());
+        put_v4(&mut b, "10.128.0.0/9".parse().unwrap());
+        put_v4(&mut b, "0.0.0.0/0".parse().unwrap());
+        assert_eq!(b, [32, 10, 1, 2, 3, 9, 10, 128, 0]);
+        assert_eq!(validate_v4(&b), Ok(3));
+        let got: Vec<_> = Ipv4Prefixes::new(Bytes::from(b)).unwrap().collect();
+        assert_eq!(
+            got,
+            [
+                "10.1.2.3/32".parse().unwrap(),
+                "10.128.0.0/9".parse().unwrap(),
+                "0.0.0.0/0".parse().unwrap()
+            ]
+        );
+        // Trailing bits beyond the length are cleared (RFC 4271 §4.3).
+        let got: Vec<_> = Ipv4Prefixes::new(Bytes::from_static(&[9, 10, 255]))
+            .unwrap()
+            .collect();
+        assert_eq!(got, ["10.128.0.0/9".parse::<Ipv4Net>().unwrap()]);
+    }
+
+    #[test]
+    fn v4_invalid() {
+        assert_eq!(
+            validate_v4(&[33, 1, 2, 3, 4, 5]),
+            Err(NlriError::BadLength(33))
+        );
+        assert_eq!(validate_v4(&[24, 10, 0]), Err(NlriError::Truncated));
+        assert_eq!(
+            validate_v4(&[32, 10, 0, 0, 1, 8]),
+            Err(NlriError::Truncated)
+        );
+        assert_eq!(validate_v4(&[]), Ok(0));
+        // The iterator stops instead of panicking on unvalidated input.
+        assert_eq!(
+            Ipv4Prefixes::validated(Bytes::from_static(&[24, 10])).count(),
+            0
+        );
+    }
+
+    #[test]
+    fn v6_roundtrip() {
+        let ps: Vec<Ipv6Net> = ["fd00::1/128", "2001:db8::/32", "::/0", "fd00:1:2:2::/63"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let mut b = Vec::new();
+        for p in &ps {
+            put_v6(&mut b, *p);
+        }
+        assert_eq!(validate_v6(&b), Ok(4));
+        assert_eq!(validate_v6(&[129]), Err(NlriError::BadLength(129)));
+        let got: Vec<_> = Ipv6Prefixes::new(Bytes::from(b)).unwrap().collect();
+        assert_eq!(got, ps);
+    }
+}

@@ -1,0 +1,377 @@
+//! OPEN message (RFC 4271 §4.2, §6.2), optional parameters with the RFC 9072
+//! extended length, and capability negotiation.
+//!
+//! The peer AS and "BGP Identifier equals ours" checks need configuration and
+//! are done by the session FSM, not here.
+
+use super::capability::{self, Capability};
+use super::notification::{open as sub, Notification, OPEN_MESSAGE_ERROR};
+use super::{AfiSafi, EncodeError, Negotiated, AFI_IPV6, AS_TRANS};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::net::Ipv4Addr;
+
+/// Optional parameter type: Capabilities (RFC 5492 §4).
+pub const PARAM_CAPABILITIES: u8 = 2;
+/// RFC 9072 §2: Non-Ext OP Type marking the extended encoding.
+const PARAM_EXTENDED: u8 = 255;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Open {
+    pub version: u8,
+    /// 2-octet My AS; AS_TRANS when the real AS needs 4 octets (RFC 6793 §4.1).
+    pub my_as: u16,
+    pub hold_time: u16,
+    pub bgp_id: Ipv4Addr,
+    pub capabilities: Vec<Capability>,
+    /// Optional parameters other than Capabilities. Decoding rejects them
+    /// (2/4 Unsupported Optional Parameter), so this is only ever non-empty on
+    /// OPENs built locally; they are encoded after the capabilities.
+    #[serde(skip)]
+    pub other_params: Vec<(u8, Bytes)>,
+}
+
+impl Open {
+    /// BGP-4 OPEN; `my_as` is AS_TRANS when `asn` needs 4 octets. Pass the
+    /// `Capability::FourOctetAs(asn)` in `capabilities` yourself.
+    pub fn new(asn: u32, hold_time: u16, bgp_id: Ipv4Addr, capabilities: Vec<Capability>) -> Open {
+        let my_as = u16::try_from(asn).unwrap_or(AS_TRANS);
+        Open {
+            version: 4,
+            my_as,
+            hold_time,
+            bgp_id,
+            capabilities,
+            other_params: Vec::new(),
+        }
+    }
+
+    /// The speaker's AS: the 4-octet AS capability if present (RFC 6793 §4.1), else My AS.
+    pub fn asn(&self) -> u32 {
+        self.capabilities
+            .iter()
+            .find_map(|c| match c {
+                Capability::FourOctetAs(a) => Some(*a),
+                _ => None,
+            })
+            .unwrap_or(u32::from(self.my_as))
+    }
+
+    pub fn has(&self, code: u8) -> bool {
+        self.capabilities.iter().any(|c| c.code() == code)
+    }
+
+    /// Families of the Multiprotocol capabilities; none at all means IPv4 unicast (RFC 4760 §8).
+    pub fn families(&self) -> Vec<AfiSafi> {
+        let mut v: Vec<AfiSafi> = self
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::Multiprotocol(f) => Some(*f),
+                _ => None,
+            })
+            .collect();
+        if v.is_empty() {
+            v.push(AfiSafi::IPV4_UNICAST);
+        }
+        v
+    }
+
+    fn ext_next_hop(&self, nlri: AfiSafi, nexthop_afi: u16) -> bool {
+        self.capabilities.iter().any(|c| match c {
+            Capability::ExtendedNextHop(es) => es
+                .iter()
+                .any(|e| e.nlri == nlri && e.nexthop_afi == nexthop_afi),
+            _ => false,
+        })
+    }
+
+    /// Decodes and validates an OPEN body (RFC 4271 §6.2).
+    pub fn decode(body: Bytes) -> Result<Open, Notification> {
+        let unspecific = || Notification::open_error(sub::UNSPECIFIC);
+        let b = &body[..];
+        let [version, a1, a2, h1, h2, i1, i2, i3, i4, opt_len, ..] = *b else {
+            return Err(unspecific());
+        };
+        if version != 4 {
+            return Err(Notification::unsupported_version(4));
+        }
+        let hold_time = u16::from_be_bytes([h1, h2]);
+        if hold_time == 1 || hold_time == 2 {
+            return Err(Notification::open_error(sub::UNACCEPTABLE_HOLD_TIME));
+        }
+        let bgp_id = Ipv4Addr::new(i1, i2, i3, i4);
+        if bgp_id.is_unspecified() || bgp_id.is_multicast() || bgp_id.is_broadcast() {
+            return Err(Notification::open_error(sub::BAD_BGP_IDENTIFIER));
+        }
+        let mut open = Open {
+            version,
+            my_as: u16::from_be_bytes([a1, a2]),
+            hold_time,
+            bgp_id,
+            capabilities: Vec::new(),
+            other_params: Vec::new(),
+        };
+
+        // RFC 9072: Non-Ext OP Len 255 and Non-Ext OP Type 255 introduce a 2-octet
+        // total length and 2-octet parameter lengths.
+        let (extended, params) = if opt_len == 255 && b.get(10) == Some(&PARAM_EXTENDED) {
+            let Some(&[l1, l2]) = b.get(11..13) else {
+                return Err(unspecific());
+            };
+            (true, (13, usize::from(u16::from_be_bytes([l1, l2]))))
+        } else {
+            (false, (10, usize::from(opt_len)))
+        };
+        let (start, len) = params;
+        if start + len != b.len() {
+            return Err(unspecific());
+        }
+        let hdr = if extended { 3 } else { 2 };
+        let mut pos = start;
+        while pos < b.len() {
+            let Some(h) = b.get(pos..pos + hdr) else {
+                return Err(unspecific());
+            };
+            let ptype = h[0];
+            let plen = if extended {
+                usize::from(u16::from_be_bytes([h[1], h[2]]))
+            } else {
+                usize::from(h[1])
+            };
+            let end = pos + hdr + plen;
+            if end > b.len() {
+                return Err(unspecific());
+            }
+            if ptype != PARAM_CAPABILITIES {
+                return Err(Notification::new(
+                    OPEN_MESSAGE_ERROR,
+                    sub::UNSUPPORTED_OPTIONAL_PARAMETER,
+                    Bytes::new(),
+                ));
+            }
+            capability::decode_list(&body.slice(pos + hdr..end), &mut open.capabilities)?;
+            pos = end;
+        }
+        Ok(open)
+    }
+
+    /// Appends the OPEN body. All capabilities go in one Capabilities parameter;
+    /// the RFC 9072 extended encoding is used only when the parameters exceed 255 octets.
+    pub fn encode_body(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        out.put_u8(self.version);
+        out.put_u16(self.my_as);
+        out.put_u16(self.hold_time);
+        out.put_slice(&self.bgp_id.octets());
+        let mut caps = BytesMut::new();
+        for c in &self.capabilities {
+            c.encode(&mut caps)?;
+        }
+        let mut params: Vec<(u8, &[u8])> = Vec::with_capacity(1 + self.other_params.len());
+        if !caps.is_empty() {
+            params.push((PARAM_CAPABILITIES, &caps));
+        }
+        params.extend(self.other_params.iter().map(|(t, v)| (*t, &v[..])));
+        let short: usize = params.iter().map(|(_, v)| 2 + v.len()).sum();
+        if short <= 255 && params.iter().all(|(_, v)| v.len() <= 255) {
+            out.put_u8(short as u8);
+            for (t, v) in params {
+                out.put_u8(t);
+                out.put_u8(v.len() as u8);
+                out.put_slice(v);
+            }
+        } else {
+            let long: usize = params.iter().map(|(_, v)| 3 + v.len()).sum();
+            let long = u16::try_from(long)
+                .map_err(|_| EncodeError::ValueTooLong("optional parameters"))?;
+            out.put_u8(255);
+            out.put_u8(PARAM_EXTENDED);
+            out.put_u16(long);
+            for (t, v) in params {
+                out.put_u8(t);
+                out.put_u16(v.len() as u16);
+                out.put_slice(v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a session runs with: the capabilities both OPENs carry (RFC 5492 §3).
+/// Families: both advertise them, a speaker without Multiprotocol capability
+/// having IPv4 unicast only (RFC 4760 §8). Extended next hop: both advertise
+/// (IPv4 unicast, IPv6 next hop) and IPv4 unicast is negotiated (RFC 8950).
+/// Enhanced route refresh requires route refresh too (RFC 7313 §3).
+pub fn negotiate(local: &Open, remote: &Open) -> Negotiated {
+    let both = |code| local.has(code) && remote.has(code);
+    let (lf, rf) = (local.families(), remote.families());
+    let family = |f: AfiSafi| lf.contains(&f) && rf.contains(&f);
+    let ipv4_unicast = family(AfiSafi::IPV4_UNICAST);
+    let route_refresh = both(capability::ROUTE_REFRESH);
+    Negotiated {
+        four_octet_as: both(capability::FOUR_OCTET_AS),
+        extended_message: both(capability::EXTENDED_MESSAGE),
+        ipv4_extended_next_hop: ipv4_unicast
+            && local.ext_next_hop(AfiSafi::IPV4_UNICAST, AFI_IPV6)
+            && remote.ext_next_hop(AfiSafi::IPV4_UNICAST, AFI_IPV6),
+        ipv4_unicast,
+        ipv6_unicast: family(AfiSafi::IPV6_UNICAST),
+        route_refresh,
+        enhanced_route_refresh: route_refresh && both(capability::ENHANCED_ROUTE_REFRESH),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::capability::ExtNhEntry;
+
+    fn body(open: &Open) -> Bytes {
+        let mut out = BytesMut::new();
+        open.encode_body(&mut out).unwrap();
+        out.freeze()
+    }
+
+    fn err(b: &[u8]) -> (u8, u8, Vec<u8>) {
+        let n = Open::decode(Bytes::copy_from_slice(b)).unwrap_err();
+        (n.code, n.subcode, n.data.to_vec())
+    }
+
+    const BASE: [u8; 10] = [4, 0xfd, 0xe8, 0, 90, 10, 0, 0, 1, 0];
+
+    #[test]
+    fn new_uses_as_trans() {
+        let o = Open::new(
+            4242421945,
+            90,
+            Ipv4Addr::new(10, 0, 0, 1),
+            vec![Capability::FourOctetAs(4242421945)],
+        );
+        assert_eq!(o.my_as, AS_TRANS);
+        assert_eq!(o.asn(), 4242421945);
+        let o = Open::new(65000, 90, Ipv4Addr::new(10, 0, 0, 1), vec![]);
+        assert_eq!((o.my_as, o.asn()), (65000, 65000));
+    }
+
+    #[test]
+    fn roundtrip_short_and_extended_params() {
+        let caps = vec![
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(70000),
+        ];
+        let o = Open::new(70000, 90, Ipv4Addr::new(10, 0, 0, 1), caps);
+        let b = body(&o);
+        assert_eq!(b[9] as usize, b.len() - 10);
+        assert_eq!(Open::decode(b).unwrap(), o);
+        // 60 capabilities of 6 octets: more than 255 octets, RFC 9072 encoding.
+        let many = (0..60)
+            .map(|i| Capability::Multiprotocol(AfiSafi { afi: i, safi: 1 }))
+            .collect();
+        let o = Open::new(65000, 0, Ipv4Addr::new(10, 0, 0, 1), many);
+        let b = body(&o);
+        assert_eq!(&b[9..11], &[255, 255]);
+        assert_eq!(Open::decode(b).unwrap(), o);
+    }
+
+    #[test]
+    fn validation_errors() {
+        let mut b = BASE;
+        b[0] = 3;
+        assert_eq!(err(&b), (2, 1, vec![0, 4]));
+        let mut b = BASE;
+        b[4] = 2;
+        assert_eq!(err(&b), (2, 6, vec![]));
+        let mut b = BASE;
+        b[4] = 1;
+        assert_eq!(err(&b), (2, 6, vec![]));
+        let mut b = BASE;
+        b[5..9].copy_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(err(&b), (2, 3, vec![]));
+        b[5..9].copy_from_slice(&[224, 0, 0, 5]);
+        assert_eq!(err(&b), (2, 3, vec![]));
+        // Truncated body.
+        assert_eq!(err(&BASE[..9]), (2, 0, vec![]));
+        // Optional parameters length disagreeing with the body.
+        let mut b = BASE.to_vec();
+        b[9] = 3;
+        b.extend_from_slice(&[2, 0]);
+        assert_eq!(err(&b), (2, 0, vec![]));
+        // Unsupported optional parameter type (1 = authentication).
+        let mut b = BASE.to_vec();
+        b[9] = 3;
+        b.extend_from_slice(&[1, 1, 0]);
+        assert_eq!(err(&b), (2, 4, vec![]));
+        // Parameter length past the end.
+        let mut b = BASE.to_vec();
+        b[9] = 2;
+        b.extend_from_slice(&[2, 5]);
+        assert_eq!(err(&b), (2, 0, vec![]));
+        // Malformed capability inside.
+        let mut b = BASE.to_vec();
+        b[9] = 4;
+        b.extend_from_slice(&[2, 2, 65, 0]);
+        assert_eq!(err(&b), (2, 0, vec![65, 0]));
+        // Hold time 0 and 3 are fine; no parameters is fine.
+        assert!(Open::decode(Bytes::copy_from_slice(&BASE)).is_ok());
+    }
+
+    #[test]
+    fn negotiation() {
+        let id = Ipv4Addr::new(10, 0, 0, 1);
+        let enh = Capability::ExtendedNextHop(vec![ExtNhEntry {
+            nlri: AfiSafi::IPV4_UNICAST,
+            nexthop_afi: AFI_IPV6,
+        }]);
+        let full = vec![
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+            Capability::RouteRefresh,
+            Capability::EnhancedRouteRefresh,
+            Capability::FourOctetAs(65000),
+            Capability::ExtendedMessage,
+            enh.clone(),
+        ];
+        let a = Open::new(65000, 90, id, full.clone());
+        let n = negotiate(&a, &a);
+        assert_eq!(
+            n,
+            Negotiated {
+                four_octet_as: true,
+                extended_message: true,
+                ipv4_extended_next_hop: true,
+                ipv4_unicast: true,
+                ipv6_unicast: true,
+                route_refresh: true,
+                enhanced_route_refresh: true
+            }
+        );
+        // A speaker with no capabilities: IPv4 unicast only, nothing else.
+        let bare = Open::new(65000, 90, id, vec![]);
+        let n = negotiate(&a, &bare);
+        assert_eq!(
+            n,
+            Negotiated {
+                ipv4_unicast: true,
+                ..Default::default()
+            }
+        );
+        // IPv6 only on one side.
+        let v6 = Open::new(
+            65000,
+            90,
+            id,
+            vec![
+                Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+                enh,
+                Capability::EnhancedRouteRefresh,
+            ],
+        );
+        let n = negotiate(&a, &v6);
+        assert!(
+            !n.ipv4_unicast
+                && n.ipv6_unicast
+                && !n.ipv4_extended_next_hop
+                && !n.enhanced_route_refresh
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! Serde helpers for JSON output: raw bytes as hex, prefix lists as strings.
+
+use bytes::Bytes;
+use serde::Serializer;
+
+/// Bytes as a lowercase hex string.
+pub fn hex<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(b.len() * 2);
+    for &x in b.iter() {
+        out.push(char::from(DIGITS[usize::from(x >> 4)]));
+        out.push(char::from(DIGITS[usize::from(x & 15)]));
+    }
+    s.serialize_str(&out)
+}
+
+/// A validated IPv4 prefix list as a sequence of prefixes.
+pub fn v4_prefixes<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(super::nlri::Ipv4Prefixes::validated(b.clone()))
+}

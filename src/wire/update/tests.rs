@@ -1,0 +1,216 @@
+//! UPDATE-level behaviour: End-of-RIB, constructors, and the packing builder.
+
+use super::*;
+use crate::wire::attr::{AsPath, Origin};
+use crate::wire::split_frame;
+use crate::wire::Message;
+use std::net::Ipv6Addr;
+
+fn neg(ext: bool) -> Negotiated {
+    Negotiated {
+        four_octet_as: true,
+        extended_message: ext,
+        ipv4_extended_next_hop: true,
+        ipv4_unicast: true,
+        ipv6_unicast: true,
+        route_refresh: true,
+        enhanced_route_refresh: true,
+    }
+}
+
+fn attrs() -> PathAttributes {
+    PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::default()),
+        local_pref: Some(100),
+        med: Some(7),
+        ..Default::default()
+    }
+}
+
+/// Splits `out` into messages and decodes each as an UPDATE.
+fn updates(out: BytesMut, n: &Negotiated) -> Vec<Update> {
+    let mut buf = out;
+    let mut v = Vec::new();
+    while let Some(f) = split_frame(&mut buf, n.max_message_len()).unwrap() {
+        assert!(f.len() <= n.max_message_len());
+        match Message::decode(f, n).unwrap() {
+            Message::Update(u) => v.push(u),
+            m => panic!("{m:?}"),
+        }
+    }
+    assert!(buf.is_empty());
+    v
+}
+
+fn v4s(n: u32) -> Vec<Ipv4Net> {
+    (0..n)
+        .map(|i| Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + i), 32).unwrap())
+        .collect()
+}
+
+fn v6s(n: u32) -> Vec<Ipv6Net> {
+    (0..n)
+        .map(|i| Ipv6Net::new(Ipv6Addr::from(0xfd00_u128 << 112 | u128::from(i)), 128).unwrap())
+        .collect()
+}
+
+#[test]
+fn end_of_rib() {
+    let n = neg(false);
+    for f in [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] {
+        let mut out = BytesMut::new();
+        UpdateBuilder::new(&n).end_of_rib(f, &mut out).unwrap();
+        let u = updates(out, &n).remove(0);
+        assert_eq!(u.is_end_of_rib(), Some(f));
+    }
+    assert_eq!(Update::withdraw_v4(v4s(1)).is_end_of_rib(), None);
+    let mut u = Update::end_of_rib(AfiSafi::IPV6_UNICAST);
+    u.attrs.origin = Some(Origin::Igp);
+    assert_eq!(u.is_end_of_rib(), None);
+}
+
+#[test]
+fn announce_v4_in_nlri_field_packs_into_few_messages() {
+    let n = neg(false);
+    let ps = v4s(2000);
+    let mut out = BytesMut::new();
+    let count = UpdateBuilder::new(&n)
+        .announce_v4(
+            &attrs(),
+            MpNextHop::V4(Ipv4Addr::new(10, 255, 0, 1)),
+            ps.iter().copied(),
+            &mut out,
+        )
+        .unwrap();
+    let us = updates(out, &n);
+    assert_eq!(us.len(), count);
+    // 2000 × 5 octets in messages of at most 4096: 3 messages.
+    assert_eq!(count, 3);
+    let got: Vec<Ipv4Net> = us.iter().flat_map(|u| u.nlri_v4()).collect();
+    assert_eq!(got, ps);
+    for u in &us {
+        assert!(u.issues.is_empty());
+        assert_eq!(u.attrs.next_hop, Some(Ipv4Addr::new(10, 255, 0, 1)));
+        assert_eq!(u.attrs.local_pref, Some(100));
+        assert!(u.attrs.mp_reach.is_none());
+    }
+}
+
+#[test]
+fn announce_v4_with_extended_next_hop() {
+    let n = neg(true);
+    let nh = MpNextHop::V6 {
+        global: Ipv6Addr::UNSPECIFIED,
+        link_local: Some("fe80::1".parse().unwrap()),
+    };
+    let ps = v4s(20000);
+    let mut out = BytesMut::new();
+    let count = UpdateBuilder::new(&n)
+        .announce_v4(&attrs(), nh, ps.iter().copied(), &mut out)
+        .unwrap();
+    assert_eq!(count, 2); // 100000 octets in ≤65535-octet messages
+    let us = updates(out, &n);
+    let got: Vec<IpNet> = us.iter().flat_map(|u| u.announced()).collect();
+    assert_eq!(got, ps.iter().map(|p| IpNet::V4(*p)).collect::<Vec<_>>());
+    let r = us[0].attrs.mp_reach.as_ref().unwrap();
+    assert_eq!((r.afi_safi, r.next_hop), (AfiSafi::IPV4_UNICAST, nh));
+    assert!(us[0].issues.is_empty() && us[0].nlri.is_empty() && us[0].attrs.next_hop.is_none());
+    // Without the capability it is refused.
+    let plain = Negotiated {
+        ipv4_extended_next_hop: false,
+        ..n
+    };
+    assert_eq!(
+        UpdateBuilder::new(&plain).announce_v4(&attrs(), nh, ps, &mut BytesMut::new()),
+        Err(EncodeError::NextHopFamily)
+    );
+}
+
+#[test]
+fn announce_and_withdraw_v6() {
+    let n = neg(false);
+    let nh = MpNextHop::V6 {
+        global: "fd00::1".parse().unwrap(),
+        link_local: None,
+    };
+    let ps = v6s(500);
+    let b = UpdateBuilder::new(&n);
+    let mut out = BytesMut::new();
+    let count = b
+        .announce_v6(&attrs(), nh, ps.iter().copied(), &mut out)
+        .unwrap();
+    let us = updates(out, &n);
+    assert_eq!((count, us.len()), (3, 3)); // 500 × 17 octets
+    let got: Vec<IpNet> = us.iter().flat_map(|u| u.announced()).collect();
+    assert_eq!(got, ps.iter().map(|p| IpNet::V6(*p)).collect::<Vec<_>>());
+    assert!(us.iter().all(|u| u.issues.is_empty()));
+
+    let mut out = BytesMut::new();
+    let count = b.withdraw_v6(ps.iter().copied(), &mut out).unwrap();
+    let us = updates(out, &n);
+    assert_eq!(count, us.len());
+    let got: Vec<IpNet> = us.iter().flat_map(|u| u.withdrawn_all()).collect();
+    assert_eq!(got.len(), 500);
+    assert!(us
+        .iter()
+        .all(|u| u.is_end_of_rib().is_none() && !u.has_reachability()));
+    assert_eq!(
+        b.announce_v6(
+            &attrs(),
+            MpNextHop::V4(Ipv4Addr::LOCALHOST),
+            ps,
+            &mut BytesMut::new()
+        ),
+        Err(EncodeError::NextHopFamily)
+    );
+}
+
+#[test]
+fn withdraw_v4_and_small_messages() {
+    let n = neg(false);
+    let ps: Vec<Ipv4Net> = (0..300u32)
+        .map(|i| Ipv4Net::new(Ipv4Addr::from(i << 8), 24).unwrap())
+        .collect();
+    let b = UpdateBuilder::new(&n).with_max_len(100);
+    let mut out = BytesMut::new();
+    let count = b.withdraw_v4(ps.iter().copied(), &mut out).unwrap();
+    // 100 - 23 = 77 octets of 4-octet prefixes per message: 19 each.
+    assert_eq!(count, 300usize.div_ceil(19));
+    let us = updates(out, &n);
+    let got: Vec<Ipv4Net> = us.iter().flat_map(|u| u.withdrawn_v4()).collect();
+    assert_eq!(got, ps);
+    // Nothing to send: no message.
+    assert_eq!(
+        b.withdraw_v4(std::iter::empty(), &mut BytesMut::new()),
+        Ok(0)
+    );
+    // Attributes too large for the message: error, nothing written.
+    let mut big = attrs();
+    big.communities = vec![1; 40];
+    let mut out = BytesMut::new();
+    assert!(matches!(
+        b.announce_v4(&big, MpNextHop::V4(Ipv4Addr::LOCALHOST), ps, &mut out),
+        Err(EncodeError::TooLong { .. })
+    ));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn treat_as_withdraw_and_constructors() {
+    let n = neg(false);
+    let u = Update::announce_v4(attrs(), Ipv4Addr::new(10, 0, 0, 1), v4s(3));
+    let b = Message::Update(u.clone()).to_bytes(&n).unwrap();
+    let d = updates(BytesMut::from(&b[..]), &n).remove(0);
+    assert_eq!(d, u);
+    assert!(!d.treat_as_withdraw() && d.has_reachability());
+    let mut bad = u;
+    bad.attrs.origin = None;
+    let d = updates(
+        BytesMut::from(&Message::Update(bad).to_bytes(&n).unwrap()[..]),
+        &n,
+    )
+    .remove(0);
+    assert!(d.treat_as_withdraw());
+    assert_eq!(d.issues[0].code, 1);
+}
