@@ -148,7 +148,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         Ok(raw) => raw,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            v.error(span, "", e.message().to_string());
+            let key = key_at(text, span.start);
+            v.error(span, &key, e.message().to_string());
             return Err(ConfigErrors(v.errors));
         }
     };
@@ -415,6 +416,43 @@ fn pick_spanned<'a, T>(
     own.as_ref().or(default.as_ref())
 }
 
+/// The dotted key of the line holding `offset` (e.g. `neighbor[1].address`),
+/// found from the table header above it; empty when there is none.
+fn key_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.starts_with('['));
+    let mut table = String::new();
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for l in before[..line_start].lines() {
+        let l = l.trim();
+        if let Some(name) = l
+            .strip_prefix("[[")
+            .and_then(|r| r.split_once("]]"))
+            .map(|(n, _)| n.trim())
+        {
+            let n = counts.entry(name.to_string()).or_insert(0);
+            table = format!("{name}[{n}]");
+            *n += 1;
+        } else if let Some(name) = l
+            .strip_prefix('[')
+            .and_then(|r| r.split_once(']'))
+            .map(|(n, _)| n.trim())
+        {
+            table = name.to_string();
+        }
+    }
+    match (table.is_empty(), key) {
+        (_, None) => table,
+        (true, Some(k)) => k.to_string(),
+        (false, Some(k)) => format!("{table}.{k}"),
+    }
+}
+
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -527,6 +565,19 @@ hold_time = 9
                 .any(|e| e.key == "neighbor[2].import_limit_action" && e.line == 27),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn bad_value_names_its_key() {
+        let text = GOOD.replace("address = \"fe80::3:2\"", "address = \"fe80::zz\"");
+        let e = errors(&text);
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[1].address", 21),
+            "{e:?}"
+        );
+        let text = GOOD.replace("hold_time = 90", "hold_time = \"ninety\"");
+        assert_eq!(errors(&text)[0].key, "defaults.hold_time");
     }
 
     #[test]

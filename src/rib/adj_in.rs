@@ -155,3 +155,114 @@ pub fn usable_next_hop(nh: &MpNextHop) -> Option<IpAddr> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AfiSafi, AsPath, MpReach, MpUnreach, Origin};
+
+    fn policy() -> ImportPolicy {
+        let cfg = crate::config::parse(
+            "router_id = \"10.255.0.2\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.255.0.0/16\"]\nipv6 = [\"fd00:255::/48\"]\n",
+            "t",
+        )
+        .unwrap();
+        ImportPolicy {
+            loopbacks: cfg.loopbacks,
+        }
+    }
+
+    fn announce(prefixes: &[&str], family: AfiSafi) -> Update {
+        let nh = MpNextHop::V6 {
+            global: std::net::Ipv6Addr::UNSPECIFIED,
+            link_local: Some("fe80::1:2".parse().unwrap()),
+        };
+        let attrs = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::default()),
+            local_pref: Some(100),
+            mp_reach: Some(MpReach::new(
+                family,
+                nh,
+                prefixes.iter().map(|p| p.parse::<IpNet>().unwrap()),
+            )),
+            ..Default::default()
+        };
+        Update {
+            attrs,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn loopbacks_accepted_others_kept_as_filtered() {
+        let mut rib = AdjRibIn::default();
+        let u = announce(
+            &["10.255.0.1/32", "10.255.0.0/24", "192.0.2.1/32"],
+            AfiSafi::IPV4_UNICAST,
+        );
+        let l = rib.apply(&u, &policy());
+        assert_eq!(l.accepted, vec!["10.255.0.1/32".parse::<IpNet>().unwrap()]);
+        assert_eq!(l.filtered.len(), 2);
+        assert_eq!((rib.accepted_count(), rib.filtered_count()), (1, 2));
+        let r = |p: &str| rib.get(&p.parse().unwrap()).unwrap().clone();
+        assert_eq!(r("10.255.0.0/24").verdict, Err(FilterReason::NotHostRoute));
+        assert_eq!(
+            r("192.0.2.1/32").verdict,
+            Err(FilterReason::OutsideLoopbackRanges)
+        );
+        assert_eq!(
+            r("10.255.0.1/32").next_hop,
+            Some("fe80::1:2".parse().unwrap()),
+            "link-local next hop preferred"
+        );
+    }
+
+    #[test]
+    fn withdraw_and_reannounce_keep_counts_right() {
+        let mut rib = AdjRibIn::default();
+        rib.apply(
+            &announce(
+                &["fd00:255::1/128", "fd00:255::2/128"],
+                AfiSafi::IPV6_UNICAST,
+            ),
+            &policy(),
+        );
+        rib.apply(
+            &announce(&["fd00:255::1/128"], AfiSafi::IPV6_UNICAST),
+            &policy(),
+        );
+        assert_eq!(rib.accepted_count(), 2, "re-announcement replaces");
+        let w = Update {
+            attrs: PathAttributes {
+                mp_unreach: Some(MpUnreach::new(
+                    AfiSafi::IPV6_UNICAST,
+                    ["fd00:255::1/128".parse::<IpNet>().unwrap()],
+                )),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let l = rib.apply(&w, &policy());
+        assert_eq!(l.withdrawn.len(), 1);
+        assert_eq!((rib.len(), rib.accepted_count()), (1, 1));
+    }
+
+    #[test]
+    fn treat_as_withdraw_removes_instead_of_adding() {
+        let mut rib = AdjRibIn::default();
+        rib.apply(
+            &announce(&["10.255.0.1/32"], AfiSafi::IPV4_UNICAST),
+            &policy(),
+        );
+        let mut bad = announce(&["10.255.0.1/32"], AfiSafi::IPV4_UNICAST);
+        bad.issues.push(crate::wire::AttrIssue {
+            code: 1,
+            action: crate::wire::AttrErrorAction::TreatAsWithdraw,
+            reason: "test".into(),
+        });
+        let l = rib.apply(&bad, &policy());
+        assert_eq!(l.withdrawn.len(), 1);
+        assert!(rib.is_empty());
+    }
+}
