@@ -23,10 +23,12 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 ASN=4242421945
 STATE=$(mktemp -d "/tmp/$P.XXXXXX")
 NAMESPACES=()
+spid=""
 
 [[ $(id -u) == 0 ]] || { echo "capture_bird.sh: must run as root" >&2; exit 1; }
 for c in bird birdc ip nsenter; do command -v "$c" >/dev/null || { echo "missing $c" >&2; exit 1; }; done
 
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
     local rc=$? pid
     set +e
@@ -36,10 +38,12 @@ cleanup() {
         if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$STATE/bird.conf" \
            && [[ $(stat -L -c %i "/proc/$pid/ns/net") == $(stat -L -c %i "/run/netns/$NSB") ]]; then
             kill -TERM "$pid"
-            for _ in $(seq 50); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
-            [[ -d /proc/$pid ]] && kill -KILL "$pid"
+            # a zombie counts as gone (the container's init reaps late)
+            for _ in $(seq 50); do [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z) == Z ]] && break; sleep 0.1; done
+            [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z) == Z ]] || kill -KILL "$pid"
         fi
     fi
+    [[ -n ${spid:-} ]] && kill -TERM "$spid" 2>/dev/null   # the capture speaker, our own child
     for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
     rm -rf "$STATE"
     exit "$rc"

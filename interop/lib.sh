@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2016
+# (SC2016: single-quoted $... are meant for the inner bash -c / awk)
 # interop/lib.sh -- network-namespace lab for kittbgpd <-> BIRD 2 interop tests.
 # Sourced by interop/test_bird_pair.sh, interop/demo.sh and other lab scripts; callers
 # run with `set -euo pipefail` and as root.
@@ -78,6 +79,18 @@ wait_for() {
 
 # ------------------------------------------------------------------ lifecycle
 
+# lab_ensure_packages: apt-get install what the lab needs, only if something is missing.
+# --no-install-recommends: wireguard-tools recommends a whole linux-image (shared/README "Packages").
+lab_ensure_packages() {
+    local missing=() p
+    for p in bird2 wireguard-go wireguard-tools iproute2 iputils-ping; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    echo "installing: ${missing[*]}" >&2
+    apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
 lab_init() {
     [[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
     local c
@@ -85,6 +98,7 @@ lab_init() {
         command -v "$c" >/dev/null || lab_die "missing $c (apt-get install --no-install-recommends bird2 wireguard-go wireguard-tools iproute2)"
     done
     [[ -c /dev/net/tun ]] || lab_die "/dev/net/tun missing"
+    # may be called again after lab_down with another KB_LAB_STATE (one lab after another)
     [[ ! -e $KB_LAB_STATE ]] || lab_die "$KB_LAB_STATE exists (lab of prefix $KB_LAB_PREFIX already up?)"
     mkdir -p "$KB_LAB_STATE/pids"
     : > "$KB_LAB_STATE/procs"; : > "$KB_LAB_STATE/namespaces"
@@ -97,7 +111,13 @@ lab_init() {
 _lab_on_exit() {
     local rc=$?
     set +e
-    if declare -F lab_exit_hook >/dev/null; then lab_exit_hook "$rc"; fi
+    # optional hook of the sourcing script (summary, diagnostics); it must not `exit`
+    # (that would skip lab_down); a non-zero return becomes the exit status if rc was 0
+    if declare -F lab_exit_hook >/dev/null; then
+        lab_exit_hook "$rc"
+        local hrc=$?
+        ((rc != 0)) || rc=$hrc
+    fi
     lab_down >&2
     exit "$rc"
 }
@@ -117,16 +137,31 @@ lab_spawn() {
     done
 }
 
+# _lab_alive PID: running (a zombie counts as gone: daemons here are reparented to the
+# container's init, which may reap late; BIRD's zombie stayed ~2 s)
+_lab_alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
 # _lab_pid_ok PID NETNS MATCH: PID is alive, runs MATCH, and is in NETNS
 _lab_pid_ok() {
     local pid=$1 netns=$2 match=$3 cmdl
-    [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && _lab_alive "$pid" || return 1    # gone, or a zombie (empty cmdline)
     cmdl=$(tr '\0' ' ' < "/proc/$pid/cmdline")
     [[ $cmdl == *"$match"* ]] || { echo "lib.sh: pid $pid: cmdline '$cmdl' does not match '$match'" >&2; return 1; }
     if [[ -e /run/netns/$netns ]] && \
        [[ $(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null) != $(stat -L -c %i "/run/netns/$netns") ]]; then
         echo "lib.sh: pid $pid not in netns $netns" >&2; return 1
     fi
+}
+
+# _lab_group PGID NETNS: live members of process group PGID other than PGID itself, in NETNS
+_lab_group() {
+    local g=$1 netns=$2 m ino
+    [[ $g =~ ^[0-9]+$ && -e /run/netns/$netns ]] || return 0
+    ino=$(stat -L -c %i "/run/netns/$netns")
+    for m in $(ps -eo pid=,pgid= | awk -v g="$g" '$2 == g && $1 != g {print $1}'); do
+        _lab_alive "$m" && [[ $(stat -L -c %i "/proc/$m/ns/net" 2>/dev/null) == "$ino" ]] && echo "$m"
+    done
+    return 0
 }
 
 # lab_pid NAME: PID of a recorded, still-valid process (non-zero status if gone)
@@ -143,12 +178,14 @@ lab_pid() {
 }
 
 # lab_kill NAME [SIGNAL] [WAIT_S]: signal one recorded process, wait until it is gone
-# (SIGKILL after WAIT_S, default 5).  Sets KILL_MS = time until it exited.
+# (SIGKILL after WAIT_S, default 5; then status 1).  Status 2: no such live process.
+# Sets KILL_MS = time until it exited.
 lab_kill() {
     local name=$1 sig=${2:-TERM} wait_s=${3:-5} pid t0=${EPOCHREALTIME/./}
-    pid=$(lab_pid "$name") || { KILL_MS=0; return 0; }
+    KILL_MS=0
+    pid=$(lab_pid "$name") || return 2
     kill -"$sig" "$pid" 2>/dev/null || true
-    while [[ -d /proc/$pid ]]; do
+    while _lab_alive "$pid"; do
         KILL_MS=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
         if ((KILL_MS > wait_s * 1000)); then kill -KILL "$pid" 2>/dev/null || true; return 1; fi
         sleep 0.02
@@ -165,13 +202,18 @@ lab_down() {
         while read -r name pidfile netns match; do
             [[ -s $pidfile ]] || continue
             pid=$(cat "$pidfile")
-            _lab_pid_ok "$pid" "$netns" "$match" || continue
-            kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+            if _lab_pid_ok "$pid" "$netns" "$match"; then
+                kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+            fi
+            # children it left behind: lab_spawn made it a session/group leader, so they are
+            # in process group $pid (a PGID is not reused while the group exists); only those
+            # inside the recorded netns
+            for m in $(_lab_group "$pid" "$netns"); do kill -TERM "$m" 2>/dev/null && pids+=("$m"); done
         done < <(tac "$KB_LAB_STATE/procs")
     fi
     while ((${#pids[@]})); do
         alive=()
-        for pid in "${pids[@]}"; do [[ -d /proc/$pid ]] && alive+=("$pid"); done
+        for pid in "${pids[@]}"; do _lab_alive "$pid" && alive+=("$pid"); done
         ((${#alive[@]} == 0)) && break
         if ((k++ >= 50)); then echo "lib.sh: SIGKILL ${alive[*]}"; kill -KILL "${alive[@]}" 2>/dev/null || true; break; fi
         sleep 0.1
@@ -187,7 +229,8 @@ lab_down() {
         : > "$KB_LAB_STATE/procs"; : > "$KB_LAB_STATE/namespaces"   # never act on them twice
     else
         rm -rf "$KB_LAB_STATE"
-        rmdir "$(dirname "$KB_LAB_STATE")" 2>/dev/null || true
+        rmdir "$(dirname "$KB_LAB_STATE")" 2>/dev/null && rmdir "$(dirname "$(dirname "$KB_LAB_STATE")")" 2>/dev/null
+        true
     fi
 }
 
@@ -423,11 +466,11 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 
 # ------------------------------------------------------------------ kittbgpd
 
-# kb_conf I [--hold S] [--keepalive S] [--passive]: write node i's kittbgpd config
-# (interop/kittbgpd-node.toml.tmpl format; the control socket lives in the node's state dir)
+# kb_conf I [--hold S] [--keepalive S] [--passive]: write node i's kittbgpd config from
+# interop/kittbgpd-node.toml.tmpl (the control socket lives in the node's state dir)
 kb_conf() {
     local i=$1; shift
-    local hold=240 ka="" passive="" d j cost
+    local hold=240 ka="" passive="" d j tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
     while (($#)); do
         case $1 in
             --hold) hold=$2; shift 2 ;;
@@ -437,44 +480,19 @@ kb_conf() {
         esac
     done
     d=$(lab_dir "$i")
+    # the neighbor block, once per adjacent node
+    local block; block=$(sed -n '/@NEIGHBOR_BEGIN@/,/@NEIGHBOR_END@/{/@NEIGHBOR_/d;p}' "$tmpl")
+    while read -r j; do
+        nb+=$(sed -e "s/@J@/$j/g" -e "s/@I@/$i/g" -e "s/@COST@/$(cat "$d/cost.$j")/g" <<< "$block")$'\n'
+    done < "$d/peers"
     {
-        cat <<EOF
-# generated by interop/lib.sh for node $i ($(lab_ns "$i"))
-router_id = "10.255.0.$i"
-local_as = $KB_ASN
-listen_port = $KB_PORT
-control_socket = "$d/kittbgpd.sock"
-
-[loopbacks]
-ipv4 = ["10.255.0.0/16"]
-ipv6 = ["fd00:255::/48"]
-originate = ["10.255.0.$i/32", "fd00:255::$i/128"]   # plus addresses found on lo inside the ranges
-
-[defaults]
-hold_time = $hold
-EOF
-        [[ -z $ka ]] || echo "keepalive = $ka"
-        cat <<EOF
-connect_retry = 5
-port = $KB_PORT
-rr_client = true
-extended_next_hop = true
-ttl_security = false
-import_limit = 1000
-import_limit_action = "block"
-EOF
-        [[ -z $passive ]] || echo "passive = true"
-        while read -r j; do
-            cost=$(cat "$d/cost.$j")
-            cat <<EOF
-
-[[neighbor]]
-name = "wg$j"
-interface = "wg$j"
-address = "fe80::$j:$i"
-cost = $cost
-EOF
-        done < "$d/peers"
+        echo "# generated by interop/lib.sh (kb_conf) from kittbgpd-node.toml.tmpl for node $i ($(lab_ns "$i"))"
+        sed -n '/@NEIGHBOR_BEGIN@/q;p' "$tmpl" | sed -e '/^# kittbgpd config for lab node/,/^# repeated for every/d' \
+            -e "${ka:+s/@KEEPALIVE@/$ka/}" -e '/@KEEPALIVE@/d' \
+            -e "${passive:+s/ *# @PASSIVE@//}" -e '/@PASSIVE@/d' \
+            -e "s|@SOCK@|$d/kittbgpd.sock|g" -e "s/@HOLD@/$hold/g" -e "s/@PORT@/$KB_PORT/g" \
+            -e "s/@ASN@/$KB_ASN/g" -e "s/@I@/$i/g"
+        printf '%s' "$nb"
     } > "$d/kittbgpd.toml"
 }
 

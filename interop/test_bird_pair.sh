@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # single-quoted $... are meant for the inner bash -c
 # test_bird_pair.sh -- step-1 interop test: BIRD 2 (node 1) <-> kittbgpd (node 2) over a
 # wireguard-go tunnel with link-local addresses, in network namespaces.
 #
@@ -52,17 +53,24 @@ fail() { FAILED=$((FAILED+1)); echo "FAIL [$SCEN] $*"; }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 info() { echo "     [$SCEN] $*"; }
 
-# on any exit: diagnostics on failure, then the summary line (lab_down runs after this hook)
+dump_logs() {
+    local f
+    echo "---- diagnostics [$SCEN] (prefix $KB_LAB_PREFIX, state $KB_LAB_STATE) ----"
+    for f in "$KB_LAB_STATE"/node1/bird.log "$KB_LAB_STATE"/node2/bird.log "$KB_LAB_STATE"/node2/kittbgpd.log; do
+        if [[ -f $f ]]; then echo "== tail -n 30 $f"; tail -n 30 "$f"; fi
+    done
+    echo "----"
+}
+
+# on any exit (lib.sh's trap calls this before lab_down): summary line; must not `exit`
 lab_exit_hook() {
     local rc=$1
-    if ((FAILED > 0 || rc != 0)) && [[ -d ${KB_LAB_STATE:-/nonexistent} ]]; then
-        echo "---- diagnostics (prefix $KB_LAB_PREFIX) ----"
-        for f in "$KB_LAB_STATE"/node1/bird.log "$KB_LAB_STATE"/node2/bird.log "$KB_LAB_STATE"/node2/kittbgpd.log; do
-            [[ -f $f ]] && { echo "== tail $f"; tail -n 25 "$f"; }
-        done
+    if ((rc != 0)); then
+        [[ -d $KB_LAB_STATE ]] && dump_logs
+        echo "interrupted or aborted (status $rc) after the checks above"
     fi
     echo "$PASSED passed, $FAILED failed"
-    ((FAILED == 0)) || exit 1
+    ((FAILED == 0))
 }
 
 # ---- node 2 as either kittbgpd or BIRD (self-test); same questions, two ways to ask
@@ -76,8 +84,8 @@ peer_pidname() { if [[ $PEER == kittbgpd ]]; then echo kittbgpd-2; else echo bir
 # peer_routes [--filtered]: "prefix peer next_hop" lines of routes learned from wg1
 peer_routes() {
     if [[ $PEER == kittbgpd ]]; then
-        kb_routes 2 "$@" | awk '$2 == "wg1" && (NF < 6 || $6 != "filtered" || f)' f="$([[ ${1:-} == --filtered ]] && echo 1)" \
-            | awk '{print $1, $2, $3}'
+        if [[ ${1:-} == --filtered ]]; then kb_routes 2 --filtered | awk '$2 == "wg1" {print $1, $2, $3}'
+        else kb_routes 2 | awk '$2 == "wg1" && $6 != "filtered" {print $1, $2, $3}'; fi
     else
         local what=(show route all protocol wg1)
         [[ ${1:-} == --filtered ]] && what=(show route all filtered protocol wg1)
@@ -107,8 +115,8 @@ start_lab() {
     lab_up 2 line --leak
     lab_bird_conf 1 --hold $HOLD --keepalive $KA --leak
     peer_conf
-    wait_for "lab_ping_ll 1 2" 10 0.2 && info "tunnel up (ping fe80::2:1%wg2 after ${WAITED_MS} ms)" \
-        || info "tunnel ping failed (continuing; BGP checks will tell)"
+    if wait_for "lab_ping_ll 1 2" 10 0.2; then info "tunnel up (ping fe80::2:1%wg2 after ${WAITED_MS} ms)"
+    else info "tunnel ping failed (continuing; BGP checks will tell)"; fi
 }
 
 check_established() {
@@ -120,10 +128,11 @@ check_established() {
         fail "a  session Established on both sides within 30 s (BIRD: '$(bird_proto_line 1 wg2)'; $PEER: '$(peer_established && echo Established || echo not Established)')"
         return 1
     fi
-    # who connected: BIRD's socket with local port 1790 = BIRD accepted
-    who=$(ip netns exec "$(lab_ns 1)" ss -Htn state established "( sport = :$KB_PORT or dport = :$KB_PORT )" | awk '{print $3, $4}')
-    if [[ $who == *"]:$KB_PORT "* || $who == *":$KB_PORT "* ]]; then info "connection: node 2 -> BIRD ($who)"
-    else info "connection: BIRD -> node 2 ($who)"; fi
+    # who connected: BIRD's end of the TCP connection has local port 1790 = BIRD accepted
+    who=$(ip netns exec "$(lab_ns 1)" ss -Htn state established "( sport = :$KB_PORT or dport = :$KB_PORT )" \
+        | awk '{print $3, "->", $4; exit}')
+    if [[ ${who%% *} == *:$KB_PORT ]]; then info "node 2 connected to BIRD (BIRD side: $who)"
+    else info "BIRD connected to node 2 (BIRD side: $who)"; fi
 }
 
 check_routes() {
@@ -150,7 +159,7 @@ check_filtering() {
     done
     bacc=$(bird_routes_from_wg2)
     bfilt=$(bird_routes_from_wg2 filtered)
-    info "BIRD accepted from wg2: $(echo $bacc); filtered: $(echo ${bfilt:-none})"
+    info "BIRD accepted from wg2: ${bacc//$'\n'/ }; filtered: ${bfilt//$'\n'/ }"
     check "d  BIRD accepted only loopbacks from wg2" \
         bash -c '! grep -vE "^(10\.255\.[0-9]+\.[0-9]+/32|fd00:255:[0-9a-f:]*/128)$" <<< "$0" | grep -q .' "$bacc"
     for p in 192.0.2.2/32 2001:db8::2/128; do
@@ -185,12 +194,14 @@ check_shutdown() {
     local blog lines0 t0 ms
     blog=$(lab_bird_log 1)
     lines0=$(wc -l < "$blog")
-    t0=${EPOCHREALTIME/./}
-    if lab_kill "$(peer_pidname)" TERM 5; then
-        pass "f  $PEER exited on SIGTERM (${KILL_MS} ms)"
-    else
-        fail "f  $PEER exited on SIGTERM within 5 s (SIGKILLed)"
-    fi
+    t0=${EPOCHREALTIME/./}   # lab_kill signals at once, so BIRD's reaction is timed from here
+    local rc=0
+    lab_kill "$(peer_pidname)" TERM 5 || rc=$?
+    case $rc in
+        0) pass "f  $PEER exited on SIGTERM (${KILL_MS} ms)" ;;
+        1) fail "f  $PEER exited on SIGTERM within 5 s (had to SIGKILL)" ;;
+        *) fail "f  $PEER was running before SIGTERM (it had already exited)" ;;
+    esac
     wait_for "! bird_established 1 wg2" 5 0.05 || true
     ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
     check "f  BIRD left Established within 2 s (${ms} ms)" test "$ms" -lt 2000
@@ -205,23 +216,23 @@ check_shutdown() {
 
 run_scenario() {
     SCEN=$1
-    local first=$2
+    local first=$2 failed0=$FAILED
     echo "== scenario $SCEN: $([[ $first == peer ]] && echo "$PEER first, BIRD 3 s later" || echo "BIRD first, $PEER 3 s later")"
+    KB_LAB_STATE="$STATE_BASE/$SCEN"   # one state dir per scenario (logs stay apart with KB_KEEP_STATE=1)
+    lab_init
     start_lab
     if [[ $first == peer ]]; then peer_start; sleep 3; lab_bird_start 1
     else lab_bird_start 1; sleep 3; peer_start; fi
     if check_established; then
         check_routes
-        [[ $SCEN == A ]] && { check_filtering; check_stability; }
+        if [[ $SCEN == A ]]; then check_filtering; check_stability; fi
         check_shutdown
     fi
+    ((FAILED == failed0)) || dump_logs
     lab_down >/dev/null
-    : > "$KB_LAB_STATE/procs" 2>/dev/null || true
 }
 
-[[ $PEER == bird ]] && echo "self-test mode: BIRD on node 2 in place of kittbgpd" || echo "kittbgpd: $BIN"
-lab_init
+if [[ $PEER == bird ]]; then echo "self-test mode: BIRD on node 2 in place of kittbgpd"; else echo "kittbgpd: $BIN"; fi
+STATE_BASE=${KB_LAB_STATE:-/run/kblab/$KB_LAB_PREFIX}
 run_scenario A peer
-lab_init_again() { mkdir -p "$KB_LAB_STATE/pids"; : > "$KB_LAB_STATE/procs"; : > "$KB_LAB_STATE/namespaces"; }
-lab_init_again
 run_scenario B bird

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# test.sh -- every test of kittbgpd: build, `cargo test` (unit, codec laws, golden BIRD vectors,
+# FSM tables), then the BIRD 2 interop lab (interop/test_bird_pair.sh; root, network namespaces).
+#
+# Usage: ./test.sh
+# Environment:
+#   KB_SKIP_INTEROP=1     skip the interop lab (quick run; no root needed)
+#   KB_PROFILE=debug      build/use target/debug/kittbgpd instead of release
+#   KB_INTEROP_ARGS       extra arguments for test_bird_pair.sh (e.g. --peer-bird for its self-test)
+# Prints a summary per stage and a final plain line "N passed, M failed" (cargo tests + interop
+# checks; a stage that fails without reporting counts, e.g. a build error, counts as 1 failed).
+# Exit status non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+PROFILE=${KB_PROFILE:-release}
+BIN=target/$PROFILE/kittbgpd
+PASSED=0 FAILED=0
+SUMMARY=()
+LOG=$(mktemp -d "${TMPDIR:-/tmp}/kittbgpd-test.XXXXXX")
+trap 'rm -rf "$LOG"' EXIT
+
+stage() { echo; echo "=== $*"; }
+add() { PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2)); SUMMARY+=("$3: $1 passed, $2 failed"); }
+
+# 1. build
+stage "cargo build --$PROFILE"
+build_args=(); [[ $PROFILE == release ]] && build_args=(--release)
+if cargo build "${build_args[@]}"; then
+    SUMMARY+=("build ($PROFILE): ok")
+else
+    add 0 1 "build ($PROFILE)"
+fi
+
+# 2. cargo test: sum the "test result:" lines of every test binary and doc-tests
+stage "cargo test"
+rc=0
+cargo test 2>&1 | tee "$LOG/cargo-test.log" || rc=$?
+p=0 f=0
+while read -r a b; do p=$((p + a)); f=$((f + b)); done < <(
+    sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$LOG/cargo-test.log")
+# a non-zero exit without any failed test (compile error, crash) still counts as a failure
+((rc == 0 || f > 0)) || f=1
+add "$p" "$f" "cargo test"
+
+# 3. interop with BIRD 2
+if [[ ${KB_SKIP_INTEROP:-0} == 1 ]]; then
+    SUMMARY+=("interop: skipped (KB_SKIP_INTEROP=1)")
+elif [[ $(id -u) != 0 ]]; then
+    stage "interop"
+    echo "interop needs root (network namespaces); run as root or set KB_SKIP_INTEROP=1"
+    add 0 1 "interop (not root)"
+else
+    stage "interop/test_bird_pair.sh"
+    # shellcheck disable=SC2086  # KB_INTEROP_ARGS is a word list on purpose
+    set -- ${KB_INTEROP_ARGS:-}
+    if [[ " $* " != *" --peer-bird "* ]]; then set -- "$@" "$BIN"; fi
+    rc=0
+    interop/test_bird_pair.sh "$@" 2>&1 | tee "$LOG/interop.log" || rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG/interop.log" | tail -n 1 || true)
+    if [[ -n $line ]]; then
+        read -r p _ f _ <<< "${line//,/}"
+    else
+        p=0 f=0
+    fi
+    ((rc == 0 || f > 0)) || f=1
+    add "$p" "$f" "interop"
+fi
+
+echo
+echo "=== summary"
+printf '%s\n' "${SUMMARY[@]}"
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))
