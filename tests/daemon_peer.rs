@@ -29,6 +29,10 @@ fn free_port() -> u16 {
 }
 
 fn start_daemon() -> Daemon {
+    start_daemon_with("")
+}
+
+fn start_daemon_with(neighbor_extra: &str) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = format!(
@@ -52,6 +56,7 @@ error_wait_max = 1
 name = "test-peer"
 address = "127.0.0.1"
 passive = true
+{neighbor_extra}
 "#,
         sock = dir.path().join("ctl.sock").display()
     );
@@ -67,13 +72,22 @@ passive = true
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while try_connect(port, 255).is_err() {
         assert!(Instant::now() < deadline, "daemon did not listen");
         std::thread::sleep(Duration::from_millis(20));
     }
     // That probe connection was from the neighbor's address: let the daemon settle.
     std::thread::sleep(Duration::from_millis(1200));
     Daemon { child, port, _dir: dir }
+}
+
+/// Connect from 127.0.0.1 with this TTL, giving up after 2 s.
+fn try_connect(port: u16, ttl: u32) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.set_ttl(ttl)?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    sock.connect_timeout(&addr.into(), Duration::from_secs(2))?;
+    Ok(sock.into())
 }
 
 struct Peer {
@@ -84,7 +98,11 @@ struct Peer {
 
 impl Peer {
     fn connect(port: u16) -> Peer {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Peer::connect_ttl(port, 64)
+    }
+
+    fn connect_ttl(port: u16, ttl: u32) -> Peer {
+        let stream = try_connect(port, ttl).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         Peer { stream, buf: BytesMut::new(), neg: Negotiated::default() }
     }
@@ -231,4 +249,17 @@ fn strangers_are_refused() {
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mut buf = [0u8; 64];
     assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "a stranger gets nothing, not even an OPEN");
+}
+
+/// RFC 5082: with ttl_security the daemon sends with TTL 255 and ignores
+/// segments that arrive with less, so only a peer sending 255 gets a session.
+#[test]
+fn gtsm_accepts_only_ttl_255() {
+    let d = start_daemon_with("ttl_security = true");
+    let mut p = Peer::connect_ttl(d.port, 255);
+    p.establish();
+    drop(p);
+    // With every neighbor under GTSM the listener itself drops the SYN sent with TTL 64.
+    std::thread::sleep(Duration::from_millis(1300));
+    assert!(try_connect(d.port, 64).is_err(), "a handshake with TTL 64 must not complete");
 }

@@ -9,7 +9,6 @@ mod rib_task;
 pub mod transport;
 
 use crate::config::Config;
-use crate::rib::ImportPolicy;
 use crate::session::SessionConfig;
 use crate::wire::{AfiSafi, Capability, Notification};
 use peer::{PeerCmd, PeerHandle};
@@ -57,7 +56,8 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
 
 /// Run the daemon until SIGINT or SIGTERM; then send every peer a Cease.
 pub async fn run(config: Config) -> Result<(), String> {
-    let listener = transport::listen(config.listen_port)
+    let gtsm = !config.neighbors.is_empty() && config.neighbors.iter().all(|n| n.ttl_security);
+    let listener = transport::listen(config.listen_port, gtsm)
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
 
@@ -86,10 +86,7 @@ pub async fn run(config: Config) -> Result<(), String> {
             tx: h.tx.clone(),
         })
         .collect();
-    let policy = ImportPolicy {
-        loopbacks: config.loopbacks.clone(),
-    };
-    tokio::spawn(rib_task::run(rib_peers, policy, rib_rx));
+    tokio::spawn(rib_task::run(config.clone(), rib_peers, rib_rx));
 
     // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
     let mut originated: BTreeSet<_> = config.loopbacks.originate.iter().copied().collect();

@@ -142,13 +142,15 @@ pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
 }
 
 /// The one listening socket: `[::]:port`, dual stack, shared by every neighbor.
-pub fn listen(port: u16) -> io::Result<TcpListener> {
-    let socket = Socket::new(
-        Domain::IPV6,
-        Type::STREAM.nonblocking(),
-        Some(Protocol::TCP),
-    )?;
+/// With `gtsm` (every neighbor is direct with ttl_security) even the handshake
+/// must arrive with hop limit 255; otherwise GTSM starts on the accepted socket.
+pub fn listen(port: u16, gtsm: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::IPV6, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
     socket.set_only_v6(false)?;
+    if gtsm {
+        setsockopt_int(&socket, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 255)?;
+        setsockopt_int(&socket, libc::IPPROTO_IP, libc::IP_MINTTL, 255)?;
+    }
     socket.set_reuse_address(true)?;
     prepare(&socket)?;
     socket.bind(&SockAddr::from(SocketAddr::new(
