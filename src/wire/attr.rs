@@ -709,10 +709,12 @@ impl PathAttributes {
                 framing_error = true;
                 break;
             }
-            let raw = buf.slice(pos..pos + hlen + vlen);
-            let value = buf.slice(pos + hlen..pos + hlen + vlen);
+            // Ranges, not `Bytes`: slicing costs an atomic refcount update,
+            // paid only where a `Bytes` is kept (MP_*, unknown) or on error.
+            let raw = pos..pos + hlen + vlen;
+            let value = pos + hlen..pos + hlen + vlen;
             pos += hlen + vlen;
-            let reset = |subcode: u8| Notification::update_error(subcode, raw.clone());
+            let reset = |subcode: u8| Notification::update_error(subcode, buf.slice(raw.clone()));
 
             // RFC 7606 §3 g: duplicates.
             let (w, bit) = (usize::from(c / 64), 1u64 << (c % 64));
@@ -739,7 +741,7 @@ impl PathAttributes {
                 a.unknown.push(RawAttribute {
                     flags: flags & !flag::EXTENDED_LENGTH,
                     code: c,
-                    value,
+                    value: buf.slice(value),
                 });
                 continue;
             };
@@ -753,7 +755,7 @@ impl PathAttributes {
                     None => return Err(reset(sub::ATTRIBUTE_FLAGS_ERROR)),
                 }
             }
-            match a.apply(c, &value, four, &mut as4_path, &mut as4_aggregator) {
+            match a.apply(c, buf, value, four, &mut as4_path, &mut as4_aggregator) {
                 Ok(()) => {}
                 Err(Bad::Act(act, why)) => issues.push(issue(c, act, why)),
                 Err(Bad::Reset(subcode)) => return Err(reset(subcode)),
@@ -783,13 +785,14 @@ impl PathAttributes {
     fn apply(
         &mut self,
         c: u8,
-        value: &Bytes,
+        buf: &Bytes,
+        range: std::ops::Range<usize>,
         four: bool,
         as4_path: &mut Option<AsPath>,
         as4_aggregator: &mut Option<Aggregator>,
     ) -> Result<(), Bad> {
         use AttrErrorAction::*;
-        let v = &value[..];
+        let v = &buf[range.clone()];
         let taw = |why| Err(Bad::Act(TreatAsWithdraw, why));
         match c {
             code::ORIGIN => match *v {
@@ -854,7 +857,7 @@ impl PathAttributes {
                     .map(|x| Ipv4Addr::new(x[0], x[1], x[2], x[3]))
                     .collect();
             }
-            code::MP_REACH_NLRI => match decode_mp_reach(value)? {
+            code::MP_REACH_NLRI => match decode_mp_reach(&buf.slice(range))? {
                 Some(r) => self.mp_reach = Some(r),
                 None => {
                     return Err(Bad::Act(
@@ -863,7 +866,7 @@ impl PathAttributes {
                     ))
                 }
             },
-            code::MP_UNREACH_NLRI => match decode_mp_unreach(value)? {
+            code::MP_UNREACH_NLRI => match decode_mp_unreach(&buf.slice(range))? {
                 Some(u) => self.mp_unreach = Some(u),
                 None => {
                     return Err(Bad::Act(

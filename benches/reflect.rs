@@ -1,0 +1,548 @@
+//! Route reflection benchmark: feeder -> daemon under test -> sink.
+//!
+//! In a network namespace of its own, a feeder pre-encodes N loopback-shaped
+//! IPv4 routes and sends them, once the sink is Established, to the daemon under
+//! test (route reflector, both peers RR clients, pinned to CPU 1); the sink counts
+//! distinct prefixes until it holds all N. Measured: time from the first byte
+//! sent to the last route received; the floor (feeder straight to sink, no
+//! daemon); the daemon's CPU seconds (utime+stime from /proc); its peak RSS
+//! (VmHWM) and RSS growth per route. Run with kittbgpd and with BIRD 2 in the
+//! middle, in one run, and printed side by side.
+//!
+//! `cargo bench --bench reflect -- [--routes 100000,1000000] [--runs 3] [--only kittbgpd|bird]`
+//! Needs root (namespace). BIRD: Debian's `bird2`, skipped with a note if absent.
+
+use bytes::{Bytes, BytesMut};
+use kittbgpd::wire::{
+    split_frame, AfiSafi, AsPath, Capability, Message, MpNextHop, Negotiated, Open, Origin,
+    PathAttributes, UpdateBuilder, MAX_EXTENDED_MESSAGE_LEN,
+};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const AS: u32 = 65000;
+const DUT: [u8; 4] = [127, 0, 0, 1];
+const FEEDER: [u8; 4] = [127, 0, 0, 2];
+const SINK: [u8; 4] = [127, 0, 0, 3];
+const PORT: u16 = 1790;
+/// Routes sharing one attribute set (MED changes every this many prefixes).
+const ROUTES_PER_ATTR_SET: u32 = 64;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let routes: Vec<u32> = opt("--routes")
+        .unwrap_or_else(|| "100000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let runs: usize = opt("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let only = opt("--only");
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("reflect bench: needs root (network namespace); skipped");
+        return;
+    }
+    let ns = Netns::create();
+    ns.enter();
+    pin_self(0);
+    let work = tempfile::tempdir().unwrap();
+    let kittbgpd = PathBuf::from(env!("CARGO_BIN_EXE_kittbgpd"));
+    let bird = which("bird");
+
+    let mut rows = Vec::new();
+    for &n in &routes {
+        let feed = Feed::new(n);
+        eprintln!(
+            "{n} routes in {} UPDATEs, {} bytes",
+            feed.messages,
+            feed.bytes.len()
+        );
+        let floor = median((0..runs).map(|_| run_floor(&feed)).collect());
+        let mut row = Row {
+            n,
+            floor,
+            results: Vec::new(),
+        };
+        if only.as_deref().is_none_or(|o| o == "kittbgpd") {
+            let r = (0..runs)
+                .map(|_| run_dut(&feed, Dut::Kittbgpd(&kittbgpd), work.path()))
+                .collect();
+            row.results.push(("kittbgpd", summarize(r)));
+        }
+        if only.as_deref().is_none_or(|o| o == "bird") {
+            match &bird {
+                Some(b) => {
+                    let r = (0..runs)
+                        .map(|_| run_dut(&feed, Dut::Bird(b), work.path()))
+                        .collect();
+                    row.results.push(("bird", summarize(r)));
+                }
+                None => eprintln!("bird not found: BIRD column skipped (apt-get install bird2)"),
+            }
+        }
+        rows.push(row);
+    }
+    print_table(&rows, runs);
+}
+
+// ---- the routes
+
+struct Feed {
+    n: u32,
+    bytes: Bytes,
+    messages: usize,
+}
+
+impl Feed {
+    /// N /32s from 10.0.0.0 up, next hop the feeder, packed per attribute set.
+    fn new(n: u32) -> Feed {
+        let neg = negotiated();
+        let builder = UpdateBuilder::new(&neg);
+        let mut out = BytesMut::new();
+        let mut messages = 0;
+        let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+        let mut i = 0;
+        while i < n {
+            let end = (i + ROUTES_PER_ATTR_SET).min(n);
+            let attrs = PathAttributes {
+                origin: Some(Origin::Igp),
+                as_path: Some(AsPath::default()),
+                local_pref: Some(100),
+                med: Some(i / ROUTES_PER_ATTR_SET),
+                ..Default::default()
+            };
+            let prefixes =
+                (i..end).map(|k| ipnet::Ipv4Net::new(Ipv4Addr::from(base + k), 32).unwrap());
+            messages += builder
+                .announce_v4(
+                    &attrs,
+                    MpNextHop::V4(Ipv4Addr::from(FEEDER)),
+                    prefixes,
+                    &mut out,
+                )
+                .unwrap();
+            i = end;
+        }
+        Feed {
+            n,
+            bytes: out.freeze(),
+            messages,
+        }
+    }
+}
+
+fn negotiated() -> Negotiated {
+    Negotiated {
+        four_octet_as: true,
+        ipv4_unicast: true,
+        route_refresh: true,
+        ..Default::default()
+    }
+}
+
+// ---- a minimal blocking BGP speaker
+
+struct Speaker {
+    stream: TcpStream,
+    buf: BytesMut,
+    neg: Negotiated,
+}
+
+fn our_open(id: [u8; 4]) -> Open {
+    let caps = vec![
+        Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+        Capability::RouteRefresh,
+        Capability::FourOctetAs(AS),
+    ];
+    Open::new(AS, 240, Ipv4Addr::from(id), caps)
+}
+
+impl Speaker {
+    fn connect(from: [u8; 4], to: [u8; 4], port: u16) -> std::io::Result<Speaker> {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        sock.bind(&SocketAddr::from((from, 0)).into())?;
+        sock.connect_timeout(&SocketAddr::from((to, port)).into(), Duration::from_secs(2))?;
+        let stream: TcpStream = sock.into();
+        stream.set_nodelay(true)?;
+        Ok(Speaker {
+            stream,
+            buf: BytesMut::with_capacity(1 << 20),
+            neg: Negotiated::default(),
+        })
+    }
+
+    fn accept(listener: &TcpListener) -> Speaker {
+        let (stream, _) = listener.accept().unwrap();
+        Speaker {
+            stream,
+            buf: BytesMut::with_capacity(1 << 20),
+            neg: Negotiated::default(),
+        }
+    }
+
+    fn recv(&mut self) -> Option<Message> {
+        loop {
+            if let Some(frame) = split_frame(&mut self.buf, MAX_EXTENDED_MESSAGE_LEN).ok()? {
+                return Message::decode(frame, &self.neg).ok();
+            }
+            if self.buf.capacity() - self.buf.len() < 65536 {
+                self.buf.reserve(1 << 20);
+            }
+            let len = self.buf.len();
+            let cap = self.buf.capacity();
+            // SAFETY: read into the spare capacity, then commit only what was read.
+            unsafe { self.buf.set_len(cap) };
+            let n = self.stream.read(&mut self.buf[len..]).unwrap_or(0);
+            unsafe { self.buf.set_len(len + n) };
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// OPEN both ways, KEEPALIVE both ways.
+    fn establish(&mut self, id: [u8; 4]) -> bool {
+        let ours = our_open(id);
+        self.stream
+            .write_all(
+                &Message::Open(ours.clone())
+                    .to_bytes(&Negotiated::default())
+                    .unwrap(),
+            )
+            .unwrap();
+        let Some(Message::Open(theirs)) = self.recv() else {
+            return false;
+        };
+        self.neg = Negotiated::from_opens(&ours, &theirs);
+        self.stream
+            .write_all(&Message::Keepalive.to_bytes(&self.neg).unwrap())
+            .unwrap();
+        loop {
+            match self.recv() {
+                Some(Message::Keepalive) => return true,
+                Some(Message::Notification(n)) => panic!("peer refused the session: {n}"),
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    }
+}
+
+/// Count distinct announced prefixes 10.0.0.0 + i, i < n, until all n are there.
+fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
+    let mut seen = vec![false; n as usize];
+    let mut count = 0;
+    let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+    while count < n {
+        let Message::Update(u) = s.recv()? else {
+            continue;
+        };
+        for p in u.announced() {
+            if let ipnet::IpNet::V4(p) = p {
+                let i = u32::from(p.addr()).wrapping_sub(base) as usize;
+                if i < seen.len() && !seen[i] {
+                    seen[i] = true;
+                    count += 1;
+                }
+            }
+        }
+    }
+    Some(Instant::now())
+}
+
+// ---- runs
+
+struct RunResult {
+    wall: Duration,
+    cpu: f64,
+    hwm_kib: u64,
+    base_kib: u64,
+}
+
+fn run_floor(feed: &Feed) -> Duration {
+    let listener = TcpListener::bind(SocketAddr::from((SINK, PORT + 1))).unwrap();
+    let n = feed.n;
+    let sink = std::thread::spawn(move || {
+        let mut s = Speaker::accept(&listener);
+        assert!(s.establish(SINK));
+        sink_until_all(&mut s, n).unwrap()
+    });
+    let mut f = Speaker::connect(FEEDER, SINK, PORT + 1).unwrap();
+    assert!(f.establish(FEEDER));
+    let t0 = Instant::now();
+    f.stream.write_all(&feed.bytes).unwrap();
+    let t1 = sink.join().unwrap();
+    t1 - t0
+}
+
+enum Dut<'a> {
+    Kittbgpd(&'a Path),
+    Bird(&'a Path),
+}
+
+fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path) -> RunResult {
+    let mut child = match dut {
+        Dut::Kittbgpd(bin) => {
+            let cfg = work.join("kittbgpd.toml");
+            std::fs::write(
+                &cfg,
+                format!(
+                    r#"router_id = "127.0.0.1"
+local_as = {AS}
+control_socket = "{}"
+[loopbacks]
+ipv4 = ["10.0.0.0/8"]
+from_lo = false
+[defaults]
+passive = true
+import_limit = 4000000
+[[neighbor]]
+name = "feeder"
+address = "127.0.0.2"
+cost = 0
+[[neighbor]]
+name = "sink"
+address = "127.0.0.3"
+cost = 0
+"#,
+                    work.join("kittbgpd.sock").display()
+                ),
+            )
+            .unwrap();
+            spawn_pinned(bin, &["-c", cfg.to_str().unwrap(), "--log-level", "warn"])
+        }
+        Dut::Bird(bin) => {
+            let cfg = work.join("bird.conf");
+            let peer = |name: &str, addr: &str| {
+                format!(
+                    "protocol bgp {name} {{\n  local 127.0.0.1 port {PORT} as {AS};\n  neighbor {addr} as {AS};\n  passive on;\n  rr client;\n  ipv4 {{ import all; export all; next hop self; }};\n}}\n"
+                )
+            };
+            std::fs::write(
+                &cfg,
+                format!(
+                    "router id 127.0.0.1;\nprotocol device {{}}\n{}{}",
+                    peer("feeder", "127.0.0.2"),
+                    peer("sink", "127.0.0.3")
+                ),
+            )
+            .unwrap();
+            let sock = work.join("bird.ctl");
+            spawn_pinned(
+                bin,
+                &[
+                    "-f",
+                    "-c",
+                    cfg.to_str().unwrap(),
+                    "-s",
+                    sock.to_str().unwrap(),
+                ],
+            )
+        }
+    };
+    let pid = child.id();
+    let mut sink = connect_retry(SINK);
+    assert!(sink.establish(SINK), "sink session");
+    let n = feed.n;
+    let sink_thread = std::thread::spawn(move || sink_until_all(&mut sink, n));
+    let mut f = connect_retry(FEEDER);
+    assert!(f.establish(FEEDER), "feeder session");
+    std::thread::sleep(Duration::from_millis(200));
+    let base_kib = proc_status_kib(pid, "VmRSS:");
+    let cpu0 = proc_cpu_seconds(pid);
+    let t0 = Instant::now();
+    f.stream.write_all(&feed.bytes).unwrap();
+    let t1 = sink_thread.join().unwrap().expect("sink lost its session");
+    let cpu = proc_cpu_seconds(pid) - cpu0;
+    let hwm_kib = proc_status_kib(pid, "VmHWM:");
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    drop(f);
+    RunResult {
+        wall: t1 - t0,
+        cpu,
+        hwm_kib,
+        base_kib,
+    }
+}
+
+fn connect_retry(from: [u8; 4]) -> Speaker {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(s) = Speaker::connect(from, DUT, PORT) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daemon under test does not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The daemon under test on CPU 1; feeder and sink stay on CPU 0.
+fn spawn_pinned(bin: &Path, args: &[&str]) -> Child {
+    Command::new("taskset")
+        .arg("-c")
+        .arg("1")
+        .arg(bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn pin_self(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; we set one bit and apply it to this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+// ---- the namespace
+
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create() -> Netns {
+        let name = format!("kbbench{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip netns add {name} failed");
+        Command::new("ip")
+            .args(["-n", &name, "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        Netns { name }
+    }
+
+    /// Move this process's main thread (and the threads it spawns later) into the namespace.
+    fn enter(&self) {
+        let f = std::fs::File::open(format!("/run/netns/{}", self.name)).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid namespace fd; CLONE_NEWNET.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns failed");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+// ---- the table
+
+struct Summary {
+    wall: Duration,
+    cpu: f64,
+    hwm_kib: u64,
+    bytes_per_route: f64,
+}
+
+struct Row {
+    n: u32,
+    floor: Duration,
+    results: Vec<(&'static str, Summary)>,
+}
+
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn summarize(runs: Vec<RunResult>) -> Summary {
+    let n = runs.len();
+    let mut by_wall: Vec<&RunResult> = runs.iter().collect();
+    by_wall.sort_by_key(|r| r.wall);
+    let m = by_wall[n / 2];
+    Summary {
+        wall: m.wall,
+        cpu: m.cpu,
+        hwm_kib: runs.iter().map(|r| r.hwm_kib).max().unwrap_or(0),
+        bytes_per_route: 0.0_f64.max((m.hwm_kib.saturating_sub(m.base_kib)) as f64 * 1024.0),
+    }
+}
+
+fn print_table(rows: &[Row], runs: usize) {
+    println!();
+    println!("route reflection: feeder -> DUT (RR, pinned to CPU 1) -> sink; median of {runs} runs; IPv4 /32, {ROUTES_PER_ATTR_SET} routes per attribute set");
+    println!(
+        "{:>9}  {:<9} {:>10} {:>10} {:>9} {:>10} {:>11}",
+        "routes", "DUT", "wall ms", "floor ms", "CPU s", "VmHWM MiB", "B/route"
+    );
+    for row in rows {
+        for (name, s) in &row.results {
+            println!(
+                "{:>9}  {:<9} {:>10.1} {:>10.1} {:>9.2} {:>10.1} {:>11.0}",
+                row.n,
+                name,
+                s.wall.as_secs_f64() * 1e3,
+                row.floor.as_secs_f64() * 1e3,
+                s.cpu,
+                s.hwm_kib as f64 / 1024.0,
+                s.bytes_per_route / f64::from(row.n)
+            );
+        }
+        let get = |n: &str| row.results.iter().find(|(k, _)| *k == n).map(|(_, s)| s);
+        if let (Some(k), Some(b)) = (get("kittbgpd"), get("bird")) {
+            println!(
+                "{:>9}  {:<9} {:>10.2} {:>10} {:>9.2} {:>10.2} {:>11.2}",
+                row.n,
+                "ratio k/b",
+                k.wall.as_secs_f64() / b.wall.as_secs_f64(),
+                "",
+                k.cpu / b.cpu.max(1e-9),
+                k.hwm_kib as f64 / b.hwm_kib.max(1) as f64,
+                k.bytes_per_route / b.bytes_per_route.max(1.0)
+            );
+        }
+    }
+}
