@@ -3,7 +3,9 @@
 //! malformed input, refusal of strangers, and a Cease on SIGTERM.
 
 use bytes::BytesMut;
-use kittbgpd::wire::{split_frame, AfiSafi, Capability, Message, Negotiated, Notification, Open, MAX_MESSAGE_LEN};
+use kittbgpd::wire::{
+    split_frame, AfiSafi, Capability, Message, Negotiated, Notification, Open, MAX_MESSAGE_LEN,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -25,7 +27,11 @@ impl Drop for Daemon {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_daemon() -> Daemon {
@@ -78,7 +84,11 @@ passive = true
     }
     // That probe connection was from the neighbor's address: let the daemon settle.
     std::thread::sleep(Duration::from_millis(1200));
-    Daemon { child, port, _dir: dir }
+    Daemon {
+        child,
+        port,
+        _dir: dir,
+    }
 }
 
 /// Connect from 127.0.0.1 with this TTL, giving up after 2 s.
@@ -103,8 +113,14 @@ impl Peer {
 
     fn connect_ttl(port: u16, ttl: u32) -> Peer {
         let stream = try_connect(port, ttl).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Peer { stream, buf: BytesMut::new(), neg: Negotiated::default() }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Peer {
+            stream,
+            buf: BytesMut::new(),
+            neg: Negotiated::default(),
+        }
     }
 
     fn send(&mut self, msg: &Message) {
@@ -157,7 +173,10 @@ impl Peer {
     /// OPEN, KEEPALIVE both ways: Established.
     fn establish(&mut self) {
         self.open(AS, "10.0.0.2");
-        assert!(matches!(self.recv(), Some(Message::Keepalive)), "KEEPALIVE after OPEN");
+        assert!(
+            matches!(self.recv(), Some(Message::Keepalive)),
+            "KEEPALIVE after OPEN"
+        );
         self.send(&Message::Keepalive);
     }
 }
@@ -182,12 +201,19 @@ fn daemon_speaks_bgp_and_answers_errors_with_notifications() {
         if let Some(Message::Update(u)) = p.recv() {
             announced.extend(u.announced());
             if !announced.is_empty() {
-                assert_eq!(u.attrs.next_hop, Some("127.0.0.1".parse().unwrap()), "next hop self");
+                assert_eq!(
+                    u.attrs.next_hop,
+                    Some("127.0.0.1".parse().unwrap()),
+                    "next hop self"
+                );
                 assert_eq!(u.attrs.local_pref, Some(100));
             }
         }
     }
-    assert_eq!(announced, vec!["10.0.0.1/32".parse::<ipnet::IpNet>().unwrap()]);
+    assert_eq!(
+        announced,
+        vec!["10.0.0.1/32".parse::<ipnet::IpNet>().unwrap()]
+    );
 
     // 2. An attribute whose length runs past the attribute field, with no NLRI to
     //    withdraw: RFC 7606 §4 leaves only a session reset, UPDATE Message Error /
@@ -225,7 +251,11 @@ fn daemon_speaks_bgp_and_answers_errors_with_notifications() {
     ka.extend_from_slice(&[0, 20, 4, 0]);
     p.send_raw(&ka);
     let n = p.recv_notification();
-    assert_eq!((n.code, n.subcode, n.data.as_ref()), (1, 2, &[0u8, 20][..]), "{n}");
+    assert_eq!(
+        (n.code, n.subcode, n.data.as_ref()),
+        (1, 2, &[0u8, 20][..]),
+        "{n}"
+    );
 
     // 6. Established again, then SIGTERM: the daemon says Cease / Administrative Shutdown.
     std::thread::sleep(Duration::from_millis(1300));
@@ -243,12 +273,18 @@ fn strangers_are_refused() {
     let d = start_daemon();
     // 127.0.0.2 is on lo but is not a configured neighbor: accepted by TCP, closed at once, no OPEN.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into()).unwrap();
-    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], d.port)).into()).unwrap();
+    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], d.port)).into())
+        .unwrap();
     let mut s: TcpStream = sock.into();
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mut buf = [0u8; 64];
-    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "a stranger gets nothing, not even an OPEN");
+    assert_eq!(
+        s.read(&mut buf).unwrap_or(0),
+        0,
+        "a stranger gets nothing, not even an OPEN"
+    );
 }
 
 /// RFC 5082: with ttl_security the daemon sends with TTL 255 and ignores
@@ -261,5 +297,8 @@ fn gtsm_accepts_only_ttl_255() {
     drop(p);
     // With every neighbor under GTSM the listener itself drops the SYN sent with TTL 64.
     std::thread::sleep(Duration::from_millis(1300));
-    assert!(try_connect(d.port, 64).is_err(), "a handshake with TTL 64 must not complete");
+    assert!(
+        try_connect(d.port, 64).is_err(),
+        "a handshake with TTL 64 must not complete"
+    );
 }

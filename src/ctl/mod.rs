@@ -33,9 +33,29 @@ pub struct RouteView {
     pub as_path: String,
     pub originator_id: Option<String>,
     pub cluster_list: Vec<String>,
-    /// "accepted" or "filtered".
+    /// "accepted", "filtered" or "originated".
     pub status: String,
     pub reason: Option<String>,
+    /// Selected as best path for the prefix (Loc-RIB).
+    #[serde(default)]
+    pub best: bool,
+    /// MED as received, before the link cost was added (`med` is the total).
+    #[serde(default)]
+    pub received_med: Option<u32>,
+    /// Link cost added on import (2^31 when unknown); none for our own routes.
+    #[serde(default)]
+    pub link_cost: Option<u32>,
+}
+
+/// Which routes `show routes` lists: best paths only (like BIRD's `show
+/// route`), every candidate with its `best` flag (`all`), or the routes
+/// import policy rejected (`filtered`; with `all`, candidates and filtered).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RouteQuery {
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub filtered: bool,
 }
 
 /// Send one request and read one JSON response.

@@ -1,14 +1,17 @@
-//! Adj-RIB-In of one peer: every route it sent, with the import verdict, so
-//! filtered routes stay inspectable (BIRD's `import keep filtered`).
+//! Adj-RIB-In of one peer (RFC 4271 §3.2): every route it sent, before import
+//! policy, with the verdict; the accepted ones are the post-policy view.
+//! Filtered routes stay inspectable (BIRD's `import keep filtered`).
 
-use super::policy::{FilterReason, ImportPolicy};
-use crate::wire::{MpNextHop, PathAttributes, Update};
+use super::intern::PrefixMap;
+use super::policy::FilterReason;
+use crate::wire::{MpNextHop, PathAttributes};
 use ipnet::IpNet;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// One route as received.
+/// One route as received. `attrs` are the received attributes (shared); the
+/// import adjustment (MED + link cost) is applied at decision time so a new
+/// link cost needs no rewrite.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InRoute {
     pub next_hop: Option<IpAddr>,
@@ -17,18 +20,16 @@ pub struct InRoute {
     pub verdict: Result<(), FilterReason>,
 }
 
-/// What one UPDATE changed in a peer's table.
-#[derive(Debug, Default, PartialEq)]
-pub struct Learned {
-    pub accepted: Vec<IpNet>,
-    pub filtered: Vec<IpNet>,
-    pub withdrawn: Vec<IpNet>,
-}
-
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
-    routes: BTreeMap<IpNet, InRoute>,
+    routes: PrefixMap<InRoute>,
     accepted: usize,
+    /// Routes filtered only because of the import limit.
+    held: usize,
+}
+
+fn is_held(r: &InRoute) -> bool {
+    r.verdict == Err(FilterReason::ImportLimit)
 }
 
 impl AdjRibIn {
@@ -56,91 +57,68 @@ impl AdjRibIn {
         self.routes.iter()
     }
 
-    pub fn clear(&mut self) {
-        self.routes.clear();
+    /// Accepted prefixes (the post-policy Adj-RIB-In).
+    pub fn accepted(&self) -> impl Iterator<Item = &IpNet> {
+        self.routes
+            .iter()
+            .filter(|(_, r)| r.verdict.is_ok())
+            .map(|(p, _)| p)
+    }
+
+    /// Routes held back by the import limit.
+    pub fn held_count(&self) -> usize {
+        self.held
+    }
+
+    pub(crate) fn clear(&mut self) -> PrefixMap<InRoute> {
         self.accepted = 0;
+        self.held = 0;
+        std::mem::take(&mut self.routes)
     }
 
-    fn insert(&mut self, prefix: IpNet, route: InRoute) {
-        let ok = route.verdict.is_ok();
-        if let Some(old) = self.routes.insert(prefix, route) {
-            if old.verdict.is_ok() {
-                self.accepted -= 1;
-            }
-        }
-        if ok {
-            self.accepted += 1;
-        }
+    /// Stores `route`, returning the one it replaces.
+    pub(crate) fn insert(&mut self, prefix: IpNet, route: InRoute) -> Option<InRoute> {
+        self.accepted += usize::from(route.verdict.is_ok());
+        self.held += usize::from(is_held(&route));
+        let old = self.routes.insert(prefix, route);
+        self.forget(old.as_ref());
+        old
     }
 
-    fn remove(&mut self, prefix: &IpNet) -> bool {
-        match self.routes.remove(prefix) {
-            Some(old) => {
-                if old.verdict.is_ok() {
-                    self.accepted -= 1;
-                }
-                true
-            }
-            None => false,
+    fn forget(&mut self, old: Option<&InRoute>) {
+        if let Some(o) = old {
+            self.accepted -= usize::from(o.verdict.is_ok());
+            self.held -= usize::from(is_held(o));
         }
     }
 
-    /// Apply one UPDATE: withdrawals first, then announcements (RFC 4271 §9.1).
-    /// With RFC 7606 treat-as-withdraw, announced prefixes are withdrawn instead.
-    pub fn apply(&mut self, update: &Update, policy: &ImportPolicy) -> Learned {
-        let mut learned = Learned::default();
-        let withdrawn = update
-            .withdrawn_v4()
-            .map(IpNet::V4)
-            .chain(update.attrs.mp_unreach.iter().flat_map(|u| u.prefixes()));
-        for prefix in withdrawn {
-            if self.remove(&prefix) {
-                learned.withdrawn.push(prefix);
+    /// Up to `room` routes held by the import limit, in prefix order, accepted
+    /// now; returns them.
+    pub(crate) fn promote_held(&mut self, room: usize) -> Vec<(IpNet, InRoute)> {
+        let mut held: Vec<IpNet> = self
+            .routes
+            .iter()
+            .filter(|(_, r)| is_held(r))
+            .map(|(p, _)| *p)
+            .collect();
+        held.sort_unstable();
+        held.truncate(room);
+        let mut out = Vec::with_capacity(held.len());
+        for p in held {
+            if let Some(r) = self.routes.get_mut(&p) {
+                r.verdict = Ok(());
+                self.held -= 1;
+                self.accepted += 1;
+                out.push((p, r.clone()));
             }
         }
-        let v4_next_hop = update.attrs.next_hop.map(IpAddr::V4);
-        let mp_next_hop = update
-            .attrs
-            .mp_reach
-            .as_ref()
-            .and_then(|r| usable_next_hop(&r.next_hop));
-        let announced = update.nlri_v4().map(|p| (IpNet::V4(p), v4_next_hop)).chain(
-            update
-                .attrs
-                .mp_reach
-                .iter()
-                .flat_map(|r| r.prefixes())
-                .map(|p| (p, mp_next_hop)),
-        );
-        if update.treat_as_withdraw() {
-            for (prefix, _) in announced {
-                if self.remove(&prefix) {
-                    learned.withdrawn.push(prefix);
-                }
-            }
-            return learned;
-        }
-        let attrs = Arc::new(update.attrs.without_reach());
-        for (prefix, next_hop) in announced {
-            let verdict = match next_hop {
-                None => Err(FilterReason::NoNextHop),
-                Some(_) => policy.check(prefix),
-            };
-            if verdict.is_ok() {
-                learned.accepted.push(prefix);
-            } else {
-                learned.filtered.push(prefix);
-            }
-            self.insert(
-                prefix,
-                InRoute {
-                    next_hop,
-                    attrs: attrs.clone(),
-                    verdict,
-                },
-            );
-        }
-        learned
+        out
+    }
+
+    pub(crate) fn remove(&mut self, prefix: &IpNet) -> Option<InRoute> {
+        let old = self.routes.remove(prefix);
+        self.forget(old.as_ref());
+        old
     }
 }
 
@@ -153,116 +131,5 @@ pub fn usable_next_hop(nh: &MpNextHop) -> Option<IpAddr> {
             Some(ll) if !ll.is_unspecified() => Some(IpAddr::V6(ll)),
             _ => (!global.is_unspecified()).then_some(IpAddr::V6(global)),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::{AfiSafi, AsPath, MpReach, MpUnreach, Origin};
-
-    fn policy() -> ImportPolicy {
-        let cfg = crate::config::parse(
-            "router_id = \"10.255.0.2\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.255.0.0/16\"]\nipv6 = [\"fd00:255::/48\"]\n",
-            "t",
-        )
-        .unwrap();
-        ImportPolicy {
-            loopbacks: cfg.loopbacks,
-        }
-    }
-
-    fn announce(prefixes: &[&str], family: AfiSafi) -> Update {
-        let nh = MpNextHop::V6 {
-            global: std::net::Ipv6Addr::UNSPECIFIED,
-            link_local: Some("fe80::1:2".parse().unwrap()),
-        };
-        let attrs = PathAttributes {
-            origin: Some(Origin::Igp),
-            as_path: Some(AsPath::default()),
-            local_pref: Some(100),
-            mp_reach: Some(MpReach::new(
-                family,
-                nh,
-                prefixes.iter().map(|p| p.parse::<IpNet>().unwrap()),
-            )),
-            ..Default::default()
-        };
-        Update {
-            attrs,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn loopbacks_accepted_others_kept_as_filtered() {
-        let mut rib = AdjRibIn::default();
-        let u = announce(
-            &["10.255.0.1/32", "10.255.0.0/24", "192.0.2.1/32"],
-            AfiSafi::IPV4_UNICAST,
-        );
-        let l = rib.apply(&u, &policy());
-        assert_eq!(l.accepted, vec!["10.255.0.1/32".parse::<IpNet>().unwrap()]);
-        assert_eq!(l.filtered.len(), 2);
-        assert_eq!((rib.accepted_count(), rib.filtered_count()), (1, 2));
-        let r = |p: &str| rib.get(&p.parse().unwrap()).unwrap().clone();
-        assert_eq!(r("10.255.0.0/24").verdict, Err(FilterReason::NotHostRoute));
-        assert_eq!(
-            r("192.0.2.1/32").verdict,
-            Err(FilterReason::OutsideLoopbackRanges)
-        );
-        assert_eq!(
-            r("10.255.0.1/32").next_hop,
-            Some("fe80::1:2".parse().unwrap()),
-            "link-local next hop preferred"
-        );
-    }
-
-    #[test]
-    fn withdraw_and_reannounce_keep_counts_right() {
-        let mut rib = AdjRibIn::default();
-        rib.apply(
-            &announce(
-                &["fd00:255::1/128", "fd00:255::2/128"],
-                AfiSafi::IPV6_UNICAST,
-            ),
-            &policy(),
-        );
-        rib.apply(
-            &announce(&["fd00:255::1/128"], AfiSafi::IPV6_UNICAST),
-            &policy(),
-        );
-        assert_eq!(rib.accepted_count(), 2, "re-announcement replaces");
-        let w = Update {
-            attrs: PathAttributes {
-                mp_unreach: Some(MpUnreach::new(
-                    AfiSafi::IPV6_UNICAST,
-                    ["fd00:255::1/128".parse::<IpNet>().unwrap()],
-                )),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let l = rib.apply(&w, &policy());
-        assert_eq!(l.withdrawn.len(), 1);
-        assert_eq!((rib.len(), rib.accepted_count()), (1, 1));
-    }
-
-    #[test]
-    fn treat_as_withdraw_removes_instead_of_adding() {
-        let mut rib = AdjRibIn::default();
-        rib.apply(
-            &announce(&["10.255.0.1/32"], AfiSafi::IPV4_UNICAST),
-            &policy(),
-        );
-        let mut bad = announce(&["10.255.0.1/32"], AfiSafi::IPV4_UNICAST);
-        bad.issues.push(crate::wire::AttrIssue {
-            code: 1,
-            action: crate::wire::AttrErrorAction::TreatAsWithdraw,
-            reason: "test".into(),
-        });
-        let l = rib.apply(&bad, &policy());
-        assert_eq!(l.withdrawn.len(), 1);
-        assert!(rib.is_empty());
     }
 }

@@ -35,6 +35,34 @@ impl ExportContext {
         }
     }
 
+    /// Next hop self for a route of `prefix`'s family, `None` if that family
+    /// cannot be sent on this session (not negotiated, or no usable address).
+    pub fn next_hop_for(&self, prefix: &IpNet) -> Option<MpNextHop> {
+        match prefix {
+            IpNet::V4(_) => self.v4_route_next_hop(),
+            IpNet::V6(_) => self.v6_route_next_hop(),
+        }
+    }
+
+    /// IPv4 routes: our IPv4 session address, else (RFC 8950) the IPv6 one.
+    pub fn v4_route_next_hop(&self) -> Option<MpNextHop> {
+        if !self.negotiated.ipv4_unicast {
+            return None;
+        }
+        match (self.local_v4, self.negotiated.ipv4_extended_next_hop) {
+            (Some(a), _) => Some(MpNextHop::V4(a)),
+            (None, true) => self.v6_next_hop(),
+            (None, false) => None,
+        }
+    }
+
+    pub fn v6_route_next_hop(&self) -> Option<MpNextHop> {
+        if !self.negotiated.ipv6_unicast {
+            return None;
+        }
+        self.v6_next_hop()
+    }
+
     /// Next hop self for IPv6 routes, and for IPv4 routes under RFC 8950.
     fn v6_next_hop(&self) -> Option<MpNextHop> {
         let a = self.local_v6?;
@@ -84,18 +112,13 @@ pub fn announce_originated(prefixes: &BTreeSet<IpNet>, ctx: &ExportContext) -> V
     let attrs = originated_attributes();
     let (v4, v6) = split(prefixes);
     let mut out = BytesMut::new();
-    if neg.ipv4_unicast && !v4.is_empty() {
-        let next_hop = match (ctx.local_v4, neg.ipv4_extended_next_hop) {
-            (Some(a), _) => Some(MpNextHop::V4(a)),
-            (None, true) => ctx.v6_next_hop(),
-            (None, false) => None,
-        };
-        if let Some(nh) = next_hop {
+    if !v4.is_empty() {
+        if let Some(nh) = ctx.v4_route_next_hop() {
             let _ = builder.announce_v4(&attrs, nh, v4, &mut out);
         }
     }
-    if neg.ipv6_unicast && !v6.is_empty() {
-        if let Some(nh) = ctx.v6_next_hop() {
+    if !v6.is_empty() {
+        if let Some(nh) = ctx.v6_route_next_hop() {
             let _ = builder.announce_v6(&attrs, nh, v6, &mut out);
         }
     }
@@ -132,7 +155,7 @@ pub fn withdraw_originated(prefixes: &BTreeSet<IpNet>, ctx: &ExportContext) -> V
 }
 
 /// Cut a run of encoded messages into one `Bytes` per message (zero-copy).
-fn split_messages(mut run: Bytes) -> Vec<Bytes> {
+pub(crate) fn split_messages(mut run: Bytes) -> Vec<Bytes> {
     let mut out = Vec::new();
     while run.len() >= crate::wire::HEADER_LEN {
         let len = usize::from(u16::from_be_bytes([run[16], run[17]]));

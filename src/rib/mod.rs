@@ -1,16 +1,343 @@
-//! Routing information: what each peer sent us (Adj-RIB-In, kept before and
-//! after import policy), what we originate, and what we send.
+//! Routing information, sans-IO: per peer Adj-RIB-In (kept before and after
+//! import policy), Loc-RIB with the best path per prefix, per peer
+//! Adj-RIB-Out; UPDATE values in, encoded UPDATEs out.
 //!
-//! Sans-IO: UPDATE values in, tables and encoded UPDATEs out. For step 1 the
-//! table is per peer; selection and reflection across peers come with the
-//! Loc-RIB.
+//! Calls on [`Rib`] only record work and mark prefixes dirty; [`Rib::flush`]
+//! runs the decision for the dirty prefixes in one batch and returns what to
+//! send, packed by attribute set. No clock, no tokio.
+//!
+//! Files: [`adj_in`] / [`adj_out`] the per-peer tables, [`loc_rib`] the
+//! candidates per prefix, [`import`] the import rules (loopbacks only, loop
+//! checks, MED + link cost, import limit), [`decision`] the selection steps,
+//! [`reflect`] route reflection and outgoing attributes, [`flush`] the batch,
+//! [`explain`] the views for operators, [`export`] encoding helpers.
 
 mod adj_in;
+mod adj_out;
+pub mod decision;
+mod explain;
 mod export;
+mod flush;
+mod import;
+mod intern;
+mod loc_rib;
 mod policy;
+pub mod reflect;
 
-pub use adj_in::{AdjRibIn, InRoute, Learned};
+#[cfg(test)]
+mod tests;
+
+pub use adj_in::{usable_next_hop, AdjRibIn, InRoute};
+pub use decision::{Candidate, Step};
+pub use explain::{CandidateExplanation, Explanation, FilteredExplanation, LossExplanation};
 pub use export::{
     announce_originated, end_of_rib, originated_attributes, withdraw_originated, ExportContext,
 };
+pub use import::Learned;
+pub use loc_rib::Source;
 pub use policy::{FilterReason, ImportPolicy};
+
+use crate::config::{Config, ImportLimitAction, Loopbacks, Neighbor, UNKNOWN_LINK_COST};
+use bytes::Bytes;
+use ipnet::IpNet;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+/// Index of a peer, in the order of [`Rib::add_peer`] (the runtime uses the
+/// neighbor's position in the configuration).
+pub type PeerId = usize;
+
+/// Node-wide settings of the RIB.
+#[derive(Clone, Debug)]
+pub struct RibConfig {
+    pub router_id: Ipv4Addr,
+    /// RFC 4456 §7 CLUSTER_ID; `None`: the router id.
+    pub cluster_id: Option<Ipv4Addr>,
+    pub local_as: u32,
+    pub loopbacks: Loopbacks,
+}
+
+impl RibConfig {
+    pub fn from_config(c: &Config) -> RibConfig {
+        RibConfig {
+            router_id: c.router_id,
+            cluster_id: None,
+            local_as: c.local_as,
+            loopbacks: c.loopbacks.clone(),
+        }
+    }
+}
+
+/// What the RIB needs to know of one neighbor.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub name: String,
+    pub address: IpAddr,
+    pub interface: Option<String>,
+    /// RFC 4456: a route reflection client (the fabric default).
+    pub rr_client: bool,
+    /// Link cost added to received MED; `None`: [`UNKNOWN_LINK_COST`].
+    pub cost: Option<u32>,
+    /// Accepted routes allowed before `import_limit_action`; 0: no limit.
+    pub import_limit: u32,
+    pub import_limit_action: ImportLimitAction,
+}
+
+impl From<&Neighbor> for PeerConfig {
+    fn from(n: &Neighbor) -> PeerConfig {
+        PeerConfig {
+            name: n.name.clone(),
+            address: n.address,
+            interface: n.interface.clone(),
+            rr_client: n.rr_client,
+            cost: n.cost,
+            import_limit: n.import_limit,
+            import_limit_action: n.import_limit_action,
+        }
+    }
+}
+
+/// What [`Rib::flush`] asks the runtime to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RibOutput {
+    /// Encoded messages for the peer's current session, in order.
+    Send { peer: PeerId, messages: Vec<Bytes> },
+    /// The peer went over its import limit (reported once until it drops
+    /// below again). For restart and disable the runtime resets the session
+    /// with Cease / Maximum Number of Prefixes Reached (RFC 4486 §4).
+    LimitReached {
+        peer: PeerId,
+        action: ImportLimitAction,
+        limit: u32,
+    },
+    /// The forwarding decision for `prefix` changed (`None`: no route, or our own).
+    BestChanged {
+        prefix: IpNet,
+        best: Option<(IpAddr, PeerId)>,
+    },
+}
+
+/// Per peer route counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PeerCounts {
+    pub accepted: usize,
+    pub filtered: usize,
+    pub advertised: usize,
+}
+
+/// An established session as export sees it.
+#[derive(Clone, Debug)]
+struct Session {
+    ctx: ExportContext,
+    remote_id: Ipv4Addr,
+}
+
+struct Peer {
+    cfg: PeerConfig,
+    session: Option<Session>,
+    adj_in: AdjRibIn,
+    adj_out: adj_out::AdjRibOut,
+    /// Over the import limit and reported; cleared when the count drops below.
+    limit_hit: bool,
+    /// Send the whole table then End-of-RIB at the next flush.
+    full_sync: bool,
+    /// AFIs a ROUTE-REFRESH asked for.
+    refresh: Vec<u16>,
+}
+
+impl Peer {
+    fn link_cost(&self) -> u32 {
+        self.cfg.cost.unwrap_or(UNKNOWN_LINK_COST)
+    }
+
+    fn remote_id(&self) -> Ipv4Addr {
+        self.session
+            .as_ref()
+            .map_or(Ipv4Addr::UNSPECIFIED, |s| s.remote_id)
+    }
+}
+
+/// The routing table of one node. See the module documentation.
+pub struct Rib {
+    cfg: RibConfig,
+    cluster_id: Ipv4Addr,
+    policy: ImportPolicy,
+    peers: Vec<Peer>,
+    loc: loc_rib::LocRib,
+    originated: BTreeSet<IpNet>,
+    interner: intern::Interner,
+    /// Attributes of our own routes (RFC 4271 §5.1; no ORIGINATOR_ID, no CLUSTER_LIST).
+    local_attrs: Arc<crate::wire::PathAttributes>,
+    /// Outputs recorded outside flush (import limit reports).
+    pending: Vec<RibOutput>,
+}
+
+impl Rib {
+    pub fn new(cfg: RibConfig) -> Rib {
+        let mut interner = intern::Interner::default();
+        let local_attrs = interner.intern(originated_attributes());
+        Rib {
+            cluster_id: cfg.cluster_id.unwrap_or(cfg.router_id),
+            policy: ImportPolicy {
+                loopbacks: cfg.loopbacks.clone(),
+            },
+            cfg,
+            peers: Vec::new(),
+            loc: loc_rib::LocRib::default(),
+            originated: BTreeSet::new(),
+            interner,
+            local_attrs,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &RibConfig {
+        &self.cfg
+    }
+
+    pub fn add_peer(&mut self, cfg: PeerConfig) -> PeerId {
+        self.peers.push(Peer {
+            cfg,
+            session: None,
+            adj_in: AdjRibIn::default(),
+            adj_out: adj_out::AdjRibOut::default(),
+            limit_hit: false,
+            full_sync: false,
+            refresh: Vec::new(),
+        });
+        self.peers.len() - 1
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The session with `peer` is established: the whole table, then
+    /// End-of-RIB per family, goes out at the next flush.
+    pub fn peer_up(&mut self, peer: PeerId, ctx: ExportContext, remote_id: Ipv4Addr) {
+        if self.peers.get(peer).is_none_or(|p| p.session.is_some()) {
+            self.peer_down(peer);
+        }
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        p.session = Some(Session { ctx, remote_id });
+        p.full_sync = true;
+    }
+
+    /// The session ended: its routes leave the Loc-RIB (RFC 4271 §9.1).
+    pub fn peer_down(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        for (prefix, route) in p.adj_in.clear() {
+            if route.verdict.is_ok() {
+                self.loc.remove(prefix, peer);
+            }
+        }
+        p.adj_out.sent.clear();
+        p.session = None;
+        p.full_sync = false;
+        p.refresh.clear();
+        p.limit_hit = false;
+    }
+
+    /// ROUTE-REFRESH from `peer` (RFC 2918): re-send our routes of `afi` at the
+    /// next flush, bracketed by BoRR/EoRR with enhanced route refresh (RFC 7313 §4).
+    pub fn route_refresh(&mut self, peer: PeerId, afi: u16) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            if p.session.is_some() && !p.refresh.contains(&afi) {
+                p.refresh.push(afi);
+            }
+        }
+    }
+
+    /// The loopbacks this node originates; prefixes outside the loopback
+    /// ranges are ignored (only loopbacks travel).
+    pub fn set_originated(&mut self, now: BTreeSet<IpNet>) {
+        let now: BTreeSet<IpNet> = now
+            .into_iter()
+            .filter(|p| self.policy.check(*p).is_ok())
+            .collect();
+        for p in self.originated.difference(&now) {
+            self.loc.set_local(*p, false);
+        }
+        for p in now.difference(&self.originated) {
+            self.loc.set_local(*p, true);
+        }
+        self.originated = now;
+    }
+
+    pub fn originated(&self) -> &BTreeSet<IpNet> {
+        &self.originated
+    }
+
+    /// A new link cost for `peer` (`None`: unknown): the MED of its routes
+    /// changes, so only those prefixes are decided again.
+    pub fn set_link_cost(&mut self, peer: PeerId, cost: Option<u32>) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.cfg.cost == cost {
+            return;
+        }
+        p.cfg.cost = cost;
+        for prefix in p.adj_in.accepted() {
+            self.loc.mark(*prefix);
+        }
+    }
+
+    /// The link cost in force for `peer` (`None`: unknown).
+    pub fn link_cost(&self, peer: PeerId) -> Option<u32> {
+        self.peers.get(peer).and_then(|p| p.cfg.cost)
+    }
+
+    pub fn adj_rib_in(&self, peer: PeerId) -> Option<&AdjRibIn> {
+        self.peers.get(peer).map(|p| &p.adj_in)
+    }
+
+    pub fn counts(&self, peer: PeerId) -> PeerCounts {
+        self.peers
+            .get(peer)
+            .map_or_else(PeerCounts::default, |p| PeerCounts {
+                accepted: p.adj_in.accepted_count(),
+                filtered: p.adj_in.filtered_count(),
+                advertised: p.adj_out.len(),
+            })
+    }
+
+    /// Whether a flush has work to do.
+    pub fn has_work(&self) -> bool {
+        self.loc.has_dirty()
+            || !self.pending.is_empty()
+            || self
+                .peers
+                .iter()
+                .any(|p| p.full_sync || !p.refresh.is_empty())
+    }
+
+    /// Distinct attribute sets held (received and outgoing).
+    pub fn attribute_sets(&self) -> usize {
+        self.interner.len()
+    }
+
+    /// Prefixes with a best path (walks the Loc-RIB).
+    pub fn len(&self) -> usize {
+        self.loc.dests.values().filter(|d| d.best.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn peer_name(&self, source: Source) -> String {
+        match source {
+            Source::Local => "self".into(),
+            Source::Peer(p) => self
+                .peers
+                .get(p)
+                .map_or_else(|| format!("peer{p}"), |p| p.cfg.name.clone()),
+        }
+    }
+}

@@ -1,10 +1,12 @@
-//! Import policy of the fabric: only loopbacks travel.
+//! Import policy of the fabric: only loopbacks travel, and nothing that would
+//! loop back to us (RFC 4456 §8).
 
 use crate::config::Loopbacks;
 use ipnet::IpNet;
 use serde::Serialize;
 
-/// Why a received route was kept as filtered instead of accepted.
+/// Why a received route was kept as filtered instead of accepted
+/// (BIRD's `import keep filtered`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterReason {
@@ -13,9 +15,15 @@ pub enum FilterReason {
     /// A host route outside the configured loopback ranges.
     OutsideLoopbackRanges,
     /// RFC 7606 treat-as-withdraw: the attributes were malformed.
-    MalformedAttributes(String),
+    MalformedAttributes(&'static str),
     /// The route has no usable next hop.
     NoNextHop,
+    /// RFC 4456 §8: ORIGINATOR_ID is our router id, the route is our own.
+    OriginatorIsUs,
+    /// RFC 4456 §8: our cluster id is in CLUSTER_LIST, the route looped.
+    ClusterLoop,
+    /// Over the neighbor's import limit (action block, restart or disable).
+    ImportLimit,
 }
 
 impl std::fmt::Display for FilterReason {
@@ -28,6 +36,13 @@ impl std::fmt::Display for FilterReason {
                 "malformed attributes (RFC 7606 treat-as-withdraw): {why}"
             ),
             FilterReason::NoNextHop => f.write_str("no usable next hop"),
+            FilterReason::OriginatorIsUs => {
+                f.write_str("ORIGINATOR_ID is our router id (RFC 4456 §8)")
+            }
+            FilterReason::ClusterLoop => {
+                f.write_str("our cluster id is in CLUSTER_LIST (RFC 4456 §8)")
+            }
+            FilterReason::ImportLimit => f.write_str("import limit reached"),
         }
     }
 }

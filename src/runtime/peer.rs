@@ -24,6 +24,14 @@ pub enum PeerCmd {
     Inbound(TcpStream),
     /// Encoded UPDATEs from the RIB for session `epoch`.
     Send { epoch: u64, messages: Vec<Bytes> },
+    /// Close session `epoch` with this NOTIFICATION (import limit, RFC 4486
+    /// Cease 6/1); `restart`: reconnect after the idle hold time, else stay
+    /// down (disable).
+    Reset {
+        epoch: u64,
+        notification: Notification,
+        restart: bool,
+    },
     /// Send the peer a ROUTE-REFRESH (used after a policy change).
     Stop {
         notification: Notification,
@@ -219,6 +227,36 @@ impl PeerTask {
                         conn.send(m);
                     }
                 }
+            }
+            PeerCmd::Reset {
+                epoch,
+                notification,
+                restart,
+            } => {
+                if epoch != self.epoch || self.session.state() != State::Established {
+                    return;
+                }
+                let Some(i) = self
+                    .conns
+                    .iter()
+                    .position(|c| c.as_ref().is_some_and(|c| c.established))
+                else {
+                    return;
+                };
+                let dir = if i == 0 {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                };
+                info!(peer = %self.neighbor.name, restart, "closing session: {notification}");
+                // Restart: as after a sent error, idle hold then reconnect. Disable: administrative stop.
+                let event = if restart {
+                    Event::Malformed(dir, notification)
+                } else {
+                    Event::Stop(notification)
+                };
+                let actions = self.session.handle(event, Instant::now());
+                self.execute(actions);
             }
             PeerCmd::Stop { .. } => unreachable!("handled in run"),
         }

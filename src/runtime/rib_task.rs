@@ -1,19 +1,24 @@
 //! The one task that owns routing state. Peers send it what they learn; it
-//! answers with UPDATEs to send. The tables and encoding live in [`crate::rib`].
+//! feeds the sans-IO [`Rib`], and after draining its queue flushes once and
+//! carries out the outputs (UPDATEs to peers, session resets for import limits).
 
 use super::peer::{PeerCmd, PeerId};
-use crate::ctl::RouteView;
-use crate::rib::{
-    announce_originated, end_of_rib, withdraw_originated, AdjRibIn, ExportContext, ImportPolicy,
-};
-use crate::wire::{Message, Negotiated, Origin, RouteRefresh, Update};
+use crate::config::{Config, ImportLimitAction};
+use crate::ctl::{RouteQuery, RouteView};
+use crate::rib::{Explanation, ExportContext, PeerConfig, Rib, RibConfig, RibOutput};
+use crate::wire::{notification, Negotiated, Notification, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+/// Most messages handled before a flush, so a flood cannot delay sending forever.
+const MAX_BATCH: usize = 4096;
+
 #[derive(Debug)]
+// `LinkCost`, `RouteList` and `Explain` wait for their senders (cost, control socket).
+#[allow(dead_code)]
 pub enum RibMsg {
     PeerUp {
         peer: PeerId,
@@ -36,9 +41,26 @@ pub enum RibMsg {
     },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
+    /// A new link cost for a neighbor (`None`: unknown).
+    LinkCost {
+        peer: PeerId,
+        cost: Option<u32>,
+    },
+    /// Step-1 listing: `filtered` lists filtered routes only, otherwise every
+    /// candidate and every filtered route. Prefer [`RibMsg::RouteList`].
     Routes {
         filtered: bool,
         reply: oneshot::Sender<Vec<RouteView>>,
+    },
+    /// Best routes, all candidates, or filtered routes (see [`RouteQuery`]).
+    RouteList {
+        query: RouteQuery,
+        reply: oneshot::Sender<Vec<RouteView>>,
+    },
+    /// Every candidate path for `prefix`, and why the losers lost.
+    Explain {
+        prefix: IpNet,
+        reply: oneshot::Sender<Explanation>,
     },
 }
 
@@ -48,27 +70,39 @@ pub struct RibPeer {
     pub tx: mpsc::UnboundedSender<PeerCmd>,
 }
 
-struct PeerState {
-    info: RibPeer,
-    adj_in: AdjRibIn,
-    up: Option<(u64, ExportContext)>,
+struct RibTask {
+    rib: Rib,
+    peers: Vec<RibPeer>,
+    /// Epoch of each peer's established session; output for others is dropped.
+    epochs: Vec<Option<u64>>,
 }
 
-pub async fn run(
-    peers: Vec<RibPeer>,
-    policy: ImportPolicy,
-    mut rx: mpsc::UnboundedReceiver<RibMsg>,
-) {
-    let mut peers: Vec<PeerState> = peers
-        .into_iter()
-        .map(|info| PeerState {
-            info,
-            adj_in: AdjRibIn::default(),
-            up: None,
-        })
-        .collect();
-    let mut originated: BTreeSet<IpNet> = BTreeSet::new();
+pub async fn run(config: Config, peers: Vec<RibPeer>, mut rx: mpsc::UnboundedReceiver<RibMsg>) {
+    let mut rib = Rib::new(RibConfig::from_config(&config));
+    for n in &config.neighbors {
+        rib.add_peer(PeerConfig::from(n));
+    }
+    let mut task = RibTask {
+        rib,
+        epochs: vec![None; peers.len()],
+        peers,
+    };
     while let Some(msg) = rx.recv().await {
+        task.handle(msg);
+        let mut n = 1;
+        while n < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(msg) => task.handle(msg),
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        task.flush();
+    }
+}
+
+impl RibTask {
+    fn handle(&mut self, msg: RibMsg) {
         match msg {
             RibMsg::PeerUp {
                 peer,
@@ -77,166 +111,119 @@ pub async fn run(
                 local,
                 remote_id,
             } => {
-                let p = &mut peers[peer];
+                let Some(p) = self.peers.get(peer) else {
+                    return;
+                };
                 let ctx = ExportContext::new(negotiated, local);
                 if negotiated.ipv4_unicast
                     && !negotiated.ipv4_extended_next_hop
                     && ctx.local_v4.is_none()
                 {
-                    warn!(peer = %p.info.name, "extended next hop (RFC 8950) not negotiated and no IPv4 session address: IPv4 loopbacks are not sent");
+                    warn!(peer = %p.name, "extended next hop (RFC 8950) not negotiated and no IPv4 session address: IPv4 loopbacks are not sent");
                 }
-                debug!(peer = %p.info.name, %remote_id, "exporting {} originated routes", originated.len());
-                let mut msgs = announce_originated(&originated, &ctx);
-                msgs.extend(end_of_rib(&ctx));
-                send(p, epoch, msgs);
-                p.up = Some((epoch, ctx));
+                debug!(peer = %p.name, interface = ?p.interface, %remote_id, "session up: sending the table");
+                self.epochs[peer] = Some(epoch);
+                self.rib.peer_up(peer, ctx, remote_id);
             }
             RibMsg::PeerDown { peer } => {
-                let p = &mut peers[peer];
-                if !p.adj_in.is_empty() {
-                    info!(peer = %p.info.name, "removing {} routes of the closed session", p.adj_in.len());
+                if let Some(p) = self.peers.get(peer) {
+                    let c = self.rib.counts(peer);
+                    if c.accepted + c.filtered > 0 {
+                        info!(peer = %p.name, "removing {} routes of the closed session", c.accepted + c.filtered);
+                    }
+                    self.epochs[peer] = None;
+                    self.rib.peer_down(peer);
                 }
-                p.adj_in.clear();
-                p.up = None;
             }
             RibMsg::Update { peer, update } => {
-                let p = &mut peers[peer];
+                let Some(p) = self.peers.get(peer) else {
+                    return;
+                };
                 for issue in &update.issues {
-                    warn!(peer = %p.info.name, "UPDATE attribute {}: {:?} ({})", issue.code, issue.action, issue.reason);
+                    warn!(peer = %p.name, "UPDATE attribute {}: {:?} ({})", issue.code, issue.action, issue.reason);
                 }
-                let learned = p.adj_in.apply(&update, &policy);
-                for prefix in &learned.filtered {
-                    if let Some(Err(reason)) = p.adj_in.get(prefix).map(|r| &r.verdict) {
-                        debug!(peer = %p.info.name, %prefix, "filtered: {reason}");
-                    }
-                }
-                debug!(peer = %p.info.name, accepted = learned.accepted.len(), filtered = learned.filtered.len(), withdrawn = learned.withdrawn.len(), "update");
+                let l = self.rib.update(peer, &update);
+                debug!(peer = %p.name, accepted = l.accepted, filtered = l.filtered, withdrawn = l.withdrawn, "update");
             }
             RibMsg::RouteRefresh { peer, epoch, afi } => {
-                let p = &peers[peer];
-                if let Some((e, ctx)) = &p.up {
-                    if *e == epoch {
-                        let only: BTreeSet<IpNet> = originated
-                            .iter()
-                            .copied()
-                            .filter(|n| afi_of(n) == afi)
-                            .collect();
-                        let mut msgs = Vec::new();
-                        // RFC 7313 §4: with enhanced route refresh, bracket the re-sent table by BoRR / EoRR.
-                        let enhanced = ctx.negotiated.enhanced_route_refresh;
-                        let marker = |subtype| {
-                            Message::RouteRefresh(RouteRefresh {
-                                afi,
-                                subtype,
-                                safi: crate::wire::SAFI_UNICAST,
-                            })
-                            .to_bytes(&ctx.negotiated)
-                            .ok()
-                        };
-                        if enhanced {
-                            msgs.extend(marker(1));
-                        }
-                        msgs.extend(announce_originated(&only, ctx));
-                        if enhanced {
-                            msgs.extend(marker(2));
-                        }
-                        send(p, epoch, msgs);
-                    }
+                if self.epochs.get(peer).copied().flatten() == Some(epoch) {
+                    self.rib.route_refresh(peer, afi);
                 }
             }
             RibMsg::Originate(now) => {
-                let added: BTreeSet<IpNet> = now.difference(&originated).copied().collect();
-                let removed: BTreeSet<IpNet> = originated.difference(&now).copied().collect();
+                let old = self.rib.originated();
+                let added: Vec<_> = now.difference(old).collect();
+                let removed: Vec<_> = old.difference(&now).collect();
                 if !added.is_empty() || !removed.is_empty() {
-                    info!(added = ?added, removed = ?removed, "originated loopbacks changed");
+                    info!(?added, ?removed, "originated loopbacks changed");
                 }
-                for p in &peers {
-                    if let Some((epoch, ctx)) = &p.up {
-                        let mut msgs = withdraw_originated(&removed, ctx);
-                        msgs.extend(announce_originated(&added, ctx));
-                        send(p, *epoch, msgs);
+                self.rib.set_originated(now);
+            }
+            RibMsg::LinkCost { peer, cost } => self.rib.set_link_cost(peer, cost),
+            RibMsg::Routes { filtered, reply } => {
+                self.flush();
+                let query = RouteQuery {
+                    all: !filtered,
+                    filtered: true,
+                };
+                let _ = reply.send(self.rib.routes(query.all, query.filtered));
+            }
+            RibMsg::RouteList { query, reply } => {
+                self.flush();
+                let _ = reply.send(self.rib.routes(query.all, query.filtered));
+            }
+            RibMsg::Explain { prefix, reply } => {
+                self.flush();
+                let _ = reply.send(self.rib.explain(prefix));
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.rib.has_work() {
+            return;
+        }
+        for out in self.rib.flush() {
+            match out {
+                RibOutput::Send { peer, messages } => {
+                    if let (Some(p), Some(Some(epoch))) =
+                        (self.peers.get(peer), self.epochs.get(peer))
+                    {
+                        let _ = p.tx.send(PeerCmd::Send {
+                            epoch: *epoch,
+                            messages,
+                        });
                     }
                 }
-                originated = now;
-            }
-            RibMsg::Routes { filtered, reply } => {
-                let _ = reply.send(route_views(&peers, &originated, filtered));
+                RibOutput::LimitReached {
+                    peer,
+                    action,
+                    limit,
+                } => {
+                    let (Some(p), Some(Some(epoch))) =
+                        (self.peers.get(peer), self.epochs.get(peer))
+                    else {
+                        continue;
+                    };
+                    warn!(peer = %p.name, limit, ?action, "import limit reached");
+                    let restart = match action {
+                        ImportLimitAction::Warn | ImportLimitAction::Block => continue,
+                        ImportLimitAction::Restart => true,
+                        ImportLimitAction::Disable => false,
+                    };
+                    // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached.
+                    let _ = p.tx.send(PeerCmd::Reset {
+                        epoch: *epoch,
+                        notification: Notification::cease(
+                            notification::cease::MAX_PREFIXES_REACHED,
+                        ),
+                        restart,
+                    });
+                }
+                RibOutput::BestChanged { prefix, best } => {
+                    debug!(%prefix, ?best, "best path changed");
+                }
             }
         }
     }
-}
-
-fn afi_of(n: &IpNet) -> u16 {
-    match n {
-        IpNet::V4(_) => crate::wire::AFI_IPV4,
-        IpNet::V6(_) => crate::wire::AFI_IPV6,
-    }
-}
-
-fn send(p: &PeerState, epoch: u64, messages: Vec<bytes::Bytes>) {
-    if !messages.is_empty() {
-        let _ = p.info.tx.send(PeerCmd::Send { epoch, messages });
-    }
-}
-
-fn route_views(
-    peers: &[PeerState],
-    originated: &BTreeSet<IpNet>,
-    filtered_only: bool,
-) -> Vec<RouteView> {
-    let mut out = Vec::new();
-    if !filtered_only {
-        for prefix in originated {
-            out.push(RouteView {
-                prefix: prefix.to_string(),
-                peer: "self".into(),
-                next_hop: None,
-                interface: None,
-                med: None,
-                local_pref: None,
-                origin: Some("IGP".into()),
-                as_path: String::new(),
-                originator_id: None,
-                cluster_list: Vec::new(),
-                status: "originated".into(),
-                reason: None,
-            });
-        }
-    }
-    for p in peers {
-        for (prefix, route) in p.adj_in.iter() {
-            if filtered_only && route.verdict.is_ok() {
-                continue;
-            }
-            let a = &route.attrs;
-            out.push(RouteView {
-                prefix: prefix.to_string(),
-                peer: p.info.name.clone(),
-                next_hop: route.next_hop.map(|n| n.to_string()),
-                interface: p.info.interface.clone(),
-                med: a.med,
-                local_pref: a.local_pref,
-                origin: a.origin.map(|o| match o {
-                    Origin::Igp => "IGP".to_string(),
-                    Origin::Egp => "EGP".to_string(),
-                    Origin::Incomplete => "incomplete".to_string(),
-                }),
-                as_path: a
-                    .as_path
-                    .as_ref()
-                    .map(|p| p.to_string())
-                    .unwrap_or_default(),
-                originator_id: a.originator_id.map(|o| o.to_string()),
-                cluster_list: a.cluster_list.iter().map(|c| c.to_string()).collect(),
-                status: if route.verdict.is_ok() {
-                    "accepted".into()
-                } else {
-                    "filtered".into()
-                },
-                reason: route.verdict.as_ref().err().map(|r| r.to_string()),
-            });
-        }
-    }
-    out.sort_by(|a, b| (&a.prefix, &a.peer).cmp(&(&b.prefix, &b.peer)));
-    out
 }

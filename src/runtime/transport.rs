@@ -145,7 +145,11 @@ pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
 /// With `gtsm` (every neighbor is direct with ttl_security) even the handshake
 /// must arrive with hop limit 255; otherwise GTSM starts on the accepted socket.
 pub fn listen(port: u16, gtsm: bool) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::IPV6, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::IPV6,
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
     socket.set_only_v6(false)?;
     if gtsm {
         setsockopt_int(&socket, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 255)?;

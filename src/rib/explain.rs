@@ -1,0 +1,236 @@
+//! Views for operators: why a prefix has the best path it has (every
+//! candidate, the step each loser lost at, filtered routes with the reason),
+//! and route listings for `show routes`.
+
+use super::decision::{lost_at, select, Candidate, Step};
+use super::flush::candidates;
+use super::loc_rib::Source;
+use super::policy::FilterReason;
+use super::Rib;
+use crate::ctl::{RouteQuery, RouteView};
+use crate::wire::{Origin, PathAttributes};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Everything the decision saw for one prefix.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub prefix: IpNet,
+    /// Peer of the best path ("self" for our own route), if any.
+    pub best: Option<String>,
+    pub candidates: Vec<CandidateExplanation>,
+    pub filtered: Vec<FilteredExplanation>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CandidateExplanation {
+    /// Neighbor name, or "self".
+    pub peer: String,
+    pub peer_address: Option<IpAddr>,
+    pub interface: Option<String>,
+    pub next_hop: Option<IpAddr>,
+    pub received_med: Option<u32>,
+    /// Link cost added on import; `None` for our own route.
+    pub link_cost: Option<u32>,
+    /// No cost configured or measured: 2^31 was added.
+    pub link_cost_unknown: bool,
+    /// MED used by the decision and sent on: received MED + link cost.
+    pub med: u32,
+    pub local_pref: u32,
+    pub origin: &'static str,
+    pub as_path: String,
+    pub originator_id: Option<Ipv4Addr>,
+    pub cluster_list: Vec<Ipv4Addr>,
+    pub best: bool,
+    /// Why it is not the best path.
+    pub lost: Option<LossExplanation>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LossExplanation {
+    pub step: Step,
+    /// The path it lost against (the best one).
+    pub against: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FilteredExplanation {
+    pub peer: String,
+    pub next_hop: Option<IpAddr>,
+    pub received_med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub originator_id: Option<Ipv4Addr>,
+    pub cluster_list: Vec<Ipv4Addr>,
+    pub reason: FilterReason,
+    pub reason_text: String,
+}
+
+fn origin_str(o: Option<Origin>) -> &'static str {
+    match o {
+        Some(Origin::Igp) => "IGP",
+        Some(Origin::Egp) => "EGP",
+        Some(Origin::Incomplete) => "incomplete",
+        None => "-",
+    }
+}
+
+fn as_path_str(a: &PathAttributes) -> String {
+    a.as_path
+        .as_ref()
+        .map(|p| p.to_string())
+        .unwrap_or_default()
+}
+
+impl Rib {
+    /// Explains the decision for `prefix` as the Loc-RIB holds it.
+    pub fn explain(&self, prefix: IpNet) -> Explanation {
+        let mut out = Explanation {
+            prefix,
+            best: None,
+            candidates: Vec::new(),
+            filtered: Vec::new(),
+        };
+        if let Some(dest) = self.loc.dests.get(&prefix) {
+            let mut cands: Vec<Candidate> = Vec::new();
+            candidates(dest, &self.peers, self.cfg.router_id, &mut cands);
+            let best = select(&cands);
+            let winner = best.map(|i| cands[i]);
+            out.best = winner.map(|w| self.peer_name(w.source));
+            let paths = dest.paths.iter().filter(|p| p.peer < self.peers.len());
+            let attrs = dest
+                .local
+                .then_some((None, &self.local_attrs))
+                .into_iter()
+                .chain(paths.map(|p| (Some(p), &p.attrs)));
+            for (i, (c, (path, a))) in cands.iter().zip(attrs).enumerate() {
+                let peer = path.and_then(|p| self.peers.get(p.peer));
+                let lost = winner.filter(|_| best != Some(i)).and_then(|w| {
+                    lost_at(c, &w).map(|step| LossExplanation {
+                        step,
+                        against: self.peer_name(w.source),
+                        reason: step.to_string(),
+                    })
+                });
+                out.candidates.push(CandidateExplanation {
+                    peer: self.peer_name(c.source),
+                    peer_address: peer.map(|p| p.cfg.address),
+                    interface: peer.and_then(|p| p.cfg.interface.clone()),
+                    next_hop: path.map(|p| p.next_hop),
+                    received_med: a.med,
+                    link_cost: peer.map(|p| p.link_cost()),
+                    link_cost_unknown: peer.is_some_and(|p| p.cfg.cost.is_none()),
+                    med: c.med,
+                    local_pref: c.local_pref,
+                    origin: origin_str(a.origin),
+                    as_path: as_path_str(a),
+                    originator_id: a.originator_id,
+                    cluster_list: a.cluster_list.clone(),
+                    best: best == Some(i),
+                    lost,
+                });
+            }
+        }
+        for p in &self.peers {
+            if let Some(r) = p.adj_in.get(&prefix) {
+                if let Err(reason) = &r.verdict {
+                    out.filtered.push(FilteredExplanation {
+                        peer: p.cfg.name.clone(),
+                        next_hop: r.next_hop,
+                        received_med: r.attrs.med,
+                        local_pref: r.attrs.local_pref,
+                        originator_id: r.attrs.originator_id,
+                        cluster_list: r.attrs.cluster_list.clone(),
+                        reason_text: reason.to_string(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Route listing: best paths only (default), every candidate with its
+    /// `best` flag (`all`), filtered routes (`filtered`), or both.
+    pub fn routes(&self, all: bool, filtered: bool) -> Vec<RouteView> {
+        let query = RouteQuery { all, filtered };
+        let mut rows: Vec<(IpNet, bool, RouteView)> = Vec::new();
+        if query.all || !query.filtered {
+            for (prefix, dest) in &self.loc.dests {
+                let best = dest.best.as_ref().map(|b| b.source);
+                if dest.local && (query.all || best == Some(Source::Local)) {
+                    let v = self.view(*prefix, Source::Local, None, &self.local_attrs);
+                    rows.push((*prefix, best == Some(Source::Local), v));
+                }
+                for path in &dest.paths {
+                    let source = Source::Peer(path.peer);
+                    if query.all || best == Some(source) {
+                        let v = self.view(*prefix, source, Some(path.next_hop), &path.attrs);
+                        rows.push((*prefix, best == Some(source), v));
+                    }
+                }
+            }
+        }
+        if query.filtered {
+            for (id, p) in self.peers.iter().enumerate() {
+                for (prefix, r) in p.adj_in.iter() {
+                    if let Err(reason) = &r.verdict {
+                        let mut v = self.view(*prefix, Source::Peer(id), r.next_hop, &r.attrs);
+                        v.status = "filtered".into();
+                        v.reason = Some(reason.to_string());
+                        v.med = r.attrs.med;
+                        v.link_cost = None;
+                        rows.push((*prefix, false, v));
+                    }
+                }
+            }
+        }
+        rows.sort_by(|a, b| (a.0, !a.1, &a.2.peer).cmp(&(b.0, !b.1, &b.2.peer)));
+        rows.into_iter()
+            .map(|(_, best, mut v)| {
+                v.best = best;
+                v
+            })
+            .collect()
+    }
+
+    fn view(
+        &self,
+        prefix: IpNet,
+        source: Source,
+        next_hop: Option<IpAddr>,
+        a: &PathAttributes,
+    ) -> RouteView {
+        let peer = match source {
+            Source::Peer(p) => self.peers.get(p),
+            Source::Local => None,
+        };
+        let link_cost = peer.map(|p| p.link_cost());
+        RouteView {
+            prefix: prefix.to_string(),
+            peer: self.peer_name(source),
+            next_hop: next_hop.map(|n| n.to_string()),
+            interface: peer.and_then(|p| p.cfg.interface.clone()),
+            med: match link_cost {
+                Some(c) => Some(super::reflect::total_med(a.med, c)),
+                None => a.med,
+            },
+            local_pref: a.local_pref,
+            origin: a.origin.map(|o| origin_str(Some(o)).to_string()),
+            as_path: as_path_str(a),
+            originator_id: a.originator_id.map(|o| o.to_string()),
+            cluster_list: a.cluster_list.iter().map(|c| c.to_string()).collect(),
+            status: if peer.is_some() {
+                "accepted"
+            } else {
+                "originated"
+            }
+            .into(),
+            reason: None,
+            best: false,
+            received_med: a.med,
+            link_cost,
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Import (RFC 4271 §9.1.1 as the fabric configures it): withdrawals, then
+//! announcements; each route is stored with its verdict. Accepted: fabric
+//! loopbacks with a usable next hop, not looping back to us (RFC 4456 §8),
+//! within the neighbor's import limit (routes held back by the limit are
+//! accepted, in prefix order, once the count drops below it). The MED used for the decision is the
+//! received MED plus the link cost (see [`super::reflect::total_med`]),
+//! computed at decision time from the two values stored apart.
+
+use super::adj_in::{usable_next_hop, InRoute};
+use super::loc_rib::Path;
+use super::policy::FilterReason;
+use super::{PeerId, Rib, RibOutput};
+use crate::config::ImportLimitAction;
+use crate::wire::{AttrErrorAction, Update};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tracing::warn;
+
+/// What one UPDATE changed in a peer's Adj-RIB-In.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Learned {
+    pub accepted: usize,
+    pub filtered: usize,
+    pub withdrawn: usize,
+}
+
+impl Rib {
+    /// Applies one UPDATE from `peer` (ignored unless its session is up).
+    pub fn update(&mut self, peer: PeerId, update: &Update) -> Learned {
+        let mut learned = Learned::default();
+        let Rib {
+            peers,
+            loc,
+            interner,
+            policy,
+            cfg,
+            cluster_id,
+            pending,
+            ..
+        } = self;
+        let Some(p) = peers.get_mut(peer) else {
+            return learned;
+        };
+        if p.session.is_none() || update.is_end_of_rib().is_some() {
+            return learned;
+        }
+        for prefix in update.withdrawn_all() {
+            if let Some(old) = p.adj_in.remove(&prefix) {
+                learned.withdrawn += 1;
+                if old.verdict.is_ok() {
+                    loc.remove(prefix, peer);
+                }
+            }
+        }
+        if update.has_reachability() {
+            let a = &update.attrs;
+            // Verdicts shared by every prefix of the UPDATE.
+            let common: Result<(), FilterReason> = if let Some(issue) = update
+                .issues
+                .iter()
+                .find(|i| i.action == AttrErrorAction::TreatAsWithdraw)
+            {
+                Err(FilterReason::MalformedAttributes(issue.reason))
+            } else if a.originator_id == Some(cfg.router_id) {
+                Err(FilterReason::OriginatorIsUs)
+            } else if a.cluster_list.contains(cluster_id) {
+                Err(FilterReason::ClusterLoop)
+            } else {
+                Ok(())
+            };
+            let attrs = interner.intern(a.without_reach());
+            let v4_nh = a.next_hop.map(IpAddr::V4);
+            let mp_nh = a
+                .mp_reach
+                .as_ref()
+                .and_then(|r| usable_next_hop(&r.next_hop));
+            let announced = update.nlri_v4().map(|n| (IpNet::V4(n), v4_nh)).chain(
+                a.mp_reach
+                    .iter()
+                    .flat_map(|r| r.prefixes())
+                    .map(|n| (n, mp_nh)),
+            );
+            for (prefix, next_hop) in announced {
+                let mut verdict = common
+                    .clone()
+                    .and_then(|()| policy.check(prefix))
+                    .and_then(|()| next_hop.map(|_| ()).ok_or(FilterReason::NoNextHop));
+                let old = p.adj_in.get(&prefix);
+                if old.is_some_and(|o| {
+                    o.next_hop == next_hop && Arc::ptr_eq(&o.attrs, &attrs) && o.verdict == verdict
+                }) {
+                    // Same route again (e.g. a refresh): nothing to decide.
+                    count(&mut learned, &verdict);
+                    continue;
+                }
+                let was_accepted = old.is_some_and(|o| o.verdict.is_ok());
+                let limit = p.cfg.import_limit;
+                if verdict.is_ok() && limit > 0 {
+                    let others = p.adj_in.accepted_count() - usize::from(was_accepted);
+                    if others >= limit as usize {
+                        let action = p.cfg.import_limit_action;
+                        if action != ImportLimitAction::Warn {
+                            verdict = Err(FilterReason::ImportLimit);
+                        }
+                        if !p.limit_hit {
+                            p.limit_hit = true;
+                            warn!(peer = %p.cfg.name, limit, ?action, "import limit reached");
+                            pending.push(RibOutput::LimitReached {
+                                peer,
+                                action,
+                                limit,
+                            });
+                        }
+                    }
+                }
+                count(&mut learned, &verdict);
+                let accepted = verdict.is_ok();
+                p.adj_in.insert(
+                    prefix,
+                    InRoute {
+                        next_hop,
+                        attrs: attrs.clone(),
+                        verdict,
+                    },
+                );
+                match (accepted, next_hop) {
+                    (true, Some(next_hop)) => loc.upsert(
+                        prefix,
+                        Path {
+                            peer,
+                            next_hop,
+                            attrs: attrs.clone(),
+                        },
+                    ),
+                    _ if was_accepted => loc.remove(prefix, peer),
+                    _ => {}
+                }
+            }
+        }
+        let limit = p.cfg.import_limit as usize;
+        if p.adj_in.accepted_count() < limit {
+            p.limit_hit = false;
+            // Room again: routes held back by the limit are accepted, in prefix order.
+            if p.adj_in.held_count() > 0 {
+                let room = limit - p.adj_in.accepted_count();
+                for (prefix, r) in p.adj_in.promote_held(room) {
+                    if let Some(next_hop) = r.next_hop {
+                        let attrs = r.attrs;
+                        loc.upsert(
+                            prefix,
+                            Path {
+                                peer,
+                                next_hop,
+                                attrs,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        learned
+    }
+}
+
+fn count(learned: &mut Learned, verdict: &Result<(), FilterReason>) {
+    if verdict.is_ok() {
+        learned.accepted += 1;
+    } else {
+        learned.filtered += 1;
+    }
+}

@@ -1,0 +1,145 @@
+//! Shared attribute sets: identical path attributes are stored once and
+//! compared by pointer, so grouping prefixes for UPDATE packing is cheap.
+//! Also a small fast hasher for prefix-keyed maps (keys come from iBGP peers
+//! of our own fabric, so flooding resistance is not needed there).
+
+use crate::wire::PathAttributes;
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::Arc;
+
+/// FxHash-style multiply-rotate hasher with a murmur3 finalizer.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(K);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        // murmur3's fmix64: the multiply-rotate state only carries changes
+        // upwards, and hashbrown indexes by the low bits.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+pub type PrefixMap<V> = FastMap<IpNet, V>;
+
+fn attrs_hash(a: &PathAttributes) -> u64 {
+    let mut h = FastHasher::default();
+    a.origin.hash(&mut h);
+    a.as_path.hash(&mut h);
+    a.next_hop.hash(&mut h);
+    a.med.hash(&mut h);
+    a.local_pref.hash(&mut h);
+    a.atomic_aggregate.hash(&mut h);
+    a.aggregator.hash(&mut h);
+    a.communities.hash(&mut h);
+    a.originator_id.hash(&mut h);
+    a.cluster_list.hash(&mut h);
+    a.extended_communities.hash(&mut h);
+    a.large_communities.hash(&mut h);
+    for u in &a.unknown {
+        (u.flags, u.code, &u.value).hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Interns attribute sets without MP_REACH/MP_UNREACH.
+#[derive(Default)]
+pub struct Interner {
+    sets: FastMap<u64, Vec<Arc<PathAttributes>>>,
+    len: usize,
+    live_after_purge: usize,
+}
+
+impl Interner {
+    /// The shared copy of `attrs` (reach attributes must already be stripped).
+    pub fn intern(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
+        let bucket = self.sets.entry(attrs_hash(&attrs)).or_default();
+        if let Some(a) = bucket.iter().find(|a| ***a == attrs) {
+            return a.clone();
+        }
+        let a = Arc::new(attrs);
+        bucket.push(a.clone());
+        self.len += 1;
+        a
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops sets nobody else holds, once the table has doubled since the last purge.
+    pub fn maybe_purge(&mut self) {
+        if self.len < 2 * self.live_after_purge + 1024 {
+            return;
+        }
+        self.sets.retain(|_, v| {
+            v.retain(|a| Arc::strong_count(a) > 1);
+            !v.is_empty()
+        });
+        self.len = self.sets.values().map(Vec::len).sum();
+        self.live_after_purge = self.len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_sets_share_one_arc_and_unused_ones_are_purged() {
+        let mut i = Interner::default();
+        let a = i.intern(PathAttributes {
+            med: Some(1),
+            ..Default::default()
+        });
+        let b = i.intern(PathAttributes {
+            med: Some(1),
+            ..Default::default()
+        });
+        assert!(Arc::ptr_eq(&a, &b));
+        for m in 2..3000 {
+            i.intern(PathAttributes {
+                med: Some(m),
+                ..Default::default()
+            });
+        }
+        i.maybe_purge();
+        assert_eq!(i.len(), 1, "only the set still held survives");
+    }
+}
