@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh -- every test of kittbgpd: build, `cargo test` (unit, codec laws, golden BIRD vectors,
-# FSM tables), then the BIRD 2 interop lab (interop/test_bird_pair.sh; root, network namespaces).
+# FSM tables), then the BIRD 2 interop labs (interop/test_bird_pair.sh, interop/test_ring4.sh;
+# root, network namespaces).
 #
 # Usage: ./test.sh
 # Environment:
@@ -51,20 +52,25 @@ elif [[ $(id -u) != 0 ]]; then
     echo "interop needs root (network namespaces); run as root or set KB_SKIP_INTEROP=1"
     add 0 1 "interop (not root)"
 else
-    stage "interop/test_bird_pair.sh"
     # shellcheck disable=SC2086  # KB_INTEROP_ARGS is a word list on purpose
     set -- ${KB_INTEROP_ARGS:-}
     if [[ " $* " != *" --peer-bird "* ]]; then set -- "$@" "$BIN"; fi
-    rc=0
-    interop/test_bird_pair.sh "$@" 2>&1 | tee "$LOG/interop.log" || rc=$?
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG/interop.log" | tail -n 1 || true)
-    if [[ -n $line ]]; then
-        read -r p _ f _ <<< "${line//,/}"
-    else
-        p=0 f=0
-    fi
-    ((rc == 0 || f > 0)) || f=1
-    add "$p" "$f" "interop"
+    for lab in test_bird_pair test_ring4; do
+        stage "interop/$lab.sh"
+        args=("$@")
+        # the ring lab takes --all-bird where the pair lab takes --peer-bird
+        if [[ $lab == test_ring4 && " $* " == *" --peer-bird "* ]]; then args=(--all-bird); fi
+        rc=0
+        interop/$lab.sh "${args[@]}" 2>&1 | tee "$LOG/$lab.log" || rc=$?
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG/$lab.log" | tail -n 1 || true)
+        if [[ -n $line ]]; then
+            read -r p _ f _ <<< "${line//,/}"
+        else
+            p=0 f=0
+        fi
+        ((rc == 0 || f > 0)) || f=1
+        add "$p" "$f" "interop $lab"
+    done
 fi
 
 echo

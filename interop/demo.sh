@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # demo.sh -- BIRD 2 (node 1) and kittbgpd (node 2) peering over a wireguard-go tunnel in
 # network namespaces; shows both sides' sessions and routes, then tears everything down.
+# With --ring4: the step-2 ring of four (links 1-2, 2-3, 3-4, 4-1), BIRD on nodes 1 and 3,
+# kittbgpd on nodes 2 and 4, link costs KB_RING4_COSTS (lib.sh; the lab of test_ring4.sh).
 #
-# Usage: interop/demo.sh [--bin PATH] [--no-build] [--hold SECONDS | --no-wait] [--peer-bird]   (root)
+# Usage: interop/demo.sh [--ring4] [--bin PATH] [--no-build] [--hold SECONDS | --no-wait] [--peer-bird]   (root)
+#   --ring4       the four-node ring instead of the pair
 #   --bin PATH    kittbgpd binary (default: target/release/kittbgpd, built with cargo if absent)
 #   --no-build    do not run cargo build
 #   --hold S      keep the lab up S seconds instead of waiting for Enter; --no-wait = --hold 0
-#   --peer-bird   run BIRD on node 2 too (no kittbgpd needed)
+#   --peer-bird   run BIRD on node 2 too (with --ring4: on all four nodes; no kittbgpd needed)
 # While it waits, the lab is usable from another shell, e.g.
 #   birdc -s /run/kblab/<prefix>/node1/bird.ctl show route all
 #   nsenter -t $(cat /run/kblab/<prefix>/node2/holder.pid) -m -n wg show
@@ -18,7 +21,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-BIN="" BUILD=1 HOLD="" PEER=kittbgpd
+BIN="" BUILD=1 HOLD="" PEER=kittbgpd RING4=0
 while (($#)); do
     case $1 in
         --bin) BIN=$2; shift 2 ;;
@@ -26,6 +29,7 @@ while (($#)); do
         --hold) HOLD=$2; shift 2 ;;
         --no-wait) HOLD=0; shift ;;
         --peer-bird) PEER=bird; shift ;;
+        --ring4) RING4=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -45,6 +49,74 @@ if [[ $PEER == kittbgpd ]]; then
 fi
 
 hdr() { printf '\n=== %s\n' "$*"; }
+
+# hold_lab: keep the lab up (Enter, or --hold S); lab_down then runs from lab_init's EXIT trap
+hold_lab() {
+    if [[ -z $HOLD ]]; then
+        read -r -p "press Enter to tear down " _ || true
+    elif ((HOLD > 0)); then
+        echo "holding for $HOLD s"; sleep "$HOLD"
+    fi
+}
+
+# ---- --ring4: BIRD on nodes 1 and 3, kittbgpd on nodes 2 and 4 (all BIRD with --peer-bird)
+if ((RING4)); then
+    declare -A KIND=([1]=bird [2]=kittbgpd [3]=bird [4]=kittbgpd)
+    [[ $PEER == kittbgpd ]] || KIND=([1]=bird [2]=bird [3]=bird [4]=bird)
+    lab_init
+    lab_up 4 ring
+    lab_costs "$KB_RING4_COSTS"
+    for i in 1 2 3 4; do
+        if [[ ${KIND[$i]} == bird ]]; then lab_bird_conf "$i"; lab_bird_start "$i"; fi
+    done
+    for i in 1 2 3 4; do
+        if [[ ${KIND[$i]} == kittbgpd ]]; then kb_conf "$i"; kb_start "$i" "$BIN"; fi
+    done
+    # shellcheck disable=SC2317  # called through wait_for (eval)
+    ring_up() {
+        local i j
+        for i in 1 2 3 4; do
+            for j in $(lab_peers "$i"); do
+                if [[ ${KIND[$i]} == bird ]]; then bird_established "$i" "wg$j" || return 1
+                else kb_established "$i" "wg$j" || return 1; fi
+            done
+        done
+    }
+    if wait_for ring_up 30; then echo "all 8 session ends Established after ${WAITED_MS} ms"
+    else echo "not every session Established after 30 s; logs: $KB_LAB_STATE/node*/*.log"; fi
+    # give the routes a moment: until BIRD's node 3 has node 1's loopbacks (needs reflection by
+    # node 2 or 4), at most 5 s
+    wait_for "birdc_n 3 show route | grep -q '^fd00:255::1/128'" 5 || true
+
+    echo
+    echo "costs (node I adds C to the MED of routes learned from node J, as I-J:C): $KB_RING4_COSTS"
+    for i in 1 2 3 4; do
+        if [[ ${KIND[$i]} == bird ]]; then
+            hdr "node $i (BIRD): show protocols"; birdc_n "$i" show protocols
+            hdr "node $i (BIRD): show route (the best route of each prefix is marked *)"; birdc_n "$i" show route
+        else
+            hdr "node $i (kittbgpd): show neighbors"; kb_show "$i" neighbors || true
+            hdr "node $i (kittbgpd): show routes"; kb_show "$i" routes || true
+        fi
+    done
+
+    hdr "how to look at it (from this host, while the lab is up)"
+    for i in 1 2 3 4; do
+        if [[ ${KIND[$i]} == bird ]]; then
+            echo "node $i BIRD:      birdc -s $(lab_dir "$i")/bird.ctl show route all        (also: show protocols all wg<j>)"
+        else
+            echo "node $i kittbgpd:  $(kb_bin "$i") show neighbors|routes [--json] -s $(kb_sock "$i")"
+        fi
+    done
+    echo "tunnels:          nsenter -t \$(cat $(lab_dir 1)/holder.pid) -m -n wg show        (node 1; likewise node2..4)"
+    echo "a shell in node:  ip netns exec $(lab_ns 1) bash      (namespaces $(lab_ns 1)..$(lab_ns 4), hub $(lab_hub))"
+    echo "logs:             $KB_LAB_STATE/node<i>/{bird.log,kittbgpd.log}"
+    echo "test it:          interop/test_ring4.sh [BIN]   (all-BIRD reference ring, then this mixed ring, compared)"
+    echo
+    echo "lab prefix $KB_LAB_PREFIX, state in $KB_LAB_STATE"
+    hold_lab
+    exit 0
+fi
 
 lab_init
 lab_up 2 line
@@ -90,9 +162,5 @@ done
 
 echo
 echo "lab prefix $KB_LAB_PREFIX, state in $KB_LAB_STATE"
-if [[ -z $HOLD ]]; then
-    read -r -p "press Enter to tear down " _ || true
-elif ((HOLD > 0)); then
-    echo "holding for $HOLD s"; sleep "$HOLD"
-fi
+hold_lab
 # lab_down runs from the EXIT trap set by lab_init

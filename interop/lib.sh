@@ -548,3 +548,85 @@ for r in d:
           r.get("med") if r.get("med") is not None else "-", r.get("status", "accepted"))
 '
 }
+
+# ------------------------------------------------------------------ link costs and best routes
+# (used by test_ring4.sh and demo.sh --ring4)
+
+# Default ring-4 costs: "I-J:C" = node I adds C to the MED of routes it learns from node J (BIRD:
+# add_cost(C) in node I's session wg<J>; kittbgpd: `cost = C` of node I's neighbor wg<J>).
+# Links 1-2 10, 2-3 10 / 35 (node 2 pays 35 for routes from node 3: asymmetric), 3-4 50, 4-1 10.
+KB_RING4_COSTS=${KB_RING4_COSTS:-"1-2:10 2-1:10 2-3:35 3-2:10 3-4:50 4-3:50 4-1:10 1-4:10"}
+
+# lab_cost I J C: node i's import cost for routes from node j (after lab_up, before *_conf)
+lab_cost() {
+    local d; d=$(lab_dir "$1")
+    [[ -f $d/cost.$2 ]] || lab_die "lab_cost: node $1 has no link to node $2"
+    [[ $3 =~ ^[0-9]+$ ]] || lab_die "lab_cost: cost '$3' is not a number"
+    echo "$3" > "$d/cost.$2"
+}
+# lab_costs "I-J:C ...": several lab_cost at once (format of KB_RING4_COSTS)
+lab_costs() {
+    local e
+    for e in $1; do
+        [[ $e =~ ^([0-9]+)-([0-9]+):([0-9]+)$ ]] || lab_die "lab_costs: bad entry '$e' (want I-J:C)"
+        lab_cost "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
+    done
+}
+
+# bird_best_routes I: node i's primary (best) BGP routes, one a line: "prefix nexthop%iface med"
+# (med "-" if the route has none), from `birdc show route all` (the route marked "*").
+bird_best_routes() {
+    birdc_n "$1" show route all | awk '
+        function flush() { if (best && proto ~ /^wg/) print pfx, nh "%" ifc, med; best = 0 }
+        $1 ~ /^[0-9a-f.:]+\/[0-9]+$/ { flush(); pfx = $1 }
+        !/^\t/ && /[a-z]+ \[[^] ]+ [^]]*\]/ {   # route header: "[PREFIX] TYPE [PROTO TIME] [*] (PREF)"
+            flush()
+            match($0, /\[[^] ]+/); proto = substr($0, RSTART + 1, RLENGTH - 1)
+            best = ($0 ~ /\] \* /); nh = "-"; ifc = "-"; med = "-"
+        }
+        /^[ \t]+via / { nh = $2; ifc = $4 }
+        /BGP\.med:/ { med = $2 }
+        END { flush() }'
+}
+# bird_has_prefix I PREFIX: node i has any route (best or not) for PREFIX
+bird_has_prefix() { birdc_n "$1" show route "$2" | grep -q "^${2//./\\.}[[:space:]]"; }
+
+# kb_best_routes I: node i's best received routes, same format as bird_best_routes.  Uses the
+# `best` flag of `show routes --json`; a daemon without it (step 1) has no selection: a prefix
+# with one accepted route counts as best, one with several is printed as
+# "prefix ?candidates:NH/MED,NH/MED".
+kb_best_routes() {
+    kb_show "$1" routes --json | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+if isinstance(d, dict):
+    d = d.get("routes", d.get("result", []))
+learned = [r for r in d if r.get("status", "accepted") == "accepted" and r.get("peer") not in ("self", None)]
+def nh(r):
+    return "%s%%%s" % (r.get("next_hop") or "-", r.get("interface") or "-")
+def med(r):
+    return "-" if r.get("med") is None else str(r["med"])
+has_best = any("best" in r for r in d)
+by = {}
+for r in learned:
+    if has_best and not r.get("best"):
+        continue
+    by.setdefault(r["prefix"], []).append(r)
+for p, rs in by.items():
+    if len(rs) == 1:
+        print(p, nh(rs[0]), med(rs[0]))
+    else:
+        print(p, "?candidates:" + ",".join(nh(r) + "/" + med(r) for r in rs), "-")
+'
+}
+# kb_has_prefix I PREFIX: node i holds an accepted route for PREFIX (from any neighbor)
+kb_has_prefix() {
+    kb_show "$1" routes --json | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+if isinstance(d, dict):
+    d = d.get("routes", d.get("result", []))
+sys.exit(0 if any(r.get("prefix") == sys.argv[1] and r.get("status", "accepted") == "accepted"
+                  and r.get("peer") not in ("self", None) for r in d) else 1)
+' "$2"
+}

@@ -44,11 +44,20 @@ enum Command {
 enum Show {
     /// Sessions: state, since when, router id, message counts.
     Neighbors,
-    /// Originated and received routes.
+    /// Routes: every candidate, the best marked `*` (like birdc `show route`).
     Routes {
+        /// Only the best route of each prefix.
+        #[arg(long, conflicts_with = "filtered")]
+        best: bool,
         /// Only routes rejected by import policy, with the reason.
         #[arg(long)]
         filtered: bool,
+    },
+    /// Why a route won or lost: every candidate for PREFIX with its received MED,
+    /// link cost and total, and the decision step that ruled each loser out.
+    Explain {
+        /// An IPv4 or IPv6 prefix (a bare address means /32 or /128).
+        prefix: String,
     },
 }
 
@@ -137,7 +146,22 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
     let request = match what {
         Show::Neighbors => Request::Neighbors,
-        Show::Routes { filtered } => Request::Routes { filtered },
+        Show::Routes { best, filtered } => Request::Routes {
+            all: !best && !filtered,
+            filtered,
+        },
+        Show::Explain { prefix } => {
+            let parsed = prefix
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| prefix.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(p) => Request::Explain { prefix: p },
+                Err(_) => {
+                    eprintln!("kittbgpd: {prefix:?} is not a prefix or address");
+                    return ExitCode::from(2);
+                }
+            }
+        }
     };
     let value = match ctl::query(&socket, &request) {
         Ok(v) => v,
@@ -155,6 +179,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
     }
     match request {
         Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
+        Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
             Ok(routes) => print!("{}", ctl::render_routes(&routes)),
             Err(e) => {

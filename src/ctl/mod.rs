@@ -4,7 +4,7 @@
 
 mod render;
 
-pub use render::{render_neighbors, render_routes};
+pub use render::{render_explain, render_neighbors, render_routes};
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -16,7 +16,18 @@ use std::time::Duration;
 #[serde(tag = "show", rename_all = "snake_case")]
 pub enum Request {
     Neighbors,
-    Routes { filtered: bool },
+    /// `all`: every candidate with its `best` flag (default best only);
+    /// `filtered`: routes rejected by import policy, with the reason.
+    Routes {
+        #[serde(default)]
+        all: bool,
+        #[serde(default)]
+        filtered: bool,
+    },
+    /// Every candidate for one prefix and the decision step each loser lost at.
+    Explain {
+        prefix: ipnet::IpNet,
+    },
 }
 
 /// One route for `show routes`: originated (peer "self") or received.

@@ -16,8 +16,8 @@ pub fn render_neighbors(list: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:<26} {:<12} {:<20} {:>8} {:>8}  {}",
-        "Name", "Address", "State", "Since", "Rcvd", "Sent", "Info"
+        "{:<12} {:<26} {:<12} {:<16} {:>19} {:>8}  {}",
+        "Name", "Address", "State", "Since", "Routes acc/filt/lim", "Adv", "Info"
     );
     for n in list.as_array().into_iter().flatten() {
         let addr = match n.get("interface").and_then(Value::as_str) {
@@ -36,15 +36,21 @@ pub fn render_neighbors(list: &Value) -> String {
                 .unwrap_or("")
                 .to_string()
         };
+        let r = n.get("routes").cloned().unwrap_or_default();
+        let limit = match r.get("limit").and_then(Value::as_u64) {
+            Some(0) | None => "-".to_string(),
+            Some(l) => l.to_string(),
+        };
+        let routes = format!("{}/{}/{}", s(&r, "accepted"), s(&r, "filtered"), limit);
         let _ = writeln!(
             out,
-            "{:<12} {:<26} {:<12} {:<20} {:>8} {:>8}  {}",
+            "{:<12} {:<26} {:<12} {:<16} {:>19} {:>8}  {}",
             s(n, "name"),
             addr,
             s(n, "state"),
             since,
-            s(n, "updates_received"),
-            s(n, "updates_sent"),
+            routes,
+            s(&r, "advertised"),
             info
         );
     }
@@ -56,7 +62,7 @@ fn format_age(unix: u64) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let age = now.saturating_sub(unix);
-    format!("{}h{:02}m{:02}s ago", age / 3600, age / 60 % 60, age % 60)
+    format!("{}h{:02}m{:02}s", age / 3600, age / 60 % 60, age % 60)
 }
 
 pub fn render_routes(list: &[RouteView]) -> String {
@@ -82,6 +88,93 @@ pub fn render_routes(list: &[RouteView]) -> String {
             out,
             "{:<22} {:<10} {:<28} {:>11} {:>6}  {}",
             r.prefix, r.peer, nh, med, lp, status
+        );
+    }
+    out
+}
+
+/// `show explain PREFIX`: every candidate, the MED breakdown, why each loser lost.
+pub fn render_explain(e: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: best path {}",
+        s(e, "prefix"),
+        e.get("best").and_then(Value::as_str).unwrap_or("none")
+    );
+    for c in e
+        .get("candidates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let best = c.get("best").and_then(Value::as_bool).unwrap_or(false);
+        let cost = if c
+            .get("link_cost_unknown")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            format!("{} (no cost known)", s(c, "link_cost"))
+        } else {
+            s(c, "link_cost")
+        };
+        let _ = writeln!(
+            out,
+            "{} from {} via {}",
+            if best { "*" } else { " " },
+            s(c, "peer"),
+            s(c, "next_hop")
+        );
+        let _ = writeln!(
+            out,
+            "    MED {} = received {} + link cost {}",
+            s(c, "med"),
+            s(c, "received_med"),
+            cost
+        );
+        let cl: Vec<&str> = c
+            .get("cluster_list")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let _ = writeln!(
+            out,
+            "    local pref {}, origin {}, originator {}, cluster list [{}]",
+            s(c, "local_pref"),
+            s(c, "origin"),
+            s(c, "originator_id"),
+            cl.join(" ")
+        );
+        match c.get("lost") {
+            Some(l) if !l.is_null() => {
+                let _ = writeln!(
+                    out,
+                    "    lost to {} at step {}: {}",
+                    s(l, "against"),
+                    s(l, "step"),
+                    s(l, "reason")
+                );
+            }
+            _ if best => {
+                let _ = writeln!(out, "    best path");
+            }
+            _ => {}
+        }
+    }
+    for f in e
+        .get("filtered")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  filtered from {} via {}: {}",
+            s(f, "peer"),
+            s(f, "next_hop"),
+            s(f, "reason_text")
         );
     }
     out

@@ -121,9 +121,13 @@ pub enum RibOutput {
 /// Per peer route counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PeerCounts {
+    /// Routes received and held (accepted + filtered).
+    pub received: usize,
     pub accepted: usize,
     pub filtered: usize,
     pub advertised: usize,
+    /// The import limit (0: none).
+    pub limit: u32,
 }
 
 /// An established session as export sees it.
@@ -301,6 +305,8 @@ impl Rib {
         self.peers
             .get(peer)
             .map_or_else(PeerCounts::default, |p| PeerCounts {
+                received: p.adj_in.accepted_count() + p.adj_in.filtered_count(),
+                limit: p.cfg.import_limit,
                 accepted: p.adj_in.accepted_count(),
                 filtered: p.adj_in.filtered_count(),
                 advertised: p.adj_out.len(),

@@ -3,7 +3,7 @@
 
 use super::peer::PeerStatus;
 use super::rib_task::RibMsg;
-use crate::ctl::Request;
+use crate::ctl::{Request, RouteQuery};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -85,28 +85,49 @@ async fn answer(
     peers: &[watch::Receiver<PeerStatus>],
     rib: &mpsc::UnboundedSender<RibMsg>,
 ) -> serde_json::Value {
+    let json = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    };
     match req {
         Request::Neighbors => {
-            let list: Vec<PeerStatus> = peers.iter().map(|p| p.borrow().clone()).collect();
-            serde_json::to_value(list)
-                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
-        }
-        Request::Routes { filtered } => {
-            let (tx, rx) = oneshot::channel();
-            if rib
-                .send(RibMsg::Routes {
-                    filtered,
-                    reply: tx,
+            let counts = ask(rib, |reply| RibMsg::Counts { reply })
+                .await
+                .unwrap_or_default();
+            let list: Vec<serde_json::Value> = peers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let mut v = json(serde_json::to_value(p.borrow().clone()));
+                    if let (Some(obj), Some(c)) = (v.as_object_mut(), counts.get(i)) {
+                        obj.insert("routes".into(), json(serde_json::to_value(c)));
+                    }
+                    v
                 })
-                .is_err()
-            {
-                return serde_json::json!({ "error": "routing task is gone" });
+                .collect();
+            serde_json::Value::Array(list)
+        }
+        Request::Routes { all, filtered } => {
+            let query = RouteQuery { all, filtered };
+            match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
+                Some(routes) => json(serde_json::to_value(routes)),
+                None => serde_json::json!({ "error": "routing task did not answer" }),
             }
-            match rx.await {
-                Ok(routes) => serde_json::to_value(routes)
-                    .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
-                Err(_) => serde_json::json!({ "error": "routing task did not answer" }),
+        }
+        Request::Explain { prefix } => {
+            match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
+                Some(e) => json(serde_json::to_value(e)),
+                None => serde_json::json!({ "error": "routing task did not answer" }),
             }
         }
     }
+}
+
+/// One question to the RIB task and its answer (None if the task is gone).
+async fn ask<T>(
+    rib: &mpsc::UnboundedSender<RibMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    rib.send(msg(tx)).ok()?;
+    rx.await.ok()
 }

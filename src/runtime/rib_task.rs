@@ -18,7 +18,6 @@ const MAX_BATCH: usize = 4096;
 
 #[derive(Debug)]
 // `LinkCost`, `RouteList` and `Explain` wait for their senders (cost, control socket).
-#[allow(dead_code)]
 pub enum RibMsg {
     PeerUp {
         peer: PeerId,
@@ -41,21 +40,20 @@ pub enum RibMsg {
     },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
-    /// A new link cost for a neighbor (`None`: unknown).
+    /// A new link cost for a neighbor (`None`: unknown); sent by the latency prober (step 4).
+    #[allow(dead_code)]
     LinkCost {
         peer: PeerId,
         cost: Option<u32>,
-    },
-    /// Step-1 listing: `filtered` lists filtered routes only, otherwise every
-    /// candidate and every filtered route. Prefer [`RibMsg::RouteList`].
-    Routes {
-        filtered: bool,
-        reply: oneshot::Sender<Vec<RouteView>>,
     },
     /// Best routes, all candidates, or filtered routes (see [`RouteQuery`]).
     RouteList {
         query: RouteQuery,
         reply: oneshot::Sender<Vec<RouteView>>,
+    },
+    /// Route counts of every peer, in neighbor order.
+    Counts {
+        reply: oneshot::Sender<Vec<crate::rib::PeerCounts>>,
     },
     /// Every candidate path for `prefix`, and why the losers lost.
     Explain {
@@ -160,13 +158,9 @@ impl RibTask {
                 self.rib.set_originated(now);
             }
             RibMsg::LinkCost { peer, cost } => self.rib.set_link_cost(peer, cost),
-            RibMsg::Routes { filtered, reply } => {
+            RibMsg::Counts { reply } => {
                 self.flush();
-                let query = RouteQuery {
-                    all: !filtered,
-                    filtered: true,
-                };
-                let _ = reply.send(self.rib.routes(query.all, query.filtered));
+                let _ = reply.send((0..self.peers.len()).map(|p| self.rib.counts(p)).collect());
             }
             RibMsg::RouteList { query, reply } => {
                 self.flush();
