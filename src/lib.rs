@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod ctl;
+pub mod fib;
 pub mod rib;
 pub mod runtime;
 pub mod session;

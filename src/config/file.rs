@@ -17,6 +17,7 @@ pub struct FileConfig {
     pub loopbacks: Spanned<FileLoopbacks>,
     #[serde(default)]
     pub defaults: SessionOptions,
+    pub kernel: Option<Spanned<FileKernel>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }
@@ -77,3 +78,17 @@ with_session_options!(
         pub cost: Option<u32>,
     }
 );
+
+/// `[kernel]`: how best routes go into the kernel.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileKernel {
+    pub enabled: Option<bool>,
+    pub table: Option<Spanned<u32>>,
+    pub protocol: Option<Spanned<u8>>,
+    pub metric: Option<u32>,
+    pub on_stop: Option<Spanned<String>>,
+    pub startup_grace: Option<u64>,
+    pub prefsrc4: Option<std::net::Ipv4Addr>,
+    pub prefsrc6: Option<std::net::Ipv6Addr>,
+}

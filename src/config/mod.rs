@@ -7,7 +7,8 @@ mod file;
 mod validate;
 
 pub use validate::{
-    load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Loopbacks, Neighbor,
+    load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
+    OnStop,
 };
 
 /// Default TCP port of the fabric (both sides listen and connect here).

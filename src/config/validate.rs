@@ -19,6 +19,7 @@ pub struct Config {
     pub listen_port: u16,
     pub control_socket: PathBuf,
     pub loopbacks: Loopbacks,
+    pub kernel: Kernel,
     #[serde(rename = "neighbor")]
     pub neighbors: Vec<Neighbor>,
 }
@@ -39,6 +40,32 @@ impl Loopbacks {
             IpNet::V6(p) => p.prefix_len() == 128 && self.ipv6.iter().any(|r| r.contains(&p)),
         }
     }
+}
+
+/// `[kernel]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kernel {
+    pub enabled: bool,
+    /// Routing table (254 = main).
+    pub table: u32,
+    /// Route protocol number marking kittbgpd's routes (`ip route ... proto 200`).
+    pub protocol: u8,
+    pub metric: u32,
+    /// Keep installed routes on a clean stop (for a restart without a cut), or remove them.
+    pub on_stop: OnStop,
+    /// How long routes of an earlier run are kept while sessions come up.
+    #[serde(with = "secs")]
+    pub startup_grace: Duration,
+    /// Source address for locally sent packets (default: the first loopback found on `lo`).
+    pub prefsrc4: Option<std::net::Ipv4Addr>,
+    pub prefsrc6: Option<std::net::Ipv6Addr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStop {
+    Keep,
+    Remove,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -205,6 +232,7 @@ impl Validator<'_> {
             None => DEFAULT_PORT,
         };
         let loopbacks = self.check_loopbacks(raw.loopbacks);
+        let kernel = self.check_kernel(raw.kernel);
         let defaults = raw.defaults;
         let mut neighbors: Vec<Neighbor> = Vec::new();
         for (i, n) in raw.neighbors.into_iter().enumerate() {
@@ -240,7 +268,64 @@ impl Validator<'_> {
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             loopbacks,
+            kernel,
             neighbors,
+        }
+    }
+
+    fn check_kernel(&mut self, k: Option<toml::Spanned<super::file::FileKernel>>) -> Kernel {
+        let k = k.map(|k| k.into_inner()).unwrap_or_default();
+        let table = match &k.table {
+            Some(t) if matches!(*t.get_ref(), 0 | 255) => {
+                self.error(
+                    t.span(),
+                    "kernel.table",
+                    format!("table {} is reserved (0 unspec, 255 local)", t.get_ref()),
+                );
+                254
+            }
+            Some(t) => *t.get_ref(),
+            None => 254,
+        };
+        let protocol = match &k.protocol {
+            Some(p) if *p.get_ref() <= 4 => {
+                self.error(
+                    p.span(),
+                    "kernel.protocol",
+                    format!(
+                        "{} is the kernel's own (0-4: unspec, redirect, kernel, boot, static)",
+                        p.get_ref()
+                    ),
+                );
+                200
+            }
+            Some(p) => *p.get_ref(),
+            None => 200,
+        };
+        let on_stop = match &k.on_stop {
+            None => OnStop::Keep,
+            Some(s) => match s.get_ref().as_str() {
+                "keep" => OnStop::Keep,
+                "remove" => OnStop::Remove,
+                other => {
+                    self.error(
+                        s.span(),
+                        "kernel.on_stop",
+                        format!("{other:?}: expected \"keep\" or \"remove\""),
+                    );
+                    OnStop::Keep
+                }
+            },
+        };
+        Kernel {
+            enabled: k.enabled.unwrap_or(true),
+            table,
+            protocol,
+            metric: k.metric.unwrap_or(32),
+            on_stop,
+            startup_grace: Duration::from_secs(k.startup_grace.unwrap_or(30)),
+            prefsrc4: k.prefsrc4,
+            prefsrc6: k.prefsrc6,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod conn;
 mod control;
+mod fib_task;
 mod lo;
 mod peer;
 mod rib_task;
@@ -86,18 +87,58 @@ pub async fn run(config: Config) -> Result<(), String> {
             tx: h.tx.clone(),
         })
         .collect();
-    tokio::spawn(rib_task::run(config.clone(), rib_peers, rib_rx));
-
     // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
     let mut originated: BTreeSet<_> = config.loopbacks.originate.iter().copied().collect();
+    let mut on_lo = Vec::new();
     if config.loopbacks.from_lo {
         match lo::loopback_addresses().await {
             Ok(found) => {
-                originated.extend(found.into_iter().filter(|p| config.loopbacks.admits(*p)))
+                on_lo = found
+                    .into_iter()
+                    .filter(|p| config.loopbacks.admits(*p))
+                    .collect()
             }
             Err(e) => warn!("cannot read addresses on lo: {e}"),
         }
+        originated.extend(on_lo.iter().copied());
     }
+
+    // The kernel FIB worker; locally sent packets take the node's loopback as source.
+    let mut kernel = config.kernel.clone();
+    kernel.prefsrc4 = kernel.prefsrc4.or_else(|| {
+        on_lo.iter().find_map(|p| match p.addr() {
+            std::net::IpAddr::V4(a) => Some(a),
+            _ => None,
+        })
+    });
+    kernel.prefsrc6 = kernel.prefsrc6.or_else(|| {
+        on_lo.iter().find_map(|p| match p.addr() {
+            std::net::IpAddr::V6(a) => Some(a),
+            _ => None,
+        })
+    });
+    let fib_tx = if kernel.enabled {
+        match fib_task::FibTask::start(kernel, &config.loopbacks).await {
+            Ok(task) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(task.run(rx));
+                Some(tx)
+            }
+            Err(e) => {
+                warn!("kernel routes disabled: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    tokio::spawn(rib_task::run(
+        config.clone(),
+        rib_peers,
+        rib_rx,
+        fib_tx.clone(),
+    ));
+
     info!(prefixes = ?originated, "originating");
     let _ = rib_tx.send(RibMsg::Originate(originated));
 
@@ -132,6 +173,12 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
+    if let Some(fib) = fib_tx {
+        let (tx, rx) = oneshot::channel();
+        if fib.send(fib_task::FibMsg::Stop { done: tx }).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
     control.shutdown();
     Ok(())
 }

@@ -73,9 +73,16 @@ struct RibTask {
     peers: Vec<RibPeer>,
     /// Epoch of each peer's established session; output for others is dropped.
     epochs: Vec<Option<u64>>,
+    /// Best-route changes for the kernel, when `[kernel] enabled`.
+    fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
 }
 
-pub async fn run(config: Config, peers: Vec<RibPeer>, mut rx: mpsc::UnboundedReceiver<RibMsg>) {
+pub async fn run(
+    config: Config,
+    peers: Vec<RibPeer>,
+    mut rx: mpsc::UnboundedReceiver<RibMsg>,
+    fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
     for n in &config.neighbors {
         rib.add_peer(PeerConfig::from(n));
@@ -84,6 +91,7 @@ pub async fn run(config: Config, peers: Vec<RibPeer>, mut rx: mpsc::UnboundedRec
         rib,
         epochs: vec![None; peers.len()],
         peers,
+        fib,
     };
     while let Some(msg) = rx.recv().await {
         task.handle(msg);
@@ -216,6 +224,15 @@ impl RibTask {
                 }
                 RibOutput::BestChanged { prefix, best } => {
                     debug!(%prefix, ?best, "best path changed");
+                    if let Some(fib) = &self.fib {
+                        let route = best.map(|(gateway, peer)| {
+                            (
+                                gateway,
+                                self.peers.get(peer).and_then(|p| p.interface.clone()),
+                            )
+                        });
+                        let _ = fib.send(super::fib_task::FibMsg::Best { prefix, route });
+                    }
                 }
             }
         }
