@@ -5,6 +5,7 @@ mod conn;
 mod control;
 mod fib_task;
 mod lo;
+mod netlink_events;
 mod peer;
 mod rib_task;
 pub mod transport;
@@ -152,6 +153,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         })?;
 
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
+    tokio::spawn(netlink_events::run(netlink_events::Watch {
+        neighbors: config.neighbors.clone(),
+        peers: peer_txs.clone(),
+        rib: rib_tx.clone(),
+        loopbacks: config.loopbacks.clone(),
+        configured: config.loopbacks.originate.iter().copied().collect(),
+    }));
     let accept = tokio::spawn(accept_loop(listener, config.neighbors.clone(), peer_txs));
 
     wait_for_signal().await;

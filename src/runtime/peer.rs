@@ -32,7 +32,10 @@ pub enum PeerCmd {
         notification: Notification,
         restart: bool,
     },
-    /// Send the peer a ROUTE-REFRESH (used after a policy change).
+    /// The tunnel interface went down: drop the connections now (the hold
+    /// timer would take minutes) so the routes are withdrawn at once.
+    LinkDown,
+    /// Administrative stop: send this NOTIFICATION, then end the task.
     Stop {
         notification: Notification,
         done: oneshot::Sender<()>,
@@ -257,6 +260,15 @@ impl PeerTask {
                 };
                 let actions = self.session.handle(event, Instant::now());
                 self.execute(actions);
+            }
+            PeerCmd::LinkDown => {
+                for dir in [Direction::Outbound, Direction::Inbound] {
+                    if let Some(c) = self.conns[slot(dir)].take() {
+                        c.close();
+                        let actions = self.session.handle(Event::Closed(dir), Instant::now());
+                        self.execute(actions);
+                    }
+                }
             }
             PeerCmd::Stop { .. } => unreachable!("handled in run"),
         }
