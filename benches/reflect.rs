@@ -301,6 +301,8 @@ control_socket = "{}"
 [loopbacks]
 ipv4 = ["10.0.0.0/8"]
 from_lo = false
+[kernel]
+enabled = false
 [defaults]
 passive = true
 import_limit = 4000000

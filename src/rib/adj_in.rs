@@ -2,10 +2,8 @@
 //! policy, with the verdict; the accepted ones are the post-policy view.
 //! Filtered routes stay inspectable (BIRD's `import keep filtered`).
 
-use super::intern::PrefixMap;
 use super::policy::FilterReason;
 use crate::wire::{MpNextHop, PathAttributes};
-use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -20,25 +18,28 @@ pub struct InRoute {
     pub verdict: Result<(), FilterReason>,
 }
 
+/// Counts of one peer's Adj-RIB-In. The routes themselves live in the route
+/// table ([`super::loc_rib`]), one entry per (prefix, peer), pointing at an
+/// interned [`InRoute`].
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
-    routes: PrefixMap<InRoute>,
+    len: usize,
     accepted: usize,
     /// Routes filtered only because of the import limit.
     held: usize,
 }
 
-fn is_held(r: &InRoute) -> bool {
+pub(crate) fn is_held(r: &InRoute) -> bool {
     r.verdict == Err(FilterReason::ImportLimit)
 }
 
 impl AdjRibIn {
     pub fn len(&self) -> usize {
-        self.routes.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.len == 0
     }
 
     pub fn accepted_count(&self) -> usize {
@@ -46,23 +47,7 @@ impl AdjRibIn {
     }
 
     pub fn filtered_count(&self) -> usize {
-        self.routes.len() - self.accepted
-    }
-
-    pub fn get(&self, prefix: &IpNet) -> Option<&InRoute> {
-        self.routes.get(prefix)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &InRoute)> {
-        self.routes.iter()
-    }
-
-    /// Accepted prefixes (the post-policy Adj-RIB-In).
-    pub fn accepted(&self) -> impl Iterator<Item = &IpNet> {
-        self.routes
-            .iter()
-            .filter(|(_, r)| r.verdict.is_ok())
-            .map(|(p, _)| p)
+        self.len - self.accepted
     }
 
     /// Routes held back by the import limit.
@@ -70,55 +55,22 @@ impl AdjRibIn {
         self.held
     }
 
-    pub(crate) fn clear(&mut self) -> PrefixMap<InRoute> {
-        self.accepted = 0;
-        self.held = 0;
-        std::mem::take(&mut self.routes)
+    pub(crate) fn clear(&mut self) {
+        *self = AdjRibIn::default();
     }
 
-    /// Stores `route`, returning the one it replaces.
-    pub(crate) fn insert(&mut self, prefix: IpNet, route: InRoute) -> Option<InRoute> {
+    /// Counts a stored route.
+    pub(crate) fn add(&mut self, route: &InRoute) {
+        self.len += 1;
         self.accepted += usize::from(route.verdict.is_ok());
-        self.held += usize::from(is_held(&route));
-        let old = self.routes.insert(prefix, route);
-        self.forget(old.as_ref());
-        old
+        self.held += usize::from(is_held(route));
     }
 
-    fn forget(&mut self, old: Option<&InRoute>) {
-        if let Some(o) = old {
-            self.accepted -= usize::from(o.verdict.is_ok());
-            self.held -= usize::from(is_held(o));
-        }
-    }
-
-    /// Up to `room` routes held by the import limit, in prefix order, accepted
-    /// now; returns them.
-    pub(crate) fn promote_held(&mut self, room: usize) -> Vec<(IpNet, InRoute)> {
-        let mut held: Vec<IpNet> = self
-            .routes
-            .iter()
-            .filter(|(_, r)| is_held(r))
-            .map(|(p, _)| *p)
-            .collect();
-        held.sort_unstable();
-        held.truncate(room);
-        let mut out = Vec::with_capacity(held.len());
-        for p in held {
-            if let Some(r) = self.routes.get_mut(&p) {
-                r.verdict = Ok(());
-                self.held -= 1;
-                self.accepted += 1;
-                out.push((p, r.clone()));
-            }
-        }
-        out
-    }
-
-    pub(crate) fn remove(&mut self, prefix: &IpNet) -> Option<InRoute> {
-        let old = self.routes.remove(prefix);
-        self.forget(old.as_ref());
-        old
+    /// Uncounts a route that left.
+    pub(crate) fn forget(&mut self, route: &InRoute) {
+        self.len -= 1;
+        self.accepted -= usize::from(route.verdict.is_ok());
+        self.held -= usize::from(is_held(route));
     }
 }
 

@@ -3,50 +3,25 @@
 //! attribute set.
 
 use super::export::ExportContext;
-use super::intern::{FastMap, PrefixMap};
+use super::intern::FastMap;
 use crate::wire::{AfiSafi, PathAttributes, UpdateBuilder};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use tracing::warn;
 
+/// What a peer was sent is not stored per prefix: it is the export of the
+/// best path whenever the peer may receive it (kept so by every flush), so a
+/// flush compares the old and new best to find what to send. Per peer only
+/// the count of advertised prefixes is kept.
 #[derive(Debug, Default)]
 pub(crate) struct AdjRibOut {
-    pub sent: PrefixMap<Arc<PathAttributes>>,
+    pub advertised: usize,
 }
 
 impl AdjRibOut {
-    /// Makes `desired` what the peer has for `prefix`, staging the difference.
-    /// Attribute sets are interned, so pointer equality is equality.
-    pub fn set(
-        &mut self,
-        prefix: IpNet,
-        desired: Option<&Arc<PathAttributes>>,
-        batch: &mut OutBatch,
-    ) {
-        match desired {
-            Some(a) => match self.sent.entry(prefix) {
-                Entry::Occupied(e) if Arc::ptr_eq(e.get(), a) => {}
-                Entry::Occupied(mut e) => {
-                    e.insert(a.clone());
-                    batch.announce(prefix, a);
-                }
-                Entry::Vacant(e) => {
-                    e.insert(a.clone());
-                    batch.announce(prefix, a);
-                }
-            },
-            None => {
-                if self.sent.remove(&prefix).is_some() {
-                    batch.withdraw(prefix);
-                }
-            }
-        }
-    }
-
     pub fn len(&self) -> usize {
-        self.sent.len()
+        self.advertised
     }
 }
 
@@ -56,27 +31,35 @@ struct Group {
     v6: Vec<Ipv6Net>,
 }
 
-/// Changes for one peer, grouped by outgoing attribute set.
+/// Changes for one peer, grouped by outgoing attribute set (export id).
 #[derive(Default)]
 pub(crate) struct OutBatch {
-    index: FastMap<usize, usize>,
+    index: FastMap<u32, usize>,
+    /// The last (export id, group), a cache: neighbouring prefixes share sets.
+    last: Option<(u32, usize)>,
     groups: Vec<Group>,
     withdraw_v4: Vec<Ipv4Net>,
     withdraw_v6: Vec<Ipv6Net>,
 }
 
 impl OutBatch {
-    pub fn announce(&mut self, prefix: IpNet, attrs: &Arc<PathAttributes>) {
-        let key = Arc::as_ptr(attrs) as usize;
-        let groups = &mut self.groups;
-        let i = *self.index.entry(key).or_insert_with(|| {
-            groups.push(Group {
-                attrs: attrs.clone(),
-                v4: Vec::new(),
-                v6: Vec::new(),
-            });
-            groups.len() - 1
-        });
+    pub fn announce(&mut self, prefix: IpNet, export: u32, attrs: &Arc<PathAttributes>) {
+        let i = match self.last {
+            Some((e, i)) if e == export => i,
+            _ => {
+                let groups = &mut self.groups;
+                let i = *self.index.entry(export).or_insert_with(|| {
+                    groups.push(Group {
+                        attrs: attrs.clone(),
+                        v4: Vec::new(),
+                        v6: Vec::new(),
+                    });
+                    groups.len() - 1
+                });
+                self.last = Some((export, i));
+                i
+            }
+        };
         match prefix {
             IpNet::V4(p) => self.groups[i].v4.push(p),
             IpNet::V6(p) => self.groups[i].v6.push(p),
@@ -94,8 +77,12 @@ impl OutBatch {
     /// attribute set and family, in prefix order (deterministic output).
     pub fn encode(mut self, ctx: &ExportContext, out: &mut BytesMut) {
         let b = UpdateBuilder::new(&ctx.negotiated);
-        self.withdraw_v4.sort_unstable();
-        self.withdraw_v6.sort_unstable();
+        if !self.withdraw_v4.is_sorted() {
+            self.withdraw_v4.sort_unstable();
+        }
+        if !self.withdraw_v6.is_sorted() {
+            self.withdraw_v6.sort_unstable();
+        }
         if !self.withdraw_v4.is_empty() && ctx.negotiated.ipv4_unicast {
             report(b.withdraw_v4(self.withdraw_v4, out), "IPv4 withdrawals");
         }
@@ -103,11 +90,17 @@ impl OutBatch {
             report(b.withdraw_v6(self.withdraw_v6, out), "IPv6 withdrawals");
         }
         for g in &mut self.groups {
-            g.v4.sort_unstable();
-            g.v6.sort_unstable();
+            if !g.v4.is_sorted() {
+                g.v4.sort_unstable();
+            }
+            if !g.v6.is_sorted() {
+                g.v6.sort_unstable();
+            }
         }
         let first = |g: &Group| (g.v4.first().copied(), g.v6.first().copied());
-        self.groups.sort_unstable_by_key(first);
+        if !self.groups.is_sorted_by_key(first) {
+            self.groups.sort_unstable_by_key(first);
+        }
         for g in self.groups {
             if !g.v4.is_empty() {
                 if let Some(nh) = ctx.v4_route_next_hop() {

@@ -2,9 +2,10 @@
 //! candidate, the step each loser lost at, filtered routes with the reason),
 //! and route listings for `show routes`.
 
+use super::adj_in::InRoute;
 use super::decision::{lost_at, select, Candidate, Step};
-use super::flush::candidates;
-use super::loc_rib::Source;
+use super::flush::{candidates, paths};
+use super::loc_rib::{Source, NONE};
 use super::policy::FilterReason;
 use super::Rib;
 use crate::ctl::{RouteQuery, RouteView};
@@ -92,61 +93,80 @@ impl Rib {
             candidates: Vec::new(),
             filtered: Vec::new(),
         };
-        if let Some(dest) = self.loc.dests.get(&prefix) {
-            let mut cands: Vec<Candidate> = Vec::new();
-            candidates(dest, &self.peers, self.cfg.router_id, &mut cands);
-            let best = select(&cands);
-            let winner = best.map(|i| cands[i]);
-            out.best = winner.map(|w| self.peer_name(w.source));
-            let paths = dest.paths.iter().filter(|p| p.peer < self.peers.len());
-            let attrs = dest
-                .local
-                .then_some((None, &self.local_attrs))
-                .into_iter()
-                .chain(paths.map(|p| (Some(p), &p.attrs)));
-            for (i, (c, (path, a))) in cands.iter().zip(attrs).enumerate() {
-                let peer = path.and_then(|p| self.peers.get(p.peer));
-                let lost = winner.filter(|_| best != Some(i)).and_then(|w| {
-                    lost_at(c, &w).map(|step| LossExplanation {
-                        step,
-                        against: self.peer_name(w.source),
-                        reason: step.to_string(),
-                    })
-                });
-                out.candidates.push(CandidateExplanation {
-                    peer: self.peer_name(c.source),
-                    peer_address: peer.map(|p| p.cfg.address),
-                    interface: peer.and_then(|p| p.cfg.interface.clone()),
-                    next_hop: path.map(|p| p.next_hop),
-                    received_med: a.med,
-                    link_cost: peer.map(|p| p.link_cost()),
-                    link_cost_unknown: peer.is_some_and(|p| p.cfg.cost.is_none()),
-                    med: c.med,
-                    local_pref: c.local_pref,
-                    origin: origin_str(a.origin),
-                    as_path: as_path_str(a),
-                    originator_id: a.originator_id,
-                    cluster_list: a.cluster_list.clone(),
-                    best: best == Some(i),
-                    lost,
-                });
-            }
+        let Some(id) = self.loc.find(&prefix) else {
+            return out;
+        };
+        let loc = &self.loc;
+        let mut cands: Vec<Candidate> = Vec::new();
+        let mut route_ids: Vec<u32> = Vec::new();
+        candidates(
+            loc,
+            id,
+            &self.peers,
+            self.cfg.router_id,
+            &mut cands,
+            &mut route_ids,
+        );
+        let best = select(&cands);
+        let winner = best.map(|i| cands[i]);
+        out.best = winner.map(|w| self.peer_name(w.source));
+        for (i, (c, &r)) in cands.iter().zip(&route_ids).enumerate() {
+            let (route, a) = if r == NONE {
+                (None, &self.local_attrs)
+            } else {
+                let route = loc.routes.get(r);
+                (Some(route), &route.attrs)
+            };
+            let peer = match c.source {
+                Source::Peer(p) => self.peers.get(p),
+                Source::Local => None,
+            };
+            let lost = winner.filter(|_| best != Some(i)).and_then(|w| {
+                lost_at(c, &w).map(|step| LossExplanation {
+                    step,
+                    against: self.peer_name(w.source),
+                    reason: step.to_string(),
+                })
+            });
+            out.candidates.push(CandidateExplanation {
+                peer: self.peer_name(c.source),
+                peer_address: peer.map(|p| p.cfg.address),
+                interface: peer.and_then(|p| p.cfg.interface.clone()),
+                next_hop: route.and_then(|r| r.next_hop),
+                received_med: a.med,
+                link_cost: peer.map(|p| p.link_cost()),
+                link_cost_unknown: peer.is_some_and(|p| p.cfg.cost.is_none()),
+                med: c.med,
+                local_pref: c.local_pref,
+                origin: origin_str(a.origin),
+                as_path: as_path_str(a),
+                originator_id: a.originator_id,
+                cluster_list: a.cluster_list.clone(),
+                best: best == Some(i),
+                lost,
+            });
         }
-        for p in &self.peers {
-            if let Some(r) = p.adj_in.get(&prefix) {
-                if let Err(reason) = &r.verdict {
-                    out.filtered.push(FilteredExplanation {
-                        peer: p.cfg.name.clone(),
-                        next_hop: r.next_hop,
-                        received_med: r.attrs.med,
-                        local_pref: r.attrs.local_pref,
-                        originator_id: r.attrs.originator_id,
-                        cluster_list: r.attrs.cluster_list.clone(),
-                        reason_text: reason.to_string(),
-                        reason: reason.clone(),
-                    });
-                }
-            }
+        let mut filtered: Vec<(u32, &InRoute)> = loc
+            .entries(id)
+            .iter()
+            .map(|e| (e.peer, loc.routes.get(e.route)))
+            .filter(|(_, r)| r.verdict.is_err())
+            .collect();
+        filtered.sort_by_key(|(p, _)| *p);
+        for (peer, r) in filtered {
+            let (Some(p), Err(reason)) = (self.peers.get(peer as usize), &r.verdict) else {
+                continue;
+            };
+            out.filtered.push(FilteredExplanation {
+                peer: p.cfg.name.clone(),
+                next_hop: r.next_hop,
+                received_med: r.attrs.med,
+                local_pref: r.attrs.local_pref,
+                originator_id: r.attrs.originator_id,
+                cluster_list: r.attrs.cluster_list.clone(),
+                reason_text: reason.to_string(),
+                reason: reason.clone(),
+            });
         }
         out
     }
@@ -156,32 +176,35 @@ impl Rib {
     pub fn routes(&self, all: bool, filtered: bool) -> Vec<RouteView> {
         let query = RouteQuery { all, filtered };
         let mut rows: Vec<(IpNet, bool, RouteView)> = Vec::new();
-        if query.all || !query.filtered {
-            for (prefix, dest) in &self.loc.dests {
-                let best = dest.best.as_ref().map(|b| b.source);
-                if dest.local && (query.all || best == Some(Source::Local)) {
-                    let v = self.view(*prefix, Source::Local, None, &self.local_attrs);
-                    rows.push((*prefix, best == Some(Source::Local), v));
+        let loc = &self.loc;
+        for id in loc.ids() {
+            let dest = &loc.slab[id as usize];
+            let prefix = dest.prefix;
+            if query.all || !query.filtered {
+                let best = dest.best_source();
+                if dest.local() && (query.all || best == Some(Source::Local)) {
+                    let v = self.view(prefix, Source::Local, None, &self.local_attrs);
+                    rows.push((prefix, best == Some(Source::Local), v));
                 }
-                for path in &dest.paths {
-                    let source = Source::Peer(path.peer);
+                for (e, r) in paths(loc, id) {
+                    let source = Source::Peer(e.peer as usize);
                     if query.all || best == Some(source) {
-                        let v = self.view(*prefix, source, Some(path.next_hop), &path.attrs);
-                        rows.push((*prefix, best == Some(source), v));
+                        let v = self.view(prefix, source, r.next_hop, &r.attrs);
+                        rows.push((prefix, best == Some(source), v));
                     }
                 }
             }
-        }
-        if query.filtered {
-            for (id, p) in self.peers.iter().enumerate() {
-                for (prefix, r) in p.adj_in.iter() {
+            if query.filtered {
+                for e in loc.entries(id) {
+                    let r = loc.routes.get(e.route);
                     if let Err(reason) = &r.verdict {
-                        let mut v = self.view(*prefix, Source::Peer(id), r.next_hop, &r.attrs);
+                        let source = Source::Peer(e.peer as usize);
+                        let mut v = self.view(prefix, source, r.next_hop, &r.attrs);
                         v.status = "filtered".into();
                         v.reason = Some(reason.to_string());
                         v.med = r.attrs.med;
                         v.link_cost = None;
-                        rows.push((*prefix, false, v));
+                        rows.push((prefix, false, v));
                     }
                 }
             }

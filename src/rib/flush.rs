@@ -2,13 +2,14 @@
 //! Adj-RIB-Out in line (full table + End-of-RIB for new sessions, only the
 //! changed prefixes otherwise, ROUTE-REFRESH answers), packed by attribute set.
 
+use super::adj_in::InRoute;
 use super::adj_out::{end_of_rib, OutBatch};
 use super::decision::{select, Candidate};
 use super::export::split_messages;
 use super::intern::{FastMap, Interner};
-use super::loc_rib::{Best, Dest, Path, Source};
+use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
-use super::{Peer, Rib, RibOutput};
+use super::{Peer, PeerId, Rib, RibOutput};
 use crate::wire::{
     Message, Origin, PathAttributes, RouteRefresh, AFI_IPV4, AFI_IPV6, SAFI_UNICAST,
 };
@@ -32,10 +33,9 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
 
 /// What the decision sees of a path from `peer`: its MED is the received one
 /// plus the link cost in force now.
-pub(super) fn path_candidate(path: &Path, peer: &Peer) -> Candidate {
-    let a = &path.attrs;
+pub(super) fn path_candidate(peer_id: PeerId, a: &PathAttributes, peer: &Peer) -> Candidate {
     Candidate {
-        source: Source::Peer(path.peer),
+        source: Source::Peer(peer_id),
         local_pref: a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
         origin: a.origin.unwrap_or(Origin::Incomplete),
         med: total_med(a.med, peer.link_cost()),
@@ -45,82 +45,123 @@ pub(super) fn path_candidate(path: &Path, peer: &Peer) -> Candidate {
     }
 }
 
-/// Candidates of `dest` into `out`: our own route first, then the paths in order.
+/// Accepted entries of dest `id` (the Loc-RIB paths), in order.
+pub(super) fn paths<'a>(
+    loc: &'a LocRib,
+    id: u32,
+) -> impl Iterator<Item = (Entry, &'a InRoute)> + 'a {
+    let routes = &loc.routes;
+    loc.entries(id)
+        .iter()
+        .map(move |e| (*e, routes.get(e.route)))
+        .filter(|(_, r)| r.verdict.is_ok() && r.next_hop.is_some())
+}
+
+/// Candidates of dest `id` into `out`: our own route first, then the paths in
+/// order; `routes` gets the route id of each.
 pub(super) fn candidates(
-    dest: &Dest,
+    loc: &LocRib,
+    id: u32,
     peers: &[Peer],
     router_id: Ipv4Addr,
     out: &mut Vec<Candidate>,
+    routes: &mut Vec<u32>,
 ) {
     out.clear();
-    if dest.local {
+    routes.clear();
+    if loc.slab[id as usize].local() {
         out.push(local_candidate(router_id));
+        routes.push(NONE);
     }
-    out.extend(
-        dest.paths
-            .iter()
-            .filter_map(|p| peers.get(p.peer).map(|peer| path_candidate(p, peer))),
-    );
+    for (e, r) in paths(loc, id) {
+        if let Some(peer) = peers.get(e.peer as usize) {
+            out.push(path_candidate(e.peer as usize, &r.attrs, peer));
+            routes.push(e.route);
+        }
+    }
 }
 
-/// A prefix whose advertised best changed, with what is advertised now.
-type Changed = (IpNet, Option<(Source, Arc<PathAttributes>)>);
+/// The selected path: (source, route, export), [`NONE`]s for none.
+type Selected = (u32, u32, u32);
 
-type ExportCache = FastMap<(usize, u32, Ipv4Addr), Arc<PathAttributes>>;
+const NO_BEST: Selected = (NONE, NONE, NONE);
+
+type ExportCache = FastMap<(usize, u32, Ipv4Addr), u32>;
 
 struct Decider<'a> {
     peers: &'a [Peer],
     router_id: Ipv4Addr,
     cluster_id: Ipv4Addr,
-    local_attrs: &'a Arc<PathAttributes>,
+    local_export: u32,
     interner: &'a mut Interner,
     /// Outgoing attributes per (received set, MED, originator) within one flush.
     cache: ExportCache,
+    last: Option<((usize, u32, Ipv4Addr), u32)>,
     scratch: Vec<Candidate>,
+    scratch_routes: Vec<u32>,
 }
 
 impl Decider<'_> {
-    fn decide(&mut self, dest: &Dest) -> Option<Best> {
-        candidates(dest, self.peers, self.router_id, &mut self.scratch);
-        let i = select(&self.scratch)?;
-        let c = self.scratch[i];
-        let Source::Peer(id) = c.source else {
-            return Some(Best {
-                source: Source::Local,
-                export: self.local_attrs.clone(),
-                fib: None,
-            });
+    fn decide(&mut self, loc: &mut LocRib, id: u32) -> Selected {
+        candidates(
+            loc,
+            id,
+            self.peers,
+            self.router_id,
+            &mut self.scratch,
+            &mut self.scratch_routes,
+        );
+        let Some(i) = select(&self.scratch) else {
+            return NO_BEST;
         };
-        let path = dest.paths.iter().find(|p| p.peer == id)?;
-        let remote_id = self.peers.get(path.peer)?.remote_id();
-        let key = (Arc::as_ptr(&path.attrs) as usize, c.med, remote_id);
-        let (interner, cluster_id) = (&mut *self.interner, self.cluster_id);
-        let export = self
-            .cache
-            .entry(key)
-            .or_insert_with(|| {
-                interner.intern(reflected_attributes(
-                    &path.attrs,
-                    c.med,
-                    remote_id,
-                    cluster_id,
-                ))
-            })
-            .clone();
-        Some(Best {
-            source: c.source,
-            export,
-            fib: Some((path.next_hop, path.peer)),
-        })
+        let c = self.scratch[i];
+        let Source::Peer(peer) = c.source else {
+            return (LOCAL, NONE, self.local_export);
+        };
+        let route = self.scratch_routes[i];
+        let Some(p) = self.peers.get(peer) else {
+            return NO_BEST;
+        };
+        let remote_id = p.remote_id();
+        let attrs = &loc.routes.get(route).attrs;
+        let key = (Arc::as_ptr(attrs) as usize, c.med, remote_id);
+        let export = match self.last {
+            Some((k, e)) if k == key => e,
+            _ => {
+                let e = match self.cache.get(&key) {
+                    Some(&e) => e,
+                    None => {
+                        let a = self.interner.intern(reflected_attributes(
+                            attrs,
+                            c.med,
+                            remote_id,
+                            self.cluster_id,
+                        ));
+                        let e = loc.exports.intern(a);
+                        self.cache.insert(key, e);
+                        e
+                    }
+                };
+                self.last = Some((key, e));
+                e
+            }
+        };
+        (peer as u32, route, export)
     }
 }
 
-fn same_export(a: &Option<Best>, b: &Option<Best>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a.source == b.source && Arc::ptr_eq(&a.export, &b.export),
-        (None, None) => true,
-        _ => false,
-    }
+/// RFC 4456 §6 with the configured clients.
+fn eligible(clients: &[bool], source: u32, to: usize) -> bool {
+    let source = match source {
+        NONE => return false,
+        LOCAL => Source::Local,
+        p => Source::Peer(p as usize),
+    };
+    let from_client = match source {
+        Source::Peer(p) => clients.get(p).copied().unwrap_or(false),
+        Source::Local => true,
+    };
+    may_send(source, from_client, to, clients[to])
 }
 
 impl Rib {
@@ -134,74 +175,114 @@ impl Rib {
             peers,
             loc,
             interner,
-            local_attrs,
+            local_export,
+            fib_outputs,
             ..
         } = self;
+        let fib_outputs = *fib_outputs;
         let dirty = loc.take_dirty();
-        let mut changed: Vec<Changed> = Vec::new();
+        let clients: Vec<bool> = peers.iter().map(|p| p.cfg.rr_client).collect();
+        // Peers in sync get the changes; new sessions get the whole table below.
+        let mut batches: Vec<(usize, OutBatch, usize)> = peers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.session.is_some() && !p.full_sync)
+            .map(|(i, p)| (i, OutBatch::default(), p.adj_out.advertised))
+            .collect();
         let mut decider = Decider {
             peers: &*peers,
             router_id: cfg.router_id,
             cluster_id: *cluster_id,
-            local_attrs: &*local_attrs,
+            local_export: *local_export,
             interner: &mut *interner,
             cache: ExportCache::default(),
+            last: None,
             scratch: Vec::new(),
+            scratch_routes: Vec::new(),
         };
-        for prefix in dirty {
-            let Some(dest) = loc.dests.get_mut(&prefix) else {
-                continue;
+        for id in dirty {
+            let (src, route, export) = decider.decide(loc, id);
+            let d = &loc.slab[id as usize];
+            let prefix = d.prefix;
+            let (old_src, old_route, old_export) = (d.best_src, d.best_route, d.best_export);
+            let fib = |src: u32, route: u32| match src {
+                NONE | LOCAL => None,
+                p => loc.routes.get(route).next_hop.map(|nh| (nh, p as usize)),
             };
-            let new = decider.decide(dest);
-            let fib = new.as_ref().and_then(|b| b.fib);
-            if dest.best.as_ref().and_then(|b| b.fib) != fib {
-                out.push(RibOutput::BestChanged { prefix, best: fib });
+            if fib_outputs && (old_src, old_route) != (src, route) {
+                let new_fib = fib(src, route);
+                if fib(old_src, old_route) != new_fib {
+                    out.push(RibOutput::BestChanged {
+                        prefix,
+                        best: new_fib,
+                    });
+                }
             }
-            if !same_export(&dest.best, &new) {
-                changed.push((prefix, new.as_ref().map(|b| (b.source, b.export.clone()))));
+            if (old_src, old_export) != (src, export) {
+                for (q, batch, advertised) in &mut batches {
+                    let Some(session) = &decider.peers[*q].session else {
+                        continue;
+                    };
+                    if session.ctx.next_hop_for(&prefix).is_none() {
+                        continue;
+                    }
+                    let was = eligible(&clients, old_src, *q);
+                    let now = eligible(&clients, src, *q);
+                    if now {
+                        if !was || old_export != export {
+                            batch.announce(prefix, export, loc.exports.get(export));
+                        }
+                        *advertised += usize::from(!was);
+                    } else if was {
+                        batch.withdraw(prefix);
+                        *advertised -= 1;
+                    }
+                }
             }
-            dest.best = new;
-            if dest.is_empty() {
-                loc.dests.remove(&prefix);
-            }
+            loc.routes.inc(route);
+            loc.routes.dec(old_route);
+            loc.exports.inc(export);
+            loc.exports.dec(old_export);
+            let d = &mut loc.slab[id as usize];
+            d.best_src = src;
+            d.best_route = route;
+            d.best_export = export;
+            loc.release(id);
         }
+        drop(decider);
+        loc.routes.sweep();
+        loc.exports.sweep();
 
-        let clients: Vec<bool> = peers.iter().map(|p| p.cfg.rr_client).collect();
-        let eligible = |source: Source, to: usize| {
-            let from_client = match source {
-                Source::Peer(p) => clients.get(p).copied().unwrap_or(false),
-                Source::Local => true,
-            };
-            may_send(source, from_client, to, clients[to])
-        };
+        let mut batches = batches.into_iter().peekable();
         for (id, p) in peers.iter_mut().enumerate() {
+            let batch = match batches.peek() {
+                Some((q, ..)) if *q == id => batches.next(),
+                _ => None,
+            };
             let Some(session) = &p.session else {
                 continue;
             };
             let ctx = &session.ctx;
             let mut buf = BytesMut::new();
-            let mut batch = OutBatch::default();
             if p.full_sync {
                 p.full_sync = false;
                 p.refresh.clear();
-                for (prefix, dest) in &loc.dests {
-                    let desired = dest
-                        .best
-                        .as_ref()
-                        .filter(|b| eligible(b.source, id) && ctx.next_hop_for(prefix).is_some());
-                    p.adj_out
-                        .set(*prefix, desired.map(|b| &b.export), &mut batch);
+                let mut all = OutBatch::default();
+                let mut advertised = 0;
+                for d in loc.slab.iter().filter(|d| d.live()) {
+                    if eligible(&clients, d.best_src, id) && ctx.next_hop_for(&d.prefix).is_some() {
+                        all.announce(d.prefix, d.best_export, loc.exports.get(d.best_export));
+                        advertised += 1;
+                    }
                 }
-                batch.encode(ctx, &mut buf);
+                p.adj_out.advertised = advertised;
+                all.encode(ctx, &mut buf);
                 end_of_rib(ctx, &mut buf);
             } else {
-                for (prefix, best) in &changed {
-                    let desired = best.as_ref().filter(|(source, _)| {
-                        eligible(*source, id) && ctx.next_hop_for(prefix).is_some()
-                    });
-                    p.adj_out.set(*prefix, desired.map(|(_, a)| a), &mut batch);
+                if let Some((_, batch, advertised)) = batch {
+                    p.adj_out.advertised = advertised;
+                    batch.encode(ctx, &mut buf);
                 }
-                batch.encode(ctx, &mut buf);
                 for afi in std::mem::take(&mut p.refresh) {
                     if afi != AFI_IPV4 && afi != AFI_IPV6 {
                         continue;
@@ -222,13 +303,16 @@ impl Rib {
                         marker(1, &mut buf);
                     }
                     let mut again = OutBatch::default();
-                    for (prefix, attrs) in &p.adj_out.sent {
-                        let family = match prefix {
+                    for d in loc.slab.iter().filter(|d| d.live()) {
+                        let family = match d.prefix {
                             IpNet::V4(_) => AFI_IPV4,
                             IpNet::V6(_) => AFI_IPV6,
                         };
-                        if family == afi {
-                            again.announce(*prefix, attrs);
+                        if family == afi
+                            && eligible(&clients, d.best_src, id)
+                            && ctx.next_hop_for(&d.prefix).is_some()
+                        {
+                            again.announce(d.prefix, d.best_export, loc.exports.get(d.best_export));
                         }
                     }
                     again.encode(ctx, &mut buf);

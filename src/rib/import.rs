@@ -6,8 +6,8 @@
 //! received MED plus the link cost (see [`super::reflect::total_med`]),
 //! computed at decision time from the two values stored apart.
 
-use super::adj_in::{usable_next_hop, InRoute};
-use super::loc_rib::Path;
+use super::adj_in::{is_held, usable_next_hop, InRoute};
+use super::loc_rib::NONE;
 use super::policy::FilterReason;
 use super::{PeerId, Rib, RibOutput};
 use crate::config::ImportLimitAction;
@@ -45,13 +45,23 @@ impl Rib {
         if p.session.is_none() || update.is_end_of_rib().is_some() {
             return learned;
         }
+        let pid = peer as u32;
         for prefix in update.withdrawn_all() {
-            if let Some(old) = p.adj_in.remove(&prefix) {
-                learned.withdrawn += 1;
-                if old.verdict.is_ok() {
-                    loc.remove(prefix, peer);
-                }
+            let Some(id) = loc.find(&prefix) else {
+                continue;
+            };
+            let old = loc.remove_entry(id, pid);
+            if old == NONE {
+                continue;
             }
+            learned.withdrawn += 1;
+            let r = loc.routes.get(old);
+            p.adj_in.forget(r);
+            if r.verdict.is_ok() {
+                loc.touch(id);
+            }
+            loc.routes.dec(old);
+            loc.release(id);
         }
         if update.has_reachability() {
             let a = &update.attrs;
@@ -75,26 +85,38 @@ impl Rib {
                 .mp_reach
                 .as_ref()
                 .and_then(|r| usable_next_hop(&r.next_hop));
-            let announced = update.nlri_v4().map(|n| (IpNet::V4(n), v4_nh)).chain(
-                a.mp_reach
-                    .iter()
-                    .flat_map(|r| r.prefixes())
-                    .map(|n| (n, mp_nh)),
-            );
+            let announced: Vec<(IpNet, Option<IpAddr>)> = update
+                .nlri_v4()
+                .map(|n| (IpNet::V4(n), v4_nh))
+                .chain(
+                    a.mp_reach
+                        .iter()
+                        .flat_map(|r| r.prefixes())
+                        .map(|n| (n, mp_nh)),
+                )
+                .collect();
+            // The table lookups miss the cache: start them all at once.
+            for (prefix, _) in &announced {
+                loc.prefetch(prefix);
+            }
+            // Route ids of this UPDATE by (next hop, verdict): mostly one.
+            let mut ids: Vec<(Option<IpAddr>, Result<(), FilterReason>, u32)> = Vec::new();
             for (prefix, next_hop) in announced {
                 let mut verdict = common
                     .clone()
                     .and_then(|()| policy.check(prefix))
                     .and_then(|()| next_hop.map(|_| ()).ok_or(FilterReason::NoNextHop));
-                let old = p.adj_in.get(&prefix);
-                if old.is_some_and(|o| {
+                let id = loc.dest(prefix);
+                let old = loc.entry(id, pid).unwrap_or(NONE);
+                let old_route = (old != NONE).then(|| loc.routes.get(old));
+                if old_route.is_some_and(|o| {
                     o.next_hop == next_hop && Arc::ptr_eq(&o.attrs, &attrs) && o.verdict == verdict
                 }) {
                     // Same route again (e.g. a refresh): nothing to decide.
                     count(&mut learned, &verdict);
                     continue;
                 }
-                let was_accepted = old.is_some_and(|o| o.verdict.is_ok());
+                let was_accepted = old_route.is_some_and(|o| o.verdict.is_ok());
                 let limit = p.cfg.import_limit;
                 if verdict.is_ok() && limit > 0 {
                     let others = p.adj_in.accepted_count() - usize::from(was_accepted);
@@ -116,26 +138,29 @@ impl Rib {
                 }
                 count(&mut learned, &verdict);
                 let accepted = verdict.is_ok();
-                p.adj_in.insert(
-                    prefix,
-                    InRoute {
-                        next_hop,
-                        attrs: attrs.clone(),
-                        verdict,
-                    },
-                );
-                match (accepted, next_hop) {
-                    (true, Some(next_hop)) => loc.upsert(
-                        prefix,
-                        Path {
-                            peer,
+                let route = match ids.iter().find(|(n, v, _)| *n == next_hop && *v == verdict) {
+                    Some(&(_, _, r)) => r,
+                    None => {
+                        let r = loc.routes.intern(InRoute {
                             next_hop,
                             attrs: attrs.clone(),
-                        },
-                    ),
-                    _ if was_accepted => loc.remove(prefix, peer),
-                    _ => {}
+                            verdict: verdict.clone(),
+                        });
+                        ids.push((next_hop, verdict, r));
+                        r
+                    }
+                };
+                if old != NONE {
+                    p.adj_in.forget(loc.routes.get(old));
                 }
+                p.adj_in.add(loc.routes.get(route));
+                loc.routes.inc(route);
+                loc.set_entry(id, pid, route);
+                loc.routes.dec(old);
+                if accepted || was_accepted {
+                    loc.touch(id);
+                }
+                loc.release(id);
             }
         }
         let limit = p.cfg.import_limit as usize;
@@ -144,21 +169,32 @@ impl Rib {
             // Room again: routes held back by the limit are accepted, in prefix order.
             if p.adj_in.held_count() > 0 {
                 let room = limit - p.adj_in.accepted_count();
-                for (prefix, r) in p.adj_in.promote_held(room) {
-                    if let Some(next_hop) = r.next_hop {
-                        let attrs = r.attrs;
-                        loc.upsert(
-                            prefix,
-                            Path {
-                                peer,
-                                next_hop,
-                                attrs,
-                            },
-                        );
-                    }
+                let mut held: Vec<(IpNet, u32, u32)> = loc
+                    .ids()
+                    .filter_map(|id| {
+                        let r = loc.entry(id, pid)?;
+                        is_held(loc.routes.get(r)).then(|| (loc.slab[id as usize].prefix, id, r))
+                    })
+                    .collect();
+                held.sort_unstable();
+                held.truncate(room);
+                for (_, id, old) in held {
+                    let r = loc.routes.get(old);
+                    let ok = InRoute {
+                        verdict: Ok(()),
+                        ..r.clone()
+                    };
+                    p.adj_in.forget(r);
+                    p.adj_in.add(&ok);
+                    let route = loc.routes.intern(ok);
+                    loc.routes.inc(route);
+                    loc.set_entry(id, pid, route);
+                    loc.routes.dec(old);
+                    loc.touch(id);
                 }
             }
         }
+        loc.routes.sweep();
         learned
     }
 }

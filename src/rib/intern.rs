@@ -4,7 +4,6 @@
 //! of our own fabric, so flooding resistance is not needed there).
 
 use crate::wire::PathAttributes;
-use ipnet::IpNet;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
@@ -55,8 +54,6 @@ impl Hasher for FastHasher {
 }
 
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-
-pub type PrefixMap<V> = FastMap<IpNet, V>;
 
 fn attrs_hash(a: &PathAttributes) -> u64 {
     let mut h = FastHasher::default();

@@ -1,7 +1,20 @@
-//! Loc-RIB (RFC 4271 §3.2): per prefix, every usable path and the selected
-//! best one. Changes only mark prefixes dirty; the decision runs in batches.
+//! The route table: Loc-RIB and every peer's Adj-RIB-In in one compact slab.
+//!
+//! One [`Dest`] (40 bytes) per prefix, found through [`PrefixIndex`] (4 bytes a
+//! slot). A dest holds the routes received for it as [`Entry`]s (peer, route
+//! id); a route id names an interned [`InRoute`] (next hop, shared attribute
+//! set, import verdict) in [`Routes`], so a million prefixes announced with a
+//! few thousand attribute sets cost a few thousand `InRoute`s. Accepted entries
+//! are the Loc-RIB candidates, filtered ones stay for the operator views. The
+//! selected path is kept as (source, route id, export id); an export id names an
+//! interned outgoing attribute set in [`Exports`]. What each peer was sent is
+//! not stored: it is the export of the best path, when the peer may receive it
+//! (see `flush`), as BIRD 2 does without `export table`.
+//! Changes only mark prefixes dirty; the decision runs in batches.
 
-use super::intern::PrefixMap;
+use super::adj_in::InRoute;
+use super::intern::FastMap;
+use super::policy::FilterReason;
 use super::PeerId;
 use crate::wire::PathAttributes;
 use ipnet::IpNet;
@@ -18,97 +31,585 @@ pub enum Source {
     Peer(PeerId),
 }
 
-/// A path accepted from a peer (the post-policy Adj-RIB-In entry).
-#[derive(Clone, Debug)]
-pub(crate) struct Path {
-    pub peer: PeerId,
-    pub next_hop: IpAddr,
-    pub attrs: Arc<PathAttributes>,
+/// No peer / route / export.
+pub(crate) const NONE: u32 = u32::MAX;
+/// `best_src` of our own route.
+pub(crate) const LOCAL: u32 = u32::MAX - 1;
+
+/// A route received from `peer` for a prefix: `route` indexes [`Routes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub peer: u32,
+    pub route: u32,
 }
 
-/// The selected path, with the attributes it is advertised with.
-#[derive(Clone, Debug)]
-pub(crate) struct Best {
-    pub source: Source,
-    /// Outgoing attributes (shared with every peer it goes to).
-    pub export: Arc<PathAttributes>,
-    /// What the kernel FIB needs: next hop and peer; `None` for our own routes.
-    pub fib: Option<(IpAddr, PeerId)>,
-}
+const NO_ENTRY: Entry = Entry {
+    peer: NONE,
+    route: NONE,
+};
 
-#[derive(Debug, Default)]
+const F_LOCAL: u8 = 1;
+const F_DIRTY: u8 = 2;
+/// More than one entry: they live in `LocRib::more`.
+const F_MORE: u8 = 4;
+const F_LIVE: u8 = 8;
+
+/// One prefix. 40 bytes.
+#[derive(Clone, Debug)]
 pub(crate) struct Dest {
-    pub local: bool,
-    pub paths: Vec<Path>,
-    pub best: Option<Best>,
-    dirty: bool,
+    pub prefix: IpNet,
+    flags: u8,
+    first: Entry,
+    /// Source of the selected path: a peer id, [`LOCAL`] or [`NONE`].
+    pub best_src: u32,
+    /// Route of the selected path ([`NONE`] for our own route).
+    pub best_route: u32,
+    /// Outgoing attributes of the selected path.
+    pub best_export: u32,
 }
 
 impl Dest {
-    pub fn is_empty(&self) -> bool {
-        !self.local && self.paths.is_empty()
+    pub fn local(&self) -> bool {
+        self.flags & F_LOCAL != 0
+    }
+
+    pub fn live(&self) -> bool {
+        self.flags & F_LIVE != 0
+    }
+
+    pub fn best_source(&self) -> Option<Source> {
+        match self.best_src {
+            NONE => None,
+            LOCAL => Some(Source::Local),
+            p => Some(Source::Peer(p as PeerId)),
+        }
+    }
+}
+
+/// prefix -> dest id: open addressing with linear probing over `u32` slots,
+/// each an id (low [`ID_BITS`]) and a few hash bits, so probing rarely
+/// touches the slab. Keys are compared in the slab.
+#[derive(Debug, Default)]
+pub(crate) struct PrefixIndex {
+    slots: Vec<u32>,
+    len: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+const ID_BITS: u32 = 27;
+const ID_MASK: u32 = (1 << ID_BITS) - 1;
+/// Most prefixes the table holds (the id field, minus the empty marker).
+pub(crate) const MAX_DESTS: usize = ID_MASK as usize;
+
+fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+pub(crate) fn prefix_hash(p: &IpNet) -> u64 {
+    match p {
+        IpNet::V4(n) => fmix((u64::from(u32::from(n.addr())) << 8) | u64::from(n.prefix_len())),
+        IpNet::V6(n) => {
+            let a = u128::from(n.addr());
+            fmix(
+                (a as u64)
+                    ^ fmix((a >> 64) as u64 ^ 0x9e37_79b9_7f4a_7c15)
+                    ^ (u64::from(n.prefix_len()) << 56),
+            )
+        }
+    }
+}
+
+/// Hint that `slots[i]` is read soon (a miss per prefix on big tables;
+/// issuing several at once overlaps them).
+#[inline(always)]
+fn prefetch<T>(slots: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(x) = slots.get(i) {
+        // SAFETY: a prefetch is only a hint; the address is inside `slots`.
+        #[allow(unused_unsafe)]
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast::<i8>());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slots, i);
+}
+
+impl PrefixIndex {
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn prefetch(&self, p: &IpNet) {
+        if !self.slots.is_empty() {
+            prefetch(&self.slots, prefix_hash(p) as usize & self.mask());
+        }
+    }
+
+    fn tag(h: u64) -> u32 {
+        ((h >> (64 - (32 - ID_BITS))) as u32) << ID_BITS
+    }
+
+    fn find(&self, p: &IpNet, slab: &[Dest]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        self.probe(p, prefix_hash(p), slab).ok()
+    }
+
+    fn place(&mut self, h: u64, id: u32) {
+        let mut i = h as usize & self.mask();
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & self.mask();
+        }
+        self.slots[i] = Self::tag(h) | id;
+    }
+
+    /// Room for one more key (rebuilding from the slab when too full).
+    fn reserve_one(&mut self, slab: &[Dest]) {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            let cap = (self.slots.len() * 2).max(64);
+            self.slots = vec![EMPTY; cap];
+            // Hash a few dests ahead and prefetch their slots.
+            const AHEAD: usize = 16;
+            let mut hashes = [0u64; AHEAD];
+            let mask = cap - 1;
+            for (i, d) in slab.iter().enumerate().take(AHEAD) {
+                hashes[i] = prefix_hash(&d.prefix);
+                prefetch(&self.slots, hashes[i] as usize & mask);
+            }
+            for i in 0..slab.len() {
+                let h = hashes[i % AHEAD];
+                if let Some(next) = slab.get(i + AHEAD) {
+                    let nh = prefix_hash(&next.prefix);
+                    hashes[i % AHEAD] = nh;
+                    prefetch(&self.slots, nh as usize & mask);
+                }
+                if slab[i].live() {
+                    self.place(h, i as u32);
+                }
+            }
+        }
+    }
+
+    /// One probe: `Ok(id)` of `p`, or `Err(slot)` where it would go (call
+    /// [`PrefixIndex::reserve_one`] first).
+    fn probe(&self, p: &IpNet, h: u64, slab: &[Dest]) -> Result<u32, usize> {
+        let tag = Self::tag(h);
+        let mut i = h as usize & self.mask();
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return Err(i);
+            }
+            if s & !ID_MASK == tag && slab[(s & ID_MASK) as usize].prefix == *p {
+                return Ok(s & ID_MASK);
+            }
+            i = (i + 1) & self.mask();
+        }
+    }
+
+    fn fill(&mut self, slot: usize, h: u64, id: u32) {
+        self.slots[slot] = Self::tag(h) | id;
+        self.len += 1;
+    }
+
+    /// Removes `p` (present), shifting the following run back (no tombstones).
+    fn remove(&mut self, p: &IpNet, slab: &[Dest]) {
+        let h = prefix_hash(p);
+        let mask = self.mask();
+        let Ok(id) = self.probe(p, h, slab) else {
+            return;
+        };
+        let mut i = h as usize & mask;
+        while self.slots[i] & ID_MASK != id {
+            i = (i + 1) & mask;
+        }
+        self.len -= 1;
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let s = self.slots[j];
+            if s == EMPTY {
+                break;
+            }
+            let home = prefix_hash(&slab[(s & ID_MASK) as usize].prefix) as usize & mask;
+            // Move `s` into the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                self.slots[hole] = s;
+                hole = j;
+            }
+        }
+        self.slots[hole] = EMPTY;
+    }
+}
+
+/// Interned received routes (next hop, attributes, verdict), reference counted
+/// by entries and selected paths. Ids whose count drops to zero are freed by
+/// [`Routes::sweep`], so ids cached during a batch stay valid.
+/// What makes two received routes the same: attribute set (by address), next hop, verdict.
+type RouteKey = (usize, Option<IpAddr>, Result<(), FilterReason>);
+
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    slots: Vec<(Option<InRoute>, u32)>,
+    index: FastMap<RouteKey, u32>,
+    free: Vec<u32>,
+    zero: Vec<u32>,
+}
+
+impl Routes {
+    pub fn get(&self, id: u32) -> &InRoute {
+        self.slots[id as usize].0.as_ref().expect("live route id")
+    }
+
+    /// The id of `route` (not counted: call [`Routes::inc`] when stored).
+    pub fn intern(&mut self, route: InRoute) -> u32 {
+        let key = (
+            Arc::as_ptr(&route.attrs) as usize,
+            route.next_hop,
+            route.verdict.clone(),
+        );
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = (Some(route), 0);
+                id
+            }
+            None => {
+                self.slots.push((Some(route), 0));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.zero.push(id);
+        self.index.insert(key, id);
+        id
+    }
+
+    pub fn inc(&mut self, id: u32) {
+        if id != NONE {
+            self.slots[id as usize].1 += 1;
+        }
+    }
+
+    pub fn dec(&mut self, id: u32) {
+        if id != NONE {
+            let c = &mut self.slots[id as usize].1;
+            *c -= 1;
+            if *c == 0 {
+                self.zero.push(id);
+            }
+        }
+    }
+
+    /// Frees routes nothing refers to.
+    pub fn sweep(&mut self) {
+        for id in std::mem::take(&mut self.zero) {
+            let (route, refs) = &mut self.slots[id as usize];
+            if *refs == 0 {
+                if let Some(r) = route.take() {
+                    self.index
+                        .remove(&(Arc::as_ptr(&r.attrs) as usize, r.next_hop, r.verdict));
+                    self.free.push(id);
+                }
+            }
+        }
+    }
+}
+
+/// Interned outgoing attribute sets, counted by selected paths.
+#[derive(Debug, Default)]
+pub(crate) struct Exports {
+    slots: Vec<(Option<Arc<PathAttributes>>, u32)>,
+    index: FastMap<usize, u32>,
+    free: Vec<u32>,
+    zero: Vec<u32>,
+}
+
+impl Exports {
+    pub fn get(&self, id: u32) -> &Arc<PathAttributes> {
+        self.slots[id as usize].0.as_ref().expect("live export id")
+    }
+
+    /// The id of `attrs` (already interned by the attribute interner; not counted).
+    pub fn intern(&mut self, attrs: Arc<PathAttributes>) -> u32 {
+        let key = Arc::as_ptr(&attrs) as usize;
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = (Some(attrs), 0);
+                id
+            }
+            None => {
+                self.slots.push((Some(attrs), 0));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.zero.push(id);
+        self.index.insert(key, id);
+        id
+    }
+
+    pub fn inc(&mut self, id: u32) {
+        if id != NONE {
+            self.slots[id as usize].1 += 1;
+        }
+    }
+
+    pub fn dec(&mut self, id: u32) {
+        if id != NONE {
+            let c = &mut self.slots[id as usize].1;
+            *c -= 1;
+            if *c == 0 {
+                self.zero.push(id);
+            }
+        }
+    }
+
+    pub fn sweep(&mut self) {
+        for id in std::mem::take(&mut self.zero) {
+            let (attrs, refs) = &mut self.slots[id as usize];
+            if *refs == 0 {
+                if let Some(a) = attrs.take() {
+                    self.index.remove(&(Arc::as_ptr(&a) as usize));
+                    self.free.push(id);
+                }
+            }
+        }
     }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct LocRib {
-    pub dests: PrefixMap<Dest>,
-    dirty: Vec<IpNet>,
+    pub slab: Vec<Dest>,
+    index: PrefixIndex,
+    /// Entries of dests with more than one.
+    more: FastMap<u32, Vec<Entry>>,
+    free: Vec<u32>,
+    dirty: Vec<u32>,
+    live: usize,
+    pub routes: Routes,
+    pub exports: Exports,
 }
 
 impl LocRib {
-    fn touch(&mut self, prefix: IpNet) -> &mut Dest {
-        let d = self.dests.entry(prefix).or_default();
-        if !d.dirty {
-            d.dirty = true;
-            self.dirty.push(prefix);
-        }
-        d
+    pub fn find(&self, prefix: &IpNet) -> Option<u32> {
+        self.index.find(prefix, &self.slab)
     }
 
-    /// Marks `prefix` for the next decision run.
-    pub fn mark(&mut self, prefix: IpNet) {
-        if self.dests.contains_key(&prefix) {
-            self.touch(prefix);
-        }
+    /// Live dests.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.live
     }
 
-    /// Adds or replaces the path of `path.peer`.
-    pub fn upsert(&mut self, prefix: IpNet, path: Path) {
-        let d = self.touch(prefix);
-        match d.paths.iter_mut().find(|p| p.peer == path.peer) {
-            Some(p) => *p = path,
-            None => d.paths.push(path),
-        }
+    /// Hint that `prefix` is looked up soon.
+    pub fn prefetch(&self, prefix: &IpNet) {
+        self.index.prefetch(prefix);
     }
 
-    pub fn remove(&mut self, prefix: IpNet, peer: PeerId) {
-        if let Some(d) = self.dests.get_mut(&prefix) {
-            if let Some(i) = d.paths.iter().position(|p| p.peer == peer) {
-                d.paths.swap_remove(i);
-                self.touch(prefix);
+    /// The dest of `prefix`, created if absent.
+    pub fn dest(&mut self, prefix: IpNet) -> u32 {
+        self.index.reserve_one(&self.slab);
+        let h = prefix_hash(&prefix);
+        let slot = match self.index.probe(&prefix, h, &self.slab) {
+            Ok(id) => return id,
+            Err(slot) => slot,
+        };
+        let d = Dest {
+            prefix,
+            flags: F_LIVE,
+            first: NO_ENTRY,
+            best_src: NONE,
+            best_route: NONE,
+            best_export: NONE,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slab[id as usize] = d;
+                id
             }
+            None => {
+                assert!(self.slab.len() < MAX_DESTS, "route table full");
+                self.slab.push(d);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.index.fill(slot, h, id);
+        self.live += 1;
+        id
+    }
+
+    pub fn entries(&self, id: u32) -> &[Entry] {
+        let d = &self.slab[id as usize];
+        if d.flags & F_MORE != 0 {
+            &self.more[&id]
+        } else if d.first.peer != NONE {
+            std::slice::from_ref(&d.first)
+        } else {
+            &[]
+        }
+    }
+
+    /// The route of `peer` for dest `id`, if any.
+    pub fn entry(&self, id: u32, peer: u32) -> Option<u32> {
+        self.entries(id)
+            .iter()
+            .find(|e| e.peer == peer)
+            .map(|e| e.route)
+    }
+
+    /// Sets the route of `peer` (counted by the caller); returns the old one or [`NONE`].
+    pub fn set_entry(&mut self, id: u32, peer: u32, route: u32) -> u32 {
+        let d = &mut self.slab[id as usize];
+        if d.flags & F_MORE != 0 {
+            let v = self.more.get_mut(&id).expect("more entries");
+            match v.iter_mut().find(|e| e.peer == peer) {
+                Some(e) => std::mem::replace(&mut e.route, route),
+                None => {
+                    v.push(Entry { peer, route });
+                    NONE
+                }
+            }
+        } else if d.first.peer == peer {
+            std::mem::replace(&mut d.first.route, route)
+        } else if d.first.peer == NONE {
+            d.first = Entry { peer, route };
+            NONE
+        } else {
+            let first = std::mem::replace(&mut d.first, NO_ENTRY);
+            d.flags |= F_MORE;
+            self.more.insert(id, vec![first, Entry { peer, route }]);
+            NONE
+        }
+    }
+
+    /// Removes the route of `peer` (the caller uncounts it); returns it or [`NONE`].
+    pub fn remove_entry(&mut self, id: u32, peer: u32) -> u32 {
+        let d = &mut self.slab[id as usize];
+        if d.flags & F_MORE != 0 {
+            let v = self.more.get_mut(&id).expect("more entries");
+            let Some(i) = v.iter().position(|e| e.peer == peer) else {
+                return NONE;
+            };
+            let old = v.swap_remove(i).route;
+            if v.len() == 1 {
+                d.first = v[0];
+                d.flags &= !F_MORE;
+                self.more.remove(&id);
+            }
+            old
+        } else if d.first.peer == peer {
+            std::mem::replace(&mut d.first, NO_ENTRY).route
+        } else {
+            NONE
+        }
+    }
+
+    /// Frees dest `id` if it holds nothing and awaits no decision.
+    pub fn release(&mut self, id: u32) {
+        let d = &self.slab[id as usize];
+        if d.live()
+            && d.flags & (F_LOCAL | F_DIRTY | F_MORE) == 0
+            && d.first.peer == NONE
+            && d.best_src == NONE
+        {
+            self.index.remove(&d.prefix, &self.slab);
+            self.slab[id as usize].flags = 0;
+            self.free.push(id);
+            self.live -= 1;
+        }
+    }
+
+    /// Marks dest `id` for the next decision run.
+    pub fn touch(&mut self, id: u32) {
+        let d = &mut self.slab[id as usize];
+        if d.flags & F_DIRTY == 0 {
+            d.flags |= F_DIRTY;
+            self.dirty.push(id);
         }
     }
 
     pub fn set_local(&mut self, prefix: IpNet, local: bool) {
-        let d = self.touch(prefix);
-        d.local = local;
+        let id = self.dest(prefix);
+        let d = &mut self.slab[id as usize];
+        if local {
+            d.flags |= F_LOCAL;
+        } else {
+            d.flags &= !F_LOCAL;
+        }
+        self.touch(id);
     }
 
-    /// The dirty prefixes, sorted, with their flags cleared.
-    pub fn take_dirty(&mut self) -> Vec<IpNet> {
+    /// The dirty dests, in prefix order, with their flags cleared.
+    pub fn take_dirty(&mut self) -> Vec<u32> {
         let mut dirty = std::mem::take(&mut self.dirty);
-        for p in &dirty {
-            if let Some(d) = self.dests.get_mut(p) {
-                d.dirty = false;
-            }
+        for &id in &dirty {
+            self.slab[id as usize].flags &= !F_DIRTY;
         }
-        dirty.sort_unstable();
+        let slab = &self.slab;
+        if !dirty.is_sorted_by_key(|&id| slab[id as usize].prefix) {
+            dirty.sort_unstable_by_key(|&id| slab[id as usize].prefix);
+        }
         dirty
     }
 
     pub fn has_dirty(&self) -> bool {
         !self.dirty.is_empty()
+    }
+
+    /// Live dest ids.
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slab
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.live())
+            .map(|(i, _)| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dest_is_forty_bytes() {
+        assert_eq!(std::mem::size_of::<Dest>(), 40);
+    }
+
+    #[test]
+    fn index_finds_inserts_and_removes_with_backward_shift() {
+        let mut loc = LocRib::default();
+        let p = |i: u32| IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i), 32).unwrap());
+        let ids: Vec<u32> = (0..5000).map(|i| loc.dest(p(i))).collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(loc.find(&p(i as u32)), Some(*id));
+        }
+        for i in (0..5000).step_by(3) {
+            let id = loc.find(&p(i)).unwrap();
+            loc.release(id);
+            assert_eq!(loc.find(&p(i)), None);
+        }
+        for i in 0..5000u32 {
+            assert_eq!(loc.find(&p(i)).is_some(), i % 3 != 0, "{i}");
+        }
+        assert_eq!(loc.len(), 5000 - 1667);
+        let again = loc.dest(p(3));
+        assert_eq!(loc.find(&p(3)), Some(again));
     }
 }

@@ -173,14 +173,21 @@ pub struct Rib {
     interner: intern::Interner,
     /// Attributes of our own routes (RFC 4271 §5.1; no ORIGINATOR_ID, no CLUSTER_LIST).
     local_attrs: Arc<crate::wire::PathAttributes>,
+    /// Their export id (held for the life of the Rib).
+    local_export: u32,
     /// Outputs recorded outside flush (import limit reports).
     pending: Vec<RibOutput>,
+    /// Whether flush reports [`RibOutput::BestChanged`].
+    fib_outputs: bool,
 }
 
 impl Rib {
     pub fn new(cfg: RibConfig) -> Rib {
         let mut interner = intern::Interner::default();
         let local_attrs = interner.intern(originated_attributes());
+        let mut loc = loc_rib::LocRib::default();
+        let local_export = loc.exports.intern(local_attrs.clone());
+        loc.exports.inc(local_export);
         Rib {
             cluster_id: cfg.cluster_id.unwrap_or(cfg.router_id),
             policy: ImportPolicy {
@@ -188,12 +195,20 @@ impl Rib {
             },
             cfg,
             peers: Vec::new(),
-            loc: loc_rib::LocRib::default(),
+            loc,
             originated: BTreeSet::new(),
             interner,
             local_attrs,
+            local_export,
             pending: Vec::new(),
+            fib_outputs: true,
         }
+    }
+
+    /// Whether [`Rib::flush`] reports [`RibOutput::BestChanged`] (default on);
+    /// off when nothing feeds a kernel FIB, which saves an output per prefix.
+    pub fn set_fib_outputs(&mut self, on: bool) {
+        self.fib_outputs = on;
     }
 
     pub fn config(&self) -> &RibConfig {
@@ -235,12 +250,27 @@ impl Rib {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
-        for (prefix, route) in p.adj_in.clear() {
-            if route.verdict.is_ok() {
-                self.loc.remove(prefix, peer);
+        if !p.adj_in.is_empty() {
+            let loc = &mut self.loc;
+            let pid = peer as u32;
+            for id in 0..loc.slab.len() as u32 {
+                if !loc.slab[id as usize].live() {
+                    continue;
+                }
+                let old = loc.remove_entry(id, pid);
+                if old == loc_rib::NONE {
+                    continue;
+                }
+                if loc.routes.get(old).verdict.is_ok() {
+                    loc.touch(id);
+                }
+                loc.routes.dec(old);
+                loc.release(id);
             }
+            loc.routes.sweep();
         }
-        p.adj_out.sent.clear();
+        p.adj_in.clear();
+        p.adj_out.advertised = 0;
         p.session = None;
         p.full_sync = false;
         p.refresh.clear();
@@ -287,8 +317,19 @@ impl Rib {
             return;
         }
         p.cfg.cost = cost;
-        for prefix in p.adj_in.accepted() {
-            self.loc.mark(*prefix);
+        if p.adj_in.accepted_count() == 0 {
+            return;
+        }
+        let loc = &mut self.loc;
+        for id in 0..loc.slab.len() as u32 {
+            if !loc.slab[id as usize].live() {
+                continue;
+            }
+            if let Some(r) = loc.entry(id, peer as u32) {
+                if loc.routes.get(r).verdict.is_ok() {
+                    loc.touch(id);
+                }
+            }
         }
     }
 
@@ -297,15 +338,28 @@ impl Rib {
         self.peers.get(peer).and_then(|p| p.cfg.cost)
     }
 
-    pub fn adj_rib_in(&self, peer: PeerId) -> Option<&AdjRibIn> {
-        self.peers.get(peer).map(|p| &p.adj_in)
+    /// The Adj-RIB-In of `peer` (accepted and filtered routes), in prefix order.
+    pub fn adj_rib_in(&self, peer: PeerId) -> Vec<(IpNet, InRoute)> {
+        let mut v: Vec<(IpNet, InRoute)> = self
+            .loc
+            .ids()
+            .filter_map(|id| {
+                let r = self.loc.entry(id, peer as u32)?;
+                Some((
+                    self.loc.slab[id as usize].prefix,
+                    self.loc.routes.get(r).clone(),
+                ))
+            })
+            .collect();
+        v.sort_by_key(|(p, _)| *p);
+        v
     }
 
     pub fn counts(&self, peer: PeerId) -> PeerCounts {
         self.peers
             .get(peer)
             .map_or_else(PeerCounts::default, |p| PeerCounts {
-                received: p.adj_in.accepted_count() + p.adj_in.filtered_count(),
+                received: p.adj_in.len(),
                 limit: p.cfg.import_limit,
                 accepted: p.adj_in.accepted_count(),
                 filtered: p.adj_in.filtered_count(),
@@ -330,7 +384,11 @@ impl Rib {
 
     /// Prefixes with a best path (walks the Loc-RIB).
     pub fn len(&self) -> usize {
-        self.loc.dests.values().filter(|d| d.best.is_some()).count()
+        self.loc
+            .slab
+            .iter()
+            .filter(|d| d.live() && d.best_src != loc_rib::NONE)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {

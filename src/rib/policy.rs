@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// Why a received route was kept as filtered instead of accepted
 /// (BIRD's `import keep filtered`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterReason {
     /// Not an IPv4 /32 or IPv6 /128.

@@ -55,11 +55,12 @@ impl FibTask {
                         interface,
                     });
                 }
+            } else if kr.metric == cfg.metric {
+                warn!(prefix = %kr.prefix, protocol = kr.protocol, metric = kr.metric, "conflict: another protocol holds this loopback at our metric; left alone");
+                foreign.push(kr.prefix);
             } else {
-                warn!(prefix = %kr.prefix, protocol = kr.protocol, metric = kr.metric, "conflict: another protocol has a route for this loopback; left alone");
-                if kr.metric == cfg.metric {
-                    foreign.push(kr.prefix);
-                }
+                // e.g. the kernel's own route for an address on lo: another metric, no clash.
+                debug!(prefix = %kr.prefix, protocol = kr.protocol, metric = kr.metric, "another protocol's route for a loopback, at another metric");
             }
         }
         if !ours.is_empty() {

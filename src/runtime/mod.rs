@@ -165,6 +165,14 @@ pub async fn run(config: Config) -> Result<(), String> {
     wait_for_signal().await;
     info!("shutting down: sending Cease to every neighbor");
     accept.abort();
+    // The kernel table first: with on_stop = keep it must not follow the
+    // withdrawals that closing the sessions causes (a restart cuts no traffic).
+    if let Some(fib) = fib_tx {
+        let (tx, rx) = oneshot::channel();
+        if fib.send(fib_task::FibMsg::Stop { done: tx }).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
     let mut done = Vec::new();
     for p in &peers {
         let (tx, rx) = oneshot::channel();
@@ -181,12 +189,6 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
-    if let Some(fib) = fib_tx {
-        let (tx, rx) = oneshot::channel();
-        if fib.send(fib_task::FibMsg::Stop { done: tx }).is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
-        }
-    }
     control.shutdown();
     Ok(())
 }

@@ -84,6 +84,8 @@ pub async fn run(
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
+    // Forwarding changes only matter to the kernel FIB.
+    rib.set_fib_outputs(fib.is_some());
     for n in &config.neighbors {
         rib.add_peer(PeerConfig::from(n));
     }

@@ -235,12 +235,17 @@ impl Session {
     /// Should a new connection in this direction be taken? The runtime asks before
     /// handing a connection over and refuses it (closes the socket) when not.
     /// A connection colliding with an Established session is refused (§6.8).
+    /// The idle hold after an error holds back only our own connects: a peer
+    /// connecting to us is taken, or two speakers that both back off after the
+    /// same failure could keep missing each other.
     pub fn accepts(&self, dir: Direction) -> bool {
-        self.admin_up
-            && self.idle_until.is_none()
+        let free = self.admin_up
             && self.conns[dir.index()].is_none()
-            && self.state() != State::Established
-            && !(dir == Direction::Outbound && self.cfg.passive)
+            && self.state() != State::Established;
+        free && match dir {
+            Direction::Outbound => !self.cfg.passive && self.idle_until.is_none(),
+            Direction::Inbound => true,
+        }
     }
 
     /// The earliest time at which [`Session::handle_timeout`] has work.

@@ -320,12 +320,39 @@ fn notification_from_peer_ends_session_and_backs_off() {
     assert_eq!(out[0], "close Outbound");
     assert!(out[1].starts_with("down: received NOTIFICATION"), "{out:?}");
     assert_eq!(r.s.state(), State::Idle);
-    assert!(!r.s.accepts(Inbound), "no connection during idle hold");
+    assert!(
+        !r.s.accepts(Outbound),
+        "no connect of ours during idle hold"
+    );
     assert_eq!(
         r.s.poll_timeout(),
         Some(r.at(3.0)),
         "idle hold = error_wait_min"
     );
+}
+
+/// Two speakers that both back off after the same failure must still meet:
+/// during idle hold the peer's connection is taken and leads to Established.
+#[test]
+fn idle_hold_still_takes_the_peers_connection() {
+    let mut r = Run::new(cfg());
+    r.establish(Outbound);
+    let cease = Message::Notification(Notification::new(6, 2, Vec::new()));
+    r.ev(1.0, Event::Received(Outbound, cease));
+    assert_eq!(r.s.state(), State::Idle);
+    assert!(r.s.accepts(Inbound));
+    assert_eq!(r.ev(1.5, Event::Connected(Inbound)), ["send Inbound OPEN"]);
+    let open = peer_open("10.255.0.1", 9);
+    assert_eq!(
+        r.ev(1.6, Event::Received(Inbound, open)),
+        ["send Inbound KEEPALIVE"]
+    );
+    assert_eq!(
+        r.ev(1.7, Event::Received(Inbound, Message::Keepalive)),
+        ["established Inbound"]
+    );
+    // The idle hold running out later starts no second connection.
+    assert!(r.tick(3.1).is_empty());
 }
 
 #[test]
