@@ -6,7 +6,7 @@
 #
 #   source interop/lib.sh
 #   lab_init                      # state dir, registries, EXIT/INT/TERM trap that calls lab_down
-#   lab_up 2 [line|ring] [--leak] # N nodes, wireguard-go tunnels, loopbacks
+#   lab_up 2 [line|ring] [--leak] [--link I-J] # N nodes, wireguard-go tunnels, loopbacks
 #   lab_bird_conf 1 [--hold 9 --keepalive 3] [--leak]; lab_bird_start 1
 #   kb_conf 2 [--hold 9 --keepalive 3];  kb_start 2 /path/to/kittbgpd
 #   birdc_n 1 show protocols;  kb_show 2 neighbors --json
@@ -66,12 +66,13 @@ lab_holder() { cat "$(lab_dir "$1")/holder.pid"; }
 lab_exec() { local i=$1; shift; nsenter -t "$(lab_holder "$i")" -m -n -- "$@"; }
 lab_peers() { cat "$(lab_dir "$1")/peers"; }     # node numbers adjacent to node i, one a line
 
-# wait_for CMD TIMEOUT_S [INTERVAL_S]: eval CMD until it succeeds; sets WAITED_MS.
+# wait_for CMD TIMEOUT_S [INTERVAL_S]: eval CMD until it succeeds; sets WAITED_MS (until the
+# successful CMD returned; an upper bound, off by at most INTERVAL_S plus one CMD run).
 wait_for() {
     local cmd=$1 timeout=$2 interval=${3:-0.1} t0=${EPOCHREALTIME/./}
     while :; do
+        if eval "$cmd" >/dev/null 2>&1; then WAITED_MS=$(( (${EPOCHREALTIME/./} - t0) / 1000 )); return 0; fi
         WAITED_MS=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
-        if eval "$cmd" >/dev/null 2>&1; then return 0; fi
         ((WAITED_MS < timeout * 1000)) || return 1
         sleep "$interval"
     done
@@ -125,10 +126,20 @@ _lab_on_exit() {
 # lab_spawn NAME NETNS LOGFILE MATCH CMD...: start CMD detached (own session), record its PID.
 # bash writes its own PID then execs CMD (nsenter/ip netns exec/unshare exec too, no fork), so
 # the recorded PID is CMD's.  MATCH must be a substring of CMD's final /proc/PID/cmdline.
+# NAME may be spawned again once its previous process is gone (a daemon restart): its record is
+# updated in place (same position in procs, so lab_down's order stays), the old pid file removed.
 lab_spawn() {
     local name=$1 netns=$2 logf=$3 match=$4; shift 4
     local pidfile="$KB_LAB_STATE/pids/$name.pid"
-    echo "$name $pidfile $netns $match" >> "$KB_LAB_STATE/procs"
+    if awk -v n="$name" '$1 == n { f = 1 } END { exit !f }' "$KB_LAB_STATE/procs"; then
+        ! lab_pid "$name" >/dev/null 2>&1 || lab_die "$name is already running (pid $(lab_pid "$name"))"
+        rm -f "$pidfile"
+        awk -v n="$name" -v r="$name $pidfile $netns $match" '$1 == n { print r; next } { print }' \
+            "$KB_LAB_STATE/procs" > "$KB_LAB_STATE/procs.new"
+        mv "$KB_LAB_STATE/procs.new" "$KB_LAB_STATE/procs"
+    else
+        echo "$name $pidfile $netns $match" >> "$KB_LAB_STATE/procs"
+    fi
     setsid -f bash -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
         </dev/null >>"$logf" 2>&1
     local n=0
@@ -229,30 +240,47 @@ lab_down() {
         : > "$KB_LAB_STATE/procs"; : > "$KB_LAB_STATE/namespaces"   # never act on them twice
     else
         rm -rf "$KB_LAB_STATE"
-        rmdir "$(dirname "$KB_LAB_STATE")" 2>/dev/null && rmdir "$(dirname "$(dirname "$KB_LAB_STATE")")" 2>/dev/null
-        true
+        # parent dirs only if empty (another lab, or kept state, may be there); under `set -e` a
+        # failing last command of an && list would end the caller: hence the `|| true`
+        { rmdir "$(dirname "$KB_LAB_STATE")" && rmdir "$(dirname "$(dirname "$KB_LAB_STATE")")"; } 2>/dev/null || true
     fi
 }
 
 # ------------------------------------------------------------------ topology
 
-_lab_links() {  # _lab_links N TOPO -> "L i j" per link
-    local n=$1 topo=$2 i L=0
+_lab_links() {  # _lab_links N TOPO [I-J...] -> "L i j" per link (extra links I-J after the topology's)
+    local n=$1 topo=$2 i L=0 e; shift 2
     for ((i = 1; i < n; i++)); do L=$((L+1)); echo "$L $i $((i+1))"; done
     if [[ $topo == ring && $n -ge 3 ]]; then L=$((L+1)); echo "$L $n 1"; fi
+    for e in "$@"; do L=$((L+1)); echo "$L ${e%-*} ${e#*-}"; done
 }
 
 # endpoint node i uses to reach node j's wg<i> (direct over the hub; a relay would change this)
 _lab_wg_endpoint() { local i=$1 j=$2; echo "172.31.$j.2:$((51000 + i))"; }
 
-# lab_up N [line|ring] [--leak]
+# lab_up N [line|ring] [--leak] [--link I-J ...]
+#   --link I-J: one more tunnel between nodes i and j besides the topology's (a chord); repeatable
 lab_up() {
     local n=${1:-}; shift || true
-    local topo=line leak=0 a i j L nsn
-    for a in "$@"; do
-        case $a in line|ring) topo=$a ;; --leak) leak=1 ;; *) lab_die "lab_up: unknown option $a" ;; esac
+    local topo=line leak=0 a i j L nsn extra=()
+    while (($#)); do
+        case $1 in
+            line|ring) topo=$1 ;;
+            --leak) leak=1 ;;
+            --link) extra+=("${2:-}"); shift ;;
+            *) lab_die "lab_up: unknown option $1" ;;
+        esac
+        shift
     done
-    [[ $n =~ ^[0-9]+$ && $n -ge 2 && $n -le 99 ]] || lab_die "usage: lab_up N [line|ring] [--leak] (2 <= N <= 99)"
+    [[ $n =~ ^[0-9]+$ && $n -ge 2 && $n -le 99 ]] || lab_die "usage: lab_up N [line|ring] [--leak] [--link I-J ...] (2 <= N <= 99)"
+    for a in "${extra[@]}"; do
+        if ! [[ $a =~ ^([0-9]+)-([0-9]+)$ ]] || ((BASH_REMATCH[1] == BASH_REMATCH[2])) \
+            || ((BASH_REMATCH[1] < 1 || BASH_REMATCH[1] > n || BASH_REMATCH[2] < 1 || BASH_REMATCH[2] > n)); then
+            lab_die "lab_up: --link '$a': want I-J, two different nodes in 1..$n"
+        fi
+        _lab_links "$n" "$topo" | awk -v i="${BASH_REMATCH[1]}" -v j="${BASH_REMATCH[2]}" \
+            '($2 == i && $3 == j) || ($2 == j && $3 == i) { exit 1 }' || lab_die "lab_up: --link $a: that link exists already"
+    done
     [[ -f $KB_LAB_STATE/procs ]] || lab_die "lab_init first"
     for i in $(seq 1 "$n") hub; do
         if [[ $i == hub ]]; then nsn=$(lab_hub); else nsn=$(lab_ns "$i"); fi
@@ -260,7 +288,7 @@ lab_up() {
     done
     echo "$n $topo" > "$KB_LAB_STATE/topology"
     mkdir -p /run/wireguard   # mount point for every node's private tmpfs
-    lab_log "lab_up: $n nodes ($topo), prefix $KB_LAB_PREFIX"
+    lab_log "lab_up: $n nodes ($topo${extra[*]:+, plus ${extra[*]}}), prefix $KB_LAB_PREFIX"
 
     nsn=$(lab_hub)
     ip netns add "$nsn"; echo "$nsn" >> "$KB_LAB_STATE/namespaces"
@@ -295,7 +323,7 @@ lab_up() {
         wait_for "lab_exec $i mountpoint -q /run/wireguard" 5 0.01 || lab_die "holder of node $i not ready"
     done
 
-    _lab_links "$n" "$topo" > "$KB_LAB_STATE/links"
+    _lab_links "$n" "$topo" "${extra[@]}" > "$KB_LAB_STATE/links"
     local me peer
     while read -r L i j; do
         echo "$j" >> "$(lab_dir "$i")/peers"; echo "$i" >> "$(lab_dir "$j")/peers"
@@ -334,6 +362,18 @@ lab_up() {
         done
     done < "$KB_LAB_STATE/links"
     lab_log "lab_up: done ($(wc -l < "$KB_LAB_STATE/links") links)"
+}
+
+# lab_link_down I J / lab_link_up I J: `ip link set wg<j> down|up` in node i (one side of the link
+# only).  Down flushes the interface's IPv6 addresses (keep_addr_on_down=0) and the kernel's routes
+# via it; up puts fe80::<i>:<j>/64 back (nodad, pitfall 3) before the link comes up; wireguard-go
+# re-binds its UDP port and handshakes again on the next packet.
+lab_link_down() { ip -n "$(lab_ns "$1")" link set "wg$2" down; }
+lab_link_up() {
+    local nsn; nsn=$(lab_ns "$1")
+    ip -n "$nsn" -6 addr show dev "wg$2" | grep -q "fe80::$1:$2/64" \
+        || ip -n "$nsn" addr add "fe80::$1:$2/64" dev "wg$2" nodad
+    ip -n "$nsn" link set "wg$2" up
 }
 
 # lab_ping_ll I J: one ping over the tunnel from node i to node j's link-local
@@ -466,28 +506,49 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 
 # ------------------------------------------------------------------ kittbgpd
 
-# kb_conf I [--hold S] [--keepalive S] [--passive]: write node i's kittbgpd config from
-# interop/kittbgpd-node.toml.tmpl (the control socket lives in the node's state dir)
+# kb_conf I [--hold S] [--keepalive S] [--passive] [--passive-to J ...] [--kernel]
+#         [--kernel-set KEY=VALUE ...]: write node i's kittbgpd config from
+# interop/kittbgpd-node.toml.tmpl (the control socket lives in the node's state dir).  --passive:
+# every neighbor passive; --passive-to J: only neighbor wg<J> (repeatable).  --kernel writes the [kernel] section (step 3) with the values below;
+# --kernel-set KEY=VALUE (implies --kernel, repeatable) changes one: enabled, table, protocol,
+# metric, on_stop, startup_grace.  Without either, no [kernel] section (the daemon's defaults).
+KB_KERNEL_DEFAULTS="enabled=true table=254 protocol=200 metric=32 on_stop=keep startup_grace=30"
 kb_conf() {
     local i=$1; shift
     local hold=240 ka="" passive="" d j tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
+    local kernel=0 kv k passive_to=" "
+    declare -A kset=()
+    for kv in $KB_KERNEL_DEFAULTS; do kset[${kv%%=*}]=${kv#*=}; done
     while (($#)); do
         case $1 in
             --hold) hold=$2; shift 2 ;;
             --keepalive) ka=$2; shift 2 ;;
             --passive) passive=1; shift ;;
+            --passive-to) passive_to+="$2 "; shift 2 ;;
+            --kernel) kernel=1; shift ;;
+            --kernel-set)
+                k=${2%%=*}
+                [[ $2 == *=* && -n ${kset[$k]+x} ]] || lab_die "kb_conf: --kernel-set '$2': want KEY=VALUE, KEY one of ${!kset[*]}"
+                kset[$k]=${2#*=}; kernel=1; shift 2 ;;
             *) lab_die "kb_conf: unknown option $1" ;;
         esac
     done
+    local ksed=(-e '/@KERNEL_BEGIN@/,/@KERNEL_END@/d')
+    if ((kernel)); then
+        ksed=(-e '/@KERNEL_BEGIN@/d' -e '/@KERNEL_END@/d')
+        for k in "${!kset[@]}"; do ksed+=(-e "s|@K_${k^^}@|${kset[$k]}|g"); done
+    fi
     d=$(lab_dir "$i")
     # the neighbor block, once per adjacent node
     local block; block=$(sed -n '/@NEIGHBOR_BEGIN@/,/@NEIGHBOR_END@/{/@NEIGHBOR_/d;p}' "$tmpl")
     while read -r j; do
-        nb+=$(sed -e "s/@J@/$j/g" -e "s/@I@/$i/g" -e "s/@COST@/$(cat "$d/cost.$j")/g" <<< "$block")$'\n'
+        if [[ $passive_to == *" $j "* ]]; then k='s/ *# @PEER_PASSIVE@//'; else k='/@PEER_PASSIVE@/d'; fi
+        nb+=$(sed -e "s/@J@/$j/g" -e "s/@I@/$i/g" -e "s/@COST@/$(cat "$d/cost.$j")/g" -e "$k" <<< "$block")$'\n'
     done < "$d/peers"
     {
         echo "# generated by interop/lib.sh (kb_conf) from kittbgpd-node.toml.tmpl for node $i ($(lab_ns "$i"))"
-        sed -n '/@NEIGHBOR_BEGIN@/q;p' "$tmpl" | sed -e '/^# kittbgpd config for lab node/,/^# repeated for every/d' \
+        sed -n '/@NEIGHBOR_BEGIN@/q;p' "$tmpl" | sed -e '/^# kittbgpd config for lab node/,/^# adjacent node j (tunnel/d' \
+            "${ksed[@]}" \
             -e "${ka:+s/@KEEPALIVE@/$ka/}" -e '/@KEEPALIVE@/d' \
             -e "${passive:+s/ *# @PASSIVE@//}" -e '/@PASSIVE@/d' \
             -e "s|@SOCK@|$d/kittbgpd.sock|g" -e "s/@HOLD@/$hold/g" -e "s/@PORT@/$KB_PORT/g" \
@@ -515,6 +576,9 @@ lab_run() {
     lab_spawn "$name-$i" "$(lab_ns "$i")" "$logf" "$match" nsenter -t "$(lab_holder "$i")" -m -n -- "$@"
 }
 
+# kb_stop I [SIGNAL] [WAIT_S]: stop node i's daemon (lab_kill kittbgpd-I; KILL_MS = time to exit);
+# kb_start I "$(kb_bin I)" then starts it again with the same binary and config
+kb_stop() { lab_kill "kittbgpd-$1" "${2:-TERM}" "${3:-5}"; }
 kb_bin() { cat "$(lab_dir "$1")/kittbgpd.bin"; }
 kb_sock() { echo "$(lab_dir "$1")/kittbgpd.sock"; }
 # kb_show I neighbors|routes [ARGS]: the control CLI against node i's daemon
@@ -629,4 +693,118 @@ if isinstance(d, dict):
 sys.exit(0 if any(r.get("prefix") == sys.argv[1] and r.get("status", "accepted") == "accepted"
                   and r.get("peer") not in ("self", None) for r in d) else 1)
 ' "$2"
+}
+
+# ------------------------------------------------------------------ kernel routes (step 3)
+# (used by test_fabric5.sh and demo.sh)
+
+# The 5-node fabric: ring 1-2-3-4-5-1 plus the chord 1-3 (KB_FABRIC5_LINKS: lab_up --link).
+# Costs as "I-J:C" (node I adds C for routes from node J).  Symmetric except 2-3 (node 3 pays 12);
+# the chord (15) carries 1<->3 and 5<->3 (two hops: 5-1-3, 3-1-5), 2->4 goes 2-1-5-4 (three hops),
+# 3<->4 stays direct (30 vs 35 the other way); no node has two equal paths, with every link up and
+# with any one link down (lab_expected_paths warns about ties).
+KB_FABRIC5_LINKS=${KB_FABRIC5_LINKS:-"1-3"}
+KB_FABRIC5_COSTS=${KB_FABRIC5_COSTS:-"1-2:10 2-1:10 2-3:10 3-2:12 3-4:30 4-3:30 4-5:10 5-4:10 5-1:10 1-5:10 1-3:15 3-1:15"}
+
+# lab_expected_paths COSTS "NODES" [I-J]: the best path of every node to every other node's
+# loopbacks by Dijkstra over the per-direction costs (node I's import adds C for routes from J), with
+# link I-J left out if given.  One row per node and prefix, sorted:
+#   "I PREFIX fe80::<j>:<i>%wg<j> MED HOPS"   (j = first hop, HOPS = the path, e.g. 5-1-3)
+# A node with two equally good paths is reported on stderr (tie-breaking would decide).
+lab_expected_paths() {
+    "$PYTHON" -c '
+import heapq, sys
+cost = {}
+for e in sys.argv[1].split():
+    ij, c = e.split(":"); i, j = ij.split("-")
+    cost[(int(i), int(j))] = int(c)
+nodes = [int(n) for n in sys.argv[2].split()]
+if sys.argv[3]:
+    a, b = (int(x) for x in sys.argv[3].split("-"))
+    cost = {k: v for k, v in cost.items() if set(k) != {a, b}}
+INF = 1 << 62
+for d in nodes:
+    dist, via = {d: 0}, {}
+    pq = [(0, d)]
+    while pq:
+        dd, u = heapq.heappop(pq)
+        if dd > dist.get(u, INF):
+            continue
+        for (i, j), c in cost.items():          # u = j announces to i
+            if j == u and i != d and dd + c < dist.get(i, INF):
+                dist[i] = dd + c; via[i] = u; heapq.heappush(pq, (dist[i], i))
+    for n in nodes:
+        if n == d or n not in dist:
+            continue
+        offers = sorted(dist[j] + c for (i, j), c in cost.items() if i == n and j in dist and via.get(j) != n)
+        if len(offers) > 1 and offers[0] == offers[1]:
+            print("warning: node %d has two equal paths to node %d (MED %d)" % (n, d, offers[0]), file=sys.stderr)
+        hops, x = [n], n
+        while x != d:
+            x = via[x]; hops.append(x)
+        j = via[n]
+        for p in ("10.255.0.%d/32" % d, "fd00:255::%d/128" % d):
+            print("%d %s fe80::%d:%d%%wg%d %d %s" % (n, p, j, n, j, dist[n], "-".join(map(str, hops))))
+' "$1" "$2" "${3:-}" | LC_ALL=C sort
+}
+
+# lab_kernel_routes I...: the kernel's routes (every table) in nodes i... to loopbacks inside
+# 10.255.0.0/16 and fd00:255::/48 other than the node's own, one a line, sorted:
+#   "I PREFIX NEXTHOP%DEV proto P metric M src S table T"
+# (NEXTHOP "-" for none, "multipath:NH%DEV,..." for several; "src -" without prefsrc).  Two lines
+# with the same I PREFIX are two kernel routes for one prefix.
+lab_kernel_routes() {
+    local i args=()
+    for i in "$@"; do args+=("$i" "$(lab_ns "$i")"); done
+    "$PYTHON" -c '
+import ipaddress, json, subprocess, sys
+R4, R6 = ipaddress.ip_network("10.255.0.0/16"), ipaddress.ip_network("fd00:255::/48")
+a = sys.argv[1:]
+for i, ns in zip(a[::2], a[1::2]):
+    own = {"10.255.0.%s/32" % i, "fd00:255::%s/128" % i}
+    for fam, rng, plen in (("-4", R4, 32), ("-6", R6, 128)):
+        out = subprocess.run(["ip", "-n", ns, fam, "-j", "route", "show", "table", "all"],
+                             capture_output=True, text=True).stdout
+        for r in json.loads(out or "[]"):
+            dst = r.get("dst", "")
+            if dst in ("default", "") or r.get("type", "unicast") != "unicast":
+                continue
+            if "/" not in dst:
+                dst += "/%d" % plen
+            try:
+                net = ipaddress.ip_network(dst, strict=False)
+            except ValueError:
+                continue
+            if net.version != rng.version or not net.subnet_of(rng) or dst in own:
+                continue
+            def hop(h):
+                return "%s%%%s" % ((h.get("via") or {}).get("host") or h.get("gateway") or "-", h.get("dev", "-"))
+            nh = "multipath:" + ",".join(hop(h) for h in r["nexthops"]) if "nexthops" in r else hop(r)
+            print(i, dst, nh, "proto", r.get("protocol", "-"), "metric", r.get("metric", 0),
+                  "src", r.get("prefsrc", "-"), "table", r.get("table", "main"))
+' "${args[@]}" | LC_ALL=C sort
+}
+
+# lab_ping_matrix SRC... -- DST...: from every node SRC to every node DST's IPv4 and IPv6 loopback
+# (SRC != DST), one ping each (-W 1, from SRC's own loopback), all at once; one line per pair,
+# sorted: "SRC DST_ADDRESS ok|lost"
+lab_ping_matrix() {
+    local srcs=() s d tmp dst src
+    while (($#)) && [[ $1 != -- ]]; do srcs+=("$1"); shift; done
+    shift || true
+    tmp=$(mktemp -d /tmp/kbping.XXXXXX)
+    for s in "${srcs[@]}"; do
+        for d in "$@"; do
+            [[ $s != "$d" ]] || continue
+            for dst in "10.255.0.$d" "fd00:255::$d"; do
+                if [[ $dst == *:* ]]; then src=fd00:255::$s; else src=10.255.0.$s; fi
+                ( r=lost
+                  ip netns exec "$(lab_ns "$s")" ping -c1 -W1 -q -I "$src" "$dst" >/dev/null 2>&1 && r=ok
+                  echo "$s $dst $r" > "$tmp/$s-$dst" ) &
+            done
+        done
+    done
+    wait
+    cat "$tmp"/* 2>/dev/null | LC_ALL=C sort -k1,1n -k2,2
+    rm -rf "$tmp"
 }
