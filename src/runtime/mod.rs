@@ -4,6 +4,7 @@
 mod conn;
 mod control;
 mod fib_task;
+mod icmp;
 mod lo;
 mod netlink_events;
 mod peer;

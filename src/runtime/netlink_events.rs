@@ -77,11 +77,22 @@ fn on_link(w: &Watch, up: &mut HashMap<String, bool>, link: &LinkMessage, now_up
         for (n, tx) in w.neighbors.iter().zip(&w.peers) {
             if n.interface.as_deref() == Some(name.as_str()) {
                 info!(peer = %n.name, interface = %name, "interface down: ending the session now");
-                let _ = tx.send(PeerCmd::LinkDown);
+                let _ = tx.send(PeerCmd::Link {
+                    up: false,
+                    why: "interface",
+                });
             }
         }
     } else if !was_up && now_up {
         info!(interface = %name, "interface up");
+        for (n, tx) in w.neighbors.iter().zip(&w.peers) {
+            if n.interface.as_deref() == Some(name.as_str()) {
+                let _ = tx.send(PeerCmd::Link {
+                    up: true,
+                    why: "interface",
+                });
+            }
+        }
     }
 }
 

@@ -32,9 +32,11 @@ pub enum PeerCmd {
         notification: Notification,
         restart: bool,
     },
-    /// The tunnel interface went down: drop the connections now (the hold
-    /// timer would take minutes) so the routes are withdrawn at once.
-    LinkDown,
+    /// The tunnel is down (`why`: "interface" from netlink, "probe" from the
+    /// latency prober) or up again. While any reason holds, the session is down
+    /// and makes no connection: routes are withdrawn at once, not after the hold
+    /// time. When the last reason clears, the session starts again at once.
+    Link { up: bool, why: &'static str },
     /// Administrative stop: send this NOTIFICATION, then end the task.
     Stop {
         notification: Notification,
@@ -130,6 +132,7 @@ pub fn spawn(
         session: Session::new(session_cfg),
         conns: [None, None],
         closing: Vec::new(),
+        link_down: std::collections::BTreeSet::new(),
         conn_tx,
         rib,
         status: status_tx,
@@ -148,6 +151,8 @@ struct PeerTask {
     neighbor: Neighbor,
     session: Session,
     conns: [Option<ConnIo>; 2],
+    /// Why the link is considered down (interface, probe); empty: up.
+    link_down: std::collections::BTreeSet<&'static str>,
     /// Writers of closed connections still sending their last bytes (a NOTIFICATION).
     closing: Vec<tokio::task::JoinHandle<()>>,
     conn_tx: mpsc::UnboundedSender<ConnEvent>,
@@ -261,13 +266,33 @@ impl PeerTask {
                 let actions = self.session.handle(event, Instant::now());
                 self.execute(actions);
             }
-            PeerCmd::LinkDown => {
-                for dir in [Direction::Outbound, Direction::Inbound] {
-                    if let Some(c) = self.conns[slot(dir)].take() {
-                        c.close();
-                        let actions = self.session.handle(Event::Closed(dir), Instant::now());
-                        self.execute(actions);
+            PeerCmd::Link { up, why } => {
+                let was_held = !self.link_down.is_empty();
+                if up {
+                    self.link_down.remove(why);
+                } else {
+                    self.link_down.insert(why);
+                }
+                let held = !self.link_down.is_empty();
+                if held && !was_held {
+                    info!(peer = %self.neighbor.name, reason = why, "link down: session held down");
+                    for dir in [Direction::Outbound, Direction::Inbound] {
+                        if let Some(c) = self.conns[slot(dir)].take() {
+                            c.close();
+                            let actions = self.session.handle(Event::Closed(dir), Instant::now());
+                            self.execute(actions);
+                        }
                     }
+                    // Nothing can be sent over a dead link: a stop without NOTIFICATION.
+                    let actions = self.session.handle(
+                        Event::Stop(Notification::new(6, 2, Vec::new())),
+                        Instant::now(),
+                    );
+                    self.execute(actions);
+                } else if !held && was_held {
+                    info!(peer = %self.neighbor.name, reason = why, "link up: starting the session");
+                    let actions = self.session.handle(Event::Start, Instant::now());
+                    self.execute(actions);
                 }
             }
             PeerCmd::Stop { .. } => unreachable!("handled in run"),
