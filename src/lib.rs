@@ -1,11 +1,12 @@
 //! kittbgpd: a BGP daemon for WireGuard routing fabrics.
 //!
-//! Sans-IO cores ([`wire`], [`session`], [`config`], [`rib`]) hold all protocol logic and
+//! Sans-IO cores ([`wire`], [`session`], [`config`], [`rib`], [`cost`]) hold all protocol logic and
 //! take time as an argument; [`runtime`] moves bytes, timers and events around them;
 //! [`ctl`] is the control protocol and its rendering.
 //! See ARCHITECTURE.md for the module map and the path of one UPDATE.
 
 pub mod config;
+pub mod cost;
 pub mod ctl;
 pub mod fib;
 pub mod rib;

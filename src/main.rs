@@ -53,6 +53,8 @@ enum Show {
         #[arg(long)]
         filtered: bool,
     },
+    /// Measured links: last and smoothed RTT, loss, applied cost, last cost changes.
+    Links,
     /// Why a route won or lost: every candidate for PREFIX with its received MED,
     /// link cost and total, and the decision step that ruled each loser out.
     Explain {
@@ -149,6 +151,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
     let request = match what {
         Show::Neighbors => Request::Neighbors,
+        Show::Links => Request::Links,
         Show::Routes { best, filtered } => Request::Routes {
             all: !best && !filtered,
             filtered,
@@ -183,6 +186,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
     match request {
         Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
         Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
+        Request::Links => print!("{}", ctl::render_links(&value)),
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
             Ok(routes) => print!("{}", ctl::render_routes(&routes)),
             Err(e) => {

@@ -18,6 +18,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub defaults: SessionOptions,
     pub kernel: Option<Spanned<FileKernel>>,
+    /// `[cost]`: how measured links are priced (every key optional).
+    pub cost: Option<Spanned<crate::cost::CostParams>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }
@@ -75,9 +77,47 @@ with_session_options!(
         pub interface: Option<String>,
         pub address: Option<Spanned<IpAddr>>,
         pub remote_as: Option<u32>,
-        pub cost: Option<u32>,
+        pub cost: Option<LinkCost>,
     }
 );
+
+/// A neighbor's `cost`: a static number, or `"auto"` (measured, `[cost]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkCost {
+    Static(u32),
+    Auto,
+}
+
+/// By hand rather than `#[serde(untagged)]`, whose error ("data did not match
+/// any variant") would not say what is expected.
+impl<'de> Deserialize<'de> for LinkCost {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LinkCost;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a cost from 0 to 4294967295, or \"auto\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LinkCost, E> {
+                u32::try_from(v)
+                    .map(LinkCost::Static)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LinkCost, E> {
+                u32::try_from(v)
+                    .map(LinkCost::Static)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LinkCost, E> {
+                match v {
+                    "auto" => Ok(LinkCost::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// `[kernel]`: how best routes go into the kernel.
 #[derive(Debug, Default, Deserialize)]

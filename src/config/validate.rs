@@ -1,8 +1,9 @@
 //! From the file model to the effective [`Config`]: defaults applied, every
 //! semantic rule checked, each error naming file, line, key and why.
 
-use super::file::{FileConfig, FileNeighbor, SessionOptions};
+use super::file::{FileConfig, FileNeighbor, LinkCost, SessionOptions};
 use super::{DEFAULT_CONTROL_SOCKET, DEFAULT_PORT};
+use crate::cost::CostParams;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 use std::fmt;
@@ -20,6 +21,8 @@ pub struct Config {
     pub control_socket: PathBuf,
     pub loopbacks: Loopbacks,
     pub kernel: Kernel,
+    /// `[cost]`: pricing of links whose neighbor has `cost = "auto"`.
+    pub cost: CostParams,
     #[serde(rename = "neighbor")]
     pub neighbors: Vec<Neighbor>,
 }
@@ -86,8 +89,11 @@ pub struct Neighbor {
     pub address: IpAddr,
     pub port: u16,
     pub remote_as: u32,
-    /// Static link cost added to received MED on import; `None`: unknown (2^31 is added).
+    /// Static link cost added to received MED on import; `None`: unknown (2^31 is
+    /// added), or not yet measured when `cost_auto`.
     pub cost: Option<u32>,
+    /// `cost = "auto"`: the cost is measured ([`crate::cost`], tuned by `[cost]`).
+    pub cost_auto: bool,
     pub hold_time: u16,
     pub keepalive: u16,
     #[serde(with = "secs")]
@@ -233,6 +239,7 @@ impl Validator<'_> {
         };
         let loopbacks = self.check_loopbacks(raw.loopbacks);
         let kernel = self.check_kernel(raw.kernel);
+        let cost = self.check_cost(raw.cost);
         let defaults = raw.defaults;
         let mut neighbors: Vec<Neighbor> = Vec::new();
         for (i, n) in raw.neighbors.into_iter().enumerate() {
@@ -269,8 +276,22 @@ impl Validator<'_> {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             loopbacks,
             kernel,
+            cost,
             neighbors,
         }
+    }
+
+    fn check_cost(&mut self, c: Option<toml::Spanned<CostParams>>) -> CostParams {
+        let Some(c) = c else {
+            return CostParams::default();
+        };
+        let span = c.span();
+        let c = c.into_inner();
+        for (key, message) in c.problems() {
+            let at = key_span(self.text, span.clone(), key);
+            self.error(at, &format!("cost.{key}"), message);
+        }
+        c
     }
 
     fn check_kernel(&mut self, k: Option<toml::Spanned<super::file::FileKernel>>) -> Kernel {
@@ -478,7 +499,11 @@ impl Validator<'_> {
             address,
             port: n.port.or(d.port).unwrap_or(DEFAULT_PORT),
             remote_as: n.remote_as.unwrap_or(local_as),
-            cost: n.cost,
+            cost: match n.cost {
+                Some(LinkCost::Static(c)) => Some(c),
+                Some(LinkCost::Auto) | None => None,
+            },
+            cost_auto: n.cost == Some(LinkCost::Auto),
             hold_time: hold,
             keepalive,
             connect_retry: Duration::from_secs(connect_retry.into()),
@@ -536,6 +561,24 @@ fn key_at(text: &str, offset: usize) -> String {
         (true, Some(k)) => k.to_string(),
         (false, Some(k)) => format!("{table}.{k}"),
     }
+}
+
+/// Where `key = ...` is written inside the table at `span` (the table itself when
+/// the key is not written there).
+fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
+    let table = &text[span.start.min(text.len())..span.end.min(text.len())];
+    let mut offset = span.start;
+    for line in table.split_inclusive('\n') {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                let at = offset + (line.len() - t.len());
+                return at..at + key.len();
+            }
+        }
+        offset += line.len();
+    }
+    span
 }
 
 /// 1-based line and column of a byte offset.
@@ -670,6 +713,46 @@ hold_time = 9
         let e = errors("router_id = \"10.255.0.2\"\nlocal_as = \n");
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].line, 2);
+    }
+
+    #[test]
+    fn cost_auto_or_static() {
+        let text = GOOD.replace("hold_time = 9\n", "hold_time = 9\ncost = \"auto\"\n");
+        let c = parse(&text, "f.toml").unwrap();
+        assert_eq!(
+            (c.neighbors[0].cost, c.neighbors[0].cost_auto),
+            (Some(10), false)
+        );
+        assert_eq!(
+            (c.neighbors[1].cost, c.neighbors[1].cost_auto),
+            (None, true)
+        );
+        assert_eq!(c.cost, CostParams::default());
+        let e = errors(&GOOD.replace("cost = 10", "cost = \"fast\""));
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[0].cost", 16),
+            "{e:?}"
+        );
+        assert!(e[0].message.contains("\"auto\""), "{}", e[0].message);
+        let e = errors(&GOOD.replace("cost = 10", "cost = -1"));
+        assert_eq!(e[0].key, "neighbor[0].cost", "{e:?}");
+    }
+
+    #[test]
+    fn cost_table_overrides_and_checks() {
+        let text = format!("{GOOD}\n[cost]\ninterval = 0.5\nwindow = 8\nrel_threshold = 0.1\n");
+        let c = parse(&text, "f.toml").unwrap();
+        assert_eq!(c.cost.interval, Duration::from_millis(500));
+        assert_eq!((c.cost.window, c.cost.rel_threshold), (8, 0.1));
+        assert_eq!(c.cost.hold_down, CostParams::default().hold_down);
+        let e = errors(&format!("{GOOD}\n[cost]\nmin = 10\nmax = 5\nwindow = 0\n"));
+        let keys: Vec<_> = e.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(keys, [("cost.window", 27), ("cost.min", 25)], "{e:?}");
+        let e = errors(&format!("{GOOD}\n[cost]\nwindw = 8\n"));
+        assert_eq!((e[0].key.as_str(), e[0].line), ("cost.windw", 25), "{e:?}");
+        let e = errors(&format!("{GOOD}\n[cost]\nhold_down = -1\n"));
+        assert_eq!(e[0].key, "cost.hold_down", "{e:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod render;
 
-pub use render::{render_explain, render_neighbors, render_routes};
+pub use render::{render_explain, render_links, render_neighbors, render_routes};
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +24,8 @@ pub enum Request {
         #[serde(default)]
         filtered: bool,
     },
+    /// Links with measured cost: RTT, smoothed RTT, loss, applied cost, last changes.
+    Links,
     /// Every candidate for one prefix and the decision step each loser lost at.
     Explain {
         prefix: ipnet::IpNet,

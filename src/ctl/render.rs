@@ -179,3 +179,54 @@ pub fn render_explain(e: &Value) -> String {
     }
     out
 }
+
+/// `show links`: per measured link, RTT and cost now, and the last cost changes.
+pub fn render_links(list: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<8} {:>10} {:>12} {:>7} {:>10}",
+        "Link", "State", "RTT ms", "Smoothed ms", "Loss", "Cost"
+    );
+    let ms = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_f64)
+            .map_or("-".to_string(), |x| format!("{x:.2}"))
+    };
+    for l in list.as_array().into_iter().flatten() {
+        let loss = l
+            .get("loss")
+            .and_then(Value::as_f64)
+            .map_or("-".to_string(), |x| format!("{:.0}%", x * 100.0));
+        let _ = writeln!(
+            out,
+            "{:<12} {:<8} {:>10} {:>12} {:>7} {:>10}",
+            s(l, "name"),
+            s(l, "state"),
+            ms(l, "last_rtt_ms"),
+            ms(l, "smoothed_rtt_ms"),
+            loss,
+            s(l, "cost")
+        );
+        for h in l
+            .get("history")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .rev()
+            .take(5)
+        {
+            let ago = h
+                .get("ago_s")
+                .and_then(Value::as_f64)
+                .map_or("-".to_string(), |a| format!("{a:.0} s ago"));
+            let (old, new) = (s(h, "old"), s(h, "new"));
+            let (old, new) = (
+                if old == "-" { "down".to_string() } else { old },
+                if new == "-" { "down".to_string() } else { new },
+            );
+            let _ = writeln!(out, "    {ago}: {old} -> {new}  {}", s(h, "reason"));
+        }
+    }
+    out
+}

@@ -23,9 +23,16 @@ impl Control {
     }
 }
 
+/// What the control socket reads: each peer's status, each measured link's view.
+#[derive(Clone)]
+pub struct Views {
+    pub peers: Vec<watch::Receiver<PeerStatus>>,
+    pub links: Vec<watch::Receiver<serde_json::Value>>,
+}
+
 pub fn serve(
     path: &Path,
-    peers: Vec<watch::Receiver<PeerStatus>>,
+    views: Views,
     rib: mpsc::UnboundedSender<RibMsg>,
 ) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
@@ -47,7 +54,7 @@ pub fn serve(
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(client(stream, peers.clone(), rib.clone()));
+                    tokio::spawn(client(stream, views.clone(), rib.clone()));
                 }
                 Err(e) => warn!("control socket accept failed: {e}"),
             }
@@ -59,16 +66,12 @@ pub fn serve(
     })
 }
 
-async fn client(
-    stream: tokio::net::UnixStream,
-    peers: Vec<watch::Receiver<PeerStatus>>,
-    rib: mpsc::UnboundedSender<RibMsg>,
-) {
+async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::UnboundedSender<RibMsg>) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let response = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => answer(req, &peers, &rib).await,
+            Ok(req) => answer(req, &views, &rib).await,
             Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
         };
         debug!(?line, "control request");
@@ -82,9 +85,10 @@ async fn client(
 
 async fn answer(
     req: Request,
-    peers: &[watch::Receiver<PeerStatus>],
+    views: &Views,
     rib: &mpsc::UnboundedSender<RibMsg>,
 ) -> serde_json::Value {
+    let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
         v.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
     };
@@ -112,6 +116,9 @@ async fn answer(
                 Some(routes) => json(serde_json::to_value(routes)),
                 None => serde_json::json!({ "error": "routing task did not answer" }),
             }
+        }
+        Request::Links => {
+            serde_json::Value::Array(views.links.iter().map(|l| l.borrow().clone()).collect())
         }
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {

@@ -8,6 +8,7 @@ mod icmp;
 mod lo;
 mod netlink_events;
 mod peer;
+mod probe;
 mod rib_task;
 pub mod transport;
 
@@ -144,14 +145,36 @@ pub async fn run(config: Config) -> Result<(), String> {
     info!(prefixes = ?originated, "originating");
     let _ = rib_tx.send(RibMsg::Originate(originated));
 
-    let statuses = peers.iter().map(|p| p.status.clone()).collect();
-    let control =
-        control::serve(&config.control_socket, statuses, rib_tx.clone()).map_err(|e| {
-            format!(
-                "cannot open control socket {}: {e}",
-                config.control_socket.display()
-            )
-        })?;
+    // A prober per link with `cost = "auto"`: measured RTT becomes the link cost.
+    let mut links = Vec::new();
+    for (id, n) in config.neighbors.iter().enumerate() {
+        match (n.cost_auto, &n.interface, n.address) {
+            (true, Some(ifname), std::net::IpAddr::V6(addr)) => {
+                let p = probe::Probe {
+                    peer: id,
+                    name: n.name.clone(),
+                    interface: ifname.clone(),
+                    address: addr,
+                    params: config.cost.clone(),
+                };
+                links.push(probe::spawn(p, peers[id].tx.clone(), rib_tx.clone()));
+            }
+            (true, _, _) => {
+                warn!(peer = %n.name, "cost = \"auto\" needs an interface and an IPv6 neighbor address; no probing")
+            }
+            _ => {}
+        }
+    }
+    let views = control::Views {
+        peers: peers.iter().map(|p| p.status.clone()).collect(),
+        links,
+    };
+    let control = control::serve(&config.control_socket, views, rib_tx.clone()).map_err(|e| {
+        format!(
+            "cannot open control socket {}: {e}",
+            config.control_socket.display()
+        )
+    })?;
 
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
     tokio::spawn(netlink_events::run(netlink_events::Watch {

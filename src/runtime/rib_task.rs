@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 const MAX_BATCH: usize = 4096;
 
 #[derive(Debug)]
-// `LinkCost`, `RouteList` and `Explain` wait for their senders (cost, control socket).
+// Messages from peers, the prober (`LinkCost`) and the control socket.
 pub enum RibMsg {
     PeerUp {
         peer: PeerId,
@@ -40,8 +40,7 @@ pub enum RibMsg {
     },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
-    /// A new link cost for a neighbor (`None`: unknown); sent by the latency prober (step 4).
-    #[allow(dead_code)]
+    /// A new link cost for a neighbor (`None`: unknown); sent by the latency prober.
     LinkCost {
         peer: PeerId,
         cost: Option<u32>,

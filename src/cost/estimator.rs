@@ -1,0 +1,555 @@
+//! [`Estimator`]: one link's probes in, [`CostEvent`]s out.
+
+use super::params::CostParams;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Applied changes kept for the CLI.
+pub const HISTORY_LEN: usize = 32;
+/// The sustained loss is the median of the windowed loss over this many windows.
+const LOSS_SPAN_WINDOWS: usize = 3;
+/// The reference RTT is the median of the samples since the last change, at most
+/// this many windows of them.
+const BASELINE_WINDOWS: usize = 8;
+
+/// Whether the link carries traffic, as the probes see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// Not yet `up_after` answers in a row, nor `down_after` losses: no cost yet.
+    Probing,
+    Up,
+    Down,
+}
+
+impl std::fmt::Display for LinkState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LinkState::Probing => "probing",
+            LinkState::Up => "up",
+            LinkState::Down => "down",
+        })
+    }
+}
+
+/// Output, to be carried out by the runtime in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CostEvent {
+    /// Use this link cost from now on.
+    Cost { cost: u32, reason: String },
+    /// The link stopped answering: withdraw what was learnt over it at once.
+    Down { reason: String },
+    /// The link answers again; a `Cost` follows immediately.
+    Up,
+}
+
+/// One entry of [`Estimator::changes`]; `None` means no cost (not up).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostChange {
+    pub at: Instant,
+    pub old: Option<u32>,
+    pub new: Option<u32>,
+    pub reason: String,
+}
+
+/// What `show` needs, ready to serialize; times as ages in seconds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CostSnapshot {
+    pub state: LinkState,
+    /// Applied cost (`None` unless up).
+    pub cost: Option<u32>,
+    /// What the cost would be from the current samples.
+    pub candidate: Option<u32>,
+    pub last_rtt_ms: Option<f64>,
+    pub smoothed_rtt_ms: Option<f64>,
+    /// Lost fraction of the last `window` probes.
+    pub loss: f64,
+    /// What enters the cost (burst-resistant).
+    pub sustained_loss: f64,
+    pub samples: usize,
+    pub in_flight: usize,
+    /// A change waiting out its hold-down or the change interval, for this long.
+    pub pending_s: Option<f64>,
+    pub last_reply_ago_s: Option<f64>,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One applied change as `show` renders it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub ago_s: f64,
+    pub old: Option<u32>,
+    pub new: Option<u32>,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Applied {
+    cost: u32,
+    rtt: Duration,
+    loss: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    since: Instant,
+    up: bool,
+    /// The candidate when the hold-down (re)started: it must stay near this level.
+    level: u32,
+}
+
+/// Latency-based cost of one link. Sans-IO: the runtime sends the probes,
+/// reports them with the time, calls [`on_tick`](Self::on_tick) at
+/// [`poll_timeout`](Self::poll_timeout), and carries out [`poll_event`](Self::poll_event).
+#[derive(Debug)]
+pub struct Estimator {
+    p: CostParams,
+    /// The latest time given in any input: what snapshot ages are counted from.
+    now: Instant,
+    state: LinkState,
+    /// Probes awaiting a reply, in the order sent.
+    in_flight: VecDeque<(u64, Instant)>,
+    last_sent: Option<Instant>,
+    /// Last `window` RTT samples (up only).
+    rtts: VecDeque<Duration>,
+    /// Last `window` outcomes, `true` = lost.
+    outcomes: VecDeque<bool>,
+    /// Windowed loss after each of the last `LOSS_SPAN_WINDOWS * window` outcomes.
+    loss_hist: VecDeque<f64>,
+    /// RTT samples since the last applied change: the reference the candidate is held against.
+    baseline: VecDeque<Duration>,
+    last_rtt: Option<Duration>,
+    last_reply: Option<Instant>,
+    /// When the most recently sent of the answered probes left.
+    last_answered_sent: Option<Instant>,
+    misses: u32,
+    /// RTTs of the answers in a row while not up.
+    streak: Vec<Duration>,
+    applied: Option<Applied>,
+    pending: Option<Pending>,
+    last_change: Option<Instant>,
+    events: VecDeque<CostEvent>,
+    history: VecDeque<CostChange>,
+}
+
+impl Estimator {
+    /// `params` must have no [`problems`](CostParams::problems) (config validation checks).
+    /// `now` only starts the clock that [`snapshot`](Self::snapshot) counts ages on.
+    pub fn new(params: CostParams, now: Instant) -> Estimator {
+        let mut p = params;
+        p.window = p.window.clamp(1, super::params::MAX_WINDOW);
+        p.down_after = p.down_after.max(1);
+        p.up_after = p.up_after.max(1);
+        Estimator {
+            p,
+            now,
+            state: LinkState::Probing,
+            in_flight: VecDeque::new(),
+            last_sent: None,
+            rtts: VecDeque::new(),
+            outcomes: VecDeque::new(),
+            loss_hist: VecDeque::new(),
+            baseline: VecDeque::new(),
+            last_rtt: None,
+            last_reply: None,
+            last_answered_sent: None,
+            misses: 0,
+            streak: Vec::new(),
+            applied: None,
+            pending: None,
+            last_change: None,
+            events: VecDeque::new(),
+            history: VecDeque::new(),
+        }
+    }
+
+    pub fn params(&self) -> &CostParams {
+        &self.p
+    }
+
+    /// A probe with this sequence number left at `now`.
+    pub fn on_probe_sent(&mut self, seq: impl Into<u64>, now: Instant) {
+        let seq = seq.into();
+        self.expire(now);
+        self.in_flight.push_back((seq, now));
+        self.last_sent = Some(now);
+    }
+
+    /// The reply to probe `seq` arrived at `now`. Replies to unknown, already
+    /// answered or timed-out probes are ignored.
+    pub fn on_reply(&mut self, seq: impl Into<u64>, now: Instant) {
+        let seq = seq.into();
+        self.expire(now);
+        let Some(i) = self.in_flight.iter().position(|&(s, _)| s == seq) else {
+            return;
+        };
+        let (_, sent) = self.in_flight.remove(i).expect("position is in range");
+        self.answered(sent, now);
+        self.evaluate(now);
+    }
+
+    /// Time passes: detects lost probes, applies held changes.
+    pub fn on_tick(&mut self, now: Instant) {
+        self.expire(now);
+        self.evaluate(now);
+    }
+
+    /// When the next probe is due (`None`: now, none was sent yet).
+    pub fn next_probe_at(&self) -> Option<Instant> {
+        self.last_sent.map(|t| t + self.p.interval)
+    }
+
+    /// The earliest time [`on_tick`](Self::on_tick) or a probe is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let expiry = self
+            .in_flight
+            .front()
+            .map(|&(_, t)| t + self.p.probe_timeout);
+        let held = self.pending.map(|pd| {
+            let hold = pd.since + self.p.hold_down;
+            match self.last_change {
+                Some(t) => hold.max(t + self.p.min_change_interval),
+                None => hold,
+            }
+        });
+        [self.next_probe_at(), expiry, held]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_event(&mut self) -> Option<CostEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn state(&self) -> LinkState {
+        self.state
+    }
+
+    /// The applied cost (`None` unless up).
+    pub fn cost(&self) -> Option<u32> {
+        self.applied.map(|a| a.cost)
+    }
+
+    pub fn last_rtt(&self) -> Option<Duration> {
+        self.last_rtt
+    }
+
+    /// Median of the last `window` RTT samples.
+    ///
+    /// Why a median and not an EWMA: one spike moves an EWMA by `alpha * spike`
+    /// (a ×10 sample with alpha 0.1 adds 90 %), and it reaches a new level only
+    /// asymptotically, so a step would cross the thresholds, be applied half-way,
+    /// and be applied again later: two changes for one step. The median ignores
+    /// anything short of half the window and jumps to a new level within one
+    /// sample once half the window has seen it, so a step gives one clean change.
+    pub fn smoothed_rtt(&self) -> Option<Duration> {
+        median(self.rtts.iter().copied())
+    }
+
+    /// Lost fraction of the last `window` probes.
+    pub fn loss(&self) -> f64 {
+        if self.outcomes.is_empty() {
+            return 0.0;
+        }
+        self.outcomes.iter().filter(|&&l| l).count() as f64 / self.outcomes.len() as f64
+    }
+
+    /// The loss that enters the cost: the median of [`loss`](Self::loss) over the
+    /// last 3 windows of probes. A burst stays in the windowed loss for a window
+    /// (long enough to pass the hold-down); it moves this median only when it is
+    /// seen for more than half of those 3 windows, so a burst shorter than about
+    /// half a window (which is also shorter than `down_after`) never changes the cost.
+    pub fn sustained_loss(&self) -> f64 {
+        median_f64(self.loss_hist.iter().copied()).unwrap_or(0.0)
+    }
+
+    /// The cost the current samples give (`None` without an RTT sample).
+    pub fn candidate(&self) -> Option<u32> {
+        Some(self.p.cost(self.smoothed_rtt()?, self.sustained_loss()))
+    }
+
+    /// The last applied changes, oldest first (at most [`HISTORY_LEN`]).
+    pub fn changes(&self) -> impl Iterator<Item = &CostChange> {
+        self.history.iter()
+    }
+
+    /// [`changes`](Self::changes) for the CLI: ages counted from the latest input.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        let now = self.now;
+        self.history
+            .iter()
+            .map(|c| HistoryEntry {
+                ago_s: now.saturating_duration_since(c.at).as_secs_f64(),
+                old: c.old,
+                new: c.new,
+                reason: c.reason.clone(),
+            })
+            .collect()
+    }
+
+    /// State for `show`, as of the latest input (sans-IO: no clock is read).
+    pub fn snapshot(&self) -> CostSnapshot {
+        let now = self.now;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let ago = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
+        CostSnapshot {
+            state: self.state,
+            cost: self.cost(),
+            candidate: self.candidate(),
+            last_rtt_ms: self.last_rtt.map(ms),
+            smoothed_rtt_ms: self.smoothed_rtt().map(ms),
+            loss: self.loss(),
+            sustained_loss: self.sustained_loss(),
+            samples: self.rtts.len(),
+            in_flight: self.in_flight.len(),
+            pending_s: self.pending.map(|pd| ago(pd.since)),
+            last_reply_ago_s: self.last_reply.map(ago),
+            history: self.history(),
+        }
+    }
+
+    /// Probes unanswered for `probe_timeout` are lost, in the order sent.
+    fn expire(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        while let Some(&(_, sent)) = self.in_flight.front() {
+            if sent + self.p.probe_timeout > now {
+                break;
+            }
+            self.in_flight.pop_front();
+            self.lost(sent, now);
+        }
+    }
+
+    fn record_outcome(&mut self, lost: bool) {
+        push_bounded(&mut self.outcomes, lost, self.p.window);
+        let loss = self.loss();
+        push_bounded(&mut self.loss_hist, loss, LOSS_SPAN_WINDOWS * self.p.window);
+    }
+
+    /// A lost probe. One sent before a probe that was answered is counted in the
+    /// loss but breaks no run of answers and starts no run of losses: runs are in
+    /// the order sent (the probes still in flight when a link comes back time out
+    /// after the first answers).
+    fn lost(&mut self, sent: Instant, now: Instant) {
+        if self.last_answered_sent.is_some_and(|t| sent < t) {
+            self.record_outcome(true);
+            self.evaluate(now);
+            return;
+        }
+        self.misses = self.misses.saturating_add(1);
+        self.streak.clear();
+        self.record_outcome(true);
+        if self.state != LinkState::Down && self.misses >= self.p.down_after {
+            self.go_down(now);
+        } else {
+            self.evaluate(now);
+        }
+    }
+
+    fn answered(&mut self, sent: Instant, now: Instant) {
+        let rtt = now.saturating_duration_since(sent);
+        self.last_answered_sent = Some(self.last_answered_sent.map_or(sent, |t| t.max(sent)));
+        self.last_rtt = Some(rtt);
+        self.last_reply = Some(now);
+        self.misses = 0;
+        if self.state == LinkState::Up {
+            push_bounded(&mut self.rtts, rtt, self.p.window);
+            push_bounded(&mut self.baseline, rtt, BASELINE_WINDOWS * self.p.window);
+            self.record_outcome(false);
+            return;
+        }
+        self.streak.push(rtt);
+        self.record_outcome(false);
+        if self.streak.len() >= self.p.up_after as usize {
+            self.go_up(now);
+        }
+    }
+
+    fn go_down(&mut self, now: Instant) {
+        let since = match self.last_reply {
+            Some(t) => format!(
+                "last reply {:.1} s ago",
+                now.saturating_duration_since(t).as_secs_f64()
+            ),
+            None => "never answered".to_string(),
+        };
+        let reason = format!("{} probes in a row unanswered, {since}", self.misses);
+        self.state = LinkState::Down;
+        self.pending = None;
+        let old = self.applied.take().map(|a| a.cost);
+        self.rtts.clear();
+        self.baseline.clear();
+        self.record_history(now, old, None, &reason);
+        self.events.push_back(CostEvent::Down { reason });
+    }
+
+    /// Fresh windows from the answers in a row; the first cost is applied at
+    /// once (no hold-down, no change interval).
+    fn go_up(&mut self, now: Instant) {
+        self.state = LinkState::Up;
+        self.rtts.clear();
+        self.baseline.clear();
+        self.outcomes.clear();
+        self.loss_hist.clear();
+        for rtt in std::mem::take(&mut self.streak) {
+            push_bounded(&mut self.rtts, rtt, self.p.window);
+            push_bounded(&mut self.baseline, rtt, BASELINE_WINDOWS * self.p.window);
+            self.record_outcome(false);
+        }
+        self.pending = None;
+        self.events.push_back(CostEvent::Up);
+        let rtt = self.smoothed_rtt().expect("up_after >= 1 sample");
+        let cost = self.p.cost(rtt, 0.0);
+        let reason = format!(
+            "link up: rtt {} (median of {})",
+            fmt_ms(rtt),
+            self.rtts.len()
+        );
+        self.apply(now, cost, rtt, 0.0, reason);
+    }
+
+    /// Hysteresis. The candidate is held against a reference: the cost of the
+    /// median of every RTT since the last change (up to 8 windows) at the loss
+    /// then applied. That reference converges to the link's true level while it
+    /// is stable, so only the noise of the current window counts, not that of
+    /// the window the applied cost happened to be computed from (with ±30 %
+    /// jitter, comparing two 16-sample medians flaps within minutes).
+    ///
+    /// A change is due when the candidate is beyond both thresholds from the
+    /// reference (the link changed), or when the applied cost itself is beyond
+    /// them from the reference and the candidate is too (the applied cost was a
+    /// poor estimate, e.g. the 3-sample one after coming up). Either way it must
+    /// hold, same direction, for `hold_down`, and wait out `min_change_interval`.
+    fn evaluate(&mut self, now: Instant) {
+        if self.state != LinkState::Up {
+            return;
+        }
+        let (Some(applied), Some(candidate), Some(base_rtt)) = (
+            self.applied,
+            self.candidate(),
+            median(self.baseline.iter().copied()),
+        ) else {
+            return;
+        };
+        let reference = self.p.cost(base_rtt, applied.loss);
+        let real = self.exceeds(candidate, reference);
+        let drift = self.exceeds(applied.cost, reference) && self.exceeds(candidate, applied.cost);
+        if candidate == applied.cost || !(real || drift) {
+            self.pending = None;
+            return;
+        }
+        let up = candidate > applied.cost;
+        // Held means beyond the thresholds, in the same direction, and settled:
+        // near the level it had when the hold-down started. A candidate still on
+        // its way (a loss fraction ramping up over a window, the midpoint of an
+        // even median) restarts the hold-down, so one step gives one change.
+        let since = match self.pending {
+            Some(pd) if pd.up == up && !self.exceeds(candidate, pd.level) => pd.since,
+            _ => {
+                self.pending = Some(Pending {
+                    since: now,
+                    up,
+                    level: candidate,
+                });
+                now
+            }
+        };
+        let held = now.saturating_duration_since(since) >= self.p.hold_down;
+        let spaced = self
+            .last_change
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.p.min_change_interval);
+        if !(held && spaced) {
+            return;
+        }
+        let rtt = self.smoothed_rtt().expect("candidate has an RTT");
+        let loss = self.sustained_loss();
+        let mut reason = format!(
+            "rtt {} -> {} (median of {})",
+            fmt_ms(applied.rtt),
+            fmt_ms(rtt),
+            self.rtts.len()
+        );
+        if applied.loss > 0.0 || loss > 0.0 {
+            reason += &format!(
+                ", loss {:.0} % -> {:.0} %",
+                applied.loss * 100.0,
+                loss * 100.0
+            );
+        }
+        let pct = (f64::from(candidate) / f64::from(applied.cost.max(1)) - 1.0) * 100.0;
+        reason += &format!(", cost {} -> {candidate} ({pct:+.0} %)", applied.cost);
+        self.apply(now, candidate, rtt, loss, reason);
+    }
+
+    /// `a` differs from `b` by more than both thresholds (relative to `b`).
+    fn exceeds(&self, a: u32, b: u32) -> bool {
+        let diff = (i64::from(a) - i64::from(b)).unsigned_abs();
+        diff > u64::from(self.p.abs_threshold) && diff as f64 > self.p.rel_threshold * f64::from(b)
+    }
+
+    fn apply(&mut self, now: Instant, cost: u32, rtt: Duration, loss: f64, reason: String) {
+        let old = self.applied.map(|a| a.cost);
+        self.applied = Some(Applied { cost, rtt, loss });
+        self.pending = None;
+        self.last_change = Some(now);
+        // The reference starts again from the samples that justified the change.
+        self.baseline = self.rtts.clone();
+        self.record_history(now, old, Some(cost), &reason);
+        self.events.push_back(CostEvent::Cost { cost, reason });
+    }
+
+    fn record_history(&mut self, at: Instant, old: Option<u32>, new: Option<u32>, reason: &str) {
+        push_bounded(
+            &mut self.history,
+            CostChange {
+                at,
+                old,
+                new,
+                reason: reason.to_string(),
+            },
+            HISTORY_LEN,
+        );
+    }
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
+    while q.len() >= cap {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+/// Median; the mean of the two middle values for an even count.
+fn median(xs: impl Iterator<Item = Duration>) -> Option<Duration> {
+    let mut v: Vec<Duration> = xs.collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    })
+}
+
+fn median_f64(xs: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = xs.collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn fmt_ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}

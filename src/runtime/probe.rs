@@ -1,0 +1,118 @@
+//! One prober per link with `cost = "auto"`: ICMPv6 echo to the neighbor's
+//! link-local address every interval, samples into the sans-IO estimator
+//! ([`crate::cost`]), and what it decides straight into the routing task (new
+//! link cost) or the session (link down / up). No config rewrite, no reload.
+
+use super::icmp::Pinger;
+use super::peer::{PeerCmd, PeerId};
+use super::rib_task::RibMsg;
+use crate::cost::{CostEvent, CostParams, Estimator};
+use std::net::Ipv6Addr;
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+pub struct Probe {
+    pub peer: PeerId,
+    pub name: String,
+    pub interface: String,
+    pub address: Ipv6Addr,
+    pub params: CostParams,
+}
+
+/// What `show links` shows of one link.
+pub type LinkView = serde_json::Value;
+
+pub fn spawn(
+    probe: Probe,
+    peer: mpsc::UnboundedSender<PeerCmd>,
+    rib: mpsc::UnboundedSender<RibMsg>,
+) -> watch::Receiver<LinkView> {
+    let (tx, rx) =
+        watch::channel(serde_json::json!({ "name": probe.name, "interface": probe.interface }));
+    tokio::spawn(run(probe, peer, rib, tx));
+    rx
+}
+
+async fn run(
+    probe: Probe,
+    peer: mpsc::UnboundedSender<PeerCmd>,
+    rib: mpsc::UnboundedSender<RibMsg>,
+    view: watch::Sender<LinkView>,
+) {
+    let mut est = Estimator::new(probe.params.clone(), Instant::now());
+    // Identifier: tells our replies from other pingers' on the same host.
+    let ident = (std::process::id() as u16) ^ ((probe.peer as u16) << 8);
+    let mut pinger: Option<Pinger> = None;
+    let mut seq: u16 = 0;
+    let mut ticker = tokio::time::interval(probe.params.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let reply = async {
+            match &pinger {
+                Some(p) => p.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                if pinger.is_none() {
+                    // The tunnel may not exist yet, or came back: (re)open the socket.
+                    match Pinger::new(&probe.interface, probe.address, ident) {
+                        Ok(p) => pinger = Some(p),
+                        Err(e) => tracing::debug!(link = %probe.name, "probe socket: {e}"),
+                    }
+                }
+                seq = seq.wrapping_add(1);
+                if let Some(p) = &pinger {
+                    if let Err(e) = p.send(seq) {
+                        tracing::debug!(link = %probe.name, "probe not sent: {e}");
+                        pinger = None;
+                    }
+                }
+                // A probe that could not be sent counts as sent and lost.
+                est.on_probe_sent(seq, now);
+                est.on_tick(now);
+            }
+            r = reply => match r {
+                Ok(r) => est.on_reply(r.seq, Instant::now()),
+                Err(e) => {
+                    warn!(link = %probe.name, "probe socket failed: {e}");
+                    pinger = None;
+                }
+            },
+        }
+        while let Some(event) = est.poll_event() {
+            match event {
+                CostEvent::Cost { cost, reason } => {
+                    info!(link = %probe.name, cost, "link cost: {reason}");
+                    let _ = rib.send(RibMsg::LinkCost {
+                        peer: probe.peer,
+                        cost: Some(cost),
+                    });
+                }
+                CostEvent::Down { reason } => {
+                    warn!(link = %probe.name, "link down: {reason}");
+                    let _ = peer.send(PeerCmd::Link {
+                        up: false,
+                        why: "probe",
+                    });
+                }
+                CostEvent::Up => {
+                    info!(link = %probe.name, "link up: probes answered again");
+                    let _ = peer.send(PeerCmd::Link {
+                        up: true,
+                        why: "probe",
+                    });
+                }
+            }
+        }
+        let mut v = serde_json::to_value(est.snapshot()).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("name".into(), probe.name.clone().into());
+            o.insert("interface".into(), probe.interface.clone().into());
+        }
+        view.send_replace(v);
+    }
+}
