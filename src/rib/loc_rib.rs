@@ -255,108 +255,81 @@ impl PrefixIndex {
     }
 }
 
-/// Interned received routes (next hop, attributes, verdict), reference counted
-/// by entries and selected paths. Ids whose count drops to zero are freed by
-/// [`Routes::sweep`], so ids cached during a batch stay valid.
+/// What makes two values the same for [`Interned`].
+pub(crate) trait InternKey {
+    type Key: std::hash::Hash + Eq;
+    fn key(&self) -> Self::Key;
+}
+
 /// What makes two received routes the same: attribute set (by address), next hop, verdict.
 type RouteKey = (usize, Option<IpAddr>, Result<(), FilterReason>);
 
-#[derive(Debug, Default)]
-pub(crate) struct Routes {
-    slots: Vec<(Option<InRoute>, u32)>,
-    index: FastMap<RouteKey, u32>,
+impl InternKey for InRoute {
+    type Key = RouteKey;
+    fn key(&self) -> RouteKey {
+        (
+            Arc::as_ptr(&self.attrs) as usize,
+            self.next_hop,
+            self.verdict.clone(),
+        )
+    }
+}
+
+/// Outgoing attribute sets are already interned by the attribute interner: the address is the key.
+impl InternKey for Arc<PathAttributes> {
+    type Key = usize;
+    fn key(&self) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+}
+
+/// Values shared by id and reference counted. Ids whose count drops to zero
+/// are freed by [`Interned::sweep`], so ids cached during a batch stay valid.
+#[derive(Debug)]
+pub(crate) struct Interned<T: InternKey> {
+    slots: Vec<(Option<T>, u32)>,
+    index: FastMap<T::Key, u32>,
     free: Vec<u32>,
     zero: Vec<u32>,
 }
 
-impl Routes {
-    pub fn get(&self, id: u32) -> &InRoute {
-        self.slots[id as usize].0.as_ref().expect("live route id")
-    }
-
-    /// The id of `route` (not counted: call [`Routes::inc`] when stored).
-    pub fn intern(&mut self, route: InRoute) -> u32 {
-        let key = (
-            Arc::as_ptr(&route.attrs) as usize,
-            route.next_hop,
-            route.verdict.clone(),
-        );
-        if let Some(&id) = self.index.get(&key) {
-            return id;
-        }
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.slots[id as usize] = (Some(route), 0);
-                id
-            }
-            None => {
-                self.slots.push((Some(route), 0));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.zero.push(id);
-        self.index.insert(key, id);
-        id
-    }
-
-    pub fn inc(&mut self, id: u32) {
-        if id != NONE {
-            self.slots[id as usize].1 += 1;
-        }
-    }
-
-    pub fn dec(&mut self, id: u32) {
-        if id != NONE {
-            let c = &mut self.slots[id as usize].1;
-            *c -= 1;
-            if *c == 0 {
-                self.zero.push(id);
-            }
-        }
-    }
-
-    /// Frees routes nothing refers to.
-    pub fn sweep(&mut self) {
-        for id in std::mem::take(&mut self.zero) {
-            let (route, refs) = &mut self.slots[id as usize];
-            if *refs == 0 {
-                if let Some(r) = route.take() {
-                    self.index
-                        .remove(&(Arc::as_ptr(&r.attrs) as usize, r.next_hop, r.verdict));
-                    self.free.push(id);
-                }
-            }
+impl<T: InternKey> Default for Interned<T> {
+    fn default() -> Self {
+        Interned {
+            slots: Vec::new(),
+            index: FastMap::default(),
+            free: Vec::new(),
+            zero: Vec::new(),
         }
     }
 }
 
+/// Interned received routes (next hop, attributes, verdict), counted by entries and selected paths.
+pub(crate) type Routes = Interned<InRoute>;
 /// Interned outgoing attribute sets, counted by selected paths.
-#[derive(Debug, Default)]
-pub(crate) struct Exports {
-    slots: Vec<(Option<Arc<PathAttributes>>, u32)>,
-    index: FastMap<usize, u32>,
-    free: Vec<u32>,
-    zero: Vec<u32>,
-}
+pub(crate) type Exports = Interned<Arc<PathAttributes>>;
 
-impl Exports {
-    pub fn get(&self, id: u32) -> &Arc<PathAttributes> {
-        self.slots[id as usize].0.as_ref().expect("live export id")
+impl<T: InternKey> Interned<T> {
+    pub fn get(&self, id: u32) -> &T {
+        self.slots[id as usize]
+            .0
+            .as_ref()
+            .expect("live interned id")
     }
 
-    /// The id of `attrs` (already interned by the attribute interner; not counted).
-    pub fn intern(&mut self, attrs: Arc<PathAttributes>) -> u32 {
-        let key = Arc::as_ptr(&attrs) as usize;
+    /// The id of `value` (not counted: call [`Interned::inc`] when stored).
+    pub fn intern(&mut self, value: T) -> u32 {
+        let key = value.key();
         if let Some(&id) = self.index.get(&key) {
             return id;
         }
         let id = match self.free.pop() {
             Some(id) => {
-                self.slots[id as usize] = (Some(attrs), 0);
+                self.slots[id as usize] = (Some(value), 0);
                 id
             }
             None => {
-                self.slots.push((Some(attrs), 0));
+                self.slots.push((Some(value), 0));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -381,12 +354,13 @@ impl Exports {
         }
     }
 
+    /// Frees values nothing refers to.
     pub fn sweep(&mut self) {
         for id in std::mem::take(&mut self.zero) {
-            let (attrs, refs) = &mut self.slots[id as usize];
+            let (value, refs) = &mut self.slots[id as usize];
             if *refs == 0 {
-                if let Some(a) = attrs.take() {
-                    self.index.remove(&(Arc::as_ptr(&a) as usize));
+                if let Some(v) = value.take() {
+                    self.index.remove(&v.key());
                     self.free.push(id);
                 }
             }
