@@ -6,7 +6,8 @@
 #
 #   source interop/lib.sh
 #   lab_init                      # state dir, registries, EXIT/INT/TERM trap that calls lab_down
-#   lab_up 2 [line|ring] [--leak] [--link I-J] # N nodes, wireguard-go tunnels, loopbacks
+#   lab_up 2 [line|ring] [--leak] [--link I-J] [--relay] # N nodes, wireguard-go tunnels, loopbacks
+#   lab_delay 1 2 40 [JITTER [LOSS]]; lab_blackhole 1 2; lab_unblackhole 1 2   # --relay labs only
 #   lab_bird_conf 1 [--hold 9 --keepalive 3] [--leak]; lab_bird_start 1
 #   kb_conf 2 [--hold 9 --keepalive 3];  kb_start 2 /path/to/kittbgpd
 #   birdc_n 1 show protocols;  kb_show 2 neighbors --json
@@ -18,16 +19,24 @@
 #   loopbacks (lo)   10.255.0.<i>/32, fd00:255::<i>/128; with --leak also 192.0.2.<i>/32 and
 #                    2001:db8::<i>/128 (outside the loopback ranges: must never travel)
 #   underlay         veth per node: "ul0" 172.31.<i>.2/24 in the node <-> "n<i>" 172.31.<i>.1/24
-#                    in the hub.  The hub forwards (ip_forward=1), so WireGuard UDP goes node ->
-#                    hub -> node directly.  A delay relay (shared/lab/relay.py) can be added later
-#                    by setting the hub's ip_forward=0 and pointing the endpoints at relay sockets in
-#                    the hub: only _lab_wg_endpoint and a relay-spawning loop change.
+#                    in the hub.  Default (direct): the hub forwards (ip_forward=1), so WireGuard
+#                    UDP goes node -> hub -> node directly.  lab_up --relay (or KB_LAB_RELAY=1): the
+#                    hub does not forward; one userspace delay relay per link (interop/relay.py, in
+#                    the hub) sits between the two endpoints: link #L (line number in
+#                    $KB_LAB_STATE/links) listens on 172.31.<i>.1:40000+L and 172.31.<j>.1:40000+L,
+#                    node i's wg<j> has the endpoint 172.31.<i>.1:40000+L.  Per link i-j (i < j as
+#                    in the links file) a control file $KB_LAB_STATE/relay/<i>-<j>.ctl holds two
+#                    lines "DELAY_MS JITTER_MS LOSS_PCT": i->j, then j->i (lab_delay writes it and
+#                    sends the relay SIGHUP, so a change applies at once); log <i>-<j>.log there.
+#                    Delay applies per direction (RTT = 2 x DELAY + ~1 ms), FIFO (jitter never
+#                    reorders), LOSS 100 = blackhole.
 #   tunnel           in node i towards node j: "wg<j>", fe80::<i>:<j>/64, UDP port 51000+<j>
 #   BGP              TCP 1790 both sides; session/neighbor named "wg<j>", neighbor fe80::<j>:<i>
 #   state            $KB_LAB_STATE (default /run/kblab/$KB_LAB_PREFIX): node<i>/ holds configs,
 #                    logs, control sockets, wg keys; procs = PID registry; namespaces = netns registry
 #
 # Environment: KB_LAB_PREFIX (default kb<PID of the sourcing shell>: parallel labs do not clash),
+#   KB_LAB_RELAY (1: lab_up --relay),
 #   KB_LAB_STATE, KB_ASN (4242421945), KB_PORT (1790), KB_COST (10), KB_BGP_FAST (1: BIRD
 #   connect delay 1 s / retry 5 s / error wait 1..30 s), KB_BIRD_DEBUG (BIRD "debug" classes
 #   for the BGP template, default "states, events"; "" = none), KB_KEEP_STATE (1: keep logs on down).
@@ -255,18 +264,27 @@ _lab_links() {  # _lab_links N TOPO [I-J...] -> "L i j" per link (extra links I-
     for e in "$@"; do L=$((L+1)); echo "$L ${e%-*} ${e#*-}"; done
 }
 
-# endpoint node i uses to reach node j's wg<i> (direct over the hub; a relay would change this)
-_lab_wg_endpoint() { local i=$1 j=$2; echo "172.31.$j.2:$((51000 + i))"; }
+# _lab_wg_endpoint I J L: endpoint node i uses to reach node j's wg<i> over link #L: direct over
+# the hub, or (--relay) the relay's socket on node i's side of the hub
+_lab_wg_endpoint() {
+    local i=$1 j=$2 L=$3
+    if [[ -f $KB_LAB_STATE/relay/mode ]]; then echo "172.31.$i.1:$((40000 + L))"
+    else echo "172.31.$j.2:$((51000 + i))"; fi
+}
+lab_relay_mode() { [[ -f $KB_LAB_STATE/relay/mode ]]; }
 
-# lab_up N [line|ring] [--leak] [--link I-J ...]
+# lab_up N [line|ring] [--leak] [--link I-J ...] [--relay]
 #   --link I-J: one more tunnel between nodes i and j besides the topology's (a chord); repeatable
+#   --relay: every link through a delay relay in the hub (no delay until lab_delay); also
+#   KB_LAB_RELAY=1
 lab_up() {
     local n=${1:-}; shift || true
-    local topo=line leak=0 a i j L nsn extra=()
+    local topo=line leak=0 a i j L nsn extra=() relay=${KB_LAB_RELAY:-0}
     while (($#)); do
         case $1 in
             line|ring) topo=$1 ;;
             --leak) leak=1 ;;
+            --relay) relay=1 ;;
             --link) extra+=("${2:-}"); shift ;;
             *) lab_die "lab_up: unknown option $1" ;;
         esac
@@ -288,12 +306,17 @@ lab_up() {
     done
     echo "$n $topo" > "$KB_LAB_STATE/topology"
     mkdir -p /run/wireguard   # mount point for every node's private tmpfs
-    lab_log "lab_up: $n nodes ($topo${extra[*]:+, plus ${extra[*]}}), prefix $KB_LAB_PREFIX"
+    lab_log "lab_up: $n nodes ($topo${extra[*]:+, plus ${extra[*]}}$( ((relay)) && echo ", through delay relays")), prefix $KB_LAB_PREFIX"
+    if ((relay)); then
+        [[ -r $KB_INTEROP_DIR/relay.py && -x $PYTHON ]] || lab_die "lab_up --relay: needs $KB_INTEROP_DIR/relay.py and $PYTHON"
+        mkdir -p "$KB_LAB_STATE/relay"; : > "$KB_LAB_STATE/relay/mode"
+    fi
 
     nsn=$(lab_hub)
     ip netns add "$nsn"; echo "$nsn" >> "$KB_LAB_STATE/namespaces"
     ip -n "$nsn" link set lo up
-    ip netns exec "$nsn" sysctl -qw net.ipv4.ip_forward=1   # direct underlay (no relay)
+    # direct underlay: the hub routes node to node; relay mode: only the relays connect nodes
+    ip netns exec "$nsn" sysctl -qw net.ipv4.ip_forward=$((relay ? 0 : 1))
     for i in $(seq 1 "$n"); do
         nsn=$(lab_ns "$i"); mkdir -p "$(lab_dir "$i")"; : > "$(lab_dir "$i")/peers"
         ip netns add "$nsn"; echo "$nsn" >> "$KB_LAB_STATE/namespaces"
@@ -335,6 +358,13 @@ lab_up() {
                 env LOG_LEVEL=error nsenter -t "$(lab_holder "$me")" -m -n -- wireguard-go -f "wg$peer"
         done
     done < "$KB_LAB_STATE/links"
+    if ((relay)); then
+        while read -r L i j; do _lab_relay_start "$L" "$i" "$j"; done < "$KB_LAB_STATE/links"
+        while read -r L i j; do
+            wait_for "grep -q ' up\$' '$KB_LAB_STATE/relay/$i-$j.log'" 10 0.02 \
+                || lab_die "relay of link $i-$j did not come up (see $KB_LAB_STATE/relay/$i-$j.log)"
+        done < "$KB_LAB_STATE/links"
+    fi
 
     # pitfall 4: (1) keys + peer everywhere, (2) endpoints, (3) addresses and link up
     while read -r L i j; do
@@ -350,7 +380,7 @@ lab_up() {
         for a in "$i $j" "$j $i"; do
             read -r me peer <<< "$a"
             lab_exec "$me" wg set "wg$peer" peer "$(cat "$(lab_dir "$peer")/wg.pub")" \
-                persistent-keepalive 10 endpoint "$(_lab_wg_endpoint "$me" "$peer")"
+                persistent-keepalive 10 endpoint "$(_lab_wg_endpoint "$me" "$peer" "$L")"
         done
     done < "$KB_LAB_STATE/links"
     while read -r L i j; do
@@ -362,6 +392,105 @@ lab_up() {
         done
     done < "$KB_LAB_STATE/links"
     lab_log "lab_up: done ($(wc -l < "$KB_LAB_STATE/links") links)"
+}
+
+# ------------------------------------------------------------------ delay relay (lab_up --relay)
+
+# _lab_relay_start L I J: the relay of link #L between nodes i and j, in the hub (side A faces
+# node i, side B node j), recorded as relay-<i>-<j>; no delay until lab_delay
+_lab_relay_start() {
+    local L=$1 i=$2 j=$3 r="$KB_LAB_STATE/relay"
+    printf '0 0 0\n0 0 0\n' > "$r/$i-$j.ctl"
+    lab_spawn "relay-$i-$j" "$(lab_hub)" "$r/$i-$j.log" "relay.py --name link-$i-$j" \
+        ip netns exec "$(lab_hub)" "$PYTHON" "$KB_INTEROP_DIR/relay.py" --name "link-$i-$j" \
+        --a "172.31.$i.1:$((40000 + L))" --a-peer "172.31.$i.2:$((51000 + j))" \
+        --b "172.31.$j.1:$((40000 + L))" --b-peer "172.31.$j.2:$((51000 + i))" \
+        --ctl "$r/$i-$j.ctl"
+}
+
+# _lab_relay_link I J: "A B" = the link's nodes in the order of the links file (relay sides A, B);
+# status 1 if there is no link i-j
+_lab_relay_link() {
+    awk -v i="$1" -v j="$2" '($2 == i && $3 == j) || ($2 == j && $3 == i) { print $2, $3; f = 1; exit } END { exit !f }' \
+        "$KB_LAB_STATE/links"
+}
+
+# _lab_relay_set I J LINE_I_TO_J LINE_J_TO_I: write link i-j's control file (lines in the file's
+# order) and make the relay read it at once (SIGHUP; it polls every 100 ms anyway)
+_lab_relay_set() {
+    local i=$1 j=$2 fwd=$3 rev=$4 a b f pid
+    lab_relay_mode || lab_die "lab_delay: this lab has no delay relays (lab_up --relay)"
+    read -r a b <<< "$(_lab_relay_link "$i" "$j")"
+    [[ -n $a ]] || lab_die "lab_delay: no link $i-$j"
+    f="$KB_LAB_STATE/relay/$a-$b.ctl"
+    if [[ $a == "$i" ]]; then printf '%s\n%s\n' "$fwd" "$rev" > "$f.new"
+    else printf '%s\n%s\n' "$rev" "$fwd" > "$f.new"; fi
+    mv "$f.new" "$f"
+    if pid=$(lab_pid "relay-$a-$b"); then kill -HUP "$pid"; fi
+}
+
+# lab_relay_params I J: the current "DELAY JITTER LOSS" of direction i -> j
+lab_relay_params() {
+    local a b f
+    read -r a b <<< "$(_lab_relay_link "$1" "$2")"
+    [[ -n $a ]] || lab_die "lab_relay_params: no link $1-$2"
+    f="$KB_LAB_STATE/relay/$a-$b.ctl"
+    if [[ $a == "$1" ]]; then sed -n 1p "$f"; else sed -n 2p "$f"; fi
+}
+
+_lab_relay_args() {  # validate MS [JITTER [LOSS]] -> "MS JITTER LOSS"
+    local ms=${1:-} jit=${2:-0} loss=${3:-0} x
+    for x in "$ms" "$jit" "$loss"; do
+        [[ $x =~ ^[0-9]+(\.[0-9]+)?$ ]] || lab_die "lab_delay: '$x' is not a number (want MS [JITTER_MS [LOSS_PCT]])"
+    done
+    echo "$ms $jit $loss"
+}
+
+# lab_delay I J MS [JITTER_MS [LOSS_PCT]]: one-way delay (+/- jitter, loss) on link i-j, both
+# directions (RTT ~ 2 x MS); takes effect at once
+lab_delay() {
+    local p; p=$(_lab_relay_args "${@:3}")
+    _lab_relay_set "$1" "$2" "$p" "$p"
+}
+# lab_delay_oneway I J MS [JITTER_MS [LOSS_PCT]]: the same for direction i -> j only
+lab_delay_oneway() {
+    local p; p=$(_lab_relay_args "${@:3}")
+    _lab_relay_set "$1" "$2" "$p" "$(lab_relay_params "$2" "$1")"
+}
+# lab_blackhole I J: 100 % loss on link i-j, both directions (delay and jitter kept for
+# lab_unblackhole); the tunnel stays up on both ends, nothing gets through
+lab_blackhole() {
+    local f r d jt
+    read -r d jt _ <<< "$(lab_relay_params "$1" "$2")"; f="$d $jt 100"
+    read -r d jt _ <<< "$(lab_relay_params "$2" "$1")"; r="$d $jt 100"
+    _lab_relay_set "$1" "$2" "$f" "$r"
+}
+# lab_unblackhole I J: loss back to 0 on link i-j (delay and jitter as before)
+lab_unblackhole() {
+    local f r d jt
+    read -r d jt _ <<< "$(lab_relay_params "$1" "$2")"; f="$d $jt 0"
+    read -r d jt _ <<< "$(lab_relay_params "$2" "$1")"; r="$d $jt 0"
+    _lab_relay_set "$1" "$2" "$f" "$r"
+}
+
+# lab_nh I PREFIX: node i's kernel next hop for PREFIX, "fe80::x:y%wgN" ("-" if no route);
+# one `ip route show`, cheap enough to poll every 50 ms
+lab_nh() {
+    local fam=-4; [[ $2 == *:* ]] && fam=-6
+    ip -n "$(lab_ns "$1")" "$fam" route show "$2" 2>/dev/null | awk '
+        { for (k = 1; k < NF; k++) { if ($k == "via") { v = $(k + 1); if (v == "inet6") v = $(k + 2) } if ($k == "dev") d = $(k + 1) } }
+        END { print (v == "" ? "-" : v "%" d) }'
+}
+# lab_wait_nh I PREFIX WANT TIMEOUT_S T0_MS: poll every 50 ms until node i's next hop for PREFIX
+# is WANT; prints the ms from T0_MS (epoch ms) until it was seen, -1 (status 1) on timeout
+lab_wait_nh() {
+    local i=$1 p=$2 want=$3 timeout=$4 t0=$5 t
+    while :; do
+        t=$(( ${EPOCHREALTIME/./} / 1000 - t0 ))
+        [[ $(lab_nh "$i" "$p") == "$want" ]] && { echo "$t"; return 0; }
+        ((t < timeout * 1000)) || { echo -1; return 1; }
+        sleep 0.05
+    done
 }
 
 # lab_link_down I J / lab_link_up I J: `ip link set wg<j> down|up` in node i (one side of the link
@@ -458,6 +587,7 @@ EOF
         echo "}"
         while read -r j; do
             cost=$(cat "$d/cost.$j")
+            [[ $cost =~ ^[0-9]+$ ]] || lab_die "lab_bird_conf: node $i link wg$j: cost '$cost' (BIRD needs a number)"
             cat <<EOF
 
 protocol bgp wg$j from fabric {
@@ -507,16 +637,19 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 # ------------------------------------------------------------------ kittbgpd
 
 # kb_conf I [--hold S] [--keepalive S] [--passive] [--passive-to J ...] [--kernel]
-#         [--kernel-set KEY=VALUE ...]: write node i's kittbgpd config from
+#         [--kernel-set KEY=VALUE ...] [--cost-set KEY=VALUE ...]: write node i's kittbgpd config from
 # interop/kittbgpd-node.toml.tmpl (the control socket lives in the node's state dir).  --passive:
 # every neighbor passive; --passive-to J: only neighbor wg<J> (repeatable).  --kernel writes the [kernel] section (step 3) with the values below;
 # --kernel-set KEY=VALUE (implies --kernel, repeatable) changes one: enabled, table, protocol,
 # metric, on_stop, startup_grace.  Without either, no [kernel] section (the daemon's defaults).
+# --cost-set KEY=VALUE (repeatable; VALUE is raw TOML: 1, 2.5, "x"): a [$KB_COST_TABLE] table
+# (default "cost": the step-4 link cost estimator) with those keys; none: no such table.  A link
+# whose cost (lab_cost) is "auto" gets `cost = "auto"` (measured), a number a static cost.
 KB_KERNEL_DEFAULTS="enabled=true table=254 protocol=200 metric=32 on_stop=keep startup_grace=30"
 kb_conf() {
     local i=$1; shift
-    local hold=240 ka="" passive="" d j tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
-    local kernel=0 kv k passive_to=" "
+    local hold=240 ka="" passive="" d j c tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
+    local kernel=0 kv k passive_to=" " costtab=""
     declare -A kset=()
     for kv in $KB_KERNEL_DEFAULTS; do kset[${kv%%=*}]=${kv#*=}; done
     while (($#)); do
@@ -530,6 +663,9 @@ kb_conf() {
                 k=${2%%=*}
                 [[ $2 == *=* && -n ${kset[$k]+x} ]] || lab_die "kb_conf: --kernel-set '$2': want KEY=VALUE, KEY one of ${!kset[*]}"
                 kset[$k]=${2#*=}; kernel=1; shift 2 ;;
+            --cost-set)
+                [[ $2 =~ ^[a-z_0-9]+=.+$ ]] || lab_die "kb_conf: --cost-set '$2': want KEY=VALUE"
+                costtab+="${2%%=*} = ${2#*=}"$'\n'; shift 2 ;;
             *) lab_die "kb_conf: unknown option $1" ;;
         esac
     done
@@ -543,7 +679,8 @@ kb_conf() {
     local block; block=$(sed -n '/@NEIGHBOR_BEGIN@/,/@NEIGHBOR_END@/{/@NEIGHBOR_/d;p}' "$tmpl")
     while read -r j; do
         if [[ $passive_to == *" $j "* ]]; then k='s/ *# @PEER_PASSIVE@//'; else k='/@PEER_PASSIVE@/d'; fi
-        nb+=$(sed -e "s/@J@/$j/g" -e "s/@I@/$i/g" -e "s/@COST@/$(cat "$d/cost.$j")/g" -e "$k" <<< "$block")$'\n'
+        c=$(cat "$d/cost.$j"); [[ $c =~ ^[0-9]+$ ]] || c="\"$c\""
+        nb+=$(sed -e "s/@J@/$j/g" -e "s/@I@/$i/g" -e "s/@COST@/$c/g" -e "$k" <<< "$block")$'\n'
     done < "$d/peers"
     {
         echo "# generated by interop/lib.sh (kb_conf) from kittbgpd-node.toml.tmpl for node $i ($(lab_ns "$i"))"
@@ -553,6 +690,7 @@ kb_conf() {
             -e "${passive:+s/ *# @PASSIVE@//}" -e '/@PASSIVE@/d' \
             -e "s|@SOCK@|$d/kittbgpd.sock|g" -e "s/@HOLD@/$hold/g" -e "s/@PORT@/$KB_PORT/g" \
             -e "s/@ASN@/$KB_ASN/g" -e "s/@I@/$i/g"
+        [[ -z $costtab ]] || printf '\n[%s]\n%s' "${KB_COST_TABLE:-cost}" "$costtab"
         printf '%s' "$nb"
     } > "$d/kittbgpd.toml"
 }
@@ -621,18 +759,19 @@ for r in d:
 # Links 1-2 10, 2-3 10 / 35 (node 2 pays 35 for routes from node 3: asymmetric), 3-4 50, 4-1 10.
 KB_RING4_COSTS=${KB_RING4_COSTS:-"1-2:10 2-1:10 2-3:35 3-2:10 3-4:50 4-3:50 4-1:10 1-4:10"}
 
-# lab_cost I J C: node i's import cost for routes from node j (after lab_up, before *_conf)
+# lab_cost I J C: node i's import cost for routes from node j (after lab_up, before *_conf);
+# C = auto: measured by kittbgpd (step 4; kb_conf writes cost = "auto", BIRD configs refuse it)
 lab_cost() {
     local d; d=$(lab_dir "$1")
     [[ -f $d/cost.$2 ]] || lab_die "lab_cost: node $1 has no link to node $2"
-    [[ $3 =~ ^[0-9]+$ ]] || lab_die "lab_cost: cost '$3' is not a number"
+    [[ $3 =~ ^([0-9]+|auto)$ ]] || lab_die "lab_cost: cost '$3' is not a number (or auto)"
     echo "$3" > "$d/cost.$2"
 }
 # lab_costs "I-J:C ...": several lab_cost at once (format of KB_RING4_COSTS)
 lab_costs() {
     local e
     for e in $1; do
-        [[ $e =~ ^([0-9]+)-([0-9]+):([0-9]+)$ ]] || lab_die "lab_costs: bad entry '$e' (want I-J:C)"
+        [[ $e =~ ^([0-9]+)-([0-9]+):([0-9]+|auto)$ ]] || lab_die "lab_costs: bad entry '$e' (want I-J:C)"
         lab_cost "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
     done
 }

@@ -8,7 +8,7 @@ use super::peer::{PeerCmd, PeerId};
 use super::rib_task::RibMsg;
 use crate::cost::{CostEvent, CostParams, Estimator};
 use std::net::Ipv6Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
@@ -45,8 +45,7 @@ async fn run(
     let ident = (std::process::id() as u16) ^ ((probe.peer as u16) << 8);
     let mut pinger: Option<Pinger> = None;
     let mut seq: u16 = 0;
-    let mut ticker = tokio::time::interval(probe.params.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_wake = Instant::now() - Duration::from_secs(1);
     loop {
         let reply = async {
             match &pinger {
@@ -54,25 +53,35 @@ async fn run(
                 None => std::future::pending().await,
             }
         };
+        // The estimator says when the next probe is due and when a probe
+        // times out or a held change matures; the first probe goes out at once.
+        // (At most one wake per 10 ms whatever it says: a safety net against spinning.)
+        let deadline = est
+            .poll_timeout()
+            .unwrap_or_else(Instant::now)
+            .max(last_wake + Duration::from_millis(10));
         tokio::select! {
-            _ = ticker.tick() => {
+            () = tokio::time::sleep_until(deadline.into()) => {
                 let now = Instant::now();
-                if pinger.is_none() {
-                    // The tunnel may not exist yet, or came back: (re)open the socket.
-                    match Pinger::new(&probe.interface, probe.address, ident) {
-                        Ok(p) => pinger = Some(p),
-                        Err(e) => tracing::debug!(link = %probe.name, "probe socket: {e}"),
+                last_wake = now;
+                if est.next_probe_at().is_none_or(|t| t <= now) {
+                    if pinger.is_none() {
+                        // The tunnel may not exist yet, or came back: (re)open the socket.
+                        match Pinger::new(&probe.interface, probe.address, ident) {
+                            Ok(p) => pinger = Some(p),
+                            Err(e) => tracing::debug!(link = %probe.name, "probe socket: {e}"),
+                        }
                     }
-                }
-                seq = seq.wrapping_add(1);
-                if let Some(p) = &pinger {
-                    if let Err(e) = p.send(seq) {
-                        tracing::debug!(link = %probe.name, "probe not sent: {e}");
-                        pinger = None;
+                    seq = seq.wrapping_add(1);
+                    if let Some(p) = &pinger {
+                        if let Err(e) = p.send(seq) {
+                            tracing::debug!(link = %probe.name, "probe not sent: {e}");
+                            pinger = None;
+                        }
                     }
+                    // A probe that could not be sent counts as sent and lost.
+                    est.on_probe_sent(seq, now);
                 }
-                // A probe that could not be sent counts as sent and lost.
-                est.on_probe_sent(seq, now);
                 est.on_tick(now);
             }
             r = reply => match r {
