@@ -63,6 +63,22 @@ KB_INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 lab_die() { echo "lib.sh: $*" >&2; exit 1; }
+
+# lab_pick_bin SCRIPT [BIN]: the kittbgpd binary to test, as an absolute path:
+# BIN if given, else the newer of target/release and target/debug; exits 2 with
+# a message naming SCRIPT when there is none.
+lab_pick_bin() {
+    local script=$1 bin=${2:-} b root
+    root=$(cd "$KB_INTEROP_DIR/.." && pwd)
+    if [[ -z $bin ]]; then
+        for b in "$root/target/release/kittbgpd" "$root/target/debug/kittbgpd"; do
+            [[ -x $b ]] && { [[ -z $bin || $b -nt $bin ]] && bin=$b; }
+        done
+    fi
+    [[ -n $bin && -x $bin ]] || { echo "$script: kittbgpd binary not found (${bin:-target/*/kittbgpd}); build it or pass its path" >&2; exit 2; }
+    readlink -f "$bin"
+}
+
 _LAB_T0=${EPOCHREALTIME/./}
 lab_ms() { echo $(( (${EPOCHREALTIME/./} - _LAB_T0) / 1000 )); }   # ms since the lib was sourced
 lab_log() { local ms; ms=$(lab_ms); printf '[%3d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*" >&2; }

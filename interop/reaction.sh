@@ -26,7 +26,6 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
@@ -38,13 +37,7 @@ for arg in "$@"; do
         *) BIN=$arg ;;
     esac
 done
-if [[ -z $BIN ]]; then
-    for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do
-        [[ -x $b ]] && { [[ -z $BIN || $b -nt $BIN ]] && BIN=$b; }
-    done
-fi
-[[ -n $BIN && -x $BIN ]] || { echo "reaction.sh: kittbgpd binary not found; build it or pass its path" >&2; exit 2; }
-BIN=$(readlink -f "$BIN")
+BIN=$(lab_pick_bin reaction.sh "$BIN")
 [[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
 
 TRIES=${KB_TRIES:-3}

@@ -43,7 +43,6 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
@@ -56,13 +55,7 @@ for arg in "$@"; do
         *) BIN=$arg ;;
     esac
 done
-if [[ -z $BIN ]]; then
-    for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do
-        [[ -x $b ]] && { [[ -z $BIN || $b -nt $BIN ]] && BIN=$b; }
-    done
-fi
-[[ -n $BIN && -x $BIN ]] || { echo "test_latency.sh: kittbgpd binary not found (${BIN:-target/*/kittbgpd}); build it or pass its path" >&2; exit 2; }
-BIN=$(readlink -f "$BIN")
+BIN=$(lab_pick_bin test_latency.sh "$BIN")
 [[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
 
 HOLD=${KB_HOLD:-240}
