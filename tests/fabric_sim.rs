@@ -15,15 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 fn neg() -> Negotiated {
-    Negotiated {
-        four_octet_as: true,
-        extended_message: false,
-        ipv4_extended_next_hop: true,
-        ipv4_unicast: true,
-        ipv6_unicast: true,
-        route_refresh: true,
-        enhanced_route_refresh: true,
-    }
+    Negotiated::FABRIC
 }
 
 /// Node `i`'s (0-based) address on its link to `j`: fe80::(i+1):(j+1).

@@ -182,15 +182,7 @@ mod tests {
     }
 
     fn fabric_negotiated() -> Negotiated {
-        Negotiated {
-            four_octet_as: true,
-            extended_message: false,
-            ipv4_extended_next_hop: true,
-            ipv4_unicast: true,
-            ipv6_unicast: true,
-            route_refresh: true,
-            enhanced_route_refresh: true,
-        }
+        Negotiated::FABRIC
     }
 
     fn decode_all(msgs: &[Bytes]) -> Vec<Update> {

@@ -8,15 +8,7 @@ use std::net::Ipv6Addr;
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
 fn neg() -> Negotiated {
-    Negotiated {
-        four_octet_as: true,
-        extended_message: false,
-        ipv4_extended_next_hop: true,
-        ipv4_unicast: true,
-        ipv6_unicast: true,
-        route_refresh: true,
-        enhanced_route_refresh: true,
-    }
+    Negotiated::FABRIC
 }
 
 fn loopbacks() -> Loopbacks {

@@ -94,6 +94,19 @@ pub struct Negotiated {
 }
 
 impl Negotiated {
+    /// What a fabric session negotiates between kittbgpd and BIRD 2 with the
+    /// fabric's config (tests/golden/bird_open.bin): every option but extended
+    /// messages, which BIRD does not offer by default.
+    pub const FABRIC: Negotiated = Negotiated {
+        four_octet_as: true,
+        extended_message: false,
+        ipv4_extended_next_hop: true,
+        ipv4_unicast: true,
+        ipv6_unicast: true,
+        route_refresh: true,
+        enhanced_route_refresh: true,
+    };
+
     /// Capabilities in force on a session: those both OPENs carry (RFC 5492 §3).
     /// A speaker that sends no Multiprotocol capability at all gets IPv4 unicast (RFC 4760 §8).
     pub fn from_opens(local: &Open, remote: &Open) -> Negotiated {
