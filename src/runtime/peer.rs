@@ -477,6 +477,8 @@ impl PeerTask {
                         peer: self.id,
                         epoch: self.epoch,
                         afi: rr.afi,
+                        safi: rr.safi,
+                        subtype: rr.subtype,
                     });
                 }
                 Action::Down(reason) => {
