@@ -158,3 +158,40 @@ fn end_of_rib_is_recorded_per_family_and_session() {
     rib.peer_down(0);
     assert!(rib.end_of_rib_received(0).is_empty());
 }
+
+#[test]
+fn route_views_show_every_attribute() {
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    let a = PathAttributes {
+        atomic_aggregate: true,
+        aggregator: Some(crate::wire::Aggregator {
+            asn: 65010,
+            address: Ipv4Addr::new(192, 0, 2, 9),
+        }),
+        communities: vec![(65000 << 16) | 7],
+        extended_communities: vec![[0, 2, 0xfd, 0xe8, 0, 0, 0, 1]],
+        large_communities: vec![[65000, 1, 2]],
+        unknown: vec![crate::wire::RawAttribute {
+            flags: 0xc0,
+            code: 99,
+            value: bytes::Bytes::from_static(&[1, 2, 0xab]),
+        }],
+        ..attrs(None)
+    };
+    rib.update(0, &announce_with(a, &["10.255.0.1/32"], 7));
+    rib.flush();
+    let v = &rib.routes(false, false)[0];
+    assert!(v.atomic_aggregate);
+    assert_eq!(v.aggregator.as_deref(), Some("65010 192.0.2.9"));
+    assert_eq!(v.communities, ["65000:7"]);
+    assert_eq!(v.extended_communities, ["0002fde800000001"]);
+    assert_eq!(v.large_communities, ["65000:1:2"]);
+    assert_eq!(
+        v.unknown_attributes,
+        [crate::ctl::UnknownAttributeView {
+            code: 99,
+            flags: 0xc0,
+            value: "0102ab".into()
+        }]
+    );
+}
