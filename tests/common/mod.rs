@@ -169,6 +169,8 @@ pub struct Peer {
     pub stream: TcpStream,
     buf: BytesMut,
     pub neg: Negotiated,
+    /// The daemon's OPEN when [`Peer::ready`] already read it.
+    their_open: Option<Open>,
 }
 
 impl Peer {
@@ -183,6 +185,29 @@ impl Peer {
             stream,
             buf: BytesMut::new(),
             neg: Negotiated::default(),
+            their_open: None,
+        }
+    }
+
+    /// A connection the daemon took: its OPEN is in. Retries while the
+    /// daemon is still closing an earlier connection (it closes new ones then).
+    pub fn ready(port: u16) -> Peer {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        loop {
+            let mut p = Peer::connect(port);
+            match p.recv() {
+                Some(Message::Open(o)) => {
+                    p.their_open = Some(o);
+                    return p;
+                }
+                other => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the daemon takes no connection: {other:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         }
     }
 
@@ -235,9 +260,21 @@ impl Peer {
     }
 
     pub fn open_with(&mut self, asn: u32, id: &str, caps: Vec<Capability>) {
-        let ours = Open::new(asn, 9, id.parse().unwrap(), caps);
+        self.send_open(Open::new(asn, 9, id.parse().unwrap(), caps));
+    }
+
+    /// Sends `ours`; reads the daemon's OPEN (unless already read) and
+    /// negotiates as the daemon does.
+    pub fn send_open(&mut self, ours: Open) {
         self.send(&Message::Open(ours.clone()));
-        if let Some(Message::Open(theirs)) = self.recv() {
+        let theirs = match self.their_open.take() {
+            Some(o) => Some(o),
+            None => match self.recv() {
+                Some(Message::Open(o)) => Some(o),
+                _ => None,
+            },
+        };
+        if let Some(theirs) = theirs {
             self.neg = Negotiated::from_opens(&ours, &theirs);
         }
     }
