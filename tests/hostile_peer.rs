@@ -162,7 +162,10 @@ fn header_errors_are_answered_without_waiting_for_a_body() {
     let n = p.recv_notification();
     let took = sent.elapsed();
     eprintln!("NOTIFICATION 1/2 for a 65535-octet header answered in {took:?}");
-    assert_eq!((n.code, n.subcode, n.data.as_ref()), (1, 2, &[0xff, 0xff][..]));
+    assert_eq!(
+        (n.code, n.subcode, n.data.as_ref()),
+        (1, 2, &[0xff, 0xff][..])
+    );
     p.expect_closed();
 
     // Before OPEN the maximum is 4096 whatever will be negotiated (RFC 8654 §3).
@@ -232,7 +235,9 @@ fn open_errors() {
 
     // Unsupported Optional Parameter (type 1, the deprecated authentication).
     let mut p = Peer::ready(d.port);
-    p.send_open(open(&|o| o.other_params = vec![(1, Bytes::from_static(&[0]))]));
+    p.send_open(open(&|o| {
+        o.other_params = vec![(1, Bytes::from_static(&[0]))]
+    }));
     let n = p.recv_notification();
     assert_eq!((n.code, n.subcode), (2, 4), "{n}");
     p.expect_closed();
@@ -322,7 +327,11 @@ fn update_errors_that_reset_the_session() {
     // Unrecognized well-known attribute (3/2), data = the attribute.
     let mut p = established(&d);
     let unknown = attr(0x40, 200, &[1]);
-    p.send_raw(&update(&[], &[good_attrs(), unknown.clone()].concat(), &nlri(1)));
+    p.send_raw(&update(
+        &[],
+        &[good_attrs(), unknown.clone()].concat(),
+        &nlri(1),
+    ));
     expect_error(&mut p, 3, 2, &unknown);
 
     // Invalid Network Field (3/10): a /33.
@@ -375,8 +384,14 @@ fn malformed_attributes_withdraw_or_discard_and_keep_the_session() {
     let mut past_end = good_attrs();
     past_end.extend_from_slice(&[0x80, 4, 9, 0]);
     let withdraw_cases: Vec<(&str, Vec<u8>)> = vec![
-        ("ORIGIN value 3 (§7.1)", [attr(0x40, 1, &[3]), without(1)].concat()),
-        ("ORIGIN length 2 (§7.1)", [attr(0x40, 1, &[0, 0]), without(1)].concat()),
+        (
+            "ORIGIN value 3 (§7.1)",
+            [attr(0x40, 1, &[3]), without(1)].concat(),
+        ),
+        (
+            "ORIGIN length 2 (§7.1)",
+            [attr(0x40, 1, &[0, 0]), without(1)].concat(),
+        ),
         (
             "AS_PATH segment overrun (§7.2)",
             [attr(0x40, 2, &[2, 2, 0, 0, 0, 1]), without(2)].concat(),
@@ -390,11 +405,26 @@ fn malformed_attributes_withdraw_or_discard_and_keep_the_session() {
             "LOCAL_PREF length 2 (§7.5)",
             [attr(0x40, 5, &[0, 100]), without(5)].concat(),
         ),
-        ("COMMUNITIES length 3 (§7.8)", with(attr(0xc0, 8, &[0, 0, 1]))),
-        ("ORIGINATOR_ID length 3 (§7.9)", with(attr(0x80, 9, &[1, 2, 3]))),
-        ("CLUSTER_LIST length 5 (§7.10)", with(attr(0x80, 10, &[1, 2, 3, 4, 5]))),
-        ("EXTENDED_COMMUNITIES length 7 (§7.14)", with(attr(0xc0, 16, &[0; 7]))),
-        ("LARGE_COMMUNITIES length 11 (RFC 8092 §6)", with(attr(0xc0, 32, &[0; 11]))),
+        (
+            "COMMUNITIES length 3 (§7.8)",
+            with(attr(0xc0, 8, &[0, 0, 1])),
+        ),
+        (
+            "ORIGINATOR_ID length 3 (§7.9)",
+            with(attr(0x80, 9, &[1, 2, 3])),
+        ),
+        (
+            "CLUSTER_LIST length 5 (§7.10)",
+            with(attr(0x80, 10, &[1, 2, 3, 4, 5])),
+        ),
+        (
+            "EXTENDED_COMMUNITIES length 7 (§7.14)",
+            with(attr(0xc0, 16, &[0; 7])),
+        ),
+        (
+            "LARGE_COMMUNITIES length 11 (RFC 8092 §6)",
+            with(attr(0xc0, 32, &[0; 11])),
+        ),
         ("ORIGIN missing (§3 d)", without(1)),
         ("AS_PATH missing (§3 d)", without(2)),
         ("NEXT_HOP missing (§3 d)", without(3)),
@@ -425,12 +455,19 @@ fn malformed_attributes_withdraw_or_discard_and_keep_the_session() {
     let v = r(100, [med(100), attr(0x40, 6, &[])].concat(), &mut p);
     assert_eq!(v["atomic_aggregate"], true, "{v}");
     let v = r(101, [med(101), attr(0x40, 6, &[0])].concat(), &mut p);
-    assert_eq!(v["atomic_aggregate"], false, "ATOMIC_AGGREGATE length 1 (§7.6): {v}");
+    assert_eq!(
+        v["atomic_aggregate"], false,
+        "ATOMIC_AGGREGATE length 1 (§7.6): {v}"
+    );
     let aggregator = attr(0xc0, 7, &[0, 0, 0xfd, 0xea, 192, 0, 2, 9]);
     let v = r(102, [med(102), aggregator].concat(), &mut p);
     assert_eq!(v["aggregator"], "65002 192.0.2.9", "{v}");
     let v = r(103, [med(103), attr(0xc0, 7, &[0; 5])].concat(), &mut p);
-    assert_eq!(v["aggregator"], Value::Null, "AGGREGATOR length 5 (§7.7): {v}");
+    assert_eq!(
+        v["aggregator"],
+        Value::Null,
+        "AGGREGATOR length 5 (§7.7): {v}"
+    );
     // A duplicate: all but the first instance discarded (§3 g).
     let v = r(104, [med(104), med(7)].concat(), &mut p);
     assert_eq!(v["received_med"], 104, "{v}");
@@ -441,7 +478,11 @@ fn malformed_attributes_withdraw_or_discard_and_keep_the_session() {
         serde_json::json!([{"code": 99, "flags": 0xc0, "value": "010203"}]),
         "{v}"
     );
-    let v = r(106, [med(106), attr(0xc0, 8, &[0xfd, 0xe8, 0, 7])].concat(), &mut p);
+    let v = r(
+        106,
+        [med(106), attr(0xc0, 8, &[0xfd, 0xe8, 0, 7])].concat(),
+        &mut p,
+    );
     assert_eq!(v["communities"], serde_json::json!(["65000:7"]), "{v}");
     assert_established(&d);
 }
@@ -474,7 +515,10 @@ fn unusable_next_hops_and_families_not_negotiated_are_ignored() {
     // MP_REACH_NLRI with a multicast IPv4 next hop.
     let reach = mp_reach(1, &[224, 0, 0, 9], &nlri(10));
     p.send_raw(&update(&[], &[base.clone(), reach].concat(), &[]));
-    assert_eq!(wait_filtered(&d, &prefix(10)), "unusable next hop: multicast");
+    assert_eq!(
+        wait_filtered(&d, &prefix(10)),
+        "unusable next hop: multicast"
+    );
     // A 32-octet IPv6 next hop for IPv4 NLRI without RFC 8950.
     let mut ll = vec![0u8; 16];
     ll.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
@@ -537,7 +581,9 @@ fn enhanced_route_refresh_and_end_of_rib() {
     p.send_raw(&update(&[], &good_attrs(), &nlri(1)));
     p.send_raw(&update(&nlri(2), &[], &[]));
     p.send(&rr(RouteRefresh::EORR));
-    wait_for("stale route purged", || accepted(&d, &prefix(3)).is_none().then_some(()));
+    wait_for("stale route purged", || {
+        accepted(&d, &prefix(3)).is_none().then_some(())
+    });
     assert!(accepted(&d, &prefix(1)).is_some(), "refreshed route kept");
     assert!(accepted(&d, &prefix(2)).is_none());
     // BoRR/EoRR are not requests: the daemon sends nothing back before its

@@ -768,15 +768,24 @@ hold_time = 9
 
     #[test]
     fn ebgp_remote_as_is_rejected() {
-        let ok = GOOD.replace("cost = 10
-", "cost = 10
+        let ok = GOOD.replace(
+            "cost = 10
+",
+            "cost = 10
 remote_as = 4242421945
-");
-        assert_eq!(parse(&ok, "f.toml").unwrap().neighbors[0].remote_as, 4242421945);
-        let text = GOOD.replace("cost = 10
-", "cost = 10
+",
+        );
+        assert_eq!(
+            parse(&ok, "f.toml").unwrap().neighbors[0].remote_as,
+            4242421945
+        );
+        let text = GOOD.replace(
+            "cost = 10
+",
+            "cost = 10
 remote_as = 65001
-");
+",
+        );
         let e = errors(&text);
         assert_eq!(
             (e[0].key.as_str(), e[0].line),

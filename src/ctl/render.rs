@@ -40,7 +40,11 @@ pub fn render_neighbors(list: &Value) -> String {
             if !eor.is_empty() {
                 let _ = write!(info, ", end-of-rib {}", eor.join(" "));
             }
-            if let Some(m) = r.get("missing_local_pref").and_then(Value::as_u64).filter(|m| *m > 0) {
+            if let Some(m) = r
+                .get("missing_local_pref")
+                .and_then(Value::as_u64)
+                .filter(|m| *m > 0)
+            {
                 let _ = write!(info, ", {m} updates without local-pref");
             }
             info

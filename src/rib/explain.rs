@@ -261,7 +261,11 @@ impl Rib {
                 .iter()
                 .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
                 .collect(),
-            extended_communities: a.extended_communities.iter().map(|c| hex_string(c)).collect(),
+            extended_communities: a
+                .extended_communities
+                .iter()
+                .map(|c| hex_string(c))
+                .collect(),
             large_communities: a
                 .large_communities
                 .iter()

@@ -74,7 +74,10 @@ impl Rib {
         let use_v4_field = !v4_field || negotiated(AfiSafi::IPV4_UNICAST);
         let a = &update.attrs;
         let use_mp_reach = a.mp_reach.as_ref().is_some_and(|r| negotiated(r.afi_safi));
-        let use_mp_unreach = a.mp_unreach.as_ref().is_some_and(|u| negotiated(u.afi_safi));
+        let use_mp_unreach = a
+            .mp_unreach
+            .as_ref()
+            .is_some_and(|u| negotiated(u.afi_safi));
         let withdrawn = update
             .withdrawn_v4()
             .map(IpNet::V4)
@@ -243,7 +246,7 @@ pub(crate) fn withdraw(
 
 /// Below the import limit again: routes held back by it are accepted, in prefix order.
 pub(crate) fn admit_held(loc: &mut LocRib, p: &mut super::Peer, pid: u32) {
-let limit = p.cfg.import_limit as usize;
+    let limit = p.cfg.import_limit as usize;
     if p.adj_in.accepted_count() < limit {
         p.limit_hit = false;
         // Room again: routes held back by the limit are accepted, in prefix order.

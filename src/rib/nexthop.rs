@@ -85,14 +85,14 @@ mod tests {
     use bytes::Bytes;
 
     fn ctx() -> ExportContext {
-        ExportContext::new(
-            Negotiated::FABRIC,
-            Some("[fe80::1]:179".parse().unwrap()),
-        )
+        ExportContext::new(Negotiated::FABRIC, Some("[fe80::1]:179".parse().unwrap()))
     }
 
     fn v4_ctx() -> ExportContext {
-        ExportContext::new(Negotiated::default(), Some("192.0.2.1:179".parse().unwrap()))
+        ExportContext::new(
+            Negotiated::default(),
+            Some("192.0.2.1:179".parse().unwrap()),
+        )
     }
 
     fn verdict(a: &str) -> Result<(), FilterReason> {
@@ -138,10 +138,7 @@ mod tests {
         assert_eq!(mp_next_hop(&mp(v6u, v6("fd00::2", None)), &c).1, Ok(()));
         // Unspecified without a link-local address.
         assert_eq!(mp_next_hop(&mp(v6u, v6("::", None)), &c).1, bad("::"));
-        assert_eq!(
-            mp_next_hop(&mp(v6u, v6("::", Some("::"))), &c).1,
-            bad("::")
-        );
+        assert_eq!(mp_next_hop(&mp(v6u, v6("::", Some("::"))), &c).1, bad("::"));
         assert_eq!(
             mp_next_hop(&mp(v6u, v6("ff02::1", None)), &c).1,
             bad("multicast")

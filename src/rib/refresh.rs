@@ -82,9 +82,9 @@ impl Rib {
 
     /// Families whose End-of-RIB `peer` sent on its current session (RFC 4724 §2).
     pub fn end_of_rib_received(&self, peer: PeerId) -> Vec<AfiSafi> {
-        self.peers
-            .get(peer)
-            .map_or_else(Vec::new, |p| p.adj_in.end_of_rib().iter().copied().collect())
+        self.peers.get(peer).map_or_else(Vec::new, |p| {
+            p.adj_in.end_of_rib().iter().copied().collect()
+        })
     }
 }
 

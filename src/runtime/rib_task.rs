@@ -178,7 +178,9 @@ impl RibTask {
                         self.rib.end_refresh(peer, family);
                     }
                     // RFC 7313 §5: other subtypes are ignored.
-                    _ => debug!(peer = %self.peers[peer].name, subtype, "ROUTE-REFRESH subtype ignored"),
+                    _ => {
+                        debug!(peer = %self.peers[peer].name, subtype, "ROUTE-REFRESH subtype ignored")
+                    }
                 }
             }
             RibMsg::Originate(now) => {

@@ -29,7 +29,11 @@ fn v4_session() -> Rib {
         ..neg()
     };
     let local = "192.0.2.1:179".parse().unwrap();
-    rib.peer_up(0, ExportContext::new(n, Some(local)), Ipv4Addr::new(10, 0, 0, 11));
+    rib.peer_up(
+        0,
+        ExportContext::new(n, Some(local)),
+        Ipv4Addr::new(10, 0, 0, 11),
+    );
     rib.flush();
     rib
 }
@@ -39,7 +43,11 @@ fn unusable_ipv4_next_hops_are_treat_as_withdraw() {
     let mut rib = v4_session();
     rib.update(0, &v4_next_hop("192.0.2.2", &["10.255.0.1/32"]));
     let out = rib.flush();
-    assert_eq!(got(&out, 1).announced.len(), 1, "a good next hop is accepted");
+    assert_eq!(
+        got(&out, 1).announced.len(),
+        1,
+        "a good next hop is accepted"
+    );
     for (nh, why) in [
         ("0.0.0.0", "0.0.0.0"),
         ("224.0.0.1", "multicast"),
@@ -115,7 +123,10 @@ fn missing_local_pref_is_counted() {
 fn enhanced_route_refresh_purges_what_was_not_announced_again() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     let v4 = AfiSafi::IPV4_UNICAST;
-    rib.update(0, &announce(None, &["10.255.0.1/32", "10.255.0.2/32", "10.255.0.3/32"]));
+    rib.update(
+        0,
+        &announce(None, &["10.255.0.1/32", "10.255.0.2/32", "10.255.0.3/32"]),
+    );
     rib.update(0, &announce(None, &["fd00:255::1/128"]));
     rib.flush();
     // EoRR without BoRR: nothing happens.
