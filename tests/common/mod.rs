@@ -192,9 +192,13 @@ impl Peer {
     /// A connection the daemon took: its OPEN is in. Retries while the
     /// daemon is still closing an earlier connection (it closes new ones then).
     pub fn ready(port: u16) -> Peer {
+        Peer::ready_ttl(port, 64)
+    }
+
+    pub fn ready_ttl(port: u16, ttl: u32) -> Peer {
         let deadline = Instant::now() + READ_TIMEOUT;
         loop {
-            let mut p = Peer::connect(port);
+            let mut p = Peer::connect_ttl(port, ttl);
             match p.recv() {
                 Some(Message::Open(o)) => {
                     p.their_open = Some(o);
