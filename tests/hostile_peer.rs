@@ -345,6 +345,13 @@ fn update_errors_that_reset_the_session() {
     p.send_raw(&update(&[], &[unreach.clone(), unreach].concat(), &[]));
     expect_error(&mut p, 3, 1, &[]);
 
+    // MP_UNREACH_NLRI marked well-known: Attribute Flags Error (3/4), data = the
+    // attribute (RFC 7606 §3 c leaves MP_* to their own rule, a session reset).
+    let mut p = established(&d);
+    let unreach = attr(0x40, 15, &[0, 1, 1]);
+    p.send_raw(&update(&[], &unreach, &[]));
+    expect_error(&mut p, 3, 4, &unreach);
+
     // Malformed MP_REACH_NLRI (RFC 7606 §7.11): Optional Attribute Error, data = the attribute.
     let mut p = established(&d);
     let reach = attr(0x80, 14, &[0, 1, 1, 4, 192, 0]);

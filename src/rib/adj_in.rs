@@ -3,7 +3,7 @@
 //! Filtered routes stay inspectable (BIRD's `import keep filtered`).
 
 use super::policy::FilterReason;
-use crate::wire::{AfiSafi, MpNextHop, PathAttributes};
+use crate::wire::{AfiSafi, PathAttributes};
 use ipnet::IpNet;
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
@@ -99,17 +99,5 @@ impl AdjRibIn {
         self.len -= 1;
         self.accepted -= usize::from(route.verdict.is_ok());
         self.held -= usize::from(is_held(route));
-    }
-}
-
-/// The address packets are forwarded to: the link-local one when present
-/// (RFC 2545 §3), else the global one; `::`/`0.0.0.0` are not usable.
-pub fn usable_next_hop(nh: &MpNextHop) -> Option<IpAddr> {
-    match *nh {
-        MpNextHop::V4(a) => (!a.is_unspecified()).then_some(IpAddr::V4(a)),
-        MpNextHop::V6 { global, link_local } => match link_local {
-            Some(ll) if !ll.is_unspecified() => Some(IpAddr::V6(ll)),
-            _ => (!global.is_unspecified()).then_some(IpAddr::V6(global)),
-        },
     }
 }

@@ -29,7 +29,7 @@ mod refresh;
 #[cfg(test)]
 mod tests;
 
-pub use adj_in::{usable_next_hop, AdjRibIn, InRoute};
+pub use adj_in::{AdjRibIn, InRoute};
 pub use decision::{Candidate, Step};
 pub use explain::{CandidateExplanation, Explanation, FilteredExplanation, LossExplanation};
 pub use export::{
