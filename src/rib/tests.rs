@@ -484,7 +484,7 @@ fn filtered_routes_are_kept_with_their_reason() {
         reasons[1].2,
         FilterReason::OutsideLoopbackRanges.to_string()
     );
-    assert_eq!(reasons[2].2, FilterReason::NoNextHop.to_string());
+    assert_eq!(reasons[2].2, FilterReason::BadNextHop("::").to_string());
     assert_eq!(rib.counts(0).accepted, 1);
 }
 
@@ -712,3 +712,5 @@ fn reflects_many_routes() {
     );
     assert_eq!(rib.counts(1).advertised, n as usize);
 }
+
+mod hardening;
