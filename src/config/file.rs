@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub kernel: Option<Spanned<FileKernel>>,
     /// `[cost]`: how measured links are priced (every key optional).
     pub cost: Option<Spanned<crate::cost::CostParams>>,
+    /// `[wireguard]`: the tunnels this node builds (step 6).
+    pub wireguard: Option<Spanned<super::wireguard::FileWireguard>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }
@@ -78,6 +80,7 @@ with_session_options!(
         pub address: Option<Spanned<IpAddr>>,
         pub remote_as: Option<Spanned<u32>>,
         pub cost: Option<LinkCost>,
+        pub wireguard: Option<Spanned<super::wireguard::FileTunnel>>,
     }
 );
 

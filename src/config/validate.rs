@@ -25,6 +25,9 @@ pub struct Config {
     pub cost: CostParams,
     #[serde(rename = "neighbor")]
     pub neighbors: Vec<Neighbor>,
+    /// `[wireguard]`: tunnels built by kittbgpd (none: the tunnels exist already).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<super::wireguard::Wireguard>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,6 +179,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         text,
         file,
         errors: Vec::new(),
+        wg_defaults: None,
     };
     let raw: FileConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -194,14 +198,15 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
-struct Validator<'a> {
-    text: &'a str,
-    file: &'a str,
+pub(super) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) file: &'a str,
     errors: Vec<ConfigError>,
+    pub(super) wg_defaults: Option<super::wireguard::WgDefaults>,
 }
 
 impl Validator<'_> {
-    fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let (line, column) = line_col(self.text, span.start);
         self.errors.push(ConfigError {
             file: self.file.to_string(),
@@ -241,12 +246,24 @@ impl Validator<'_> {
         let kernel = self.check_kernel(raw.kernel);
         let cost = self.check_cost(raw.cost);
         let defaults = raw.defaults;
+        let control_socket = raw
+            .control_socket
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        let needed = raw.neighbors.iter().enumerate().find_map(|(i, n)| {
+            let t = n.get_ref().wireguard.as_ref()?;
+            Some((t.span(), format!("neighbor[{i}].wireguard")))
+        });
+        let mut wireguard = self.check_wireguard(raw.wireguard, needed, &control_socket);
         let mut neighbors: Vec<Neighbor> = Vec::new();
         for (i, n) in raw.neighbors.into_iter().enumerate() {
             let span = n.span();
-            if let Some(nb) =
-                self.check_neighbor(i, span.clone(), n.into_inner(), &defaults, local_as)
-            {
+            let mut n = n.into_inner();
+            let tunnel = self.neighbor_tunnel(i, span.clone(), &mut n);
+            if let Some(nb) = self.check_neighbor(i, span.clone(), n, &defaults, local_as) {
+                if let (Some(t), Some(wg)) = (tunnel, wireguard.as_mut()) {
+                    let (ifname, addr) = (nb.interface.as_deref(), nb.address);
+                    self.check_tunnel(wg, i, neighbors.len(), span.clone(), ifname, addr, t);
+                }
                 if neighbors.iter().any(|o| o.name == nb.name) {
                     self.error(
                         span.clone(),
@@ -271,13 +288,12 @@ impl Validator<'_> {
             router_id,
             local_as,
             listen_port,
-            control_socket: raw
-                .control_socket
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            control_socket,
             loopbacks,
             kernel,
             cost,
             neighbors,
+            wireguard,
         }
     }
 
@@ -576,7 +592,7 @@ fn key_at(text: &str, offset: usize) -> String {
 
 /// Where `key = ...` is written inside the table at `span` (the table itself when
 /// the key is not written there).
-fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
+pub(super) fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
     let table = &text[span.start.min(text.len())..span.end.min(text.len())];
     let mut offset = span.start;
     for line in table.split_inclusive('\n') {
