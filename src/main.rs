@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use kittbgpd::config::{self, DEFAULT_CONTROL_SOCKET};
 use kittbgpd::ctl::{self, Request, RouteView};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +39,22 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// WireGuard keys, so no other tool is needed.
+    Wg {
+        #[command(subcommand)]
+        what: Wg,
+    },
+}
+
+#[derive(Subcommand)]
+enum Wg {
+    /// Write a new private key (base64) to FILE, mode 0600; refuses to overwrite.
+    Genkey {
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Print the public key of the private key in FILE ("-": standard input).
+    Pubkey { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -55,6 +72,8 @@ enum Show {
     },
     /// Measured links: last and smoothed RTT, loss, applied cost, last cost changes.
     Links,
+    /// Tunnels built from [wireguard]: endpoint, latest handshake, rx/tx bytes, link state.
+    Tunnels,
     /// Why a route won or lost: every candidate for PREFIX with its received MED,
     /// link cost and total, and the decision step that ruled each loser out.
     Explain {
@@ -69,6 +88,58 @@ fn main() -> ExitCode {
         None => run(&cli.config, &cli.log_level),
         Some(Command::Check) => check(&cli.config),
         Some(Command::Show { what, socket, json }) => show(&cli.config, what, socket, json),
+        Some(Command::Wg { what }) => wg(what),
+    }
+}
+
+fn wg(what: Wg) -> ExitCode {
+    use kittbgpd::config::wireguard::WgKey;
+    use std::io::{Read, Write};
+    match what {
+        Wg::Genkey { output } => {
+            let key = wireguard_control::Key::generate_private();
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&output)
+                .and_then(|mut f| writeln!(f, "{}", key.to_base64()));
+            match written {
+                Ok(()) => {
+                    println!("{}", key.get_public().to_base64());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kittbgpd: {}: {e}", output.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Wg::Pubkey { file } => {
+            let mut text = String::new();
+            let read = if file.as_os_str() == "-" {
+                std::io::stdin().read_to_string(&mut text).map(|_| ())
+            } else {
+                std::fs::read_to_string(&file).map(|t| text = t)
+            };
+            if let Err(e) = read {
+                eprintln!("kittbgpd: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+            match WgKey::from_base64(&text) {
+                Some(k) => {
+                    println!("{}", k.public().to_base64());
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!(
+                        "kittbgpd: {}: not a WireGuard key (32 bytes in base64)",
+                        file.display()
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
@@ -152,6 +223,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
     let request = match what {
         Show::Neighbors => Request::Neighbors,
         Show::Links => Request::Links,
+        Show::Tunnels => Request::Tunnels,
         Show::Routes { best, filtered } => Request::Routes {
             all: !best && !filtered,
             filtered,
@@ -187,6 +259,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
         Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
         Request::Links => print!("{}", ctl::render_links(&value)),
+        Request::Tunnels => print!("{}", ctl::render_tunnels(&value)),
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
             Ok(routes) => print!("{}", ctl::render_routes(&routes)),
             Err(e) => {

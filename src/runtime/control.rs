@@ -28,6 +28,8 @@ impl Control {
 pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
+    /// Tunnels built from `[wireguard]`: endpoint, handshake age, counters, link state.
+    pub tunnels: Vec<watch::Receiver<serde_json::Value>>,
 }
 
 pub fn serve(
@@ -117,8 +119,9 @@ async fn answer(
                 None => serde_json::json!({ "error": "routing task did not answer" }),
             }
         }
-        Request::Links => {
-            serde_json::Value::Array(views.links.iter().map(|l| l.borrow().clone()).collect())
+        Request::Links => links_with_tunnels(views),
+        Request::Tunnels => {
+            serde_json::Value::Array(views.tunnels.iter().map(|t| t.borrow().clone()).collect())
         }
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
@@ -137,4 +140,32 @@ async fn ask<T>(
     let (tx, rx) = oneshot::channel();
     rib.send(msg(tx)).ok()?;
     rx.await.ok()
+}
+
+/// Measured links, each with its tunnel's view under "tunnel" (same interface);
+/// a tunnel without a prober is a link of its own.
+fn links_with_tunnels(views: &Views) -> serde_json::Value {
+    let mut links: Vec<serde_json::Value> =
+        views.links.iter().map(|l| l.borrow().clone()).collect();
+    for t in &views.tunnels {
+        let t = t.borrow().clone();
+        let ifname = t.get("interface").cloned();
+        match links
+            .iter_mut()
+            .find(|l| l.get("interface") == ifname.as_ref())
+        {
+            Some(l) => {
+                if let Some(o) = l.as_object_mut() {
+                    o.insert("tunnel".into(), t);
+                }
+            }
+            None => links.push(serde_json::json!({
+                "name": t.get("name").cloned().unwrap_or_default(),
+                "interface": ifname,
+                "state": t.get("link").cloned().unwrap_or_default(),
+                "tunnel": t,
+            })),
+        }
+    }
+    serde_json::Value::Array(links)
 }

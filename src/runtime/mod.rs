@@ -11,6 +11,7 @@ mod peer;
 mod probe;
 mod rib_task;
 pub mod transport;
+mod tunnels;
 
 use crate::config::Config;
 use crate::session::SessionConfig;
@@ -65,6 +66,11 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
 
+    // Tunnels from [wireguard] first: sessions bind to their interfaces.
+    let tunnels = match config.wireguard.clone() {
+        Some(wg) => Some(tunnels::Tunnels::start(wg).await?),
+        None => None,
+    };
     let (rib_tx, rib_rx) = mpsc::unbounded_channel();
     let mut peers: Vec<PeerHandle> = Vec::new();
     for (id, n) in config.neighbors.iter().enumerate() {
@@ -165,9 +171,18 @@ pub async fn run(config: Config) -> Result<(), String> {
             _ => {}
         }
     }
+    let (tunnel_tx, tunnel_views) = match tunnels {
+        Some(t) => {
+            let names = config.neighbors.iter().map(|n| n.name.clone()).collect();
+            let (tx, views) = t.spawn(peers.iter().map(|p| p.tx.clone()).collect(), names);
+            (Some(tx), views)
+        }
+        None => (None, Vec::new()),
+    };
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links,
+        tunnels: tunnel_views,
     };
     let control = control::serve(&config.control_socket, views, rib_tx.clone()).map_err(|e| {
         format!(
@@ -213,6 +228,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
+    // Tunnels last (kept by default: a restart cuts no traffic).
+    if let Some(t) = tunnel_tx {
+        let (tx, rx) = oneshot::channel();
+        if t.send(tunnels::TunnelMsg::Stop { done: tx }).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
     control.shutdown();
     Ok(())
 }
