@@ -257,6 +257,22 @@ lab_down() {
         sleep 0.1
     done
     if [[ -f $KB_LAB_STATE/namespaces ]]; then
+        # processes the lab did not start itself but that live in its namespaces (wireguard-go
+        # started by kittbgpd for its own tunnels, in a session of its own): a process keeps
+        # its namespace alive, so they would never go away
+        pids=()
+        while read -r nsn; do
+            [[ -e /run/netns/$nsn ]] || continue
+            for pid in $(ip netns pids "$nsn" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null && pids+=("$pid"); done
+        done < "$KB_LAB_STATE/namespaces"
+        k=0
+        while ((${#pids[@]})); do
+            alive=()
+            for pid in "${pids[@]}"; do _lab_alive "$pid" && alive+=("$pid"); done
+            ((${#alive[@]} == 0)) && break
+            if ((k++ >= 30)); then kill -KILL "${alive[@]}" 2>/dev/null || true; break; fi
+            sleep 0.1
+        done
         while read -r nsn; do
             [[ -e /run/netns/$nsn ]] && ip netns del "$nsn" && n=$((n+1))
         done < <(tac "$KB_LAB_STATE/namespaces")

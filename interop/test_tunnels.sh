@@ -149,11 +149,12 @@ WGPIDS=$(lab_exec 2 ls /run/wireguard)
 tmpl=$(mktemp); tmpt=$(mktemp)
 # over the tunnel itself (link-local, node 2 -> node 3), and through node 2 (node 1 -> node 3:
 # the costs send it 1-2-3; the neighbors route round node 2 while it is down, and back)
-lab_exec 2 ping -6 -i 0.05 -W 1 "fe80::3:2%wg3" > "$tmpl" 2>&1 & PL=$!
+ip netns exec "$(lab_ns 2)" ping -6 -i 0.05 -W 1 "fe80::3:2%wg3" > "$tmpl" 2>&1 & PL=$!
 ip netns exec "$(lab_ns 1)" ping -i 0.05 -W 1 -I 10.255.0.1 10.255.0.3 > "$tmpt" 2>&1 & PT=$!
 sleep 1
 kb_stop 2; kb_start 2 "$(kb_bin 2)"
-wait_for "kb_established 2 wg3 && kb_established 2 wg1 && [[ \$(lab_nh 1 10.255.0.3/32) == *wg2 ]]" 40 0.2 || true
+back=0
+wait_for "kb_established 2 wg3 && kb_established 2 wg1 && [[ \$(lab_nh 1 10.255.0.3/32) == *wg2 ]]" 40 0.2 && back=1
 sleep 1
 kill -INT "$PL" "$PT"; wait "$PL" "$PT" || true
 for f in "$tmpl:over wg3 (node 2 -> fe80::3:2)" "$tmpt:through node 2 (node 1 -> 10.255.0.3)"; do
@@ -162,6 +163,7 @@ for f in "$tmpl:over wg3 (node 2 -> fe80::3:2)" "$tmpt:through node 2 (node 1 ->
         test "${sent:-0}" -gt 20 -a "${recv:-0}" == "${sent:-x}"
 done
 rm -f "$tmpl" "$tmpt"
+check "e node 2's sessions back and node 1's route to node 3 back through node 2 within the ping" test "$back" == 1
 check "e tunnels kept across the restart (same UAPI sockets, sessions back)" \
     test "$(lab_exec 2 ls /run/wireguard)" == "$WGPIDS"
 check "c foreign wgx untouched after a restart" test "$(lab_exec 2 wg show wgx dump)" == "$FOREIGN"
