@@ -91,7 +91,7 @@ impl Tunnels {
             owned,
             resolved: BTreeMap::new(),
         };
-        t.reconcile().await;
+        t.reconcile(true).await;
         Ok(t)
     }
 
@@ -139,8 +139,8 @@ impl Tunnels {
         out
     }
 
-    /// Compare and apply; remember what we own.
-    pub async fn reconcile(&mut self) {
+    /// Compare and apply; remember what we own. `start`: see [`tunnel::diff`].
+    pub async fn reconcile(&mut self, start: bool) {
         let desired = self.desired().await;
         let names: BTreeSet<String> = desired
             .iter()
@@ -153,7 +153,7 @@ impl Tunnels {
                 actual.insert(name.clone(), a);
             }
         }
-        let ops = tunnel::diff(&desired, &actual, &self.owned);
+        let ops = tunnel::diff(&desired, &actual, &self.owned, start);
         let mut failed_delete = BTreeSet::new();
         for op in ops {
             debug!(?op, "tunnel");
@@ -472,7 +472,7 @@ impl Tunnels {
                         views[i].send_replace(view);
                     }
                 }
-                _ = repair.tick() => self.reconcile().await,
+                _ = repair.tick() => self.reconcile(false).await,
                 msg = rx.recv() => {
                     let done = match msg {
                         Some(TunnelMsg::Stop { done }) => Some(done),

@@ -127,10 +127,14 @@ pub enum Op {
 
 /// The operations that turn `actual` into `desired`. `actual` holds every
 /// desired or owned name that exists; `owned`: names this node created.
+/// `start`: every tunnel is brought up; later (periodic repair) only a tunnel
+/// just created is: a link set down by hand stays down (the operator's way to
+/// take it out of service; its session stays held down meanwhile).
 pub fn diff(
     desired: &[Desired],
     actual: &BTreeMap<String, Actual>,
     owned: &BTreeSet<String>,
+    start: bool,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
     for d in desired {
@@ -139,6 +143,7 @@ pub fn diff(
             wireguard: true,
             ..Actual::default()
         };
+        let created = !actual.contains_key(&d.name);
         let a = match actual.get(&d.name) {
             None => {
                 ops.push(Op::Create { name: name() });
@@ -211,7 +216,8 @@ pub fn diff(
                 mtu: d.mtu,
             });
         }
-        if !a.up {
+        let bring_up = !a.up && (start || created);
+        if bring_up {
             ops.push(Op::NoAddrGen { name: name() });
         }
         for addr in &a.link_local {
@@ -228,7 +234,7 @@ pub fn diff(
                 address: d.address,
             });
         }
-        if !a.up {
+        if bring_up {
             ops.push(Op::Up { name: name() });
         }
     }

@@ -53,7 +53,12 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 #[test]
 fn missing_tunnel_is_built_whole_in_order() {
     let d = desired("wg2", 2, Some("172.31.2.2:51001"));
-    let ops = diff(std::slice::from_ref(&d), &BTreeMap::new(), &BTreeSet::new());
+    let ops = diff(
+        std::slice::from_ref(&d),
+        &BTreeMap::new(),
+        &BTreeSet::new(),
+        true,
+    );
     let n = || "wg2".to_string();
     assert_eq!(
         ops,
@@ -90,7 +95,7 @@ fn missing_tunnel_is_built_whole_in_order() {
 fn a_running_tunnel_as_configured_needs_nothing() {
     let d = desired("wg2", 2, Some("172.31.2.2:51001"));
     let a = map(&[("wg2", running(&d))]);
-    assert_eq!(diff(&[d], &a, &set(&["wg2"])), vec![]);
+    assert_eq!(diff(&[d], &a, &set(&["wg2"]), true), vec![]);
 }
 
 #[test]
@@ -99,7 +104,7 @@ fn endpoint_change_is_one_peer_update_and_nothing_else() {
     let new = desired("wg2", 2, Some("172.31.9.2:51001"));
     let a = map(&[("wg2", running(&old))]);
     assert_eq!(
-        diff(std::slice::from_ref(&new), &a, &set(&["wg2"])),
+        diff(std::slice::from_ref(&new), &a, &set(&["wg2"]), true),
         vec![Op::SetPeer {
             name: "wg2".into(),
             public_key: key(2),
@@ -117,7 +122,7 @@ fn endpoint_learned_from_the_peer_is_left_alone() {
     let d = desired("wg2", 2, None);
     let mut a = running(&d);
     a.peers[0].endpoint = Some("172.31.2.2:40000".parse().unwrap());
-    assert_eq!(diff(&[d], &map(&[("wg2", a)]), &set(&[])), vec![]);
+    assert_eq!(diff(&[d], &map(&[("wg2", a)]), &set(&[]), true), vec![]);
 }
 
 #[test]
@@ -139,7 +144,7 @@ fn drift_is_repaired_field_by_field() {
     a.up = false;
     let n = || "wg2".to_string();
     assert_eq!(
-        diff(&[d.clone()], &map(&[("wg2", a)]), &set(&[])),
+        diff(&[d.clone()], &map(&[("wg2", a)]), &set(&[]), true),
         vec![
             Op::SetDevice {
                 name: n(),
@@ -180,6 +185,7 @@ fn peer_key_change_replaces_the_peer() {
         std::slice::from_ref(&new),
         &map(&[("wg2", running(&old))]),
         &set(&["wg2"]),
+        true,
     );
     assert_eq!(ops.len(), 2);
     assert!(matches!(&ops[0], Op::RemovePeer { public_key, .. } if *public_key == key(2)));
@@ -199,10 +205,15 @@ fn only_owned_tunnels_are_deleted_and_foreign_ones_never_touched() {
         ("wg9", running(&foreign)),
     ]);
     // wg3 was ours and left the config; wg9 was never ours.
-    let ops = diff(std::slice::from_ref(&keep), &actual, &set(&["wg2", "wg3"]));
+    let ops = diff(
+        std::slice::from_ref(&keep),
+        &actual,
+        &set(&["wg2", "wg3"]),
+        true,
+    );
     assert_eq!(ops, vec![Op::Delete { name: "wg3".into() }]);
     // An owned name that no longer exists: nothing to do.
-    assert_eq!(diff(&[], &BTreeMap::new(), &set(&["wg3"])), vec![]);
+    assert_eq!(diff(&[], &BTreeMap::new(), &set(&["wg3"]), true), vec![]);
 }
 
 #[test]
@@ -213,10 +224,13 @@ fn a_configured_name_that_is_not_wireguard_is_left_alone() {
         up: true,
         ..Actual::default()
     };
-    let ops = diff(&[d], &map(&[("eth0", a.clone())]), &set(&["eth0"]));
+    let ops = diff(&[d], &map(&[("eth0", a.clone())]), &set(&["eth0"]), true);
     assert!(matches!(&ops[..], [Op::Conflict { name, .. }] if name == "eth0"));
     // Not deleted either, even if once owned and no longer configured.
-    assert_eq!(diff(&[], &map(&[("eth0", a)]), &set(&["eth0"])), vec![]);
+    assert_eq!(
+        diff(&[], &map(&[("eth0", a)]), &set(&["eth0"]), true),
+        vec![]
+    );
 }
 
 #[test]
@@ -228,6 +242,7 @@ fn preshared_key_added_and_removed() {
         std::slice::from_ref(&d),
         &map(&[("wg2", plain.clone())]),
         &set(&[]),
+        true,
     );
     assert!(matches!(&ops[..], [Op::SetPeer { preshared_key: Some(Some(k)), .. }] if *k == key(7)));
     let with = running(&d);
@@ -235,6 +250,7 @@ fn preshared_key_added_and_removed() {
         &[desired("wg2", 2, None)],
         &map(&[("wg2", with)]),
         &set(&[]),
+        true,
     );
     assert!(matches!(
         &ops[..],
@@ -271,4 +287,28 @@ fn backend_choice() {
     assert!(choose_backend(Auto, have(false, false))
         .unwrap_err()
         .contains("no WireGuard"));
+}
+
+#[test]
+fn a_link_set_down_by_hand_stays_down_after_start() {
+    let d = desired("wg2", 2, None);
+    let mut a = running(&d);
+    a.up = false;
+    a.link_local.clear(); // `ip link set down` flushed it
+    let actual = map(&[("wg2", a)]);
+    let n = || "wg2".to_string();
+    // Periodic repair: the address is put back, the link left down.
+    assert_eq!(
+        diff(std::slice::from_ref(&d), &actual, &set(&["wg2"]), false),
+        vec![Op::AddAddress {
+            name: n(),
+            address: d.address
+        }]
+    );
+    // At start it is brought up.
+    let ops = diff(std::slice::from_ref(&d), &actual, &set(&["wg2"]), true);
+    assert_eq!(ops.last(), Some(&Op::Up { name: n() }));
+    // A tunnel created by the repair is brought up.
+    let ops = diff(std::slice::from_ref(&d), &BTreeMap::new(), &set(&[]), false);
+    assert_eq!(ops.last(), Some(&Op::Up { name: n() }));
 }
