@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 use wireguard_control::{Backend, DeviceUpdate, InterfaceName, Key, PeerConfigBuilder};
 
 /// How often handshake ages and counters are read.
-const STATS_EVERY: Duration = Duration::from_secs(5);
+const STATS_EVERY: Duration = Duration::from_secs(2);
 /// wireguard-go's UAPI sockets.
 const UAPI_DIR: &str = "/var/run/wireguard";
 
