@@ -22,6 +22,7 @@
 #   f  a tunnel removed from the config (node 2 restarted without neighbor wg3): wg3 deleted
 #      in node 2, its kernel routes withdrawn, traffic goes round through node 1; back with
 #      the full config
+#   h  on_stop = "remove" on node 3: its tunnels are deleted when it stops; rebuilt at the next start
 #   g  handshakes stop (node 1's wireguard-go for wg2 killed): node 2 marks wg1 down by
 #      handshake age (`show tunnels`: down (handshake)) and ends the session before its hold
 #      time; takes up to handshake_timeout (135 s here) + 5 s
@@ -121,6 +122,8 @@ for i in 2 3; do
     check "config of node $i passes kittbgpd check" "$BIN" check -c "$(lab_dir "$i")/kittbgpd.toml" >/dev/null
     kb_start "$i" "$BIN"
 done
+check "the two kittbgpd configs checked together (tunnel back, same addresses, an endpoint)" \
+    "$BIN" check -c "$(lab_dir 2)/kittbgpd.toml" "$(lab_dir 3)/kittbgpd.toml"
 
 # ---- a, b
 check "a node 2: wg1 and wg3 built by kittbgpd as configured" \
@@ -188,6 +191,18 @@ cp "$(lab_dir 2)/kittbgpd.full.toml" "$(lab_dir 2)/kittbgpd.toml"
 kb_stop 2; kb_start 2 "$(kb_bin 2)"
 check "f back with the full config: wg3 rebuilt, sessions Established" \
     wait_for "tunnel_as_configured 2 3 && established_all" 40 0.5
+
+# ---- h: on_stop = "remove" (node 3): its tunnels go with it
+sed -i 's|^\[wireguard\]$|&\non_stop = "remove"|' "$(lab_dir 3)/kittbgpd.toml"
+kb_stop 3; kb_start 3 "$(kb_bin 3)"
+wait_for "kb_established 3 wg1 && kb_established 3 wg2" 40 0.5 || true
+kb_stop 3
+check "h on_stop = \"remove\": node 3's tunnels wg1 and wg2 deleted when it stops" \
+    wait_for "! ip -n $(lab_ns 3) link show wg1 >/dev/null 2>&1 && ! ip -n $(lab_ns 3) link show wg2 >/dev/null 2>&1" 5 0.2
+sed -i '/^on_stop = "remove"$/d' "$(lab_dir 3)/kittbgpd.toml"
+kb_start 3 "$(kb_bin 3)"
+check "h node 3 started again: tunnels rebuilt, sessions Established" \
+    wait_for "tunnel_as_configured 3 1 && tunnel_as_configured 3 2 && established_all" 40 0.5
 
 # ---- g: handshakes stop
 if [[ ${KB_SKIP_HANDSHAKE:-0} == 1 ]]; then

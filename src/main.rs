@@ -27,7 +27,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Validate the configuration and print the effective config, or every error with file:line.
-    Check,
+    /// With the other nodes' files too (`check -c node1.toml node2.toml ...`): also that each
+    /// tunnel has a tunnel back with the same addresses and an endpoint on at least one end.
+    Check {
+        /// Config files of other nodes of the fabric, checked with this one.
+        #[arg(value_name = "OTHER")]
+        others: Vec<PathBuf>,
+    },
     /// Ask the running daemon (like birdc).
     Show {
         #[command(subcommand)]
@@ -86,7 +92,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => run(&cli.config, &cli.log_level),
-        Some(Command::Check) => check(&cli.config),
+        Some(Command::Check { others }) if others.is_empty() => check(&cli.config),
+        Some(Command::Check { others }) => check_fabric(&cli.config, &others),
         Some(Command::Show { what, socket, json }) => show(&cli.config, what, socket, json),
         Some(Command::Wg { what }) => wg(what),
     }
@@ -168,6 +175,41 @@ fn check(path: &Option<PathBuf>) -> ExitCode {
             eprintln!("{}: {} error(s)", path.display(), errors.0.len());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Several nodes' files: each validated, then the tunnels between them.
+fn check_fabric(path: &Option<PathBuf>, others: &[PathBuf]) -> ExitCode {
+    let first = match config_path(path) {
+        Ok(p) => p.clone(),
+        Err(code) => return code,
+    };
+    let files: Vec<PathBuf> = std::iter::once(first)
+        .chain(others.iter().cloned())
+        .collect();
+    let mut loaded = Vec::new();
+    let mut failed = 0;
+    for f in &files {
+        match config::load(f) {
+            Ok(c) => loaded.push((f.display().to_string(), c)),
+            Err(errors) => {
+                eprintln!("{errors}");
+                failed += errors.0.len();
+            }
+        }
+    }
+    let refs: Vec<(&str, &config::Config)> = loaded.iter().map(|(f, c)| (f.as_str(), c)).collect();
+    let cross = config::wireguard::cross_check(&refs);
+    for e in &cross {
+        eprintln!("{e}");
+    }
+    failed += cross.len();
+    if failed == 0 {
+        println!("{} files: ok, tunnels between them consistent", files.len());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{failed} error(s)");
+        ExitCode::FAILURE
     }
 }
 

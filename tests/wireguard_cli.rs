@@ -125,5 +125,8 @@ public_key = "{pk}"
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut err).unwrap();
     assert!(!status.success(), "{status:?} {err}");
-    assert!(err.contains("wireguard-go is not on the PATH"), "{status:?} {err}");
+    assert!(
+        err.contains("wireguard-go is not on the PATH"),
+        "{status:?} {err}"
+    );
 }

@@ -5,8 +5,9 @@
 //! the owner may read a key); nothing else. Link-local addresses not written
 //! in the file are derived from public keys: see [`link_local_of`].
 
-use super::validate::{key_span, Validator};
+use super::validate::{key_span, line_col, Validator};
 use super::OnStop;
+use super::{Config, ConfigError};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv6Addr;
 use std::ops::Range;
@@ -135,6 +136,9 @@ pub struct Tunnel {
     pub peer_address: Ipv6Addr,
     pub persistent_keepalive: u16,
     pub mtu: u32,
+    /// Where `[neighbor.wireguard]` is written (line, column), for errors found later.
+    #[serde(skip)]
+    pub at: (usize, usize),
 }
 
 mod secs {
@@ -525,7 +529,7 @@ impl Validator<'_> {
         };
         if local_address == peer_address {
             self.error(
-                table_span,
+                table_span.clone(),
                 &key("local_address"),
                 format!("{local_address} is also the neighbor's address"),
             );
@@ -542,8 +546,66 @@ impl Validator<'_> {
             peer_address,
             persistent_keepalive: f.persistent_keepalive.unwrap_or(d.keepalive),
             mtu: d.mtu,
+            at: line_col(self.text, table_span.start),
         });
     }
+}
+
+/// Across the files of one fabric (`kittbgpd check -c A.toml B.toml ...`):
+/// a tunnel whose peer key is another of these nodes must have a tunnel back,
+/// the same pair of link-local addresses seen from both ends, and an endpoint
+/// on at least one end (else neither side can start a handshake).
+pub fn cross_check(nodes: &[(&str, &Config)]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (a, (file, cfg)) in nodes.iter().enumerate() {
+        let Some(me) = cfg.wireguard.as_ref() else {
+            continue;
+        };
+        for t in &me.tunnels {
+            let err = |message: String| ConfigError {
+                file: file.to_string(),
+                line: t.at.0,
+                column: t.at.1,
+                key: format!("neighbor[{}].wireguard", t.neighbor),
+                message,
+            };
+            let Some((b, (other, peer))) = nodes.iter().enumerate().find_map(|(b, (f, c))| {
+                c.wireguard
+                    .as_ref()
+                    .filter(|w| w.public_key == t.peer_public_key)
+                    .map(|w| (b, (f, w)))
+            }) else {
+                continue; // a node outside these files
+            };
+            let Some(back) = peer
+                .tunnels
+                .iter()
+                .find(|u| u.peer_public_key == me.public_key)
+            else {
+                errors.push(err(format!(
+                    "{other} has the peer key but no tunnel back to this node"
+                )));
+                continue;
+            };
+            if t.peer_address != back.local_address || t.local_address != back.peer_address {
+                errors.push(err(format!(
+                    "addresses differ between the ends: here {} -> {}, in {other} ({}) {} -> {}",
+                    t.local_address,
+                    t.peer_address,
+                    back.interface,
+                    back.local_address,
+                    back.peer_address
+                )));
+            }
+            if t.endpoint.is_none() && back.endpoint.is_none() && a < b {
+                errors.push(err(format!(
+                    "no endpoint on either end (here nor in {other}, {}): neither side can start a handshake",
+                    back.interface
+                )));
+            }
+        }
+    }
+    errors
 }
 
 /// Node-wide values each tunnel inherits.
@@ -717,6 +779,44 @@ mod tests {
         assert!(find(&errs, "neighbor[0].interface")
             .message
             .contains("interface"));
+    }
+
+    #[test]
+    fn fabric_files_checked_together() {
+        // Two nodes with each other's keys; node 2 has no endpoint, node 1 none either.
+        let (d1, d2) = (node(0o600, KEY1), tempfile::tempdir().unwrap());
+        let k2 = WgKey(wireguard_control::Key::generate_private().0);
+        let p2 = d2.path().join("node.key");
+        std::fs::write(&p2, k2.to_base64()).unwrap();
+        std::fs::set_permissions(&p2, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let k1 = WgKey::from_base64(KEY1).unwrap().public().to_base64();
+        let t1 = config(&format!(
+            "[[neighbor]]\ninterface = \"wg2\"\n[neighbor.wireguard]\npublic_key = \"{}\"\n",
+            k2.public().to_base64()
+        ));
+        let t2 = config(&format!(
+            "[[neighbor]]\ninterface = \"wg1\"\n[neighbor.wireguard]\npublic_key = \"{k1}\"\n"
+        ));
+        let c1 = run(&d1, &t1).unwrap();
+        let c2 = run(&d2, &t2).unwrap();
+        let errs = cross_check(&[("n1.toml", &c1), ("n2.toml", &c2)]);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!((errs[0].file.as_str(), errs[0].line), ("n1.toml", 9));
+        assert!(errs[0].message.contains("no endpoint on either end"));
+        // An endpoint on one end is enough; derived addresses agree.
+        let t1 = t1 + "endpoint = \"192.0.2.2:51820\"\n";
+        let c1 = run(&d1, &t1).unwrap();
+        assert_eq!(cross_check(&[("n1.toml", &c1), ("n2.toml", &c2)]), vec![]);
+        // A configured address the other end does not use; and no tunnel back.
+        let c2b = run(&d2, &(t2 + "local_address = \"fe80::9\"\n")).unwrap();
+        let errs = cross_check(&[("n1.toml", &c1), ("n2.toml", &c2b)]);
+        assert!(
+            errs.iter().any(|e| e.message.contains("addresses differ")),
+            "{errs:#?}"
+        );
+        let lone = run(&d2, &config("")).unwrap();
+        let errs = cross_check(&[("n1.toml", &c1), ("n2.toml", &lone)]);
+        assert!(errs[0].message.contains("no tunnel back"), "{errs:#?}");
     }
 
     #[test]

@@ -474,10 +474,7 @@ impl Tunnels {
                 }
                 _ = repair.tick() => self.reconcile(false).await,
                 msg = rx.recv() => {
-                    let done = match msg {
-                        Some(TunnelMsg::Stop { done }) => Some(done),
-                        None => None,
-                    };
+                    let done = msg.map(|TunnelMsg::Stop { done }| done);
                     self.stop().await;
                     if let Some(d) = done {
                         let _ = d.send(());

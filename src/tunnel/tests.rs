@@ -144,7 +144,12 @@ fn drift_is_repaired_field_by_field() {
     a.up = false;
     let n = || "wg2".to_string();
     assert_eq!(
-        diff(&[d.clone()], &map(&[("wg2", a)]), &set(&[]), true),
+        diff(
+            std::slice::from_ref(&d),
+            &map(&[("wg2", a)]),
+            &set(&[]),
+            true
+        ),
         vec![
             Op::SetDevice {
                 name: n(),
