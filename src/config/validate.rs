@@ -339,21 +339,7 @@ impl Validator<'_> {
             Some(p) => *p.get_ref(),
             None => 200,
         };
-        let on_stop = match &k.on_stop {
-            None => OnStop::Keep,
-            Some(s) => match s.get_ref().as_str() {
-                "keep" => OnStop::Keep,
-                "remove" => OnStop::Remove,
-                other => {
-                    self.error(
-                        s.span(),
-                        "kernel.on_stop",
-                        format!("{other:?}: expected \"keep\" or \"remove\""),
-                    );
-                    OnStop::Keep
-                }
-            },
-        };
+        let on_stop = self.on_stop(k.on_stop.as_ref(), "kernel.on_stop");
         Kernel {
             enabled: k.enabled.unwrap_or(true),
             table,
@@ -363,6 +349,22 @@ impl Validator<'_> {
             startup_grace: Duration::from_secs(k.startup_grace.unwrap_or(30)),
             prefsrc4: k.prefsrc4,
             prefsrc6: k.prefsrc6,
+        }
+    }
+
+    /// `on_stop = "keep" | "remove"` (default keep).
+    pub(super) fn on_stop(&mut self, v: Option<&toml::Spanned<String>>, key: &str) -> OnStop {
+        match v.map(|s| (s.span(), s.get_ref().as_str())) {
+            None | Some((_, "keep")) => OnStop::Keep,
+            Some((_, "remove")) => OnStop::Remove,
+            Some((span, other)) => {
+                self.error(
+                    span,
+                    key,
+                    format!("{other:?}: expected \"keep\" or \"remove\""),
+                );
+                OnStop::Keep
+            }
         }
     }
 

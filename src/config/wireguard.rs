@@ -286,21 +286,7 @@ impl Validator<'_> {
                 }
             },
         };
-        let on_stop = match &w.on_stop {
-            None => OnStop::Keep,
-            Some(s) => match s.get_ref().as_str() {
-                "keep" => OnStop::Keep,
-                "remove" => OnStop::Remove,
-                other => {
-                    self.error(
-                        s.span(),
-                        "wireguard.on_stop",
-                        format!("{other:?}: expected \"keep\" or \"remove\""),
-                    );
-                    OnStop::Keep
-                }
-            },
-        };
+        let on_stop = self.on_stop(w.on_stop.as_ref(), "wireguard.on_stop");
         let handshake_timeout = match &w.handshake_timeout {
             Some(t) if *t.get_ref() < MIN_HANDSHAKE_TIMEOUT => {
                 self.error(

@@ -507,7 +507,14 @@ impl Tunnels {
             .as_ref()
             .and_then(|p| p.stats.last_handshake_time)
             .map(|h| SystemTime::now().duration_since(h).unwrap_or_default());
-        if let Some(up) = live.observe(age, watched) {
+        // Without persistent keepalive nothing makes a handshake while the
+        // session is held down: the link could never come back. No liveness then.
+        let change = if t.persistent_keepalive != 0 {
+            live.observe(age, watched)
+        } else {
+            None
+        };
+        if let Some(up) = change {
             if up {
                 info!(peer = %name, tunnel = %t.interface, "handshake again: link up");
             } else {
