@@ -73,6 +73,7 @@ since() { kb_show "$1" neighbors --json 2>/dev/null | "$PYTHON" -c '
 import json, sys
 for n in json.load(sys.stdin):
     if n.get("name") == sys.argv[1]: print(n.get("state"), n.get("since"))' "$2"; }
+check_quiet() { "$BIN" check -c "$@" >/dev/null; }
 established_all() {
     bird_established 1 wg2 && bird_established 1 wg3 \
         && kb_established 2 wg1 && kb_established 2 wg3 && kb_established 3 wg1 && kb_established 3 wg2
@@ -119,11 +120,11 @@ for i in 2 3; do kb_conf "$i" --kernel; done
 sed -i 's|endpoint = "172.31.3.2:51002"|endpoint = "node3.lab:51002"|' "$(lab_dir 2)/kittbgpd.toml"
 for i in 2 3; do
     sed -i 's|^reconcile_interval = .*|&\nhandshake_timeout = 135|' "$(lab_dir "$i")/kittbgpd.toml"
-    check "config of node $i passes kittbgpd check" "$BIN" check -c "$(lab_dir "$i")/kittbgpd.toml" >/dev/null
+    check "config of node $i passes kittbgpd check" check_quiet "$(lab_dir "$i")/kittbgpd.toml"
     kb_start "$i" "$BIN"
 done
 check "the two kittbgpd configs checked together (tunnel back, same addresses, an endpoint)" \
-    "$BIN" check -c "$(lab_dir 2)/kittbgpd.toml" "$(lab_dir 3)/kittbgpd.toml"
+    check_quiet "$(lab_dir 2)/kittbgpd.toml" "$(lab_dir 3)/kittbgpd.toml"
 
 # ---- a, b
 check "a node 2: wg1 and wg3 built by kittbgpd as configured" \
