@@ -61,6 +61,9 @@ enum Show {
         /// An IPv4 or IPv6 prefix (a bare address means /32 or /128).
         prefix: String,
     },
+    /// Kernel routes: per prefix desired, installed, conflict (another
+    /// protocol's route at our metric) or failed, with the error.
+    Kernel,
 }
 
 fn main() -> ExitCode {
@@ -152,6 +155,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
     let request = match what {
         Show::Neighbors => Request::Neighbors,
         Show::Links => Request::Links,
+        Show::Kernel => Request::Kernel,
         Show::Routes { best, filtered } => Request::Routes {
             all: !best && !filtered,
             filtered,
@@ -187,6 +191,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
         Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
         Request::Links => print!("{}", ctl::render_links(&value)),
+        Request::Kernel => print!("{}", ctl::render_kernel(&value)),
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
             Ok(routes) => print!("{}", ctl::render_routes(&routes)),
             Err(e) => {

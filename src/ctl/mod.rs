@@ -4,7 +4,7 @@
 
 mod render;
 
-pub use render::{render_explain, render_links, render_neighbors, render_routes};
+pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -30,6 +30,8 @@ pub enum Request {
     Explain {
         prefix: ipnet::IpNet,
     },
+    /// Kernel routes per prefix: desired, installed, conflict or failed (with the error).
+    Kernel,
 }
 
 /// One route for `show routes`: originated (peer "self") or received.
@@ -58,6 +60,10 @@ pub struct RouteView {
     /// Link cost added on import (2^31 when unknown); none for our own routes.
     #[serde(default)]
     pub link_cost: Option<u32>,
+    /// For a best path from a peer, with kernel routes on: "installed",
+    /// "pending", "conflict (...)" or "failed: ERROR" (not exported unless installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 /// Which routes `show routes` lists: best paths only (like BIRD's `show

@@ -78,10 +78,13 @@ pub fn render_routes(list: &[RouteView]) -> String {
             (Some(nh), None) => nh.clone(),
             _ => "-".into(),
         };
-        let status = match &r.reason {
+        let mut status = match &r.reason {
             Some(reason) => format!("{} ({reason})", r.status),
             None => r.status.clone(),
         };
+        if let Some(k) = r.kernel.as_deref().filter(|k| *k != "installed") {
+            let _ = write!(status, ", kernel: {k}, not exported");
+        }
         let med = r.med.map_or("-".into(), |m| m.to_string());
         let lp = r.local_pref.map_or("-".into(), |m| m.to_string());
         let _ = writeln!(
@@ -227,6 +230,41 @@ pub fn render_links(list: &Value) -> String {
             );
             let _ = writeln!(out, "    {ago}: {old} -> {new}  {}", s(h, "reason"));
         }
+    }
+    out
+}
+
+/// `show kernel`: per prefix, the state of its kernel route and why when not installed.
+pub fn render_kernel(list: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:<10} {:<28} {:<28} {}",
+        "Prefix", "State", "Desired", "Installed", "Info"
+    );
+    let route = |r: Option<&Value>| match r {
+        Some(r) if !r.is_null() => format!("{}%{}", s(r, "gateway"), s(r, "interface")),
+        _ => "-".into(),
+    };
+    for k in list.as_array().into_iter().flatten() {
+        let info = match (s(k, "state").as_str(), k.get("foreign_protocol")) {
+            ("conflict", Some(p)) if !p.is_null() => {
+                format!("another route at our metric (proto {p}) holds it")
+            }
+            ("conflict", _) => "another route at our metric holds it".into(),
+            ("failed", _) => s(k, "error"),
+            ("stale", _) => "not desired (earlier run's, kept during the startup grace)".into(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<22} {:<10} {:<28} {:<28} {}",
+            s(k, "prefix"),
+            s(k, "state"),
+            route(k.get("desired")),
+            route(k.get("installed")),
+            info
+        );
     }
     out
 }

@@ -254,6 +254,7 @@ impl Rib {
             best: false,
             received_med: a.med,
             link_cost,
+            kernel: None,
         }
     }
 }
