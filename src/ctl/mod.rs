@@ -32,6 +32,14 @@ pub enum Request {
     },
     /// Kernel routes per prefix: desired, installed, conflict or failed (with the error).
     Kernel,
+    /// `kittbgpd enable NEIGHBOR`: clear the operator's and the import limit's hold.
+    Enable {
+        neighbor: String,
+    },
+    /// `kittbgpd disable NEIGHBOR`: hold the session down (Cease / Administrative Shutdown).
+    Disable {
+        neighbor: String,
+    },
 }
 
 /// One route for `show routes`: originated (peer "self") or received.

@@ -1,6 +1,7 @@
 //! Human-readable tables for the CLI.
 
 use super::RouteView;
+use crate::session::HoldReason;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -28,7 +29,17 @@ pub fn render_neighbors(list: &Value) -> String {
             .get("since")
             .and_then(Value::as_u64)
             .map_or("-".into(), format_age);
-        let info = if s(n, "state") == "Established" {
+        let held: Vec<&str> = n
+            .get("held_down")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::from_value::<HoldReason>(r.clone()).ok())
+            .map(HoldReason::as_str)
+            .collect();
+        let info = if !held.is_empty() {
+            format!("held down: {}", held.join(", "))
+        } else if s(n, "state") == "Established" {
             format!("router id {}", s(n, "remote_id"))
         } else {
             n.get("last_error")

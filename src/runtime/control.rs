@@ -2,7 +2,7 @@
 //! Root-only (mode 0600) since it shows the whole routing state.
 
 use super::fib_task::FibMsg;
-use super::peer::PeerStatus;
+use super::peer::{PeerCmd, PeerStatus};
 use super::rib_task::RibMsg;
 use crate::ctl::{Request, RouteQuery};
 use crate::fib::{KernelView, PrefixState};
@@ -30,6 +30,8 @@ impl Control {
 pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
+    /// Each peer task, in neighbor order (for enable / disable).
+    pub peer_cmds: Vec<mpsc::UnboundedSender<PeerCmd>>,
     /// The kernel FIB task (`None`: `[kernel] enabled = false`).
     pub fib: Option<mpsc::UnboundedSender<FibMsg>>,
 }
@@ -129,12 +131,16 @@ async fn answer(
                 None => serde_json::json!({ "error": "routing task did not answer" }),
             }
         }
+        Request::Enable { neighbor } => admin(views, &neighbor, true),
+        Request::Disable { neighbor } => admin(views, &neighbor, false),
         Request::Kernel => match &views.fib {
             Some(fib) => match ask(fib, |reply| FibMsg::View { reply }).await {
                 Some(v) => json(serde_json::to_value(v)),
                 None => serde_json::json!({ "error": "kernel task did not answer" }),
             },
-            None => serde_json::json!({ "error": "kernel routes are off ([kernel] enabled = false)" }),
+            None => {
+                serde_json::json!({ "error": "kernel routes are off ([kernel] enabled = false)" })
+            }
         },
         Request::Links => {
             serde_json::Value::Array(views.links.iter().map(|l| l.borrow().clone()).collect())
@@ -156,6 +162,18 @@ async fn ask<T, M>(
     let (tx, rx) = oneshot::channel();
     task.send(msg(tx)).ok()?;
     rx.await.ok()
+}
+
+/// `kittbgpd enable|disable NEIGHBOR`.
+fn admin(views: &Views, neighbor: &str, enable: bool) -> serde_json::Value {
+    let found = views.peers.iter().position(|p| p.borrow().name == neighbor);
+    match found.and_then(|i| views.peer_cmds.get(i)) {
+        Some(tx) if tx.send(PeerCmd::Admin { enable }).is_ok() => {
+            serde_json::json!({ "neighbor": neighbor, "enabled": enable })
+        }
+        Some(_) => serde_json::json!({ "error": format!("neighbor {neighbor}: task gone") }),
+        None => serde_json::json!({ "error": format!("no neighbor named {neighbor:?}") }),
+    }
 }
 
 /// The kernel state of each best path from a peer (`show routes`).

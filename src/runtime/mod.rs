@@ -169,6 +169,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links,
+        peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
     };
     let control = control::serve(&config.control_socket, views, rib_tx.clone()).map_err(|e| {

@@ -6,6 +6,7 @@
 use super::peer::PeerCmd;
 use super::rib_task::RibMsg;
 use crate::config::{Loopbacks, Neighbor};
+use crate::session::HoldReason;
 use futures::StreamExt;
 use ipnet::IpNet;
 use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK};
@@ -79,7 +80,7 @@ fn on_link(w: &Watch, up: &mut HashMap<String, bool>, link: &LinkMessage, now_up
                 info!(peer = %n.name, interface = %name, "interface down: ending the session now");
                 let _ = tx.send(PeerCmd::Link {
                     up: false,
-                    why: "interface",
+                    why: HoldReason::Interface,
                 });
             }
         }
@@ -89,7 +90,7 @@ fn on_link(w: &Watch, up: &mut HashMap<String, bool>, link: &LinkMessage, now_up
             if n.interface.as_deref() == Some(name.as_str()) {
                 let _ = tx.send(PeerCmd::Link {
                     up: true,
-                    why: "interface",
+                    why: HoldReason::Interface,
                 });
             }
         }
