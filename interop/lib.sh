@@ -738,6 +738,37 @@ kb_sock() { echo "$(lab_dir "$1")/kittbgpd.sock"; }
 # kb_show I neighbors|routes [ARGS]: the control CLI against node i's daemon
 kb_show() { local i=$1; shift; "$(kb_bin "$i")" show "$@" -s "$(kb_sock "$i")"; }
 
+# kb_ctl I COMMAND [ARGS]: another control command against node i's daemon (enable|disable NAME)
+kb_ctl() { local i=$1; shift; "$(kb_bin "$i")" "$@" -s "$(kb_sock "$i")"; }
+
+# kb_held_down I NAME: why neighbor NAME is held down, from `show neighbors --json` ("a,b"; "" if not)
+kb_held_down() {
+    kb_show "$1" neighbors --json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+for n in json.load(sys.stdin):
+    if n.get("name") == sys.argv[1]:
+        print(",".join(n.get("held_down") or [])); break
+' "$2"
+}
+
+# kb_kernel_state I PREFIX: the state of PREFIX in node i's `show kernel --json`
+# (installed, pending, conflict, failed, stale; "-" if not listed)
+kb_kernel_state() {
+    kb_show "$1" kernel --json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+print(next((k["state"] for k in json.load(sys.stdin) if k.get("prefix") == sys.argv[1]), "-"))
+' "$2"
+}
+
+# lab_route_owners I PREFIX: who holds PREFIX in node i's main table: "PROTO/METRIC" per route,
+# sorted, space-separated ("" if no route), e.g. "200/32" (kittbgpd's) or "boot/32" (`ip route add`)
+lab_route_owners() {
+    local fam=-4; [[ $2 == *:* ]] && fam=-6
+    ip -n "$(lab_ns "$1")" -j "$fam" route show exact "$2" 2>/dev/null | "$PYTHON" -c '
+import json, sys
+print(" ".join(sorted("%s/%s" % (r.get("protocol", "-"), r.get("metric", 0)) for r in json.load(sys.stdin) or [])))'
+}
+
 # kb_neighbor_state I NAME: "state" of neighbor NAME from `show neighbors --json`
 kb_neighbor_state() {
     kb_show "$1" neighbors --json 2>/dev/null | "$PYTHON" -c '

@@ -371,11 +371,13 @@ impl Fib {
         self.retries.iter().map(|(p, r)| (p, r.last_error.as_str()))
     }
 
-    /// Whether a desired route cannot be in the kernel now: its slot is held
-    /// by another protocol, or the kernel refused it.
+    /// Whether our route for `prefix` cannot be in the kernel now: its slot is
+    /// held by another protocol (known even before we want it, so that a path
+    /// arriving later is never exported, not even for a moment), or the kernel
+    /// refused it.
     pub fn is_blocked(&self, prefix: &IpNet) -> bool {
-        self.desired.contains_key(prefix)
-            && (self.foreign.contains_key(prefix) || self.retries.contains_key(prefix))
+        self.foreign.contains_key(prefix)
+            || (self.desired.contains_key(prefix) && self.retries.contains_key(prefix))
     }
 
     /// Prefixes whose forwarding state changed since the last call:

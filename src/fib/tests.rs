@@ -369,10 +369,24 @@ fn refused_routes_are_not_forwardable_until_installed() {
     let ops = fib.poll(t + RETRY_MIN);
     fib.result(&ops[0], Ok(()), t + RETRY_MIN);
     assert_eq!(fib.forwarding_changes(), vec![(r.prefix, true)]);
-    // No longer desired while blocked: nothing to hold back either.
+    // A slot held by someone else is reported whether we want it or not:
+    // a path that arrives later is held back from the start.
     fib.kernel_event(foreign("10.255.0.3/32", 4), true);
     apply_all(&mut fib, t + RETRY_MIN);
     assert_eq!(fib.forwarding_changes(), vec![(r.prefix, false)]);
     fib.set(r.prefix, None);
+    apply_all(&mut fib, t + RETRY_MIN);
+    assert!(fib.forwarding_changes().is_empty());
+    fib.kernel_event(foreign("10.255.0.3/32", 4), false);
     assert_eq!(fib.forwarding_changes(), vec![(r.prefix, true)]);
+    let mut fresh = Fib::new(
+        vec![foreign("10.255.0.9/32", 4)],
+        t,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        fresh.forwarding_changes(),
+        vec![(p("10.255.0.9/32"), false)],
+        "known at start, before any path"
+    );
 }
