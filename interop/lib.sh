@@ -761,12 +761,13 @@ print(next((k["state"] for k in json.load(sys.stdin) if k.get("prefix") == sys.a
 }
 
 # lab_route_owners I PREFIX: who holds PREFIX in node i's main table: "PROTO/METRIC" per route,
-# sorted, space-separated ("" if no route), e.g. "200/32" (kittbgpd's) or "boot/32" (`ip route add`)
+# sorted, space-separated ("" if no route), e.g. "200/32" (kittbgpd's) or "boot/32" (`ip route add`;
+# `ip -j` leaves out proto boot)
 lab_route_owners() {
     local fam=-4; [[ $2 == *:* ]] && fam=-6
     ip -n "$(lab_ns "$1")" -j "$fam" route show exact "$2" 2>/dev/null | "$PYTHON" -c '
 import json, sys
-print(" ".join(sorted("%s/%s" % (r.get("protocol", "-"), r.get("metric", 0)) for r in json.load(sys.stdin) or [])))'
+print(" ".join(sorted("%s/%s" % (r.get("protocol", "boot"), r.get("metric", 0)) for r in json.load(sys.stdin) or [])))'
 }
 
 # kb_neighbor_state I NAME: "state" of neighbor NAME from `show neighbors --json`

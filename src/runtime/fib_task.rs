@@ -229,25 +229,21 @@ impl FibTask {
 
     /// What the kernel holds at our table and metric, for admitted loopbacks.
     async fn dump(&self) -> Result<Vec<Seen>, String> {
-        let mut out = Vec::new();
-        let v4 = self
-            .handle
-            .route()
+        // One dump at a time: the kernel answers EBUSY to a second on the same socket.
+        let route = self.handle.route();
+        let v4: Vec<RouteMessage> = route
             .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute();
-        let v6 = self
-            .handle
-            .route()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| format!("route dump: {e}"))?;
+        let v6: Vec<RouteMessage> = route
             .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
-            .execute();
-        for msgs in [
-            v4.try_collect::<Vec<_>>().await,
-            v6.try_collect::<Vec<_>>().await,
-        ] {
-            let msgs = msgs.map_err(|e| format!("route dump: {e}"))?;
-            out.extend(msgs.iter().filter_map(|m| self.classify(m)));
-        }
-        Ok(out)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| format!("route dump: {e}"))?;
+        Ok(v4.iter().chain(&v6).filter_map(|m| self.classify(m)).collect())
     }
 
     /// Ours, another protocol's at our metric, or of no concern (another
