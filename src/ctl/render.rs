@@ -250,8 +250,8 @@ pub fn render_kernel(list: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<22} {:<10} {:<28} {:<28} {}",
-        "Prefix", "State", "Desired", "Installed", "Info"
+        "{:<22} {:<10} {:<28} {:<28} Info",
+        "Prefix", "State", "Desired", "Installed"
     );
     let route = |r: Option<&Value>| match r {
         Some(r) if !r.is_null() => format!("{}%{}", s(r, "gateway"), s(r, "interface")),
@@ -278,4 +278,37 @@ pub fn render_kernel(list: &Value) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kernel_view_says_why_a_route_is_not_installed() {
+        let out = render_kernel(&json!([
+            { "prefix": "10.255.0.3/32", "state": "conflict", "foreign_protocol": 3,
+              "desired": { "prefix": "10.255.0.3/32", "gateway": "fe80::3:2", "interface": "wg3" },
+              "installed": null },
+            { "prefix": "10.255.0.4/32", "state": "failed", "error": "Network is unreachable",
+              "desired": { "prefix": "10.255.0.4/32", "gateway": "fe80::3:2", "interface": "wg3" },
+              "installed": null }
+        ]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].contains("conflict") && lines[1].contains("fe80::3:2%wg3"));
+        assert!(lines[1].ends_with("another route at our metric (proto 3) holds it"));
+        assert!(lines[2].ends_with("Network is unreachable"));
+    }
+
+    #[test]
+    fn neighbors_say_why_a_session_is_held_down() {
+        let out = render_neighbors(&json!([
+            { "name": "wg1", "address": "fe80::1:2", "state": "Idle",
+              "last_error": "administrative stop", "held_down": ["import_limit", "interface"] }
+        ]));
+        assert!(out.lines().nth(1).unwrap().ends_with(
+            "held down: import limit reached (disabled until `kittbgpd enable`), interface down"
+        ));
+    }
 }

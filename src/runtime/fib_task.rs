@@ -243,7 +243,11 @@ impl FibTask {
             .try_collect()
             .await
             .map_err(|e| format!("route dump: {e}"))?;
-        Ok(v4.iter().chain(&v6).filter_map(|m| self.classify(m)).collect())
+        Ok(v4
+            .iter()
+            .chain(&v6)
+            .filter_map(|m| self.classify(m))
+            .collect())
     }
 
     /// Ours, another protocol's at our metric, or of no concern (another
