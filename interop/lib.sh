@@ -79,6 +79,31 @@ lab_pick_bin() {
     readlink -f "$bin"
 }
 
+# lab_args "$@": the arguments every kittbgpd-only lab takes: -h/--help (prints the script's
+# header comment), [/path/to/kittbgpd]; sets BIN (lab_pick_bin) and requires root
+lab_args() {
+    local script arg bin=""
+    script=$(basename "$0")
+    for arg in "$@"; do
+        case $arg in
+            -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+            -*) echo "$script: unknown option $arg" >&2; exit 2 ;;
+            *) bin=$arg ;;
+        esac
+    done
+    BIN=$(lab_pick_bin "$script" "$bin")
+    [[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
+}
+
+# lab_checks: PASSED / FAILED counters and pass, fail, info, now_ms (epoch ms) for a lab's checks
+lab_checks() {
+    PASSED=0 FAILED=0
+    pass() { PASSED=$((PASSED+1)); echo "PASS $*"; }
+    fail() { FAILED=$((FAILED+1)); echo "FAIL $*"; }
+    info() { echo "     $*"; }
+    now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+}
+
 _LAB_T0=${EPOCHREALTIME/./}
 lab_ms() { echo $(( (${EPOCHREALTIME/./} - _LAB_T0) / 1000 )); }   # ms since the lib was sourced
 lab_log() { local ms; ms=$(lab_ms); printf '[%3d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*" >&2; }

@@ -28,28 +28,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-BIN=""
-for arg in "$@"; do
-    case $arg in
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        -*) echo "test_kernel.sh: unknown option $arg" >&2; exit 2 ;;
-        *) BIN=$arg ;;
-    esac
-done
-BIN=$(lab_pick_bin test_kernel.sh "$BIN")
-[[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
+lab_args "$@"
+lab_checks
 
 NODES=(1 2 3)
 P=10.255.0.3/32          # the prefix node 2's operator holds
 P6=fd00:255::3/128       # its IPv6 twin, never blocked
 TMPD=$(mktemp -d /tmp/kbkern.XXXXXX)
 trap 'rm -rf "$TMPD"' EXIT   # until lab_init's trap takes over (lab_exit_hook removes it then)
-
-PASSED=0 FAILED=0
-pass() { PASSED=$((PASSED+1)); echo "PASS $*"; }
-fail() { FAILED=$((FAILED+1)); echo "FAIL $*"; }
-info() { echo "     $*"; }
-now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 
 lab_exit_hook() {
     local rc=$1 i
@@ -70,7 +56,7 @@ lab_exit_hook() {
 
 ip2() { ip -n "$(lab_ns 2)" "$@"; }
 owners_are() { [[ $(lab_route_owners "$1" "$2") == "$3" ]]; }
-# restored_within LABEL T0 MS: every check below passed within MS of T0
+# check_fast LABEL MS LIMIT_MS: PASS if MS (a WAITED_MS, -1 for never) is at most LIMIT_MS
 check_fast() {
     local label=$1 ms=$2 limit=$3
     if ((ms >= 0 && ms <= limit)); then pass "$label ($ms ms)"; else fail "$label (${ms} ms; -1 = not within 5 s)"; fi
