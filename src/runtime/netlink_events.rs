@@ -133,11 +133,9 @@ pub async fn run(w: Watch) {
                 }
             }
             RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a)
-                if Some(a.header.index) == lo_index =>
+                if Some(a.header.index) == lo_index && w.loopbacks.from_lo =>
             {
-                if w.loopbacks.from_lo {
-                    reoriginate(&w).await;
-                }
+                reoriginate(&w).await;
             }
             _ => {}
         }
