@@ -29,6 +29,7 @@ pub fn render_neighbors(list: &Value) -> String {
             .get("since")
             .and_then(Value::as_u64)
             .map_or("-".into(), format_age);
+        let r = n.get("routes").cloned().unwrap_or_default();
         let held: Vec<&str> = n
             .get("held_down")
             .and_then(Value::as_array)
@@ -40,14 +41,30 @@ pub fn render_neighbors(list: &Value) -> String {
         let info = if !held.is_empty() {
             format!("held down: {}", held.join(", "))
         } else if s(n, "state") == "Established" {
-            format!("router id {}", s(n, "remote_id"))
+            let mut info = format!("router id {}", s(n, "remote_id"));
+            // End-of-RIB received (RFC 4724), per family.
+            let eor: Vec<&str> = [("end_of_rib_ipv4", "ipv4"), ("end_of_rib_ipv6", "ipv6")]
+                .into_iter()
+                .filter(|(k, _)| r.get(*k).and_then(Value::as_bool) == Some(true))
+                .map(|(_, f)| f)
+                .collect();
+            if !eor.is_empty() {
+                let _ = write!(info, ", end-of-rib {}", eor.join(" "));
+            }
+            if let Some(m) = r
+                .get("missing_local_pref")
+                .and_then(Value::as_u64)
+                .filter(|m| *m > 0)
+            {
+                let _ = write!(info, ", {m} updates without local-pref");
+            }
+            info
         } else {
             n.get("last_error")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()
         };
-        let r = n.get("routes").cloned().unwrap_or_default();
         let limit = match r.get("limit").and_then(Value::as_u64) {
             Some(0) | None => "-".to_string(),
             Some(l) => l.to_string(),
@@ -310,5 +327,20 @@ mod tests {
         assert!(out.lines().nth(1).unwrap().ends_with(
             "held down: import limit reached (disabled until `kittbgpd enable`), interface down"
         ));
+    }
+
+    #[test]
+    fn neighbors_show_end_of_rib_and_missing_local_pref() {
+        let v = serde_json::json!([{
+            "name": "n1", "address": "fe80::1", "interface": "wg0", "state": "Established",
+            "since": 0, "remote_id": "10.0.0.2",
+            "routes": {"accepted": 1, "filtered": 0, "limit": 0, "advertised": 2,
+                       "end_of_rib_ipv4": true, "end_of_rib_ipv6": false, "missing_local_pref": 3}
+        }]);
+        let text = render_neighbors(&v);
+        assert!(
+            text.contains("router id 10.0.0.2, end-of-rib ipv4, 3 updates without local-pref"),
+            "{text}"
+        );
     }
 }

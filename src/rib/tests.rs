@@ -484,7 +484,7 @@ fn filtered_routes_are_kept_with_their_reason() {
         reasons[1].2,
         FilterReason::OutsideLoopbackRanges.to_string()
     );
-    assert_eq!(reasons[2].2, FilterReason::NoNextHop.to_string());
+    assert_eq!(reasons[2].2, FilterReason::BadNextHop("::").to_string());
     assert_eq!(rib.counts(0).accepted, 1);
 }
 
@@ -756,3 +756,5 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(1));
     assert_eq!(rib.counts(1).advertised, 2);
 }
+
+mod hardening;
