@@ -190,3 +190,22 @@ fn a_session_disabled_by_the_import_limit_stays_down_until_enabled() {
     assert_eq!((n.code, n.subcode), (6, 2), "Administrative Shutdown: {n}");
     assert_eq!(held_down(&d), serde_json::json!(["operator"]));
 }
+
+/// `enabled = false`: configured, held down from the start, shown with its reason.
+#[test]
+fn a_neighbor_disabled_in_the_config_takes_no_connection() {
+    let d = start_daemon_with("enabled = false");
+    assert_eq!(held_down(&d), serde_json::json!(["config"]));
+    let mut p = Peer::connect(d.port);
+    // (A read timeout panics: never taken for a close.)
+    assert!(p.recv().is_none(), "held down: connection closed, no OPEN");
+    assert_eq!(
+        ctl(&d, &["enable", "test-peer"]).trim(),
+        "test-peer: enabled"
+    );
+    assert_eq!(
+        held_down(&d),
+        serde_json::json!(["config"]),
+        "the operator's enable does not override the configuration"
+    );
+}

@@ -118,7 +118,7 @@ pub fn spawn(
     rib: mpsc::UnboundedSender<RibMsg>,
 ) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let status = PeerStatus {
+    let mut status = PeerStatus {
         name: neighbor.name.clone(),
         address: neighbor.address,
         interface: neighbor.interface.clone(),
@@ -135,6 +135,9 @@ pub fn spawn(
         updates_received: 0,
         updates_sent: 0,
     };
+    let mut held = HeldDown::default();
+    held.set(HoldReason::Config, !neighbor.enabled);
+    status.held_down = held.clone();
     let (status_tx, status_rx) = watch::channel(status);
     let (conn_tx, conn_rx) = mpsc::unbounded_channel();
     let task = PeerTask {
@@ -143,7 +146,7 @@ pub fn spawn(
         session: Session::new(session_cfg),
         conns: [None, None],
         closing: Vec::new(),
-        held: HeldDown::default(),
+        held,
         conn_tx,
         rib,
         status: status_tx,
@@ -188,8 +191,12 @@ impl PeerTask {
         mut cmds: mpsc::UnboundedReceiver<PeerCmd>,
         mut conn_rx: mpsc::UnboundedReceiver<ConnEvent>,
     ) {
-        let start = self.session.handle(Event::Start, Instant::now());
-        self.execute(start);
+        if self.held.is_held() {
+            info!(peer = %self.neighbor.name, "not started: held down ({})", self.held);
+        } else {
+            let start = self.session.handle(Event::Start, Instant::now());
+            self.execute(start);
+        }
         loop {
             let deadline = self.session.poll_timeout();
             let sleep = async {

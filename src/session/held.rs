@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldReason {
+    /// `enabled = false` in the neighbor's configuration.
+    Config,
     /// `import_limit_action = "disable"` fired (RFC 4486 Cease 6/1 sent).
     ImportLimit,
     /// The tunnel interface is down or missing (netlink).
@@ -23,6 +25,7 @@ pub enum HoldReason {
 impl HoldReason {
     pub fn as_str(self) -> &'static str {
         match self {
+            HoldReason::Config => "disabled in the configuration (enabled = false)",
             HoldReason::ImportLimit => "import limit reached (disabled until `kittbgpd enable`)",
             HoldReason::Interface => "interface down",
             HoldReason::Probe => "link dead (probes unanswered)",
@@ -121,8 +124,11 @@ mod tests {
     }
 
     #[test]
-    fn enable_does_not_override_a_dead_link() {
+    fn enable_does_not_override_a_dead_link_or_the_config() {
         let mut h = HeldDown::default();
+        h.set(Config, true);
+        assert_eq!(h.enable(), Transition::None, "the config says so");
+        h.set(Config, false);
         h.set(Operator, true);
         h.set(Probe, true);
         assert_eq!(h.enable(), Transition::None);
