@@ -111,6 +111,8 @@ pub struct Neighbor {
     pub ttl_security: bool,
     pub import_limit: u32,
     pub import_limit_action: ImportLimitAction,
+    /// `enabled = false`: configured, but the session is held down.
+    pub enabled: bool,
 }
 
 mod secs {
@@ -544,6 +546,7 @@ impl Validator<'_> {
             ttl_security: n.ttl_security.or(d.ttl_security).unwrap_or(false),
             import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
             import_limit_action: action,
+            enabled: n.enabled.unwrap_or(true),
         })
     }
 }

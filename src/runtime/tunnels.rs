@@ -523,7 +523,7 @@ impl Tunnels {
             if let Some(tx) = peers.get(t.neighbor) {
                 let _ = tx.send(PeerCmd::Link {
                     up,
-                    why: "handshake",
+                    why: crate::session::HoldReason::Handshake,
                 });
             }
         }
