@@ -218,5 +218,7 @@ else
     fi
     check "g node 2's session wg1 ended (before the 240 s hold time)" \
         wait_for "! kb_established 2 wg1" 5 0.5
+    check "g show neighbors: wg1 held down for its handshake" \
+        wait_for "kb_show 2 neighbors | grep -E '^wg1 ' | grep -q 'no recent WireGuard handshake'" 5 0.5
     info "$(kb_show 2 links | grep -A3 wg1 | grep tunnel || true)"
 fi
