@@ -115,7 +115,7 @@ pub struct Neighbor {
     pub enabled: bool,
 }
 
-mod secs {
+pub(super) mod secs {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,

@@ -111,9 +111,9 @@ pub struct Wireguard {
     /// Names of the interfaces this node created (so a tunnel dropped from the
     /// config is deleted at the next start, and nothing else ever is).
     pub state_file: PathBuf,
-    #[serde(with = "secs")]
+    #[serde(with = "super::validate::secs")]
     pub handshake_timeout: Duration,
-    #[serde(with = "secs")]
+    #[serde(with = "super::validate::secs")]
     pub reconcile_interval: Duration,
     #[serde(rename = "tunnel")]
     pub tunnels: Vec<Tunnel>,
@@ -139,15 +139,6 @@ pub struct Tunnel {
     /// Where `[neighbor.wireguard]` is written (line, column), for errors found later.
     #[serde(skip)]
     pub at: (usize, usize),
-}
-
-mod secs {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
 }
 
 /// The link-local address of a node on a tunnel, from its public key:
