@@ -15,6 +15,7 @@
 mod adj_in;
 mod adj_out;
 pub mod decision;
+mod dump;
 mod explain;
 mod export;
 mod flush;
