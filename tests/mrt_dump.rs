@@ -1,6 +1,8 @@
 //! `kittbgpd dump mrt`: the RIB's TABLE_DUMP_V2 dump read back by an
 //! independent MRT reader (bgpkit-parser).
 
+mod common;
+
 use bgpkit_parser::models::{ElemType, MrtMessage, TableDumpV2Message};
 use bgpkit_parser::BgpkitParser;
 use ipnet::IpNet;
@@ -131,4 +133,57 @@ fn dump_reads_back_with_bgpkit_parser() {
     nh.extend_from_slice(&[0; 16]);
     nh.extend_from_slice(&ll(2).octets());
     assert!(bytes.windows(nh.len()).any(|w| w == nh.as_slice()));
+}
+
+/// The real daemon: a peer announces 10.0.0.7/32; `kittbgpd dump mrt FILE`
+/// (relative path, from the CLI) writes a file bgpkit-parser reads back with
+/// our own route and the peer's, in both views.
+#[test]
+fn daemon_dumps_mrt_over_the_control_socket() {
+    use common::*;
+    let d = start_daemon();
+    let mut p = Peer::ready(d.port);
+    p.establish();
+    // ORIGIN IGP, empty AS_PATH, NEXT_HOP 127.0.0.2, LOCAL_PREF 100; NLRI 10.0.0.7/32.
+    let attrs = [
+        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
+    ];
+    let mut body = vec![0, 0, 0, attrs.len() as u8];
+    body.extend_from_slice(&attrs);
+    body.extend_from_slice(&[32, 10, 0, 0, 7]);
+    let mut m = update_header(body.len());
+    m.extend_from_slice(&body);
+    p.send_raw(&m);
+    // The peer task hands the UPDATE to the RIB task: wait until it is there.
+    let deadline = std::time::Instant::now() + READ_TIMEOUT;
+    while !d.routes(true, false).iter().any(|r| r["prefix"] == "10.0.0.7/32") {
+        assert!(std::time::Instant::now() < deadline, "route not learned");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kittbgpd"))
+        .args(["dump", "mrt", "rib.mrt", "-s"])
+        .arg(&d.socket)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let file = dir.path().join("rib.mrt");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    let bytes = std::fs::read(&file).unwrap();
+    let rows: Vec<(String, IpAddr)> = BgpkitParser::from_reader(std::io::Cursor::new(bytes))
+        .into_elem_iter()
+        .map(|e| (e.prefix.to_string(), e.peer_ip))
+        .collect();
+    let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let me = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    assert_eq!(
+        rows,
+        [
+            ("10.0.0.1/32".to_string(), me),
+            ("10.0.0.7/32".into(), peer),
+            ("10.0.0.7/32".into(), peer),
+        ]
+    );
 }

@@ -44,6 +44,11 @@ pub enum Request {
     Disable {
         neighbor: String,
     },
+    /// `kittbgpd dump mrt FILE`: the Loc-RIB and Adj-RIB-In as MRT
+    /// TABLE_DUMP_V2 (RFC 6396), written by the daemon to `file` (absolute).
+    DumpMrt {
+        file: std::path::PathBuf,
+    },
 }
 
 /// One route for `show routes`: originated (peer "self") or received.

@@ -68,6 +68,11 @@ pub enum RibMsg {
         prefix: IpNet,
         reply: oneshot::Sender<Explanation>,
     },
+    /// The tables as MRT TABLE_DUMP_V2, stamped `time` (seconds since the epoch).
+    MrtDump {
+        time: u32,
+        reply: oneshot::Sender<bytes::Bytes>,
+    },
 }
 
 pub struct RibPeer {
@@ -211,6 +216,10 @@ impl RibTask {
             RibMsg::Explain { prefix, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.explain(prefix));
+            }
+            RibMsg::MrtDump { time, reply } => {
+                self.flush();
+                let _ = reply.send(self.rib.mrt_dump(time).freeze());
             }
         }
     }
