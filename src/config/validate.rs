@@ -28,6 +28,8 @@ pub struct Config {
     /// `[wireguard]`: tunnels built by kittbgpd (none: the tunnels exist already).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wireguard: Option<super::wireguard::Wireguard>,
+    /// `[bmp]`: collectors to export to (none: off).
+    pub bmp: super::bmp::Bmp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -247,6 +249,7 @@ impl Validator<'_> {
         let loopbacks = self.check_loopbacks(raw.loopbacks);
         let kernel = self.check_kernel(raw.kernel);
         let cost = self.check_cost(raw.cost);
+        let bmp = self.check_bmp(raw.bmp);
         let defaults = raw.defaults;
         let control_socket = raw
             .control_socket
@@ -296,6 +299,7 @@ impl Validator<'_> {
             cost,
             neighbors,
             wireguard,
+            bmp,
         }
     }
 
