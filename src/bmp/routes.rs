@@ -60,7 +60,7 @@ pub fn route_monitoring_updates<'a>(
 }
 
 /// Whole BGP messages out of a buffer of them.
-pub(crate) fn split_messages(mut b: Bytes) -> Vec<Bytes> {
+pub fn split_messages(mut b: Bytes) -> Vec<Bytes> {
     let mut out = Vec::new();
     while b.len() >= 19 {
         let len = usize::from(u16::from_be_bytes([b[16], b[17]]));

@@ -6,7 +6,7 @@
 use super::flush::paths;
 use super::loc_rib::Source;
 use super::reflect::total_med;
-use super::Rib;
+use super::{PeerId, Rib};
 use crate::mrt::{DumpEntry, DumpPeer, DumpPrefix, View};
 use crate::wire::PathAttributes;
 use std::net::{IpAddr, Ipv4Addr};
@@ -107,4 +107,20 @@ impl Rib {
 
 fn dump_index(peer: u32) -> u16 {
     u16::try_from(peer.saturating_add(1)).unwrap_or(u16::MAX)
+}
+
+impl Rib {
+    /// The route `peer` sent for `prefix` (Adj-RIB-In, accepted or filtered).
+    pub fn received_route(&self, peer: PeerId, prefix: &ipnet::IpNet) -> Option<&super::InRoute> {
+        let id = self.loc.find(prefix)?;
+        let r = self.loc.entry(id, peer as u32)?;
+        Some(self.loc.routes.get(r))
+    }
+}
+
+impl Rib {
+    /// The configured address of `peer` (BMP per-peer header).
+    pub fn peer_address(&self, peer: PeerId) -> Option<IpAddr> {
+        self.peers.get(peer).map(|p| p.cfg.address)
+    }
 }

@@ -503,6 +503,15 @@ impl PeerTask {
                         negotiated,
                         local: conn.local,
                         remote_id: remote.bgp_id,
+                        opens: Box::new(super::bmp::SessionOpens {
+                            remote: conn.remote,
+                            sent: Message::Open(self.session.local_open())
+                                .to_bytes(&negotiated)
+                                .unwrap_or_default(),
+                            received: Message::Open((*remote).clone())
+                                .to_bytes(&negotiated)
+                                .unwrap_or_default(),
+                        }),
                     });
                     self.status.send_modify(|s| {
                         s.remote_id = Some(remote.bgp_id);
@@ -534,7 +543,10 @@ impl PeerTask {
                     } else {
                         info!(peer = %self.neighbor.name, "session down: {reason}");
                     }
-                    let _ = self.rib.send(RibMsg::PeerDown { peer: self.id });
+                    let _ = self.rib.send(RibMsg::PeerDown {
+                        peer: self.id,
+                        reason: Some(reason),
+                    });
                 }
             }
         }

@@ -9,7 +9,7 @@ use crate::rib::{Explanation, ExportContext, PeerConfig, Rib, RibConfig, RibOutp
 use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -25,9 +25,13 @@ pub enum RibMsg {
         negotiated: Negotiated,
         local: Option<SocketAddr>,
         remote_id: Ipv4Addr,
+        /// Both OPENs, for BMP Peer Up.
+        opens: Box<super::bmp::SessionOpens>,
     },
     PeerDown {
         peer: PeerId,
+        /// Why (for BMP Peer Down).
+        reason: Option<crate::session::DownReason>,
     },
     Update {
         peer: PeerId,
@@ -68,6 +72,8 @@ pub enum RibMsg {
         prefix: IpNet,
         reply: oneshot::Sender<Explanation>,
     },
+    /// From a BMP collector task.
+    Bmp(super::bmp::BmpReq),
     /// The tables as MRT TABLE_DUMP_V2, stamped `time` (seconds since the epoch).
     MrtDump {
         time: u32,
@@ -88,6 +94,8 @@ struct RibTask {
     epochs: Vec<Option<u64>>,
     /// Best-route changes for the kernel, when `[kernel] enabled`.
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+    /// BMP: peers up and the collectors' queues.
+    bmp: super::bmp::BmpFeed,
 }
 
 pub async fn run(
@@ -107,6 +115,7 @@ pub async fn run(
         epochs: vec![None; peers.len()],
         peers,
         fib,
+        bmp: Default::default(),
     };
     while let Some(msg) = rx.recv().await {
         task.handle(msg);
@@ -131,6 +140,7 @@ impl RibTask {
                 negotiated,
                 local,
                 remote_id,
+                opens,
             } => {
                 let Some(p) = self.peers.get(peer) else {
                     return;
@@ -145,8 +155,13 @@ impl RibTask {
                 debug!(peer = %p.name, interface = ?p.interface, %remote_id, "session up: sending the table");
                 self.epochs[peer] = Some(epoch);
                 self.rib.peer_up(peer, ctx, remote_id);
+                let address = self.rib.peer_address(peer).unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+                let asn = self.rib.config().local_as;
+                self.bmp
+                    .peer_up(peer, address, asn, remote_id, negotiated, local, &opens);
             }
-            RibMsg::PeerDown { peer } => {
+            RibMsg::PeerDown { peer, reason } => {
+                self.bmp.peer_down(peer, reason.as_ref());
                 if let Some(p) = self.peers.get(peer) {
                     let c = self.rib.counts(peer);
                     if c.accepted + c.filtered > 0 {
@@ -164,6 +179,7 @@ impl RibTask {
                     warn!(peer = %p.name, "UPDATE attribute {}: {:?} ({})", issue.code, issue.action, issue.reason);
                 }
                 let l = self.rib.update(peer, &update);
+                self.bmp.update(&self.rib, peer, &update);
                 debug!(peer = %p.name, accepted = l.accepted, filtered = l.filtered, withdrawn = l.withdrawn, "update");
             }
             RibMsg::RouteRefresh {
@@ -216,6 +232,10 @@ impl RibTask {
             RibMsg::Explain { prefix, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.explain(prefix));
+            }
+            RibMsg::Bmp(req) => {
+                self.flush();
+                self.bmp.handle(&self.rib, req);
             }
             RibMsg::MrtDump { time, reply } => {
                 self.flush();
