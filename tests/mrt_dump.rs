@@ -133,6 +133,23 @@ fn dump_reads_back_with_bgpkit_parser() {
     nh.extend_from_slice(&[0; 16]);
     nh.extend_from_slice(&ll(2).octets());
     assert!(bytes.windows(nh.len()).any(|w| w == nh.as_slice()));
+
+    // bgpdump (Debian `bgpdump`), when installed: a second independent reader.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rib.mrt");
+    std::fs::write(&file, &bytes).unwrap();
+    match std::process::Command::new("bgpdump").arg("-m").arg(&file).output() {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            eprintln!("{text}");
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 8, "{text}");
+            assert!(lines[1].starts_with("TABLE_DUMP2|1700000000|B|fe80::1:1|65000|10.255.0.9/32||IGP|"), "{text}");
+            assert!(lines[1].contains("|100|15|"), "{text}");
+            assert!(lines[7].contains("|fe80::1:2|65000|fd00:255::9/128||IGP|"), "{text}");
+        }
+        Err(_) => eprintln!("bgpdump not installed: second reader skipped"),
+    }
 }
 
 /// The real daemon: a peer announces 10.0.0.7/32; `kittbgpd dump mrt FILE`
