@@ -3,8 +3,8 @@
 
 mod common;
 
-use bgpkit_parser::parser::bmp::messages::{BmpMessage, BmpMessageBody, BmpMsgType};
 use bgpkit_parser::parse_bmp_msg;
+use bgpkit_parser::parser::bmp::messages::{BmpMessage, BmpMessageBody, BmpMsgType};
 use common::*;
 use std::io::Read;
 use std::net::TcpListener;
@@ -46,7 +46,10 @@ fn initiation_peer_up_route_monitoring_pre_and_post_policy_peer_down() {
     let (t, m, _) = next(&mut s);
     assert_eq!(t, 4, "Initiation first");
     let text = format!("{m:?}");
-    assert!(text.contains("kittbgpd") && text.contains("10.0.0.1"), "{text}");
+    assert!(
+        text.contains("kittbgpd") && text.contains("10.0.0.1"),
+        "{text}"
+    );
 
     let mut p = Peer::ready(d.port);
     p.establish();
@@ -71,7 +74,10 @@ fn initiation_peer_up_route_monitoring_pre_and_post_policy_peer_down() {
     assert_eq!(pre.common_header.msg_type, BmpMsgType::RouteMonitoring);
     assert_eq!(raw[7] & 0x40, 0, "pre-policy: L flag clear");
     let text = format!("{pre:?}");
-    assert!(text.contains("10.0.0.7/32") && text.contains("10.0.1.0/24"), "{text}");
+    assert!(
+        text.contains("10.0.0.7/32") && text.contains("10.0.1.0/24"),
+        "{text}"
+    );
 
     let (post, raw) = next_event(&mut s);
     assert_eq!(post.common_header.msg_type, BmpMsgType::RouteMonitoring);
@@ -80,11 +86,17 @@ fn initiation_peer_up_route_monitoring_pre_and_post_policy_peer_down() {
         panic!("{post:?}")
     };
     let text = format!("{rm:?}");
-    assert!(text.contains("10.0.0.7/32") && !text.contains("10.0.1.0/24"), "{text}");
+    assert!(
+        text.contains("10.0.0.7/32") && !text.contains("10.0.1.0/24"),
+        "{text}"
+    );
     let (post2, raw) = next_event(&mut s);
     assert_eq!(raw[7] & 0x40, 0x40);
     let text = format!("{post2:?}");
-    assert!(text.contains("10.0.1.0/24") && text.contains("withdrawn"), "filtered = withdrawn post-policy: {text}");
+    assert!(
+        text.contains("10.0.1.0/24") && text.contains("withdrawn"),
+        "filtered = withdrawn post-policy: {text}"
+    );
 
     // Stats Reports come periodically.
     loop {
@@ -98,6 +110,10 @@ fn initiation_peer_up_route_monitoring_pre_and_post_policy_peer_down() {
 
     drop(p); // closed without NOTIFICATION
     let (m, raw) = next_event(&mut s);
-    assert_eq!(m.common_header.msg_type, BmpMsgType::PeerDownNotification, "{m:?}");
+    assert_eq!(
+        m.common_header.msg_type,
+        BmpMsgType::PeerDownNotification,
+        "{m:?}"
+    );
     assert_eq!(raw[48], 4, "reason 4: remote closed without NOTIFICATION");
 }

@@ -8,7 +8,9 @@ use bgpkit_parser::BgpkitParser;
 use ipnet::IpNet;
 use kittbgpd::config::{ImportLimitAction, Loopbacks};
 use kittbgpd::rib::{ExportContext, PeerConfig, Rib, RibConfig};
-use kittbgpd::wire::{AfiSafi, AsPath, MpNextHop, MpReach, Negotiated, Origin, PathAttributes, Update};
+use kittbgpd::wire::{
+    AfiSafi, AsPath, MpNextHop, MpReach, Negotiated, Origin, PathAttributes, Update,
+};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -138,15 +140,26 @@ fn dump_reads_back_with_bgpkit_parser() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rib.mrt");
     std::fs::write(&file, &bytes).unwrap();
-    match std::process::Command::new("bgpdump").arg("-m").arg(&file).output() {
+    match std::process::Command::new("bgpdump")
+        .arg("-m")
+        .arg(&file)
+        .output()
+    {
         Ok(out) => {
             let text = String::from_utf8_lossy(&out.stdout);
             eprintln!("{text}");
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len(), 8, "{text}");
-            assert!(lines[1].starts_with("TABLE_DUMP2|1700000000|B|fe80::1:1|65000|10.255.0.9/32||IGP|"), "{text}");
+            assert!(
+                lines[1]
+                    .starts_with("TABLE_DUMP2|1700000000|B|fe80::1:1|65000|10.255.0.9/32||IGP|"),
+                "{text}"
+            );
             assert!(lines[1].contains("|100|15|"), "{text}");
-            assert!(lines[7].contains("|fe80::1:2|65000|fd00:255::9/128||IGP|"), "{text}");
+            assert!(
+                lines[7].contains("|fe80::1:2|65000|fd00:255::9/128||IGP|"),
+                "{text}"
+            );
         }
         Err(_) => eprintln!("bgpdump not installed: second reader skipped"),
     }
@@ -173,7 +186,11 @@ fn daemon_dumps_mrt_over_the_control_socket() {
     p.send_raw(&m);
     // The peer task hands the UPDATE to the RIB task: wait until it is there.
     let deadline = std::time::Instant::now() + READ_TIMEOUT;
-    while !d.routes(true, false).iter().any(|r| r["prefix"] == "10.0.0.7/32") {
+    while !d
+        .routes(true, false)
+        .iter()
+        .any(|r| r["prefix"] == "10.0.0.7/32")
+    {
         assert!(std::time::Instant::now() < deadline, "route not learned");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

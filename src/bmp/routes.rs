@@ -17,10 +17,19 @@ pub fn route_monitoring_updates<'a>(
 ) -> Vec<Bytes> {
     // Group by (attribute set, next hop, family): the attributes are interned,
     // so pointer equality is attribute equality.
-    let mut groups: BTreeMap<(usize, Option<IpAddr>, bool), (&InRoute, Vec<IpNet>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(usize, Option<IpAddr>, bool), (&InRoute, Vec<IpNet>)> =
+        BTreeMap::new();
     for (prefix, r) in routes {
-        let key = (std::sync::Arc::as_ptr(&r.attrs) as usize, r.next_hop, prefix.addr().is_ipv6());
-        groups.entry(key).or_insert_with(|| (r, Vec::new())).1.push(prefix);
+        let key = (
+            std::sync::Arc::as_ptr(&r.attrs) as usize,
+            r.next_hop,
+            prefix.addr().is_ipv6(),
+        );
+        groups
+            .entry(key)
+            .or_insert_with(|| (r, Vec::new()))
+            .1
+            .push(prefix);
     }
     let b = UpdateBuilder::new(neg);
     let mut out = Vec::new();

@@ -26,7 +26,10 @@ fn parse(b: &Bytes) -> String {
 #[test]
 fn initiation_and_termination() {
     let m = parse(&initiation("kittbgpd 0.1.0", "node1"));
-    assert!(m.contains("InitiationMessage") && m.contains("kittbgpd 0.1.0") && m.contains("node1"), "{m}");
+    assert!(
+        m.contains("InitiationMessage") && m.contains("kittbgpd 0.1.0") && m.contains("node1"),
+        "{m}"
+    );
     let m = parse(&termination(TERM_ADMIN_CLOSE));
     assert!(m.contains("TerminationMessage"), "{m}");
 }
@@ -45,7 +48,14 @@ fn peer_up_carries_both_opens() {
         .to_bytes(&Negotiated::default())
         .unwrap()
     };
-    let b = peer_up(&peer(), "fe80::1:1".parse().unwrap(), 179, 40000, &open("10.0.0.1"), &open("10.0.0.2"));
+    let b = peer_up(
+        &peer(),
+        "fe80::1:1".parse().unwrap(),
+        179,
+        40000,
+        &open("10.0.0.1"),
+        &open("10.0.0.2"),
+    );
     let m = parse(&b);
     assert!(m.contains("PeerUpNotification"), "{m}");
     assert!(m.contains("10.0.0.1") && m.contains("10.0.0.2"), "{m}");
@@ -86,10 +96,19 @@ fn route_monitoring_pre_and_post_policy() {
         let b = route_monitoring(&peer(), post, &updates[0]);
         assert_eq!(b[7], flags, "peer flags");
         let m = parse(&b);
-        assert!(m.contains("RouteMonitoring") && m.contains("fe80::1:2"), "{m}");
+        assert!(
+            m.contains("RouteMonitoring") && m.contains("fe80::1:2"),
+            "{m}"
+        );
     }
-    let all: String = updates.iter().map(|u| parse(&route_monitoring(&peer(), false, u))).collect();
-    assert!(all.contains("10.255.0.2/32") && all.contains("fd00:255::2/128"), "{all}");
+    let all: String = updates
+        .iter()
+        .map(|u| parse(&route_monitoring(&peer(), false, u)))
+        .collect();
+    assert!(
+        all.contains("10.255.0.2/32") && all.contains("fd00:255::2/128"),
+        "{all}"
+    );
 }
 
 #[test]

@@ -38,9 +38,9 @@ impl Validator<'_> {
         let span = b.span();
         let b = b.into_inner();
         for c in &b.collector {
-            let ok = c
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+            let ok = c.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
+            });
             if !ok {
                 let at = key_span(self.text, span.clone(), "collector");
                 self.error(at, "bmp.collector", format!("{c:?} is not host:port"));
@@ -62,7 +62,8 @@ impl Validator<'_> {
 mod tests {
     use crate::config::parse;
 
-    const BASE: &str = "router_id = \"10.0.0.1\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.0.0.0/8\"]\n";
+    const BASE: &str =
+        "router_id = \"10.0.0.1\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.0.0.0/8\"]\n";
 
     #[test]
     fn collectors_and_interval() {
@@ -75,8 +76,17 @@ mod tests {
 
     #[test]
     fn bad_collector_is_an_error_with_its_line() {
-        let e = parse(&format!("{BASE}[bmp]\ncollector = [\"nohost\"]\n"), "t.toml").unwrap_err();
+        let e = parse(
+            &format!("{BASE}[bmp]\ncollector = [\"nohost\"]\n"),
+            "t.toml",
+        )
+        .unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("t.toml:6:") && text.contains("bmp.collector") && text.contains("host:port"), "{text}");
+        assert!(
+            text.contains("t.toml:6:")
+                && text.contains("bmp.collector")
+                && text.contains("host:port"),
+            "{text}"
+        );
     }
 }

@@ -61,7 +61,13 @@ pub struct View {
 /// prefix (IPv4 first, then IPv6). `seq` is the RIB sequence number (§4.3.2),
 /// carried over between views. Every entry's originated time is `time`: the
 /// RIB keeps no per-route learn time.
-pub fn encode_view(view: &View, collector_id: Ipv4Addr, time: u32, seq: &mut u32, out: &mut BytesMut) {
+pub fn encode_view(
+    view: &View,
+    collector_id: Ipv4Addr,
+    time: u32,
+    seq: &mut u32,
+    out: &mut BytesMut,
+) {
     record(out, time, TABLE_DUMP_V2, PEER_INDEX_TABLE, |b| {
         b.put_slice(&collector_id.octets());
         let name = &view.name.as_bytes()[..view.name.len().min(u16::MAX as usize)];

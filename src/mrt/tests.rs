@@ -76,6 +76,12 @@ fn bgp4mp_message_as4_layout() {
         &msg,
     );
     assert_eq!(&out[4..8], &[0, 16, 0, 4]);
-    assert_eq!(u32::from_be_bytes(out[8..12].try_into().unwrap()), 4 + 4 + 2 + 2 + 32 + 19);
-    assert_eq!(&out[12..24], &[0, 0, 0xfd, 0xe9, 0, 0, 0xfd, 0xe8, 0, 3, 0, 2]);
+    assert_eq!(
+        u32::from_be_bytes(out[8..12].try_into().unwrap()),
+        4 + 4 + 2 + 2 + 32 + 19
+    );
+    assert_eq!(
+        &out[12..24],
+        &[0, 0, 0xfd, 0xe9, 0, 0, 0xfd, 0xe8, 0, 3, 0, 2]
+    );
 }

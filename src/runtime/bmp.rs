@@ -178,17 +178,30 @@ impl BmpFeed {
                     out.push(p.peer_up.clone());
                     let header = p.header();
                     let routes = rib.adj_rib_in(peer);
-                    let pre = bmp::route_monitoring_updates(routes.iter().map(|(n, r)| (*n, r)), &p.negotiated);
+                    let pre = bmp::route_monitoring_updates(
+                        routes.iter().map(|(n, r)| (*n, r)),
+                        &p.negotiated,
+                    );
                     let post = bmp::route_monitoring_updates(
-                        routes.iter().filter(|(_, r)| r.verdict.is_ok()).map(|(n, r)| (*n, r)),
+                        routes
+                            .iter()
+                            .filter(|(_, r)| r.verdict.is_ok())
+                            .map(|(n, r)| (*n, r)),
                         &p.negotiated,
                     );
                     for (post_policy, updates) in [(false, pre), (true, post)] {
-                        out.extend(updates.iter().map(|u| bmp::route_monitoring(&header, post_policy, u)));
+                        out.extend(
+                            updates
+                                .iter()
+                                .map(|u| bmp::route_monitoring(&header, post_policy, u)),
+                        );
                         // End-of-RIB after the initial table (RFC 7854 §5).
                         for fam in [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] {
                             let mut b = BytesMut::new();
-                            if UpdateBuilder::new(&p.negotiated).end_of_rib(fam, &mut b).is_ok() {
+                            if UpdateBuilder::new(&p.negotiated)
+                                .end_of_rib(fam, &mut b)
+                                .is_ok()
+                            {
                                 out.push(bmp::route_monitoring(&header, post_policy, &b));
                             }
                         }
@@ -246,9 +259,9 @@ fn down_reason(r: Option<&crate::session::DownReason>) -> bmp::DownReason {
     };
     match r {
         Some(D::NotificationSent(n)) => bmp::DownReason::LocalNotification(encode(n)),
-        Some(D::HoldTimerExpired) => {
-            bmp::DownReason::LocalNotification(encode(&crate::wire::Notification::new(4, 0, Vec::new())))
-        }
+        Some(D::HoldTimerExpired) => bmp::DownReason::LocalNotification(encode(
+            &crate::wire::Notification::new(4, 0, Vec::new()),
+        )),
         Some(D::NotificationReceived(n)) => bmp::DownReason::RemoteNotification(encode(n)),
         Some(D::ConnectionClosed) => bmp::DownReason::RemoteNoNotification,
         // RFC 4271 §8.1.2 Event 2, ManualStop.

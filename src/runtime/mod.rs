@@ -251,7 +251,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
     // BMP: the Peer Downs are queued; then Termination (RFC 7854 §4.5).
     let _ = bmp_stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(bmp_tasks)).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(bmp_tasks)).await;
     // Tunnels last (kept by default: a restart cuts no traffic).
     if let Some(t) = tunnel_tx {
         let (tx, rx) = oneshot::channel();

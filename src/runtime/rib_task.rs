@@ -155,7 +155,10 @@ impl RibTask {
                 debug!(peer = %p.name, interface = ?p.interface, %remote_id, "session up: sending the table");
                 self.epochs[peer] = Some(epoch);
                 self.rib.peer_up(peer, ctx, remote_id);
-                let address = self.rib.peer_address(peer).unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+                let address = self
+                    .rib
+                    .peer_address(peer)
+                    .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
                 let asn = self.rib.config().local_as;
                 self.bmp
                     .peer_up(peer, address, asn, remote_id, negotiated, local, &opens);
