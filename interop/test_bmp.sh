@@ -86,7 +86,9 @@ pidfile: $D1/pmbmpd.pid
 logfile: $D1/pmbmpd.log
 CONF
 lab_exec 1 ip link set lo up
-lab_run 1 pmbmpd "$D1/pmbmpd.out" "$(command -v pmbmpd)" -f "$D1/pmbmpd.conf"
+# pmbmpd renames itself ("pmbmpd: Core Process [default]"): matched by name, not by path
+lab_spawn pmbmpd-1 "$(lab_ns 1)" "$D1/pmbmpd.out" pmbmpd \
+    nsenter -t "$(lab_holder 1)" -m -n -- "$(command -v pmbmpd)" -f "$D1/pmbmpd.conf"
 wait_for "lab_exec 1 ss -Htln 'sport = :11019' | grep -q 11019" 10 || lab_die "pmbmpd did not listen"
 
 for i in 1 2; do kb_conf "$i" --hold 9 --keepalive 3; done
