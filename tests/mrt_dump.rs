@@ -221,3 +221,47 @@ fn daemon_dumps_mrt_over_the_control_socket() {
         ]
     );
 }
+
+/// `[mrt] updates = FILE`: a received UPDATE is appended as
+/// BGP4MP_MESSAGE_AS4, read back by bgpkit-parser.
+#[test]
+fn received_updates_are_logged_as_bgp4mp() {
+    use common::*;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("updates.mrt");
+    let d = start_daemon_with(&format!("\n[mrt]\nupdates = \"{}\"\n", log.display()));
+    let mut p = Peer::ready(d.port);
+    p.establish();
+    // ORIGIN IGP, empty AS_PATH, NEXT_HOP 127.0.0.2, LOCAL_PREF 100, MED 9; NLRI 10.0.0.7/32.
+    let attrs = [
+        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x80, 4, 4, 0, 0, 0, 9, 0x40, 5, 4, 0,
+        0, 0, 100,
+    ];
+    let mut body = vec![0, 0, 0, attrs.len() as u8];
+    body.extend_from_slice(&attrs);
+    body.extend_from_slice(&[32, 10, 0, 0, 7]);
+    let mut m = update_header(body.len());
+    m.extend_from_slice(&body);
+    p.send_raw(&m);
+    // The writer task appends: wait until the record is in the file.
+    let deadline = std::time::Instant::now() + READ_TIMEOUT;
+    let elems = loop {
+        let bytes = std::fs::read(&log).unwrap_or_default();
+        let elems: Vec<_> = BgpkitParser::from_reader(std::io::Cursor::new(bytes))
+            .into_elem_iter()
+            .collect();
+        if !elems.is_empty() {
+            break elems;
+        }
+        assert!(std::time::Instant::now() < deadline, "no record in {log:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(elems.len(), 1, "{elems:?}");
+    let e = &elems[0];
+    assert_eq!(e.elem_type, ElemType::ANNOUNCE);
+    assert_eq!(e.prefix.to_string(), "10.0.0.7/32");
+    assert_eq!(e.peer_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(e.peer_asn.to_u32(), 65000);
+    assert_eq!(e.next_hop, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))));
+    assert_eq!(e.med, Some(9));
+}

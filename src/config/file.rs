@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub wireguard: Option<Spanned<super::wireguard::FileWireguard>>,
     /// `[bmp]`: BMP collectors (RFC 7854).
     pub bmp: Option<Spanned<super::bmp::FileBmp>>,
+    /// `[mrt]`: live MRT log of received UPDATEs.
+    pub mrt: Option<Spanned<super::mrt::FileMrt>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }

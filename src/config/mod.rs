@@ -5,6 +5,7 @@
 
 pub mod bmp;
 mod file;
+pub mod mrt;
 mod validate;
 pub mod wireguard;
 

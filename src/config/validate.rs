@@ -30,6 +30,8 @@ pub struct Config {
     pub wireguard: Option<super::wireguard::Wireguard>,
     /// `[bmp]`: collectors to export to (none: off).
     pub bmp: super::bmp::Bmp,
+    /// `[mrt]`: live MRT log of received UPDATEs (none: off).
+    pub mrt: super::mrt::Mrt,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -250,6 +252,7 @@ impl Validator<'_> {
         let kernel = self.check_kernel(raw.kernel);
         let cost = self.check_cost(raw.cost);
         let bmp = self.check_bmp(raw.bmp);
+        let mrt = self.check_mrt(raw.mrt);
         let defaults = raw.defaults;
         let control_socket = raw
             .control_socket
@@ -300,6 +303,7 @@ impl Validator<'_> {
             neighbors,
             wireguard,
             bmp,
+            mrt,
         }
     }
 

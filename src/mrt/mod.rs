@@ -175,7 +175,8 @@ pub fn encode_bgp4mp_message(
         b.put_u32(peer_as);
         b.put_u32(local_as);
         b.put_u16(if_index);
-        match (peer, local) {
+        // An IPv4-mapped address (a dual-stack socket) is its IPv4 address.
+        match (peer.to_canonical(), local.to_canonical()) {
             (IpAddr::V4(p), IpAddr::V4(l)) => {
                 b.put_u16(1);
                 b.put_slice(&p.octets());

@@ -113,7 +113,7 @@ impl BmpFeed {
         let unspecified = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         p.peer_up = bmp::peer_up(
             &p.header(),
-            local.map_or(unspecified, |l| l.ip()),
+            local.map_or(unspecified, |l| l.ip().to_canonical()),
             local.map_or(0, |l| l.port()),
             opens.remote.map_or(0, |r| r.port()),
             &opens.sent,

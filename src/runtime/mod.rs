@@ -7,6 +7,7 @@ mod control;
 mod fib_task;
 mod icmp;
 mod lo;
+mod mrt_log;
 mod netlink_events;
 mod peer;
 mod probe;

@@ -96,6 +96,8 @@ struct RibTask {
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
     /// BMP: peers up and the collectors' queues.
     bmp: super::bmp::BmpFeed,
+    /// `[mrt] updates`: live BGP4MP log.
+    mrt_log: super::mrt_log::MrtLog,
 }
 
 pub async fn run(
@@ -116,6 +118,7 @@ pub async fn run(
         peers,
         fib,
         bmp: Default::default(),
+        mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
     };
     while let Some(msg) = rx.recv().await {
         task.handle(msg);
@@ -162,9 +165,11 @@ impl RibTask {
                 let asn = self.rib.config().local_as;
                 self.bmp
                     .peer_up(peer, address, asn, remote_id, negotiated, local, &opens);
+                self.mrt_log.peer_up(peer, negotiated, local);
             }
             RibMsg::PeerDown { peer, reason } => {
                 self.bmp.peer_down(peer, reason.as_ref());
+                self.mrt_log.peer_down(peer);
                 if let Some(p) = self.peers.get(peer) {
                     let c = self.rib.counts(peer);
                     if c.accepted + c.filtered > 0 {
@@ -183,6 +188,7 @@ impl RibTask {
                 }
                 let l = self.rib.update(peer, &update);
                 self.bmp.update(&self.rib, peer, &update);
+                self.mrt_log.update(&self.rib, peer, &update);
                 debug!(peer = %p.name, accepted = l.accepted, filtered = l.filtered, withdrawn = l.withdrawn, "update");
             }
             RibMsg::RouteRefresh {
