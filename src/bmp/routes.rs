@@ -8,6 +8,9 @@ use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
+/// Attribute set (interned pointer), next hop, IPv6.
+type GroupKey = (usize, Option<IpAddr>, bool);
+
 /// UPDATEs announcing `routes` (whole messages), encoded as on a session with
 /// `neg` (RFC 7854 §4.6: as received). A route without a usable next hop or
 /// one the session could not carry is left out.
@@ -17,8 +20,7 @@ pub fn route_monitoring_updates<'a>(
 ) -> Vec<Bytes> {
     // Group by (attribute set, next hop, family): the attributes are interned,
     // so pointer equality is attribute equality.
-    let mut groups: BTreeMap<(usize, Option<IpAddr>, bool), (&InRoute, Vec<IpNet>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, (&InRoute, Vec<IpNet>)> = BTreeMap::new();
     for (prefix, r) in routes {
         let key = (
             std::sync::Arc::as_ptr(&r.attrs) as usize,
