@@ -416,3 +416,44 @@ async fn session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Loopbacks;
+    use crate::rib::RibConfig;
+
+    /// A collector that cannot keep up loses its queue's sender: it writes
+    /// what was queued, then sees the end (and resyncs); nothing grows.
+    #[test]
+    fn a_full_queue_ends_the_collector_feed() {
+        let rib = Rib::new(RibConfig {
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            cluster_id: None,
+            local_as: 65000,
+            loopbacks: Loopbacks {
+                ipv4: Vec::new(),
+                ipv6: Vec::new(),
+                originate: Vec::new(),
+                from_lo: false,
+            },
+        });
+        let mut feed = BmpFeed::default();
+        let (tx, mut rx) = mpsc::channel(2);
+        let (reply, mut snapshot) = oneshot::channel();
+        feed.handle(&rib, BmpReq::Sync { tx, reply });
+        assert_eq!(snapshot.try_recv().unwrap(), Vec::<Bytes>::new());
+        assert_eq!(feed.sinks.len(), 1);
+        for m in ["a", "b", "c", "d"] {
+            feed.push(Bytes::from(m));
+        }
+        assert!(feed.sinks.is_empty(), "dropped at the first message that did not fit");
+        assert_eq!(rx.try_recv().unwrap(), "a");
+        assert_eq!(rx.try_recv().unwrap(), "b");
+        assert_eq!(
+            rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected),
+            "the collector task sees the end: Termination, reconnect, resync"
+        );
+    }
+}
