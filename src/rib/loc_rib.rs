@@ -377,6 +377,9 @@ pub(crate) struct LocRib {
     free: Vec<u32>,
     dirty: Vec<u32>,
     live: usize,
+    /// Per dest, how many peers' Adj-RIB-Out hold it advertised: such a dest
+    /// is not freed (its id must keep naming the prefix until withdrawn).
+    pub held: Vec<u16>,
     pub routes: Routes,
     pub exports: Exports,
 }
@@ -502,6 +505,7 @@ impl LocRib {
             && d.flags & (F_LOCAL | F_DIRTY | F_MORE) == 0
             && d.first.peer == NONE
             && d.best_src == NONE
+            && self.held.get(id as usize).is_none_or(|h| *h == 0)
         {
             self.index.remove(&d.prefix, &self.slab);
             self.slab[id as usize].flags = 0;
