@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
-fn neg() -> Negotiated {
+pub(super) fn neg() -> Negotiated {
     Negotiated::FABRIC
 }
 
@@ -20,7 +20,7 @@ fn loopbacks() -> Loopbacks {
     }
 }
 
-fn net(s: &str) -> IpNet {
+pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
@@ -28,7 +28,7 @@ fn ll(i: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i)
 }
 
-fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
+pub(super) fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
     PeerConfig {
         name: format!("p{i}"),
         address: IpAddr::V6(ll(i)),
@@ -41,7 +41,7 @@ fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
 }
 
 /// A Rib with three established peers p1..p3 (router ids 10.0.0.11..13).
-fn rib_with(costs: [Option<u32>; 3]) -> Rib {
+pub(super) fn rib_with(costs: [Option<u32>; 3]) -> Rib {
     let mut rib = Rib::new(RibConfig {
         router_id: ME,
         cluster_id: None,
@@ -57,19 +57,19 @@ fn rib_with(costs: [Option<u32>; 3]) -> Rib {
 }
 
 /// A flush, then everything queued pulled for every peer.
-fn flush(rib: &mut Rib) -> Vec<RibOutput> {
+pub(super) fn flush(rib: &mut Rib) -> Vec<RibOutput> {
     let mut out = rib.flush();
     out.extend(rib.transmit_all());
     out
 }
 
-fn up(rib: &mut Rib, id: PeerId) {
+pub(super) fn up(rib: &mut Rib, id: PeerId) {
     let local = format!("[fe80::9:{}%3]:1790", id + 1).parse().unwrap();
     let remote_id = Ipv4Addr::new(10, 0, 0, 11 + id as u8);
     rib.peer_up(id, ExportContext::new(neg(), Some(local)), remote_id);
 }
 
-fn attrs(med: Option<u32>) -> PathAttributes {
+pub(super) fn attrs(med: Option<u32>) -> PathAttributes {
     PathAttributes {
         origin: Some(Origin::Igp),
         as_path: Some(AsPath::default()),
@@ -79,7 +79,7 @@ fn attrs(med: Option<u32>) -> PathAttributes {
     }
 }
 
-fn announce_with(a: PathAttributes, prefixes: &[&str], nh: u16) -> Update {
+pub(super) fn announce_with(a: PathAttributes, prefixes: &[&str], nh: u16) -> Update {
     let v6 = prefixes.iter().any(|p| p.contains(':'));
     let family = if v6 {
         AfiSafi::IPV6_UNICAST
@@ -103,11 +103,11 @@ fn announce_with(a: PathAttributes, prefixes: &[&str], nh: u16) -> Update {
     }
 }
 
-fn announce(med: Option<u32>, prefixes: &[&str]) -> Update {
+pub(super) fn announce(med: Option<u32>, prefixes: &[&str]) -> Update {
     announce_with(attrs(med), prefixes, 77)
 }
 
-fn withdraw(prefixes: &[&str]) -> Update {
+pub(super) fn withdraw(prefixes: &[&str]) -> Update {
     let v6 = prefixes.iter().any(|p| p.contains(':'));
     if v6 {
         Update {
@@ -127,13 +127,13 @@ fn withdraw(prefixes: &[&str]) -> Update {
 
 /// What one peer got in a flush: (announced prefix, attrs), withdrawn, raw messages.
 #[derive(Default, Debug)]
-struct Got {
-    announced: Vec<(IpNet, PathAttributes)>,
-    withdrawn: Vec<IpNet>,
-    messages: Vec<Message>,
+pub(super) struct Got {
+    pub announced: Vec<(IpNet, PathAttributes)>,
+    pub withdrawn: Vec<IpNet>,
+    pub messages: Vec<Message>,
 }
 
-fn got(outputs: &[RibOutput], peer: PeerId) -> Got {
+pub(super) fn got(outputs: &[RibOutput], peer: PeerId) -> Got {
     let mut g = Got::default();
     for o in outputs {
         let RibOutput::Send { peer: p, messages } = o else {

@@ -155,3 +155,7 @@ fn refresh_marker(ctx: &super::ExportContext, afi: u16, subtype: u8, buf: &mut B
         warn!("cannot encode ROUTE-REFRESH: {e}");
     }
 }
+
+#[cfg(test)]
+#[path = "transmit_tests.rs"]
+mod tests;
