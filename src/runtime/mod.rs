@@ -51,6 +51,7 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
         hold_time: n.hold_time,
         keepalive: n.keepalive,
         connect_retry: n.connect_retry,
+        send_hold_time: n.send_hold_time.map(|s| Duration::from_secs(s.into())),
         error_wait_min: n.error_wait_min,
         error_wait_max: n.error_wait_max,
         passive: n.passive,
