@@ -1,6 +1,11 @@
 //! The bytes of one TCP connection: a reader task that cuts the stream into
 //! messages, a writer task that sends what the peer task queues. Both only move
 //! bytes; events go back to the peer task tagged with the connection's generation.
+//! Every queue is bounded: the reader waits while the peer task is behind (TCP
+//! pushes back on the sender); the writer's queue holds a few RIB chunks (the
+//! RIB sends one per credit) and the session's own messages, and the writer
+//! reports each write the socket accepts (send hold timer, RFC 9687) and each
+//! RIB chunk written (a credit back).
 
 use crate::session::Direction;
 use crate::wire::{split_frame, Notification, MAX_EXTENDED_MESSAGE_LEN};
@@ -33,6 +38,29 @@ pub enum ConnEvent {
         generation: u64,
         error: Option<io::Error>,
     },
+    /// The socket accepted bytes; `idle`: nothing left to write; `credits`:
+    /// RIB chunks now fully written.
+    Sent {
+        dir: Direction,
+        generation: u64,
+        idle: bool,
+        credits: u32,
+    },
+}
+
+/// Events queued from connection tasks to the peer task, at most.
+pub const EVENT_QUEUE: usize = 64;
+/// Messages queued for the writer, at most: the RIB's chunks in flight
+/// (bounded by its credits) plus the session's own messages.
+const WRITE_QUEUE: usize = 32;
+/// How long a closing connection may take to send its last bytes.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// What the writer sends: a RIB chunk returns a credit once written.
+#[derive(Debug)]
+struct Out {
+    bytes: Bytes,
+    rib: bool,
 }
 
 /// The peer task's handle on one connection.
@@ -42,21 +70,45 @@ pub struct ConnIo {
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
     pub established: bool,
-    writer: mpsc::UnboundedSender<Bytes>,
+    writer: mpsc::Sender<Out>,
     writer_task: JoinHandle<()>,
     reader_task: JoinHandle<()>,
 }
 
 impl ConnIo {
-    pub fn send(&self, message: Bytes) {
-        let _ = self.writer.send(message);
+    /// Queue a message of the session; false if the writer's queue is full
+    /// (the peer accepts nothing: the send hold timer ends it).
+    pub fn send(&self, message: Bytes) -> bool {
+        self.writer
+            .try_send(Out {
+                bytes: message,
+                rib: false,
+            })
+            .is_ok()
     }
 
-    /// Stop reading; the writer sends what is queued, then shuts the connection down.
+    /// Queue a chunk of UPDATEs from the RIB; a credit comes back once written.
+    pub fn send_rib(&self, chunk: Bytes) -> bool {
+        self.writer
+            .try_send(Out {
+                bytes: chunk,
+                rib: true,
+            })
+            .is_ok()
+    }
+
+    /// Stop reading; the writer sends what is queued, then shuts the
+    /// connection down, within [`CLOSE_GRACE`] (a peer that reads nothing
+    /// does not keep the socket open).
     pub fn close(self) -> JoinHandle<()> {
         self.reader_task.abort();
         drop(self.writer);
-        self.writer_task
+        let mut writer = self.writer_task;
+        tokio::spawn(async move {
+            if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+                writer.abort();
+            }
+        })
     }
 }
 
@@ -64,13 +116,13 @@ pub fn start(
     stream: TcpStream,
     dir: Direction,
     generation: u64,
-    events: mpsc::UnboundedSender<ConnEvent>,
+    events: mpsc::Sender<ConnEvent>,
 ) -> ConnIo {
     let local = stream.local_addr().ok();
     let remote = stream.peer_addr().ok();
     let (rd, wr) = stream.into_split();
-    let (writer, queue) = mpsc::unbounded_channel();
-    let writer_task = tokio::spawn(write_loop(wr, queue));
+    let (writer, queue) = mpsc::channel(WRITE_QUEUE);
+    let writer_task = tokio::spawn(write_loop(wr, queue, dir, generation, events.clone()));
     let reader_task = tokio::spawn(read_loop(rd, dir, generation, events));
     ConnIo {
         generation,
@@ -92,7 +144,7 @@ async fn read_loop(
     mut rd: OwnedReadHalf,
     dir: Direction,
     generation: u64,
-    events: mpsc::UnboundedSender<ConnEvent>,
+    events: mpsc::Sender<ConnEvent>,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
@@ -105,6 +157,7 @@ async fn read_loop(
                             generation,
                             frame,
                         })
+                        .await
                         .is_err()
                     {
                         return;
@@ -112,11 +165,13 @@ async fn read_loop(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = events.send(ConnEvent::BadFrame {
-                        dir,
-                        generation,
-                        notification: e.notification(),
-                    });
+                    let _ = events
+                        .send(ConnEvent::BadFrame {
+                            dir,
+                            generation,
+                            notification: e.notification(),
+                        })
+                        .await;
                     return;
                 }
             }
@@ -126,40 +181,69 @@ async fn read_loop(
         }
         match rd.read_buf(&mut buf).await {
             Ok(0) => {
-                let _ = events.send(ConnEvent::Closed {
-                    dir,
-                    generation,
-                    error: None,
-                });
+                let _ = events
+                    .send(ConnEvent::Closed {
+                        dir,
+                        generation,
+                        error: None,
+                    })
+                    .await;
                 return;
             }
             Ok(_) => {}
             Err(e) => {
-                let _ = events.send(ConnEvent::Closed {
-                    dir,
-                    generation,
-                    error: Some(e),
-                });
+                let _ = events
+                    .send(ConnEvent::Closed {
+                        dir,
+                        generation,
+                        error: Some(e),
+                    })
+                    .await;
                 return;
             }
         }
     }
 }
 
-/// Coalesce whatever is queued into one write, so a burst of UPDATEs costs few syscalls.
-async fn write_loop(mut wr: OwnedWriteHalf, mut queue: mpsc::UnboundedReceiver<Bytes>) {
+/// Coalesce whatever is queued into one buffer, so a burst of messages costs
+/// few syscalls; report every write the socket accepts.
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Out>,
+    dir: Direction,
+    generation: u64,
+    events: mpsc::Sender<ConnEvent>,
+) {
     let mut batch = BytesMut::new();
     while let Some(first) = queue.recv().await {
         batch.clear();
-        batch.extend_from_slice(&first);
+        batch.extend_from_slice(&first.bytes);
+        let mut credits = u32::from(first.rib);
         while batch.len() < 256 * 1024 {
             match queue.try_recv() {
-                Ok(more) => batch.extend_from_slice(&more),
+                Ok(more) => {
+                    batch.extend_from_slice(&more.bytes);
+                    credits += u32::from(more.rib);
+                }
                 Err(_) => break,
             }
         }
-        if wr.write_all(&batch).await.is_err() {
-            return;
+        let mut at = 0;
+        while at < batch.len() {
+            match wr.write(&batch[at..]).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => at += n,
+            }
+            let done = at == batch.len();
+            let sent = ConnEvent::Sent {
+                dir,
+                generation,
+                idle: done && queue.is_empty(),
+                credits: if done { credits } else { 0 },
+            };
+            if events.send(sent).await.is_err() {
+                return;
+            }
         }
     }
     let _ = wr.shutdown().await;

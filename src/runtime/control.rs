@@ -33,7 +33,7 @@ pub struct Views {
 pub fn serve(
     path: &Path,
     views: Views,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
 ) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -66,7 +66,7 @@ pub fn serve(
     })
 }
 
-async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::UnboundedSender<RibMsg>) {
+async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Sender<RibMsg>) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -86,7 +86,7 @@ async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Unbound
 async fn answer(
     req: Request,
     views: &Views,
-    rib: &mpsc::UnboundedSender<RibMsg>,
+    rib: &mpsc::Sender<RibMsg>,
 ) -> serde_json::Value {
     let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
@@ -131,10 +131,10 @@ async fn answer(
 
 /// One question to the RIB task and its answer (None if the task is gone).
 async fn ask<T>(
-    rib: &mpsc::UnboundedSender<RibMsg>,
+    rib: &mpsc::Sender<RibMsg>,
     msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
 ) -> Option<T> {
     let (tx, rx) = oneshot::channel();
-    rib.send(msg(tx)).ok()?;
+    rib.send(msg(tx)).await.ok()?;
     rx.await.ok()
 }

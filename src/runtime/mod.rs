@@ -66,7 +66,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
 
-    let (rib_tx, rib_rx) = mpsc::unbounded_channel();
+    let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     let mut peers: Vec<PeerHandle> = Vec::new();
     for (id, n) in config.neighbors.iter().enumerate() {
         if let Some(ifname) = &n.interface {
@@ -144,7 +144,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     ));
 
     info!(prefixes = ?originated, "originating");
-    let _ = rib_tx.send(RibMsg::Originate(originated));
+    let _ = rib_tx.send(RibMsg::Originate(originated)).await;
 
     // A prober per link with `cost = "auto"`: measured RTT becomes the link cost.
     let mut links = Vec::new();

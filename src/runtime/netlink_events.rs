@@ -20,7 +20,7 @@ use tracing::{info, warn};
 pub struct Watch {
     pub neighbors: Vec<Neighbor>,
     pub peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
-    pub rib: mpsc::UnboundedSender<RibMsg>,
+    pub rib: mpsc::Sender<RibMsg>,
     pub loopbacks: Loopbacks,
     /// Originated from the config, whatever `lo` holds.
     pub configured: BTreeSet<IpNet>,
@@ -101,7 +101,7 @@ async fn reoriginate(w: &Watch) {
         Ok(found) => {
             let mut set = w.configured.clone();
             set.extend(found.into_iter().filter(|p| w.loopbacks.admits(*p)));
-            let _ = w.rib.send(RibMsg::Originate(set));
+            let _ = w.rib.send(RibMsg::Originate(set)).await;
         }
         Err(e) => warn!("cannot read addresses on lo: {e}"),
     }

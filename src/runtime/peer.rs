@@ -6,8 +6,10 @@ use super::rib_task::RibMsg;
 use super::transport;
 use crate::config::Neighbor;
 use crate::session::{Action, Direction, Event, Session, SessionConfig, State};
+use crate::rib::split_messages;
 use crate::wire::{Message, Negotiated, Notification};
 use bytes::Bytes;
+use std::collections::VecDeque;
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
@@ -17,13 +19,17 @@ use tracing::{debug, info, warn};
 
 pub type PeerId = usize;
 
+/// How long an inbound connection that came while established waits for the
+/// old session to end.
+const PARK_TIME: Duration = Duration::from_secs(10);
+
 /// Commands to a peer task.
 #[derive(Debug)]
 pub enum PeerCmd {
     /// A connection the listener accepted for this neighbor.
     Inbound(TcpStream),
-    /// Encoded UPDATEs from the RIB for session `epoch`.
-    Send { epoch: u64, messages: Vec<Bytes> },
+    /// Encoded UPDATEs from the RIB for session `epoch` (one chunk per credit).
+    Send { epoch: u64, chunk: Bytes },
     /// Close session `epoch` with this NOTIFICATION (import limit, RFC 4486
     /// Cease 6/1); `restart`: reconnect after the idle hold time, else stay
     /// down (disable).
@@ -105,7 +111,7 @@ pub fn spawn(
     id: PeerId,
     neighbor: Neighbor,
     session_cfg: SessionConfig,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
 ) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let status = PeerStatus {
@@ -125,7 +131,7 @@ pub fn spawn(
         updates_sent: 0,
     };
     let (status_tx, status_rx) = watch::channel(status);
-    let (conn_tx, conn_rx) = mpsc::unbounded_channel();
+    let (conn_tx, conn_rx) = mpsc::channel(conn::EVENT_QUEUE);
     let task = PeerTask {
         id,
         neighbor,
@@ -135,6 +141,8 @@ pub fn spawn(
         link_down: std::collections::BTreeSet::new(),
         conn_tx,
         rib,
+        to_rib: VecDeque::new(),
+        parked: None,
         status: status_tx,
         epoch: 0,
         generation: 0,
@@ -155,8 +163,15 @@ struct PeerTask {
     link_down: std::collections::BTreeSet<&'static str>,
     /// Writers of closed connections still sending their last bytes (a NOTIFICATION).
     closing: Vec<tokio::task::JoinHandle<()>>,
-    conn_tx: mpsc::UnboundedSender<ConnEvent>,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    conn_tx: mpsc::Sender<ConnEvent>,
+    rib: mpsc::Sender<RibMsg>,
+    /// Messages for the RIB while its queue is full; connection events are
+    /// not read until they are out (so TCP pushes back on the peer).
+    to_rib: VecDeque<RibMsg>,
+    /// An inbound connection that came while the session was still up (the
+    /// peer restarted and reconnected before its old connection's end was
+    /// processed): taken as soon as the session ends, dropped at the deadline.
+    parked: Option<(TcpStream, Instant)>,
     status: watch::Sender<PeerStatus>,
     /// Counts established sessions, so late RIB output for an old session is dropped.
     epoch: u64,
@@ -175,12 +190,18 @@ impl PeerTask {
     async fn run(
         mut self,
         mut cmds: mpsc::UnboundedReceiver<PeerCmd>,
-        mut conn_rx: mpsc::UnboundedReceiver<ConnEvent>,
+        mut conn_rx: mpsc::Receiver<ConnEvent>,
     ) {
         let start = self.session.handle(Event::Start, Instant::now());
         self.execute(start);
         loop {
-            let deadline = self.session.poll_timeout();
+            self.take_parked();
+            let deadline = [self.session.poll_timeout(), self.parked.as_ref().map(|p| p.1)]
+                .into_iter()
+                .flatten()
+                .min();
+            let rib = self.rib.clone();
+            let backlog = !self.to_rib.is_empty();
             let sleep = async {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -200,7 +221,12 @@ impl PeerTask {
                     Some(cmd) => self.on_cmd(cmd),
                     None => return,
                 },
-                Some(ev) = conn_rx.recv() => self.on_conn_event(ev),
+                Some(ev) = conn_rx.recv(), if !backlog => self.on_conn_event(ev),
+                Ok(permit) = rib.reserve(), if backlog => {
+                    if let Some(msg) = self.to_rib.pop_front() {
+                        permit.send(msg);
+                    }
+                }
                 () = sleep => {
                     let actions = self.session.handle_timeout(Instant::now());
                     self.execute(actions);
@@ -215,7 +241,13 @@ impl PeerTask {
             PeerCmd::Inbound(stream) => {
                 let remote = stream.peer_addr().ok();
                 if !self.session.accepts(Direction::Inbound) {
-                    debug!(peer = %self.neighbor.name, ?remote, state = %self.session.state(), "inbound connection not taken in this state");
+                    if self.session.state() == State::Established {
+                        // A restarted peer: its old connection ends soon (Cease or EOF queued).
+                        debug!(peer = %self.neighbor.name, ?remote, "inbound connection while established: held until the session ends");
+                        self.parked = Some((stream, Instant::now() + PARK_TIME));
+                    } else {
+                        debug!(peer = %self.neighbor.name, ?remote, state = %self.session.state(), "inbound connection not taken in this state");
+                    }
                     return;
                 }
                 if let Err(e) = transport::prepare_accepted(&stream, &self.neighbor) {
@@ -224,17 +256,23 @@ impl PeerTask {
                 }
                 self.attach(Direction::Inbound, stream);
             }
-            PeerCmd::Send { epoch, messages } => {
+            PeerCmd::Send { epoch, chunk } => {
                 if epoch != self.epoch || self.session.state() != State::Established {
                     return;
                 }
-                if let Some(conn) = self.established_conn() {
-                    self.status
-                        .send_modify(|s| s.updates_sent += messages.len() as u64);
-                    for m in messages {
-                        conn.send(m);
+                let Some(i) = self.conns.iter().position(|c| c.as_ref().is_some_and(|c| c.established)) else {
+                    return;
+                };
+                let n = split_messages(chunk.clone()).len() as u64;
+                self.status.send_modify(|s| s.updates_sent += n);
+                let dir = if i == 0 { Direction::Outbound } else { Direction::Inbound };
+                if let Some(conn) = &self.conns[i] {
+                    if !conn.send_rib(chunk) {
+                        warn!(peer = %self.neighbor.name, "writer queue full: UPDATEs dropped");
                     }
                 }
+                let actions = self.session.handle(Event::Queued(dir), Instant::now());
+                self.execute(actions);
             }
             PeerCmd::Reset {
                 epoch,
@@ -299,8 +337,34 @@ impl PeerTask {
         }
     }
 
-    fn established_conn(&self) -> Option<&ConnIo> {
-        self.conns.iter().flatten().find(|c| c.established)
+    /// Take the parked inbound connection once the session accepts it;
+    /// drop it at its deadline.
+    fn take_parked(&mut self) {
+        let Some((_, deadline)) = &self.parked else {
+            return;
+        };
+        if self.session.accepts(Direction::Inbound) {
+            if let Some((stream, _)) = self.parked.take() {
+                info!(peer = %self.neighbor.name, "taking the connection that came while the old session was ending");
+                self.on_cmd(PeerCmd::Inbound(stream));
+            }
+        } else if *deadline <= Instant::now() {
+            debug!(peer = %self.neighbor.name, "dropping the inbound connection held while established");
+            self.parked = None;
+        }
+    }
+
+    /// To the RIB task, in order; never waits (see `to_rib`).
+    fn send_rib(&mut self, msg: RibMsg) {
+        if self.to_rib.is_empty() {
+            match self.rib.try_send(msg) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(msg)) => self.to_rib.push_back(msg),
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        } else {
+            self.to_rib.push_back(msg);
+        }
     }
 
     fn attach(&mut self, dir: Direction, stream: TcpStream) {
@@ -350,6 +414,26 @@ impl PeerTask {
                         .session
                         .handle(Event::Malformed(dir, notification), Instant::now());
                     self.execute(actions);
+                }
+            }
+            ConnEvent::Sent {
+                dir,
+                generation,
+                idle,
+                credits,
+            } => {
+                if !self.current(dir, generation) {
+                    return;
+                }
+                let actions = self.session.handle(Event::Sent { dir, idle }, Instant::now());
+                self.execute(actions);
+                let established = self.conns[slot(dir)].as_ref().is_some_and(|c| c.established);
+                if credits > 0 && established {
+                    self.send_rib(RibMsg::Credit {
+                        peer: self.id,
+                        epoch: self.epoch,
+                        credits,
+                    });
                 }
             }
             ConnEvent::Closed {
@@ -410,7 +494,7 @@ impl PeerTask {
                     let timeout = neighbor.connect_retry.max(Duration::from_secs(1));
                     tokio::spawn(async move {
                         let result = transport::connect(&neighbor, timeout).await;
-                        let _ = tx.send(ConnEvent::ConnectDone(result));
+                        let _ = tx.send(ConnEvent::ConnectDone(result)).await;
                     });
                 }
                 Action::Send(dir, msg) => {
@@ -421,7 +505,11 @@ impl PeerTask {
                     match msg.to_bytes(&negotiated) {
                         Ok(bytes) => {
                             if let Some(c) = &self.conns[slot(dir)] {
-                                c.send(bytes);
+                                if !c.send(bytes) {
+                                    debug!(peer = %self.neighbor.name, ?dir, "writer queue full: message dropped");
+                                }
+                                // Starts the send hold timer; no actions follow.
+                                let _ = self.session.handle(Event::Queued(dir), Instant::now());
                             }
                         }
                         Err(e) => warn!(peer = %self.neighbor.name, "cannot encode message: {e}"),
@@ -443,31 +531,32 @@ impl PeerTask {
                         continue;
                     };
                     conn.established = true;
+                    let (local, remote_addr) = (conn.local, conn.remote);
                     info!(peer = %self.neighbor.name, remote_id = %remote.bgp_id, ?direction, "session established");
-                    let _ = self.rib.send(RibMsg::PeerUp {
+                    self.send_rib(RibMsg::PeerUp {
                         peer: self.id,
                         epoch: self.epoch,
                         negotiated,
-                        local: conn.local,
+                        local,
                         remote_id: remote.bgp_id,
                     });
                     self.status.send_modify(|s| {
                         s.remote_id = Some(remote.bgp_id);
                         s.negotiated = Some(negotiated.into());
                         s.hold_time = Some(self.neighbor.hold_time.min(remote.hold_time));
-                        s.local_address = conn.local;
-                        s.remote_address = conn.remote;
+                        s.local_address = local;
+                        s.remote_address = remote_addr;
                     });
                 }
                 Action::Update(update) => {
                     self.status.send_modify(|s| s.updates_received += 1);
-                    let _ = self.rib.send(RibMsg::Update {
+                    self.send_rib(RibMsg::Update {
                         peer: self.id,
                         update,
                     });
                 }
                 Action::RouteRefresh(rr) => {
-                    let _ = self.rib.send(RibMsg::RouteRefresh {
+                    self.send_rib(RibMsg::RouteRefresh {
                         peer: self.id,
                         epoch: self.epoch,
                         afi: rr.afi,
@@ -475,7 +564,7 @@ impl PeerTask {
                 }
                 Action::Down(reason) => {
                     info!(peer = %self.neighbor.name, "session down: {reason}");
-                    let _ = self.rib.send(RibMsg::PeerDown { peer: self.id });
+                    self.send_rib(RibMsg::PeerDown { peer: self.id });
                 }
             }
         }
