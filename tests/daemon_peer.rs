@@ -302,3 +302,33 @@ fn gtsm_accepts_only_ttl_255() {
         "a handshake with TTL 64 must not complete"
     );
 }
+
+/// A peer that restarts connects again before its Cease on the old
+/// connection is processed: the new connection is held and taken as soon as
+/// the old session ends, not refused (which would cost a connect-retry).
+#[test]
+fn reconnect_racing_the_old_sessions_cease_is_taken() {
+    let d = start_daemon();
+    let mut old = Peer::connect(d.port);
+    old.establish();
+    assert!(
+        matches!(old.recv(), Some(Message::Update(_))),
+        "Established"
+    );
+    // The new connection arrives while the old session is still Established...
+    let mut new = Peer::connect(d.port);
+    std::thread::sleep(Duration::from_millis(300));
+    // ...then the old one says Cease / Administrative Reset and goes away.
+    old.send(&Message::Notification(Notification::new(6, 4, Vec::new())));
+    drop(old);
+    new.establish();
+    // Established: the table follows.
+    let mut announced = Vec::new();
+    while announced.is_empty() {
+        match new.recv() {
+            Some(Message::Update(u)) => announced.extend(u.announced()),
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    }
+}

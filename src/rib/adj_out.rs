@@ -233,7 +233,10 @@ impl OutBatch {
             if !g.v4.is_empty() {
                 if let Some(nh) = ctx.v4_route_next_hop() {
                     if let Err(e) = b.announce_v4(&g.attrs, nh, g.v4.iter().copied(), out) {
-                        warn!("cannot encode IPv4 UPDATE ({e}): withdrawing {} prefixes instead", g.v4.len());
+                        warn!(
+                            "cannot encode IPv4 UPDATE ({e}): withdrawing {} prefixes instead",
+                            g.v4.len()
+                        );
                         failed.extend(g.v4.into_iter().map(IpNet::V4));
                     }
                 }
@@ -241,7 +244,10 @@ impl OutBatch {
             if !g.v6.is_empty() {
                 if let Some(nh) = ctx.v6_route_next_hop() {
                     if let Err(e) = b.announce_v6(&g.attrs, nh, g.v6.iter().copied(), out) {
-                        warn!("cannot encode IPv6 UPDATE ({e}): withdrawing {} prefixes instead", g.v6.len());
+                        warn!(
+                            "cannot encode IPv6 UPDATE ({e}): withdrawing {} prefixes instead",
+                            g.v6.len()
+                        );
                         failed.extend(g.v6.into_iter().map(IpNet::V6));
                     }
                 }

@@ -140,7 +140,10 @@ impl Rib {
             q.eorr.push(afi);
         }
         let slab = &loc.slab;
-        q.resend(|id| family(&slab[id as usize].prefix) == afi, &mut loc.exports);
+        q.resend(
+            |id| family(&slab[id as usize].prefix) == afi,
+            &mut loc.exports,
+        );
     }
 }
 

@@ -43,9 +43,17 @@ fn slow_peer_queue_is_bounded_by_prefixes_and_gets_only_the_last_state() {
         rib.flush();
         let g = got(&pull(&mut rib, 1), 1);
         fast_changes += g.announced.len() + g.withdrawn.len();
-        assert!(rib.queued(2) <= ps.len(), "round {round}: {}", rib.queued(2));
+        assert!(
+            rib.queued(2) <= ps.len(),
+            "round {round}: {}",
+            rib.queued(2)
+        );
     }
-    assert_eq!(fast_changes, 500 * ps.len(), "the fast peer saw every change");
+    assert_eq!(
+        fast_changes,
+        500 * ps.len(),
+        "the fast peer saw every change"
+    );
     assert_eq!(rib.queued(1), 0);
     // Last round withdrew everything: the slow peer, which was never sent the
     // routes, gets neither announcements nor withdrawals, only End-of-RIB.
@@ -72,7 +80,10 @@ fn announce_then_withdraw_before_the_pull_sends_nothing_and_flaps_collapse() {
     rib.flush();
     rib.update(0, &withdraw(&["10.255.0.1/32"]));
     rib.flush();
-    assert!(pull(&mut rib, 1).is_empty(), "never advertised, nothing to say");
+    assert!(
+        pull(&mut rib, 1).is_empty(),
+        "never advertised, nothing to say"
+    );
     // Advertised, then withdrawn and announced again with the same attributes.
     rib.update(0, &announce(Some(1), &["10.255.0.1/32"]));
     flush(&mut rib);
@@ -127,7 +138,9 @@ fn attributes_too_long_to_encode_become_a_withdrawal() {
     // Reflection adds ORIGINATOR_ID and our CLUSTER_ID: 1100 * 4 octets of
     // CLUSTER_LIST no longer fit a 4096-octet UPDATE.
     let mut a = attrs(Some(1));
-    a.cluster_list = (0..1100u32).map(|i| Ipv4Addr::from(0x0b00_0000 + i)).collect();
+    a.cluster_list = (0..1100u32)
+        .map(|i| Ipv4Addr::from(0x0b00_0000 + i))
+        .collect();
     let big: Update = announce_with(a, &["10.255.0.1/32"], 77);
     rib.update(0, &big);
     let out = flush(&mut rib);

@@ -105,7 +105,10 @@ impl ConnIo {
         drop(self.writer);
         let mut writer = self.writer_task;
         tokio::spawn(async move {
-            if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+            if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+                .await
+                .is_err()
+            {
                 writer.abort();
             }
         })

@@ -30,11 +30,7 @@ pub struct Views {
     pub links: Vec<watch::Receiver<serde_json::Value>>,
 }
 
-pub fn serve(
-    path: &Path,
-    views: Views,
-    rib: mpsc::Sender<RibMsg>,
-) -> std::io::Result<Control> {
+pub fn serve(path: &Path, views: Views, rib: mpsc::Sender<RibMsg>) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -83,11 +79,7 @@ async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Sender<
     }
 }
 
-async fn answer(
-    req: Request,
-    views: &Views,
-    rib: &mpsc::Sender<RibMsg>,
-) -> serde_json::Value {
+async fn answer(req: Request, views: &Views, rib: &mpsc::Sender<RibMsg>) -> serde_json::Value {
     let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
         v.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))

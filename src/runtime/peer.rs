@@ -5,12 +5,12 @@ use super::conn::{self, ConnEvent, ConnIo};
 use super::rib_task::RibMsg;
 use super::transport;
 use crate::config::Neighbor;
-use crate::session::{Action, Direction, Event, Session, SessionConfig, State};
 use crate::rib::split_messages;
+use crate::session::{Action, Direction, Event, Session, SessionConfig, State};
 use crate::wire::{Message, Negotiated, Notification};
 use bytes::Bytes;
-use std::collections::VecDeque;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpStream;
@@ -168,9 +168,10 @@ struct PeerTask {
     /// Messages for the RIB while its queue is full; connection events are
     /// not read until they are out (so TCP pushes back on the peer).
     to_rib: VecDeque<RibMsg>,
-    /// An inbound connection that came while the session was still up (the
+    /// An inbound connection that came while the last one was still up (the
     /// peer restarted and reconnected before its old connection's end was
-    /// processed): taken as soon as the session ends, dropped at the deadline.
+    /// processed): taken as soon as the session accepts it, else dropped at
+    /// the deadline. A connection colliding with a closing session wins.
     parked: Option<(TcpStream, Instant)>,
     status: watch::Sender<PeerStatus>,
     /// Counts established sessions, so late RIB output for an old session is dropped.
@@ -196,10 +197,13 @@ impl PeerTask {
         self.execute(start);
         loop {
             self.take_parked();
-            let deadline = [self.session.poll_timeout(), self.parked.as_ref().map(|p| p.1)]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [
+                self.session.poll_timeout(),
+                self.parked.as_ref().map(|p| p.1),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let rib = self.rib.clone();
             let backlog = !self.to_rib.is_empty();
             let sleep = async {
@@ -241,9 +245,9 @@ impl PeerTask {
             PeerCmd::Inbound(stream) => {
                 let remote = stream.peer_addr().ok();
                 if !self.session.accepts(Direction::Inbound) {
-                    if self.session.state() == State::Established {
+                    if self.session.state() >= State::OpenSent {
                         // A restarted peer: its old connection ends soon (Cease or EOF queued).
-                        debug!(peer = %self.neighbor.name, ?remote, "inbound connection while established: held until the session ends");
+                        debug!(peer = %self.neighbor.name, ?remote, "inbound connection while one is up: held until it ends");
                         self.parked = Some((stream, Instant::now() + PARK_TIME));
                     } else {
                         debug!(peer = %self.neighbor.name, ?remote, state = %self.session.state(), "inbound connection not taken in this state");
@@ -260,12 +264,20 @@ impl PeerTask {
                 if epoch != self.epoch || self.session.state() != State::Established {
                     return;
                 }
-                let Some(i) = self.conns.iter().position(|c| c.as_ref().is_some_and(|c| c.established)) else {
+                let Some(i) = self
+                    .conns
+                    .iter()
+                    .position(|c| c.as_ref().is_some_and(|c| c.established))
+                else {
                     return;
                 };
                 let n = split_messages(chunk.clone()).len() as u64;
                 self.status.send_modify(|s| s.updates_sent += n);
-                let dir = if i == 0 { Direction::Outbound } else { Direction::Inbound };
+                let dir = if i == 0 {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                };
                 if let Some(conn) = &self.conns[i] {
                     if !conn.send_rib(chunk) {
                         warn!(peer = %self.neighbor.name, "writer queue full: UPDATEs dropped");
@@ -425,9 +437,13 @@ impl PeerTask {
                 if !self.current(dir, generation) {
                     return;
                 }
-                let actions = self.session.handle(Event::Sent { dir, idle }, Instant::now());
+                let actions = self
+                    .session
+                    .handle(Event::Sent { dir, idle }, Instant::now());
                 self.execute(actions);
-                let established = self.conns[slot(dir)].as_ref().is_some_and(|c| c.established);
+                let established = self.conns[slot(dir)]
+                    .as_ref()
+                    .is_some_and(|c| c.established);
                 if credits > 0 && established {
                     self.send_rib(RibMsg::Credit {
                         peer: self.id,

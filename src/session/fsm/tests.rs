@@ -456,8 +456,18 @@ fn send_hold_timer_drops_a_peer_that_accepts_no_data() {
     assert_eq!(r.s.poll_timeout(), None, "nothing queued, no timer");
     r.ev(1.0, Event::Queued(Outbound));
     r.ev(5.0, Event::Queued(Outbound));
-    assert_eq!(r.s.poll_timeout(), Some(r.at(21.0)), "armed by the first queued data");
-    r.ev(15.0, Event::Sent { dir: Outbound, idle: false });
+    assert_eq!(
+        r.s.poll_timeout(),
+        Some(r.at(21.0)),
+        "armed by the first queued data"
+    );
+    r.ev(
+        15.0,
+        Event::Sent {
+            dir: Outbound,
+            idle: false,
+        },
+    );
     assert!(r.tick(34.9).is_empty(), "progress restarted it");
     assert_eq!(
         r.tick(35.0),
@@ -478,7 +488,13 @@ fn send_hold_timer_stops_when_all_is_written_and_defaults_to_8_minutes() {
     r.establish(Outbound);
     r.ev(1.0, Event::Queued(Outbound));
     assert_eq!(r.s.poll_timeout(), Some(r.at(481.0)), "max(8 min, 2 x 0)");
-    r.ev(2.0, Event::Sent { dir: Outbound, idle: true });
+    r.ev(
+        2.0,
+        Event::Sent {
+            dir: Outbound,
+            idle: true,
+        },
+    );
     assert_eq!(r.s.poll_timeout(), None);
     assert!(r.tick(1000.0).is_empty());
     // Off when configured to zero.
