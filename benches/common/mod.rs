@@ -44,7 +44,20 @@ pub fn our_open(id: [u8; 4]) -> Open {
 
 impl Speaker {
     pub fn connect(from: [u8; 4], to: [u8; 4], port: u16) -> std::io::Result<Speaker> {
+        Speaker::connect_with(from, to, port, None)
+    }
+
+    /// `rcvbuf`: a small receive buffer, so a slow reader pushes back at once.
+    pub fn connect_with(
+        from: [u8; 4],
+        to: [u8; 4],
+        port: u16,
+        rcvbuf: Option<usize>,
+    ) -> std::io::Result<Speaker> {
         let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        if let Some(size) = rcvbuf {
+            sock.set_recv_buffer_size(size)?;
+        }
         sock.bind(&SocketAddr::from((from, 0)).into())?;
         sock.connect_timeout(&SocketAddr::from((to, port)).into(), Duration::from_secs(2))?;
         let stream: TcpStream = sock.into();
@@ -115,9 +128,13 @@ impl Speaker {
 
 /// Count distinct announced prefixes 10.0.0.0 + i, i < n, until all n are there.
 pub fn connect_retry(from: [u8; 4]) -> Speaker {
+    connect_retry_with(from, None)
+}
+
+pub fn connect_retry_with(from: [u8; 4], rcvbuf: Option<usize>) -> Speaker {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(s) = Speaker::connect(from, DUT, PORT) {
+        if let Ok(s) = Speaker::connect_with(from, DUT, PORT, rcvbuf) {
             return s;
         }
         assert!(

@@ -47,6 +47,9 @@ impl Rib {
     /// cannot be encoded for this session becomes a withdrawal and a log
     /// line. `None`: nothing to send.
     pub fn poll_transmit(&mut self, peer: PeerId, budget: usize) -> Option<Bytes> {
+        if !self.wants_transmit(peer) {
+            return None;
+        }
         let clients: Vec<bool> = self.peers.iter().map(|p| p.cfg.rr_client).collect();
         let Rib { peers, loc, .. } = self;
         let p = peers.get_mut(peer)?;
