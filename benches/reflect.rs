@@ -14,9 +14,7 @@
 //! Needs root (namespace). BIRD: Debian's `bird2`, skipped with a note if absent.
 
 use bytes::{Bytes, BytesMut};
-use kittbgpd::wire::{
-    AsPath, Message, MpNextHop, Origin, PathAttributes, UpdateBuilder,
-};
+use kittbgpd::wire::{AsPath, Message, MpNextHop, Origin, PathAttributes, UpdateBuilder};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

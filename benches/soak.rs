@@ -3,13 +3,13 @@
 //! In a network namespace of its own: a feeder churns N routes through
 //! kittbgpd (announce all, withdraw all, again, with a new MED each round);
 //! a fast receiver reads at full speed, a slow one at 1 KiB/s (small receive
-//! buffer), and stops reading two minutes before the end. Printed: kittbgpd's
+//! buffer), and stops reading three minutes before the end. Printed: kittbgpd's
 //! RSS every `--sample` seconds (flat after warm-up: a slow peer costs memory
 //! per prefix, not per change); the fast receiver's convergence per half
 //! round, first with no slow receiver, then with it; when the send hold timer
-//! (RFC 9687, `send_hold_time = 60` for the slow neighbor) drops the slow one.
+//! (RFC 9687, `send_hold_time = 120` for the slow neighbor) drops the slow one.
 //!
-//! `cargo bench --bench soak -- [--minutes 10] [--routes 100000] [--sample 30] [--pause-ms 1000] [--bin PATH]`
+//! `cargo bench --bench soak -- [--minutes 10] [--routes 100000] [--sample 30] [--pause-ms 1000] [--bin PATH] [--keep-log FILE]`
 //! Needs root (namespace). Not part of `cargo test`.
 
 mod common;
@@ -29,7 +29,7 @@ const FEEDER: [u8; 4] = [127, 0, 0, 2];
 const FAST: [u8; 4] = [127, 0, 0, 3];
 const SLOW: [u8; 4] = [127, 0, 0, 4];
 const SLOW_RATE: usize = 1024;
-const SEND_HOLD: u64 = 60;
+const SEND_HOLD: u64 = 120;
 const BASELINE_ROUNDS: usize = 5;
 
 fn main() {
@@ -40,8 +40,12 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let minutes: f64 = opt("--minutes").and_then(|s| s.parse().ok()).unwrap_or(10.0);
-    let n: u32 = opt("--routes").and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let minutes: f64 = opt("--minutes")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
+    let n: u32 = opt("--routes")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let sample = Duration::from_secs(opt("--sample").and_then(|s| s.parse().ok()).unwrap_or(30));
     let pause = Duration::from_millis(
         opt("--pause-ms")
@@ -81,8 +85,8 @@ fn main() {
     .unwrap();
     let mut child = Command::new(&bin)
         .args(["-c", cfg.to_str().unwrap(), "--log-level", "info"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -112,7 +116,9 @@ fn main() {
     let t0 = Instant::now();
     let mut round = 0usize;
     let mut churn = |feeder: &mut TcpStream, held: &AtomicUsize| -> (Duration, Duration) {
-        let a = timed(feeder, &announce[round % 2], || held.load(Relaxed) == n as usize);
+        let a = timed(feeder, &announce[round % 2], || {
+            held.load(Relaxed) == n as usize
+        });
         std::thread::sleep(pause);
         let w = timed(feeder, &withdraw, || held.load(Relaxed) == 0);
         std::thread::sleep(pause);
@@ -125,11 +131,14 @@ fn main() {
         .map(|_| churn(&mut feeder.stream, &held))
         .collect();
     let warm_rss = rss();
-    eprintln!("baseline done at {:.0} s, RSS {warm_rss:.1} MiB", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "baseline done at {:.0} s, RSS {warm_rss:.1} MiB",
+        t0.elapsed().as_secs_f64()
+    );
 
-    // 2. The slow receiver joins; it stops reading two minutes before the end.
+    // 2. The slow receiver joins; it stops reading three minutes before the end.
     let total = Duration::from_secs_f64(minutes * 60.0);
-    let stop_at = total.saturating_sub(Duration::from_secs(120));
+    let stop_at = total.saturating_sub(Duration::from_secs(180));
     let slow = connect_retry_with(SLOW, Some(4096));
     let mut slow = slow;
     assert!(slow.establish(SLOW), "slow session");
@@ -174,7 +183,10 @@ fn main() {
                 }
                 if t >= next {
                     let point = (t.as_secs_f64(), rss(), slow_bytes.load(Relaxed));
-                    eprintln!("t={:>5.0} s  RSS {:>6.1} MiB  slow read {} B", point.0, point.1, point.2);
+                    eprintln!(
+                        "t={:>5.0} s  RSS {:>6.1} MiB  slow read {} B",
+                        point.0, point.1, point.2
+                    );
                     curve.push(point);
                     next += sample;
                 }
@@ -192,6 +204,9 @@ fn main() {
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = child.wait();
     drop(slow);
+    if let Some(keep) = opt("--keep-log") {
+        let _ = std::fs::copy(&log, keep);
+    }
 
     println!();
     println!(
@@ -207,15 +222,23 @@ fn main() {
     }
     let (lo, hi) = curve
         .iter()
-        .fold((f64::MAX, 0.0f64), |(lo, hi), (_, r, _)| (lo.min(*r), hi.max(*r)));
-    println!("RSS min {lo:.1} max {hi:.1} MiB (spread {:.1} MiB)", hi - lo);
+        .fold((f64::MAX, 0.0f64), |(lo, hi), (_, r, _)| {
+            (lo.min(*r), hi.max(*r))
+        });
+    println!(
+        "RSS min {lo:.1} max {hi:.1} MiB (spread {:.1} MiB)",
+        hi - lo
+    );
     println!();
     println!("fast receiver convergence per half round (ms):");
     println!(
         "{:<22} {:>6} {:>11} {:>9} {:>11} {:>9}",
         "", "rounds", "announce p50", "max", "withdraw p50", "max"
     );
-    for (name, v) in [("no slow receiver", &baseline), ("with slow receiver", &soaked)] {
+    for (name, v) in [
+        ("no slow receiver", &baseline),
+        ("with slow receiver", &soaked),
+    ] {
         let a = stats(v.iter().map(|x| x.0).collect());
         let w = stats(v.iter().map(|x| x.1).collect());
         println!(
@@ -259,7 +282,12 @@ fn feed(n: u32, round: u32) -> Bytes {
         };
         let prefixes = (i..end).map(|k| ipnet::Ipv4Net::new(Ipv4Addr::from(base + k), 32).unwrap());
         builder
-            .announce_v4(&attrs, MpNextHop::V4(Ipv4Addr::from(FEEDER)), prefixes, &mut out)
+            .announce_v4(
+                &attrs,
+                MpNextHop::V4(Ipv4Addr::from(FEEDER)),
+                prefixes,
+                &mut out,
+            )
             .unwrap();
         i = end;
     }
@@ -290,8 +318,9 @@ fn count_held(s: &mut Speaker, n: u32, held: &AtomicUsize) {
     let mut seen = vec![false; n as usize];
     let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
     let index = |p: ipnet::IpNet| match p {
-        ipnet::IpNet::V4(p) => Some(u32::from(p.addr()).wrapping_sub(base) as usize)
-            .filter(|i| *i < n as usize),
+        ipnet::IpNet::V4(p) => {
+            Some(u32::from(p.addr()).wrapping_sub(base) as usize).filter(|i| *i < n as usize)
+        }
         ipnet::IpNet::V6(_) => None,
     };
     let mut count = 0usize;

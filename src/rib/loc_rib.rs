@@ -8,8 +8,8 @@
 //! are the Loc-RIB candidates, filtered ones stay for the operator views. The
 //! selected path is kept as (source, route id, export id); an export id names an
 //! interned outgoing attribute set in [`Exports`]. What each peer was sent is
-//! not stored: it is the export of the best path, when the peer may receive it
-//! (see `flush`), as BIRD 2 does without `export table`.
+//! an export id per prefix in its Adj-RIB-Out (`adj_out`), so a peer that
+//! takes UPDATEs slowly can lag behind the selection.
 //! Changes only mark prefixes dirty; the decision runs in batches.
 
 use super::adj_in::InRoute;
