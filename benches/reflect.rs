@@ -31,12 +31,7 @@ const ROUTES_PER_ATTR_SET: u32 = 64;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let opt = |name: &str| arg(&args, name);
     let routes: Vec<u32> = opt("--routes")
         .unwrap_or_else(|| "100000,1000000".into())
         .split(',')

@@ -34,12 +34,7 @@ const BASELINE_ROUNDS: usize = 5;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let opt = |name: &str| arg(&args, name);
     let minutes: f64 = opt("--minutes")
         .and_then(|s| s.parse().ok())
         .unwrap_or(10.0);

@@ -16,6 +16,14 @@ pub const AS: u32 = 65000;
 pub const DUT: [u8; 4] = [127, 0, 0, 1];
 pub const PORT: u16 = 1790;
 
+/// The value after `--name` on the command line.
+pub fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 pub fn negotiated() -> Negotiated {
     Negotiated {
         four_octet_as: true,

@@ -264,21 +264,12 @@ impl PeerTask {
                 if epoch != self.epoch || self.session.state() != State::Established {
                     return;
                 }
-                let Some(i) = self
-                    .conns
-                    .iter()
-                    .position(|c| c.as_ref().is_some_and(|c| c.established))
-                else {
+                let Some(dir) = self.established_dir() else {
                     return;
                 };
                 let n = split_messages(chunk.clone()).len() as u64;
                 self.status.send_modify(|s| s.updates_sent += n);
-                let dir = if i == 0 {
-                    Direction::Outbound
-                } else {
-                    Direction::Inbound
-                };
-                if let Some(conn) = &self.conns[i] {
+                if let Some(conn) = &self.conns[slot(dir)] {
                     if !conn.send_rib(chunk) {
                         warn!(peer = %self.neighbor.name, "writer queue full: UPDATEs dropped");
                     }
@@ -294,17 +285,8 @@ impl PeerTask {
                 if epoch != self.epoch || self.session.state() != State::Established {
                     return;
                 }
-                let Some(i) = self
-                    .conns
-                    .iter()
-                    .position(|c| c.as_ref().is_some_and(|c| c.established))
-                else {
+                let Some(dir) = self.established_dir() else {
                     return;
-                };
-                let dir = if i == 0 {
-                    Direction::Outbound
-                } else {
-                    Direction::Inbound
                 };
                 info!(peer = %self.neighbor.name, restart, "closing session: {notification}");
                 // Restart: as after a sent error, idle hold then reconnect. Disable: administrative stop.
@@ -347,6 +329,13 @@ impl PeerTask {
             }
             PeerCmd::Stop { .. } => unreachable!("handled in run"),
         }
+    }
+
+    /// The connection the session is established on.
+    fn established_dir(&self) -> Option<Direction> {
+        [Direction::Outbound, Direction::Inbound]
+            .into_iter()
+            .find(|d| self.conns[slot(*d)].as_ref().is_some_and(|c| c.established))
     }
 
     /// Take the parked inbound connection once the session accepts it;
