@@ -60,34 +60,35 @@ fn main() {
             feed.bytes.len()
         );
         let floor = median((0..runs).map(|_| run_floor(&feed)).collect());
-        let mut row = Row {
-            n,
-            floor,
-            results: Vec::new(),
-        };
+        // The daemons take turns run by run, so a noisy moment hits them alike.
+        let mut duts: Vec<(&'static str, Dut<'_>)> = Vec::new();
         if let Some(b) = &before {
-            let r = (0..runs)
-                .map(|_| run_dut(&feed, Dut::Kittbgpd(b), work.path()))
-                .collect();
-            row.results.push(("before", summarize(r)));
+            duts.push(("before", Dut::Kittbgpd(b)));
         }
         if only.as_deref().is_none_or(|o| o == "kittbgpd") {
-            let r = (0..runs)
-                .map(|_| run_dut(&feed, Dut::Kittbgpd(&kittbgpd), work.path()))
-                .collect();
-            row.results.push(("kittbgpd", summarize(r)));
+            duts.push(("kittbgpd", Dut::Kittbgpd(&kittbgpd)));
         }
         if only.as_deref().is_none_or(|o| o == "bird") {
             match &bird {
-                Some(b) => {
-                    let r = (0..runs)
-                        .map(|_| run_dut(&feed, Dut::Bird(b), work.path()))
-                        .collect();
-                    row.results.push(("bird", summarize(r)));
-                }
+                Some(b) => duts.push(("bird", Dut::Bird(b))),
                 None => eprintln!("bird not found: BIRD column skipped (apt-get install bird2)"),
             }
         }
+        let mut results: Vec<Vec<RunResult>> = duts.iter().map(|_| Vec::new()).collect();
+        for _ in 0..runs {
+            for (i, (_, dut)) in duts.iter().enumerate() {
+                results[i].push(run_dut(&feed, *dut, work.path()));
+            }
+        }
+        let row = Row {
+            n,
+            floor,
+            results: duts
+                .iter()
+                .zip(results)
+                .map(|((name, _), r)| (*name, summarize(r)))
+                .collect(),
+        };
         rows.push(row);
     }
     print_table(&rows, runs);
@@ -185,6 +186,7 @@ fn run_floor(feed: &Feed) -> Duration {
     t1 - t0
 }
 
+#[derive(Clone, Copy)]
 enum Dut<'a> {
     Kittbgpd(&'a Path),
     Bird(&'a Path),

@@ -58,6 +58,9 @@ impl Rib {
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&q.prelude.split());
         let mut batch = OutBatch::default();
+        // Families this session can carry (a next hop self exists).
+        let v4_ok = ctx.v4_route_next_hop().is_some();
+        let v6_ok = ctx.v6_route_next_hop().is_some();
         let mut size = 0;
         while size < budget {
             let Some(id) = q.next(loc.slab.len()) else {
@@ -67,7 +70,10 @@ impl Rib {
             let prefix = d.prefix;
             let want = if d.live()
                 && eligible(&clients, d.best_src, peer)
-                && ctx.next_hop_for(&prefix).is_some()
+                && match prefix {
+                    IpNet::V4(_) => v4_ok,
+                    IpNet::V6(_) => v6_ok,
+                }
             {
                 d.best_export
             } else {
