@@ -73,8 +73,7 @@ impl Rib {
                 && match prefix {
                     IpNet::V4(_) => v4_ok,
                     IpNet::V6(_) => v6_ok,
-                }
-            {
+                } {
                 d.best_export
             } else {
                 NONE

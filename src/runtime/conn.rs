@@ -55,6 +55,9 @@ pub const EVENT_QUEUE: usize = 64;
 const WRITE_QUEUE: usize = 32;
 /// How long a closing connection may take to send its last bytes.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// While a write waits, how often the socket's send queue is checked for
+/// progress (the peer acknowledging data).
+const PROGRESS_POLL: Duration = Duration::from_secs(5);
 
 /// What the writer sends: a RIB chunk returns a credit once written.
 #[derive(Debug)]
@@ -232,11 +235,29 @@ async fn write_loop(
             }
         }
         let mut at = 0;
+        let mut unacked = send_queue(&wr);
         while at < batch.len() {
-            match wr.write(&batch[at..]).await {
+            let written = tokio::select! {
+                r = wr.write(&batch[at..]) => r,
+                () = tokio::time::sleep(PROGRESS_POLL) => {
+                    // Not writable yet, but the peer may be reading, slowly:
+                    // the kernel wakes a writer only once much has drained.
+                    let now = send_queue(&wr);
+                    if matches!((now, unacked), (Some(a), Some(b)) if a < b) {
+                        let sent = ConnEvent::Sent { dir, generation, idle: false, credits: 0 };
+                        if events.send(sent).await.is_err() {
+                            return;
+                        }
+                    }
+                    unacked = now;
+                    continue;
+                }
+            };
+            match written {
                 Ok(0) | Err(_) => return,
                 Ok(n) => at += n,
             }
+            unacked = send_queue(&wr);
             let done = at == batch.len();
             let sent = ConnEvent::Sent {
                 dir,
@@ -250,4 +271,15 @@ async fn write_loop(
         }
     }
     let _ = wr.shutdown().await;
+}
+
+/// Bytes in the socket's send queue not yet acknowledged by the peer
+/// (TIOCOUTQ); `None` if unknown, which never counts as progress.
+fn send_queue(wr: &OwnedWriteHalf) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let fd = wr.as_ref().as_raw_fd();
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ on a socket fd writes one int to the pointer given.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+    (rc == 0).then_some(n)
 }
