@@ -8,7 +8,6 @@ use super::loc_rib::{Exports, LocRib, NONE};
 use crate::wire::{AfiSafi, PathAttributes, UpdateBuilder};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use tracing::warn;
 
@@ -27,9 +26,12 @@ pub(crate) struct AdjRibOut {
     /// one on the dest (`LocRib::held`), so neither id changes meaning.
     adv: Vec<u32>,
     pub advertised: usize,
-    /// Dests whose advertised state may be stale: one bit each, and in order.
+    /// Dests whose advertised state may be stale: one bit each, taken in id
+    /// order (slab order: sequential reads) from a cursor that wraps.
     queued: Vec<u64>,
-    queue: VecDeque<u32>,
+    count: usize,
+    /// The word of `queued` the next search starts at.
+    scan: usize,
     /// The initial table: the next dest id to compare (`None`: done).
     pub sync: Option<u32>,
     /// End-of-RIB owed once the initial table is out (RFC 4724 §2).
@@ -92,7 +94,7 @@ impl AdjRibOut {
         }
         if self.queued[w] & (1 << b) == 0 {
             self.queued[w] |= 1 << b;
-            self.queue.push_back(id);
+            self.count += 1;
         }
     }
 
@@ -105,19 +107,29 @@ impl AdjRibOut {
             }
             self.sync = None;
         }
-        let id = self.queue.pop_front()?;
-        self.queued[id as usize / 64] &= !(1 << (id % 64));
-        Some(id)
+        if self.count == 0 {
+            return None;
+        }
+        let words = self.queued.len();
+        let mut w = self.scan % words;
+        while self.queued[w] == 0 {
+            w = (w + 1) % words;
+        }
+        let b = self.queued[w].trailing_zeros();
+        self.queued[w] &= !(1 << b);
+        self.count -= 1;
+        self.scan = w;
+        Some((w * 64) as u32 + b)
     }
 
     /// Prefixes queued (at most one entry per prefix, whatever the churn).
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.count
     }
 
     /// Nothing left to compare: routes are in line with the selection.
     pub fn idle(&self) -> bool {
-        self.sync.is_none() && self.queue.is_empty()
+        self.sync.is_none() && self.count == 0
     }
 
     pub fn has_work(&self) -> bool {
