@@ -358,10 +358,8 @@ impl PeerTask {
     /// To the RIB task, in order; never waits (see `to_rib`).
     fn send_rib(&mut self, msg: RibMsg) {
         if self.to_rib.is_empty() {
-            match self.rib.try_send(msg) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(msg)) => self.to_rib.push_back(msg),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            if let Err(mpsc::error::TrySendError::Full(msg)) = self.rib.try_send(msg) {
+                self.to_rib.push_back(msg);
             }
         } else {
             self.to_rib.push_back(msg);
