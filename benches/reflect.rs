@@ -13,8 +13,8 @@
 //! `--before BIN`: also run another kittbgpd binary (e.g. the main branch's), as row "before".
 //! Needs root (namespace). BIRD: Debian's `bird2`, skipped with a note if absent.
 
-use bytes::{Bytes, BytesMut};
-use kittbgpd::wire::{AsPath, Message, MpNextHop, Origin, PathAttributes, UpdateBuilder};
+use bytes::Bytes;
+use kittbgpd::wire::Message;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -105,38 +105,8 @@ struct Feed {
 impl Feed {
     /// N /32s from 10.0.0.0 up, next hop the feeder, packed per attribute set.
     fn new(n: u32) -> Feed {
-        let neg = negotiated();
-        let builder = UpdateBuilder::new(&neg);
-        let mut out = BytesMut::new();
-        let mut messages = 0;
-        let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
-        let mut i = 0;
-        while i < n {
-            let end = (i + ROUTES_PER_ATTR_SET).min(n);
-            let attrs = PathAttributes {
-                origin: Some(Origin::Igp),
-                as_path: Some(AsPath::default()),
-                local_pref: Some(100),
-                med: Some(i / ROUTES_PER_ATTR_SET),
-                ..Default::default()
-            };
-            let prefixes =
-                (i..end).map(|k| ipnet::Ipv4Net::new(Ipv4Addr::from(base + k), 32).unwrap());
-            messages += builder
-                .announce_v4(
-                    &attrs,
-                    MpNextHop::V4(Ipv4Addr::from(FEEDER)),
-                    prefixes,
-                    &mut out,
-                )
-                .unwrap();
-            i = end;
-        }
-        Feed {
-            n,
-            bytes: out.freeze(),
-            messages,
-        }
+        let (bytes, messages) = announcements(n, ROUTES_PER_ATTR_SET, 0, FEEDER);
+        Feed { n, bytes, messages }
     }
 }
 

@@ -16,7 +16,7 @@ mod common;
 use common::*;
 
 use bytes::{Bytes, BytesMut};
-use kittbgpd::wire::{AsPath, Message, MpNextHop, Origin, PathAttributes, UpdateBuilder};
+use kittbgpd::wire::{Message, UpdateBuilder};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
@@ -87,7 +87,10 @@ fn main() {
     let pid = child.id();
     let rss = move || proc_status_kib(pid, "VmRSS:") as f64 / 1024.0;
 
-    let announce = [feed(n, 0), feed(n, 1)];
+    let announce = [
+        announcements(n, 64, 0, FEEDER).0,
+        announcements(n, 64, 1, FEEDER).0,
+    ];
     let withdraw = withdrawals(n);
     eprintln!(
         "{n} routes: {} bytes to announce, {} to withdraw",
@@ -258,35 +261,6 @@ fn main() {
             stop_at.as_secs_f64()
         ),
     }
-}
-
-/// Announcements of all `n` routes, 64 per attribute set, MEDs offset by `round`.
-fn feed(n: u32, round: u32) -> Bytes {
-    let builder = UpdateBuilder::new(&negotiated());
-    let mut out = BytesMut::new();
-    let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
-    let mut i = 0;
-    while i < n {
-        let end = (i + 64).min(n);
-        let attrs = PathAttributes {
-            origin: Some(Origin::Igp),
-            as_path: Some(AsPath::default()),
-            local_pref: Some(100),
-            med: Some(i / 64 + round),
-            ..Default::default()
-        };
-        let prefixes = (i..end).map(|k| ipnet::Ipv4Net::new(Ipv4Addr::from(base + k), 32).unwrap());
-        builder
-            .announce_v4(
-                &attrs,
-                MpNextHop::V4(Ipv4Addr::from(FEEDER)),
-                prefixes,
-                &mut out,
-            )
-            .unwrap();
-        i = end;
-    }
-    out.freeze()
 }
 
 fn withdrawals(n: u32) -> Bytes {

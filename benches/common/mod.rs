@@ -229,3 +229,41 @@ impl Drop for Netns {
             .status();
     }
 }
+
+/// UPDATEs announcing `n` /32s from 10.0.0.0 up with next hop `next_hop`,
+/// `per_set` routes per attribute set (MED = set number + `med_offset`);
+/// returns the bytes and the number of messages.
+pub fn announcements(
+    n: u32,
+    per_set: u32,
+    med_offset: u32,
+    next_hop: [u8; 4],
+) -> (bytes::Bytes, usize) {
+    use kittbgpd::wire::{AsPath, MpNextHop, Origin, PathAttributes, UpdateBuilder};
+    let builder = UpdateBuilder::new(&negotiated());
+    let mut out = BytesMut::new();
+    let mut messages = 0;
+    let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+    let mut i = 0;
+    while i < n {
+        let end = (i + per_set).min(n);
+        let attrs = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::default()),
+            local_pref: Some(100),
+            med: Some(i / per_set + med_offset),
+            ..Default::default()
+        };
+        let prefixes = (i..end).map(|k| ipnet::Ipv4Net::new(Ipv4Addr::from(base + k), 32).unwrap());
+        messages += builder
+            .announce_v4(
+                &attrs,
+                MpNextHop::V4(Ipv4Addr::from(next_hop)),
+                prefixes,
+                &mut out,
+            )
+            .unwrap();
+        i = end;
+    }
+    (out.freeze(), messages)
+}
