@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub kernel: Option<Spanned<FileKernel>>,
     /// `[cost]`: how measured links are priced (every key optional).
     pub cost: Option<Spanned<crate::cost::CostParams>>,
+    /// `[wireguard]`: the tunnels this node builds (step 6).
+    pub wireguard: Option<Spanned<super::wireguard::FileWireguard>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }
@@ -77,8 +79,11 @@ with_session_options!(
         pub name: Option<String>,
         pub interface: Option<String>,
         pub address: Option<Spanned<IpAddr>>,
-        pub remote_as: Option<u32>,
+        pub remote_as: Option<Spanned<u32>>,
         pub cost: Option<LinkCost>,
+        /// false: configured but held down (the session never starts).
+        pub enabled: Option<bool>,
+        pub wireguard: Option<Spanned<super::wireguard::FileTunnel>>,
     }
 );
 

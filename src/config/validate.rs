@@ -25,6 +25,9 @@ pub struct Config {
     pub cost: CostParams,
     #[serde(rename = "neighbor")]
     pub neighbors: Vec<Neighbor>,
+    /// `[wireguard]`: tunnels built by kittbgpd (none: the tunnels exist already).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<super::wireguard::Wireguard>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,9 +113,11 @@ pub struct Neighbor {
     pub ttl_security: bool,
     pub import_limit: u32,
     pub import_limit_action: ImportLimitAction,
+    /// `enabled = false`: configured, but the session is held down.
+    pub enabled: bool,
 }
 
-mod secs {
+pub(super) mod secs {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
@@ -178,6 +183,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         text,
         file,
         errors: Vec::new(),
+        wg_defaults: None,
     };
     let raw: FileConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -196,14 +202,15 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
-struct Validator<'a> {
-    text: &'a str,
-    file: &'a str,
+pub(super) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) file: &'a str,
     errors: Vec<ConfigError>,
+    pub(super) wg_defaults: Option<super::wireguard::WgDefaults>,
 }
 
 impl Validator<'_> {
-    fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let (line, column) = line_col(self.text, span.start);
         self.errors.push(ConfigError {
             file: self.file.to_string(),
@@ -243,12 +250,24 @@ impl Validator<'_> {
         let kernel = self.check_kernel(raw.kernel);
         let cost = self.check_cost(raw.cost);
         let defaults = raw.defaults;
+        let control_socket = raw
+            .control_socket
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        let needed = raw.neighbors.iter().enumerate().find_map(|(i, n)| {
+            let t = n.get_ref().wireguard.as_ref()?;
+            Some((t.span(), format!("neighbor[{i}].wireguard")))
+        });
+        let mut wireguard = self.check_wireguard(raw.wireguard, needed, &control_socket);
         let mut neighbors: Vec<Neighbor> = Vec::new();
         for (i, n) in raw.neighbors.into_iter().enumerate() {
             let span = n.span();
-            if let Some(nb) =
-                self.check_neighbor(i, span.clone(), n.into_inner(), &defaults, local_as)
-            {
+            let mut n = n.into_inner();
+            let tunnel = self.neighbor_tunnel(i, span.clone(), &mut n);
+            if let Some(nb) = self.check_neighbor(i, span.clone(), n, &defaults, local_as) {
+                if let (Some(t), Some(wg)) = (tunnel, wireguard.as_mut()) {
+                    let (ifname, addr) = (nb.interface.as_deref(), nb.address);
+                    self.check_tunnel(wg, i, neighbors.len(), span.clone(), ifname, addr, t);
+                }
                 if neighbors.iter().any(|o| o.name == nb.name) {
                     self.error(
                         span.clone(),
@@ -273,13 +292,12 @@ impl Validator<'_> {
             router_id,
             local_as,
             listen_port,
-            control_socket: raw
-                .control_socket
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            control_socket,
             loopbacks,
             kernel,
             cost,
             neighbors,
+            wireguard,
         }
     }
 
@@ -325,21 +343,7 @@ impl Validator<'_> {
             Some(p) => *p.get_ref(),
             None => 200,
         };
-        let on_stop = match &k.on_stop {
-            None => OnStop::Keep,
-            Some(s) => match s.get_ref().as_str() {
-                "keep" => OnStop::Keep,
-                "remove" => OnStop::Remove,
-                other => {
-                    self.error(
-                        s.span(),
-                        "kernel.on_stop",
-                        format!("{other:?}: expected \"keep\" or \"remove\""),
-                    );
-                    OnStop::Keep
-                }
-            },
-        };
+        let on_stop = self.on_stop(k.on_stop.as_ref(), "kernel.on_stop");
         Kernel {
             enabled: k.enabled.unwrap_or(true),
             table,
@@ -349,6 +353,22 @@ impl Validator<'_> {
             startup_grace: Duration::from_secs(k.startup_grace.unwrap_or(30)),
             prefsrc4: k.prefsrc4,
             prefsrc6: k.prefsrc6,
+        }
+    }
+
+    /// `on_stop = "keep" | "remove"` (default keep).
+    pub(super) fn on_stop(&mut self, v: Option<&toml::Spanned<String>>, key: &str) -> OnStop {
+        match v.map(|s| (s.span(), s.get_ref().as_str())) {
+            None | Some((_, "keep")) => OnStop::Keep,
+            Some((_, "remove")) => OnStop::Remove,
+            Some((span, other)) => {
+                self.error(
+                    span,
+                    key,
+                    format!("{other:?}: expected \"keep\" or \"remove\""),
+                );
+                OnStop::Keep
+            }
         }
     }
 
@@ -428,6 +448,17 @@ impl Validator<'_> {
                 );
             }
         }
+        if let Some(r) = &n.remote_as {
+            let remote_as = *r.get_ref();
+            if remote_as != local_as {
+                // Only iBGP exists yet: an eBGP session would be run as iBGP.
+                self.error(
+                    r.span(),
+                    &key("remote_as"),
+                    format!("{remote_as} differs from local_as {local_as}: only iBGP (remote_as = local_as) is supported"),
+                );
+            }
+        }
         let name = n
             .name
             .clone()
@@ -500,7 +531,7 @@ impl Validator<'_> {
             interface: n.interface.clone(),
             address,
             port: n.port.or(d.port).unwrap_or(DEFAULT_PORT),
-            remote_as: n.remote_as.unwrap_or(local_as),
+            remote_as: local_as,
             cost: match n.cost {
                 Some(LinkCost::Static(c)) => Some(c),
                 Some(LinkCost::Auto) | None => None,
@@ -518,6 +549,7 @@ impl Validator<'_> {
             ttl_security: n.ttl_security.or(d.ttl_security).unwrap_or(false),
             import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
             import_limit_action: action,
+            enabled: n.enabled.unwrap_or(true),
         })
     }
 }
@@ -568,7 +600,7 @@ fn key_at(text: &str, offset: usize) -> String {
 
 /// Where `key = ...` is written inside the table at `span` (the table itself when
 /// the key is not written there).
-fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
+pub(super) fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
     let table = &text[span.start.min(text.len())..span.end.min(text.len())];
     let mut offset = span.start;
     for line in table.split_inclusive('\n') {
@@ -585,7 +617,7 @@ fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -756,6 +788,36 @@ hold_time = 9
         assert_eq!((e[0].key.as_str(), e[0].line), ("cost.windw", 25), "{e:?}");
         let e = errors(&format!("{GOOD}\n[cost]\nhold_down = -1\n"));
         assert_eq!(e[0].key, "cost.hold_down", "{e:?}");
+    }
+
+    #[test]
+    fn ebgp_remote_as_is_rejected() {
+        let ok = GOOD.replace(
+            "cost = 10
+",
+            "cost = 10
+remote_as = 4242421945
+",
+        );
+        assert_eq!(
+            parse(&ok, "f.toml").unwrap().neighbors[0].remote_as,
+            4242421945
+        );
+        let text = GOOD.replace(
+            "cost = 10
+",
+            "cost = 10
+remote_as = 65001
+",
+        );
+        let e = errors(&text);
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[0].remote_as", 17),
+            "{e:?}"
+        );
+        assert!(e[0].to_string().starts_with("f.toml:17:"), "{}", e[0]);
+        assert!(e[0].message.contains("only iBGP"), "{}", e[0].message);
     }
 
     #[test]

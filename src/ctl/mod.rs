@@ -3,8 +3,10 @@
 //! human rendering of responses, in the birdc tradition.
 
 mod render;
+mod tunnels;
 
-pub use render::{render_explain, render_links, render_neighbors, render_routes};
+pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
+pub use tunnels::render_tunnels;
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -26,9 +28,21 @@ pub enum Request {
     },
     /// Links with measured cost: RTT, smoothed RTT, loss, applied cost, last changes.
     Links,
+    /// Tunnels built from `[wireguard]`: peer, endpoint, handshake age, counters, link state.
+    Tunnels,
     /// Every candidate for one prefix and the decision step each loser lost at.
     Explain {
         prefix: ipnet::IpNet,
+    },
+    /// Kernel routes per prefix: desired, installed, conflict or failed (with the error).
+    Kernel,
+    /// `kittbgpd enable NEIGHBOR`: clear the operator's and the import limit's hold.
+    Enable {
+        neighbor: String,
+    },
+    /// `kittbgpd disable NEIGHBOR`: hold the session down (Cease / Administrative Shutdown).
+    Disable {
+        neighbor: String,
     },
 }
 
@@ -58,6 +72,37 @@ pub struct RouteView {
     /// Link cost added on import (2^31 when unknown); none for our own routes.
     #[serde(default)]
     pub link_cost: Option<u32>,
+    /// For a best path from a peer, with kernel routes on: "installed",
+    /// "pending", "conflict (...)" or "failed: ERROR" (not exported unless installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// ATOMIC_AGGREGATE (RFC 4271 §5.1.6).
+    #[serde(default)]
+    pub atomic_aggregate: bool,
+    /// AGGREGATOR as "AS address" (RFC 4271 §5.1.7).
+    #[serde(default)]
+    pub aggregator: Option<String>,
+    /// COMMUNITIES (RFC 1997) as "high:low".
+    #[serde(default)]
+    pub communities: Vec<String>,
+    /// EXTENDED_COMMUNITIES (RFC 4360), 8 octets each in hex.
+    #[serde(default)]
+    pub extended_communities: Vec<String>,
+    /// LARGE_COMMUNITIES (RFC 8092) as "global:local1:local2".
+    #[serde(default)]
+    pub large_communities: Vec<String>,
+    /// Attributes kittbgpd does not interpret, as received.
+    #[serde(default)]
+    pub unknown_attributes: Vec<UnknownAttributeView>,
+}
+
+/// An attribute kept as received: type code, flags (Extended Length bit
+/// cleared) and value in hex.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnknownAttributeView {
+    pub code: u8,
+    pub flags: u8,
+    pub value: String,
 }
 
 /// Which routes `show routes` lists: best paths only (like BIRD's `show

@@ -1,10 +1,11 @@
 //! Human-readable tables for the CLI.
 
 use super::RouteView;
+use crate::session::HoldReason;
 use serde_json::Value;
 use std::fmt::Write;
 
-fn s(v: &Value, key: &str) -> String {
+pub(super) fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Null) | None => "-".into(),
@@ -28,15 +29,42 @@ pub fn render_neighbors(list: &Value) -> String {
             .get("since")
             .and_then(Value::as_u64)
             .map_or("-".into(), format_age);
-        let info = if s(n, "state") == "Established" {
-            format!("router id {}", s(n, "remote_id"))
+        let r = n.get("routes").cloned().unwrap_or_default();
+        let held: Vec<&str> = n
+            .get("held_down")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::from_value::<HoldReason>(r.clone()).ok())
+            .map(HoldReason::as_str)
+            .collect();
+        let info = if !held.is_empty() {
+            format!("held down: {}", held.join(", "))
+        } else if s(n, "state") == "Established" {
+            let mut info = format!("router id {}", s(n, "remote_id"));
+            // End-of-RIB received (RFC 4724), per family.
+            let eor: Vec<&str> = [("end_of_rib_ipv4", "ipv4"), ("end_of_rib_ipv6", "ipv6")]
+                .into_iter()
+                .filter(|(k, _)| r.get(*k).and_then(Value::as_bool) == Some(true))
+                .map(|(_, f)| f)
+                .collect();
+            if !eor.is_empty() {
+                let _ = write!(info, ", end-of-rib {}", eor.join(" "));
+            }
+            if let Some(m) = r
+                .get("missing_local_pref")
+                .and_then(Value::as_u64)
+                .filter(|m| *m > 0)
+            {
+                let _ = write!(info, ", {m} updates without local-pref");
+            }
+            info
         } else {
             n.get("last_error")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()
         };
-        let r = n.get("routes").cloned().unwrap_or_default();
         let limit = match r.get("limit").and_then(Value::as_u64) {
             Some(0) | None => "-".to_string(),
             Some(l) => l.to_string(),
@@ -78,10 +106,13 @@ pub fn render_routes(list: &[RouteView]) -> String {
             (Some(nh), None) => nh.clone(),
             _ => "-".into(),
         };
-        let status = match &r.reason {
+        let mut status = match &r.reason {
             Some(reason) => format!("{} ({reason})", r.status),
             None => r.status.clone(),
         };
+        if let Some(k) = r.kernel.as_deref().filter(|k| *k != "installed") {
+            let _ = write!(status, ", kernel: {k}, not exported");
+        }
         let med = r.med.map_or("-".into(), |m| m.to_string());
         let lp = r.local_pref.map_or("-".into(), |m| m.to_string());
         let _ = writeln!(
@@ -227,6 +258,92 @@ pub fn render_links(list: &Value) -> String {
             );
             let _ = writeln!(out, "    {ago}: {old} -> {new}  {}", s(h, "reason"));
         }
+        if let Some(t) = l.get("tunnel") {
+            let _ = writeln!(out, "    {}", super::tunnels::tunnel_line(t));
+        }
     }
     out
+}
+
+/// `show kernel`: per prefix, the state of its kernel route and why when not installed.
+pub fn render_kernel(list: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:<10} {:<28} {:<28} Info",
+        "Prefix", "State", "Desired", "Installed"
+    );
+    let route = |r: Option<&Value>| match r {
+        Some(r) if !r.is_null() => format!("{}%{}", s(r, "gateway"), s(r, "interface")),
+        _ => "-".into(),
+    };
+    for k in list.as_array().into_iter().flatten() {
+        let info = match (s(k, "state").as_str(), k.get("foreign_protocol")) {
+            ("conflict", Some(p)) if !p.is_null() => {
+                format!("another route at our metric (proto {p}) holds it")
+            }
+            ("conflict", _) => "another route at our metric holds it".into(),
+            ("failed", _) => s(k, "error"),
+            ("stale", _) => "not desired (earlier run's, kept during the startup grace)".into(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<22} {:<10} {:<28} {:<28} {}",
+            s(k, "prefix"),
+            s(k, "state"),
+            route(k.get("desired")),
+            route(k.get("installed")),
+            info
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kernel_view_says_why_a_route_is_not_installed() {
+        let out = render_kernel(&json!([
+            { "prefix": "10.255.0.3/32", "state": "conflict", "foreign_protocol": 3,
+              "desired": { "prefix": "10.255.0.3/32", "gateway": "fe80::3:2", "interface": "wg3" },
+              "installed": null },
+            { "prefix": "10.255.0.4/32", "state": "failed", "error": "Network is unreachable",
+              "desired": { "prefix": "10.255.0.4/32", "gateway": "fe80::3:2", "interface": "wg3" },
+              "installed": null }
+        ]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].contains("conflict") && lines[1].contains("fe80::3:2%wg3"));
+        assert!(lines[1].ends_with("another route at our metric (proto 3) holds it"));
+        assert!(lines[2].ends_with("Network is unreachable"));
+    }
+
+    #[test]
+    fn neighbors_say_why_a_session_is_held_down() {
+        let out = render_neighbors(&json!([
+            { "name": "wg1", "address": "fe80::1:2", "state": "Idle",
+              "last_error": "administrative stop", "held_down": ["import_limit", "interface"] }
+        ]));
+        assert!(out.lines().nth(1).unwrap().ends_with(
+            "held down: import limit reached (disabled until `kittbgpd enable`), interface down"
+        ));
+    }
+
+    #[test]
+    fn neighbors_show_end_of_rib_and_missing_local_pref() {
+        let v = serde_json::json!([{
+            "name": "n1", "address": "fe80::1", "interface": "wg0", "state": "Established",
+            "since": 0, "remote_id": "10.0.0.2",
+            "routes": {"accepted": 1, "filtered": 0, "limit": 0, "advertised": 2,
+                       "end_of_rib_ipv4": true, "end_of_rib_ipv6": false, "missing_local_pref": 3}
+        }]);
+        let text = render_neighbors(&v);
+        assert!(
+            text.contains("router id 10.0.0.2, end-of-rib ipv4, 3 updates without local-pref"),
+            "{text}"
+        );
+    }
 }

@@ -172,6 +172,7 @@ impl Rib {
             interner,
             local_export,
             fib_outputs,
+            forwarding,
             ..
         } = self;
         let fib_outputs = *fib_outputs;
@@ -213,9 +214,11 @@ impl Rib {
                     });
                 }
             }
-            if (old_src, old_export) != (src, export) {
+            // What export sees: no peer's path while the kernel cannot hold it.
+            let (old_x, x) = forwarding.decide(prefix, old_src, src);
+            if (old_x, old_export) != (x, export) {
                 for (q, adj_out) in &mut queues {
-                    if eligible(&clients, old_src, *q) || eligible(&clients, src, *q) {
+                    if eligible(&clients, old_x, *q) || eligible(&clients, x, *q) {
                         adj_out.mark(id);
                     }
                 }

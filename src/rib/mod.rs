@@ -20,17 +20,20 @@ pub mod decision;
 mod explain;
 mod export;
 mod flush;
+mod forwarding;
 mod import;
 mod intern;
 mod loc_rib;
+mod nexthop;
 mod policy;
 pub mod reflect;
+mod refresh;
 mod transmit;
 
 #[cfg(test)]
 mod tests;
 
-pub use adj_in::{usable_next_hop, AdjRibIn, InRoute};
+pub use adj_in::{AdjRibIn, InRoute};
 pub use decision::{Candidate, Step};
 pub use explain::{CandidateExplanation, Explanation, FilteredExplanation, LossExplanation};
 pub use export::{
@@ -42,6 +45,7 @@ pub use loc_rib::Source;
 pub use policy::{FilterReason, ImportPolicy};
 
 use crate::config::{Config, ImportLimitAction, Loopbacks, Neighbor, UNKNOWN_LINK_COST};
+use crate::wire::AfiSafi;
 use bytes::Bytes;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -133,6 +137,11 @@ pub struct PeerCounts {
     pub advertised: usize,
     /// The import limit (0: none).
     pub limit: u32,
+    /// UPDATEs with routes but no LOCAL_PREF on this session (iBGP wants it).
+    pub missing_local_pref: u64,
+    /// End-of-RIB received on this session (RFC 4724), per family.
+    pub end_of_rib_ipv4: bool,
+    pub end_of_rib_ipv6: bool,
 }
 
 /// An established session as export sees it.
@@ -180,6 +189,8 @@ pub struct Rib {
     pending: Vec<RibOutput>,
     /// Whether flush reports [`RibOutput::BestChanged`].
     fib_outputs: bool,
+    /// Prefixes the kernel does not hold: not exported (see [`forwarding`]).
+    forwarding: forwarding::Forwarding,
 }
 
 impl Rib {
@@ -203,6 +214,7 @@ impl Rib {
             local_export,
             pending: Vec::new(),
             fib_outputs: true,
+            forwarding: forwarding::Forwarding::default(),
         }
     }
 
@@ -352,6 +364,9 @@ impl Rib {
                 accepted: p.adj_in.accepted_count(),
                 filtered: p.adj_in.filtered_count(),
                 advertised: p.adj_out.len(),
+                missing_local_pref: p.adj_in.missing_local_pref(),
+                end_of_rib_ipv4: p.adj_in.end_of_rib().contains(&AfiSafi::IPV4_UNICAST),
+                end_of_rib_ipv6: p.adj_in.end_of_rib().contains(&AfiSafi::IPV6_UNICAST),
             })
     }
 

@@ -490,7 +490,7 @@ fn filtered_routes_are_kept_with_their_reason() {
         reasons[1].2,
         FilterReason::OutsideLoopbackRanges.to_string()
     );
-    assert_eq!(reasons[2].2, FilterReason::NoNextHop.to_string());
+    assert_eq!(reasons[2].2, FilterReason::BadNextHop("::").to_string());
     assert_eq!(rib.counts(0).accepted, 1);
 }
 
@@ -718,3 +718,49 @@ fn reflects_many_routes() {
     );
     assert_eq!(rib.counts(1).advertised, n as usize);
 }
+
+#[test]
+fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    rib.set_originated([net("10.255.0.1/32")].into());
+    rib.update(0, &announce(None, &["10.255.0.7/32"]));
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).announced.len(), 2);
+    // The FIB says: conflict or refused. Withdrawn from the others, best path kept.
+    rib.set_forwarding(net("10.255.0.7/32"), false);
+    rib.set_forwarding(net("10.255.0.1/32"), false);
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.7/32")]);
+    assert_eq!(got(&out, 2).withdrawn, vec![net("10.255.0.7/32")]);
+    assert!(
+        got(&out, 1).announced.is_empty(),
+        "our own loopback is always exported"
+    );
+    assert_eq!(rib.counts(1).advertised, 1);
+    assert_eq!(
+        rib.explain(net("10.255.0.7/32")).best.as_deref(),
+        Some("p1"),
+        "the BGP state is untouched"
+    );
+    // A session coming up meanwhile does not get it either.
+    rib.peer_down(2);
+    flush(&mut rib);
+    up(&mut rib, 2);
+    let out = flush(&mut rib);
+    assert_eq!(
+        got(&out, 2)
+            .announced
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>(),
+        vec![net("10.255.0.1/32")]
+    );
+    // Installed: announced again.
+    rib.set_forwarding(net("10.255.0.7/32"), true);
+    let out = flush(&mut rib);
+    assert_eq!(med_sent(&out, 1, "10.255.0.7/32"), Some(1));
+    assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(1));
+    assert_eq!(rib.counts(1).advertised, 2);
+}
+
+mod hardening;

@@ -51,7 +51,12 @@ impl Rib {
             return None;
         }
         let clients: Vec<bool> = self.peers.iter().map(|p| p.cfg.rr_client).collect();
-        let Rib { peers, loc, .. } = self;
+        let Rib {
+            peers,
+            loc,
+            forwarding,
+            ..
+        } = self;
         let p = peers.get_mut(peer)?;
         let ctx = &p.session.as_ref()?.ctx;
         let q = &mut p.adj_out;
@@ -69,7 +74,7 @@ impl Rib {
             let d = &loc.slab[id as usize];
             let prefix = d.prefix;
             let want = if d.live()
-                && eligible(&clients, d.best_src, peer)
+                && eligible(&clients, forwarding.exported(&prefix, d.best_src), peer)
                 && match prefix {
                     IpNet::V4(_) => v4_ok,
                     IpNet::V6(_) => v6_ok,

@@ -1,9 +1,11 @@
 //! The control socket: one JSON request per line, one JSON response per line.
 //! Root-only (mode 0600) since it shows the whole routing state.
 
-use super::peer::PeerStatus;
+use super::fib_task::FibMsg;
+use super::peer::{PeerCmd, PeerStatus};
 use super::rib_task::RibMsg;
 use crate::ctl::{Request, RouteQuery};
+use crate::fib::{KernelView, PrefixState};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -28,6 +30,12 @@ impl Control {
 pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
+    /// Tunnels built from `[wireguard]`: endpoint, handshake age, counters, link state.
+    pub tunnels: Vec<watch::Receiver<serde_json::Value>>,
+    /// Each peer task, in neighbor order (for enable / disable).
+    pub peer_cmds: Vec<mpsc::UnboundedSender<PeerCmd>>,
+    /// The kernel FIB task (`None`: `[kernel] enabled = false`).
+    pub fib: Option<mpsc::UnboundedSender<FibMsg>>,
 }
 
 pub fn serve(path: &Path, views: Views, rib: mpsc::Sender<RibMsg>) -> std::io::Result<Control> {
@@ -105,12 +113,32 @@ async fn answer(req: Request, views: &Views, rib: &mpsc::Sender<RibMsg>) -> serd
         Request::Routes { all, filtered } => {
             let query = RouteQuery { all, filtered };
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
-                Some(routes) => json(serde_json::to_value(routes)),
+                Some(mut routes) => {
+                    if let Some(fib) = &views.fib {
+                        let kernel = ask_task(fib, |reply| FibMsg::View { reply })
+                            .await
+                            .unwrap_or_default();
+                        annotate(&mut routes, &kernel);
+                    }
+                    json(serde_json::to_value(routes))
+                }
                 None => serde_json::json!({ "error": "routing task did not answer" }),
             }
         }
-        Request::Links => {
-            serde_json::Value::Array(views.links.iter().map(|l| l.borrow().clone()).collect())
+        Request::Enable { neighbor } => admin(views, &neighbor, true),
+        Request::Disable { neighbor } => admin(views, &neighbor, false),
+        Request::Kernel => match &views.fib {
+            Some(fib) => match ask_task(fib, |reply| FibMsg::View { reply }).await {
+                Some(v) => json(serde_json::to_value(v)),
+                None => serde_json::json!({ "error": "kernel task did not answer" }),
+            },
+            None => {
+                serde_json::json!({ "error": "kernel routes are off ([kernel] enabled = false)" })
+            }
+        },
+        Request::Links => links_with_tunnels(views),
+        Request::Tunnels => {
+            serde_json::Value::Array(views.tunnels.iter().map(|t| t.borrow().clone()).collect())
         }
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
@@ -129,4 +157,74 @@ async fn ask<T>(
     let (tx, rx) = oneshot::channel();
     rib.send(msg(tx)).await.ok()?;
     rx.await.ok()
+}
+
+/// One question to another task (FIB) and its answer (None if the task is gone).
+async fn ask_task<T, M>(
+    task: &mpsc::UnboundedSender<M>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> M,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    task.send(msg(tx)).ok()?;
+    rx.await.ok()
+}
+
+/// `kittbgpd enable|disable NEIGHBOR`.
+fn admin(views: &Views, neighbor: &str, enable: bool) -> serde_json::Value {
+    let found = views.peers.iter().position(|p| p.borrow().name == neighbor);
+    match found.and_then(|i| views.peer_cmds.get(i)) {
+        Some(tx) if tx.send(PeerCmd::Admin { enable }).is_ok() => {
+            serde_json::json!({ "neighbor": neighbor, "enabled": enable })
+        }
+        Some(_) => serde_json::json!({ "error": format!("neighbor {neighbor}: task gone") }),
+        None => serde_json::json!({ "error": format!("no neighbor named {neighbor:?}") }),
+    }
+}
+
+/// The kernel state of each best path from a peer (`show routes`).
+fn annotate(routes: &mut [crate::ctl::RouteView], kernel: &[KernelView]) {
+    let by_prefix: std::collections::HashMap<String, &KernelView> =
+        kernel.iter().map(|k| (k.prefix.to_string(), k)).collect();
+    for r in routes.iter_mut().filter(|r| r.best && r.peer != "self") {
+        r.kernel = Some(match by_prefix.get(&r.prefix) {
+            None => "pending".into(),
+            Some(k) => match (k.state, k.foreign_protocol, &k.error) {
+                (PrefixState::Conflict, Some(p), _) => format!("conflict (proto {p})"),
+                (PrefixState::Conflict, None, _) => "conflict".into(),
+                (PrefixState::Failed, _, Some(e)) => format!("failed: {e}"),
+                (s, _, _) => serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            },
+        });
+    }
+}
+
+/// Measured links, each with its tunnel's view under "tunnel" (same interface);
+/// a tunnel without a prober is a link of its own.
+fn links_with_tunnels(views: &Views) -> serde_json::Value {
+    let mut links: Vec<serde_json::Value> =
+        views.links.iter().map(|l| l.borrow().clone()).collect();
+    for t in &views.tunnels {
+        let t = t.borrow().clone();
+        let ifname = t.get("interface").cloned();
+        match links
+            .iter_mut()
+            .find(|l| l.get("interface") == ifname.as_ref())
+        {
+            Some(l) => {
+                if let Some(o) = l.as_object_mut() {
+                    o.insert("tunnel".into(), t);
+                }
+            }
+            None => links.push(serde_json::json!({
+                "name": t.get("name").cloned().unwrap_or_default(),
+                "interface": ifname,
+                "state": t.get("link").cloned().unwrap_or_default(),
+                "tunnel": t,
+            })),
+        }
+    }
+    serde_json::Value::Array(links)
 }

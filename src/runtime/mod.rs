@@ -11,6 +11,7 @@ mod peer;
 mod probe;
 mod rib_task;
 pub mod transport;
+mod tunnels;
 
 use crate::config::Config;
 use crate::session::SessionConfig;
@@ -66,6 +67,11 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
 
+    // Tunnels from [wireguard] first: sessions bind to their interfaces.
+    let tunnels = match config.wireguard.clone() {
+        Some(wg) => Some(tunnels::Tunnels::start(wg).await?),
+        None => None,
+    };
     let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     let mut peers: Vec<PeerHandle> = Vec::new();
     for (id, n) in config.neighbors.iter().enumerate() {
@@ -121,18 +127,19 @@ pub async fn run(config: Config) -> Result<(), String> {
             _ => None,
         })
     });
+    // No kernel routes although enabled is fatal: a node that advertises
+    // routes it cannot forward is a black hole (`[kernel] enabled = false` to run without).
     let fib_tx = if kernel.enabled {
-        match fib_task::FibTask::start(kernel, &config.loopbacks).await {
-            Ok(task) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(task.run(rx));
-                Some(tx)
-            }
-            Err(e) => {
-                warn!("kernel routes disabled: {e}");
-                None
-            }
-        }
+        let task = fib_task::FibTask::start(kernel, &config.loopbacks, rib_tx.clone())
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot manage kernel routes: {e} ([kernel] enabled = false to run without)"
+                )
+            })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(task.run(rx));
+        Some(tx)
     } else {
         None
     };
@@ -166,9 +173,20 @@ pub async fn run(config: Config) -> Result<(), String> {
             _ => {}
         }
     }
+    let (tunnel_tx, tunnel_views) = match tunnels {
+        Some(t) => {
+            let names = config.neighbors.iter().map(|n| n.name.clone()).collect();
+            let (tx, views) = t.spawn(peers.iter().map(|p| p.tx.clone()).collect(), names);
+            (Some(tx), views)
+        }
+        None => (None, Vec::new()),
+    };
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links,
+        tunnels: tunnel_views,
+        peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
+        fib: fib_tx.clone(),
     };
     let control = control::serve(&config.control_socket, views, rib_tx.clone()).map_err(|e| {
         format!(
@@ -214,6 +232,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
+    // Tunnels last (kept by default: a restart cuts no traffic).
+    if let Some(t) = tunnel_tx {
+        let (tx, rx) = oneshot::channel();
+        if t.send(tunnels::TunnelMsg::Stop { done: tx }).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
     control.shutdown();
     Ok(())
 }

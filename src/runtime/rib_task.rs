@@ -9,7 +9,7 @@ use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
 use crate::ctl::{RouteQuery, RouteView};
 use crate::rib::{Explanation, ExportContext, PeerConfig, Rib, RibConfig, RibOutput};
-use crate::wire::{notification, Negotiated, Notification, Update};
+use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,10 +41,13 @@ pub enum RibMsg {
         peer: PeerId,
         update: Box<Update>,
     },
+    /// ROUTE-REFRESH (RFC 2918) with RFC 7313's `subtype`: request, BoRR, EoRR.
     RouteRefresh {
         peer: PeerId,
         epoch: u64,
         afi: u16,
+        safi: u8,
+        subtype: u8,
     },
     /// The writer of session `epoch` sent `credits` chunks: room for as many more.
     Credit {
@@ -58,6 +61,12 @@ pub enum RibMsg {
     LinkCost {
         peer: PeerId,
         cost: Option<u32>,
+    },
+    /// Whether the kernel holds our route for `prefix` (from the FIB task):
+    /// a path that cannot be installed is not exported.
+    Forwarding {
+        prefix: IpNet,
+        ok: bool,
     },
     /// Best routes, all candidates, or filtered routes (see [`RouteQuery`]).
     RouteList {
@@ -171,9 +180,32 @@ impl RibTask {
                 let l = self.rib.update(peer, &update);
                 debug!(peer = %p.name, accepted = l.accepted, filtered = l.filtered, withdrawn = l.withdrawn, "update");
             }
-            RibMsg::RouteRefresh { peer, epoch, afi } => {
-                if self.epochs.get(peer).copied().flatten() == Some(epoch) {
-                    self.rib.route_refresh(peer, afi);
+            RibMsg::RouteRefresh {
+                peer,
+                epoch,
+                afi,
+                safi,
+                subtype,
+            } => {
+                if self.epochs.get(peer).copied().flatten() != Some(epoch) {
+                    return;
+                }
+                let family = AfiSafi { afi, safi };
+                if !self.rib.family_negotiated(peer, family) {
+                    // RFC 7313 §5 / RFC 2918 §4: a family not negotiated is ignored.
+                    debug!(peer = %self.peers[peer].name, %family, subtype, "ROUTE-REFRESH for a family not negotiated: ignored");
+                    return;
+                }
+                match subtype {
+                    RouteRefresh::REQUEST => self.rib.route_refresh(peer, afi),
+                    RouteRefresh::BORR => self.rib.begin_refresh(peer, family),
+                    RouteRefresh::EORR => {
+                        self.rib.end_refresh(peer, family);
+                    }
+                    // RFC 7313 §5: other subtypes are ignored.
+                    _ => {
+                        debug!(peer = %self.peers[peer].name, subtype, "ROUTE-REFRESH subtype ignored")
+                    }
                 }
             }
             RibMsg::Credit {
@@ -195,6 +227,7 @@ impl RibTask {
                 self.rib.set_originated(now);
             }
             RibMsg::LinkCost { peer, cost } => self.rib.set_link_cost(peer, cost),
+            RibMsg::Forwarding { prefix, ok } => self.rib.set_forwarding(prefix, ok),
             RibMsg::Counts { reply } => {
                 self.flush();
                 let _ = reply.send((0..self.peers.len()).map(|p| self.rib.counts(p)).collect());
