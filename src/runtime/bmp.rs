@@ -262,6 +262,10 @@ fn down_reason(r: Option<&crate::session::DownReason>) -> bmp::DownReason {
         Some(D::HoldTimerExpired) => bmp::DownReason::LocalNotification(encode(
             &crate::wire::Notification::new(4, 0, Vec::new()),
         )),
+        // RFC 9687: Send Hold Timer Expired (code 8) was sent.
+        Some(D::SendHoldTimerExpired) => bmp::DownReason::LocalNotification(encode(
+            &crate::wire::Notification::new(8, 0, Vec::new()),
+        )),
         Some(D::NotificationReceived(n)) => bmp::DownReason::RemoteNotification(encode(n)),
         Some(D::ConnectionClosed) => bmp::DownReason::RemoteNoNotification,
         // RFC 4271 §8.1.2 Event 2, ManualStop.
@@ -273,7 +277,7 @@ fn down_reason(r: Option<&crate::session::DownReason>) -> bmp::DownReason {
 /// Stats Reports; Termination on stop. Reconnects with backoff (1 s to 60 s).
 pub async fn collector(
     addr: String,
-    rib: mpsc::UnboundedSender<super::rib_task::RibMsg>,
+    rib: mpsc::Sender<super::rib_task::RibMsg>,
     stats_interval: Duration,
     sys_name: String,
     mut stop: watch::Receiver<bool>,
@@ -337,7 +341,7 @@ enum End {
 
 async fn session(
     stream: tokio::net::TcpStream,
-    rib: &mpsc::UnboundedSender<super::rib_task::RibMsg>,
+    rib: &mpsc::Sender<super::rib_task::RibMsg>,
     stats_interval: Duration,
     descr: &str,
     sys_name: &str,
@@ -352,7 +356,11 @@ async fn session(
     }
     let (tx, mut rx) = mpsc::channel(QUEUE);
     let (reply, snapshot) = oneshot::channel();
-    if rib.send(RibMsg::Bmp(BmpReq::Sync { tx, reply })).is_err() {
+    if rib
+        .send(RibMsg::Bmp(BmpReq::Sync { tx, reply }))
+        .await
+        .is_err()
+    {
         return End::Stopped;
     }
     let Ok(snapshot) = snapshot.await else {
@@ -386,7 +394,7 @@ async fn session(
             },
             _ = stats.tick() => {
                 let (reply, rx_stats) = oneshot::channel();
-                if rib.send(RibMsg::Bmp(BmpReq::Stats { reply })).is_err() {
+                if rib.send(RibMsg::Bmp(BmpReq::Stats { reply })).await.is_err() {
                     return End::Stopped;
                 }
                 if let Ok(msgs) = rx_stats.await {
@@ -447,7 +455,10 @@ mod tests {
         for m in ["a", "b", "c", "d"] {
             feed.push(Bytes::from(m));
         }
-        assert!(feed.sinks.is_empty(), "dropped at the first message that did not fit");
+        assert!(
+            feed.sinks.is_empty(),
+            "dropped at the first message that did not fit"
+        );
         assert_eq!(rx.try_recv().unwrap(), "a");
         assert_eq!(rx.try_recv().unwrap(), "b");
         assert_eq!(
