@@ -86,7 +86,11 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         global(&mut out, Apply::NeedsDaemonRestart, w);
     }
     if old.kernel != new.kernel {
-        global(&mut out, Apply::NeedsDaemonRestart, "[kernel] changed".into());
+        global(
+            &mut out,
+            Apply::NeedsDaemonRestart,
+            "[kernel] changed".into(),
+        );
     }
     if old.wireguard != new.wireguard {
         global(
@@ -277,6 +281,40 @@ pub fn restarts(changes: &[Change], name: &str) -> bool {
         .any(|c| c.apply == Apply::Restart && c.neighbor.as_deref() == Some(name))
 }
 
+/// The configuration in force after a reload that applied `new` to `old`:
+/// `new`, except what only a daemon restart applies (kept from `old`), so the
+/// next reload reports it again and `show config` shows what really runs.
+/// Neighbors keep the running order (their ids); added ones come last.
+pub fn effective(old: &Config, new: &Config) -> Config {
+    let mut eff = Config {
+        router_id: old.router_id,
+        local_as: old.local_as,
+        listen_port: old.listen_port,
+        control_socket: old.control_socket.clone(),
+        kernel: old.kernel.clone(),
+        wireguard: old.wireguard.clone(),
+        cost: old.cost.clone(),
+        loopbacks: new.loopbacks.clone(),
+        neighbors: Vec::new(),
+    };
+    for o in &old.neighbors {
+        if let Some(n) = new.neighbors.iter().find(|n| n.name == o.name) {
+            let mut n = n.clone();
+            if n.cost_auto != o.cost_auto {
+                n.cost_auto = o.cost_auto;
+                n.cost = o.cost;
+            }
+            eff.neighbors.push(n);
+        }
+    }
+    for n in &new.neighbors {
+        if !old.neighbors.iter().any(|o| o.name == n.name) {
+            eff.neighbors.push(n.clone());
+        }
+    }
+    eff
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,7 +378,10 @@ cost = 200
         assert!(d.iter().all(|c| c.apply == Apply::Live), "{d:?}");
         assert!(d.iter().all(|c| c.neighbor.as_deref() == Some("a")));
         assert!(d.iter().any(|c| c.what == "cost 100 -> 150"), "{d:?}");
-        assert!(d.iter().any(|c| c.what.starts_with("import_limit 1000")), "{d:?}");
+        assert!(
+            d.iter().any(|c| c.what.starts_with("import_limit 1000")),
+            "{d:?}"
+        );
         assert!(d.iter().any(|c| c.what.starts_with("hold_time/keepalive")));
         assert!(!restarts(&d, "a"));
     }
@@ -360,11 +401,16 @@ cost = 200
     #[test]
     fn originated_prefixes_and_ranges_are_live() {
         let new = BASE
-            .replace("\"10.255.0.1/32\"]", "\"10.255.0.1/32\", \"10.255.0.9/32\"]")
+            .replace(
+                "\"10.255.0.1/32\"]",
+                "\"10.255.0.1/32\", \"10.255.0.9/32\"]",
+            )
             .replace("10.255.0.0/24", "10.255.0.0/23");
         let d = diff(&cfg(BASE), &cfg(&new));
         assert_eq!(d.len(), 2, "{d:?}");
-        assert!(d.iter().all(|c| c.apply == Apply::Live && c.neighbor.is_none()));
+        assert!(d
+            .iter()
+            .all(|c| c.apply == Apply::Live && c.neighbor.is_none()));
         assert!(d[0].to_string().contains("10.255.0.9/32"), "{}", d[0]);
     }
 
@@ -374,6 +420,27 @@ cost = 200
         let d = diff(&cfg(BASE), &cfg(&new));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].apply, Apply::NeedsDaemonRestart);
-        assert_eq!(d[0].to_string(), "[needs daemon restart] router_id 10.0.0.1 -> 10.0.0.2");
+        assert_eq!(
+            d[0].to_string(),
+            "[needs daemon restart] router_id 10.0.0.1 -> 10.0.0.2"
+        );
+    }
+
+    #[test]
+    fn effective_keeps_what_needs_a_daemon_restart() {
+        let new = BASE
+            .replace("10.0.0.1", "10.0.0.2")
+            .replace("cost = 100", "cost = 5")
+            .replace("name = \"a\"", "name = \"z\"");
+        let (old, new) = (cfg(BASE), cfg(&new));
+        let eff = effective(&old, &new);
+        assert_eq!(eff.router_id, old.router_id);
+        let names: Vec<&str> = eff.neighbors.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["b", "z"], "running order kept, added last");
+        assert_eq!(eff.neighbors[1].cost, Some(5));
+        // Only the router id is left for the next reload.
+        let again = diff(&eff, &new);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(again[0].apply, Apply::NeedsDaemonRestart);
     }
 }

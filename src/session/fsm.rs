@@ -191,7 +191,9 @@ impl Session {
     /// A reloaded configuration: the timers and OPEN of the next connection
     /// use it; a session in progress keeps what it negotiated.
     pub fn set_config(&mut self, cfg: SessionConfig) {
-        self.error_wait = self.error_wait.clamp(cfg.error_wait_min, cfg.error_wait_max);
+        self.error_wait = self
+            .error_wait
+            .clamp(cfg.error_wait_min, cfg.error_wait_max);
         self.cfg = cfg;
     }
 
