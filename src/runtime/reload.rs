@@ -77,17 +77,9 @@ impl Running {
         let old = self.config.clone();
         // Removed neighbors first: RFC 4486 §4 Cease / Peer De-configured.
         for c in changes.iter().filter(|c| c.apply == Apply::Remove) {
-            let Some(id) = c.neighbor.as_deref().and_then(|n| self.id_of(n)) else {
-                continue;
-            };
-            let (done, _) = oneshot::channel();
-            let _ = self.peers[id].tx.send(PeerCmd::Stop {
-                notification: Notification::new(6, 3, Vec::new()),
-                done,
-            });
-            // The task's PeerDown may be lost with its channel: withdraw here too.
-            let _ = self.rib.send(RibMsg::PeerDown { peer: id });
-            self.ids[id] = None;
+            if let Some(id) = c.neighbor.as_deref().and_then(|n| self.id_of(n)) {
+                self.stop(id, 3);
+            }
         }
         for n in &new.neighbors {
             let Some(o) = old.neighbors.iter().find(|o| o.name == n.name) else {
@@ -98,6 +90,16 @@ impl Running {
                 continue;
             };
             if o == n {
+                continue;
+            }
+            // A session restart: a fresh peer (task and RIB slot) with the new
+            // configuration, Cease / Other Configuration Change to the old one.
+            // A measured link keeps its task (its prober and link tracking
+            // talk to it), restarted in place.
+            if diff::restarts(changes, &n.name) && !o.cost_auto {
+                info!(peer = %n.name, "configuration changed: restarting this session only");
+                self.stop(id, 6);
+                self.add(&old, n);
                 continue;
             }
             let mut n = n.clone();
@@ -130,6 +132,18 @@ impl Running {
             }
             let _ = self.rib.send(RibMsg::Originate(set));
         }
+    }
+
+    /// Stop peer `id` with Cease subcode `subcode` (RFC 4486 §4) and free its slot.
+    fn stop(&mut self, id: usize, subcode: u8) {
+        let (done, _) = oneshot::channel();
+        let _ = self.peers[id].tx.send(PeerCmd::Stop {
+            notification: Notification::new(6, subcode, Vec::new()),
+            done,
+        });
+        // The task's own PeerDown may be lost with its channel: withdraw here too.
+        let _ = self.rib.send(RibMsg::PeerDown { peer: id });
+        self.ids[id] = None;
     }
 
     /// A new neighbor: a new peer id in the RIB and a new task; nothing else moves.
