@@ -256,9 +256,14 @@ fn admin(cfg: &Option<PathBuf>, socket: Option<PathBuf>, request: Request) -> Ex
 fn control_socket(cfg: &Option<PathBuf>, socket: Option<PathBuf>) -> PathBuf {
     socket
         .or_else(|| {
-            cfg.as_ref()
-                .and_then(|p| config::load(p).ok())
-                .map(|c| c.control_socket)
+            cfg.as_ref().and_then(|p| match config::load(p) {
+                Ok(c) => Some(c.control_socket),
+                // An invalid file (e.g. `reload` of a broken edit): its socket if readable.
+                Err(_) => std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|t| t.parse::<toml::Table>().ok())
+                    .and_then(|t| t.get("control_socket")?.as_str().map(PathBuf::from)),
+            })
         })
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET))
 }
