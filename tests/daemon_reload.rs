@@ -54,8 +54,14 @@ fn reload_applies_the_difference_and_refuses_a_bad_file() {
     let (ok, out, err) = run(&d, &["reload", "--dry-run"]);
     assert!(ok, "{err}");
     assert!(out.contains("none applied (dry run)"), "{out}");
-    assert!(out.contains("[live] neighbor test-peer: cost - -> 77"), "{out}");
-    assert!(out.contains("[add] neighbor other: new neighbor 127.0.0.2"), "{out}");
+    assert!(
+        out.contains("[live] neighbor test-peer: cost - -> 77"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[add] neighbor other: new neighbor 127.0.0.2"),
+        "{out}"
+    );
     assert_eq!(names(&d), ["test-peer"]);
 
     let (ok, out, err) = run(&d, &["reload"]);
@@ -122,11 +128,21 @@ fn a_session_change_restarts_only_that_session() {
     let original = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("{original}hold_time = 30\n")).unwrap();
     let (ok, out, err) = run(&d, &["reload"]);
-    assert!(ok && out.contains("[live] neighbor test-peer: hold_time"), "{out}{err}");
+    assert!(
+        ok && out.contains("[live] neighbor test-peer: hold_time"),
+        "{out}{err}"
+    );
     assert_eq!(d.neighbor()["state"], "Established");
-    std::fs::write(&path, format!("{original}hold_time = 30\nrr_client = false\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("{original}hold_time = 30\nrr_client = false\n"),
+    )
+    .unwrap();
     let (ok, out, err) = run(&d, &["reload"]);
-    assert!(ok && out.contains("[restart] neighbor test-peer: rr_client true -> false"), "{out}{err}");
+    assert!(
+        ok && out.contains("[restart] neighbor test-peer: rr_client true -> false"),
+        "{out}{err}"
+    );
     let n = p.recv_notification();
     assert_eq!((n.code, n.subcode), (6, 6), "{n}");
     // The new session offers the reloaded hold time.
@@ -137,7 +153,10 @@ fn a_session_change_restarts_only_that_session() {
             assert_eq!(o.hold_time, 30);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no OPEN from the new session");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no OPEN from the new session"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
