@@ -184,48 +184,23 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
             format!("interface {} -> {}", opt(&o.interface), opt(&n.interface)),
         );
     }
-    if o.address != n.address {
-        push(
-            Apply::Restart,
-            format!("address {} -> {}", o.address, n.address),
-        );
+    macro_rules! restart_if_changed {
+        ($($field:ident),*) => {$(
+            if o.$field != n.$field {
+                let what = format!("{} {} -> {}", stringify!($field), o.$field, n.$field);
+                push(Apply::Restart, what);
+            }
+        )*};
     }
-    if o.port != n.port {
-        push(Apply::Restart, format!("port {} -> {}", o.port, n.port));
-    }
-    if o.remote_as != n.remote_as {
-        push(
-            Apply::Restart,
-            format!("remote_as {} -> {}", o.remote_as, n.remote_as),
-        );
-    }
-    if o.extended_next_hop != n.extended_next_hop {
-        push(
-            Apply::Restart,
-            format!(
-                "extended_next_hop {} -> {} (a capability)",
-                o.extended_next_hop, n.extended_next_hop
-            ),
-        );
-    }
-    if o.ttl_security != n.ttl_security {
-        push(
-            Apply::Restart,
-            format!("ttl_security {} -> {}", o.ttl_security, n.ttl_security),
-        );
-    }
-    if o.rr_client != n.rr_client {
-        push(
-            Apply::Restart,
-            format!("rr_client {} -> {}", o.rr_client, n.rr_client),
-        );
-    }
-    if o.passive != n.passive {
-        push(
-            Apply::Restart,
-            format!("passive {} -> {}", o.passive, n.passive),
-        );
-    }
+    restart_if_changed!(
+        address,
+        port,
+        remote_as,
+        extended_next_hop,
+        ttl_security,
+        rr_client,
+        passive
+    );
     if o.cost_auto != n.cost_auto {
         push(
             Apply::NeedsDaemonRestart,
