@@ -18,8 +18,10 @@
 #      one, limit shown), wg2 and wg3 "since" unchanged
 #   e  a broken file: reload fails with the same errors as `check`, state unchanged
 #   f  SIGHUP: the daemon keeps running (it used to die), sessions unchanged
+#   r  a session parameter (wg3 passive) changed: only wg3 restarts (node 3 gets Cease / Other
+#      Configuration Change), Established again; wg2 "since" unchanged
 #   g  show protocols / show route PREFIX / show config answer (text and --json)
-#   h  the ping to node 2 never lost a packet during a..f
+#   h  the ping to node 2 never lost a packet during a..r
 # Environment: KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
 set -euo pipefail
 
@@ -191,6 +193,25 @@ else
 fi
 same_since "f" wg2 "$S2"
 same_since "f" wg3 "$S3"
+
+# ---------------------------------------------------------------- r
+"$PYTHON" - "$GOOD" "$CONF" <<'EOF'
+import re, sys
+blocks = re.split(r"(?m)^(?=\[\[neighbor\]\])", open(sys.argv[1]).read())
+blocks = [b.rstrip("\n") + "\npassive = true\n" if 'name = "wg3"' in b else b for b in blocks]
+open(sys.argv[2], "w").write("".join(blocks))
+EOF
+out=$(reload1 2>&1) || true
+info "reload: $(tr '\n' ' ' <<< "$out")"
+if grep -q "\[restart\] neighbor wg3: passive false -> true" <<< "$out" \
+    && wait_for "grep -q 'Cease / Other Configuration Change' '$(lab_dir 3)/kittbgpd.log'" 5 \
+    && wait_for "kb_established 1 wg3" 30 && [[ $(kb_since 1 wg3) != "$S3" ]]; then
+    pass "r  passive changed: wg3 alone restarted (Cease / Other Configuration Change), Established again"
+else
+    fail "r  passive changed: wg3 alone restarted and Established again: $out"
+fi
+same_since "r" wg2 "$S2"
+wait_for "[[ \$(link_cost_from 1 wg3 10.255.0.3/32) == 777 ]]" 15 || true
 
 # ---------------------------------------------------------------- g
 if kb_show 1 protocols | grep -qE '^wg2 +Established' && kb_show 1 protocols --json | grep -q '"since"'; then
