@@ -47,7 +47,7 @@ pub struct Views {
 pub fn serve(
     path: &Path,
     views: watch::Receiver<Views>,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
 ) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -83,7 +83,7 @@ pub fn serve(
 async fn client(
     stream: tokio::net::UnixStream,
     views: watch::Receiver<Views>,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
 ) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
@@ -104,11 +104,7 @@ async fn client(
     }
 }
 
-async fn answer(
-    req: Request,
-    views: &Views,
-    rib: &mpsc::UnboundedSender<RibMsg>,
-) -> serde_json::Value {
+async fn answer(req: Request, views: &Views, rib: &mpsc::Sender<RibMsg>) -> serde_json::Value {
     let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
         v.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
@@ -137,7 +133,7 @@ async fn answer(
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
                 Some(mut routes) => {
                     if let Some(fib) = &views.fib {
-                        let kernel = ask(fib, |reply| FibMsg::View { reply })
+                        let kernel = ask_task(fib, |reply| FibMsg::View { reply })
                             .await
                             .unwrap_or_default();
                         annotate(&mut routes, &kernel);
@@ -150,7 +146,7 @@ async fn answer(
         Request::Enable { neighbor } => admin(views, &neighbor, true),
         Request::Disable { neighbor } => admin(views, &neighbor, false),
         Request::Kernel => match &views.fib {
-            Some(fib) => match ask(fib, |reply| FibMsg::View { reply }).await {
+            Some(fib) => match ask_task(fib, |reply| FibMsg::View { reply }).await {
                 Some(v) => json(serde_json::to_value(v)),
                 None => serde_json::json!({ "error": "kernel task did not answer" }),
             },
@@ -161,7 +157,7 @@ async fn answer(
         Request::Links => links_with_tunnels(views),
         Request::Config => json(serde_json::to_value(&views.config)),
         Request::Reload { dry_run } => {
-            let sent = ask(&views.reload, |reply| super::reload::ReloadReq {
+            let sent = ask_task(&views.reload, |reply| super::reload::ReloadReq {
                 dry_run,
                 reply,
             });
@@ -180,8 +176,18 @@ async fn answer(
     }
 }
 
-/// One question to a task and its answer (None if the task is gone).
-async fn ask<T, M>(
+/// One question to the RIB task and its answer (None if the task is gone).
+async fn ask<T>(
+    rib: &mpsc::Sender<RibMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    rib.send(msg(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+/// One question to another task (FIB) and its answer (None if the task is gone).
+async fn ask_task<T, M>(
     task: &mpsc::UnboundedSender<M>,
     msg: impl FnOnce(oneshot::Sender<T>) -> M,
 ) -> Option<T> {

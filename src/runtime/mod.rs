@@ -53,6 +53,7 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
         hold_time: n.hold_time,
         keepalive: n.keepalive,
         connect_retry: n.connect_retry,
+        send_hold_time: n.send_hold_time.map(|s| Duration::from_secs(s.into())),
         error_wait_min: n.error_wait_min,
         error_wait_max: n.error_wait_max,
         passive: n.passive,
@@ -73,7 +74,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         Some(wg) => Some(tunnels::Tunnels::start(wg).await?),
         None => None,
     };
-    let (rib_tx, rib_rx) = mpsc::unbounded_channel();
+    let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     let mut peers: Vec<PeerHandle> = Vec::new();
     for (id, n) in config.neighbors.iter().enumerate() {
         if let Some(ifname) = &n.interface {
@@ -152,7 +153,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     ));
 
     info!(prefixes = ?originated, "originating");
-    let _ = rib_tx.send(RibMsg::Originate(originated));
+    let _ = rib_tx.send(RibMsg::Originate(originated)).await;
 
     // A prober per link with `cost = "auto"`: measured RTT becomes the link cost.
     let mut links = Vec::new();
@@ -289,10 +290,10 @@ async fn wait_for_signal(
             _ = tokio::signal::ctrl_c() => return,
             _ = hup.recv() => {
                 info!("SIGHUP: reloading {}", running.path.display());
-                running.reload(false);
+                running.reload(false).await;
             }
             Some(req) = requests.recv() => {
-                let _ = req.reply.send(running.reload(req.dry_run));
+                let _ = req.reply.send(running.reload(req.dry_run).await);
             }
         }
     }

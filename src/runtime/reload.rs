@@ -32,7 +32,7 @@ pub struct Running {
     /// Neighbor name of each peer id (`None`: removed by a reload).
     pub ids: Vec<Option<String>>,
     pub peers: Vec<PeerHandle>,
-    pub rib: mpsc::UnboundedSender<RibMsg>,
+    pub rib: mpsc::Sender<RibMsg>,
     /// Loopbacks found on `lo` at start (originated when inside the ranges).
     pub on_lo: Vec<IpNet>,
     pub accepting: watch::Sender<Accepting>,
@@ -46,7 +46,7 @@ impl Running {
 
     /// Load, validate, diff and (unless `dry_run`) apply. Errors leave
     /// everything as it was.
-    pub fn reload(&mut self, dry_run: bool) -> serde_json::Value {
+    pub async fn reload(&mut self, dry_run: bool) -> serde_json::Value {
         let new = match crate::config::load(&self.path) {
             Ok(c) => c,
             Err(errors) => {
@@ -62,7 +62,7 @@ impl Running {
             for c in &changes {
                 info!("reload: {c}");
             }
-            self.apply(&new, &changes);
+            self.apply(&new, &changes).await;
             self.config = diff::effective(&self.config, &new);
             self.publish();
         }
@@ -73,17 +73,17 @@ impl Running {
         })
     }
 
-    fn apply(&mut self, new: &Config, changes: &[diff::Change]) {
+    async fn apply(&mut self, new: &Config, changes: &[diff::Change]) {
         let old = self.config.clone();
         // Removed neighbors first: RFC 4486 §4 Cease / Peer De-configured.
         for c in changes.iter().filter(|c| c.apply == Apply::Remove) {
             if let Some(id) = c.neighbor.as_deref().and_then(|n| self.id_of(n)) {
-                self.stop(id, 3);
+                self.stop(id, 3).await;
             }
         }
         for n in &new.neighbors {
             let Some(o) = old.neighbors.iter().find(|o| o.name == n.name) else {
-                self.add(&old, n);
+                self.add(&old, n).await;
                 continue;
             };
             let Some(id) = self.id_of(&n.name) else {
@@ -98,8 +98,8 @@ impl Running {
             // talk to it), restarted in place.
             if diff::restarts(changes, &n.name) && !o.cost_auto {
                 info!(peer = %n.name, "configuration changed: restarting this session only");
-                self.stop(id, 6);
-                self.add(&old, n);
+                self.stop(id, 6).await;
+                self.add(&old, n).await;
                 continue;
             }
             let mut n = n.clone();
@@ -112,17 +112,23 @@ impl Running {
                 restart: diff::restarts(changes, &n.name),
             });
             if o.cost != n.cost && !n.cost_auto {
-                let _ = self.rib.send(RibMsg::LinkCost {
-                    peer: id,
-                    cost: n.cost,
-                });
+                let _ = self
+                    .rib
+                    .send(RibMsg::LinkCost {
+                        peer: id,
+                        cost: n.cost,
+                    })
+                    .await;
             }
             if (o.import_limit, o.import_limit_action) != (n.import_limit, n.import_limit_action) {
-                let _ = self.rib.send(RibMsg::ImportLimit {
-                    peer: id,
-                    limit: n.import_limit,
-                    action: n.import_limit_action,
-                });
+                let _ = self
+                    .rib
+                    .send(RibMsg::ImportLimit {
+                        peer: id,
+                        limit: n.import_limit,
+                        action: n.import_limit_action,
+                    })
+                    .await;
             }
         }
         if old.loopbacks != new.loopbacks {
@@ -130,24 +136,24 @@ impl Running {
             if new.loopbacks.from_lo {
                 set.extend(self.on_lo.iter().filter(|p| new.loopbacks.admits(**p)));
             }
-            let _ = self.rib.send(RibMsg::Originate(set));
+            let _ = self.rib.send(RibMsg::Originate(set)).await;
         }
     }
 
     /// Stop peer `id` with Cease subcode `subcode` (RFC 4486 §4) and free its slot.
-    fn stop(&mut self, id: usize, subcode: u8) {
+    async fn stop(&mut self, id: usize, subcode: u8) {
         let (done, _) = oneshot::channel();
         let _ = self.peers[id].tx.send(PeerCmd::Stop {
             notification: Notification::new(6, subcode, Vec::new()),
             done,
         });
         // The task's own PeerDown may be lost with its channel: withdraw here too.
-        let _ = self.rib.send(RibMsg::PeerDown { peer: id });
+        let _ = self.rib.send(RibMsg::PeerDown { peer: id }).await;
         self.ids[id] = None;
     }
 
     /// A new neighbor: a new peer id in the RIB and a new task; nothing else moves.
-    fn add(&mut self, running: &Config, n: &Neighbor) {
+    async fn add(&mut self, running: &Config, n: &Neighbor) {
         let id = self.peers.len();
         let handle = peer::spawn(
             id,
@@ -155,14 +161,17 @@ impl Running {
             super::session_config(running, n),
             self.rib.clone(),
         );
-        let _ = self.rib.send(RibMsg::AddPeer {
-            cfg: PeerConfig::from(n),
-            peer: RibPeer {
-                name: n.name.clone(),
-                interface: n.interface.clone(),
-                tx: handle.tx.clone(),
-            },
-        });
+        let _ = self
+            .rib
+            .send(RibMsg::AddPeer {
+                cfg: PeerConfig::from(n),
+                peer: RibPeer {
+                    name: n.name.clone(),
+                    interface: n.interface.clone(),
+                    tx: handle.tx.clone(),
+                },
+            })
+            .await;
         if n.cost_auto {
             warn!(peer = %n.name, "cost = \"auto\" on a neighbor added by reload: no prober until the daemon restarts");
         }
