@@ -445,12 +445,12 @@ fn reloaded_import_limit_admits_held_routes() {
     let b = rib.add_peer(peer_cfg(2, Some(1)));
     up(&mut rib, a);
     up(&mut rib, b);
-    rib.flush();
+    flush(&mut rib);
     rib.update(a, &announce(None, &["10.255.0.1/32", "10.255.0.2/32"]));
-    rib.flush();
+    flush(&mut rib);
     assert_eq!((rib.counts(a).accepted, rib.counts(a).filtered), (1, 1));
     rib.set_import_limit(a, 5, ImportLimitAction::Block);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, b).announced.len(), 1, "the held route goes out");
     assert_eq!((rib.counts(a).accepted, rib.counts(a).filtered), (2, 0));
     assert_eq!(rib.counts(a).limit, 5);
