@@ -3,9 +3,11 @@
 //! human rendering of responses, in the birdc tradition.
 
 mod render;
+mod show;
 mod tunnels;
 
 pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
+pub use show::{render_config, render_protocols, render_reload, render_route_detail, routes_for};
 pub use tunnels::render_tunnels;
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,13 @@ pub enum Request {
     /// TABLE_DUMP_V2 (RFC 6396), written by the daemon to `file` (absolute).
     DumpMrt {
         file: std::path::PathBuf,
+    },
+    /// The configuration in force (`show config`), as `check` prints it.
+    Config,
+    /// `kittbgpd reload [--dry-run]`: re-read the file, apply the difference.
+    Reload {
+        #[serde(default)]
+        dry_run: bool,
     },
 }
 

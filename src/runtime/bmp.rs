@@ -269,7 +269,9 @@ fn down_reason(r: Option<&crate::session::DownReason>) -> bmp::DownReason {
         Some(D::NotificationReceived(n)) => bmp::DownReason::RemoteNotification(encode(n)),
         Some(D::ConnectionClosed) => bmp::DownReason::RemoteNoNotification,
         // RFC 4271 §8.1.2 Event 2, ManualStop.
-        Some(D::AdminStop) | None => bmp::DownReason::LocalNoNotification(2),
+        Some(D::AdminStop) => bmp::DownReason::LocalNoNotification(2),
+        // Only a reload that removed the neighbor sends no reason.
+        None => bmp::DownReason::Deconfigured,
     }
 }
 
