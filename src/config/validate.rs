@@ -113,6 +113,11 @@ pub struct Neighbor {
     pub import_limit_action: ImportLimitAction,
     /// `enabled = false`: configured, but the session is held down.
     pub enabled: bool,
+    /// Graceful restart (RFC 4724), both roles: the capability is announced
+    /// and a dropped session's routes are kept stale for its restart time.
+    pub graceful_restart: bool,
+    /// The restart time we announce (RFC 4724 §3, 12 bits), in seconds.
+    pub restart_time: u16,
 }
 
 pub(super) mod secs {
@@ -524,6 +529,18 @@ impl Validator<'_> {
                 }
             },
         };
+        let restart_time = match pick_spanned(&n.restart_time, &d.restart_time) {
+            Some(r) if *r.get_ref() > 4095 => {
+                self.error(
+                    r.span(),
+                    &key("restart_time"),
+                    "must be at most 4095 seconds (12 bits, RFC 4724 §3)",
+                );
+                120
+            }
+            Some(r) => *r.get_ref(),
+            None => 120,
+        };
         Some(Neighbor {
             name,
             interface: n.interface.clone(),
@@ -547,6 +564,8 @@ impl Validator<'_> {
             import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
             import_limit_action: action,
             enabled: n.enabled.unwrap_or(true),
+            graceful_restart: n.graceful_restart.or(d.graceful_restart).unwrap_or(false),
+            restart_time,
         })
     }
 }

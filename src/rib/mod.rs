@@ -19,6 +19,7 @@ mod explain;
 mod export;
 mod flush;
 mod forwarding;
+mod graceful;
 mod import;
 mod intern;
 mod loc_rib;
@@ -157,6 +158,8 @@ struct Peer {
     full_sync: bool,
     /// AFIs a ROUTE-REFRESH asked for.
     refresh: Vec<u16>,
+    /// Helping a graceful restart: stale routes go at this time ([`graceful`]).
+    stale_until: Option<std::time::Instant>,
 }
 
 impl Peer {
@@ -236,6 +239,7 @@ impl Rib {
             limit_hit: false,
             full_sync: false,
             refresh: Vec::new(),
+            stale_until: None,
         });
         self.peers.len() - 1
     }
@@ -287,6 +291,7 @@ impl Rib {
         p.full_sync = false;
         p.refresh.clear();
         p.limit_hit = false;
+        p.stale_until = None;
     }
 
     /// ROUTE-REFRESH from `peer` (RFC 2918): re-send our routes of `afi` at the

@@ -758,3 +758,4 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
 }
 
 mod hardening;
+mod graceful;
