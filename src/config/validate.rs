@@ -672,6 +672,22 @@ hold_time = 9
 "#;
 
     #[test]
+    fn graceful_restart_defaults_overrides_and_range() {
+        let c = parse(GOOD, "t").unwrap();
+        assert!(!c.neighbors[0].graceful_restart);
+        assert_eq!(c.neighbors[0].restart_time, 120);
+        let text = GOOD
+            .replace("hold_time = 90\n", "hold_time = 90\ngraceful_restart = true\n")
+            .replace("hold_time = 9\n", "hold_time = 9\nrestart_time = 60\n");
+        let c = parse(&text, "t").unwrap();
+        let (a, b) = (&c.neighbors[0], &c.neighbors[1]);
+        assert_eq!((a.graceful_restart, a.restart_time), (true, 120));
+        assert_eq!((b.graceful_restart, b.restart_time), (true, 60));
+        let text = GOOD.replace("hold_time = 90\n", "hold_time = 90\nrestart_time = 5000\n");
+        assert_eq!(errors(&text)[0].key, "neighbor[0].restart_time");
+    }
+
+    #[test]
     fn defaults_and_overrides_resolve() {
         let c = parse(GOOD, "fabric.toml").unwrap();
         assert_eq!(c.local_as, 4242421945);

@@ -80,8 +80,12 @@ impl Rib {
         let mut purged = 0;
         for peer in 0..self.peers.len() {
             if self.peers[peer].stale_until.is_some_and(|t| t <= now) {
-                let families: Vec<AfiSafi> =
-                    self.peers[peer].adj_in.stale.iter().map(|(f, _)| *f).collect();
+                let families: Vec<AfiSafi> = self.peers[peer]
+                    .adj_in
+                    .stale
+                    .iter()
+                    .map(|(f, _)| *f)
+                    .collect();
                 for f in families {
                     purged += self.purge_stale(peer, f);
                 }
@@ -94,12 +98,18 @@ impl Rib {
 
     /// Whether `peer` still has routes kept by graceful restart.
     pub fn graceful_pending(&self, peer: PeerId) -> bool {
-        self.peers.get(peer).is_some_and(|p| p.stale_until.is_some())
+        self.peers
+            .get(peer)
+            .is_some_and(|p| p.stale_until.is_some())
     }
 
     /// End-of-RIB of `f` from `peer` while helping: purge what is still stale.
     pub(super) fn graceful_end_of_rib(&mut self, peer: PeerId, f: AfiSafi) {
-        if self.peers.get(peer).is_some_and(|p| p.stale_until.is_some()) {
+        if self
+            .peers
+            .get(peer)
+            .is_some_and(|p| p.stale_until.is_some())
+        {
             let purged = self.purge_stale(peer, f);
             info!(peer = %self.peers[peer].cfg.name, family = %f, purged, "graceful restart: End-of-RIB, stale routes purged");
             self.settle_stale(peer);

@@ -757,5 +757,5 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     assert_eq!(rib.counts(1).advertised, 2);
 }
 
-mod hardening;
 mod graceful;
+mod hardening;

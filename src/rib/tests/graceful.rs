@@ -26,7 +26,9 @@ fn routes_stay_stale_while_the_peer_restarts_and_are_still_advertised() {
     let out = rib.flush();
     // Nothing withdrawn anywhere, nothing taken out of the kernel.
     assert!(got(&out, 1).withdrawn.is_empty(), "{:?}", got(&out, 1));
-    assert!(!out.iter().any(|o| matches!(o, RibOutput::BestChanged { best: None, .. })));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, RibOutput::BestChanged { best: None, .. })));
     assert_eq!(rib.stale_count(0, AfiSafi::IPV4_UNICAST), 2);
     assert_eq!(rib.stale_count(0, AfiSafi::IPV6_UNICAST), 1);
     assert_eq!(best_of(&rib, "10.255.0.1/32"), 1);
