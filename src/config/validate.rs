@@ -677,7 +677,10 @@ hold_time = 9
         assert!(!c.neighbors[0].graceful_restart);
         assert_eq!(c.neighbors[0].restart_time, 120);
         let text = GOOD
-            .replace("hold_time = 90\n", "hold_time = 90\ngraceful_restart = true\n")
+            .replace(
+                "hold_time = 90\n",
+                "hold_time = 90\ngraceful_restart = true\n",
+            )
             .replace("hold_time = 9\n", "hold_time = 9\nrestart_time = 60\n");
         let c = parse(&text, "t").unwrap();
         let (a, b) = (&c.neighbors[0], &c.neighbors[1]);

@@ -202,8 +202,8 @@ impl RibTask {
                         Some(g) => {
                             let until = std::time::Instant::now()
                                 + std::time::Duration::from_secs(g.restart_time.into());
-                            info!(peer = %p.name, restart_time = g.restart_time, families = ?g.preserved, "graceful restart: keeping {} routes as stale", c.accepted + c.filtered);
-                            self.rib.peer_down_graceful(peer, &g.preserved, until);
+                            info!(peer = %p.name, restart_time = g.restart_time, families = ?g.families, "graceful restart: keeping {} routes as stale", c.accepted + c.filtered);
+                            self.rib.peer_down_graceful(peer, &g.families, until);
                         }
                         None => {
                             if c.accepted + c.filtered > 0 {

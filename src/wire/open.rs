@@ -228,7 +228,11 @@ pub struct GracefulRestart {
     pub restart_time: u16,
     /// R bit: the peer has just restarted.
     pub restarting: bool,
-    /// Families of the session whose forwarding state the peer preserved (F bit).
+    /// Families of the session the capability lists: their routes are kept
+    /// when the session drops (RFC 4724 §4.2).
+    pub families: Vec<AfiSafi>,
+    /// Of those, the ones whose forwarding state the peer preserved (F bit):
+    /// on a new session, stale routes of the others go at once.
     pub preserved: Vec<AfiSafi>,
 }
 
@@ -245,15 +249,20 @@ pub fn negotiate_graceful_restart(local: &Open, remote: &Open) -> Option<Gracefu
             restart_time,
             families,
             ..
-        } => Some(GracefulRestart {
-            restart_time: *restart_time,
-            restarting: *restart_state,
-            preserved: families
-                .iter()
-                .filter(|(f, flags)| flags & 0x80 != 0 && lf.contains(f) && rf.contains(f))
-                .map(|(f, _)| *f)
-                .collect(),
-        }),
+        } => {
+            let common = |(f, _): &&(AfiSafi, u8)| lf.contains(f) && rf.contains(f);
+            Some(GracefulRestart {
+                restart_time: *restart_time,
+                restarting: *restart_state,
+                families: families.iter().filter(common).map(|(f, _)| *f).collect(),
+                preserved: families
+                    .iter()
+                    .filter(common)
+                    .filter(|(_, flags)| flags & 0x80 != 0)
+                    .map(|(f, _)| *f)
+                    .collect(),
+            })
+        }
         _ => None,
     })
 }
@@ -447,6 +456,7 @@ mod tests {
             Some(GracefulRestart {
                 restart_time: 90,
                 restarting: true,
+                families: vec![AfiSafi::IPV4_UNICAST],
                 preserved: vec![AfiSafi::IPV4_UNICAST],
             })
         );
