@@ -43,18 +43,20 @@ lab_exit_hook() {
 }
 
 # ping_bg NAME FROM TO COUNT: COUNT pings 10 a second from node FROM's loopback to node TO's, in
-# the background; ping_loss NAME waits and prints "sent received"
+# the background; ping_loss NAME prints "sent received" (after check_no_loss waited: a
+# command substitution cannot wait for this shell's children)
 ping_bg() {
     ip netns exec "$(lab_ns "$2")" ping -n -q -i 0.1 -W 1 -c "$4" -I "10.255.0.$2" "10.255.0.$3" \
         > "$TMPD/$1.ping" 2>&1 &
     echo $! > "$TMPD/$1.pid"
 }
 ping_loss() {
-    wait "$(cat "$TMPD/$1.pid")" || true
     sed -nE 's/^([0-9]+) packets transmitted, ([0-9]+) received.*/\1 \2/p' "$TMPD/$1.ping"
 }
 check_no_loss() {
-    local label=$1 r; r=$(ping_loss "$2")
+    local label=$1 r
+    wait "$(cat "$TMPD/$2.pid")" || true
+    r=$(ping_loss "$2")
     read -r sent got <<< "${r:-0 0}"
     if ((sent > 0 && sent == got)); then pass "$label: $got/$sent pings answered, none lost"
     else fail "$label: $got/$sent pings answered ($(tail -n 2 "$TMPD/$2.ping" | tr '\n' ' '))"; fi
