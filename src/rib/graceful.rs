@@ -33,10 +33,8 @@ impl Rib {
             .filter(|f| !families.contains(f))
             .collect();
         p.adj_in.new_session();
-        p.adj_out.advertised = 0;
+        p.adj_out.clear(&mut self.loc);
         p.session = None;
-        p.full_sync = false;
-        p.refresh.clear();
         p.stale_until = Some(deadline);
         for f in drop {
             self.mark_stale(peer, f);

@@ -38,11 +38,7 @@ pub struct Views {
     pub fib: Option<mpsc::UnboundedSender<FibMsg>>,
 }
 
-pub fn serve(
-    path: &Path,
-    views: Views,
-    rib: mpsc::UnboundedSender<RibMsg>,
-) -> std::io::Result<Control> {
+pub fn serve(path: &Path, views: Views, rib: mpsc::Sender<RibMsg>) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -74,7 +70,7 @@ pub fn serve(
     })
 }
 
-async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::UnboundedSender<RibMsg>) {
+async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Sender<RibMsg>) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -91,11 +87,7 @@ async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Unbound
     }
 }
 
-async fn answer(
-    req: Request,
-    views: &Views,
-    rib: &mpsc::UnboundedSender<RibMsg>,
-) -> serde_json::Value {
+async fn answer(req: Request, views: &Views, rib: &mpsc::Sender<RibMsg>) -> serde_json::Value {
     let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
         v.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
@@ -123,7 +115,7 @@ async fn answer(
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
                 Some(mut routes) => {
                     if let Some(fib) = &views.fib {
-                        let kernel = ask(fib, |reply| FibMsg::View { reply })
+                        let kernel = ask_task(fib, |reply| FibMsg::View { reply })
                             .await
                             .unwrap_or_default();
                         annotate(&mut routes, &kernel);
@@ -136,7 +128,7 @@ async fn answer(
         Request::Enable { neighbor } => admin(views, &neighbor, true),
         Request::Disable { neighbor } => admin(views, &neighbor, false),
         Request::Kernel => match &views.fib {
-            Some(fib) => match ask(fib, |reply| FibMsg::View { reply }).await {
+            Some(fib) => match ask_task(fib, |reply| FibMsg::View { reply }).await {
                 Some(v) => json(serde_json::to_value(v)),
                 None => serde_json::json!({ "error": "kernel task did not answer" }),
             },
@@ -157,8 +149,18 @@ async fn answer(
     }
 }
 
-/// One question to a task and its answer (None if the task is gone).
-async fn ask<T, M>(
+/// One question to the RIB task and its answer (None if the task is gone).
+async fn ask<T>(
+    rib: &mpsc::Sender<RibMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    rib.send(msg(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+/// One question to another task (FIB) and its answer (None if the task is gone).
+async fn ask_task<T, M>(
     task: &mpsc::UnboundedSender<M>,
     msg: impl FnOnce(oneshot::Sender<T>) -> M,
 ) -> Option<T> {

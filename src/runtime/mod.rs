@@ -81,6 +81,7 @@ pub fn session_config(
         hold_time: n.hold_time,
         keepalive: n.keepalive,
         connect_retry: n.connect_retry,
+        send_hold_time: n.send_hold_time.map(|s| Duration::from_secs(s.into())),
         error_wait_min: n.error_wait_min,
         error_wait_max: n.error_wait_max,
         passive: n.passive,
@@ -100,7 +101,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         Some(wg) => Some(tunnels::Tunnels::start(wg).await?),
         None => None,
     };
-    let (rib_tx, rib_rx) = mpsc::unbounded_channel();
+    let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
     let mut originated: BTreeSet<_> = config.loopbacks.originate.iter().copied().collect();
     let mut on_lo = Vec::new();
@@ -198,7 +199,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     ));
 
     info!(prefixes = ?originated, "originating");
-    let _ = rib_tx.send(RibMsg::Originate(originated));
+    let _ = rib_tx.send(RibMsg::Originate(originated)).await;
 
     // A prober per link with `cost = "auto"`: measured RTT becomes the link cost.
     let mut links = Vec::new();
