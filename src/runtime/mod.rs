@@ -9,6 +9,7 @@ mod lo;
 mod netlink_events;
 mod peer;
 mod probe;
+mod reload;
 mod rib_task;
 pub mod transport;
 mod tunnels;
@@ -90,7 +91,8 @@ pub fn session_config(
 }
 
 /// Run the daemon until SIGINT or SIGTERM; then send every peer a Cease.
-pub async fn run(config: Config) -> Result<(), String> {
+/// SIGHUP and `kittbgpd reload` re-read `path` ([`reload`]).
+pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String> {
     let gtsm = !config.neighbors.is_empty() && config.neighbors.iter().all(|n| n.ttl_security);
     let listener = transport::listen(config.listen_port, gtsm)
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
@@ -229,19 +231,25 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
         None => (None, Vec::new()),
     };
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links,
         tunnels: tunnel_views,
         peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
+        removed: vec![false; peers.len()],
+        config: config.clone(),
+        reload: reload_tx,
     };
-    let control = control::serve(&config.control_socket, views, rib_tx.clone()).map_err(|e| {
-        format!(
-            "cannot open control socket {}: {e}",
-            config.control_socket.display()
-        )
-    })?;
+    let (views_tx, views_rx) = tokio::sync::watch::channel(views);
+    let control =
+        control::serve(&config.control_socket, views_rx, rib_tx.clone()).map_err(|e| {
+            format!(
+                "cannot open control socket {}: {e}",
+                config.control_socket.display()
+            )
+        })?;
 
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
     tokio::spawn(netlink_events::run(netlink_events::Watch {
@@ -251,9 +259,27 @@ pub async fn run(config: Config) -> Result<(), String> {
         loopbacks: config.loopbacks.clone(),
         configured: config.loopbacks.originate.iter().copied().collect(),
     }));
-    let accept = tokio::spawn(accept_loop(listener, config.neighbors.clone(), peer_txs));
+    let (accepting, accepting_rx) =
+        tokio::sync::watch::channel((config.neighbors.clone(), peer_txs));
+    let accept = tokio::spawn(accept_loop(listener, accepting_rx));
 
-    wait_for_signal().await;
+    let mut running = reload::Running {
+        path,
+        ids: config
+            .neighbors
+            .iter()
+            .map(|n| Some(n.name.clone()))
+            .collect(),
+        config,
+        peers,
+        rib: rib_tx.clone(),
+        on_lo,
+        accepting,
+        views: views_tx,
+        restart,
+    };
+    wait_for_signal(&mut running, &mut reload_rx).await;
+    let peers = std::mem::take(&mut running.peers);
     info!("shutting down: sending Cease to every neighbor");
     accept.abort();
     // The kernel table first: with on_stop = keep it must not follow the
@@ -292,32 +318,47 @@ pub async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Until SIGTERM or SIGINT; SIGHUP and `kittbgpd reload` re-read the file.
+async fn wait_for_signal(
+    running: &mut reload::Running,
+    requests: &mut mpsc::UnboundedReceiver<reload::ReloadReq>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("cannot watch SIGTERM: {e}");
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            error!("cannot watch SIGTERM/SIGHUP: {e}");
             return std::future::pending().await;
         }
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading {}", running.path.display());
+                running.reload(false).await;
+            }
+            Some(req) = requests.recv() => {
+                let _ = req.reply.send(running.reload(req.dry_run).await);
+            }
+        }
     }
 }
 
 /// Hand each inbound connection to its neighbor's task; refuse strangers.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
-    neighbors: Vec<crate::config::Neighbor>,
-    peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
+    neighbors: tokio::sync::watch::Receiver<reload::Accepting>,
 ) {
     loop {
         match listener.accept().await {
-            Ok((stream, addr)) => match transport::match_neighbor(&neighbors, addr) {
-                Some((id, _)) => {
-                    let _ = peers[id].send(PeerCmd::Inbound(stream));
+            Ok((stream, addr)) => match transport::match_neighbor(&neighbors.borrow().0, addr) {
+                Some((i, _)) => {
+                    let _ = neighbors.borrow().1[i].send(PeerCmd::Inbound(stream));
                 }
                 None => {
                     let (ip, ifname) = transport::remote_of(addr);
