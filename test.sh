@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh -- every test of kittbgpd: build, `cargo test` (unit, codec laws, golden BIRD vectors,
 # FSM tables), then the interop labs (interop/test_bird_pair.sh, test_ring4.sh, test_fabric5.sh, test_latency.sh,
-# test_kernel.sh, test_tunnels.sh, test_reload.sh, test_bmp.sh;
+# test_kernel.sh, test_tunnels.sh, test_reload.sh, test_gr.sh, test_bmp.sh;
 # root, network namespaces).
 #
 # Usage: ./test.sh
@@ -56,7 +56,7 @@ else
     # shellcheck disable=SC2086  # KB_INTEROP_ARGS is a word list on purpose
     set -- ${KB_INTEROP_ARGS:-}
     if [[ " $* " != *" --peer-bird "* ]]; then set -- "$@" "$BIN"; fi
-    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel test_tunnels test_reload test_bmp; do
+    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel test_tunnels test_reload test_gr test_bmp; do
         stage "interop/$lab.sh"
         args=("$@")
         # the ring lab takes --all-bird where the pair lab takes --peer-bird
