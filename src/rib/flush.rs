@@ -235,7 +235,7 @@ impl Rib {
                         *advertised += usize::from(!was);
                     } else if was {
                         batch.withdraw(prefix);
-                        *advertised -= 1;
+                        *advertised = advertised.saturating_sub(1);
                     }
                 }
             }

@@ -106,7 +106,12 @@ impl Rib {
                     .clone()
                     .and_then(|()| policy.check(prefix))
                     .and_then(|()| next_hop.map(|_| ()).ok_or(FilterReason::NoNextHop));
-                let id = loc.dest(prefix);
+                let Some(id) = loc.dest(prefix) else {
+                    // Nowhere to keep it: lost like a route over the import limit.
+                    warn!(peer = %p.cfg.name, %prefix, "route table full: route dropped");
+                    learned.filtered += 1;
+                    continue;
+                };
                 let old = loc.entry(id, pid).unwrap_or(NONE);
                 let old_route = (old != NONE).then(|| loc.routes.get(old));
                 if old_route.is_some_and(|o| {
@@ -119,7 +124,10 @@ impl Rib {
                 let was_accepted = old_route.is_some_and(|o| o.verdict.is_ok());
                 let limit = p.cfg.import_limit;
                 if verdict.is_ok() && limit > 0 {
-                    let others = p.adj_in.accepted_count() - usize::from(was_accepted);
+                    let others = p
+                        .adj_in
+                        .accepted_count()
+                        .saturating_sub(usize::from(was_accepted));
                     if others >= limit as usize {
                         let action = p.cfg.import_limit_action;
                         if action != ImportLimitAction::Warn {

@@ -298,7 +298,9 @@ impl Rib {
             self.loc.set_local(*p, false);
         }
         for p in now.difference(&self.originated) {
-            self.loc.set_local(*p, true);
+            if !self.loc.set_local(*p, true) {
+                tracing::warn!(prefix = %p, "route table full: loopback not originated");
+            }
         }
         self.originated = now;
     }

@@ -712,3 +712,6 @@ fn reflects_many_routes() {
     );
     assert_eq!(rib.counts(1).advertised, n as usize);
 }
+
+/// Step 5 hardening: resource limits and arithmetic on peer input.
+mod hardening;
