@@ -7,7 +7,8 @@
 //! - nothing panics; every message a peer is sent decodes on its session
 //!   without an RFC 7606 issue, and BoRR/EoRR go only to enhanced peers;
 //! - counters: received = accepted + filtered = the peer's Adj-RIB-In rows,
-//!   accepted = rows with verdict ok, at most the import limit unless `warn`;
+//!   accepted = rows with verdict ok, at most the import limit unless `warn`,
+//!   filtered at most `filtered_limit`;
 //! - what each established peer holds (a model Adj-RIB-Out, fed by decoding
 //!   what it was sent) equals the export the Loc-RIB best paths imply: for
 //!   every prefix, the best path (`explain`, recomputed from scratch) if RFC
@@ -182,6 +183,7 @@ impl World {
                 cost: (b & 64 != 0).then_some(u32::from(b >> 6) * 10),
                 import_limit: limit,
                 import_limit_action: action,
+                filtered_limit: u32::from(b >> 7) * 2,
             });
             let session = Session::new(SessionConfig {
                 local_as: LOCAL_AS,
@@ -471,6 +473,9 @@ impl World {
             assert_eq!(c.received, rows.len(), "received = Adj-RIB-In rows");
             let ok = rows.iter().filter(|(_, r)| r.verdict.is_ok()).count();
             assert_eq!(c.accepted, ok, "accepted = rows accepted");
+            if c.filtered_limit > 0 {
+                assert!(c.filtered <= c.filtered_limit as usize, "over the filtered limit");
+            }
             if peer.limit > 0 && peer.action != ImportLimitAction::Warn {
                 assert!(c.accepted <= peer.limit as usize, "over the import limit");
             }

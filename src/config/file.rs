@@ -61,6 +61,7 @@ macro_rules! with_session_options {
             pub ttl_security: Option<bool>,
             pub import_limit: Option<u32>,
             pub import_limit_action: Option<Spanned<String>>,
+            pub filtered_limit: Option<u32>,
         }
     };
 }

@@ -145,6 +145,23 @@ impl Rib {
                     }
                 }
                 count(&mut learned, &verdict);
+                if verdict.is_err()
+                    && !old_route.is_some_and(|o| o.verdict.is_err())
+                    && filtered_full(p.cfg.filtered_limit, p.adj_in.filtered_count())
+                {
+                    // No room to keep it as filtered: the prefix is as withdrawn.
+                    p.filtered_dropped = p.filtered_dropped.saturating_add(1);
+                    if old != NONE {
+                        p.adj_in.forget(loc.routes.get(old));
+                        loc.remove_entry(id, pid);
+                        loc.routes.dec(old);
+                        if was_accepted {
+                            loc.touch(id);
+                        }
+                    }
+                    loc.release(id);
+                    continue;
+                }
                 let accepted = verdict.is_ok();
                 let route = match ids.iter().find(|(n, v, _)| *n == next_hop && *v == verdict) {
                     Some(&(_, _, r)) => r,
@@ -205,6 +222,11 @@ impl Rib {
         loc.routes.sweep();
         learned
     }
+}
+
+/// Whether `filtered` routes fill a `filtered_limit` (0: no limit).
+fn filtered_full(limit: u32, filtered: usize) -> bool {
+    limit > 0 && filtered >= limit as usize
 }
 
 fn count(learned: &mut Learned, verdict: &Result<(), FilterReason>) {

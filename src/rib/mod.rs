@@ -82,6 +82,9 @@ pub struct PeerConfig {
     /// Accepted routes allowed before `import_limit_action`; 0: no limit.
     pub import_limit: u32,
     pub import_limit_action: ImportLimitAction,
+    /// Routes kept as filtered at most; past it new ones are dropped and
+    /// counted ([`PeerCounts::filtered_dropped`]); 0: no limit.
+    pub filtered_limit: u32,
 }
 
 impl From<&Neighbor> for PeerConfig {
@@ -94,6 +97,7 @@ impl From<&Neighbor> for PeerConfig {
             cost: n.cost,
             import_limit: n.import_limit,
             import_limit_action: n.import_limit_action,
+            filtered_limit: n.filtered_limit,
         }
     }
 }
@@ -128,6 +132,10 @@ pub struct PeerCounts {
     pub advertised: usize,
     /// The import limit (0: none).
     pub limit: u32,
+    /// The limit of routes kept as filtered (0: none).
+    pub filtered_limit: u32,
+    /// Filtered routes not kept because of `filtered_limit`, since start.
+    pub filtered_dropped: u64,
 }
 
 /// An established session as export sees it.
@@ -148,6 +156,8 @@ struct Peer {
     full_sync: bool,
     /// AFIs a ROUTE-REFRESH asked for.
     refresh: Vec<u16>,
+    /// Filtered routes dropped by `filtered_limit` (kept across sessions).
+    filtered_dropped: u64,
 }
 
 impl Peer {
@@ -224,6 +234,7 @@ impl Rib {
             limit_hit: false,
             full_sync: false,
             refresh: Vec::new(),
+            filtered_dropped: 0,
         });
         self.peers.len() - 1
     }
@@ -366,6 +377,8 @@ impl Rib {
                 accepted: p.adj_in.accepted_count(),
                 filtered: p.adj_in.filtered_count(),
                 advertised: p.adj_out.len(),
+                filtered_limit: p.cfg.filtered_limit,
+                filtered_dropped: p.filtered_dropped,
             })
     }
 

@@ -37,6 +37,7 @@ fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
         cost,
         import_limit: 1000,
         import_limit_action: ImportLimitAction::Block,
+        filtered_limit: 1000,
     }
 }
 
