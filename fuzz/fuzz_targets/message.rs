@@ -14,11 +14,15 @@
 #![no_main]
 
 use bytes::BytesMut;
-use kittbgpd::wire::{split_frame, AttrErrorAction, EncodeError, Message, Negotiated, MAX_EXTENDED_MESSAGE_LEN};
+use kittbgpd::wire::{
+    split_frame, AttrErrorAction, EncodeError, Message, Negotiated, MAX_EXTENDED_MESSAGE_LEN,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, rest)) = data.split_first() else { return };
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
     let neg = Negotiated {
         four_octet_as: flags & 1 != 0,
         extended_message: flags & 2 != 0,
@@ -31,10 +35,15 @@ fuzz_target!(|data: &[u8]| {
     // Re-encoded messages may be longer than the input (4-octet AS_PATH of a
     // 2-octet session is not longer, but extended length octets are), so
     // encode and decode with extended messages on.
-    let ext = Negotiated { extended_message: true, ..neg };
+    let ext = Negotiated {
+        extended_message: true,
+        ..neg
+    };
     let mut buf = BytesMut::from(rest);
     while let Ok(Some(frame)) = split_frame(&mut buf, MAX_EXTENDED_MESSAGE_LEN) {
-        let Ok(msg) = Message::decode(frame, &neg) else { continue };
+        let Ok(msg) = Message::decode(frame, &neg) else {
+            continue;
+        };
         let bytes = match msg.to_bytes(&ext) {
             Ok(b) => b,
             Err(EncodeError::TooLong { .. } | EncodeError::ValueTooLong(_)) => continue,

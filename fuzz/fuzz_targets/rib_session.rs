@@ -62,7 +62,12 @@ impl Input<'_> {
         Some(b)
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+        Some(u32::from_be_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
     }
     fn bytes(&mut self, n: usize) -> &[u8] {
         let (a, b) = self.0.split_at(n.min(self.0.len()));
@@ -103,7 +108,10 @@ struct World {
 }
 
 fn local(p: PeerId) -> SocketAddr {
-    SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 9, p as u16 + 1)), 1790)
+    SocketAddr::new(
+        IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 9, p as u16 + 1)),
+        1790,
+    )
 }
 
 fn capabilities(bits: u8) -> Vec<Capability> {
@@ -228,9 +236,7 @@ impl World {
             }
             match a {
                 Action::Established {
-                    negotiated,
-                    remote,
-                    ..
+                    negotiated, remote, ..
                 } => {
                     let peer = &mut self.peers[p];
                     let ctx = ExportContext::new(negotiated, Some(local(p)));
@@ -331,8 +337,16 @@ impl World {
                 link_local: Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, 9)),
             },
         };
-        let med = if flags & 1 != 0 { Some(input.u32()?) } else { None };
-        let local_pref = if flags & 2 != 0 { Some(u32::from(input.u8()?)) } else { None };
+        let med = if flags & 1 != 0 {
+            Some(input.u32()?)
+        } else {
+            None
+        };
+        let local_pref = if flags & 2 != 0 {
+            Some(u32::from(input.u8()?))
+        } else {
+            None
+        };
         let originator_id = match (flags >> 2) & 3 {
             0 => None,
             1 => Some(ME),
@@ -421,7 +435,11 @@ impl World {
                 let msg = Message::decode(m, &neg).expect("we send what decodes");
                 match msg {
                     Message::Update(u) => {
-                        assert!(u.issues.is_empty(), "we send malformed attributes: {:?}", u.issues);
+                        assert!(
+                            u.issues.is_empty(),
+                            "we send malformed attributes: {:?}",
+                            u.issues
+                        );
                         if u.is_end_of_rib().is_some() {
                             continue;
                         }
@@ -442,7 +460,9 @@ impl World {
                     }
                     Message::RouteRefresh(rr) => {
                         assert!(neg.enhanced_route_refresh, "BoRR/EoRR without RFC 7313");
-                        assert!(rr.subtype == RouteRefresh::BORR || rr.subtype == RouteRefresh::EORR);
+                        assert!(
+                            rr.subtype == RouteRefresh::BORR || rr.subtype == RouteRefresh::EORR
+                        );
                     }
                     other => panic!("the RIB sent {other:?}"),
                 }
@@ -450,7 +470,10 @@ impl World {
         }
         let mut reset = false;
         for (p, action) in limits {
-            if matches!(action, ImportLimitAction::Restart | ImportLimitAction::Disable) {
+            if matches!(
+                action,
+                ImportLimitAction::Restart | ImportLimitAction::Disable
+            ) {
                 // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached;
                 // the RIB task flushes again after the session went down.
                 self.event(p, Event::Stop(Notification::cease(1)));
@@ -469,12 +492,19 @@ impl World {
         for (p, peer) in self.peers.iter().enumerate() {
             let c = rib.counts(p);
             let rows = rib.adj_rib_in(p);
-            assert_eq!(c.received, c.accepted + c.filtered, "received = accepted + filtered");
+            assert_eq!(
+                c.received,
+                c.accepted + c.filtered,
+                "received = accepted + filtered"
+            );
             assert_eq!(c.received, rows.len(), "received = Adj-RIB-In rows");
             let ok = rows.iter().filter(|(_, r)| r.verdict.is_ok()).count();
             assert_eq!(c.accepted, ok, "accepted = rows accepted");
             if c.filtered_limit > 0 {
-                assert!(c.filtered <= c.filtered_limit as usize, "over the filtered limit");
+                assert!(
+                    c.filtered <= c.filtered_limit as usize,
+                    "over the filtered limit"
+                );
             }
             if peer.limit > 0 && peer.action != ImportLimitAction::Warn {
                 assert!(c.accepted <= peer.limit as usize, "over the import limit");
@@ -487,12 +517,7 @@ impl World {
         let mut expected: Vec<BTreeMap<IpNet, (MpNextHop, PathAttributes)>> =
             vec![BTreeMap::new(); PEERS];
         let mut best_count = 0;
-        let all: BTreeSet<IpNet> = self
-            .seen
-            .iter()
-            .chain(rib.originated())
-            .copied()
-            .collect();
+        let all: BTreeSet<IpNet> = self.seen.iter().chain(rib.originated()).copied().collect();
         for &prefix in &all {
             let e = rib.explain(prefix);
             let Some(best) = e.candidates.iter().find(|c| c.best) else {
@@ -520,19 +545,29 @@ impl World {
                 if !may_send(source, from_client, q, peer.rr_client) {
                     continue;
                 }
-                let Some(nh) = ctx.next_hop_for(&prefix) else { continue };
+                let Some(nh) = ctx.next_hop_for(&prefix) else {
+                    continue;
+                };
                 expected[q].insert(prefix, (nh, attrs.clone()));
             }
         }
         assert_eq!(rib.len(), best_count, "Loc-RIB size");
         if std::env::var_os("RIB_SESSION_TRACE").is_some() {
-            let sizes: Vec<_> = self.peers.iter().map(|p| (p.ctx.is_some(), p.model.out.len())).collect();
+            let sizes: Vec<_> = self
+                .peers
+                .iter()
+                .map(|p| (p.ctx.is_some(), p.model.out.len()))
+                .collect();
             eprintln!("check: best {best_count}, peers (up, held) {sizes:?}");
         }
         for (q, peer) in self.peers.iter().enumerate() {
             let Some(ctx) = &peer.ctx else { continue };
             let neg = ctx.negotiated;
-            assert_eq!(rib.counts(q).advertised, expected[q].len(), "advertised count of p{q}");
+            assert_eq!(
+                rib.counts(q).advertised,
+                expected[q].len(),
+                "advertised count of p{q}"
+            );
             // Expected attributes as the peer decodes them (the codec's normal form).
             let exp: BTreeMap<IpNet, (MpNextHop, PathAttributes)> = expected[q]
                 .iter()
@@ -556,7 +591,12 @@ impl World {
 
 /// `a` for `prefix` encoded on a session with `neg` and decoded again; `None`
 /// if it cannot be encoded (then nothing is sent).
-fn normal_form(neg: &Negotiated, prefix: IpNet, nh: MpNextHop, a: &PathAttributes) -> Option<PathAttributes> {
+fn normal_form(
+    neg: &Negotiated,
+    prefix: IpNet,
+    nh: MpNextHop,
+    a: &PathAttributes,
+) -> Option<PathAttributes> {
     let b = UpdateBuilder::new(neg);
     let mut out = BytesMut::new();
     match prefix {
@@ -571,7 +611,9 @@ fn normal_form(neg: &Negotiated, prefix: IpNet, nh: MpNextHop, a: &PathAttribute
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
-    let Some(mut world) = World::new(&mut input) else { return };
+    let Some(mut world) = World::new(&mut input) else {
+        return;
+    };
     let mut ops = 0;
     while let Some(op) = input.u8() {
         ops += 1;
@@ -590,7 +632,14 @@ fuzz_target!(|data: &[u8]| {
             6 => input.u8().map(|b| {
                 let afi = u16::from(b % 4);
                 let subtype = (b >> 2) % 4;
-                world.send_message(p, Message::RouteRefresh(RouteRefresh { afi, subtype, safi: 1 }));
+                world.send_message(
+                    p,
+                    Message::RouteRefresh(RouteRefresh {
+                        afi,
+                        subtype,
+                        safi: 1,
+                    }),
+                );
             }),
             7 => {
                 world.send_message(p, Message::Notification(Notification::cease(2)));
@@ -609,8 +658,10 @@ fuzz_target!(|data: &[u8]| {
                 world.rib.set_link_cost(p, cost);
             }),
             9 => input.u8().map(|b| {
-                let set: BTreeSet<IpNet> =
-                    (0..8).filter(|i| b & (1 << i) != 0).map(|i| prefix(i * 2)).collect();
+                let set: BTreeSet<IpNet> = (0..8)
+                    .filter(|i| b & (1 << i) != 0)
+                    .map(|i| prefix(i * 2))
+                    .collect();
                 world.seen.extend(set.iter().copied());
                 world.rib.set_originated(set);
             }),

@@ -108,17 +108,28 @@ mod tests {
             assert!(sent <= t && sent <= MAX_ADVERTISED_MED);
             for cost in [0, 1, 10, 1 << 30, UNKNOWN_LINK_COST - 1, UNKNOWN_LINK_COST] {
                 let at_bird = bird_add(sent, cost);
-                assert_eq!(u64::from(at_bird), u64::from(sent) + u64::from(cost), "{t} + {cost} wrapped");
+                assert_eq!(
+                    u64::from(at_bird),
+                    u64::from(sent) + u64::from(cost),
+                    "{t} + {cost} wrapped"
+                );
             }
             for &u in &totals {
                 if t < u && t < MAX_ADVERTISED_MED {
-                    assert!(advertised_med(t) < advertised_med(u), "order of {t} < {u} kept");
+                    assert!(
+                        advertised_med(t) < advertised_med(u),
+                        "order of {t} < {u} kept"
+                    );
                 }
             }
         }
         // The wrap the cap prevents: two unknown-cost links, the second at BIRD.
         let two_unknown = total_med(None, UNKNOWN_LINK_COST);
-        assert_eq!(bird_add(two_unknown, UNKNOWN_LINK_COST), 0, "uncapped wraps to 0");
+        assert_eq!(
+            bird_add(two_unknown, UNKNOWN_LINK_COST),
+            0,
+            "uncapped wraps to 0"
+        );
         assert_eq!(
             bird_add(advertised_med(two_unknown), UNKNOWN_LINK_COST),
             u32::MAX

@@ -187,8 +187,14 @@ fn med_saturates_and_unknown_cost_is_2_pow_31() {
     assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(cap));
     assert_eq!(med_sent(&out, 2, "10.255.0.8/32"), Some(cap));
     assert_eq!(med_sent(&out, 2, "10.255.0.9/32"), Some(cap));
-    assert_eq!(rib.explain(net("10.255.0.7/32")).candidates[0].med, u32::MAX);
-    assert_eq!(rib.explain(net("10.255.0.9/32")).candidates[0].med, u32::MAX);
+    assert_eq!(
+        rib.explain(net("10.255.0.7/32")).candidates[0].med,
+        u32::MAX
+    );
+    assert_eq!(
+        rib.explain(net("10.255.0.9/32")).candidates[0].med,
+        u32::MAX
+    );
     let e = rib.explain(net("10.255.0.8/32"));
     assert_eq!(e.candidates[0].med, (1 << 31) + 7);
     assert!(e.candidates[0].link_cost_unknown);

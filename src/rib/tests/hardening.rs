@@ -9,7 +9,10 @@ fn full_route_table_drops_new_prefixes_without_panicking() {
     rib.loc.max_dests = Some(2);
     let l = rib.update(
         0,
-        &announce(Some(1), &["10.255.0.7/32", "10.255.0.8/32", "10.255.0.9/32"]),
+        &announce(
+            Some(1),
+            &["10.255.0.7/32", "10.255.0.8/32", "10.255.0.9/32"],
+        ),
     );
     assert_eq!((l.accepted, l.filtered), (2, 1), "third prefix has no room");
     let c = rib.counts(0);
@@ -43,12 +46,20 @@ fn filtered_routes_are_capped_and_drops_counted() {
         a,
         &announce(
             None,
-            &["192.0.2.1/32", "192.0.2.2/32", "192.0.2.3/32", "192.0.2.4/32"],
+            &[
+                "192.0.2.1/32",
+                "192.0.2.2/32",
+                "192.0.2.3/32",
+                "192.0.2.4/32",
+            ],
         ),
     );
     assert_eq!(l.filtered, 4, "all four were filtered");
     let c = rib.counts(a);
-    assert_eq!((c.filtered, c.filtered_dropped, c.filtered_limit), (2, 2, 2));
+    assert_eq!(
+        (c.filtered, c.filtered_dropped, c.filtered_limit),
+        (2, 2, 2)
+    );
     assert_eq!(rib.adj_rib_in(a).len(), 2);
     // The same filtered routes again replace what is kept: no new drop.
     rib.update(a, &announce(Some(3), &["192.0.2.1/32"]));
@@ -65,7 +76,10 @@ fn filtered_routes_are_capped_and_drops_counted() {
     assert_eq!((c.accepted, c.filtered, c.filtered_dropped), (0, 2, 3));
     assert_eq!(rib.len(), 0, "the replaced route is gone");
     // Accepted routes are not limited by it; a withdrawal makes room.
-    let l = rib.update(a, &announce(None, &["10.255.0.6/32", "10.255.0.7/32", "10.255.0.8/32"]));
+    let l = rib.update(
+        a,
+        &announce(None, &["10.255.0.6/32", "10.255.0.7/32", "10.255.0.8/32"]),
+    );
     assert_eq!(l.accepted, 3);
     rib.update(a, &withdraw(&["192.0.2.1/32"]));
     rib.update(a, &announce(None, &["192.0.2.9/32"]));
