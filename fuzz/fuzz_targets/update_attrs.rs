@@ -7,9 +7,7 @@ use kittbgpd::wire::{Message, Negotiated, HEADER_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, attrs)) = data.split_first() else {
-        return;
-    };
+    let Some((&flags, attrs)) = data.split_first() else { return };
     if attrs.len() > 65535 - HEADER_LEN - 4 {
         return;
     }
@@ -32,12 +30,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Message::Update(u)) = Message::decode(m.freeze(), &neg) {
         // Walk everything lazily kept, as a consumer would.
         let n = u.nlri_v4().count() + u.withdrawn_v4().count();
-        let mp = u
-            .attrs
-            .mp_reach
-            .iter()
-            .map(|r| r.prefixes().count())
-            .sum::<usize>();
+        let mp = u.attrs.mp_reach.iter().map(|r| r.prefixes().count()).sum::<usize>();
         std::hint::black_box((n, mp, u.treat_as_withdraw()));
     }
 });
