@@ -9,7 +9,7 @@
 # Prints one PASS/FAIL line per check and a final "N passed, M failed"; exit 1 on any failure.
 # Always cleans up (trap in lib.sh): only its own namespaces and PIDs.
 #
-# Scenario A (peer first): node 2's speaker starts, BIRD 3 s later; checks a-f.
+# Scenario A (peer first): node 2's speaker starts, BIRD 3 s later; checks a-g.
 # Scenario B (BIRD first): BIRD starts, node 2's speaker 3 s later; checks a-c, f.
 #   a  session Established on both sides (BIRD `show protocols`, kittbgpd `show neighbors --json`)
 #   b  BIRD has 10.255.0.2/32 and fd00:255::2/128 via fe80::2:1 on wg2
@@ -19,6 +19,10 @@
 #      192.0.2.2/32 and 2001:db8::2/128 on lo, BIRD must not get them
 #   e  hold time 9 / keepalive 3 on both sides: negotiated hold 9, and the session stays up
 #      (BIRD's "since" never changes) for KB_STABLE_S (default 30 s = 3+ hold times)
+#   g  (kittbgpd) End-of-RIB from BIRD recorded per family (`show neighbors --json`);
+#      `birdc reload out wg2`: BIRD refeeds between BoRR and EoRR (RFC 7313), kittbgpd keeps
+#      the routes and sends nothing back (BoRR/EoRR are not requests); `birdc reload in wg2`:
+#      kittbgpd answers the request and BIRD keeps kittbgpd's routes
 #   f  SIGTERM to node 2's daemon: it exits, BIRD logs "wg2: Received: Administrative shutdown"
 #      (the Cease it sent), not "Hold timer expired", and leaves Established at once
 # Environment: KB_STABLE_S, KB_LAB_PREFIX, KB_KEEP_STATE=1 (keep logs), RUST_LOG, see lib.sh.
@@ -190,6 +194,45 @@ check_stability() {
     check "e  BIRD log has no 'Hold timer expired'" bash -c '! grep -q "wg2: Error: Hold timer expired" "$0"' "$(lab_bird_log 1)"
 }
 
+# kb_wg1 FIELD: a field of neighbor wg1 in node 2's `show neighbors --json` (routes.X for counts)
+kb_wg1() {
+    kb_show 2 neighbors --json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+for n in json.load(sys.stdin):
+    if n.get("name") == "wg1":
+        v = n
+        for k in sys.argv[1].split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        print(json.dumps(v)); break
+' "$1"
+}
+
+check_refresh() {
+    local sent0 sent1 log=$KB_LAB_STATE/node2/kittbgpd.log
+    wait_for "[[ \$(kb_wg1 routes.end_of_rib_ipv4) == true && \$(kb_wg1 routes.end_of_rib_ipv6) == true ]]" 5 || true
+    check "g  kittbgpd recorded BIRD's End-of-RIB for ipv4 and ipv6" \
+        test "$(kb_wg1 routes.end_of_rib_ipv4) $(kb_wg1 routes.end_of_rib_ipv6)" = "true true"
+    sent0=$(kb_wg1 updates_sent)
+    birdc_n 1 reload out wg2 >/dev/null
+    wait_for "[[ \$(grep -c 'End of Route Refresh' '$log') -ge 2 ]]" 5 || true
+    info "kittbgpd log: $(grep -E 'Route Refresh' "$log" | tail -n 4 | sed 's/.*INFO //' | paste -sd';')"
+    check "g  kittbgpd saw BIRD's refeed bracketed by BoRR/EoRR for both families" \
+        test "$(grep -c 'End of Route Refresh' "$log")" -ge 2
+    sleep 1
+    sent1=$(kb_wg1 updates_sent)
+    check "g  kittbgpd sent nothing back for BoRR/EoRR (updates_sent $sent0 -> $sent1)" test "$sent0" = "$sent1"
+    check "g  kittbgpd kept BIRD's loopbacks through the refresh" \
+        test "$(peer_routes | grep -c '^10.255.0.1/32 \|^fd00:255::1/128 ')" = 2
+    birdc_n 1 reload in wg2 >/dev/null
+    wait_for "[[ \$(kb_wg1 updates_sent) -gt $sent1 ]]" 5 || true
+    check "g  kittbgpd answered BIRD's ROUTE-REFRESH (updates_sent $sent1 -> $(kb_wg1 updates_sent))" \
+        test "$(kb_wg1 updates_sent)" -gt "$sent1"
+    sleep 1
+    for p in 10.255.0.2/32 fd00:255::2/128; do
+        check "g  BIRD still has $p after its reload in" bird_route_ok "$p"
+    done
+}
+
 check_shutdown() {
     local blog lines0 t0 ms
     blog=$(lab_bird_log 1)
@@ -225,7 +268,10 @@ run_scenario() {
     else lab_bird_start 1; sleep 3; peer_start; fi
     if check_established; then
         check_routes
-        if [[ $SCEN == A ]]; then check_filtering; check_stability; fi
+        if [[ $SCEN == A ]]; then
+            check_filtering; check_stability
+            if [[ $PEER == kittbgpd ]]; then check_refresh; fi
+        fi
         check_shutdown
     fi
     ((FAILED == failed0)) || dump_logs

@@ -77,7 +77,7 @@ with_session_options!(
         pub name: Option<String>,
         pub interface: Option<String>,
         pub address: Option<Spanned<IpAddr>>,
-        pub remote_as: Option<u32>,
+        pub remote_as: Option<Spanned<u32>>,
         pub cost: Option<LinkCost>,
     }
 );

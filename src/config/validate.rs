@@ -432,6 +432,17 @@ impl Validator<'_> {
                 );
             }
         }
+        if let Some(r) = &n.remote_as {
+            let remote_as = *r.get_ref();
+            if remote_as != local_as {
+                // Only iBGP exists yet: an eBGP session would be run as iBGP.
+                self.error(
+                    r.span(),
+                    &key("remote_as"),
+                    format!("{remote_as} differs from local_as {local_as}: only iBGP (remote_as = local_as) is supported"),
+                );
+            }
+        }
         let name = n
             .name
             .clone()
@@ -504,7 +515,7 @@ impl Validator<'_> {
             interface: n.interface.clone(),
             address,
             port: n.port.or(d.port).unwrap_or(DEFAULT_PORT),
-            remote_as: n.remote_as.unwrap_or(local_as),
+            remote_as: local_as,
             cost: match n.cost {
                 Some(LinkCost::Static(c)) => Some(c),
                 Some(LinkCost::Auto) | None => None,
@@ -775,6 +786,36 @@ hold_time = 9
         assert_eq!((e[0].key.as_str(), e[0].line), ("cost.windw", 25), "{e:?}");
         let e = errors(&format!("{GOOD}\n[cost]\nhold_down = -1\n"));
         assert_eq!(e[0].key, "cost.hold_down", "{e:?}");
+    }
+
+    #[test]
+    fn ebgp_remote_as_is_rejected() {
+        let ok = GOOD.replace(
+            "cost = 10
+",
+            "cost = 10
+remote_as = 4242421945
+",
+        );
+        assert_eq!(
+            parse(&ok, "f.toml").unwrap().neighbors[0].remote_as,
+            4242421945
+        );
+        let text = GOOD.replace(
+            "cost = 10
+",
+            "cost = 10
+remote_as = 65001
+",
+        );
+        let e = errors(&text);
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[0].remote_as", 17),
+            "{e:?}"
+        );
+        assert!(e[0].to_string().starts_with("f.toml:17:"), "{}", e[0]);
+        assert!(e[0].message.contains("only iBGP"), "{}", e[0].message);
     }
 
     #[test]

@@ -58,6 +58,33 @@ pub struct RouteView {
     /// Link cost added on import (2^31 when unknown); none for our own routes.
     #[serde(default)]
     pub link_cost: Option<u32>,
+    /// ATOMIC_AGGREGATE (RFC 4271 §5.1.6).
+    #[serde(default)]
+    pub atomic_aggregate: bool,
+    /// AGGREGATOR as "AS address" (RFC 4271 §5.1.7).
+    #[serde(default)]
+    pub aggregator: Option<String>,
+    /// COMMUNITIES (RFC 1997) as "high:low".
+    #[serde(default)]
+    pub communities: Vec<String>,
+    /// EXTENDED_COMMUNITIES (RFC 4360), 8 octets each in hex.
+    #[serde(default)]
+    pub extended_communities: Vec<String>,
+    /// LARGE_COMMUNITIES (RFC 8092) as "global:local1:local2".
+    #[serde(default)]
+    pub large_communities: Vec<String>,
+    /// Attributes kittbgpd does not interpret, as received.
+    #[serde(default)]
+    pub unknown_attributes: Vec<UnknownAttributeView>,
+}
+
+/// An attribute kept as received: type code, flags (Extended Length bit
+/// cleared) and value in hex.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnknownAttributeView {
+    pub code: u8,
+    pub flags: u8,
+    pub value: String,
 }
 
 /// Which routes `show routes` lists: best paths only (like BIRD's `show

@@ -28,19 +28,36 @@ pub fn render_neighbors(list: &Value) -> String {
             .get("since")
             .and_then(Value::as_u64)
             .map_or("-".into(), format_age);
+        let r = n.get("routes").cloned().unwrap_or_default();
         let info = if s(n, "state") == "Established" {
-            format!("router id {}", s(n, "remote_id"))
+            let mut info = format!("router id {}", s(n, "remote_id"));
+            // End-of-RIB received (RFC 4724), per family.
+            let eor: Vec<&str> = [("end_of_rib_ipv4", "ipv4"), ("end_of_rib_ipv6", "ipv6")]
+                .into_iter()
+                .filter(|(k, _)| r.get(*k).and_then(Value::as_bool) == Some(true))
+                .map(|(_, f)| f)
+                .collect();
+            if !eor.is_empty() {
+                let _ = write!(info, ", end-of-rib {}", eor.join(" "));
+            }
+            if let Some(m) = r
+                .get("missing_local_pref")
+                .and_then(Value::as_u64)
+                .filter(|m| *m > 0)
+            {
+                let _ = write!(info, ", {m} updates without local-pref");
+            }
+            info
         } else {
             n.get("last_error")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()
         };
-        let r = n.get("routes").cloned().unwrap_or_default();
         let info = match r.get("filtered_dropped").and_then(Value::as_u64) {
             Some(d) if d > 0 => format!(
                 "{info}{}{d} filtered dropped (filtered_limit {})",
-                if info.is_empty() { "" } else { "; " },
+                if info.is_empty() { "" } else { ", " },
                 s(&r, "filtered_limit")
             ),
             _ => info,
@@ -253,7 +270,22 @@ mod tests {
         }]);
         let text = render_neighbors(&list);
         assert!(
-            text.contains("router id 10.0.0.2; 7 filtered dropped (filtered_limit 2)"),
+            text.contains("router id 10.0.0.2, 7 filtered dropped (filtered_limit 2)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn neighbors_show_end_of_rib_and_missing_local_pref() {
+        let v = serde_json::json!([{
+            "name": "n1", "address": "fe80::1", "interface": "wg0", "state": "Established",
+            "since": 0, "remote_id": "10.0.0.2",
+            "routes": {"accepted": 1, "filtered": 0, "limit": 0, "advertised": 2,
+                       "end_of_rib_ipv4": true, "end_of_rib_ipv6": false, "missing_local_pref": 3}
+        }]);
+        let text = render_neighbors(&v);
+        assert!(
+            text.contains("router id 10.0.0.2, end-of-rib ipv4, 3 updates without local-pref"),
             "{text}"
         );
     }

@@ -3,7 +3,9 @@
 //! Filtered routes stay inspectable (BIRD's `import keep filtered`).
 
 use super::policy::FilterReason;
-use crate::wire::{MpNextHop, PathAttributes};
+use crate::wire::{AfiSafi, PathAttributes};
+use ipnet::IpNet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,15 +20,24 @@ pub struct InRoute {
     pub verdict: Result<(), FilterReason>,
 }
 
-/// Counts of one peer's Adj-RIB-In. The routes themselves live in the route
-/// table ([`super::loc_rib`]), one entry per (prefix, peer), pointing at an
-/// interned [`InRoute`].
+/// Counts of one peer's Adj-RIB-In, and what the current session told about
+/// it. The routes themselves live in the route table ([`super::loc_rib`]),
+/// one entry per (prefix, peer), pointing at an interned [`InRoute`].
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
     len: usize,
     accepted: usize,
     /// Routes filtered only because of the import limit.
     held: usize,
+    /// Families whose End-of-RIB marker arrived (RFC 4724 §2).
+    pub(crate) end_of_rib: BTreeSet<AfiSafi>,
+    /// RFC 7313 §4.2: per family in an enhanced route refresh (after BoRR),
+    /// the prefixes not re-announced yet; purged at EoRR.
+    pub(crate) stale: Vec<(AfiSafi, HashSet<IpNet>)>,
+    /// Families not negotiated whose NLRI were ignored (logged once each).
+    pub(crate) ignored_families: BTreeSet<AfiSafi>,
+    /// UPDATEs announcing routes without LOCAL_PREF (RFC 4271 §5.1.5 wants it on iBGP).
+    pub(crate) missing_local_pref: u64,
 }
 
 pub(crate) fn is_held(r: &InRoute) -> bool {
@@ -59,6 +70,23 @@ impl AdjRibIn {
         *self = AdjRibIn::default();
     }
 
+    /// Families whose End-of-RIB arrived on the current session.
+    pub fn end_of_rib(&self) -> &BTreeSet<AfiSafi> {
+        &self.end_of_rib
+    }
+
+    /// UPDATEs with routes but no LOCAL_PREF on the current session.
+    pub fn missing_local_pref(&self) -> u64 {
+        self.missing_local_pref
+    }
+
+    /// A route of `prefix` arrived or left: it is no longer stale (RFC 7313 §4.2).
+    pub(crate) fn refreshed(&mut self, prefix: &IpNet) {
+        for (_, set) in &mut self.stale {
+            set.remove(prefix);
+        }
+    }
+
     /// Counts a stored route.
     pub(crate) fn add(&mut self, route: &InRoute) {
         self.len += 1;
@@ -74,17 +102,5 @@ impl AdjRibIn {
             .accepted
             .saturating_sub(usize::from(route.verdict.is_ok()));
         self.held = self.held.saturating_sub(usize::from(is_held(route)));
-    }
-}
-
-/// The address packets are forwarded to: the link-local one when present
-/// (RFC 2545 §3), else the global one; `::`/`0.0.0.0` are not usable.
-pub fn usable_next_hop(nh: &MpNextHop) -> Option<IpAddr> {
-    match *nh {
-        MpNextHop::V4(a) => (!a.is_unspecified()).then_some(IpAddr::V4(a)),
-        MpNextHop::V6 { global, link_local } => match link_local {
-            Some(ll) if !ll.is_unspecified() => Some(IpAddr::V6(ll)),
-            _ => (!global.is_unspecified()).then_some(IpAddr::V6(global)),
-        },
     }
 }

@@ -8,8 +8,8 @@ use super::flush::{candidates, paths};
 use super::loc_rib::{Source, NONE};
 use super::policy::FilterReason;
 use super::Rib;
-use crate::ctl::{RouteQuery, RouteView};
-use crate::wire::{Origin, PathAttributes};
+use crate::ctl::{RouteQuery, RouteView, UnknownAttributeView};
+use crate::wire::{hex_string, Origin, PathAttributes};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr};
@@ -254,6 +254,32 @@ impl Rib {
             best: false,
             received_med: a.med,
             link_cost,
+            atomic_aggregate: a.atomic_aggregate,
+            aggregator: a.aggregator.map(|g| format!("{} {}", g.asn, g.address)),
+            communities: a
+                .communities
+                .iter()
+                .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
+                .collect(),
+            extended_communities: a
+                .extended_communities
+                .iter()
+                .map(|c| hex_string(c))
+                .collect(),
+            large_communities: a
+                .large_communities
+                .iter()
+                .map(|[g, l1, l2]| format!("{g}:{l1}:{l2}"))
+                .collect(),
+            unknown_attributes: a
+                .unknown
+                .iter()
+                .map(|u| UnknownAttributeView {
+                    code: u.code,
+                    flags: u.flags,
+                    value: hex_string(&u.value),
+                })
+                .collect(),
         }
     }
 }

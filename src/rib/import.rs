@@ -6,16 +6,26 @@
 //! received MED plus the link cost (see [`super::reflect::total_med`]),
 //! computed at decision time from the two values stored apart.
 
-use super::adj_in::{is_held, usable_next_hop, InRoute};
-use super::loc_rib::NONE;
+use super::adj_in::{is_held, InRoute};
+use super::loc_rib::{LocRib, NONE};
+use super::nexthop::{mp_next_hop, next_hop_attr, Checked};
 use super::policy::FilterReason;
 use super::{PeerId, Rib, RibOutput};
 use crate::config::ImportLimitAction;
-use crate::wire::{AttrErrorAction, Update};
+use crate::wire::{AfiSafi, AttrErrorAction, Negotiated, Update};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{info, warn};
+
+/// Whether routes of `f` may be exchanged on the session (RFC 4760 §6).
+pub(crate) fn family_negotiated(n: &Negotiated, f: AfiSafi) -> bool {
+    match f {
+        AfiSafi::IPV4_UNICAST => n.ipv4_unicast,
+        AfiSafi::IPV6_UNICAST => n.ipv6_unicast,
+        _ => false,
+    }
+}
 
 /// What one UPDATE changed in a peer's Adj-RIB-In.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,29 +52,57 @@ impl Rib {
         let Some(p) = peers.get_mut(peer) else {
             return learned;
         };
-        if p.session.is_none() || update.is_end_of_rib().is_some() {
+        let Some(ctx) = p.session.as_ref().map(|s| s.ctx.clone()) else {
+            return learned;
+        };
+        if let Some(f) = update.is_end_of_rib() {
+            if p.adj_in.end_of_rib.insert(f) {
+                info!(peer = %p.cfg.name, family = %f, "End-of-RIB received");
+            }
             return learned;
         }
+        let neg = ctx.negotiated;
+        // RFC 4760 §6: NLRI of a family not negotiated are ignored (logged once per session).
+        let mut negotiated = |f: AfiSafi| {
+            let ok = family_negotiated(&neg, f);
+            if !ok && p.adj_in.ignored_families.insert(f) {
+                warn!(peer = %p.cfg.name, family = %f, "ignoring routes of a family not negotiated");
+            }
+            ok
+        };
+        let v4_field = !update.nlri.is_empty() || !update.withdrawn.is_empty();
+        let use_v4_field = !v4_field || negotiated(AfiSafi::IPV4_UNICAST);
+        let a = &update.attrs;
+        let use_mp_reach = a.mp_reach.as_ref().is_some_and(|r| negotiated(r.afi_safi));
+        let use_mp_unreach = a
+            .mp_unreach
+            .as_ref()
+            .is_some_and(|u| negotiated(u.afi_safi));
+        let withdrawn = update
+            .withdrawn_v4()
+            .map(IpNet::V4)
+            .filter(|_| use_v4_field)
+            .chain(
+                a.mp_unreach
+                    .iter()
+                    .filter(|_| use_mp_unreach)
+                    .flat_map(|u| u.prefixes()),
+            );
         let pid = peer as u32;
-        for prefix in update.withdrawn_all() {
-            let Some(id) = loc.find(&prefix) else {
-                continue;
-            };
-            let old = loc.remove_entry(id, pid);
-            if old == NONE {
-                continue;
+        for prefix in withdrawn {
+            if !p.adj_in.stale.is_empty() {
+                p.adj_in.refreshed(&prefix);
             }
-            learned.withdrawn += 1;
-            let r = loc.routes.get(old);
-            p.adj_in.forget(r);
-            if r.verdict.is_ok() {
-                loc.touch(id);
-            }
-            loc.routes.dec(old);
-            loc.release(id);
+            learned.withdrawn += usize::from(withdraw(loc, &mut p.adj_in, pid, prefix));
         }
         if update.has_reachability() {
-            let a = &update.attrs;
+            if a.local_pref.is_none() {
+                // RFC 4271 §5.1.5: iBGP routes carry LOCAL_PREF; the decision uses 100.
+                p.adj_in.missing_local_pref += 1;
+                if p.adj_in.missing_local_pref == 1 {
+                    warn!(peer = %p.cfg.name, "UPDATE without LOCAL_PREF on iBGP: 100 is used (counted in show neighbors)");
+                }
+            }
             // Verdicts shared by every prefix of the UPDATE.
             let common: Result<(), FilterReason> = if let Some(issue) = update
                 .issues
@@ -80,19 +118,20 @@ impl Rib {
                 Ok(())
             };
             let attrs = interner.intern(a.without_reach());
-            let v4_nh = a.next_hop.map(IpAddr::V4);
-            let mp_nh = a
-                .mp_reach
-                .as_ref()
-                .and_then(|r| usable_next_hop(&r.next_hop));
-            let announced: Vec<(IpNet, Option<IpAddr>)> = update
+            // RFC 4271 §6.3, RFC 7606 §7.3: an unusable next hop is treat-as-withdraw.
+            let v4_nh = next_hop_attr(a.next_hop, &ctx);
+            let mp_nh: Option<Checked> = a.mp_reach.as_ref().map(|r| mp_next_hop(r, &ctx));
+            let announced: Vec<(IpNet, &Checked)> = update
                 .nlri_v4()
-                .map(|n| (IpNet::V4(n), v4_nh))
+                .filter(|_| use_v4_field)
+                .map(|n| (IpNet::V4(n), &v4_nh))
                 .chain(
                     a.mp_reach
                         .iter()
+                        .filter(|_| use_mp_reach)
                         .flat_map(|r| r.prefixes())
-                        .map(|n| (n, mp_nh)),
+                        .zip(std::iter::repeat(mp_nh.as_ref()))
+                        .filter_map(|(n, nh)| Some((n, nh?))),
                 )
                 .collect();
             // The table lookups miss the cache: start them all at once.
@@ -101,11 +140,15 @@ impl Rib {
             }
             // Route ids of this UPDATE by (next hop, verdict): mostly one.
             let mut ids: Vec<(Option<IpAddr>, Result<(), FilterReason>, u32)> = Vec::new();
-            for (prefix, next_hop) in announced {
+            for (prefix, (next_hop, nh_verdict)) in announced {
+                let next_hop: Option<IpAddr> = *next_hop;
+                if !p.adj_in.stale.is_empty() {
+                    p.adj_in.refreshed(&prefix);
+                }
                 let mut verdict = common
                     .clone()
                     .and_then(|()| policy.check(prefix))
-                    .and_then(|()| next_hop.map(|_| ()).ok_or(FilterReason::NoNextHop));
+                    .and_then(|()| nh_verdict.clone());
                 let Some(id) = loc.dest(prefix) else {
                     // Nowhere to keep it: lost like a route over the import limit.
                     warn!(peer = %p.cfg.name, %prefix, "route table full: route dropped");
@@ -188,37 +231,7 @@ impl Rib {
                 loc.release(id);
             }
         }
-        let limit = p.cfg.import_limit as usize;
-        if p.adj_in.accepted_count() < limit {
-            p.limit_hit = false;
-            // Room again: routes held back by the limit are accepted, in prefix order.
-            if p.adj_in.held_count() > 0 {
-                let room = limit - p.adj_in.accepted_count();
-                let mut held: Vec<(IpNet, u32, u32)> = loc
-                    .ids()
-                    .filter_map(|id| {
-                        let r = loc.entry(id, pid)?;
-                        is_held(loc.routes.get(r)).then(|| (loc.slab[id as usize].prefix, id, r))
-                    })
-                    .collect();
-                held.sort_unstable();
-                held.truncate(room);
-                for (_, id, old) in held {
-                    let r = loc.routes.get(old);
-                    let ok = InRoute {
-                        verdict: Ok(()),
-                        ..r.clone()
-                    };
-                    p.adj_in.forget(r);
-                    p.adj_in.add(&ok);
-                    let route = loc.routes.intern(ok);
-                    loc.routes.inc(route);
-                    loc.set_entry(id, pid, route);
-                    loc.routes.dec(old);
-                    loc.touch(id);
-                }
-            }
-        }
+        admit_held(loc, p, pid);
         loc.routes.sweep();
         learned
     }
@@ -234,5 +247,64 @@ fn count(learned: &mut Learned, verdict: &Result<(), FilterReason>) {
         learned.accepted += 1;
     } else {
         learned.filtered += 1;
+    }
+}
+
+/// Removes `peer`'s route of `prefix`; false if there was none.
+pub(crate) fn withdraw(
+    loc: &mut LocRib,
+    adj_in: &mut super::AdjRibIn,
+    pid: u32,
+    prefix: IpNet,
+) -> bool {
+    let Some(id) = loc.find(&prefix) else {
+        return false;
+    };
+    let old = loc.remove_entry(id, pid);
+    if old == NONE {
+        return false;
+    }
+    let r = loc.routes.get(old);
+    adj_in.forget(r);
+    if r.verdict.is_ok() {
+        loc.touch(id);
+    }
+    loc.routes.dec(old);
+    loc.release(id);
+    true
+}
+
+/// Below the import limit again: routes held back by it are accepted, in prefix order.
+pub(crate) fn admit_held(loc: &mut LocRib, p: &mut super::Peer, pid: u32) {
+    let limit = p.cfg.import_limit as usize;
+    if p.adj_in.accepted_count() < limit {
+        p.limit_hit = false;
+        // Room again: routes held back by the limit are accepted, in prefix order.
+        if p.adj_in.held_count() > 0 {
+            let room = limit - p.adj_in.accepted_count();
+            let mut held: Vec<(IpNet, u32, u32)> = loc
+                .ids()
+                .filter_map(|id| {
+                    let r = loc.entry(id, pid)?;
+                    is_held(loc.routes.get(r)).then(|| (loc.slab[id as usize].prefix, id, r))
+                })
+                .collect();
+            held.sort_unstable();
+            held.truncate(room);
+            for (_, id, old) in held {
+                let r = loc.routes.get(old);
+                let ok = InRoute {
+                    verdict: Ok(()),
+                    ..r.clone()
+                };
+                p.adj_in.forget(r);
+                p.adj_in.add(&ok);
+                let route = loc.routes.intern(ok);
+                loc.routes.inc(route);
+                loc.set_entry(id, pid, route);
+                loc.routes.dec(old);
+                loc.touch(id);
+            }
+        }
     }
 }

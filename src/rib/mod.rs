@@ -21,13 +21,15 @@ mod flush;
 mod import;
 mod intern;
 mod loc_rib;
+mod nexthop;
 mod policy;
 pub mod reflect;
+mod refresh;
 
 #[cfg(test)]
 mod tests;
 
-pub use adj_in::{usable_next_hop, AdjRibIn, InRoute};
+pub use adj_in::{AdjRibIn, InRoute};
 pub use decision::{Candidate, Step};
 pub use explain::{CandidateExplanation, Explanation, FilteredExplanation, LossExplanation};
 pub use export::{
@@ -38,6 +40,7 @@ pub use loc_rib::Source;
 pub use policy::{FilterReason, ImportPolicy};
 
 use crate::config::{Config, ImportLimitAction, Loopbacks, Neighbor, UNKNOWN_LINK_COST};
+use crate::wire::AfiSafi;
 use bytes::Bytes;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -136,6 +139,11 @@ pub struct PeerCounts {
     pub filtered_limit: u32,
     /// Filtered routes not kept because of `filtered_limit`, since start.
     pub filtered_dropped: u64,
+    /// UPDATEs with routes but no LOCAL_PREF on this session (iBGP wants it).
+    pub missing_local_pref: u64,
+    /// End-of-RIB received on this session (RFC 4724), per family.
+    pub end_of_rib_ipv4: bool,
+    pub end_of_rib_ipv6: bool,
 }
 
 /// An established session as export sees it.
@@ -379,6 +387,9 @@ impl Rib {
                 advertised: p.adj_out.len(),
                 filtered_limit: p.cfg.filtered_limit,
                 filtered_dropped: p.filtered_dropped,
+                missing_local_pref: p.adj_in.missing_local_pref(),
+                end_of_rib_ipv4: p.adj_in.end_of_rib().contains(&AfiSafi::IPV4_UNICAST),
+                end_of_rib_ipv6: p.adj_in.end_of_rib().contains(&AfiSafi::IPV6_UNICAST),
             })
     }
 

@@ -16,8 +16,13 @@ pub enum FilterReason {
     OutsideLoopbackRanges,
     /// RFC 7606 treat-as-withdraw: the attributes were malformed.
     MalformedAttributes(&'static str),
-    /// The route has no usable next hop.
+    /// The route has no next hop.
     NoNextHop,
+    /// RFC 4271 §6.3 / RFC 7606 §7.3 treat-as-withdraw: the next hop cannot
+    /// be used (0.0.0.0, multicast, class E, our own address, …).
+    BadNextHop(&'static str),
+    /// RFC 8950: an IPv6 next hop for IPv4 routes without the capability.
+    ExtendedNextHopNotNegotiated,
     /// RFC 4456 §8: ORIGINATOR_ID is our router id, the route is our own.
     OriginatorIsUs,
     /// RFC 4456 §8: our cluster id is in CLUSTER_LIST, the route looped.
@@ -36,6 +41,10 @@ impl std::fmt::Display for FilterReason {
                 "malformed attributes (RFC 7606 treat-as-withdraw): {why}"
             ),
             FilterReason::NoNextHop => f.write_str("no usable next hop"),
+            FilterReason::BadNextHop(why) => write!(f, "unusable next hop: {why}"),
+            FilterReason::ExtendedNextHopNotNegotiated => {
+                f.write_str("IPv6 next hop for IPv4 routes without RFC 8950 extended next hop")
+            }
             FilterReason::OriginatorIsUs => {
                 f.write_str("ORIGINATOR_ID is our router id (RFC 4456 §8)")
             }

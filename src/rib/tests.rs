@@ -497,7 +497,7 @@ fn filtered_routes_are_kept_with_their_reason() {
         reasons[1].2,
         FilterReason::OutsideLoopbackRanges.to_string()
     );
-    assert_eq!(reasons[2].2, FilterReason::NoNextHop.to_string());
+    assert_eq!(reasons[2].2, FilterReason::BadNextHop("::").to_string());
     assert_eq!(rib.counts(0).accepted, 1);
 }
 
@@ -726,5 +726,7 @@ fn reflects_many_routes() {
     assert_eq!(rib.counts(1).advertised, n as usize);
 }
 
-/// Step 5 hardening: resource limits and arithmetic on peer input.
 mod hardening;
+
+/// Step 5: resource limits (route table, filtered routes) on peer input.
+mod limits;

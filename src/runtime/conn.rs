@@ -3,10 +3,12 @@
 //! bytes; events go back to the peer task tagged with the connection's generation.
 
 use crate::session::Direction;
-use crate::wire::{split_frame, Notification, MAX_EXTENDED_MESSAGE_LEN};
+use crate::wire::{split_frame, Notification, MAX_MESSAGE_LEN};
 use bytes::{Bytes, BytesMut};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -43,6 +45,9 @@ pub struct ConnIo {
     pub remote: Option<SocketAddr>,
     pub established: bool,
     writer: mpsc::UnboundedSender<Bytes>,
+    /// Largest message the reader accepts, judged from the header alone
+    /// (RFC 4271 §6.1): 4096 until OPENs negotiate RFC 8654 extended messages.
+    max_len: Arc<AtomicUsize>,
     writer_task: JoinHandle<()>,
     reader_task: JoinHandle<()>,
 }
@@ -50,6 +55,11 @@ pub struct ConnIo {
 impl ConnIo {
     pub fn send(&self, message: Bytes) {
         let _ = self.writer.send(message);
+    }
+
+    /// The largest message the peer may send from now on.
+    pub fn set_max_len(&self, max: usize) {
+        self.max_len.store(max, Ordering::Relaxed);
     }
 
     /// Stop reading; the writer sends what is queued, then shuts the connection down.
@@ -70,14 +80,16 @@ pub fn start(
     let remote = stream.peer_addr().ok();
     let (rd, wr) = stream.into_split();
     let (writer, queue) = mpsc::unbounded_channel();
+    let max_len = Arc::new(AtomicUsize::new(MAX_MESSAGE_LEN));
     let writer_task = tokio::spawn(write_loop(wr, queue));
-    let reader_task = tokio::spawn(read_loop(rd, dir, generation, events));
+    let reader_task = tokio::spawn(read_loop(rd, dir, generation, max_len.clone(), events));
     ConnIo {
         generation,
         local,
         remote,
         established: false,
         writer,
+        max_len,
         writer_task,
         reader_task,
     }
@@ -92,12 +104,13 @@ async fn read_loop(
     mut rd: OwnedReadHalf,
     dir: Direction,
     generation: u64,
+    max_len: Arc<AtomicUsize>,
     events: mpsc::UnboundedSender<ConnEvent>,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         loop {
-            match split_frame(&mut buf, MAX_EXTENDED_MESSAGE_LEN) {
+            match split_frame(&mut buf, max_len.load(Ordering::Relaxed)) {
                 Ok(Some(frame)) => {
                     if events
                         .send(ConnEvent::Frame {

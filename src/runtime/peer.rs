@@ -402,6 +402,12 @@ impl PeerTask {
     }
 
     fn execute(&mut self, actions: Vec<Action>) {
+        // The readers judge lengths from the header alone (RFC 4271 §6.1).
+        for dir in [Direction::Outbound, Direction::Inbound] {
+            if let Some(c) = &self.conns[slot(dir)] {
+                c.set_max_len(self.session.max_message_len_on(dir));
+            }
+        }
         for action in actions {
             match action {
                 Action::Connect => {
@@ -471,6 +477,8 @@ impl PeerTask {
                         peer: self.id,
                         epoch: self.epoch,
                         afi: rr.afi,
+                        safi: rr.safi,
+                        subtype: rr.subtype,
                     });
                 }
                 Action::Down(reason) => {

@@ -6,7 +6,7 @@ use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
 use crate::ctl::{RouteQuery, RouteView};
 use crate::rib::{Explanation, ExportContext, PeerConfig, Rib, RibConfig, RibOutput};
-use crate::wire::{notification, Negotiated, Notification, Update};
+use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,10 +33,13 @@ pub enum RibMsg {
         peer: PeerId,
         update: Box<Update>,
     },
+    /// ROUTE-REFRESH (RFC 2918) with RFC 7313's `subtype`: request, BoRR, EoRR.
     RouteRefresh {
         peer: PeerId,
         epoch: u64,
         afi: u16,
+        safi: u8,
+        subtype: u8,
     },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
@@ -152,9 +155,32 @@ impl RibTask {
                 let l = self.rib.update(peer, &update);
                 debug!(peer = %p.name, accepted = l.accepted, filtered = l.filtered, withdrawn = l.withdrawn, "update");
             }
-            RibMsg::RouteRefresh { peer, epoch, afi } => {
-                if self.epochs.get(peer).copied().flatten() == Some(epoch) {
-                    self.rib.route_refresh(peer, afi);
+            RibMsg::RouteRefresh {
+                peer,
+                epoch,
+                afi,
+                safi,
+                subtype,
+            } => {
+                if self.epochs.get(peer).copied().flatten() != Some(epoch) {
+                    return;
+                }
+                let family = AfiSafi { afi, safi };
+                if !self.rib.family_negotiated(peer, family) {
+                    // RFC 7313 §5 / RFC 2918 §4: a family not negotiated is ignored.
+                    debug!(peer = %self.peers[peer].name, %family, subtype, "ROUTE-REFRESH for a family not negotiated: ignored");
+                    return;
+                }
+                match subtype {
+                    RouteRefresh::REQUEST => self.rib.route_refresh(peer, afi),
+                    RouteRefresh::BORR => self.rib.begin_refresh(peer, family),
+                    RouteRefresh::EORR => {
+                        self.rib.end_refresh(peer, family);
+                    }
+                    // RFC 7313 §5: other subtypes are ignored.
+                    _ => {
+                        debug!(peer = %self.peers[peer].name, subtype, "ROUTE-REFRESH subtype ignored")
+                    }
                 }
             }
             RibMsg::Originate(now) => {

@@ -232,6 +232,16 @@ impl Session {
             .map_or(crate::wire::MAX_MESSAGE_LEN, |n| n.max_message_len())
     }
 
+    /// Largest message the peer may send on the connection `dir` now: the
+    /// negotiated maximum once its OPEN is in (OpenConfirm), else 4096.
+    pub fn max_message_len_on(&self, dir: Direction) -> usize {
+        match self.conns[dir.index()].as_ref().map(|c| &c.state) {
+            Some(ConnState::OpenConfirm { negotiated, .. }) => negotiated.max_message_len(),
+            Some(ConnState::Established) => self.max_message_len(),
+            _ => crate::wire::MAX_MESSAGE_LEN,
+        }
+    }
+
     /// Should a new connection in this direction be taken? The runtime asks before
     /// handing a connection over and refuses it (closes the socket) when not.
     /// A connection colliding with an Established session is refused (§6.8).

@@ -19,6 +19,7 @@ pub mod open;
 pub mod update;
 
 mod serde_util;
+pub use serde_util::hex_string;
 
 pub use attr::{
     Aggregator, AsPath, AsSegment, AsSegmentKind, MpNextHop, MpReach, MpUnreach, Origin,
