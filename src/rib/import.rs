@@ -189,7 +189,7 @@ impl Rib {
                 }
                 count(&mut learned, &verdict);
                 if verdict.is_err()
-                    && !old_route.is_some_and(|o| o.verdict.is_err())
+                    && old_route.is_none_or(|o| o.verdict.is_ok())
                     && filtered_full(p.cfg.filtered_limit, p.adj_in.filtered_count())
                 {
                     // No room to keep it as filtered: the prefix is as withdrawn.
