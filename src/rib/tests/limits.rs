@@ -30,15 +30,10 @@ fn full_route_table_drops_new_prefixes_without_panicking() {
 
 #[test]
 fn filtered_routes_are_capped_and_drops_counted() {
-    let mut rib = Rib::new(RibConfig {
-        router_id: ME,
-        cluster_id: None,
-        local_as: 65000,
-        loopbacks: loopbacks(),
-    });
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     let a = rib.add_peer(PeerConfig {
         filtered_limit: 2,
-        ..peer_cfg(1, Some(1))
+        ..peer_cfg(4, Some(1))
     });
     up(&mut rib, a);
     // Outside the loopback ranges: filtered. Two kept, two dropped.
