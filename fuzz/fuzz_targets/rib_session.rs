@@ -1,6 +1,7 @@
 //! Stateful: sequences of events through three peers' session state machines
 //! (RFC 4271 §8) and the RIB, as the runtime wires them: OPEN/KEEPALIVE to
-//! establish, UPDATEs (built, or raw bytes), ROUTE-REFRESH, NOTIFICATION,
+//! establish, UPDATEs (built, or raw bytes), ROUTE-REFRESH (request, and
+//! BoRR/EoRR marking and sweeping stale routes, RFC 7313), NOTIFICATION,
 //! connection loss, link cost and origination changes, flushes.
 //!
 //! After every flush, checked:
@@ -257,7 +258,23 @@ impl World {
                         "more routes than announced"
                     );
                 }
-                Action::RouteRefresh(rr) => self.rib.route_refresh(p, rr.afi),
+                Action::RouteRefresh(rr) => {
+                    // As the RIB task dispatches it (RFC 2918, RFC 7313 §4-5).
+                    let family = AfiSafi {
+                        afi: rr.afi,
+                        safi: rr.safi,
+                    };
+                    if self.rib.family_negotiated(p, family) {
+                        match rr.subtype {
+                            RouteRefresh::REQUEST => self.rib.route_refresh(p, rr.afi),
+                            RouteRefresh::BORR => self.rib.begin_refresh(p, family),
+                            RouteRefresh::EORR => {
+                                self.rib.end_refresh(p, family);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
                 Action::Down(_) => {
                     let peer = &mut self.peers[p];
                     peer.negotiated = None;
@@ -632,12 +649,13 @@ fuzz_target!(|data: &[u8]| {
             6 => input.u8().map(|b| {
                 let afi = u16::from(b % 4);
                 let subtype = (b >> 2) % 4;
+                let safi = if b & 0x80 != 0 { 2 } else { 1 };
                 world.send_message(
                     p,
                     Message::RouteRefresh(RouteRefresh {
                         afi,
                         subtype,
-                        safi: 1,
+                        safi,
                     }),
                 );
             }),
