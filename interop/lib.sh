@@ -79,6 +79,31 @@ lab_pick_bin() {
     readlink -f "$bin"
 }
 
+# lab_args "$@": the arguments every kittbgpd-only lab takes: -h/--help (prints the script's
+# header comment), [/path/to/kittbgpd]; sets BIN (lab_pick_bin) and requires root
+lab_args() {
+    local script arg bin=""
+    script=$(basename "$0")
+    for arg in "$@"; do
+        case $arg in
+            -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+            -*) echo "$script: unknown option $arg" >&2; exit 2 ;;
+            *) bin=$arg ;;
+        esac
+    done
+    BIN=$(lab_pick_bin "$script" "$bin")
+    [[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
+}
+
+# lab_checks: PASSED / FAILED counters and pass, fail, info, now_ms (epoch ms) for a lab's checks
+lab_checks() {
+    PASSED=0 FAILED=0
+    pass() { PASSED=$((PASSED+1)); echo "PASS $*"; }
+    fail() { FAILED=$((FAILED+1)); echo "FAIL $*"; }
+    info() { echo "     $*"; }
+    now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+}
+
 _LAB_T0=${EPOCHREALTIME/./}
 lab_ms() { echo $(( (${EPOCHREALTIME/./} - _LAB_T0) / 1000 )); }   # ms since the lib was sourced
 lab_log() { local ms; ms=$(lab_ms); printf '[%3d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*" >&2; }
@@ -737,6 +762,38 @@ kb_bin() { cat "$(lab_dir "$1")/kittbgpd.bin"; }
 kb_sock() { echo "$(lab_dir "$1")/kittbgpd.sock"; }
 # kb_show I neighbors|routes [ARGS]: the control CLI against node i's daemon
 kb_show() { local i=$1; shift; "$(kb_bin "$i")" show "$@" -s "$(kb_sock "$i")"; }
+
+# kb_ctl I COMMAND [ARGS]: another control command against node i's daemon (enable|disable NAME)
+kb_ctl() { local i=$1; shift; "$(kb_bin "$i")" "$@" -s "$(kb_sock "$i")"; }
+
+# kb_held_down I NAME: why neighbor NAME is held down, from `show neighbors --json` ("a,b"; "" if not)
+kb_held_down() {
+    kb_show "$1" neighbors --json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+for n in json.load(sys.stdin):
+    if n.get("name") == sys.argv[1]:
+        print(",".join(n.get("held_down") or [])); break
+' "$2"
+}
+
+# kb_kernel_state I PREFIX: the state of PREFIX in node i's `show kernel --json`
+# (installed, pending, conflict, failed, stale; "-" if not listed)
+kb_kernel_state() {
+    kb_show "$1" kernel --json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+print(next((k["state"] for k in json.load(sys.stdin) if k.get("prefix") == sys.argv[1]), "-"))
+' "$2"
+}
+
+# lab_route_owners I PREFIX: who holds PREFIX in node i's main table: "PROTO/METRIC" per route,
+# sorted, space-separated ("" if no route), e.g. "200/32" (kittbgpd's) or "boot/32" (`ip route add`;
+# `ip -j` leaves out proto boot)
+lab_route_owners() {
+    local fam=-4; [[ $2 == *:* ]] && fam=-6
+    ip -n "$(lab_ns "$1")" -j "$fam" route show exact "$2" 2>/dev/null | "$PYTHON" -c '
+import json, sys
+print(" ".join(sorted("%s/%s" % (r.get("protocol", "boot"), r.get("metric", 0)) for r in json.load(sys.stdin) or [])))'
+}
 
 # kb_neighbor_state I NAME: "state" of neighbor NAME from `show neighbors --json`
 kb_neighbor_state() {

@@ -29,16 +29,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-BIN=""
-for arg in "$@"; do
-    case $arg in
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        -*) echo "reaction.sh: unknown option $arg" >&2; exit 2 ;;
-        *) BIN=$arg ;;
-    esac
-done
-BIN=$(lab_pick_bin reaction.sh "$BIN")
-[[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
+lab_args "$@"
 
 TRIES=${KB_TRIES:-3}
 HOLD=${KB_HOLD:-240}

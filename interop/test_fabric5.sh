@@ -47,16 +47,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-BIN=""
-for arg in "$@"; do
-    case $arg in
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        -*) echo "test_fabric5.sh: unknown option $arg" >&2; exit 2 ;;
-        *) BIN=$arg ;;
-    esac
-done
-BIN=$(lab_pick_bin test_fabric5.sh "$BIN")
-[[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
+lab_args "$@"
 
 HOLD=${KB_HOLD:-9} KA=${KB_KEEPALIVE:-3}
 CONVERGE_S=${KB_CONVERGE_S:-30}

@@ -66,6 +66,19 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Let a session run again: clears `kittbgpd disable` and a disable by
+    /// `import_limit_action = "disable"` (a dead link still holds it down).
+    Enable {
+        neighbor: String,
+        #[arg(short, long, value_name = "SOCKET")]
+        socket: Option<PathBuf>,
+    },
+    /// Hold a session down (Cease / Administrative Shutdown) until `kittbgpd enable`.
+    Disable {
+        neighbor: String,
+        #[arg(short, long, value_name = "SOCKET")]
+        socket: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +102,9 @@ enum Show {
         /// An IPv4 or IPv6 prefix (a bare address means /32 or /128).
         prefix: String,
     },
+    /// Kernel routes: per prefix desired, installed, conflict (another
+    /// protocol's route at our metric) or failed, with the error.
+    Kernel,
 }
 
 fn main() -> ExitCode {
@@ -97,7 +113,45 @@ fn main() -> ExitCode {
         None => run(&cli.config, &cli.log_level),
         Some(Command::Check) => check(&cli.config),
         Some(Command::Show { what, socket, json }) => show(&cli.config, what, socket, json),
+        Some(Command::Enable { neighbor, socket }) => {
+            admin(&cli.config, socket, Request::Enable { neighbor })
+        }
+        Some(Command::Disable { neighbor, socket }) => {
+            admin(&cli.config, socket, Request::Disable { neighbor })
+        }
     }
+}
+
+fn admin(cfg: &Option<PathBuf>, socket: Option<PathBuf>, request: Request) -> ExitCode {
+    match ctl::query(&control_socket(cfg, socket), &request) {
+        Ok(v) => {
+            let what = if v.get("enabled").and_then(|e| e.as_bool()) == Some(true) {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            println!(
+                "{}: {what}",
+                v.get("neighbor").and_then(|n| n.as_str()).unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kittbgpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The control socket: given, else from -c FILE, else the default.
+fn control_socket(cfg: &Option<PathBuf>, socket: Option<PathBuf>) -> PathBuf {
+    socket
+        .or_else(|| {
+            cfg.as_ref()
+                .and_then(|p| config::load(p).ok())
+                .map(|c| c.control_socket)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET))
 }
 
 fn config_path(path: &Option<PathBuf>) -> Result<&PathBuf, ExitCode> {
@@ -170,16 +224,11 @@ fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
 }
 
 fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) -> ExitCode {
-    let socket = socket
-        .or_else(|| {
-            cfg.as_ref()
-                .and_then(|p| config::load(p).ok())
-                .map(|c| c.control_socket)
-        })
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+    let socket = control_socket(cfg, socket);
     let request = match what {
         Show::Neighbors => Request::Neighbors,
         Show::Links => Request::Links,
+        Show::Kernel => Request::Kernel,
         Show::Routes { best, filtered } => Request::Routes {
             all: !best && !filtered,
             filtered,
@@ -215,6 +264,8 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
         Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
         Request::Links => print!("{}", ctl::render_links(&value)),
+        Request::Kernel => print!("{}", ctl::render_kernel(&value)),
+        Request::Enable { .. } | Request::Disable { .. } => {}
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
             Ok(routes) => print!("{}", ctl::render_routes(&routes)),
             Err(e) => {

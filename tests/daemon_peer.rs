@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use kittbgpd::wire::Message;
 use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -128,4 +129,83 @@ fn gtsm_accepts_only_ttl_255() {
     // And the daemon is alive: TTL 255 still gets a session.
     let mut p = Peer::ready_ttl(d.port, 255);
     p.establish();
+}
+
+/// `kittbgpd ARGS -s SOCKET` against the test daemon: its stdout.
+fn ctl(d: &Daemon, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kittbgpd"))
+        .args(args)
+        .arg("-s")
+        .arg(&d.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kittbgpd {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn held_down(d: &Daemon) -> serde_json::Value {
+    d.neighbor()["held_down"].clone()
+}
+
+/// import_limit_action = "disable": the session stays down (connections are
+/// not taken) until the operator enables it; `disable` holds it down again.
+#[test]
+fn a_session_disabled_by_the_import_limit_stays_down_until_enabled() {
+    let d = start_daemon_with("import_limit = 1\nimport_limit_action = \"disable\"");
+    let mut p = Peer::ready(d.port);
+    p.establish();
+    // Two IPv4 /32s, one over the limit: ORIGIN IGP, empty AS_PATH, NEXT_HOP, LOCAL_PREF.
+    let attrs = [
+        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
+    ];
+    let nlri = [32, 10, 0, 0, 7, 32, 10, 0, 0, 8];
+    let mut body = vec![0, 0, 0, attrs.len() as u8];
+    body.extend_from_slice(&attrs);
+    body.extend_from_slice(&nlri);
+    let mut m = update_header(body.len());
+    m.extend_from_slice(&body);
+    p.send_raw(&m);
+    let n = p.recv_notification();
+    assert_eq!((n.code, n.subcode), (6, 1), "Cease / max prefixes: {n}");
+    assert_eq!(held_down(&d), serde_json::json!(["import_limit"]));
+    let text = ctl(&d, &["show", "neighbors"]);
+    assert!(text.contains("held down: import limit reached"), "{text}");
+
+    // Past the idle hold time a new connection is still not taken: no OPEN.
+    std::thread::sleep(Duration::from_millis(1300));
+    let mut p = Peer::connect(d.port);
+    // (A read timeout panics: never taken for a close.)
+    assert!(p.recv().is_none(), "disabled: connection closed, no OPEN");
+
+    assert_eq!(
+        ctl(&d, &["enable", "test-peer"]).trim(),
+        "test-peer: enabled"
+    );
+    assert_eq!(held_down(&d), serde_json::json!([]));
+    let mut p = Peer::ready(d.port);
+    p.establish();
+
+    ctl(&d, &["disable", "test-peer"]);
+    let n = p.recv_notification();
+    assert_eq!((n.code, n.subcode), (6, 2), "Administrative Shutdown: {n}");
+    assert_eq!(held_down(&d), serde_json::json!(["operator"]));
+}
+
+/// `enabled = false`: configured, held down from the start, shown with its reason.
+#[test]
+fn a_neighbor_disabled_in_the_config_takes_no_connection() {
+    let d = start_daemon_with("enabled = false");
+    assert_eq!(held_down(&d), serde_json::json!(["config"]));
+    let mut p = Peer::connect(d.port);
+    // (A read timeout panics: never taken for a close.)
+    assert!(p.recv().is_none(), "held down: connection closed, no OPEN");
+    assert_eq!(
+        ctl(&d, &["enable", "test-peer"]).trim(),
+        "test-peer: enabled"
+    );
+    assert_eq!(
+        held_down(&d),
+        serde_json::json!(["config"]),
+        "the operator's enable does not override the configuration"
+    );
 }

@@ -79,6 +79,8 @@ with_session_options!(
         pub address: Option<Spanned<IpAddr>>,
         pub remote_as: Option<Spanned<u32>>,
         pub cost: Option<LinkCost>,
+        /// false: configured but held down (the session never starts).
+        pub enabled: Option<bool>,
     }
 );
 

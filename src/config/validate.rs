@@ -111,6 +111,8 @@ pub struct Neighbor {
     /// Routes kept as filtered (for `show routes --filtered`) at most; past
     /// it new filtered routes are dropped and counted; 0: no limit.
     pub filtered_limit: u32,
+    /// `enabled = false`: configured, but the session is held down.
+    pub enabled: bool,
 }
 
 /// Default of `filtered_limit`.
@@ -536,6 +538,7 @@ impl Validator<'_> {
                 .filtered_limit
                 .or(d.filtered_limit)
                 .unwrap_or(DEFAULT_FILTERED_LIMIT),
+            enabled: n.enabled.unwrap_or(true),
         })
     }
 }

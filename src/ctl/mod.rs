@@ -4,7 +4,7 @@
 
 mod render;
 
-pub use render::{render_explain, render_links, render_neighbors, render_routes};
+pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -29,6 +29,16 @@ pub enum Request {
     /// Every candidate for one prefix and the decision step each loser lost at.
     Explain {
         prefix: ipnet::IpNet,
+    },
+    /// Kernel routes per prefix: desired, installed, conflict or failed (with the error).
+    Kernel,
+    /// `kittbgpd enable NEIGHBOR`: clear the operator's and the import limit's hold.
+    Enable {
+        neighbor: String,
+    },
+    /// `kittbgpd disable NEIGHBOR`: hold the session down (Cease / Administrative Shutdown).
+    Disable {
+        neighbor: String,
     },
 }
 
@@ -58,6 +68,10 @@ pub struct RouteView {
     /// Link cost added on import (2^31 when unknown); none for our own routes.
     #[serde(default)]
     pub link_cost: Option<u32>,
+    /// For a best path from a peer, with kernel routes on: "installed",
+    /// "pending", "conflict (...)" or "failed: ERROR" (not exported unless installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
     /// ATOMIC_AGGREGATE (RFC 4271 §5.1.6).
     #[serde(default)]
     pub atomic_aggregate: bool,

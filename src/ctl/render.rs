@@ -1,6 +1,7 @@
 //! Human-readable tables for the CLI.
 
 use super::RouteView;
+use crate::session::HoldReason;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -29,7 +30,17 @@ pub fn render_neighbors(list: &Value) -> String {
             .and_then(Value::as_u64)
             .map_or("-".into(), format_age);
         let r = n.get("routes").cloned().unwrap_or_default();
-        let info = if s(n, "state") == "Established" {
+        let held: Vec<&str> = n
+            .get("held_down")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::from_value::<HoldReason>(r.clone()).ok())
+            .map(HoldReason::as_str)
+            .collect();
+        let info = if !held.is_empty() {
+            format!("held down: {}", held.join(", "))
+        } else if s(n, "state") == "Established" {
             let mut info = format!("router id {}", s(n, "remote_id"));
             // End-of-RIB received (RFC 4724), per family.
             let eor: Vec<&str> = [("end_of_rib_ipv4", "ipv4"), ("end_of_rib_ipv6", "ipv6")]
@@ -103,10 +114,13 @@ pub fn render_routes(list: &[RouteView]) -> String {
             (Some(nh), None) => nh.clone(),
             _ => "-".into(),
         };
-        let status = match &r.reason {
+        let mut status = match &r.reason {
             Some(reason) => format!("{} ({reason})", r.status),
             None => r.status.clone(),
         };
+        if let Some(k) = r.kernel.as_deref().filter(|k| *k != "installed") {
+            let _ = write!(status, ", kernel: {k}, not exported");
+        }
         let med = r.med.map_or("-".into(), |m| m.to_string());
         let lp = r.local_pref.map_or("-".into(), |m| m.to_string());
         let _ = writeln!(
@@ -256,9 +270,72 @@ pub fn render_links(list: &Value) -> String {
     out
 }
 
+/// `show kernel`: per prefix, the state of its kernel route and why when not installed.
+pub fn render_kernel(list: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:<10} {:<28} {:<28} Info",
+        "Prefix", "State", "Desired", "Installed"
+    );
+    let route = |r: Option<&Value>| match r {
+        Some(r) if !r.is_null() => format!("{}%{}", s(r, "gateway"), s(r, "interface")),
+        _ => "-".into(),
+    };
+    for k in list.as_array().into_iter().flatten() {
+        let info = match (s(k, "state").as_str(), k.get("foreign_protocol")) {
+            ("conflict", Some(p)) if !p.is_null() => {
+                format!("another route at our metric (proto {p}) holds it")
+            }
+            ("conflict", _) => "another route at our metric holds it".into(),
+            ("failed", _) => s(k, "error"),
+            ("stale", _) => "not desired (earlier run's, kept during the startup grace)".into(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<22} {:<10} {:<28} {:<28} {}",
+            s(k, "prefix"),
+            s(k, "state"),
+            route(k.get("desired")),
+            route(k.get("installed")),
+            info
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kernel_view_says_why_a_route_is_not_installed() {
+        let out = render_kernel(&json!([
+            { "prefix": "10.255.0.3/32", "state": "conflict", "foreign_protocol": 3,
+              "desired": { "prefix": "10.255.0.3/32", "gateway": "fe80::3:2", "interface": "wg3" },
+              "installed": null },
+            { "prefix": "10.255.0.4/32", "state": "failed", "error": "Network is unreachable",
+              "desired": { "prefix": "10.255.0.4/32", "gateway": "fe80::3:2", "interface": "wg3" },
+              "installed": null }
+        ]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].contains("conflict") && lines[1].contains("fe80::3:2%wg3"));
+        assert!(lines[1].ends_with("another route at our metric (proto 3) holds it"));
+        assert!(lines[2].ends_with("Network is unreachable"));
+    }
+
+    #[test]
+    fn neighbors_say_why_a_session_is_held_down() {
+        let out = render_neighbors(&json!([
+            { "name": "wg1", "address": "fe80::1:2", "state": "Idle",
+              "last_error": "administrative stop", "held_down": ["import_limit", "interface"] }
+        ]));
+        assert!(out.lines().nth(1).unwrap().ends_with(
+            "held down: import limit reached (disabled until `kittbgpd enable`), interface down"
+        ));
+    }
 
     #[test]
     fn neighbors_show_filtered_drops() {

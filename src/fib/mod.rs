@@ -1,10 +1,19 @@
-//! The kernel forwarding table as kittbgpd wants it, against what is
-//! installed: desired routes in, replace/delete operations out, results back.
+//! The kernel forwarding table as kittbgpd wants it, against what the kernel
+//! holds: desired routes in, add/replace/delete operations out, results and
+//! kernel route events back.
 //!
-//! Sans-IO: the runtime dumps the kernel, runs the operations over rtnetlink
-//! and reports each result with the current time. Only routes of kittbgpd's
-//! own protocol are ever in `installed`; a prefix that another protocol holds
-//! at our metric is a conflict and is left alone.
+//! Sans-IO: the runtime dumps the kernel, listens to its route events, runs
+//! the operations over rtnetlink and reports each result with the current
+//! time. The core keeps the kernel's view of every slot kittbgpd uses (prefix
+//! at our table and metric): our route, another protocol's, or none. A slot
+//! held by another protocol (an operator's static route, another daemon) is a
+//! conflict: never replaced; our route is taken out of the way (from the
+//! kernel only, the BGP state is untouched) and comes back when the slot is
+//! free again.
+
+mod view;
+
+pub use view::{KernelView, PrefixState};
 
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,27 +28,52 @@ pub struct FibRoute {
     pub interface: String,
 }
 
+/// A route the kernel holds at our table and metric, as a dump or an event shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Of our protocol.
+    Ours(FibRoute),
+    /// Of another protocol (its number: `ip route ... proto N`).
+    Foreign { prefix: IpNet, protocol: u8 },
+}
+
+impl Seen {
+    pub fn prefix(&self) -> IpNet {
+        match self {
+            Seen::Ours(r) => r.prefix,
+            Seen::Foreign { prefix, .. } => *prefix,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibOp {
-    /// Install or change, in one netlink operation (NLM_F_REPLACE): no window without a route.
+    /// Install where the kernel holds nothing at our metric (NLM_F_CREATE |
+    /// NLM_F_EXCL): if something appeared meanwhile, the kernel says EEXIST
+    /// instead of overwriting it.
+    Add(FibRoute),
+    /// Change our own route in one operation (NLM_F_REPLACE): no window without a route.
     Replace(FibRoute),
+    /// Remove our route (the message names our protocol: another's is never matched).
     Delete(IpNet),
 }
 
 impl FibOp {
     pub fn prefix(&self) -> IpNet {
         match self {
-            FibOp::Replace(r) => r.prefix,
+            FibOp::Add(r) | FibOp::Replace(r) => r.prefix,
             FibOp::Delete(p) => *p,
         }
     }
 }
 
-/// How an operation failed, as far as the retry policy cares.
+/// How an operation failed, as far as the core cares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibError {
-    /// Another protocol's route holds the prefix at our metric (EEXIST).
+    /// EEXIST on an add: something holds the slot at our metric.
     Conflict,
+    /// ESRCH on a delete: our route is not there (already what we wanted).
+    Absent,
     /// Anything else (ENETUNREACH, ENODEV, interface missing, ...): retried with backoff.
     Failed(String),
 }
@@ -58,15 +92,23 @@ struct Retry {
 #[derive(Debug)]
 pub struct Fib {
     desired: HashMap<IpNet, FibRoute>,
+    /// Our routes in the kernel, as far as results, events and dumps tell.
     installed: HashMap<IpNet, FibRoute>,
-    /// Prefixes held by another protocol at our metric: never touched.
-    conflicts: BTreeSet<IpNet>,
+    /// Slots another protocol holds at our metric (its number; `None`: known
+    /// only from an EEXIST, until a dump tells).
+    foreign: BTreeMap<IpNet, Option<u8>>,
     /// Prefixes whose kernel state may differ from the desired one.
     dirty: BTreeSet<IpNet>,
     retries: BTreeMap<IpNet, Retry>,
     /// Routes adopted from an earlier run are kept until then even if not desired.
     grace_until: Option<Instant>,
     in_flight: BTreeSet<IpNet>,
+    /// The kernel's view is in doubt (an EEXIST we did not expect): dump again.
+    want_dump: bool,
+    /// Desired prefixes not in the kernel (conflict, refused), as last reported.
+    blocked: BTreeSet<IpNet>,
+    /// Prefixes whose blocked state may have changed since the last report.
+    touched: BTreeSet<IpNet>,
 }
 
 /// Counts for operators.
@@ -79,34 +121,33 @@ pub struct FibCounts {
 }
 
 impl Fib {
-    /// `existing`: kittbgpd's routes found in the kernel at start (an earlier run's).
-    /// They are kept while they are right, and those still not wanted after
-    /// `grace` are removed (RFC 4724's spirit: a restart does not cut traffic).
-    pub fn new(
-        existing: Vec<FibRoute>,
-        foreign: impl IntoIterator<Item = IpNet>,
-        now: Instant,
-        grace: Duration,
-    ) -> Fib {
-        let installed: HashMap<IpNet, FibRoute> =
-            existing.into_iter().map(|r| (r.prefix, r)).collect();
-        let grace_until = (!installed.is_empty()).then_some(now + grace);
-        Fib {
+    /// `seen`: what the kernel holds at our table and metric at start. Our
+    /// routes (an earlier run's) are kept while they are right, and those
+    /// still not wanted after `grace` are removed (RFC 4724's spirit: a
+    /// restart does not cut traffic).
+    pub fn new(seen: Vec<Seen>, now: Instant, grace: Duration) -> Fib {
+        let mut fib = Fib {
             desired: HashMap::new(),
-            installed,
-            conflicts: foreign.into_iter().collect(),
+            installed: HashMap::new(),
+            foreign: BTreeMap::new(),
             dirty: BTreeSet::new(),
             retries: BTreeMap::new(),
-            grace_until,
+            grace_until: None,
             in_flight: BTreeSet::new(),
-        }
+            want_dump: false,
+            blocked: BTreeSet::new(),
+            touched: BTreeSet::new(),
+        };
+        fib.reconcile(seen);
+        fib.grace_until = (!fib.installed.is_empty()).then_some(now + grace);
+        fib
     }
 
     pub fn counts(&self) -> FibCounts {
         FibCounts {
             desired: self.desired.len(),
             installed: self.installed.len(),
-            conflicts: self.conflicts.len(),
+            conflicts: self.conflicts().count(),
             retrying: self.retries.len(),
         }
     }
@@ -115,8 +156,11 @@ impl Fib {
         self.installed.values()
     }
 
+    /// Desired prefixes another protocol holds at our metric.
     pub fn conflicts(&self) -> impl Iterator<Item = &IpNet> {
-        self.conflicts.iter()
+        self.foreign
+            .keys()
+            .filter(|p| self.desired.contains_key(*p))
     }
 
     /// The best route for `prefix` changed (`None`: no route, or our own loopback).
@@ -131,11 +175,74 @@ impl Fib {
         }
         self.retries.remove(&prefix);
         self.dirty.insert(prefix);
+        self.touched.insert(prefix);
     }
 
-    /// A prefix another protocol holds at our metric; kittbgpd stops touching it.
-    pub fn mark_conflict(&mut self, prefix: IpNet) {
-        self.conflicts.insert(prefix);
+    /// A route event from the kernel (RTM_NEWROUTE: `present`, RTM_DELROUTE: not).
+    pub fn kernel_event(&mut self, seen: Seen, present: bool) {
+        let prefix = seen.prefix();
+        match (seen, present) {
+            (Seen::Ours(r), true) => {
+                self.installed.insert(prefix, r);
+            }
+            (Seen::Ours(r), false) => {
+                // Only if it is the route we believe is there (a late event of
+                // an older route says nothing about the current one). The
+                // gateway tells: the interface may be gone, its name unknown.
+                if self
+                    .installed
+                    .get(&prefix)
+                    .is_some_and(|h| h.gateway == r.gateway)
+                {
+                    self.installed.remove(&prefix);
+                }
+            }
+            (Seen::Foreign { protocol, .. }, true) => {
+                self.foreign.insert(prefix, Some(protocol));
+            }
+            (Seen::Foreign { .. }, false) => {
+                self.foreign.remove(&prefix);
+            }
+        }
+        self.dirty.insert(prefix);
+        self.touched.insert(prefix);
+    }
+
+    /// A full dump of the slots we use: the kernel's view is replaced by it and
+    /// every prefix compared again (after lost events, or a doubtful EEXIST).
+    pub fn reconcile(&mut self, seen: Vec<Seen>) {
+        let old: Vec<IpNet> = self
+            .installed
+            .keys()
+            .chain(self.foreign.keys())
+            .copied()
+            .collect();
+        self.installed.clear();
+        self.foreign.clear();
+        for s in seen {
+            match s {
+                Seen::Ours(r) => {
+                    self.installed.insert(r.prefix, r);
+                }
+                Seen::Foreign { prefix, protocol } => {
+                    self.foreign.insert(prefix, Some(protocol));
+                }
+            }
+        }
+        let all: Vec<IpNet> = old
+            .into_iter()
+            .chain(self.desired.keys().copied())
+            .chain(self.installed.keys().copied())
+            .chain(self.foreign.keys().copied())
+            .collect();
+        self.dirty.extend(all.iter().copied());
+        self.touched.extend(all);
+        self.want_dump = false;
+    }
+
+    /// Whether the runtime should dump the kernel and call [`Fib::reconcile`].
+    pub fn wants_dump(&self) -> bool {
+        self.want_dump
     }
 
     /// Operations to run now: changed prefixes, due retries, and after the grace
@@ -165,17 +272,7 @@ impl Fib {
                 self.dirty.insert(prefix);
                 continue;
             }
-            if self.conflicts.contains(&prefix) {
-                continue;
-            }
-            let op = match (self.desired.get(&prefix), self.installed.get(&prefix)) {
-                (Some(want), Some(have)) if want == have => None,
-                (Some(want), _) => Some(FibOp::Replace(want.clone())),
-                (None, Some(_)) if self.grace_until.is_some() => None,
-                (None, Some(_)) => Some(FibOp::Delete(prefix)),
-                (None, None) => None,
-            };
-            if let Some(op) = op {
+            if let Some(op) = self.op_for(prefix) {
                 self.in_flight.insert(prefix);
                 ops.push(op);
             }
@@ -183,41 +280,76 @@ impl Fib {
         ops
     }
 
+    fn op_for(&self, prefix: IpNet) -> Option<FibOp> {
+        let want = self.desired.get(&prefix);
+        let have = self.installed.get(&prefix);
+        if self.foreign.contains_key(&prefix) {
+            // Never touch theirs; ours (if any) out of the way.
+            return have.map(|_| FibOp::Delete(prefix));
+        }
+        match (want, have) {
+            (Some(want), Some(have)) if want == have => None,
+            (Some(want), Some(_)) => Some(FibOp::Replace(want.clone())),
+            (Some(want), None) => Some(FibOp::Add(want.clone())),
+            (None, Some(_)) if self.grace_until.is_some() => None,
+            (None, Some(_)) => Some(FibOp::Delete(prefix)),
+            (None, None) => None,
+        }
+    }
+
     /// The outcome of an operation from [`Fib::poll`].
     pub fn result(&mut self, op: &FibOp, result: Result<(), FibError>, now: Instant) {
         let prefix = op.prefix();
         self.in_flight.remove(&prefix);
+        self.touched.insert(prefix);
         match result {
             Ok(()) => {
                 match op {
-                    FibOp::Replace(r) => self.installed.insert(prefix, r.clone()),
+                    FibOp::Add(r) | FibOp::Replace(r) => self.installed.insert(prefix, r.clone()),
                     FibOp::Delete(_) => self.installed.remove(&prefix),
                 };
                 self.retries.remove(&prefix);
             }
             Err(FibError::Conflict) => {
-                self.conflicts.insert(prefix);
+                // Someone holds the slot: left alone. Whose it is, a dump will tell
+                // (it may even be ours, if an event was lost).
+                self.foreign.entry(prefix).or_insert(None);
+                self.retries.remove(&prefix);
+                self.want_dump = true;
             }
-            Err(FibError::Failed(why)) => {
-                if matches!(op, FibOp::Delete(_)) && why.contains("No such process") {
-                    // ESRCH on delete: already gone, which is what we wanted.
-                    self.installed.remove(&prefix);
-                    return;
-                }
-                let wait = self
-                    .retries
-                    .get(&prefix)
-                    .map_or(RETRY_MIN, |r| (r.wait * 2).min(RETRY_MAX));
-                self.retries.insert(
-                    prefix,
-                    Retry {
-                        at: Some(now + wait),
-                        wait,
-                        last_error: why,
-                    },
-                );
+            Err(FibError::Absent) if matches!(op, FibOp::Delete(_)) => {
+                self.installed.remove(&prefix);
+                self.retries.remove(&prefix);
             }
+            Err(FibError::Absent) => self.failed(prefix, "no such route".into(), now),
+            Err(FibError::Failed(why)) => self.failed(prefix, why, now),
         }
+        // Desired state may have moved while the operation ran.
+        if self.op_for(prefix).is_some() && !self.retries.contains_key(&prefix) {
+            self.dirty.insert(prefix);
+        }
+    }
+
+    fn failed(&mut self, prefix: IpNet, why: String, now: Instant) {
+        let wait = self
+            .retries
+            .get(&prefix)
+            .map_or(RETRY_MIN, |r| (r.wait * 2).min(RETRY_MAX));
+        self.retries.insert(
+            prefix,
+            Retry {
+                at: Some(now + wait),
+                wait,
+                last_error: why,
+            },
+        );
+    }
+
+    /// Whether a prefix has failed so long that the backoff is at its ceiling.
+    pub fn keeps_failing(&self, prefix: &IpNet) -> bool {
+        self.retries
+            .get(prefix)
+            .is_some_and(|r| r.wait >= RETRY_MAX)
     }
 
     /// When [`Fib::poll`] has work without new input.
@@ -229,9 +361,42 @@ impl Fib {
             .min()
     }
 
+    /// Whether there is work for [`Fib::poll`] now (changed prefixes).
+    pub fn has_work(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
     /// The last error of each prefix being retried (for logs and `show`).
     pub fn retrying(&self) -> impl Iterator<Item = (&IpNet, &str)> {
         self.retries.iter().map(|(p, r)| (p, r.last_error.as_str()))
+    }
+
+    /// Whether our route for `prefix` cannot be in the kernel now: its slot is
+    /// held by another protocol (known even before we want it, so that a path
+    /// arriving later is never exported, not even for a moment), or the kernel
+    /// refused it.
+    pub fn is_blocked(&self, prefix: &IpNet) -> bool {
+        self.foreign.contains_key(prefix)
+            || (self.desired.contains_key(prefix) && self.retries.contains_key(prefix))
+    }
+
+    /// Prefixes whose forwarding state changed since the last call:
+    /// `(prefix, true)` forwardable again, `(prefix, false)` not (for the RIB,
+    /// which does not export what this node cannot forward).
+    pub fn forwarding_changes(&mut self) -> Vec<(IpNet, bool)> {
+        let mut out = Vec::new();
+        for p in std::mem::take(&mut self.touched) {
+            let blocked = self.is_blocked(&p);
+            if blocked != self.blocked.contains(&p) {
+                if blocked {
+                    self.blocked.insert(p);
+                } else {
+                    self.blocked.remove(&p);
+                }
+                out.push((p, !blocked));
+            }
+        }
+        out
     }
 
     /// On a clean stop with `on_stop = "remove"`: delete everything installed.

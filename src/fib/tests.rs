@@ -27,10 +27,14 @@ fn apply_all(fib: &mut Fib, now: Instant) -> Vec<FibOp> {
 #[test]
 fn install_change_and_withdraw() {
     let t = Instant::now();
-    let mut fib = Fib::new(vec![], [], t, Duration::from_secs(30));
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
     let a = route("10.255.0.3/32", "fe80::3:2", "wg3");
     fib.set(a.prefix, Some(a.clone()));
-    assert_eq!(apply_all(&mut fib, t), vec![FibOp::Replace(a.clone())]);
+    assert_eq!(
+        apply_all(&mut fib, t),
+        vec![FibOp::Add(a.clone())],
+        "nothing there: an exclusive add, which never overwrites"
+    );
     assert!(apply_all(&mut fib, t).is_empty(), "nothing more to do");
     // A better path: one replace, never a delete first.
     let b = route("10.255.0.3/32", "fe80::1:2", "wg1");
@@ -47,7 +51,7 @@ fn install_change_and_withdraw() {
 #[test]
 fn many_changes_come_out_as_one_batch() {
     let t = Instant::now();
-    let mut fib = Fib::new(vec![], [], t, Duration::from_secs(30));
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
     for i in 1..=200u32 {
         let r = route(
             &format!("10.255.{}.{}/32", i / 256, i % 256),
@@ -66,8 +70,9 @@ fn restart_keeps_right_routes_and_removes_stale_after_grace() {
     let moved = route("10.255.0.4/32", "fe80::3:2", "wg3");
     let stale = route("10.255.0.9/32", "fe80::3:2", "wg3");
     let mut fib = Fib::new(
-        vec![keep.clone(), moved.clone(), stale.clone()],
-        [],
+        [&keep, &moved, &stale]
+            .map(|r| Seen::Ours(r.clone()))
+            .to_vec(),
         t,
         Duration::from_secs(30),
     );
@@ -94,7 +99,14 @@ fn restart_keeps_right_routes_and_removes_stale_after_grace() {
 #[test]
 fn conflicts_are_left_alone() {
     let t = Instant::now();
-    let mut fib = Fib::new(vec![], [p("10.255.0.7/32")], t, Duration::from_secs(30));
+    let mut fib = Fib::new(
+        vec![Seen::Foreign {
+            prefix: p("10.255.0.7/32"),
+            protocol: 4,
+        }],
+        t,
+        Duration::from_secs(30),
+    );
     let r = route("10.255.0.7/32", "fe80::2:1", "wg2");
     fib.set(r.prefix, Some(r.clone()));
     assert!(
@@ -113,7 +125,7 @@ fn conflicts_are_left_alone() {
 #[test]
 fn failures_retry_with_backoff_and_state_is_kept() {
     let t = Instant::now();
-    let mut fib = Fib::new(vec![], [], t, Duration::from_secs(30));
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
     let r = route("fd00:255::3/128", "fe80::3:2", "wg3");
     fib.set(r.prefix, Some(r.clone()));
     let ops = fib.poll(t);
@@ -124,7 +136,7 @@ fn failures_retry_with_backoff_and_state_is_kept() {
         "not before the backoff"
     );
     let ops = fib.poll(t + RETRY_MIN);
-    assert_eq!(ops, vec![FibOp::Replace(r.clone())]);
+    assert_eq!(ops, vec![FibOp::Add(r.clone())]);
     fib.result(
         &ops[0],
         Err(FibError::Failed("No such device".into())),
@@ -151,7 +163,7 @@ fn failures_retry_with_backoff_and_state_is_kept() {
 #[test]
 fn one_operation_in_flight_per_prefix() {
     let t = Instant::now();
-    let mut fib = Fib::new(vec![], [], t, Duration::from_secs(30));
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
     let a = route("10.255.0.3/32", "fe80::3:2", "wg3");
     let b = route("10.255.0.3/32", "fe80::1:2", "wg1");
     fib.set(a.prefix, Some(a.clone()));
@@ -165,7 +177,7 @@ fn one_operation_in_flight_per_prefix() {
 #[test]
 fn remove_all_on_stop() {
     let t = Instant::now();
-    let mut fib = Fib::new(vec![], [], t, Duration::from_secs(30));
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
     for s in ["10.255.0.3/32", "fd00:255::3/128"] {
         let r = route(s, "fe80::3:2", "wg3");
         fib.set(r.prefix, Some(r));
@@ -179,5 +191,202 @@ fn remove_all_on_stop() {
             FibOp::Delete(p("10.255.0.3/32")),
             FibOp::Delete(p("fd00:255::3/128"))
         ]
+    );
+}
+
+fn foreign(prefix: &str, protocol: u8) -> Seen {
+    Seen::Foreign {
+        prefix: p(prefix),
+        protocol,
+    }
+}
+
+fn state(fib: &Fib, prefix: &str) -> Option<PrefixState> {
+    fib.view()
+        .into_iter()
+        .find(|v| v.prefix == p(prefix))
+        .map(|v| v.state)
+}
+
+#[test]
+fn a_foreign_route_added_later_is_a_conflict_and_ours_steps_aside() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let r = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    fib.set(r.prefix, Some(r.clone()));
+    apply_all(&mut fib, t);
+    assert!(
+        fib.forwarding_changes().is_empty(),
+        "installed: forwardable"
+    );
+    // An operator adds a static route at our metric (`ip route append`: both there).
+    fib.kernel_event(foreign("10.255.0.3/32", 4), true);
+    assert_eq!(
+        fib.poll(t),
+        vec![FibOp::Delete(r.prefix)],
+        "ours withdrawn from the kernel, theirs never replaced"
+    );
+    fib.result(&FibOp::Delete(r.prefix), Ok(()), t);
+    assert_eq!(state(&fib, "10.255.0.3/32"), Some(PrefixState::Conflict));
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, false)]);
+    // Another best path: still nothing touches their slot.
+    let b = route("10.255.0.3/32", "fe80::1:2", "wg1");
+    fib.set(b.prefix, Some(b.clone()));
+    assert!(fib.poll(t).is_empty());
+    assert!(fib.forwarding_changes().is_empty(), "still blocked");
+}
+
+#[test]
+fn a_foreign_route_that_replaced_ours_is_kept_and_ours_forgotten() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let r = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    fib.set(r.prefix, Some(r.clone()));
+    apply_all(&mut fib, t);
+    // `ip route replace ... metric 32`: the kernel overwrote ours, no DELROUTE for it.
+    fib.kernel_event(foreign("10.255.0.3/32", 4), true);
+    let ops = fib.poll(t);
+    assert_eq!(ops, vec![FibOp::Delete(r.prefix)]);
+    fib.result(&ops[0], Err(FibError::Absent), t);
+    assert_eq!(fib.counts().installed, 0);
+    assert!(fib.poll(t).is_empty(), "no retry, no replace");
+}
+
+#[test]
+fn a_conflict_that_goes_away_lets_ours_in() {
+    let t = Instant::now();
+    let mut fib = Fib::new(
+        vec![foreign("10.255.0.3/32", 4)],
+        t,
+        Duration::from_secs(30),
+    );
+    let r = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    fib.set(r.prefix, Some(r.clone()));
+    assert!(fib.poll(t).is_empty());
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, false)]);
+    fib.kernel_event(foreign("10.255.0.3/32", 4), false);
+    assert_eq!(apply_all(&mut fib, t), vec![FibOp::Add(r.clone())]);
+    assert_eq!(state(&fib, "10.255.0.3/32"), Some(PrefixState::Installed));
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, true)]);
+}
+
+#[test]
+fn our_route_deleted_from_outside_is_restored() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let r = route("fd00:255::3/128", "fe80::3:2", "wg3");
+    fib.set(r.prefix, Some(r.clone()));
+    apply_all(&mut fib, t);
+    // `ip route flush proto 200`: RTM_DELROUTE of ours.
+    fib.kernel_event(Seen::Ours(r.clone()), false);
+    assert_eq!(apply_all(&mut fib, t), vec![FibOp::Add(r.clone())]);
+    // The event of our own add comes back: nothing more to do.
+    fib.kernel_event(Seen::Ours(r.clone()), true);
+    assert!(fib.poll(t).is_empty());
+}
+
+#[test]
+fn a_late_delete_event_of_an_older_route_changes_nothing() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let r = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    fib.set(r.prefix, Some(r.clone()));
+    apply_all(&mut fib, t);
+    fib.kernel_event(
+        Seen::Ours(route("10.255.0.3/32", "fe80::1:2", "wg1")),
+        false,
+    );
+    assert!(fib.poll(t).is_empty());
+    assert_eq!(fib.counts().installed, 1);
+}
+
+#[test]
+fn eexist_on_add_is_a_conflict_and_asks_for_a_dump() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let r = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    fib.set(r.prefix, Some(r.clone()));
+    let ops = fib.poll(t);
+    assert_eq!(ops, vec![FibOp::Add(r.clone())]);
+    fib.result(&ops[0], Err(FibError::Conflict), t);
+    assert_eq!(state(&fib, "10.255.0.3/32"), Some(PrefixState::Conflict));
+    assert!(fib.wants_dump());
+    assert!(fib.poll(t).is_empty(), "no retry over someone's route");
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, false)]);
+}
+
+#[test]
+fn a_dump_reconciles_after_lost_events() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let a = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    let b = route("10.255.0.4/32", "fe80::3:2", "wg3");
+    let c = route("10.255.0.5/32", "fe80::3:2", "wg3");
+    for r in [&a, &b, &c] {
+        fib.set(r.prefix, Some(r.clone()));
+    }
+    apply_all(&mut fib, t);
+    // The EEXIST case above, or ENOBUFS: events were lost. The dump says: a
+    // is gone, b is held by a static route, c is ours but via another gateway,
+    // and an old conflict on d has gone.
+    let d = route("10.255.0.6/32", "fe80::3:2", "wg3");
+    fib.set(d.prefix, Some(d.clone()));
+    let ops = fib.poll(t);
+    fib.result(&ops[0], Err(FibError::Conflict), t);
+    let c_other = route("10.255.0.5/32", "fe80::1:2", "wg1");
+    fib.reconcile(vec![foreign("10.255.0.4/32", 4), Seen::Ours(c_other)]);
+    assert!(!fib.wants_dump());
+    let mut ops = apply_all(&mut fib, t);
+    ops.sort_by_key(|o| o.prefix());
+    assert_eq!(
+        ops,
+        vec![
+            FibOp::Add(a.clone()),
+            FibOp::Replace(c.clone()),
+            FibOp::Add(d.clone())
+        ]
+    );
+    assert_eq!(state(&fib, "10.255.0.4/32"), Some(PrefixState::Conflict));
+    assert_eq!(fib.forwarding_changes(), vec![(b.prefix, false)]);
+}
+
+#[test]
+fn refused_routes_are_not_forwardable_until_installed() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let r = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    fib.set(r.prefix, Some(r.clone()));
+    let ops = fib.poll(t);
+    fib.result(
+        &ops[0],
+        Err(FibError::Failed("Network is unreachable".into())),
+        t,
+    );
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, false)]);
+    let v = fib.view();
+    assert_eq!(v[0].state, PrefixState::Failed);
+    assert_eq!(v[0].error.as_deref(), Some("Network is unreachable"));
+    let ops = fib.poll(t + RETRY_MIN);
+    fib.result(&ops[0], Ok(()), t + RETRY_MIN);
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, true)]);
+    // A slot held by someone else is reported whether we want it or not:
+    // a path that arrives later is held back from the start.
+    fib.kernel_event(foreign("10.255.0.3/32", 4), true);
+    apply_all(&mut fib, t + RETRY_MIN);
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, false)]);
+    fib.set(r.prefix, None);
+    apply_all(&mut fib, t + RETRY_MIN);
+    assert!(fib.forwarding_changes().is_empty());
+    fib.kernel_event(foreign("10.255.0.3/32", 4), false);
+    assert_eq!(fib.forwarding_changes(), vec![(r.prefix, true)]);
+    let mut fresh = Fib::new(
+        vec![foreign("10.255.0.9/32", 4)],
+        t,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        fresh.forwarding_changes(),
+        vec![(p("10.255.0.9/32"), false)],
+        "known at start, before any path"
     );
 }

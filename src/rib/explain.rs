@@ -254,6 +254,7 @@ impl Rib {
             best: false,
             received_med: a.med,
             link_cost,
+            kernel: None,
             atomic_aggregate: a.atomic_aggregate,
             aggregator: a.aggregator.map(|g| format!("{} {}", g.asn, g.address)),
             communities: a

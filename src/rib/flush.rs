@@ -177,6 +177,7 @@ impl Rib {
             interner,
             local_export,
             fib_outputs,
+            forwarding,
             ..
         } = self;
         let fib_outputs = *fib_outputs;
@@ -218,7 +219,9 @@ impl Rib {
                     });
                 }
             }
-            if (old_src, old_export) != (src, export) {
+            // What export sees: no peer's path while the kernel cannot hold it.
+            let (old_x, x) = forwarding.decide(prefix, old_src, src);
+            if (old_x, old_export) != (x, export) {
                 for (q, batch, advertised) in &mut batches {
                     let Some(session) = &decider.peers[*q].session else {
                         continue;
@@ -226,8 +229,8 @@ impl Rib {
                     if session.ctx.next_hop_for(&prefix).is_none() {
                         continue;
                     }
-                    let was = eligible(&clients, old_src, *q);
-                    let now = eligible(&clients, src, *q);
+                    let was = eligible(&clients, old_x, *q);
+                    let now = eligible(&clients, x, *q);
                     if now {
                         if !was || old_export != export {
                             batch.announce(prefix, export, loc.exports.get(export));
@@ -270,7 +273,8 @@ impl Rib {
                 let mut all = OutBatch::default();
                 let mut advertised = 0;
                 for d in loc.slab.iter().filter(|d| d.live()) {
-                    if eligible(&clients, d.best_src, id) && ctx.next_hop_for(&d.prefix).is_some() {
+                    let src = forwarding.exported(&d.prefix, d.best_src);
+                    if eligible(&clients, src, id) && ctx.next_hop_for(&d.prefix).is_some() {
                         all.announce(d.prefix, d.best_export, loc.exports.get(d.best_export));
                         advertised += 1;
                     }
@@ -309,7 +313,7 @@ impl Rib {
                             IpNet::V6(_) => AFI_IPV6,
                         };
                         if family == afi
-                            && eligible(&clients, d.best_src, id)
+                            && eligible(&clients, forwarding.exported(&d.prefix, d.best_src), id)
                             && ctx.next_hop_for(&d.prefix).is_some()
                         {
                             again.announce(d.prefix, d.best_export, loc.exports.get(d.best_export));

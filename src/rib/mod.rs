@@ -18,6 +18,7 @@ pub mod decision;
 mod explain;
 mod export;
 mod flush;
+mod forwarding;
 mod import;
 mod intern;
 mod loc_rib;
@@ -197,6 +198,8 @@ pub struct Rib {
     pending: Vec<RibOutput>,
     /// Whether flush reports [`RibOutput::BestChanged`].
     fib_outputs: bool,
+    /// Prefixes the kernel does not hold: not exported (see [`forwarding`]).
+    forwarding: forwarding::Forwarding,
 }
 
 impl Rib {
@@ -220,6 +223,7 @@ impl Rib {
             local_export,
             pending: Vec::new(),
             fib_outputs: true,
+            forwarding: forwarding::Forwarding::default(),
         }
     }
 

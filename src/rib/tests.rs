@@ -726,6 +726,50 @@ fn reflects_many_routes() {
     assert_eq!(rib.counts(1).advertised, n as usize);
 }
 
+#[test]
+fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    rib.set_originated([net("10.255.0.1/32")].into());
+    rib.update(0, &announce(None, &["10.255.0.7/32"]));
+    let out = rib.flush();
+    assert_eq!(got(&out, 1).announced.len(), 2);
+    // The FIB says: conflict or refused. Withdrawn from the others, best path kept.
+    rib.set_forwarding(net("10.255.0.7/32"), false);
+    rib.set_forwarding(net("10.255.0.1/32"), false);
+    let out = rib.flush();
+    assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.7/32")]);
+    assert_eq!(got(&out, 2).withdrawn, vec![net("10.255.0.7/32")]);
+    assert!(
+        got(&out, 1).announced.is_empty(),
+        "our own loopback is always exported"
+    );
+    assert_eq!(rib.counts(1).advertised, 1);
+    assert_eq!(
+        rib.explain(net("10.255.0.7/32")).best.as_deref(),
+        Some("p1"),
+        "the BGP state is untouched"
+    );
+    // A session coming up meanwhile does not get it either.
+    rib.peer_down(2);
+    rib.flush();
+    up(&mut rib, 2);
+    let out = rib.flush();
+    assert_eq!(
+        got(&out, 2)
+            .announced
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>(),
+        vec![net("10.255.0.1/32")]
+    );
+    // Installed: announced again.
+    rib.set_forwarding(net("10.255.0.7/32"), true);
+    let out = rib.flush();
+    assert_eq!(med_sent(&out, 1, "10.255.0.7/32"), Some(1));
+    assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(1));
+    assert_eq!(rib.counts(1).advertised, 2);
+}
+
 mod hardening;
 
 /// Step 5: resource limits (route table, filtered routes) on peer input.

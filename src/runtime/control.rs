@@ -1,9 +1,11 @@
 //! The control socket: one JSON request per line, one JSON response per line.
 //! Root-only (mode 0600) since it shows the whole routing state.
 
-use super::peer::PeerStatus;
+use super::fib_task::FibMsg;
+use super::peer::{PeerCmd, PeerStatus};
 use super::rib_task::RibMsg;
 use crate::ctl::{Request, RouteQuery};
+use crate::fib::{KernelView, PrefixState};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -28,6 +30,10 @@ impl Control {
 pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
+    /// Each peer task, in neighbor order (for enable / disable).
+    pub peer_cmds: Vec<mpsc::UnboundedSender<PeerCmd>>,
+    /// The kernel FIB task (`None`: `[kernel] enabled = false`).
+    pub fib: Option<mpsc::UnboundedSender<FibMsg>>,
 }
 
 pub fn serve(
@@ -113,10 +119,29 @@ async fn answer(
         Request::Routes { all, filtered } => {
             let query = RouteQuery { all, filtered };
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
-                Some(routes) => json(serde_json::to_value(routes)),
+                Some(mut routes) => {
+                    if let Some(fib) = &views.fib {
+                        let kernel = ask(fib, |reply| FibMsg::View { reply })
+                            .await
+                            .unwrap_or_default();
+                        annotate(&mut routes, &kernel);
+                    }
+                    json(serde_json::to_value(routes))
+                }
                 None => serde_json::json!({ "error": "routing task did not answer" }),
             }
         }
+        Request::Enable { neighbor } => admin(views, &neighbor, true),
+        Request::Disable { neighbor } => admin(views, &neighbor, false),
+        Request::Kernel => match &views.fib {
+            Some(fib) => match ask(fib, |reply| FibMsg::View { reply }).await {
+                Some(v) => json(serde_json::to_value(v)),
+                None => serde_json::json!({ "error": "kernel task did not answer" }),
+            },
+            None => {
+                serde_json::json!({ "error": "kernel routes are off ([kernel] enabled = false)" })
+            }
+        },
         Request::Links => {
             serde_json::Value::Array(views.links.iter().map(|l| l.borrow().clone()).collect())
         }
@@ -129,12 +154,44 @@ async fn answer(
     }
 }
 
-/// One question to the RIB task and its answer (None if the task is gone).
-async fn ask<T>(
-    rib: &mpsc::UnboundedSender<RibMsg>,
-    msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
+/// One question to a task and its answer (None if the task is gone).
+async fn ask<T, M>(
+    task: &mpsc::UnboundedSender<M>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> M,
 ) -> Option<T> {
     let (tx, rx) = oneshot::channel();
-    rib.send(msg(tx)).ok()?;
+    task.send(msg(tx)).ok()?;
     rx.await.ok()
+}
+
+/// `kittbgpd enable|disable NEIGHBOR`.
+fn admin(views: &Views, neighbor: &str, enable: bool) -> serde_json::Value {
+    let found = views.peers.iter().position(|p| p.borrow().name == neighbor);
+    match found.and_then(|i| views.peer_cmds.get(i)) {
+        Some(tx) if tx.send(PeerCmd::Admin { enable }).is_ok() => {
+            serde_json::json!({ "neighbor": neighbor, "enabled": enable })
+        }
+        Some(_) => serde_json::json!({ "error": format!("neighbor {neighbor}: task gone") }),
+        None => serde_json::json!({ "error": format!("no neighbor named {neighbor:?}") }),
+    }
+}
+
+/// The kernel state of each best path from a peer (`show routes`).
+fn annotate(routes: &mut [crate::ctl::RouteView], kernel: &[KernelView]) {
+    let by_prefix: std::collections::HashMap<String, &KernelView> =
+        kernel.iter().map(|k| (k.prefix.to_string(), k)).collect();
+    for r in routes.iter_mut().filter(|r| r.best && r.peer != "self") {
+        r.kernel = Some(match by_prefix.get(&r.prefix) {
+            None => "pending".into(),
+            Some(k) => match (k.state, k.foreign_protocol, &k.error) {
+                (PrefixState::Conflict, Some(p), _) => format!("conflict (proto {p})"),
+                (PrefixState::Conflict, None, _) => "conflict".into(),
+                (PrefixState::Failed, _, Some(e)) => format!("failed: {e}"),
+                (s, _, _) => serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            },
+        });
+    }
 }

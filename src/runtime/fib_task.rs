@@ -1,19 +1,32 @@
 //! The kernel FIB worker: runs what [`crate::fib::Fib`] decides over rtnetlink.
-//! Best-route changes come from the RIB task; operations of one batch run
-//! concurrently on one netlink socket; results go back to the core.
+//! Best-route changes come from the RIB task; route events of the kernel
+//! (RTNLGRP_IPV4_ROUTE / RTNLGRP_IPV6_ROUTE) tell it what others do to the
+//! table; operations of one batch run concurrently on one netlink socket;
+//! results go back to the core, and whether each prefix is forwardable goes
+//! back to the RIB (which does not export what this node cannot forward).
 
+use super::rib_task::RibMsg;
 use crate::config::{Kernel, Loopbacks, OnStop};
-use crate::fib::{Fib, FibError, FibOp, FibRoute};
-use futures::TryStreamExt;
+use crate::fib::{Fib, FibError, FibOp, FibRoute, KernelView, Seen};
+use futures::channel::mpsc::UnboundedReceiver as EventRx;
+use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
+use rtnetlink::constants::{RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE};
+use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteVia,
 };
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::sys::{AsyncSocket, SocketAddr};
 use rtnetlink::{Handle, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
+
+/// A full dump now and then, whatever the events said: the kernel does not
+/// announce every removal (IPv4 routes of an interface going down).
+const REDUMP_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub enum FibMsg {
@@ -22,74 +35,117 @@ pub enum FibMsg {
         prefix: IpNet,
         route: Option<(IpAddr, Option<String>)>,
     },
+    /// `show kernel`: every prefix desired or installed and its state.
+    View {
+        reply: oneshot::Sender<Vec<KernelView>>,
+    },
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
 }
 
+type Events = EventRx<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
+
 pub struct FibTask {
     cfg: Kernel,
+    loopbacks: Loopbacks,
     handle: Handle,
+    /// `None` once the event socket failed (then only the periodic dump sees changes).
+    events: Option<Events>,
     fib: Fib,
+    rib: mpsc::UnboundedSender<RibMsg>,
+    next_dump: Instant,
 }
 
 impl FibTask {
-    /// Open netlink and read what an earlier run left in the table.
-    pub async fn start(cfg: Kernel, loopbacks: &Loopbacks) -> Result<FibTask, String> {
+    /// Open netlink, listen to route events, and read what the table holds
+    /// (an earlier run's routes, other protocols' at our metric). An error
+    /// here is fatal: a daemon that cannot install routes must say so.
+    pub async fn start(
+        cfg: Kernel,
+        loopbacks: &Loopbacks,
+        rib: mpsc::UnboundedSender<RibMsg>,
+    ) -> Result<FibTask, String> {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
         tokio::spawn(connection);
-        let mut ours = Vec::new();
-        let mut foreign = Vec::new();
-        for msg in dump(&handle).await? {
-            let Some(kr) = parse_route(&msg) else {
-                continue;
-            };
-            if kr.table != cfg.table || !loopbacks.admits(kr.prefix) {
-                continue;
-            }
-            if kr.protocol == cfg.protocol {
-                if let (Some(gateway), Some(interface)) = (kr.gateway, kr.interface) {
-                    ours.push(FibRoute {
-                        prefix: kr.prefix,
-                        gateway,
-                        interface,
-                    });
-                }
-            } else if kr.metric == cfg.metric {
-                warn!(prefix = %kr.prefix, protocol = kr.protocol, metric = kr.metric, "conflict: another protocol holds this loopback at our metric; left alone");
-                foreign.push(kr.prefix);
-            } else {
-                // e.g. the kernel's own route for an address on lo: another metric, no clash.
-                debug!(prefix = %kr.prefix, protocol = kr.protocol, metric = kr.metric, "another protocol's route for a loopback, at another metric");
+        // Subscribed before the dump, so no change falls between the two.
+        let (mut econn, _, events) =
+            rtnetlink::new_connection().map_err(|e| format!("netlink (route events): {e}"))?;
+        econn
+            .socket_mut()
+            .socket_mut()
+            .bind(&SocketAddr::new(0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE))
+            .map_err(|e| format!("netlink (route events): {e}"))?;
+        tokio::spawn(econn);
+        let mut task = FibTask {
+            fib: Fib::new(Vec::new(), Instant::now(), cfg.startup_grace),
+            cfg,
+            loopbacks: loopbacks.clone(),
+            handle,
+            events: Some(events),
+            rib,
+            next_dump: Instant::now() + REDUMP_EVERY,
+        };
+        let seen = task.dump().await?;
+        let ours = seen.iter().filter(|s| matches!(s, Seen::Ours(_))).count();
+        for s in &seen {
+            if let Seen::Foreign { prefix, protocol } = s {
+                warn!(%prefix, protocol, metric = task.cfg.metric, "conflict: another protocol holds this loopback at our metric; left alone");
             }
         }
-        if !ours.is_empty() {
-            info!(routes = ours.len(), grace = ?cfg.startup_grace, "kernel routes of an earlier run kept while sessions come up");
+        if ours > 0 {
+            info!(routes = ours, grace = ?task.cfg.startup_grace, "kernel routes of an earlier run kept while sessions come up");
         }
-        let fib = Fib::new(ours, foreign, Instant::now(), cfg.startup_grace);
-        Ok(FibTask { cfg, handle, fib })
+        task.fib = Fib::new(seen, Instant::now(), task.cfg.startup_grace);
+        Ok(task)
     }
 
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<FibMsg>) {
         loop {
-            let deadline = self.fib.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(t) => tokio::time::sleep_until(t.into()).await,
+            let deadline = if self.fib.has_work() || self.fib.wants_dump() {
+                Instant::now()
+            } else {
+                self.fib
+                    .poll_timeout()
+                    .map_or(self.next_dump, |t| t.min(self.next_dump))
+            };
+            let mut msgs = Vec::new();
+            let mut events = Vec::new();
+            let next_event = async {
+                match self.events.as_mut() {
+                    Some(ev) => ev.next().await,
                     None => std::future::pending().await,
                 }
             };
-            let first = tokio::select! {
+            tokio::select! {
                 m = rx.recv() => match m {
-                    Some(m) => Some(m),
+                    Some(m) => msgs.push(m),
                     None => return,
                 },
-                () = sleep => None,
-            };
+                e = next_event => match e {
+                    Some((e, _)) => events.push(e),
+                    None => {
+                        error!("kernel route events stopped: changes by others are seen only by the periodic dump");
+                        self.events = None;
+                    }
+                },
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
             // Take everything queued, then act once: many changes, one batch.
-            let mut msgs: Vec<FibMsg> = first.into_iter().collect();
             while let Ok(m) = rx.try_recv() {
                 msgs.push(m);
+            }
+            if let Some(ev) = self.events.as_mut() {
+                while let Ok((e, _)) = ev.try_recv() {
+                    events.push(e);
+                }
+            }
+            let mut redump = Instant::now() >= self.next_dump;
+            for e in events {
+                redump |= self.on_event(e);
+            }
+            if redump || self.fib.wants_dump() {
+                self.redump().await;
             }
             for m in msgs {
                 match m {
@@ -100,6 +156,9 @@ impl FibTask {
                             interface: interface.unwrap_or_default(),
                         });
                         self.fib.set(prefix, r);
+                    }
+                    FibMsg::View { reply } => {
+                        let _ = reply.send(self.fib.view());
                     }
                     FibMsg::Stop { done } => {
                         if self.cfg.on_stop == OnStop::Remove {
@@ -122,7 +181,96 @@ impl FibTask {
             }
             let ops = self.fib.poll(Instant::now());
             self.execute(ops).await;
+            for (prefix, ok) in self.fib.forwarding_changes() {
+                if ok {
+                    info!(%prefix, "kernel route in place: exported again");
+                } else {
+                    warn!(%prefix, "not in the kernel: not exported to peers until it is");
+                }
+                let _ = self.rib.send(RibMsg::Forwarding { prefix, ok });
+            }
         }
+    }
+
+    /// One route event; true if events were lost (ENOBUFS) and a dump is needed.
+    fn on_event(&mut self, e: NetlinkMessage<RouteNetlinkMessage>) -> bool {
+        let (msg, present) = match e.payload {
+            NetlinkPayload::Overrun(_) => {
+                warn!("kernel route events lost (ENOBUFS): reading the table again");
+                return true;
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) => (m, true),
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(m)) => (m, false),
+            _ => return false,
+        };
+        if let Some(seen) = self.classify(&msg) {
+            match &seen {
+                Seen::Foreign { prefix, protocol } if present => {
+                    warn!(%prefix, protocol, "conflict: another protocol's route at our metric; ours stays out of the kernel")
+                }
+                Seen::Foreign { prefix, protocol } => {
+                    info!(%prefix, protocol, "the conflicting route is gone")
+                }
+                Seen::Ours(r) if !present => debug!(prefix = %r.prefix, "our kernel route removed"),
+                Seen::Ours(_) => {}
+            }
+            self.fib.kernel_event(seen, present);
+        }
+        false
+    }
+
+    async fn redump(&mut self) {
+        self.next_dump = Instant::now() + REDUMP_EVERY;
+        match self.dump().await {
+            Ok(seen) => self.fib.reconcile(seen),
+            Err(e) => warn!("cannot read the kernel table: {e}"),
+        }
+    }
+
+    /// What the kernel holds at our table and metric, for admitted loopbacks.
+    async fn dump(&self) -> Result<Vec<Seen>, String> {
+        // One dump at a time: the kernel answers EBUSY to a second on the same socket.
+        let route = self.handle.route();
+        let v4: Vec<RouteMessage> = route
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| format!("route dump: {e}"))?;
+        let v6: Vec<RouteMessage> = route
+            .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| format!("route dump: {e}"))?;
+        Ok(v4
+            .iter()
+            .chain(&v6)
+            .filter_map(|m| self.classify(m))
+            .collect())
+    }
+
+    /// Ours, another protocol's at our metric, or of no concern (another
+    /// table or metric, e.g. the kernel's own route for an address on lo).
+    fn classify(&self, msg: &RouteMessage) -> Option<Seen> {
+        let kr = parse_route(msg)?;
+        if kr.table != self.cfg.table
+            || !self.loopbacks.admits(kr.prefix)
+            || kr.metric != self.cfg.metric
+        {
+            return None;
+        }
+        if kr.protocol != self.cfg.protocol {
+            return Some(Seen::Foreign {
+                prefix: kr.prefix,
+                protocol: kr.protocol,
+            });
+        }
+        Some(Seen::Ours(FibRoute {
+            prefix: kr.prefix,
+            gateway: kr.gateway?,
+            interface: kr.interface.unwrap_or_default(),
+        }))
     }
 
     async fn execute(&mut self, ops: Vec<FibOp>) {
@@ -132,13 +280,19 @@ impl FibTask {
         let results = futures::future::join_all(ops.iter().map(|op| self.apply(op))).await;
         let now = Instant::now();
         for (op, result) in ops.iter().zip(results) {
+            let prefix = op.prefix();
             match &result {
                 Ok(()) => debug!(?op, "kernel route done"),
                 Err(FibError::Conflict) => {
-                    warn!(prefix = %op.prefix(), "conflict: the kernel has another route at our metric; left alone")
+                    warn!(%prefix, "conflict: the kernel has another route at our metric; left alone")
                 }
+                Err(FibError::Absent) => debug!(%prefix, "our kernel route was already gone"),
                 Err(FibError::Failed(e)) => {
-                    warn!(prefix = %op.prefix(), "kernel route failed, will retry: {e}")
+                    if self.fib.keeps_failing(&prefix) {
+                        error!(%prefix, "the kernel keeps refusing this route: {e}")
+                    } else {
+                        warn!(%prefix, "kernel route failed, will retry: {e}")
+                    }
                 }
             }
             self.fib.result(op, result, now);
@@ -147,11 +301,17 @@ impl FibTask {
 
     async fn apply(&self, op: &FibOp) -> Result<(), FibError> {
         let result = match op {
+            FibOp::Add(r) => {
+                let msg = self.message(r.prefix, Some(r))?;
+                // NLM_F_CREATE | NLM_F_EXCL: never over another protocol's route.
+                self.handle.route().add(msg).execute().await
+            }
             FibOp::Replace(r) => {
                 let msg = self.message(r.prefix, Some(r))?;
                 self.handle.route().add(msg).replace().execute().await
             }
             FibOp::Delete(prefix) => {
+                // Names our protocol: the kernel matches it, another's route stays.
                 let msg = self.message(*prefix, None)?;
                 self.handle.route().del(msg).execute().await
             }
@@ -160,6 +320,7 @@ impl FibTask {
             rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::EEXIST => {
                 FibError::Conflict
             }
+            rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::ESRCH => FibError::Absent,
             _ => FibError::Failed(e.to_string()),
         })
     }
@@ -217,29 +378,6 @@ impl FibTask {
         };
         Ok(msg)
     }
-}
-
-async fn dump(handle: &Handle) -> Result<Vec<RouteMessage>, String> {
-    let mut out = Vec::new();
-    let v4 = handle
-        .route()
-        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-        .execute();
-    out.extend(
-        v4.try_collect::<Vec<_>>()
-            .await
-            .map_err(|e| format!("route dump: {e}"))?,
-    );
-    let v6 = handle
-        .route()
-        .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
-        .execute();
-    out.extend(
-        v6.try_collect::<Vec<_>>()
-            .await
-            .map_err(|e| format!("route dump: {e}"))?,
-    );
-    Ok(out)
 }
 
 struct KernelRoute {

@@ -120,18 +120,19 @@ pub async fn run(config: Config) -> Result<(), String> {
             _ => None,
         })
     });
+    // No kernel routes although enabled is fatal: a node that advertises
+    // routes it cannot forward is a black hole (`[kernel] enabled = false` to run without).
     let fib_tx = if kernel.enabled {
-        match fib_task::FibTask::start(kernel, &config.loopbacks).await {
-            Ok(task) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(task.run(rx));
-                Some(tx)
-            }
-            Err(e) => {
-                warn!("kernel routes disabled: {e}");
-                None
-            }
-        }
+        let task = fib_task::FibTask::start(kernel, &config.loopbacks, rib_tx.clone())
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot manage kernel routes: {e} ([kernel] enabled = false to run without)"
+                )
+            })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(task.run(rx));
+        Some(tx)
     } else {
         None
     };
@@ -168,6 +169,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links,
+        peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
+        fib: fib_tx.clone(),
     };
     let control = control::serve(&config.control_socket, views, rib_tx.clone()).map_err(|e| {
         format!(

@@ -2,20 +2,31 @@
 //! a tunnel going down ends its session at once, without waiting for the hold
 //! timer; loopback addresses added to or removed from `lo` are originated or
 //! withdrawn live.
+//!
+//! Interface state comes from a dump at start, again every few seconds and
+//! after lost events (ENOBUFS), and from events in between: an interface not
+//! seen (missing) is down, and a lost or reordered event cannot hold a
+//! session down for longer than until the next dump.
 
 use super::peer::PeerCmd;
 use super::rib_task::RibMsg;
 use crate::config::{Loopbacks, Neighbor};
-use futures::StreamExt;
+use crate::session::HoldReason;
+use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK};
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::sys::{AsyncSocket, SocketAddr};
+use rtnetlink::Handle;
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+
+/// How often the whole link table is read again, whatever the events said.
+const REDUMP_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Watch {
     pub neighbors: Vec<Neighbor>,
@@ -26,8 +37,45 @@ pub struct Watch {
     pub configured: BTreeSet<IpNet>,
 }
 
+/// The up/down state of the interfaces neighbors use, as last told.
+/// Sessions start not held, so every watched interface starts "up"; the
+/// first dump holds down those missing or down.
+#[derive(Debug)]
+struct Links {
+    up: HashMap<String, bool>,
+}
+
+impl Links {
+    fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Links {
+        Links {
+            up: names.into_iter().map(|n| (n.to_string(), true)).collect(),
+        }
+    }
+
+    /// An event: `Some(up)` if a watched interface changed.
+    fn event(&mut self, name: &str, up: bool) -> Option<bool> {
+        let was = self.up.get_mut(name)?;
+        (std::mem::replace(was, up) != up).then_some(up)
+    }
+
+    /// A dump (name -> up) replaces what events said; watched interfaces not
+    /// in it are missing, so down. Returns the changes.
+    fn dump(&mut self, seen: &HashMap<String, bool>) -> Vec<(String, bool)> {
+        let mut changes = Vec::new();
+        for (name, was) in self.up.iter_mut() {
+            let now = seen.get(name).copied().unwrap_or(false);
+            if *was != now {
+                *was = now;
+                changes.push((name.clone(), now));
+            }
+        }
+        changes.sort();
+        changes
+    }
+}
+
 pub async fn run(w: Watch) {
-    let (mut connection, _, mut messages) = match rtnetlink::new_connection() {
+    let (mut connection, handle, mut messages) = match rtnetlink::new_connection() {
         Ok(c) => c,
         Err(e) => return warn!("no interface events (netlink): {e}"),
     };
@@ -41,57 +89,101 @@ pub async fn run(w: Watch) {
     }
     tokio::spawn(connection);
     let lo_index = super::transport::if_index("lo").ok();
-    let mut up: HashMap<String, bool> = HashMap::new();
-    while let Some((message, _)) = messages.next().await {
-        let NetlinkPayload::InnerMessage(msg) = message.payload else {
-            continue;
+    let mut links = Links::new(w.neighbors.iter().filter_map(|n| n.interface.as_deref()));
+    redump(&w, &handle, &mut links).await;
+    let mut tick = tokio::time::interval(REDUMP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let message = tokio::select! {
+            m = messages.next() => match m {
+                Some((m, _)) => m,
+                None => return warn!("interface events stopped"),
+            },
+            _ = tick.tick() => {
+                redump(&w, &handle, &mut links).await;
+                continue;
+            }
         };
-        match msg {
-            RouteNetlinkMessage::NewLink(link) => on_link(&w, &mut up, &link, is_up(&link)),
-            RouteNetlinkMessage::DelLink(link) => on_link(&w, &mut up, &link, false),
-            RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a)
-                if Some(a.header.index) == lo_index =>
-            {
+        let msg = match message.payload {
+            NetlinkPayload::InnerMessage(msg) => msg,
+            NetlinkPayload::Overrun(_) => {
+                warn!("interface events lost (ENOBUFS): reading links and addresses again");
+                redump(&w, &handle, &mut links).await;
                 if w.loopbacks.from_lo {
                     reoriginate(&w).await;
                 }
+                continue;
+            }
+            _ => continue,
+        };
+        match msg {
+            RouteNetlinkMessage::NewLink(link) => {
+                if let Some(name) = link_name(&link) {
+                    if let Some(up) = links.event(&name, is_up(&link)) {
+                        on_link(&w, &name, up);
+                    }
+                }
+            }
+            RouteNetlinkMessage::DelLink(link) => {
+                if let Some(name) = link_name(&link) {
+                    if let Some(up) = links.event(&name, false) {
+                        on_link(&w, &name, up);
+                    }
+                }
+            }
+            RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a)
+                if Some(a.header.index) == lo_index && w.loopbacks.from_lo =>
+            {
+                reoriginate(&w).await;
             }
             _ => {}
         }
     }
 }
 
+async fn redump(w: &Watch, handle: &Handle, links: &mut Links) {
+    let seen: Result<HashMap<String, bool>, _> = handle
+        .link()
+        .get()
+        .execute()
+        .try_filter_map(|l| async move { Ok(link_name(&l).map(|n| (n, is_up(&l)))) })
+        .try_collect()
+        .await;
+    match seen {
+        Ok(seen) => {
+            for (name, up) in links.dump(&seen) {
+                on_link(w, &name, up);
+            }
+        }
+        Err(e) => warn!("cannot read interfaces: {e}"),
+    }
+}
+
+fn link_name(link: &LinkMessage) -> Option<String> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })
+}
+
 fn is_up(link: &LinkMessage) -> bool {
     link.header.flags.contains(LinkFlags::Up) && link.header.flags.contains(LinkFlags::Running)
 }
 
-fn on_link(w: &Watch, up: &mut HashMap<String, bool>, link: &LinkMessage, now_up: bool) {
-    let Some(name) = link.attributes.iter().find_map(|a| match a {
-        LinkAttribute::IfName(n) => Some(n.clone()),
-        _ => None,
-    }) else {
-        return;
-    };
-    let was_up = up.insert(name.clone(), now_up).unwrap_or(true);
-    if was_up && !now_up {
-        for (n, tx) in w.neighbors.iter().zip(&w.peers) {
-            if n.interface.as_deref() == Some(name.as_str()) {
-                info!(peer = %n.name, interface = %name, "interface down: ending the session now");
-                let _ = tx.send(PeerCmd::Link {
-                    up: false,
-                    why: "interface",
-                });
-            }
-        }
-    } else if !was_up && now_up {
+fn on_link(w: &Watch, name: &str, up: bool) {
+    if up {
         info!(interface = %name, "interface up");
-        for (n, tx) in w.neighbors.iter().zip(&w.peers) {
-            if n.interface.as_deref() == Some(name.as_str()) {
-                let _ = tx.send(PeerCmd::Link {
-                    up: true,
-                    why: "interface",
-                });
+    }
+    for (n, tx) in w.neighbors.iter().zip(&w.peers) {
+        if n.interface.as_deref() == Some(name) {
+            if !up {
+                info!(peer = %n.name, interface = %name, "interface down or missing: ending the session now");
             }
+            let _ = tx.send(PeerCmd::Link {
+                up,
+                why: HoldReason::Interface,
+            });
         }
     }
 }
@@ -104,5 +196,37 @@ async fn reoriginate(w: &Watch) {
             let _ = w.rib.send(RibMsg::Originate(set));
         }
         Err(e) => warn!("cannot read addresses on lo: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Links;
+    use std::collections::HashMap;
+
+    fn seen(v: &[(&str, bool)]) -> HashMap<String, bool> {
+        v.iter().map(|(n, u)| (n.to_string(), *u)).collect()
+    }
+
+    #[test]
+    fn an_interface_not_seen_is_down() {
+        let mut l = Links::new(["wg1", "wg2"]);
+        assert_eq!(l.dump(&seen(&[("wg1", true)])), vec![("wg2".into(), false)]);
+        assert_eq!(l.event("wg2", true), Some(true), "created later: up");
+        assert_eq!(l.event("eth0", false), None, "not a neighbor's");
+    }
+
+    #[test]
+    fn the_latest_dump_wins_over_lost_or_reordered_events() {
+        let mut l = Links::new(["wg1"]);
+        // A late "down" event after the "up" one (or the "up" lost): held down...
+        assert_eq!(l.event("wg1", false), Some(false));
+        assert_eq!(l.event("wg1", false), None);
+        // ...only until the next dump says otherwise.
+        assert_eq!(l.dump(&seen(&[("wg1", true)])), vec![("wg1".into(), true)]);
+        assert!(
+            l.dump(&seen(&[("wg1", true)])).is_empty(),
+            "no change, no command"
+        );
     }
 }

@@ -5,7 +5,10 @@ use super::conn::{self, ConnEvent, ConnIo};
 use super::rib_task::RibMsg;
 use super::transport;
 use crate::config::Neighbor;
-use crate::session::{Action, Direction, Event, Session, SessionConfig, State};
+use crate::session::held::Transition;
+use crate::session::{
+    Action, Direction, Event, HeldDown, HoldReason, Session, SessionConfig, State,
+};
 use crate::wire::{Message, Negotiated, Notification};
 use bytes::Bytes;
 use serde::Serialize;
@@ -26,17 +29,22 @@ pub enum PeerCmd {
     Send { epoch: u64, messages: Vec<Bytes> },
     /// Close session `epoch` with this NOTIFICATION (import limit, RFC 4486
     /// Cease 6/1); `restart`: reconnect after the idle hold time, else stay
-    /// down (disable).
+    /// down (disable) until the operator enables it again.
     Reset {
         epoch: u64,
         notification: Notification,
         restart: bool,
     },
-    /// The tunnel is down (`why`: "interface" from netlink, "probe" from the
-    /// latency prober) or up again. While any reason holds, the session is down
-    /// and makes no connection: routes are withdrawn at once, not after the hold
-    /// time. When the last reason clears, the session starts again at once.
-    Link { up: bool, why: &'static str },
+    /// The tunnel is down (`why`: interface from netlink, probe from the
+    /// latency prober) or up again. While any reason holds (see [`HeldDown`]),
+    /// the session is down and makes no connection: routes are withdrawn at
+    /// once, not after the hold time. When the last reason clears, the session
+    /// starts again at once.
+    Link { up: bool, why: HoldReason },
+    /// `kittbgpd enable|disable NEIGHBOR`: disable holds the session down
+    /// (Cease / Administrative Shutdown, RFC 4486); enable clears the
+    /// operator's and the import limit's reasons.
+    Admin { enable: bool },
     /// Administrative stop: send this NOTIFICATION, then end the task.
     Stop {
         notification: Notification,
@@ -60,6 +68,8 @@ pub struct PeerStatus {
     pub hold_time: Option<u16>,
     pub negotiated: Option<NegotiatedView>,
     pub last_error: Option<String>,
+    /// Why the session is held down (empty: it may run).
+    pub held_down: HeldDown,
     pub updates_received: u64,
     pub updates_sent: u64,
 }
@@ -108,7 +118,7 @@ pub fn spawn(
     rib: mpsc::UnboundedSender<RibMsg>,
 ) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let status = PeerStatus {
+    let mut status = PeerStatus {
         name: neighbor.name.clone(),
         address: neighbor.address,
         interface: neighbor.interface.clone(),
@@ -121,9 +131,13 @@ pub fn spawn(
         hold_time: None,
         negotiated: None,
         last_error: None,
+        held_down: HeldDown::default(),
         updates_received: 0,
         updates_sent: 0,
     };
+    let mut held = HeldDown::default();
+    held.set(HoldReason::Config, !neighbor.enabled);
+    status.held_down = held.clone();
     let (status_tx, status_rx) = watch::channel(status);
     let (conn_tx, conn_rx) = mpsc::unbounded_channel();
     let task = PeerTask {
@@ -132,7 +146,7 @@ pub fn spawn(
         session: Session::new(session_cfg),
         conns: [None, None],
         closing: Vec::new(),
-        link_down: std::collections::BTreeSet::new(),
+        held,
         conn_tx,
         rib,
         status: status_tx,
@@ -151,8 +165,8 @@ struct PeerTask {
     neighbor: Neighbor,
     session: Session,
     conns: [Option<ConnIo>; 2],
-    /// Why the link is considered down (interface, probe); empty: up.
-    link_down: std::collections::BTreeSet<&'static str>,
+    /// Why the session is held down (link, import limit, operator); empty: it may run.
+    held: HeldDown,
     /// Writers of closed connections still sending their last bytes (a NOTIFICATION).
     closing: Vec<tokio::task::JoinHandle<()>>,
     conn_tx: mpsc::UnboundedSender<ConnEvent>,
@@ -177,8 +191,12 @@ impl PeerTask {
         mut cmds: mpsc::UnboundedReceiver<PeerCmd>,
         mut conn_rx: mpsc::UnboundedReceiver<ConnEvent>,
     ) {
-        let start = self.session.handle(Event::Start, Instant::now());
-        self.execute(start);
+        if self.held.is_held() {
+            info!(peer = %self.neighbor.name, "not started: held down ({})", self.held);
+        } else {
+            let start = self.session.handle(Event::Start, Instant::now());
+            self.execute(start);
+        }
         loop {
             let deadline = self.session.poll_timeout();
             let sleep = async {
@@ -257,46 +275,75 @@ impl PeerTask {
                     Direction::Inbound
                 };
                 info!(peer = %self.neighbor.name, restart, "closing session: {notification}");
-                // Restart: as after a sent error, idle hold then reconnect. Disable: administrative stop.
-                let event = if restart {
-                    Event::Malformed(dir, notification)
+                // Restart: as after a sent error, idle hold then reconnect. Disable:
+                // held down until the operator enables it again.
+                if restart {
+                    let actions = self
+                        .session
+                        .handle(Event::Malformed(dir, notification), Instant::now());
+                    self.execute(actions);
                 } else {
-                    Event::Stop(notification)
-                };
-                let actions = self.session.handle(event, Instant::now());
-                self.execute(actions);
+                    self.hold(HoldReason::ImportLimit, true, Some(notification));
+                }
             }
             PeerCmd::Link { up, why } => {
-                let was_held = !self.link_down.is_empty();
-                if up {
-                    self.link_down.remove(why);
-                } else {
-                    self.link_down.insert(why);
+                match (up, self.held.contains(why)) {
+                    (false, false) => info!(peer = %self.neighbor.name, "{why}: session held down"),
+                    (true, true) => info!(peer = %self.neighbor.name, "{why} no more"),
+                    _ => {}
                 }
-                let held = !self.link_down.is_empty();
-                if held && !was_held {
-                    info!(peer = %self.neighbor.name, reason = why, "link down: session held down");
-                    for dir in [Direction::Outbound, Direction::Inbound] {
-                        if let Some(c) = self.conns[slot(dir)].take() {
-                            c.close();
-                            let actions = self.session.handle(Event::Closed(dir), Instant::now());
-                            self.execute(actions);
-                        }
-                    }
-                    // Nothing can be sent over a dead link: a stop without NOTIFICATION.
-                    let actions = self.session.handle(
-                        Event::Stop(Notification::new(6, 2, Vec::new())),
-                        Instant::now(),
+                // Nothing can be sent over a dead link: a stop without NOTIFICATION.
+                self.hold(why, !up, None);
+            }
+            PeerCmd::Admin { enable } => {
+                if enable {
+                    info!(peer = %self.neighbor.name, "enabled by operator");
+                    let t = self.held.enable();
+                    self.apply_hold(t, None);
+                } else {
+                    info!(peer = %self.neighbor.name, "disabled by operator");
+                    // RFC 4486 §4: Cease / Administrative Shutdown.
+                    self.hold(
+                        HoldReason::Operator,
+                        true,
+                        Some(Notification::new(6, 2, Vec::new())),
                     );
-                    self.execute(actions);
-                } else if !held && was_held {
-                    info!(peer = %self.neighbor.name, reason = why, "link up: starting the session");
-                    let actions = self.session.handle(Event::Start, Instant::now());
-                    self.execute(actions);
                 }
             }
             PeerCmd::Stop { .. } => unreachable!("handled in run"),
         }
+    }
+
+    /// Set or clear one reason for holding the session down; the first reason
+    /// stops it (sending `notification`, if any, on open connections), the
+    /// last one cleared starts it.
+    fn hold(&mut self, reason: HoldReason, held: bool, notification: Option<Notification>) {
+        let t = self.held.set(reason, held);
+        self.apply_hold(t, notification);
+    }
+
+    fn apply_hold(&mut self, t: Transition, notification: Option<Notification>) {
+        match t {
+            Transition::Stop => {
+                if notification.is_none() {
+                    // Closed here, so the session sends nothing on them.
+                    for c in self.conns.iter_mut().filter_map(Option::take) {
+                        c.close();
+                    }
+                }
+                let n = notification.unwrap_or_else(|| Notification::new(6, 2, Vec::new()));
+                let actions = self.session.handle(Event::Stop(n), Instant::now());
+                self.execute(actions);
+            }
+            Transition::Start => {
+                info!(peer = %self.neighbor.name, "no longer held down: starting the session");
+                let actions = self.session.handle(Event::Start, Instant::now());
+                self.execute(actions);
+            }
+            Transition::None => {}
+        }
+        let held = self.held.clone();
+        self.status.send_modify(|s| s.held_down = held);
     }
 
     fn established_conn(&self) -> Option<&ConnIo> {
@@ -482,7 +529,11 @@ impl PeerTask {
                     });
                 }
                 Action::Down(reason) => {
-                    info!(peer = %self.neighbor.name, "session down: {reason}");
+                    if self.held.is_held() {
+                        info!(peer = %self.neighbor.name, "session down: held down ({})", self.held);
+                    } else {
+                        info!(peer = %self.neighbor.name, "session down: {reason}");
+                    }
                     let _ = self.rib.send(RibMsg::PeerDown { peer: self.id });
                 }
             }

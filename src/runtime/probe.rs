@@ -7,6 +7,7 @@ use super::icmp::Pinger;
 use super::peer::{PeerCmd, PeerId};
 use super::rib_task::RibMsg;
 use crate::cost::{CostEvent, CostParams, Estimator};
+use crate::session::HoldReason;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -105,14 +106,14 @@ async fn run(
                     warn!(link = %probe.name, "link down: {reason}");
                     let _ = peer.send(PeerCmd::Link {
                         up: false,
-                        why: "probe",
+                        why: HoldReason::Probe,
                     });
                 }
                 CostEvent::Up => {
                     info!(link = %probe.name, "link up: probes answered again");
                     let _ = peer.send(PeerCmd::Link {
                         up: true,
-                        why: "probe",
+                        why: HoldReason::Probe,
                     });
                 }
             }

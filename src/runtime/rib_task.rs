@@ -48,6 +48,12 @@ pub enum RibMsg {
         peer: PeerId,
         cost: Option<u32>,
     },
+    /// Whether the kernel holds our route for `prefix` (from the FIB task):
+    /// a path that cannot be installed is not exported.
+    Forwarding {
+        prefix: IpNet,
+        ok: bool,
+    },
     /// Best routes, all candidates, or filtered routes (see [`RouteQuery`]).
     RouteList {
         query: RouteQuery,
@@ -193,6 +199,7 @@ impl RibTask {
                 self.rib.set_originated(now);
             }
             RibMsg::LinkCost { peer, cost } => self.rib.set_link_cost(peer, cost),
+            RibMsg::Forwarding { prefix, ok } => self.rib.set_forwarding(prefix, ok),
             RibMsg::Counts { reply } => {
                 self.flush();
                 let _ = reply.send((0..self.peers.len()).map(|p| self.rib.counts(p)).collect());

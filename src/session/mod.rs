@@ -9,5 +9,7 @@
 
 mod collision;
 mod fsm;
+pub mod held;
 
 pub use fsm::{Action, Direction, DownReason, Event, Session, SessionConfig, State};
+pub use held::{HeldDown, HoldReason};
