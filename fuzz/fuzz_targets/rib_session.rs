@@ -2,7 +2,8 @@
 //! (RFC 4271 §8) and the RIB, as the runtime wires them: OPEN/KEEPALIVE to
 //! establish, UPDATEs (built, or raw bytes), ROUTE-REFRESH (request, and
 //! BoRR/EoRR marking and sweeping stale routes, RFC 7313), NOTIFICATION,
-//! connection loss, link cost and origination changes, flushes.
+//! connection loss, link cost and origination changes, the FIB's reports of
+//! routes the kernel does (not) hold, flushes.
 //!
 //! After every flush, checked:
 //! - nothing panics; every message a peer is sent decodes on its session
@@ -13,8 +14,9 @@
 //! - what each established peer holds (a model Adj-RIB-Out, fed by decoding
 //!   what it was sent) equals the export the Loc-RIB best paths imply: for
 //!   every prefix, the best path (`explain`, recomputed from scratch) if RFC
-//!   4456 §6 lets it go to that peer and its family can be sent, with the
-//!   reflected attributes and next hop self; and `advertised` counts it.
+//!   4456 §6 lets it go to that peer, its family can be sent and (a peer's
+//!   path) the kernel holds it, with the reflected attributes and next hop
+//!   self; and `advertised` counts it.
 #![no_main]
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -106,6 +108,8 @@ struct World {
     now: Instant,
     /// Every prefix that ever reached the RIB.
     seen: BTreeSet<IpNet>,
+    /// Prefixes the FIB reported as not in the kernel (`set_forwarding`).
+    not_forwardable: BTreeSet<IpNet>,
 }
 
 fn local(p: PeerId) -> SocketAddr {
@@ -222,6 +226,7 @@ impl World {
             peers,
             now: Instant::now(),
             seen: BTreeSet::new(),
+            not_forwardable: BTreeSet::new(),
         })
     }
 
@@ -553,6 +558,10 @@ impl World {
                 let a = reflected_attributes(&route.attrs, best.med, self.peers[s].remote_id, ME);
                 (Source::Peer(s), a)
             };
+            // Export only what this node forwards (rib/forwarding.rs).
+            if source != Source::Local && self.not_forwardable.contains(&prefix) {
+                continue;
+            }
             let from_client = match source {
                 Source::Peer(s) => self.peers[s].rr_client,
                 Source::Local => true,
@@ -638,7 +647,7 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
         let p = usize::from(op >> 4) % PEERS;
-        let done = match (op & 15) % 12 {
+        let done = match op & 15 {
             0 | 1 => world.establish(p, &mut input),
             2 => {
                 world.event(p, Event::Closed(Direction::Inbound));
@@ -687,6 +696,17 @@ fuzz_target!(|data: &[u8]| {
                 world.send_message(p, Message::Keepalive);
                 Some(())
             }
+            11 => input.u8().map(|b| {
+                // The FIB reports whether the kernel holds a prefix's route.
+                let n = prefix(b);
+                let ok = b & 0x10 != 0;
+                if ok {
+                    world.not_forwardable.remove(&n);
+                } else {
+                    world.not_forwardable.insert(n);
+                }
+                world.rib.set_forwarding(n, ok);
+            }),
             _ => {
                 world.flush();
                 Some(())
