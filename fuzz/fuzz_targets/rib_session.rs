@@ -661,11 +661,7 @@ fuzz_target!(|data: &[u8]| {
                 let safi = if b & 0x80 != 0 { 2 } else { 1 };
                 world.send_message(
                     p,
-                    Message::RouteRefresh(RouteRefresh {
-                        afi,
-                        subtype,
-                        safi,
-                    }),
+                    Message::RouteRefresh(RouteRefresh { afi, subtype, safi }),
                 );
             }),
             7 => {
