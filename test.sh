@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh -- every test of kittbgpd: build, `cargo test` (unit, codec laws, golden BIRD vectors,
 # FSM tables), then the interop labs (interop/test_bird_pair.sh, test_ring4.sh, test_fabric5.sh, test_latency.sh,
-# test_kernel.sh;
+# test_kernel.sh, test_tunnels.sh;
 # root, network namespaces).
 #
 # Usage: ./test.sh
@@ -56,13 +56,13 @@ else
     # shellcheck disable=SC2086  # KB_INTEROP_ARGS is a word list on purpose
     set -- ${KB_INTEROP_ARGS:-}
     if [[ " $* " != *" --peer-bird "* ]]; then set -- "$@" "$BIN"; fi
-    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel; do
+    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel test_tunnels; do
         stage "interop/$lab.sh"
         args=("$@")
         # the ring lab takes --all-bird where the pair lab takes --peer-bird
         if [[ $lab == test_ring4 && " $* " == *" --peer-bird "* ]]; then args=(--all-bird); fi
-        # the fabric, latency and kernel labs are kittbgpd only: no self-test variant
-        if [[ $lab == test_fabric5 || $lab == test_latency || $lab == test_kernel ]] && [[ " $* " == *" --peer-bird "* ]]; then continue; fi
+        # the fabric, latency, kernel and tunnels labs are kittbgpd only: no self-test variant
+        if [[ $lab == test_fabric5 || $lab == test_latency || $lab == test_kernel || $lab == test_tunnels ]] && [[ " $* " == *" --peer-bird "* ]]; then continue; fi
         rc=0
         interop/$lab.sh "${args[@]}" 2>&1 | tee "$LOG/$lab.log" || rc=$?
         line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG/$lab.log" | tail -n 1 || true)

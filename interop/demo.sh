@@ -19,6 +19,8 @@
 #   --hold S      keep the lab up S seconds instead of waiting for Enter; --no-wait = --hold 0
 #   --peer-bird   BIRD everywhere: on node 2 too (--pair), on all nodes (--ring4, fabric)
 #   --bird-nodes "I ..."  fabric: the nodes that run BIRD (default "2 4"; "" = kittbgpd everywhere)
+#   --lab-tunnels fabric: tunnels of kittbgpd nodes built with wg/ip too (default: each kittbgpd
+#                 builds its own from [wireguard] in its config, step 6)
 # While it waits, the lab is usable from another shell; the demo prints the commands.
 # Installs missing packages with apt (bird2 wireguard-go wireguard-tools iproute2 iputils-ping).
 set -euo pipefail
@@ -28,7 +30,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-BIN="" BUILD=1 HOLD="" PEER=kittbgpd RING4=0 PAIR=0 BIRD_NODES="2 4"
+BIN="" BUILD=1 HOLD="" PEER=kittbgpd RING4=0 PAIR=0 BIRD_NODES="2 4" LAB_TUNNELS=0
 while (($#)); do
     case $1 in
         --bin) BIN=$2; shift 2 ;;
@@ -39,6 +41,7 @@ while (($#)); do
         --ring4) RING4=1; shift ;;
         --pair) PAIR=1; shift ;;
         --bird-nodes) BIRD_NODES=$2; shift 2 ;;
+        --lab-tunnels) LAB_TUNNELS=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "demo.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -86,7 +89,11 @@ if ((FABRIC)); then
     for i in 1 2 3 4 5; do [[ -n $SHOW || ${KIND[$i]} != kittbgpd ]] || SHOW=$i; done
     lab_init
     links=(); for l in $KB_FABRIC5_LINKS; do links+=(--link "$l"); done
-    lab_up 5 ring "${links[@]}"
+    # step 6: the kittbgpd nodes build their own tunnels from their config; BIRD nodes keep
+    # wg-built ones (--lab-tunnels: lib.sh builds them all)
+    kbt=""; for i in 1 2 3 4 5; do [[ ${KIND[$i]} == bird ]] || kbt+="$i,"; done
+    if ((LAB_TUNNELS)); then kbt=""; fi
+    lab_up 5 ring "${links[@]}" --kb-tunnels "$kbt"
     lab_costs "$KB_FABRIC5_COSTS"
     t_start=$(( ${EPOCHREALTIME/./} / 1000 ))
     for i in 1 2 3 4 5; do
@@ -136,6 +143,9 @@ if ((FABRIC)); then
         ip -n "$(lab_ns "$SHOW")" -6 route
         hdr "node $SHOW (kittbgpd): kittbgpd show neighbors"; kb_show "$SHOW" neighbors || true
         hdr "node $SHOW (kittbgpd): kittbgpd show routes --best"; kb_show "$SHOW" routes --best || true
+        if lab_kb_tunnels "$SHOW"; then
+            hdr "node $SHOW (kittbgpd): kittbgpd show tunnels   (built from its config)"; kb_show "$SHOW" tunnels || true
+        fi
     fi
     for i in 1 2 3 4 5; do
         [[ ${KIND[$i]} == bird ]] || continue
@@ -154,7 +164,7 @@ if ((FABRIC)); then
         if [[ ${KIND[$i]} == bird ]]; then
             echo "node $i BIRD:      birdc -s $(lab_dir "$i")/bird.ctl show route all        (also: show protocols all wg<j>)"
         else
-            echo "node $i kittbgpd:  $(kb_bin "$i") show neighbors|routes|explain PREFIX -s $(kb_sock "$i")"
+            echo "node $i kittbgpd:  $(kb_bin "$i") show neighbors|routes|tunnels|explain PREFIX -s $(kb_sock "$i")   (config: $(lab_dir "$i")/kittbgpd.toml)"
         fi
     done
     [[ -z $SHOW ]] || echo "  e.g.            $(kb_bin "$SHOW") show explain 10.255.0.4/32 -s $(kb_sock "$SHOW")"

@@ -6,7 +6,9 @@
 #
 #   source interop/lib.sh
 #   lab_init                      # state dir, registries, EXIT/INT/TERM trap that calls lab_down
-#   lab_up 2 [line|ring] [--leak] [--link I-J] [--relay] # N nodes, wireguard-go tunnels, loopbacks
+#   lab_up 2 [line|ring] [--leak] [--link I-J] [--relay] [--kb-tunnels I,J] # N nodes, wireguard-go tunnels, loopbacks
+#                                 # --kb-tunnels: those nodes get only the underlay; kittbgpd builds
+#                                 # their tunnels from [wireguard] in its config (kb_conf writes it)
 #   lab_delay 1 2 40 [JITTER [LOSS]]; lab_blackhole 1 2; lab_unblackhole 1 2   # --relay labs only
 #   lab_bird_conf 1 [--hold 9 --keepalive 3] [--leak]; lab_bird_start 1
 #   kb_conf 2 [--hold 9 --keepalive 3];  kb_start 2 /path/to/kittbgpd
@@ -280,6 +282,22 @@ lab_down() {
         sleep 0.1
     done
     if [[ -f $KB_LAB_STATE/namespaces ]]; then
+        # processes the lab did not start itself but that live in its namespaces (wireguard-go
+        # started by kittbgpd for its own tunnels, in a session of its own): a process keeps
+        # its namespace alive, so they would never go away
+        pids=()
+        while read -r nsn; do
+            [[ -e /run/netns/$nsn ]] || continue
+            for pid in $(ip netns pids "$nsn" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null && pids+=("$pid"); done
+        done < "$KB_LAB_STATE/namespaces"
+        k=0
+        while ((${#pids[@]})); do
+            alive=()
+            for pid in "${pids[@]}"; do _lab_alive "$pid" && alive+=("$pid"); done
+            ((${#alive[@]} == 0)) && break
+            if ((k++ >= 30)); then kill -KILL "${alive[@]}" 2>/dev/null || true; break; fi
+            sleep 0.1
+        done
         while read -r nsn; do
             [[ -e /run/netns/$nsn ]] && ip netns del "$nsn" && n=$((n+1))
         done < <(tac "$KB_LAB_STATE/namespaces")
@@ -313,6 +331,10 @@ _lab_wg_endpoint() {
     else echo "172.31.$j.2:$((51000 + i))"; fi
 }
 lab_relay_mode() { [[ -f $KB_LAB_STATE/relay/mode ]]; }
+# lab_kb_tunnels I: node i's tunnels are built by its kittbgpd (lab_up --kb-tunnels)
+lab_kb_tunnels() { grep -qx "$1" "$KB_LAB_STATE/kb_tunnels" 2>/dev/null; }
+# _lab_link_no I J: the number L of link i-j (either order) in the links file
+_lab_link_no() { awk -v i="$1" -v j="$2" '($2 == i && $3 == j) || ($2 == j && $3 == i) { print $1; exit }' "$KB_LAB_STATE/links"; }
 
 # lab_up N [line|ring] [--leak] [--link I-J ...] [--relay]
 #   --link I-J: one more tunnel between nodes i and j besides the topology's (a chord); repeatable
@@ -320,13 +342,14 @@ lab_relay_mode() { [[ -f $KB_LAB_STATE/relay/mode ]]; }
 #   KB_LAB_RELAY=1
 lab_up() {
     local n=${1:-}; shift || true
-    local topo=line leak=0 a i j L nsn extra=() relay=${KB_LAB_RELAY:-0}
+    local topo=line leak=0 a i j L nsn extra=() relay=${KB_LAB_RELAY:-0} kbwg=${KB_LAB_KB_TUNNELS:-}
     while (($#)); do
         case $1 in
             line|ring) topo=$1 ;;
             --leak) leak=1 ;;
             --relay) relay=1 ;;
             --link) extra+=("${2:-}"); shift ;;
+            --kb-tunnels) kbwg=${2:-}; shift ;;
             *) lab_die "lab_up: unknown option $1" ;;
         esac
         shift
@@ -346,6 +369,8 @@ lab_up() {
         [[ ! -e /run/netns/$nsn ]] || lab_die "netns $nsn already exists"
     done
     echo "$n $topo" > "$KB_LAB_STATE/topology"
+    # nodes whose tunnels kittbgpd builds itself (step 6): one number a line
+    tr ', ' '\n\n' <<< "$kbwg" | grep -E '^[0-9]+$' > "$KB_LAB_STATE/kb_tunnels" || true
     mkdir -p /run/wireguard   # mount point for every node's private tmpfs
     lab_log "lab_up: $n nodes ($topo${extra[*]:+, plus ${extra[*]}}$( ((relay)) && echo ", through delay relays")), prefix $KB_LAB_PREFIX"
     if ((relay)); then
@@ -394,6 +419,7 @@ lab_up() {
         echo "$KB_COST" > "$(lab_dir "$i")/cost.$j"; echo "$KB_COST" > "$(lab_dir "$j")/cost.$i"
         for a in "$i $j" "$j $i"; do
             read -r me peer <<< "$a"
+            ! lab_kb_tunnels "$me" || continue
             # -f: stay in the foreground so the recorded PID is wireguard-go's (pitfall 1)
             lab_spawn "wg-$me-$peer" "$(lab_ns "$me")" "$(lab_dir "$me")/wg$peer.log" "wireguard-go -f wg$peer" \
                 env LOG_LEVEL=error nsenter -t "$(lab_holder "$me")" -m -n -- wireguard-go -f "wg$peer"
@@ -411,6 +437,7 @@ lab_up() {
     while read -r L i j; do
         for a in "$i $j" "$j $i"; do
             read -r me peer <<< "$a"
+            ! lab_kb_tunnels "$me" || continue
             wait_for "lab_exec $me test -S /run/wireguard/wg$peer.sock" 10 0.01 \
                 || lab_die "wireguard-go wg$peer in node $me did not come up"
             lab_exec "$me" wg set "wg$peer" private-key "$(lab_dir "$me")/wg.key" listen-port $((51000 + peer)) \
@@ -420,6 +447,7 @@ lab_up() {
     while read -r L i j; do
         for a in "$i $j" "$j $i"; do
             read -r me peer <<< "$a"
+            ! lab_kb_tunnels "$me" || continue
             lab_exec "$me" wg set "wg$peer" peer "$(cat "$(lab_dir "$peer")/wg.pub")" \
                 persistent-keepalive 10 endpoint "$(_lab_wg_endpoint "$me" "$peer" "$L")"
         done
@@ -427,6 +455,7 @@ lab_up() {
     while read -r L i j; do
         for a in "$i $j" "$j $i"; do
             read -r me peer <<< "$a"
+            ! lab_kb_tunnels "$me" || continue
             ip -n "$(lab_ns "$me")" link set "wg$peer" addrgenmode none                # pitfall 3
             ip -n "$(lab_ns "$me")" addr add "fe80::$me:$peer/64" dev "wg$peer" nodad
             ip -n "$(lab_ns "$me")" link set "wg$peer" up
@@ -722,6 +751,12 @@ kb_conf() {
         if [[ $passive_to == *" $j "* ]]; then k='s/ *# @PEER_PASSIVE@//'; else k='/@PEER_PASSIVE@/d'; fi
         c=$(cat "$d/cost.$j"); [[ $c =~ ^[0-9]+$ ]] || c="\"$c\""
         nb+=$(sed -e "s/@J@/$j/g" -e "s/@I@/$i/g" -e "s/@COST@/$c/g" -e "$k" <<< "$block")$'\n'
+        if lab_kb_tunnels "$i"; then
+            # the tunnel wg<j> from the config: same ports, endpoints and addresses as lab_up's
+            nb+=$'\n'"[neighbor.wireguard]"$'\n'"public_key = \"$(cat "$(lab_dir "$j")/wg.pub")\""$'\n'
+            nb+="listen_port = $((51000 + j))"$'\n'"local_address = \"fe80::$i:$j\""$'\n'
+            nb+="endpoint = \"$(_lab_wg_endpoint "$i" "$j" "$(_lab_link_no "$i" "$j")")\""$'\n'
+        fi
     done < "$d/peers"
     {
         echo "# generated by interop/lib.sh (kb_conf) from kittbgpd-node.toml.tmpl for node $i ($(lab_ns "$i"))"
@@ -732,6 +767,10 @@ kb_conf() {
             -e "s|@SOCK@|$d/kittbgpd.sock|g" -e "s/@HOLD@/$hold/g" -e "s/@PORT@/$KB_PORT/g" \
             -e "s/@ASN@/$KB_ASN/g" -e "s/@I@/$i/g"
         [[ -z $costtab ]] || printf '\n[%s]\n%s' "${KB_COST_TABLE:-cost}" "$costtab"
+        if lab_kb_tunnels "$i"; then
+            printf '\n[wireguard]\nprivate_key_file = "%s"\nbackend = "userspace"\nreconcile_interval = %s\n' \
+                "$d/wg.key" "${KB_WG_RECONCILE:-5}"
+        fi
         printf '%s' "$nb"
     } > "$d/kittbgpd.toml"
 }

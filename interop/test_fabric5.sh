@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_fabric5.sh -- step-3 lab: kernel routes.  Five nodes in a ring (links 1-2, 2-3, 3-4, 4-5,
-# 5-1) plus the chord 1-3, over wireguard-go tunnels, kittbgpd on every node with [kernel] on
+# 5-1) plus the chord 1-3, over wireguard-go tunnels that each kittbgpd builds from its config
+# ([wireguard], step 6; KB_LAB_TUNNELS=1: built by lib.sh with wg/ip), kittbgpd on every node with [kernel] on
 # (table main, proto 200, metric 32, on_stop keep), static link costs KB_FABRIC5_COSTS (lib.sh).
 #
 # Usage: interop/test_fabric5.sh [/path/to/kittbgpd]   (root)
@@ -38,7 +39,8 @@
 #      has run out; e: every node's table as expected at the end
 #   z  every daemon still running at the end
 # Environment: KB_FABRIC5_COSTS, KB_FABRIC5_LINKS (lib.sh), KB_HOLD (9), KB_KEEPALIVE (3),
-# KB_CONVERGE_S (30), KB_REROUTE_S (3), KB_DOWN, KB_RESTART, KB_PING_S, KB_GRACE, KB_KEEP_STATE=1
+# KB_CONVERGE_S (30), KB_REROUTE_S (3), KB_DOWN, KB_RESTART, KB_PING_S, KB_GRACE, KB_KEEP_STATE=1,
+# KB_LAB_TUNNELS=1
 # (keep logs), KB_LAB_PREFIX, RUST_LOG, see lib.sh.  KB_PASSIVE_HIGHER=1 (diagnosis only): on each
 # link the higher-numbered node is `passive` for that neighbor, so only one side connects.
 set -euo pipefail
@@ -209,7 +211,9 @@ EXP2=$(expected_table "$DOWN_I-$DOWN_J")
 lab_init
 links=()
 for l in $KB_FABRIC5_LINKS; do links+=(--link "$l"); done
-lab_up 5 ring "${links[@]}"
+# step 6: each kittbgpd builds its own tunnels from its config (KB_LAB_TUNNELS=1: built by lib.sh)
+kbt=(--kb-tunnels 1,2,3,4,5); [[ ${KB_LAB_TUNNELS:-0} == 1 ]] && kbt=()
+lab_up 5 ring "${links[@]}" "${kbt[@]}"
 lab_costs "$COSTS"
 for i in "${NODES[@]}"; do
     pas=()

@@ -12,4 +12,5 @@ pub mod fib;
 pub mod rib;
 pub mod runtime;
 pub mod session;
+pub mod tunnel;
 pub mod wire;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use kittbgpd::config::{self, DEFAULT_CONTROL_SOCKET};
 use kittbgpd::ctl::{self, Request, RouteView};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,7 +55,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Validate the configuration and print the effective config, or every error with file:line.
-    Check,
+    /// With the other nodes' files too (`check -c node1.toml node2.toml ...`): also that each
+    /// tunnel has a tunnel back with the same addresses and an endpoint on at least one end.
+    Check {
+        /// Config files of other nodes of the fabric, checked with this one.
+        #[arg(value_name = "OTHER")]
+        others: Vec<PathBuf>,
+    },
     /// Ask the running daemon (like birdc).
     Show {
         #[command(subcommand)]
@@ -79,6 +86,22 @@ enum Command {
         #[arg(short, long, value_name = "SOCKET")]
         socket: Option<PathBuf>,
     },
+    /// WireGuard keys, so no other tool is needed.
+    Wg {
+        #[command(subcommand)]
+        what: Wg,
+    },
+}
+
+#[derive(Subcommand)]
+enum Wg {
+    /// Write a new private key (base64) to FILE, mode 0600; refuses to overwrite.
+    Genkey {
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Print the public key of the private key in FILE ("-": standard input).
+    Pubkey { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +119,8 @@ enum Show {
     },
     /// Measured links: last and smoothed RTT, loss, applied cost, last cost changes.
     Links,
+    /// Tunnels built from [wireguard]: endpoint, latest handshake, rx/tx bytes, link state.
+    Tunnels,
     /// Why a route won or lost: every candidate for PREFIX with its received MED,
     /// link cost and total, and the decision step that ruled each loser out.
     Explain {
@@ -111,13 +136,66 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => run(&cli.config, &cli.log_level),
-        Some(Command::Check) => check(&cli.config),
+        Some(Command::Check { others }) if others.is_empty() => check(&cli.config),
+        Some(Command::Check { others }) => check_fabric(&cli.config, &others),
         Some(Command::Show { what, socket, json }) => show(&cli.config, what, socket, json),
         Some(Command::Enable { neighbor, socket }) => {
             admin(&cli.config, socket, Request::Enable { neighbor })
         }
         Some(Command::Disable { neighbor, socket }) => {
             admin(&cli.config, socket, Request::Disable { neighbor })
+        }
+        Some(Command::Wg { what }) => wg(what),
+    }
+}
+
+fn wg(what: Wg) -> ExitCode {
+    use kittbgpd::config::wireguard::WgKey;
+    use std::io::{Read, Write};
+    match what {
+        Wg::Genkey { output } => {
+            let key = wireguard_control::Key::generate_private();
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&output)
+                .and_then(|mut f| writeln!(f, "{}", key.to_base64()));
+            match written {
+                Ok(()) => {
+                    println!("{}", key.get_public().to_base64());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kittbgpd: {}: {e}", output.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Wg::Pubkey { file } => {
+            let mut text = String::new();
+            let read = if file.as_os_str() == "-" {
+                std::io::stdin().read_to_string(&mut text).map(|_| ())
+            } else {
+                std::fs::read_to_string(&file).map(|t| text = t)
+            };
+            if let Err(e) = read {
+                eprintln!("kittbgpd: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+            match WgKey::from_base64(&text) {
+                Some(k) => {
+                    println!("{}", k.public().to_base64());
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!(
+                        "kittbgpd: {}: not a WireGuard key (32 bytes in base64)",
+                        file.display()
+                    );
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }
@@ -182,6 +260,41 @@ fn check(path: &Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// Several nodes' files: each validated, then the tunnels between them.
+fn check_fabric(path: &Option<PathBuf>, others: &[PathBuf]) -> ExitCode {
+    let first = match config_path(path) {
+        Ok(p) => p.clone(),
+        Err(code) => return code,
+    };
+    let files: Vec<PathBuf> = std::iter::once(first)
+        .chain(others.iter().cloned())
+        .collect();
+    let mut loaded = Vec::new();
+    let mut failed = 0;
+    for f in &files {
+        match config::load(f) {
+            Ok(c) => loaded.push((f.display().to_string(), c)),
+            Err(errors) => {
+                eprintln!("{errors}");
+                failed += errors.0.len();
+            }
+        }
+    }
+    let refs: Vec<(&str, &config::Config)> = loaded.iter().map(|(f, c)| (f.as_str(), c)).collect();
+    let cross = config::wireguard::cross_check(&refs);
+    for e in &cross {
+        eprintln!("{e}");
+    }
+    failed += cross.len();
+    if failed == 0 {
+        println!("{} files: ok, tunnels between them consistent", files.len());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{failed} error(s)");
+        ExitCode::FAILURE
+    }
+}
+
 fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
     let path = match config_path(path) {
         Ok(p) => p,
@@ -228,6 +341,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
     let request = match what {
         Show::Neighbors => Request::Neighbors,
         Show::Links => Request::Links,
+        Show::Tunnels => Request::Tunnels,
         Show::Kernel => Request::Kernel,
         Show::Routes { best, filtered } => Request::Routes {
             all: !best && !filtered,
@@ -264,6 +378,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
         Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
         Request::Links => print!("{}", ctl::render_links(&value)),
+        Request::Tunnels => print!("{}", ctl::render_tunnels(&value)),
         Request::Kernel => print!("{}", ctl::render_kernel(&value)),
         Request::Enable { .. } | Request::Disable { .. } => {}
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {

@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub kernel: Option<Spanned<FileKernel>>,
     /// `[cost]`: how measured links are priced (every key optional).
     pub cost: Option<Spanned<crate::cost::CostParams>>,
+    /// `[wireguard]`: the tunnels this node builds (step 6).
+    pub wireguard: Option<Spanned<super::wireguard::FileWireguard>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }
@@ -53,6 +55,7 @@ macro_rules! with_session_options {
             pub hold_time: Option<Spanned<u16>>,
             pub keepalive: Option<Spanned<u16>>,
             pub connect_retry: Option<Spanned<u16>>,
+            pub send_hold_time: Option<u16>,
             pub error_wait_min: Option<u16>,
             pub error_wait_max: Option<u16>,
             pub passive: Option<bool>,
@@ -81,6 +84,7 @@ with_session_options!(
         pub cost: Option<LinkCost>,
         /// false: configured but held down (the session never starts).
         pub enabled: Option<bool>,
+        pub wireguard: Option<Spanned<super::wireguard::FileTunnel>>,
     }
 );
 

@@ -5,6 +5,7 @@
 
 mod file;
 mod validate;
+pub mod wireguard;
 
 pub use validate::{
     load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,

@@ -25,6 +25,9 @@ pub struct Config {
     pub cost: CostParams,
     #[serde(rename = "neighbor")]
     pub neighbors: Vec<Neighbor>,
+    /// `[wireguard]`: tunnels built by kittbgpd (none: the tunnels exist already).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<super::wireguard::Wireguard>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +101,8 @@ pub struct Neighbor {
     pub keepalive: u16,
     #[serde(with = "secs")]
     pub connect_retry: Duration,
+    /// RFC 9687 send hold time, s; `None`: max(480, 2 x hold time); 0: off.
+    pub send_hold_time: Option<u16>,
     #[serde(with = "secs")]
     pub error_wait_min: Duration,
     #[serde(with = "secs")]
@@ -118,7 +123,7 @@ pub struct Neighbor {
 /// Default of `filtered_limit`.
 pub const DEFAULT_FILTERED_LIMIT: u32 = 1000;
 
-mod secs {
+pub(super) mod secs {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
@@ -184,6 +189,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         text,
         file,
         errors: Vec::new(),
+        wg_defaults: None,
     };
     let raw: FileConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -202,14 +208,15 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
 }
 
-struct Validator<'a> {
-    text: &'a str,
-    file: &'a str,
+pub(super) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) file: &'a str,
     errors: Vec<ConfigError>,
+    pub(super) wg_defaults: Option<super::wireguard::WgDefaults>,
 }
 
 impl Validator<'_> {
-    fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let (line, column) = line_col(self.text, span.start);
         self.errors.push(ConfigError {
             file: self.file.to_string(),
@@ -249,12 +256,24 @@ impl Validator<'_> {
         let kernel = self.check_kernel(raw.kernel);
         let cost = self.check_cost(raw.cost);
         let defaults = raw.defaults;
+        let control_socket = raw
+            .control_socket
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        let needed = raw.neighbors.iter().enumerate().find_map(|(i, n)| {
+            let t = n.get_ref().wireguard.as_ref()?;
+            Some((t.span(), format!("neighbor[{i}].wireguard")))
+        });
+        let mut wireguard = self.check_wireguard(raw.wireguard, needed, &control_socket);
         let mut neighbors: Vec<Neighbor> = Vec::new();
         for (i, n) in raw.neighbors.into_iter().enumerate() {
             let span = n.span();
-            if let Some(nb) =
-                self.check_neighbor(i, span.clone(), n.into_inner(), &defaults, local_as)
-            {
+            let mut n = n.into_inner();
+            let tunnel = self.neighbor_tunnel(i, span.clone(), &mut n);
+            if let Some(nb) = self.check_neighbor(i, span.clone(), n, &defaults, local_as) {
+                if let (Some(t), Some(wg)) = (tunnel, wireguard.as_mut()) {
+                    let (ifname, addr) = (nb.interface.as_deref(), nb.address);
+                    self.check_tunnel(wg, i, neighbors.len(), span.clone(), ifname, addr, t);
+                }
                 if neighbors.iter().any(|o| o.name == nb.name) {
                     self.error(
                         span.clone(),
@@ -279,13 +298,12 @@ impl Validator<'_> {
             router_id,
             local_as,
             listen_port,
-            control_socket: raw
-                .control_socket
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            control_socket,
             loopbacks,
             kernel,
             cost,
             neighbors,
+            wireguard,
         }
     }
 
@@ -331,21 +349,7 @@ impl Validator<'_> {
             Some(p) => *p.get_ref(),
             None => 200,
         };
-        let on_stop = match &k.on_stop {
-            None => OnStop::Keep,
-            Some(s) => match s.get_ref().as_str() {
-                "keep" => OnStop::Keep,
-                "remove" => OnStop::Remove,
-                other => {
-                    self.error(
-                        s.span(),
-                        "kernel.on_stop",
-                        format!("{other:?}: expected \"keep\" or \"remove\""),
-                    );
-                    OnStop::Keep
-                }
-            },
-        };
+        let on_stop = self.on_stop(k.on_stop.as_ref(), "kernel.on_stop");
         Kernel {
             enabled: k.enabled.unwrap_or(true),
             table,
@@ -355,6 +359,22 @@ impl Validator<'_> {
             startup_grace: Duration::from_secs(k.startup_grace.unwrap_or(30)),
             prefsrc4: k.prefsrc4,
             prefsrc6: k.prefsrc6,
+        }
+    }
+
+    /// `on_stop = "keep" | "remove"` (default keep).
+    pub(super) fn on_stop(&mut self, v: Option<&toml::Spanned<String>>, key: &str) -> OnStop {
+        match v.map(|s| (s.span(), s.get_ref().as_str())) {
+            None | Some((_, "keep")) => OnStop::Keep,
+            Some((_, "remove")) => OnStop::Remove,
+            Some((span, other)) => {
+                self.error(
+                    span,
+                    key,
+                    format!("{other:?}: expected \"keep\" or \"remove\""),
+                );
+                OnStop::Keep
+            }
         }
     }
 
@@ -526,6 +546,7 @@ impl Validator<'_> {
             hold_time: hold,
             keepalive,
             connect_retry: Duration::from_secs(connect_retry.into()),
+            send_hold_time: n.send_hold_time.or(d.send_hold_time),
             error_wait_min: Duration::from_secs(error_wait_min.into()),
             error_wait_max: Duration::from_secs(error_wait_max.into()),
             passive: n.passive.or(d.passive).unwrap_or(false),
@@ -589,7 +610,7 @@ fn key_at(text: &str, offset: usize) -> String {
 
 /// Where `key = ...` is written inside the table at `span` (the table itself when
 /// the key is not written there).
-fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
+pub(super) fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
     let table = &text[span.start.min(text.len())..span.end.min(text.len())];
     let mut offset = span.start;
     for line in table.split_inclusive('\n') {
@@ -606,7 +627,7 @@ fn key_span(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before

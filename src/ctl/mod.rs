@@ -3,8 +3,10 @@
 //! human rendering of responses, in the birdc tradition.
 
 mod render;
+mod tunnels;
 
 pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
+pub use tunnels::render_tunnels;
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -26,6 +28,8 @@ pub enum Request {
     },
     /// Links with measured cost: RTT, smoothed RTT, loss, applied cost, last changes.
     Links,
+    /// Tunnels built from `[wireguard]`: peer, endpoint, handshake age, counters, link state.
+    Tunnels,
     /// Every candidate for one prefix and the decision step each loser lost at.
     Explain {
         prefix: ipnet::IpNet,

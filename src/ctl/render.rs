@@ -5,7 +5,7 @@ use crate::session::HoldReason;
 use serde_json::Value;
 use std::fmt::Write;
 
-fn s(v: &Value, key: &str) -> String {
+pub(super) fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Null) | None => "-".into(),
@@ -265,6 +265,9 @@ pub fn render_links(list: &Value) -> String {
                 if new == "-" { "down".to_string() } else { new },
             );
             let _ = writeln!(out, "    {ago}: {old} -> {new}  {}", s(h, "reason"));
+        }
+        if let Some(t) = l.get("tunnel") {
+            let _ = writeln!(out, "    {}", super::tunnels::tunnel_line(t));
         }
     }
     out

@@ -30,17 +30,15 @@ impl Control {
 pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
+    /// Tunnels built from `[wireguard]`: endpoint, handshake age, counters, link state.
+    pub tunnels: Vec<watch::Receiver<serde_json::Value>>,
     /// Each peer task, in neighbor order (for enable / disable).
     pub peer_cmds: Vec<mpsc::UnboundedSender<PeerCmd>>,
     /// The kernel FIB task (`None`: `[kernel] enabled = false`).
     pub fib: Option<mpsc::UnboundedSender<FibMsg>>,
 }
 
-pub fn serve(
-    path: &Path,
-    views: Views,
-    rib: mpsc::UnboundedSender<RibMsg>,
-) -> std::io::Result<Control> {
+pub fn serve(path: &Path, views: Views, rib: mpsc::Sender<RibMsg>) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -72,7 +70,7 @@ pub fn serve(
     })
 }
 
-async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::UnboundedSender<RibMsg>) {
+async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Sender<RibMsg>) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -89,11 +87,7 @@ async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Unbound
     }
 }
 
-async fn answer(
-    req: Request,
-    views: &Views,
-    rib: &mpsc::UnboundedSender<RibMsg>,
-) -> serde_json::Value {
+async fn answer(req: Request, views: &Views, rib: &mpsc::Sender<RibMsg>) -> serde_json::Value {
     let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
         v.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
@@ -121,7 +115,7 @@ async fn answer(
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
                 Some(mut routes) => {
                     if let Some(fib) = &views.fib {
-                        let kernel = ask(fib, |reply| FibMsg::View { reply })
+                        let kernel = ask_task(fib, |reply| FibMsg::View { reply })
                             .await
                             .unwrap_or_default();
                         annotate(&mut routes, &kernel);
@@ -134,7 +128,7 @@ async fn answer(
         Request::Enable { neighbor } => admin(views, &neighbor, true),
         Request::Disable { neighbor } => admin(views, &neighbor, false),
         Request::Kernel => match &views.fib {
-            Some(fib) => match ask(fib, |reply| FibMsg::View { reply }).await {
+            Some(fib) => match ask_task(fib, |reply| FibMsg::View { reply }).await {
                 Some(v) => json(serde_json::to_value(v)),
                 None => serde_json::json!({ "error": "kernel task did not answer" }),
             },
@@ -142,8 +136,9 @@ async fn answer(
                 serde_json::json!({ "error": "kernel routes are off ([kernel] enabled = false)" })
             }
         },
-        Request::Links => {
-            serde_json::Value::Array(views.links.iter().map(|l| l.borrow().clone()).collect())
+        Request::Links => links_with_tunnels(views),
+        Request::Tunnels => {
+            serde_json::Value::Array(views.tunnels.iter().map(|t| t.borrow().clone()).collect())
         }
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
@@ -154,8 +149,18 @@ async fn answer(
     }
 }
 
-/// One question to a task and its answer (None if the task is gone).
-async fn ask<T, M>(
+/// One question to the RIB task and its answer (None if the task is gone).
+async fn ask<T>(
+    rib: &mpsc::Sender<RibMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    rib.send(msg(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+/// One question to another task (FIB) and its answer (None if the task is gone).
+async fn ask_task<T, M>(
     task: &mpsc::UnboundedSender<M>,
     msg: impl FnOnce(oneshot::Sender<T>) -> M,
 ) -> Option<T> {
@@ -194,4 +199,32 @@ fn annotate(routes: &mut [crate::ctl::RouteView], kernel: &[KernelView]) {
             },
         });
     }
+}
+
+/// Measured links, each with its tunnel's view under "tunnel" (same interface);
+/// a tunnel without a prober is a link of its own.
+fn links_with_tunnels(views: &Views) -> serde_json::Value {
+    let mut links: Vec<serde_json::Value> =
+        views.links.iter().map(|l| l.borrow().clone()).collect();
+    for t in &views.tunnels {
+        let t = t.borrow().clone();
+        let ifname = t.get("interface").cloned();
+        match links
+            .iter_mut()
+            .find(|l| l.get("interface") == ifname.as_ref())
+        {
+            Some(l) => {
+                if let Some(o) = l.as_object_mut() {
+                    o.insert("tunnel".into(), t);
+                }
+            }
+            None => links.push(serde_json::json!({
+                "name": t.get("name").cloned().unwrap_or_default(),
+                "interface": ifname,
+                "state": t.get("link").cloned().unwrap_or_default(),
+                "tunnel": t,
+            })),
+        }
+    }
+    serde_json::Value::Array(links)
 }

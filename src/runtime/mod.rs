@@ -11,6 +11,7 @@ mod peer;
 mod probe;
 mod rib_task;
 pub mod transport;
+mod tunnels;
 
 use crate::config::Config;
 use crate::session::SessionConfig;
@@ -51,6 +52,7 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
         hold_time: n.hold_time,
         keepalive: n.keepalive,
         connect_retry: n.connect_retry,
+        send_hold_time: n.send_hold_time.map(|s| Duration::from_secs(s.into())),
         error_wait_min: n.error_wait_min,
         error_wait_max: n.error_wait_max,
         passive: n.passive,
@@ -65,7 +67,12 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
 
-    let (rib_tx, rib_rx) = mpsc::unbounded_channel();
+    // Tunnels from [wireguard] first: sessions bind to their interfaces.
+    let tunnels = match config.wireguard.clone() {
+        Some(wg) => Some(tunnels::Tunnels::start(wg).await?),
+        None => None,
+    };
+    let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     let mut peers: Vec<PeerHandle> = Vec::new();
     for (id, n) in config.neighbors.iter().enumerate() {
         if let Some(ifname) = &n.interface {
@@ -144,7 +151,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     ));
 
     info!(prefixes = ?originated, "originating");
-    let _ = rib_tx.send(RibMsg::Originate(originated));
+    let _ = rib_tx.send(RibMsg::Originate(originated)).await;
 
     // A prober per link with `cost = "auto"`: measured RTT becomes the link cost.
     let mut links = Vec::new();
@@ -166,9 +173,18 @@ pub async fn run(config: Config) -> Result<(), String> {
             _ => {}
         }
     }
+    let (tunnel_tx, tunnel_views) = match tunnels {
+        Some(t) => {
+            let names = config.neighbors.iter().map(|n| n.name.clone()).collect();
+            let (tx, views) = t.spawn(peers.iter().map(|p| p.tx.clone()).collect(), names);
+            (Some(tx), views)
+        }
+        None => (None, Vec::new()),
+    };
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links,
+        tunnels: tunnel_views,
         peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
     };
@@ -216,6 +232,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
+    // Tunnels last (kept by default: a restart cuts no traffic).
+    if let Some(t) = tunnel_tx {
+        let (tx, rx) = oneshot::channel();
+        if t.send(tunnels::TunnelMsg::Stop { done: tx }).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
     control.shutdown();
     Ok(())
 }

@@ -18,6 +18,8 @@ pub enum HoldReason {
     Interface,
     /// The latency prober declared the link dead.
     Probe,
+    /// The tunnel's latest WireGuard handshake is too old (`[wireguard] handshake_timeout`).
+    Handshake,
     /// `kittbgpd disable NEIGHBOR`.
     Operator,
 }
@@ -29,6 +31,7 @@ impl HoldReason {
             HoldReason::ImportLimit => "import limit reached (disabled until `kittbgpd enable`)",
             HoldReason::Interface => "interface down",
             HoldReason::Probe => "link dead (probes unanswered)",
+            HoldReason::Handshake => "link dead (no recent WireGuard handshake)",
             HoldReason::Operator => "disabled by operator",
         }
     }
