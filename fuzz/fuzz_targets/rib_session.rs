@@ -148,20 +148,60 @@ fn capabilities(bits: u8) -> Vec<Capability> {
     c
 }
 
-/// The one place that knows how the RIB hands out what peers are sent (today
-/// `RibOutput::Send` from `flush`): the messages per peer, in order, and the
-/// import limit reports.
-fn transmit(rib: &mut Rib) -> (Vec<(PeerId, Vec<Bytes>)>, Vec<(PeerId, ImportLimitAction)>) {
-    let mut sent = Vec::new();
+/// The one place that knows how the RIB hands out what peers are sent: a
+/// flush decides and marks, then every peer's queue is pulled with
+/// `poll_transmit` in rounds of `budget` bytes (one chunk per peer per round,
+/// as connections that take little at a time would) until nothing is left.
+/// Returns the messages per peer, in order, and the import limit reports.
+fn transmit(
+    rib: &mut Rib,
+    peers: usize,
+    budget: usize,
+) -> (Vec<(PeerId, Vec<Bytes>)>, Vec<(PeerId, ImportLimitAction)>) {
     let mut limits = Vec::new();
     for o in rib.flush() {
         match o {
-            RibOutput::Send { peer, messages } => sent.push((peer, messages)),
+            RibOutput::Send { .. } => panic!("flush sends nothing"),
             RibOutput::LimitReached { peer, action, .. } => limits.push((peer, action)),
             RibOutput::BestChanged { .. } => {}
         }
     }
+    let mut sent = Vec::new();
+    loop {
+        let mut any = false;
+        for p in 0..peers {
+            if let Some(chunk) = rib.poll_transmit(p, budget) {
+                sent.push((p, split(chunk)));
+                any = true;
+            } else {
+                assert!(!rib.wants_transmit(p), "wants to transmit but sends nothing");
+            }
+        }
+        if !any {
+            break;
+        }
+    }
     (sent, limits)
+}
+
+/// The BGP messages of a chunk, by their header's length (RFC 4271 §4.1).
+fn split(mut chunk: Bytes) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    while !chunk.is_empty() {
+        assert!(chunk.len() >= HEADER_LEN, "chunk ends inside a header");
+        let len = usize::from(u16::from_be_bytes([chunk[16], chunk[17]]));
+        assert!(len >= HEADER_LEN && len <= chunk.len(), "bad length in chunk");
+        out.push(chunk.split_to(len));
+    }
+    out
+}
+
+/// Pull budget for a flush op: whole queues, or 1 byte up to 2 KiB.
+fn budget(k: u8) -> usize {
+    match k {
+        0 => usize::MAX,
+        k => 1 << (k % 12),
+    }
 }
 
 impl World {
@@ -209,6 +249,7 @@ impl World {
                 error_wait_max: Duration::from_secs(300),
                 passive: true,
                 capabilities: capabilities(0x7f),
+                send_hold_time: None,
             });
             peers.push(Peer {
                 session,
@@ -446,10 +487,42 @@ impl World {
         Some(())
     }
 
-    fn flush(&mut self) {
-        let (sent, limits) = transmit(&mut self.rib);
+    fn flush(&mut self, budget: usize) {
+        let (sent, limits) = transmit(&mut self.rib, self.peers.len(), budget);
         assert!(!self.rib.has_work(), "flush left work");
         for (p, messages) in sent {
+            self.deliver(p, messages);
+        }
+        let mut reset = false;
+        for (p, action) in limits {
+            if matches!(
+                action,
+                ImportLimitAction::Restart | ImportLimitAction::Disable
+            ) {
+                // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached;
+                // the RIB task flushes again after the session went down.
+                self.event(p, Event::Stop(Notification::cease(1)));
+                reset = true;
+            }
+        }
+        if reset {
+            self.flush(budget);
+        } else {
+            self.check();
+        }
+    }
+
+    /// One chunk of `budget` bytes pulled for `p` without a flush (the queue
+    /// may stay half sent while more ops arrive).
+    fn pull(&mut self, p: PeerId, budget: usize) {
+        if let Some(chunk) = self.rib.poll_transmit(p, budget) {
+            self.deliver(p, split(chunk));
+        }
+    }
+
+    /// What `p` received: checked and applied to its model of our routes.
+    fn deliver(&mut self, p: PeerId, messages: Vec<Bytes>) {
+        {
             let peer = &mut self.peers[p];
             let neg = peer.negotiated.expect("sent to an established peer only");
             for m in messages {
@@ -489,23 +562,6 @@ impl World {
                     other => panic!("the RIB sent {other:?}"),
                 }
             }
-        }
-        let mut reset = false;
-        for (p, action) in limits {
-            if matches!(
-                action,
-                ImportLimitAction::Restart | ImportLimitAction::Disable
-            ) {
-                // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached;
-                // the RIB task flushes again after the session went down.
-                self.event(p, Event::Stop(Notification::cease(1)));
-                reset = true;
-            }
-        }
-        if reset {
-            self.flush();
-        } else {
-            self.check();
         }
     }
 
@@ -703,8 +759,9 @@ fuzz_target!(|data: &[u8]| {
                 }
                 world.rib.set_forwarding(n, ok);
             }),
+            12 => input.u8().map(|b| world.pull(p, budget(b))),
             _ => {
-                world.flush();
+                world.flush(budget(op >> 4));
                 Some(())
             }
         };
@@ -712,5 +769,5 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    world.flush();
+    world.flush(usize::MAX);
 });
