@@ -174,7 +174,10 @@ fn transmit(
                 sent.push((p, split(chunk)));
                 any = true;
             } else {
-                assert!(!rib.wants_transmit(p), "wants to transmit but sends nothing");
+                assert!(
+                    !rib.wants_transmit(p),
+                    "wants to transmit but sends nothing"
+                );
             }
         }
         if !any {
@@ -190,7 +193,10 @@ fn split(mut chunk: Bytes) -> Vec<Bytes> {
     while !chunk.is_empty() {
         assert!(chunk.len() >= HEADER_LEN, "chunk ends inside a header");
         let len = usize::from(u16::from_be_bytes([chunk[16], chunk[17]]));
-        assert!(len >= HEADER_LEN && len <= chunk.len(), "bad length in chunk");
+        assert!(
+            len >= HEADER_LEN && len <= chunk.len(),
+            "bad length in chunk"
+        );
         out.push(chunk.split_to(len));
     }
     out
