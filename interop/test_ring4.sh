@@ -6,6 +6,7 @@
 # Usage: interop/test_ring4.sh [/path/to/kittbgpd]   (root)
 #        interop/test_ring4.sh --all-bird            (self-test: BIRD on all four nodes, both rings)
 #        interop/test_ring4.sh --no-reference [BIN]  (skip the all-BIRD run: expect the computed paths)
+#        interop/test_ring4.sh --large [BIN]         (large and unknown costs, see below; no reference)
 # Default binary: target/release/kittbgpd, else target/debug/kittbgpd (copied to /tmp for the run,
 # so a rebuild during the test does not matter).
 # Prints PASS/FAIL lines and a final "N passed, M failed"; exit 1 on any failure.  Cleans up only
@@ -15,6 +16,17 @@
 #   1-2: 10 both ways   2-3: node 2 pays 35, node 3 pays 10   3-4: 50 both ways   4-1: 10 both ways
 # so that 3 reaches 4 the long way (3<-2<-1<-4, MED 30), 4 reaches 3 directly (50 < 55), 1
 # reaches 3 via 2 (45), and no node has two equally good paths (ties would test tie-breaking).
+#
+# --large (run "large"): costs of 2^31 (2147483648, what both daemons add for a link of unknown
+# cost) on links 1->2 and both ways on 2-3 (KB_RING4_LARGE_COSTS). Exact sums stay below 2^32, so
+# Dijkstra with unbounded integers is the non-wrapping expectation (next hop and MED per row).
+# BIRD's `bgp_med + cost` wraps modulo 2^32: had kittbgpd on node 2 sent its totals (2^31 for
+# node 1's loopback, 2^31+10 for node 4's), BIRD node 3 would add 2^31 and get 0 and 10, cheaper
+# than its real paths (60 via 4, 50 direct). kittbgpd sends min(total, 2^31-1) (README, mixed
+# fabrics), so node 3 gets 2^32-1 and must pick the real paths. The all-BIRD reference is skipped:
+# there BIRD node 2 sends 2^31+10 to BIRD node 3, which wraps (the rule covers kittbgpd's sends).
+# Check "w" first simulates both daemons' arithmetic: uncapped kittbgpd MEDs would mislead some
+# BIRD node (the scenario bites), capped ones would not.
 #
 # Run "ref": the all-BIRD ring (the reference); run "mixed": BIRD on 1 and 3, kittbgpd on 2 and 4
 # (with --all-bird: run "bird2", BIRD everywhere again).  Checks in each run:
@@ -41,11 +53,12 @@ ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-MODE=mixed REFERENCE=1 BIN=""
+MODE=mixed REFERENCE=1 BIN="" LARGE=0
 for arg in "$@"; do
     case $arg in
         --all-bird) MODE="all-bird" ;;
         --no-reference) REFERENCE=0 ;;
+        --large) LARGE=1 REFERENCE=0 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "test_ring4.sh: unknown option $arg" >&2; exit 2 ;;
         *) BIN=$arg ;;
@@ -64,6 +77,9 @@ CONVERGE_S=${KB_CONVERGE_S:-30}
 SETTLE_S=${KB_SETTLE_S:-5}
 WITHDRAW_S=${KB_WITHDRAW_S:-15}
 COSTS=$KB_RING4_COSTS
+U=2147483648   # 2^31: the unknown link cost
+KB_RING4_LARGE_COSTS=${KB_RING4_LARGE_COSTS:-"1-2:10 2-1:$U 2-3:$U 3-2:$U 3-4:50 4-3:50 4-1:10 1-4:10"}
+((LARGE == 0)) || COSTS=$KB_RING4_LARGE_COSTS
 NODES=(1 2 3 4)
 WD_PREFIX=10.255.0.1/32      # check 3: withdrawn from node 1's lo
 TMPD=$(mktemp -d /tmp/kbring4.XXXXXX)
@@ -168,6 +184,52 @@ for d in nodes:
 print("\n".join(sorted(rows)))
 EOF
     LC_ALL=C sort -o "$1" "$1"
+}
+
+# wrap_rows KINDS CAP COMPUTED_FILE: the rows "node prefix nexthop med" where a fabric differs
+# from COMPUTED_FILE's next hops when BIRD nodes add with wrapping u32 arithmetic and kittbgpd
+# nodes saturate and advertise min(total, CAP) (4294967295: uncapped); synchronous rounds of
+# best-path exchange (every node passes its best to every neighbor but the one it came from)
+wrap_rows() {
+    "$PYTHON" - "$COSTS" "${NODES[*]}" "$1" "$2" "$3" <<'EOF'
+import sys
+costs, nodes, kinds, cap, compfile = sys.argv[1], [int(n) for n in sys.argv[2].split()], sys.argv[3].split(), int(sys.argv[4]), sys.argv[5]
+M = (1 << 32) - 1
+cost = {}
+for e in costs.split():
+    ij, c = e.split(":"); i, j = ij.split("-"); cost[(int(i), int(j))] = int(c)
+kind = {n: kinds[k] for k, n in enumerate(nodes)}
+comp = {}
+for line in open(compfile):
+    f = line.split()
+    if f: comp[(int(f[0]), f[1])] = (f[2], f[3])
+for d in nodes:
+    best = {d: (None, None)}           # node -> (from neighbor, MED as held); the origin: no MED
+    for _ in range(30):
+        new = {d: (None, None)}
+        for n in nodes:
+            if n == d: continue
+            cands = []
+            for (i, j), c in cost.items():
+                if i != n or j not in best or best[j][0] == n: continue
+                held = best[j][1]
+                sent = held if held is None or kind[j] == "bird" else min(held, cap)
+                base = 0 if sent is None else sent
+                med = (base + c) & M if kind[n] == "bird" else min(base + c, M)
+                cands.append((med, j))
+            if cands:
+                med, j = min(cands)
+                new[n] = (j, med)
+        if new == best: break
+        best = new
+    for n in nodes:
+        if n == d or n not in best: continue
+        j, med = best[n]
+        for p in ("10.255.0.%d/32" % d, "fd00:255::%d/128" % d):
+            nh = "fe80::%d:%d%%wg%d" % (j, n, j)
+            if comp.get((n, p), ("", ""))[0] != nh:
+                print(n, p, nh, med)
+EOF
 }
 
 # lookup SNAPTEXT I PREFIX: "nh med" of that row, or nothing
@@ -346,6 +408,15 @@ else
 fi
 echo "costs (node I adds C for routes from node J, as I-J:C): $COSTS"
 computed "$TMPD/computed"
+if ((LARGE)); then
+    SCEN=large
+    misled=$(wrap_rows "bird kb bird kb" 4294967295 "$TMPD/computed")
+    info "rows where uncapped kittbgpd MEDs would mislead a wrapping BIRD node (node prefix next-hop med):"
+    while read -r l; do [[ -z $l ]] || info "   $l"; done <<< "$misled"
+    check "w  the scenario bites: uncapped MEDs would send some BIRD node the wrong way" test -n "$misled"
+    capped=$(wrap_rows "bird kb bird kb" 2147483647 "$TMPD/computed")
+    check "w  simulated with the cap (2^31-1), every node takes the computed next hop${capped:+; not: $capped}" test -z "$capped"
+fi
 if ((REFERENCE)); then
     run_ring ref "bird bird bird bird" "$TMPD/computed" "computed" "$TMPD/ref"
     EXPFILE=$TMPD/ref WHAT=all-BIRD
@@ -354,7 +425,7 @@ else
     EXPFILE=$TMPD/computed WHAT=computed
 fi
 if [[ $MODE == mixed ]]; then
-    run_ring mixed "bird kb bird kb" "$EXPFILE" "$WHAT" "$TMPD/mixed"
+    run_ring "$( ((LARGE)) && echo large || echo mixed)" "bird kb bird kb" "$EXPFILE" "$WHAT" "$TMPD/mixed"
 else
     run_ring bird2 "bird bird bird bird" "$EXPFILE" "$WHAT" "$TMPD/bird2"
 fi

@@ -7,10 +7,38 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(panic = "abort")]
+macro_rules! panic_strategy {
+    () => {
+        "abort"
+    };
+}
+#[cfg(not(panic = "abort"))]
+macro_rules! panic_strategy {
+    () => {
+        "unwind"
+    };
+}
+
+// A panicking task must take the daemon down, not leave its sessions up with
+// a dead RIB or FIB: see `panic = "abort"` in Cargo.toml.
+#[cfg(not(any(panic = "abort", test)))]
+compile_error!("kittbgpd must be built with panic = \"abort\" (Cargo.toml profiles)");
+
+/// `--version`: the version and the panic strategy the binary was built with.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (panic=",
+    // cfg!(panic = ...) as a literal for concat!.
+    panic_strategy!(),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "kittbgpd",
     version,
+    long_version = LONG_VERSION,
     about = "BGP daemon for WireGuard routing fabrics"
 )]
 struct Cli {

@@ -68,6 +68,7 @@ fn rib() -> Rib {
             cost: Some(10 * (u32::from(i) + 1)),
             import_limit: 0,
             import_limit_action: ImportLimitAction::Block,
+            filtered_limit: 0,
         });
         let local = format!("[fe80::9:{}%3]:1790", i + 1).parse().unwrap();
         rib.peer_up(

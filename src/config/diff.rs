@@ -258,6 +258,26 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
             "connect_retry/error_wait timers (from the next connection)".into(),
         );
     }
+    // Applied by restarting only this session: the fresh peer takes the new value.
+    if o.filtered_limit != n.filtered_limit {
+        push(
+            Apply::Restart,
+            format!(
+                "filtered_limit {} -> {}",
+                o.filtered_limit, n.filtered_limit
+            ),
+        );
+    }
+    if o.send_hold_time != n.send_hold_time {
+        push(
+            Apply::Restart,
+            format!(
+                "send_hold_time {} -> {}",
+                opt(&o.send_hold_time),
+                opt(&n.send_hold_time)
+            ),
+        );
+    }
     if o.enabled != n.enabled {
         push(
             Apply::Live,
@@ -378,6 +398,25 @@ cost = 200
         );
         assert!(d.iter().any(|c| c.what.starts_with("hold_time/keepalive")));
         assert!(!restarts(&d, "a"));
+    }
+
+    #[test]
+    fn filtered_limit_and_send_hold_time_restart_only_that_neighbor() {
+        let new = BASE.replacen(
+            "cost = 100",
+            "cost = 100\nfiltered_limit = 5\nsend_hold_time = 60",
+            1,
+        );
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert!(restarts(&d, "a") && !restarts(&d, "b"), "{d:?}");
+        assert!(
+            d.iter().any(|c| c.what == "filtered_limit 1000 -> 5"),
+            "{d:?}"
+        );
+        assert!(
+            d.iter().any(|c| c.what == "send_hold_time - -> 60"),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ macro_rules! with_session_options {
             pub import_limit_action: Option<Spanned<String>>,
             pub graceful_restart: Option<bool>,
             pub restart_time: Option<Spanned<u16>>,
+            pub filtered_limit: Option<u32>,
         }
     };
 }

@@ -117,6 +117,9 @@ pub struct Neighbor {
     pub ttl_security: bool,
     pub import_limit: u32,
     pub import_limit_action: ImportLimitAction,
+    /// Routes kept as filtered (for `show routes --filtered`) at most; past
+    /// it new filtered routes are dropped and counted; 0: no limit.
+    pub filtered_limit: u32,
     /// `enabled = false`: configured, but the session is held down.
     pub enabled: bool,
     /// Graceful restart (RFC 4724), both roles: the capability is announced
@@ -125,6 +128,9 @@ pub struct Neighbor {
     /// The restart time we announce (RFC 4724 §3, 12 bits), in seconds.
     pub restart_time: u16,
 }
+
+/// Default of `filtered_limit`.
+pub const DEFAULT_FILTERED_LIMIT: u32 = 1000;
 
 pub(super) mod secs {
     pub fn serialize<S: serde::Serializer>(
@@ -574,6 +580,10 @@ impl Validator<'_> {
             ttl_security: n.ttl_security.or(d.ttl_security).unwrap_or(false),
             import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
             import_limit_action: action,
+            filtered_limit: n
+                .filtered_limit
+                .or(d.filtered_limit)
+                .unwrap_or(DEFAULT_FILTERED_LIMIT),
             enabled: n.enabled.unwrap_or(true),
             graceful_restart: n.graceful_restart.or(d.graceful_restart).unwrap_or(false),
             restart_time,
@@ -717,6 +727,7 @@ hold_time = 9
             (a.import_limit, a.import_limit_action),
             (1000, ImportLimitAction::Block)
         );
+        assert_eq!(a.filtered_limit, DEFAULT_FILTERED_LIMIT);
         let b = &c.neighbors[1];
         assert_eq!(
             (b.name.as_str(), b.hold_time, b.keepalive, b.cost),
@@ -754,6 +765,17 @@ hold_time = 9
         assert!(keys.contains(&("neighbor[1].hold_time", 21)), "{keys:?}");
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(e[0].to_string().starts_with("f.toml:8:"), "{}", e[0]);
+    }
+
+    #[test]
+    fn filtered_limit_from_defaults_and_per_neighbor() {
+        let text = format!(
+            "{GOOD}\n[[neighbor]]\ninterface = \"wg9\"\naddress = \"fe80::9:1\"\nfiltered_limit = 0\n"
+        )
+        .replacen("[defaults]\n", "[defaults]\nfiltered_limit = 50\n", 1);
+        let c = parse(&text, "f.toml").unwrap();
+        let limits: Vec<u32> = c.neighbors.iter().map(|n| n.filtered_limit).collect();
+        assert_eq!(limits, [50, 50, 0]);
     }
 
     #[test]

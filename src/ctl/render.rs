@@ -65,6 +65,14 @@ pub fn render_neighbors(list: &Value) -> String {
                 .unwrap_or("")
                 .to_string()
         };
+        let info = match r.get("filtered_dropped").and_then(Value::as_u64) {
+            Some(d) if d > 0 => format!(
+                "{info}{}{d} filtered dropped (filtered_limit {})",
+                if info.is_empty() { "" } else { ", " },
+                s(&r, "filtered_limit")
+            ),
+            _ => info,
+        };
         let limit = match r.get("limit").and_then(Value::as_u64) {
             Some(0) | None => "-".to_string(),
             Some(l) => l.to_string(),
@@ -330,6 +338,21 @@ mod tests {
         assert!(out.lines().nth(1).unwrap().ends_with(
             "held down: import limit reached (disabled until `kittbgpd enable`), interface down"
         ));
+    }
+
+    #[test]
+    fn neighbors_show_filtered_drops() {
+        let list = serde_json::json!([{
+            "name": "wg1", "address": "fe80::1", "interface": "wg1", "state": "Established",
+            "remote_id": "10.0.0.2",
+            "routes": { "accepted": 3, "filtered": 2, "limit": 1000, "advertised": 4,
+                        "filtered_limit": 2, "filtered_dropped": 7 }
+        }]);
+        let text = render_neighbors(&list);
+        assert!(
+            text.contains("router id 10.0.0.2, 7 filtered dropped (filtered_limit 2)"),
+            "{text}"
+        );
     }
 
     #[test]

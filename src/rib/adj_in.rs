@@ -58,7 +58,7 @@ impl AdjRibIn {
     }
 
     pub fn filtered_count(&self) -> usize {
-        self.len - self.accepted
+        self.len.saturating_sub(self.accepted)
     }
 
     /// Routes held back by the import limit.
@@ -102,10 +102,13 @@ impl AdjRibIn {
         self.held += usize::from(is_held(route));
     }
 
-    /// Uncounts a route that left.
+    /// Uncounts a route that left (saturating: a miscount must not take the
+    /// RIB down; the stateful fuzz target checks the counts against the table).
     pub(crate) fn forget(&mut self, route: &InRoute) {
-        self.len -= 1;
-        self.accepted -= usize::from(route.verdict.is_ok());
-        self.held -= usize::from(is_held(route));
+        self.len = self.len.saturating_sub(1);
+        self.accepted = self
+            .accepted
+            .saturating_sub(usize::from(route.verdict.is_ok()));
+        self.held = self.held.saturating_sub(usize::from(is_held(route)));
     }
 }

@@ -78,8 +78,8 @@ impl AdjRibOut {
                 loc.held[i] += 1;
             }
             (true, false) => {
-                self.advertised -= 1;
-                loc.held[i] -= 1;
+                self.advertised = self.advertised.saturating_sub(1);
+                loc.held[i] = loc.held[i].saturating_sub(1);
                 loc.release(id);
             }
             _ => {}

@@ -147,7 +147,12 @@ impl Rib {
                     .clone()
                     .and_then(|()| policy.check(prefix))
                     .and_then(|()| nh_verdict.clone());
-                let id = loc.dest(prefix);
+                let Some(id) = loc.dest(prefix) else {
+                    // Nowhere to keep it: lost like a route over the import limit.
+                    warn!(peer = %p.cfg.name, %prefix, "route table full: route dropped");
+                    learned.filtered += 1;
+                    continue;
+                };
                 let old = loc.entry(id, pid).unwrap_or(NONE);
                 let old_route = (old != NONE).then(|| loc.routes.get(old));
                 if old_route.is_some_and(|o| {
@@ -160,7 +165,10 @@ impl Rib {
                 let was_accepted = old_route.is_some_and(|o| o.verdict.is_ok());
                 let limit = p.cfg.import_limit;
                 if verdict.is_ok() && limit > 0 {
-                    let others = p.adj_in.accepted_count() - usize::from(was_accepted);
+                    let others = p
+                        .adj_in
+                        .accepted_count()
+                        .saturating_sub(usize::from(was_accepted));
                     if others >= limit as usize {
                         let action = p.cfg.import_limit_action;
                         if action != ImportLimitAction::Warn {
@@ -178,6 +186,23 @@ impl Rib {
                     }
                 }
                 count(&mut learned, &verdict);
+                if verdict.is_err()
+                    && old_route.is_none_or(|o| o.verdict.is_ok())
+                    && filtered_full(p.cfg.filtered_limit, p.adj_in.filtered_count())
+                {
+                    // No room to keep it as filtered: the prefix is as withdrawn.
+                    p.filtered_dropped = p.filtered_dropped.saturating_add(1);
+                    if old != NONE {
+                        p.adj_in.forget(loc.routes.get(old));
+                        loc.remove_entry(id, pid);
+                        loc.routes.dec(old);
+                        if was_accepted {
+                            loc.touch(id);
+                        }
+                    }
+                    loc.release(id);
+                    continue;
+                }
                 let accepted = verdict.is_ok();
                 let route = match ids.iter().find(|(n, v, _)| *n == next_hop && *v == verdict) {
                     Some(&(_, _, r)) => r,
@@ -208,6 +233,11 @@ impl Rib {
         loc.routes.sweep();
         learned
     }
+}
+
+/// Whether `filtered` routes fill a `filtered_limit` (0: no limit).
+fn filtered_full(limit: u32, filtered: usize) -> bool {
+    limit > 0 && filtered >= limit as usize
 }
 
 fn count(learned: &mut Learned, verdict: &Result<(), FilterReason>) {

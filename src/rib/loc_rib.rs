@@ -287,7 +287,8 @@ impl InternKey for Arc<PathAttributes> {
 /// are freed by [`Interned::sweep`], so ids cached during a batch stay valid.
 #[derive(Debug)]
 pub(crate) struct Interned<T: InternKey> {
-    slots: Vec<(Option<T>, u32)>,
+    /// Value and reference count (64 bits: entries times peers can pass 2^32).
+    slots: Vec<(Option<T>, u64)>,
     index: FastMap<T::Key, u32>,
     free: Vec<u32>,
     zero: Vec<u32>,
@@ -347,7 +348,7 @@ impl<T: InternKey> Interned<T> {
     pub fn dec(&mut self, id: u32) {
         if id != NONE {
             let c = &mut self.slots[id as usize].1;
-            *c -= 1;
+            *c = c.saturating_sub(1);
             if *c == 0 {
                 self.zero.push(id);
             }
@@ -382,6 +383,8 @@ pub(crate) struct LocRib {
     pub held: Vec<u16>,
     pub routes: Routes,
     pub exports: Exports,
+    /// A smaller table limit than [`MAX_DESTS`], for tests.
+    pub max_dests: Option<usize>,
 }
 
 impl LocRib {
@@ -400,12 +403,13 @@ impl LocRib {
         self.index.prefetch(prefix);
     }
 
-    /// The dest of `prefix`, created if absent.
-    pub fn dest(&mut self, prefix: IpNet) -> u32 {
+    /// The dest of `prefix`, created if absent; `None` if the table is full
+    /// ([`MAX_DESTS`] prefixes).
+    pub fn dest(&mut self, prefix: IpNet) -> Option<u32> {
         self.index.reserve_one(&self.slab);
         let h = prefix_hash(&prefix);
         let slot = match self.index.probe(&prefix, h, &self.slab) {
-            Ok(id) => return id,
+            Ok(id) => return Some(id),
             Err(slot) => slot,
         };
         let d = Dest {
@@ -422,20 +426,22 @@ impl LocRib {
                 id
             }
             None => {
-                assert!(self.slab.len() < MAX_DESTS, "route table full");
+                if self.slab.len() >= self.max_dests.unwrap_or(MAX_DESTS).min(MAX_DESTS) {
+                    return None;
+                }
                 self.slab.push(d);
                 (self.slab.len() - 1) as u32
             }
         };
         self.index.fill(slot, h, id);
         self.live += 1;
-        id
+        Some(id)
     }
 
     pub fn entries(&self, id: u32) -> &[Entry] {
         let d = &self.slab[id as usize];
         if d.flags & F_MORE != 0 {
-            &self.more[&id]
+            self.more.get(&id).map_or(&[], Vec::as_slice)
         } else if d.first.peer != NONE {
             std::slice::from_ref(&d.first)
         } else {
@@ -455,7 +461,7 @@ impl LocRib {
     pub fn set_entry(&mut self, id: u32, peer: u32, route: u32) -> u32 {
         let d = &mut self.slab[id as usize];
         if d.flags & F_MORE != 0 {
-            let v = self.more.get_mut(&id).expect("more entries");
+            let v = self.more.entry(id).or_default();
             match v.iter_mut().find(|e| e.peer == peer) {
                 Some(e) => std::mem::replace(&mut e.route, route),
                 None => {
@@ -480,13 +486,15 @@ impl LocRib {
     pub fn remove_entry(&mut self, id: u32, peer: u32) -> u32 {
         let d = &mut self.slab[id as usize];
         if d.flags & F_MORE != 0 {
-            let v = self.more.get_mut(&id).expect("more entries");
+            let Some(v) = self.more.get_mut(&id) else {
+                return NONE;
+            };
             let Some(i) = v.iter().position(|e| e.peer == peer) else {
                 return NONE;
             };
             let old = v.swap_remove(i).route;
-            if v.len() == 1 {
-                d.first = v[0];
+            if let [last] = v[..] {
+                d.first = last;
                 d.flags &= !F_MORE;
                 self.more.remove(&id);
             }
@@ -523,8 +531,11 @@ impl LocRib {
         }
     }
 
-    pub fn set_local(&mut self, prefix: IpNet, local: bool) {
-        let id = self.dest(prefix);
+    /// Marks `prefix` as our own (`false` if the table is full).
+    pub fn set_local(&mut self, prefix: IpNet, local: bool) -> bool {
+        let Some(id) = self.dest(prefix) else {
+            return false;
+        };
         let d = &mut self.slab[id as usize];
         if local {
             d.flags |= F_LOCAL;
@@ -532,6 +543,7 @@ impl LocRib {
             d.flags &= !F_LOCAL;
         }
         self.touch(id);
+        true
     }
 
     /// The dirty dests, in prefix order, with their flags cleared.
@@ -574,7 +586,7 @@ mod tests {
     fn index_finds_inserts_and_removes_with_backward_shift() {
         let mut loc = LocRib::default();
         let p = |i: u32| IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i), 32).unwrap());
-        let ids: Vec<u32> = (0..5000).map(|i| loc.dest(p(i))).collect();
+        let ids: Vec<u32> = (0..5000).map(|i| loc.dest(p(i)).unwrap()).collect();
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(loc.find(&p(i as u32)), Some(*id));
         }
@@ -587,7 +599,7 @@ mod tests {
             assert_eq!(loc.find(&p(i)).is_some(), i % 3 != 0, "{i}");
         }
         assert_eq!(loc.len(), 5000 - 1667);
-        let again = loc.dest(p(3));
+        let again = loc.dest(p(3)).unwrap();
         assert_eq!(loc.find(&p(3)), Some(again));
     }
 }

@@ -92,6 +92,9 @@ pub struct PeerConfig {
     /// Accepted routes allowed before `import_limit_action`; 0: no limit.
     pub import_limit: u32,
     pub import_limit_action: ImportLimitAction,
+    /// Routes kept as filtered at most; past it new ones are dropped and
+    /// counted ([`PeerCounts::filtered_dropped`]); 0: no limit.
+    pub filtered_limit: u32,
 }
 
 impl From<&Neighbor> for PeerConfig {
@@ -104,6 +107,7 @@ impl From<&Neighbor> for PeerConfig {
             cost: n.cost,
             import_limit: n.import_limit,
             import_limit_action: n.import_limit_action,
+            filtered_limit: n.filtered_limit,
         }
     }
 }
@@ -139,6 +143,10 @@ pub struct PeerCounts {
     pub advertised: usize,
     /// The import limit (0: none).
     pub limit: u32,
+    /// The limit of routes kept as filtered (0: none).
+    pub filtered_limit: u32,
+    /// Filtered routes not kept because of `filtered_limit`, since start.
+    pub filtered_dropped: u64,
     /// UPDATEs with routes but no LOCAL_PREF on this session (iBGP wants it).
     pub missing_local_pref: u64,
     /// End-of-RIB received on this session (RFC 4724), per family.
@@ -162,6 +170,8 @@ struct Peer {
     limit_hit: bool,
     /// Helping a graceful restart: stale routes go at this time ([`graceful`]).
     stale_until: Option<std::time::Instant>,
+    /// Filtered routes dropped by `filtered_limit` (kept across sessions).
+    filtered_dropped: u64,
 }
 
 impl Peer {
@@ -240,6 +250,7 @@ impl Rib {
             adj_out: adj_out::AdjRibOut::default(),
             limit_hit: false,
             stale_until: None,
+            filtered_dropped: 0,
         });
         self.peers.len() - 1
     }
@@ -304,7 +315,9 @@ impl Rib {
             self.loc.set_local(*p, false);
         }
         for p in now.difference(&self.originated) {
-            self.loc.set_local(*p, true);
+            if !self.loc.set_local(*p, true) {
+                tracing::warn!(prefix = %p, "route table full: loopback not originated");
+            }
         }
         self.originated = now;
     }
@@ -383,6 +396,8 @@ impl Rib {
                 accepted: p.adj_in.accepted_count(),
                 filtered: p.adj_in.filtered_count(),
                 advertised: p.adj_out.len(),
+                filtered_limit: p.cfg.filtered_limit,
+                filtered_dropped: p.filtered_dropped,
                 missing_local_pref: p.adj_in.missing_local_pref(),
                 end_of_rib_ipv4: p.adj_in.end_of_rib().contains(&AfiSafi::IPV4_UNICAST),
                 end_of_rib_ipv6: p.adj_in.end_of_rib().contains(&AfiSafi::IPV6_UNICAST),

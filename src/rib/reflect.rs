@@ -2,6 +2,7 @@
 
 use super::loc_rib::Source;
 use super::PeerId;
+use crate::config::UNKNOWN_LINK_COST;
 use crate::wire::PathAttributes;
 use std::net::Ipv4Addr;
 
@@ -24,8 +25,22 @@ pub fn total_med(received: Option<u32>, link_cost: u32) -> u32 {
     received.unwrap_or(0).saturating_add(link_cost)
 }
 
+/// Largest MED we advertise: 2^31-1, so that a neighbor adding any link cost
+/// up to [`UNKNOWN_LINK_COST`] (2^31) with wrapping 32-bit arithmetic, as a
+/// BIRD node running the fabric's `bgp_med = bgp_med + cost` does, gets at
+/// most 2^31-1 + 2^31 = 2^32-1 and never wraps to a small value.
+pub const MAX_ADVERTISED_MED: u32 = UNKNOWN_LINK_COST - 1;
+
+/// The MED a path of total cost `total` is advertised with: `total` capped at
+/// [`MAX_ADVERTISED_MED`]. Every path up to the cap keeps its order; the paths
+/// above it (they crossed a link of unknown cost, or sum to 2^31 or more) are
+/// sent as equal, still more expensive than any path under the cap.
+pub fn advertised_med(total: u32) -> u32 {
+    total.min(MAX_ADVERTISED_MED)
+}
+
 /// Attributes a reflected path is sent with (RFC 4456 §8): MED set to the
-/// total path cost, LOCAL_PREF kept (default 100), ORIGIN and AS_PATH kept
+/// total path cost `med` as [`advertised_med`] caps it, LOCAL_PREF kept (default 100), ORIGIN and AS_PATH kept
 /// (iBGP: no prepend), ORIGINATOR_ID set to the originating peer's router id
 /// if absent, our cluster id prepended to CLUSTER_LIST. Unknown attributes
 /// follow RFC 4271 §5 (optional non-transitive dropped, transitive Partial).
@@ -39,7 +54,7 @@ pub fn reflected_attributes(
     a.next_hop = None;
     a.mp_reach = None;
     a.mp_unreach = None;
-    a.med = Some(med);
+    a.med = Some(advertised_med(med));
     a.local_pref = Some(received.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
     a.originator_id = Some(received.originator_id.unwrap_or(peer_router_id));
     a.cluster_list.insert(0, cluster_id);
@@ -69,6 +84,63 @@ mod tests {
         assert_eq!(total_med(None, 5), 5);
         assert_eq!(total_med(Some(u32::MAX - 1), 5), u32::MAX);
         assert_eq!(total_med(Some(1 << 31), 1 << 31), u32::MAX);
+    }
+
+    /// A BIRD node adds its link cost (at most 2^31, the unknown cost) with
+    /// wrapping u32 arithmetic: what we advertise plus any such cost never
+    /// wraps, and the order of totals under the cap is kept.
+    #[test]
+    fn advertised_med_never_wraps_at_a_bird_neighbor() {
+        let bird_add = |med: u32, cost: u32| med.wrapping_add(cost);
+        let totals = [
+            0,
+            1,
+            1000,
+            MAX_ADVERTISED_MED - 1,
+            MAX_ADVERTISED_MED,
+            UNKNOWN_LINK_COST,
+            UNKNOWN_LINK_COST + 5,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for &t in &totals {
+            let sent = advertised_med(t);
+            assert!(sent <= t && sent <= MAX_ADVERTISED_MED);
+            for cost in [0, 1, 10, 1 << 30, UNKNOWN_LINK_COST - 1, UNKNOWN_LINK_COST] {
+                let at_bird = bird_add(sent, cost);
+                assert_eq!(
+                    u64::from(at_bird),
+                    u64::from(sent) + u64::from(cost),
+                    "{t} + {cost} wrapped"
+                );
+            }
+            for &u in &totals {
+                if t < u && t < MAX_ADVERTISED_MED {
+                    assert!(
+                        advertised_med(t) < advertised_med(u),
+                        "order of {t} < {u} kept"
+                    );
+                }
+            }
+        }
+        // The wrap the cap prevents: two unknown-cost links, the second at BIRD.
+        let two_unknown = total_med(None, UNKNOWN_LINK_COST);
+        assert_eq!(
+            bird_add(two_unknown, UNKNOWN_LINK_COST),
+            0,
+            "uncapped wraps to 0"
+        );
+        assert_eq!(
+            bird_add(advertised_med(two_unknown), UNKNOWN_LINK_COST),
+            u32::MAX
+        );
+        let a = reflected_attributes(
+            &PathAttributes::default(),
+            two_unknown,
+            Ipv4Addr::LOCALHOST,
+            Ipv4Addr::LOCALHOST,
+        );
+        assert_eq!(a.med, Some(MAX_ADVERTISED_MED));
     }
 
     #[test]

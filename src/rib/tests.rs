@@ -37,6 +37,7 @@ pub(super) fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
         cost,
         import_limit: 1000,
         import_limit_action: ImportLimitAction::Block,
+        filtered_limit: 1000,
     }
 }
 
@@ -187,10 +188,22 @@ fn med_saturates_and_unknown_cost_is_2_pow_31() {
     rib.update(1, &announce(Some(7), &["10.255.0.8/32"]));
     rib.update(1, &announce(Some(1 << 31), &["10.255.0.9/32"]));
     let out = flush(&mut rib);
-    assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(u32::MAX));
-    assert_eq!(med_sent(&out, 2, "10.255.0.8/32"), Some((1 << 31) + 7));
-    assert_eq!(med_sent(&out, 2, "10.255.0.9/32"), Some(u32::MAX));
+    // The decision uses the saturated total; what is sent is capped at 2^31-1
+    // (reflect::advertised_med: a BIRD neighbor adding up to 2^31 never wraps).
+    let cap = reflect::MAX_ADVERTISED_MED;
+    assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(cap));
+    assert_eq!(med_sent(&out, 2, "10.255.0.8/32"), Some(cap));
+    assert_eq!(med_sent(&out, 2, "10.255.0.9/32"), Some(cap));
+    assert_eq!(
+        rib.explain(net("10.255.0.7/32")).candidates[0].med,
+        u32::MAX
+    );
+    assert_eq!(
+        rib.explain(net("10.255.0.9/32")).candidates[0].med,
+        u32::MAX
+    );
     let e = rib.explain(net("10.255.0.8/32"));
+    assert_eq!(e.candidates[0].med, (1 << 31) + 7);
     assert!(e.candidates[0].link_cost_unknown);
     assert_eq!(e.candidates[0].link_cost, Some(2_147_483_648));
 }
@@ -791,3 +804,6 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
 
 mod graceful;
 mod hardening;
+
+/// Step 5: resource limits (route table, filtered routes) on peer input.
+mod limits;
