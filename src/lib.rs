@@ -9,6 +9,7 @@ pub mod config;
 pub mod cost;
 pub mod ctl;
 pub mod fib;
+pub mod metrics;
 pub mod rib;
 pub mod runtime;
 pub mod session;

@@ -6,6 +6,7 @@ mod control;
 mod fib_task;
 mod icmp;
 mod lo;
+mod metrics;
 mod netlink_events;
 mod peer;
 mod probe;
@@ -61,6 +62,7 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
 
 /// Run the daemon until SIGINT or SIGTERM; then send every peer a Cease.
 pub async fn run(config: Config) -> Result<(), String> {
+    let started = std::time::Instant::now();
     let gtsm = !config.neighbors.is_empty() && config.neighbors.iter().all(|n| n.ttl_security);
     let listener = transport::listen(config.listen_port, gtsm)
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
@@ -187,12 +189,33 @@ pub async fn run(config: Config) -> Result<(), String> {
         peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
     };
-    let control = control::serve(&config.control_socket, views, rib_tx.clone()).map_err(|e| {
+    let control = control::serve(
+        &config.control_socket,
+        config.control_group.as_deref(),
+        views.clone(),
+        rib_tx.clone(),
+    )
+    .map_err(|e| {
         format!(
             "cannot open control socket {}: {e}",
             config.control_socket.display()
         )
     })?;
+
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics::serve(addr, views, rib_tx.clone(), started)
+                .await
+                .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    // systemd (Type=notify): ready once the control socket answers and the
+    // kernel routes of an earlier run are adopted (FibTask::start read them).
+    notify(&[sd_notify::NotifyState::Ready]);
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(period, rib_tx.clone()));
+    }
 
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
     tokio::spawn(netlink_events::run(netlink_events::Watch {
@@ -206,7 +229,11 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     wait_for_signal().await;
     info!("shutting down: sending Cease to every neighbor");
+    notify(&[sd_notify::NotifyState::Stopping]);
     accept.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     // The kernel table first: with on_stop = keep it must not follow the
     // withdrawals that closing the sessions causes (a restart cuts no traffic).
     if let Some(fib) = fib_tx {
@@ -240,6 +267,30 @@ pub async fn run(config: Config) -> Result<(), String> {
     }
     control.shutdown();
     Ok(())
+}
+
+/// A message to systemd's NOTIFY_SOCKET (nothing without one).
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// WATCHDOG=1 at half the period, only while the routing task answers:
+/// a wedged RIB owner gets the daemon restarted (`WatchdogSec=` in the unit).
+async fn watchdog(period: Duration, rib: mpsc::UnboundedSender<RibMsg>) {
+    let mut tick = tokio::time::interval(period / 2);
+    loop {
+        tick.tick().await;
+        let (tx, rx) = oneshot::channel();
+        if rib.send(RibMsg::BestChanges { reply: tx }).is_err() {
+            return;
+        }
+        match tokio::time::timeout(period / 2, rx).await {
+            Ok(Ok(_)) => notify(&[sd_notify::NotifyState::Watchdog]),
+            _ => warn!("routing task did not answer: no watchdog ping"),
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -63,6 +63,10 @@ pub enum RibMsg {
     Counts {
         reply: oneshot::Sender<Vec<crate::rib::PeerCounts>>,
     },
+    /// Best-path changes since start (metrics).
+    BestChanges {
+        reply: oneshot::Sender<u64>,
+    },
     /// Every candidate path for `prefix`, and why the losers lost.
     Explain {
         prefix: IpNet,
@@ -83,6 +87,7 @@ struct RibTask {
     epochs: Vec<Option<u64>>,
     /// Best-route changes for the kernel, when `[kernel] enabled`.
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+    best_changes: u64,
 }
 
 pub async fn run(
@@ -102,6 +107,7 @@ pub async fn run(
         epochs: vec![None; peers.len()],
         peers,
         fib,
+        best_changes: 0,
     };
     while let Some(msg) = rx.recv().await {
         task.handle(msg);
@@ -208,6 +214,10 @@ impl RibTask {
                 self.flush();
                 let _ = reply.send(self.rib.routes(query.all, query.filtered));
             }
+            RibMsg::BestChanges { reply } => {
+                self.flush();
+                let _ = reply.send(self.best_changes);
+            }
             RibMsg::Explain { prefix, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.explain(prefix));
@@ -258,6 +268,7 @@ impl RibTask {
                 }
                 RibOutput::BestChanged { prefix, best } => {
                     debug!(%prefix, ?best, "best path changed");
+                    self.best_changes += 1;
                     if let Some(fib) = &self.fib {
                         let route = best.map(|(gateway, peer)| {
                             (
