@@ -109,6 +109,37 @@ pub fn render(snap: &Snapshot) -> String {
     out
 }
 
+/// The same exposition in the classic Prometheus text format (0.0.4), for
+/// clients that do not ask for OpenMetrics (curl, promtool): a counter's
+/// HELP/TYPE name carries its `_total`, no `# UNIT`, no `# EOF`.
+pub fn to_classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(name) { "_total" } else { "" };
+                out.push_str(&format!("{p}{name}{total} {tail}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 fn neighbors(reg: &mut Registry, snap: &Snapshot) {
     let up = Gauges::new(
         reg,
@@ -357,6 +388,16 @@ mod tests {
         // A tunnel without a prober gives no link gauges, and a missing age no sample.
         assert!(!text.contains("link=\"t2\""), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn classic_text_names_counters_with_total() {
+        let text = to_classic_text(&render(&snapshot()));
+        assert!(text.contains("# TYPE kittbgpd_updates_received_total counter\n"), "{text}");
+        assert!(text.contains("# HELP kittbgpd_updates_received_total UPDATE messages received.\n"));
+        assert!(text.contains("# TYPE kittbgpd_uptime_seconds gauge\n"));
+        assert!(!text.contains("# UNIT") && !text.contains("# EOF"), "{text}");
+        assert!(text.contains("kittbgpd_updates_received_total{neighbor=\"bird\"} 3\n"));
     }
 
     #[test]

@@ -184,6 +184,9 @@ in
         UMask = "0027";
         DevicePolicy = "closed";
         DeviceAllow = [ "/dev/net/tun rw" ];
+      } // lib.optionalAttrs (cfg.wireguardGo != null) {
+        # wireguard-go runs in this cgroup: a restart must not end the tunnels.
+        KillMode = "process";
       };
     };
   };

@@ -41,6 +41,7 @@ is "hardening" "[$sc[k] for k in [\"ProtectSystem\", \"ProtectHome\", \"PrivateT
 is "state and runtime directories" "[$sc[\"StateDirectory\"], $sc[\"RuntimeDirectory\"]]" '["kittbgpd", ["kittbgpd", "wireguard"]]'
 is "wireguard-go path for the userspace backend" "d[\"service\"][\"environment\"][\"WG_USERSPACE_IMPLEMENTATION\"]" \
     '"/nix/store/00000000000000000000000000000000-wireguard-go/bin/wireguard-go"'
+is "wireguard-go survives a restart (KillMode=process)" "$sc[\"KillMode\"]" '"process"'
 is "config change reloads (reloadTriggers = checked file)" "d[\"service\"][\"reloadTriggers\"][0].endswith(\"kittbgpd-checked.toml\")" true
 is "build-time check runs kittbgpd check" "\"kittbgpd check -c check.toml\" in d[\"check_script\"]" true
 is "TOML: control_group and metrics" "[d[\"toml\"][\"control_group\"], d[\"toml\"][\"metrics\"]]" '["kittbgpd", {"listen": "127.0.0.1:9179"}]'
@@ -60,7 +61,7 @@ fi
 
 # The module's unit and the repository's unit name the same [Service] keys.
 unit_keys=$(sed -n '/^\[Service\]/,/^\[/p' "$here/../systemd/kittbgpd.service" | grep -oE '^[A-Za-z]+=' | tr -d = | grep -v ExecStartPre | sort -u)
-mod_keys=$(q "sorted($sc)" | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))' | sort -u)
+mod_keys=$(q "sorted($sc)" | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))' | grep -v KillMode | sort -u)
 check "module unit and packaging/systemd/kittbgpd.service have the same [Service] keys" \
     diff <(echo "$unit_keys") <(echo "$mod_keys")
 

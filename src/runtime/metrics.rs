@@ -8,7 +8,7 @@ use super::control::{self, Views};
 use super::fib_task::FibMsg;
 use super::rib_task::RibMsg;
 use crate::ctl::Request;
-use crate::metrics::{render, Snapshot};
+use crate::metrics::{render, to_classic_text, Snapshot};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,7 +16,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// A request head larger than this, or slower than the timeout, is dropped.
 const MAX_HEAD: usize = 8192;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,7 +58,11 @@ async fn client(
     let response = match route(&head) {
         Ok(()) => {
             let body = render(&snapshot(&views, &rib, started).await);
-            reply("200 OK", CONTENT_TYPE, &body)
+            if wants_openmetrics(&head) {
+                reply("200 OK", OPENMETRICS, &body)
+            } else {
+                reply("200 OK", CLASSIC, &to_classic_text(&body))
+            }
         }
         Err(status) => reply(status, "text/plain; charset=utf-8", "GET /metrics\n"),
     };
@@ -93,6 +98,14 @@ fn route(head: &str) -> Result<(), &'static str> {
         ("GET", _) => Err("404 Not Found"),
         _ => Err("405 Method Not Allowed"),
     }
+}
+
+/// Prometheus asks for OpenMetrics in `Accept`; anything else gets the classic format.
+fn wants_openmetrics(head: &str) -> bool {
+    head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("accept:") && l.contains("application/openmetrics-text")
+    })
 }
 
 fn reply(status: &str, content_type: &str, body: &str) -> String {
@@ -153,5 +166,9 @@ mod tests {
             Err("405 Method Not Allowed")
         );
         assert_eq!(route(""), Err("405 Method Not Allowed"));
+        assert!(super::wants_openmetrics(
+            "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n"
+        ));
+        assert!(!super::wants_openmetrics("GET /metrics HTTP/1.1\r\nAccept: */*\r\n\r\n"));
     }
 }
