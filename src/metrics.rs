@@ -128,7 +128,11 @@ pub fn to_classic_text(openmetrics: &str) -> String {
         match meta {
             Some((p, rest)) => {
                 let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let total = if counters.contains(name) { "_total" } else { "" };
+                let total = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
                 out.push_str(&format!("{p}{name}{total} {tail}\n"));
             }
             None => {
@@ -393,10 +397,16 @@ mod tests {
     #[test]
     fn classic_text_names_counters_with_total() {
         let text = to_classic_text(&render(&snapshot()));
-        assert!(text.contains("# TYPE kittbgpd_updates_received_total counter\n"), "{text}");
+        assert!(
+            text.contains("# TYPE kittbgpd_updates_received_total counter\n"),
+            "{text}"
+        );
         assert!(text.contains("# HELP kittbgpd_updates_received_total UPDATE messages received.\n"));
         assert!(text.contains("# TYPE kittbgpd_uptime_seconds gauge\n"));
-        assert!(!text.contains("# UNIT") && !text.contains("# EOF"), "{text}");
+        assert!(
+            !text.contains("# UNIT") && !text.contains("# EOF"),
+            "{text}"
+        );
         assert!(text.contains("kittbgpd_updates_received_total{neighbor=\"bird\"} 3\n"));
     }
 

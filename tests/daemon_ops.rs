@@ -12,7 +12,9 @@ use std::os::unix::net::UnixDatagram;
 /// The next sd_notify datagram (the test fails if none comes within READ_TIMEOUT).
 fn notification(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 512];
-    let n = sock.recv(&mut buf).expect("a notification before the read timeout");
+    let n = sock
+        .recv(&mut buf)
+        .expect("a notification before the read timeout");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
@@ -21,7 +23,8 @@ fn http_get(port: u16, path: &str) -> String {
     s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut out = String::new();
-    s.read_to_string(&mut out).expect("whole response before the read timeout");
+    s.read_to_string(&mut out)
+        .expect("whole response before the read timeout");
     out
 }
 
@@ -51,7 +54,10 @@ fn ready_watchdog_metrics_and_control_group() {
     let deadline = std::time::Instant::now() + READ_TIMEOUT;
     let text = loop {
         let r = http_get(mport, "/metrics");
-        assert!(std::time::Instant::now() < deadline, "never Established in /metrics:\n{r}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never Established in /metrics:\n{r}"
+        );
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
         if r.contains("kittbgpd_session_up{neighbor=\"test-peer\"} 1") {
             break r;
@@ -64,10 +70,17 @@ fn ready_watchdog_metrics_and_control_group() {
         "{text}"
     );
     // curl-like clients get the classic text format, Prometheus (Accept) OpenMetrics.
-    assert!(text.contains("# TYPE kittbgpd_updates_received_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE kittbgpd_updates_received_total counter"),
+        "{text}"
+    );
     let mut s = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
     s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n"
+    )
+    .unwrap();
     let mut om = String::new();
     s.read_to_string(&mut om).unwrap();
     assert!(om.contains("application/openmetrics-text"), "{om}");

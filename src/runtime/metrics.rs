@@ -169,6 +169,8 @@ mod tests {
         assert!(super::wants_openmetrics(
             "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n"
         ));
-        assert!(!super::wants_openmetrics("GET /metrics HTTP/1.1\r\nAccept: */*\r\n\r\n"));
+        assert!(!super::wants_openmetrics(
+            "GET /metrics HTTP/1.1\r\nAccept: */*\r\n\r\n"
+        ));
     }
 }

@@ -287,7 +287,11 @@ async fn watchdog(period: Duration, rib: mpsc::UnboundedSender<RibMsg>) {
             return;
         }
         match tokio::time::timeout(period / 2, rx).await {
-            Ok(Ok(_)) => notify(&[sd_notify::NotifyState::Watchdog]),
+            // A blocking send: a full NOTIFY_SOCKET queue must not stall a runtime worker.
+            Ok(Ok(_)) => {
+                let _ = tokio::task::spawn_blocking(|| notify(&[sd_notify::NotifyState::Watchdog]))
+                    .await;
+            }
             _ => warn!("routing task did not answer: no watchdog ping"),
         }
     }
