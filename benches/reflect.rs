@@ -9,36 +9,29 @@
 //! (VmHWM) and RSS growth per route. Run with kittbgpd and with BIRD 2 in the
 //! middle, in one run, and printed side by side.
 //!
-//! `cargo bench --bench reflect -- [--routes 100000,1000000] [--runs 3] [--only kittbgpd|bird]`
+//! `cargo bench --bench reflect -- [--routes 100000,1000000] [--runs 3] [--only kittbgpd|bird] [--before BIN]`
+//! `--before BIN`: also run another kittbgpd binary (e.g. the main branch's), as row "before".
 //! Needs root (namespace). BIRD: Debian's `bird2`, skipped with a note if absent.
 
-use bytes::{Bytes, BytesMut};
-use kittbgpd::wire::{
-    split_frame, AfiSafi, AsPath, Capability, Message, MpNextHop, Negotiated, Open, Origin,
-    PathAttributes, UpdateBuilder, MAX_EXTENDED_MESSAGE_LEN,
-};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use bytes::Bytes;
+use kittbgpd::wire::Message;
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const AS: u32 = 65000;
-const DUT: [u8; 4] = [127, 0, 0, 1];
+mod common;
+use common::*;
+
 const FEEDER: [u8; 4] = [127, 0, 0, 2];
 const SINK: [u8; 4] = [127, 0, 0, 3];
-const PORT: u16 = 1790;
 /// Routes sharing one attribute set (MED changes every this many prefixes).
 const ROUTES_PER_ATTR_SET: u32 = 64;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let opt = |name: &str| arg(&args, name);
     let routes: Vec<u32> = opt("--routes")
         .unwrap_or_else(|| "100000,1000000".into())
         .split(',')
@@ -46,6 +39,7 @@ fn main() {
         .collect();
     let runs: usize = opt("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
     let only = opt("--only");
+    let before = opt("--before").map(PathBuf::from);
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("reflect bench: needs root (network namespace); skipped");
         return;
@@ -66,28 +60,35 @@ fn main() {
             feed.bytes.len()
         );
         let floor = median((0..runs).map(|_| run_floor(&feed)).collect());
-        let mut row = Row {
-            n,
-            floor,
-            results: Vec::new(),
-        };
+        // The daemons take turns run by run, so a noisy moment hits them alike.
+        let mut duts: Vec<(&'static str, Dut<'_>)> = Vec::new();
+        if let Some(b) = &before {
+            duts.push(("before", Dut::Kittbgpd(b)));
+        }
         if only.as_deref().is_none_or(|o| o == "kittbgpd") {
-            let r = (0..runs)
-                .map(|_| run_dut(&feed, Dut::Kittbgpd(&kittbgpd), work.path()))
-                .collect();
-            row.results.push(("kittbgpd", summarize(r)));
+            duts.push(("kittbgpd", Dut::Kittbgpd(&kittbgpd)));
         }
         if only.as_deref().is_none_or(|o| o == "bird") {
             match &bird {
-                Some(b) => {
-                    let r = (0..runs)
-                        .map(|_| run_dut(&feed, Dut::Bird(b), work.path()))
-                        .collect();
-                    row.results.push(("bird", summarize(r)));
-                }
+                Some(b) => duts.push(("bird", Dut::Bird(b))),
                 None => eprintln!("bird not found: BIRD column skipped (apt-get install bird2)"),
             }
         }
+        let mut results: Vec<Vec<RunResult>> = duts.iter().map(|_| Vec::new()).collect();
+        for _ in 0..runs {
+            for (i, (_, dut)) in duts.iter().enumerate() {
+                results[i].push(run_dut(&feed, *dut, work.path()));
+            }
+        }
+        let row = Row {
+            n,
+            floor,
+            results: duts
+                .iter()
+                .zip(results)
+                .map(|((name, _), r)| (*name, summarize(r)))
+                .collect(),
+        };
         rows.push(row);
     }
     print_table(&rows, runs);
@@ -104,139 +105,11 @@ struct Feed {
 impl Feed {
     /// N /32s from 10.0.0.0 up, next hop the feeder, packed per attribute set.
     fn new(n: u32) -> Feed {
-        let neg = negotiated();
-        let builder = UpdateBuilder::new(&neg);
-        let mut out = BytesMut::new();
-        let mut messages = 0;
-        let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
-        let mut i = 0;
-        while i < n {
-            let end = (i + ROUTES_PER_ATTR_SET).min(n);
-            let attrs = PathAttributes {
-                origin: Some(Origin::Igp),
-                as_path: Some(AsPath::default()),
-                local_pref: Some(100),
-                med: Some(i / ROUTES_PER_ATTR_SET),
-                ..Default::default()
-            };
-            let prefixes =
-                (i..end).map(|k| ipnet::Ipv4Net::new(Ipv4Addr::from(base + k), 32).unwrap());
-            messages += builder
-                .announce_v4(
-                    &attrs,
-                    MpNextHop::V4(Ipv4Addr::from(FEEDER)),
-                    prefixes,
-                    &mut out,
-                )
-                .unwrap();
-            i = end;
-        }
-        Feed {
-            n,
-            bytes: out.freeze(),
-            messages,
-        }
+        let (bytes, messages) = announcements(n, ROUTES_PER_ATTR_SET, 0, FEEDER);
+        Feed { n, bytes, messages }
     }
 }
 
-fn negotiated() -> Negotiated {
-    Negotiated {
-        four_octet_as: true,
-        ipv4_unicast: true,
-        route_refresh: true,
-        ..Default::default()
-    }
-}
-
-// ---- a minimal blocking BGP speaker
-
-struct Speaker {
-    stream: TcpStream,
-    buf: BytesMut,
-    neg: Negotiated,
-}
-
-fn our_open(id: [u8; 4]) -> Open {
-    let caps = vec![
-        Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
-        Capability::RouteRefresh,
-        Capability::FourOctetAs(AS),
-    ];
-    Open::new(AS, 240, Ipv4Addr::from(id), caps)
-}
-
-impl Speaker {
-    fn connect(from: [u8; 4], to: [u8; 4], port: u16) -> std::io::Result<Speaker> {
-        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-        sock.bind(&SocketAddr::from((from, 0)).into())?;
-        sock.connect_timeout(&SocketAddr::from((to, port)).into(), Duration::from_secs(2))?;
-        let stream: TcpStream = sock.into();
-        stream.set_nodelay(true)?;
-        Ok(Speaker {
-            stream,
-            buf: BytesMut::with_capacity(1 << 20),
-            neg: Negotiated::default(),
-        })
-    }
-
-    fn accept(listener: &TcpListener) -> Speaker {
-        let (stream, _) = listener.accept().unwrap();
-        Speaker {
-            stream,
-            buf: BytesMut::with_capacity(1 << 20),
-            neg: Negotiated::default(),
-        }
-    }
-
-    fn recv(&mut self) -> Option<Message> {
-        loop {
-            if let Some(frame) = split_frame(&mut self.buf, MAX_EXTENDED_MESSAGE_LEN).ok()? {
-                return Message::decode(frame, &self.neg).ok();
-            }
-            if self.buf.capacity() - self.buf.len() < 65536 {
-                self.buf.reserve(1 << 20);
-            }
-            let len = self.buf.len();
-            let cap = self.buf.capacity();
-            // SAFETY: read into the spare capacity, then commit only what was read.
-            unsafe { self.buf.set_len(cap) };
-            let n = self.stream.read(&mut self.buf[len..]).unwrap_or(0);
-            unsafe { self.buf.set_len(len + n) };
-            if n == 0 {
-                return None;
-            }
-        }
-    }
-
-    /// OPEN both ways, KEEPALIVE both ways.
-    fn establish(&mut self, id: [u8; 4]) -> bool {
-        let ours = our_open(id);
-        self.stream
-            .write_all(
-                &Message::Open(ours.clone())
-                    .to_bytes(&Negotiated::default())
-                    .unwrap(),
-            )
-            .unwrap();
-        let Some(Message::Open(theirs)) = self.recv() else {
-            return false;
-        };
-        self.neg = Negotiated::from_opens(&ours, &theirs);
-        self.stream
-            .write_all(&Message::Keepalive.to_bytes(&self.neg).unwrap())
-            .unwrap();
-        loop {
-            match self.recv() {
-                Some(Message::Keepalive) => return true,
-                Some(Message::Notification(n)) => panic!("peer refused the session: {n}"),
-                Some(_) => {}
-                None => return false,
-            }
-        }
-    }
-}
-
-/// Count distinct announced prefixes 10.0.0.0 + i, i < n, until all n are there.
 fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
     let mut seen = vec![false; n as usize];
     let mut count = 0;
@@ -283,6 +156,7 @@ fn run_floor(feed: &Feed) -> Duration {
     t1 - t0
 }
 
+#[derive(Clone, Copy)]
 enum Dut<'a> {
     Kittbgpd(&'a Path),
     Bird(&'a Path),
@@ -377,21 +251,6 @@ cost = 0
     }
 }
 
-fn connect_retry(from: [u8; 4]) -> Speaker {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(s) = Speaker::connect(from, DUT, PORT) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "daemon under test does not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The daemon under test on CPU 1; feeder and sink stay on CPU 0.
 fn spawn_pinned(bin: &Path, args: &[&str]) -> Child {
     Command::new("taskset")
         .arg("-c")
@@ -402,82 +261,6 @@ fn spawn_pinned(bin: &Path, args: &[&str]) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn pin_self(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is valid; we set one bit and apply it to this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn proc_cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
-
-fn proc_status_kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-// ---- the namespace
-
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create() -> Netns {
-        let name = format!("kbbench{}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip netns add {name} failed");
-        Command::new("ip")
-            .args(["-n", &name, "link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        Netns { name }
-    }
-
-    /// Move this process's main thread (and the threads it spawns later) into the namespace.
-    fn enter(&self) {
-        let f = std::fs::File::open(format!("/run/netns/{}", self.name)).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: a valid namespace fd; CLONE_NEWNET.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns failed");
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
 }
 
 // ---- the table

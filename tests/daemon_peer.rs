@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use kittbgpd::wire::Message;
+use kittbgpd::wire::{Message, Notification};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -208,4 +208,34 @@ fn a_neighbor_disabled_in_the_config_takes_no_connection() {
         serde_json::json!(["config"]),
         "the operator's enable does not override the configuration"
     );
+}
+
+/// A peer that restarts connects again before its Cease on the old
+/// connection is processed: the new connection is held and taken as soon as
+/// the old session ends, not refused (which would cost a connect-retry).
+#[test]
+fn reconnect_racing_the_old_sessions_cease_is_taken() {
+    let d = start_daemon();
+    let mut old = Peer::connect(d.port);
+    old.establish();
+    assert!(
+        matches!(old.recv(), Some(Message::Update(_))),
+        "Established"
+    );
+    // The new connection arrives while the old session is still Established...
+    let mut new = Peer::connect(d.port);
+    std::thread::sleep(Duration::from_millis(300));
+    // ...then the old one says Cease / Administrative Reset and goes away.
+    old.send(&Message::Notification(Notification::new(6, 4, Vec::new())));
+    drop(old);
+    new.establish();
+    // Established: the table follows.
+    let mut announced = Vec::new();
+    while announced.is_empty() {
+        match new.recv() {
+            Some(Message::Update(u)) => announced.extend(u.announced()),
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    }
 }

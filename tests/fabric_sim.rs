@@ -7,7 +7,12 @@
 
 use ipnet::IpNet;
 use kittbgpd::config::{ImportLimitAction, Loopbacks};
-use kittbgpd::rib::{ExportContext, FilterReason, PeerConfig, PeerId, Rib, RibConfig, RibOutput};
+use kittbgpd::rib::{
+    split_messages, ExportContext, FilterReason, PeerConfig, PeerId, Rib, RibConfig, RibOutput,
+};
+
+/// Bytes pulled per peer per round: a few UPDATEs, so pulls interleave.
+const CHUNK: usize = 512;
 use kittbgpd::wire::{
     AfiSafi, AsPath, Message, MpNextHop, MpReach, Negotiated, Origin, PathAttributes, Update,
 };
@@ -141,27 +146,15 @@ impl Fabric {
         }
     }
 
-    /// Flush every node and deliver, until a whole round sends nothing.
+    /// Flush every node, then pull at most one small chunk per peer and
+    /// deliver it (as a connection that takes little at a time would), until
+    /// a whole round sends nothing.
     fn converge(&mut self) -> usize {
-        for round in 0..1000 {
+        for round in 0..100_000 {
             let mut sent = false;
             for i in 0..self.nodes.len() {
                 for out in self.nodes[i].rib.flush() {
                     match out {
-                        RibOutput::Send { peer, messages } => {
-                            sent = true;
-                            let (j, at_j) = self.nodes[i].links[peer];
-                            for m in messages {
-                                self.messages += 1;
-                                match Message::decode(m, &neg()) {
-                                    Ok(Message::Update(u)) => {
-                                        self.nodes[j].rib.update(at_j, &u);
-                                    }
-                                    Ok(Message::RouteRefresh(_)) => {}
-                                    other => panic!("unexpected {other:?}"),
-                                }
-                            }
-                        }
                         RibOutput::BestChanged { prefix, best } => match best {
                             Some(b) => {
                                 self.nodes[i].fib.insert(prefix, b);
@@ -171,6 +164,24 @@ impl Fabric {
                             }
                         },
                         o @ RibOutput::LimitReached { .. } => self.nodes[i].limits.push(o),
+                        o @ RibOutput::Send { .. } => panic!("flush sends nothing: {o:?}"),
+                    }
+                }
+                for peer in 0..self.nodes[i].links.len() {
+                    let Some(chunk) = self.nodes[i].rib.poll_transmit(peer, CHUNK) else {
+                        continue;
+                    };
+                    sent = true;
+                    let (j, at_j) = self.nodes[i].links[peer];
+                    for m in split_messages(chunk) {
+                        self.messages += 1;
+                        match Message::decode(m, &neg()) {
+                            Ok(Message::Update(u)) => {
+                                self.nodes[j].rib.update(at_j, &u);
+                            }
+                            Ok(Message::RouteRefresh(_)) => {}
+                            other => panic!("unexpected {other:?}"),
+                        }
                     }
                 }
             }

@@ -66,6 +66,7 @@ macro_rules! with_session_options {
             pub hold_time: Option<Spanned<u16>>,
             pub keepalive: Option<Spanned<u16>>,
             pub connect_retry: Option<Spanned<u16>>,
+            pub send_hold_time: Option<u16>,
             pub error_wait_min: Option<u16>,
             pub error_wait_max: Option<u16>,
             pub passive: Option<bool>,

@@ -107,6 +107,8 @@ pub struct Neighbor {
     pub keepalive: u16,
     #[serde(with = "secs")]
     pub connect_retry: Duration,
+    /// RFC 9687 send hold time, s; `None`: max(480, 2 x hold time); 0: off.
+    pub send_hold_time: Option<u16>,
     #[serde(with = "secs")]
     pub error_wait_min: Duration,
     #[serde(with = "secs")]
@@ -557,6 +559,7 @@ impl Validator<'_> {
             hold_time: hold,
             keepalive,
             connect_retry: Duration::from_secs(connect_retry.into()),
+            send_hold_time: n.send_hold_time.or(d.send_hold_time),
             error_wait_min: Duration::from_secs(error_wait_min.into()),
             error_wait_max: Duration::from_secs(error_wait_max.into()),
             passive: n.passive.or(d.passive).unwrap_or(false),

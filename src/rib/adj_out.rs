@@ -1,27 +1,159 @@
-//! Adj-RIB-Out of one peer (RFC 4271 §3.2): what we last sent, so only changes
-//! go out; and the batch of changes of one flush, packed into UPDATEs by
-//! attribute set.
+//! Adj-RIB-Out of one peer (RFC 4271 §3.2): what we last sent and which
+//! prefixes may be stale, so only changes go out, when the peer can take them;
+//! and one batch of changes, packed into UPDATEs by attribute set.
 
 use super::export::ExportContext;
 use super::intern::FastMap;
+use super::loc_rib::{Exports, LocRib, NONE};
 use crate::wire::{AfiSafi, PathAttributes, UpdateBuilder};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::sync::Arc;
 use tracing::warn;
 
-/// What a peer was sent is not stored per prefix: it is the export of the
-/// best path whenever the peer may receive it (kept so by every flush), so a
-/// flush compares the old and new best to find what to send. Per peer only
-/// the count of advertised prefixes is kept.
+/// Marker in [`AdjRibOut`]: advertised, but asked for again (ROUTE-REFRESH),
+/// so whatever is selected is sent even if unchanged.
+pub(crate) const RESEND: u32 = NONE - 2;
+
+/// What one peer holds and what it still has to be told (BIRD's per-peer
+/// buckets, pulled when the connection can take more). Memory is per prefix,
+/// never per change: a prefix is queued at most once however often it flaps,
+/// and what goes out is compared with what the peer holds at encoding time.
 #[derive(Debug, Default)]
 pub(crate) struct AdjRibOut {
+    /// Per dest id: the export id the peer was sent, [`NONE`] or [`RESEND`].
+    /// Each export id here holds a reference on it, each non-[`NONE`] entry
+    /// one on the dest (`LocRib::held`), so neither id changes meaning.
+    adv: Vec<u32>,
     pub advertised: usize,
+    /// Dests whose advertised state may be stale: one bit each, taken in id
+    /// order (slab order: sequential reads) from a cursor that wraps.
+    queued: Vec<u64>,
+    count: usize,
+    /// The word of `queued` the next search starts at.
+    scan: usize,
+    /// The initial table: the next dest id to compare (`None`: done).
+    pub sync: Option<u32>,
+    /// End-of-RIB owed once the initial table is out (RFC 4724 §2).
+    pub eor: bool,
+    /// Sent before anything else (BoRR markers).
+    pub prelude: BytesMut,
+    /// AFIs whose EoRR (RFC 7313 §4) follows the re-sent routes.
+    pub eorr: Vec<u16>,
 }
 
 impl AdjRibOut {
     pub fn len(&self) -> usize {
         self.advertised
+    }
+
+    /// What the peer holds for dest `id`.
+    pub fn get(&self, id: u32) -> u32 {
+        self.adv.get(id as usize).copied().unwrap_or(NONE)
+    }
+
+    /// The peer now holds `export` for dest `id` (counted references).
+    pub fn set(&mut self, id: u32, export: u32, loc: &mut LocRib) {
+        let old = self.get(id);
+        if old == export {
+            return;
+        }
+        let i = id as usize;
+        if i >= self.adv.len() {
+            self.adv.resize(loc.slab.len().max(i + 1), NONE);
+        }
+        self.adv[i] = export;
+        if export != RESEND {
+            loc.exports.inc(export);
+        }
+        if old != RESEND {
+            loc.exports.dec(old);
+        }
+        if loc.held.len() <= i {
+            loc.held.resize(loc.slab.len().max(i + 1), 0);
+        }
+        match (old != NONE, export != NONE) {
+            (false, true) => {
+                self.advertised += 1;
+                loc.held[i] += 1;
+            }
+            (true, false) => {
+                self.advertised -= 1;
+                loc.held[i] -= 1;
+                loc.release(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Dest `id` may be stale for this peer.
+    pub fn mark(&mut self, id: u32) {
+        let (w, b) = (id as usize / 64, id % 64);
+        if w >= self.queued.len() {
+            self.queued.resize(w + 1, 0);
+        }
+        if self.queued[w] & (1 << b) == 0 {
+            self.queued[w] |= 1 << b;
+            self.count += 1;
+        }
+    }
+
+    /// The next dest to compare: the initial table first, then the queue.
+    pub fn next(&mut self, dests: usize) -> Option<u32> {
+        if let Some(c) = self.sync {
+            if (c as usize) < dests {
+                self.sync = Some(c + 1);
+                return Some(c);
+            }
+            self.sync = None;
+        }
+        if self.count == 0 {
+            return None;
+        }
+        let words = self.queued.len();
+        let mut w = self.scan % words;
+        while self.queued[w] == 0 {
+            w = (w + 1) % words;
+        }
+        let b = self.queued[w].trailing_zeros();
+        self.queued[w] &= !(1 << b);
+        self.count -= 1;
+        self.scan = w;
+        Some((w * 64) as u32 + b)
+    }
+
+    /// Prefixes queued (at most one entry per prefix, whatever the churn).
+    pub fn queued(&self) -> usize {
+        self.count
+    }
+
+    /// Nothing left to compare: routes are in line with the selection.
+    pub fn idle(&self) -> bool {
+        self.sync.is_none() && self.count == 0
+    }
+
+    pub fn has_work(&self) -> bool {
+        !self.idle() || self.eor || !self.prelude.is_empty() || !self.eorr.is_empty()
+    }
+
+    /// Re-send what is advertised in `family` (ROUTE-REFRESH).
+    pub fn resend(&mut self, mut family: impl FnMut(u32) -> bool, exports: &mut Exports) {
+        for id in 0..self.adv.len() as u32 {
+            let e = self.adv[id as usize];
+            if e != NONE && e != RESEND && family(id) {
+                self.adv[id as usize] = RESEND;
+                exports.dec(e);
+                self.mark(id);
+            }
+        }
+    }
+
+    /// The session ended: the peer holds nothing.
+    pub fn clear(&mut self, loc: &mut LocRib) {
+        for id in 0..self.adv.len() as u32 {
+            self.set(id, NONE, loc);
+        }
+        *self = AdjRibOut::default();
     }
 }
 
@@ -43,12 +175,15 @@ pub(crate) struct OutBatch {
 }
 
 impl OutBatch {
-    pub fn announce(&mut self, prefix: IpNet, export: u32, attrs: &Arc<PathAttributes>) {
+    /// Returns whether this opened a new attribute set.
+    pub fn announce(&mut self, prefix: IpNet, export: u32, attrs: &Arc<PathAttributes>) -> bool {
+        let mut new = false;
         let i = match self.last {
             Some((e, i)) if e == export => i,
             _ => {
                 let groups = &mut self.groups;
                 let i = *self.index.entry(export).or_insert_with(|| {
+                    new = true;
                     groups.push(Group {
                         attrs: attrs.clone(),
                         v4: Vec::new(),
@@ -64,6 +199,7 @@ impl OutBatch {
             IpNet::V4(p) => self.groups[i].v4.push(p),
             IpNet::V6(p) => self.groups[i].v6.push(p),
         }
+        new
     }
 
     pub fn withdraw(&mut self, prefix: IpNet) {
@@ -75,7 +211,11 @@ impl OutBatch {
 
     /// Appends the UPDATEs: withdrawals first, then one packed run per
     /// attribute set and family, in prefix order (deterministic output).
-    pub fn encode(mut self, ctx: &ExportContext, out: &mut BytesMut) {
+    /// Returns the prefixes whose attribute set cannot be encoded for this
+    /// session (e.g. grown past the message size by reflection): nothing of
+    /// them was written.
+    pub fn encode(mut self, ctx: &ExportContext, out: &mut BytesMut) -> Vec<IpNet> {
+        let mut failed = Vec::new();
         let b = UpdateBuilder::new(&ctx.negotiated);
         if !self.withdraw_v4.is_sorted() {
             self.withdraw_v4.sort_unstable();
@@ -104,15 +244,28 @@ impl OutBatch {
         for g in self.groups {
             if !g.v4.is_empty() {
                 if let Some(nh) = ctx.v4_route_next_hop() {
-                    report(b.announce_v4(&g.attrs, nh, g.v4, out), "IPv4 UPDATE");
+                    if let Err(e) = b.announce_v4(&g.attrs, nh, g.v4.iter().copied(), out) {
+                        warn!(
+                            "cannot encode IPv4 UPDATE ({e}): withdrawing {} prefixes instead",
+                            g.v4.len()
+                        );
+                        failed.extend(g.v4.into_iter().map(IpNet::V4));
+                    }
                 }
             }
             if !g.v6.is_empty() {
                 if let Some(nh) = ctx.v6_route_next_hop() {
-                    report(b.announce_v6(&g.attrs, nh, g.v6, out), "IPv6 UPDATE");
+                    if let Err(e) = b.announce_v6(&g.attrs, nh, g.v6.iter().copied(), out) {
+                        warn!(
+                            "cannot encode IPv6 UPDATE ({e}): withdrawing {} prefixes instead",
+                            g.v6.len()
+                        );
+                        failed.extend(g.v6.into_iter().map(IpNet::V6));
+                    }
                 }
             }
         }
+        failed
     }
 }
 

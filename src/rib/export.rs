@@ -155,7 +155,7 @@ pub fn withdraw_originated(prefixes: &BTreeSet<IpNet>, ctx: &ExportContext) -> V
 }
 
 /// Cut a run of encoded messages into one `Bytes` per message (zero-copy).
-pub(crate) fn split_messages(mut run: Bytes) -> Vec<Bytes> {
+pub fn split_messages(mut run: Bytes) -> Vec<Bytes> {
     let mut out = Vec::new();
     while run.len() >= crate::wire::HEADER_LEN {
         let len = usize::from(u16::from_be_bytes([run[16], run[17]]));

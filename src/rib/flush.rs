@@ -1,20 +1,14 @@
-//! The batch: decide the dirty prefixes, then bring every established peer's
-//! Adj-RIB-Out in line (full table + End-of-RIB for new sessions, only the
-//! changed prefixes otherwise, ROUTE-REFRESH answers), packed by attribute set.
+//! The batch: decide the dirty prefixes, then queue each changed one for the
+//! established peers that may see it (sent by [`super::transmit`]).
 
 use super::adj_in::InRoute;
-use super::adj_out::{end_of_rib, OutBatch};
+use super::adj_out::AdjRibOut;
 use super::decision::{select, Candidate};
-use super::export::split_messages;
 use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
 use super::{Peer, PeerId, Rib, RibOutput};
-use crate::wire::{
-    Message, Origin, PathAttributes, RouteRefresh, AFI_IPV4, AFI_IPV6, SAFI_UNICAST,
-};
-use bytes::BytesMut;
-use ipnet::IpNet;
+use crate::wire::{Origin, PathAttributes};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -151,7 +145,7 @@ impl Decider<'_> {
 }
 
 /// RFC 4456 §6 with the configured clients.
-fn eligible(clients: &[bool], source: u32, to: usize) -> bool {
+pub(super) fn eligible(clients: &[bool], source: u32, to: usize) -> bool {
     let source = match source {
         NONE => return false,
         LOCAL => Source::Local,
@@ -165,8 +159,9 @@ fn eligible(clients: &[bool], source: u32, to: usize) -> bool {
 }
 
 impl Rib {
-    /// Runs the decision for every dirty prefix in one batch and returns what
-    /// to send, per peer, plus forwarding changes and import limit reports.
+    /// Runs the decision for every dirty prefix in one batch: returns the
+    /// forwarding changes and import limit reports, and queues each changed
+    /// prefix for the peers that may see it; [`Rib::poll_transmit`] encodes.
     pub fn flush(&mut self) -> Vec<RibOutput> {
         let mut out = std::mem::take(&mut self.pending);
         let Rib {
@@ -183,12 +178,12 @@ impl Rib {
         let fib_outputs = *fib_outputs;
         let dirty = loc.take_dirty();
         let clients: Vec<bool> = peers.iter().map(|p| p.cfg.rr_client).collect();
-        // Peers in sync get the changes; new sessions get the whole table below.
-        let mut batches: Vec<(usize, OutBatch, usize)> = peers
-            .iter()
+        // The queues of established peers, out while the decider reads `peers`.
+        let mut queues: Vec<(usize, AdjRibOut)> = peers
+            .iter_mut()
             .enumerate()
-            .filter(|(_, p)| p.session.is_some() && !p.full_sync)
-            .map(|(i, p)| (i, OutBatch::default(), p.adj_out.advertised))
+            .filter(|(_, p)| p.session.is_some())
+            .map(|(i, p)| (i, std::mem::take(&mut p.adj_out)))
             .collect();
         let mut decider = Decider {
             peers: &*peers,
@@ -222,23 +217,9 @@ impl Rib {
             // What export sees: no peer's path while the kernel cannot hold it.
             let (old_x, x) = forwarding.decide(prefix, old_src, src);
             if (old_x, old_export) != (x, export) {
-                for (q, batch, advertised) in &mut batches {
-                    let Some(session) = &decider.peers[*q].session else {
-                        continue;
-                    };
-                    if session.ctx.next_hop_for(&prefix).is_none() {
-                        continue;
-                    }
-                    let was = eligible(&clients, old_x, *q);
-                    let now = eligible(&clients, x, *q);
-                    if now {
-                        if !was || old_export != export {
-                            batch.announce(prefix, export, loc.exports.get(export));
-                        }
-                        *advertised += usize::from(!was);
-                    } else if was {
-                        batch.withdraw(prefix);
-                        *advertised -= 1;
+                for (q, adj_out) in &mut queues {
+                    if eligible(&clients, old_x, *q) || eligible(&clients, x, *q) {
+                        adj_out.mark(id);
                     }
                 }
             }
@@ -253,85 +234,11 @@ impl Rib {
             loc.release(id);
         }
         drop(decider);
+        for (q, adj_out) in queues {
+            peers[q].adj_out = adj_out;
+        }
         loc.routes.sweep();
         loc.exports.sweep();
-
-        let mut batches = batches.into_iter().peekable();
-        for (id, p) in peers.iter_mut().enumerate() {
-            let batch = match batches.peek() {
-                Some((q, ..)) if *q == id => batches.next(),
-                _ => None,
-            };
-            let Some(session) = &p.session else {
-                continue;
-            };
-            let ctx = &session.ctx;
-            let mut buf = BytesMut::new();
-            if p.full_sync {
-                p.full_sync = false;
-                p.refresh.clear();
-                let mut all = OutBatch::default();
-                let mut advertised = 0;
-                for d in loc.slab.iter().filter(|d| d.live()) {
-                    let src = forwarding.exported(&d.prefix, d.best_src);
-                    if eligible(&clients, src, id) && ctx.next_hop_for(&d.prefix).is_some() {
-                        all.announce(d.prefix, d.best_export, loc.exports.get(d.best_export));
-                        advertised += 1;
-                    }
-                }
-                p.adj_out.advertised = advertised;
-                all.encode(ctx, &mut buf);
-                end_of_rib(ctx, &mut buf);
-            } else {
-                if let Some((_, batch, advertised)) = batch {
-                    p.adj_out.advertised = advertised;
-                    batch.encode(ctx, &mut buf);
-                }
-                for afi in std::mem::take(&mut p.refresh) {
-                    if afi != AFI_IPV4 && afi != AFI_IPV6 {
-                        continue;
-                    }
-                    // RFC 7313 §4: bracket the re-sent routes by BoRR (1) / EoRR (2).
-                    let enhanced = ctx.negotiated.enhanced_route_refresh;
-                    let marker = |subtype, buf: &mut BytesMut| {
-                        let m = Message::RouteRefresh(RouteRefresh {
-                            afi,
-                            subtype,
-                            safi: SAFI_UNICAST,
-                        });
-                        if let Err(e) = m.encode(&ctx.negotiated, buf) {
-                            tracing::warn!("cannot encode ROUTE-REFRESH: {e}");
-                        }
-                    };
-                    if enhanced {
-                        marker(1, &mut buf);
-                    }
-                    let mut again = OutBatch::default();
-                    for d in loc.slab.iter().filter(|d| d.live()) {
-                        let family = match d.prefix {
-                            IpNet::V4(_) => AFI_IPV4,
-                            IpNet::V6(_) => AFI_IPV6,
-                        };
-                        if family == afi
-                            && eligible(&clients, forwarding.exported(&d.prefix, d.best_src), id)
-                            && ctx.next_hop_for(&d.prefix).is_some()
-                        {
-                            again.announce(d.prefix, d.best_export, loc.exports.get(d.best_export));
-                        }
-                    }
-                    again.encode(ctx, &mut buf);
-                    if enhanced {
-                        marker(2, &mut buf);
-                    }
-                }
-            }
-            if !buf.is_empty() {
-                out.push(RibOutput::Send {
-                    peer: id,
-                    messages: split_messages(buf.freeze()),
-                });
-            }
-        }
         interner.maybe_purge();
         out
     }

@@ -49,7 +49,8 @@ impl Forwarding {
 
 impl Rib {
     /// Whether the kernel holds the route of `prefix` (from the FIB). A change
-    /// marks the prefix for the next flush, which withdraws or announces it.
+    /// marks the prefix for the next flush and every session's queue;
+    /// [`Rib::poll_transmit`] withdraws or announces it.
     pub fn set_forwarding(&mut self, prefix: IpNet, ok: bool) {
         let changed = if ok {
             self.forwarding.not_forwardable.remove(&prefix)
@@ -59,6 +60,10 @@ impl Rib {
         if changed {
             if let Some(id) = self.loc.find(&prefix) {
                 self.loc.touch(id);
+                // The decision may not change: let every session compare again.
+                for p in self.peers.iter_mut().filter(|p| p.session.is_some()) {
+                    p.adj_out.mark(id);
+                }
             }
         }
     }

@@ -8,8 +8,8 @@
 //! are the Loc-RIB candidates, filtered ones stay for the operator views. The
 //! selected path is kept as (source, route id, export id); an export id names an
 //! interned outgoing attribute set in [`Exports`]. What each peer was sent is
-//! not stored: it is the export of the best path, when the peer may receive it
-//! (see `flush`), as BIRD 2 does without `export table`.
+//! an export id per prefix in its Adj-RIB-Out (`adj_out`), so a peer that
+//! takes UPDATEs slowly can lag behind the selection.
 //! Changes only mark prefixes dirty; the decision runs in batches.
 
 use super::adj_in::InRoute;
@@ -377,6 +377,9 @@ pub(crate) struct LocRib {
     free: Vec<u32>,
     dirty: Vec<u32>,
     live: usize,
+    /// Per dest, how many peers' Adj-RIB-Out hold it advertised: such a dest
+    /// is not freed (its id must keep naming the prefix until withdrawn).
+    pub held: Vec<u16>,
     pub routes: Routes,
     pub exports: Exports,
 }
@@ -502,6 +505,7 @@ impl LocRib {
             && d.flags & (F_LOCAL | F_DIRTY | F_MORE) == 0
             && d.first.peer == NONE
             && d.best_src == NONE
+            && self.held.get(id as usize).is_none_or(|h| *h == 0)
         {
             self.index.remove(&d.prefix, &self.slab);
             self.slab[id as usize].flags = 0;

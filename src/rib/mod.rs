@@ -3,13 +3,15 @@
 //! Adj-RIB-Out; UPDATE values in, encoded UPDATEs out.
 //!
 //! Calls on [`Rib`] only record work and mark prefixes dirty; [`Rib::flush`]
-//! runs the decision for the dirty prefixes in one batch and returns what to
-//! send, packed by attribute set. No clock, no tokio.
+//! runs the decision for the dirty prefixes in one batch and queues the
+//! changed ones per peer; [`Rib::poll_transmit`] encodes a peer's queue, packed
+//! by attribute set, when its connection can take more. No clock, no tokio.
 //!
 //! Files: [`adj_in`] / [`adj_out`] the per-peer tables, [`loc_rib`] the
 //! candidates per prefix, [`import`] the import rules (loopbacks only, loop
 //! checks, MED + link cost, import limit), [`decision`] the selection steps,
 //! [`reflect`] route reflection and outgoing attributes, [`flush`] the batch,
+//! [`transmit`] the pull of UPDATEs per peer,
 //! [`explain`] the views for operators, [`export`] encoding helpers.
 
 mod adj_in;
@@ -26,6 +28,7 @@ mod nexthop;
 mod policy;
 pub mod reflect;
 mod refresh;
+mod transmit;
 
 #[cfg(test)]
 mod tests;
@@ -34,7 +37,8 @@ pub use adj_in::{AdjRibIn, InRoute};
 pub use decision::{Candidate, Step};
 pub use explain::{CandidateExplanation, Explanation, FilteredExplanation, LossExplanation};
 pub use export::{
-    announce_originated, end_of_rib, originated_attributes, withdraw_originated, ExportContext,
+    announce_originated, end_of_rib, originated_attributes, split_messages, withdraw_originated,
+    ExportContext,
 };
 pub use import::Learned;
 pub use loc_rib::Source;
@@ -105,7 +109,8 @@ impl From<&Neighbor> for PeerConfig {
 /// What [`Rib::flush`] asks the runtime to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RibOutput {
-    /// Encoded messages for the peer's current session, in order.
+    /// Encoded messages for the peer's current session, in order (only from
+    /// [`Rib::transmit_all`]; the runtime pulls with [`Rib::poll_transmit`]).
     Send { peer: PeerId, messages: Vec<Bytes> },
     /// The peer went over its import limit (reported once until it drops
     /// below again). For restart and disable the runtime resets the session
@@ -153,10 +158,6 @@ struct Peer {
     adj_out: adj_out::AdjRibOut,
     /// Over the import limit and reported; cleared when the count drops below.
     limit_hit: bool,
-    /// Send the whole table then End-of-RIB at the next flush.
-    full_sync: bool,
-    /// AFIs a ROUTE-REFRESH asked for.
-    refresh: Vec<u16>,
 }
 
 impl Peer {
@@ -234,8 +235,6 @@ impl Rib {
             adj_in: AdjRibIn::default(),
             adj_out: adj_out::AdjRibOut::default(),
             limit_hit: false,
-            full_sync: false,
-            refresh: Vec::new(),
         });
         self.peers.len() - 1
     }
@@ -245,7 +244,7 @@ impl Rib {
     }
 
     /// The session with `peer` is established: the whole table, then
-    /// End-of-RIB per family, goes out at the next flush.
+    /// End-of-RIB per family, is queued for [`Rib::poll_transmit`].
     pub fn peer_up(&mut self, peer: PeerId, ctx: ExportContext, remote_id: Ipv4Addr) {
         if self.peers.get(peer).is_none_or(|p| p.session.is_some()) {
             self.peer_down(peer);
@@ -254,7 +253,8 @@ impl Rib {
             return;
         };
         p.session = Some(Session { ctx, remote_id });
-        p.full_sync = true;
+        p.adj_out.sync = Some(0);
+        p.adj_out.eor = true;
     }
 
     /// The session ended: its routes leave the Loc-RIB (RFC 4271 §9.1).
@@ -262,6 +262,7 @@ impl Rib {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
+        p.adj_out.clear(&mut self.loc);
         if !p.adj_in.is_empty() {
             let loc = &mut self.loc;
             let pid = peer as u32;
@@ -282,21 +283,8 @@ impl Rib {
             loc.routes.sweep();
         }
         p.adj_in.clear();
-        p.adj_out.advertised = 0;
         p.session = None;
-        p.full_sync = false;
-        p.refresh.clear();
         p.limit_hit = false;
-    }
-
-    /// ROUTE-REFRESH from `peer` (RFC 2918): re-send our routes of `afi` at the
-    /// next flush, bracketed by BoRR/EoRR with enhanced route refresh (RFC 7313 §4).
-    pub fn route_refresh(&mut self, peer: PeerId, afi: u16) {
-        if let Some(p) = self.peers.get_mut(peer) {
-            if p.session.is_some() && !p.refresh.contains(&afi) {
-                p.refresh.push(afi);
-            }
-        }
     }
 
     /// The loopbacks this node originates; prefixes outside the loopback
@@ -384,12 +372,7 @@ impl Rib {
 
     /// Whether a flush has work to do.
     pub fn has_work(&self) -> bool {
-        self.loc.has_dirty()
-            || !self.pending.is_empty()
-            || self
-                .peers
-                .iter()
-                .any(|p| p.full_sync || !p.refresh.is_empty())
+        self.loc.has_dirty() || !self.pending.is_empty()
     }
 
     /// Distinct attribute sets held (received and outgoing).

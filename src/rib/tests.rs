@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
-fn neg() -> Negotiated {
+pub(super) fn neg() -> Negotiated {
     Negotiated::FABRIC
 }
 
@@ -20,7 +20,7 @@ fn loopbacks() -> Loopbacks {
     }
 }
 
-fn net(s: &str) -> IpNet {
+pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
@@ -28,7 +28,7 @@ fn ll(i: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i)
 }
 
-fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
+pub(super) fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
     PeerConfig {
         name: format!("p{i}"),
         address: IpAddr::V6(ll(i)),
@@ -41,7 +41,7 @@ fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
 }
 
 /// A Rib with three established peers p1..p3 (router ids 10.0.0.11..13).
-fn rib_with(costs: [Option<u32>; 3]) -> Rib {
+pub(super) fn rib_with(costs: [Option<u32>; 3]) -> Rib {
     let mut rib = Rib::new(RibConfig {
         router_id: ME,
         cluster_id: None,
@@ -52,17 +52,24 @@ fn rib_with(costs: [Option<u32>; 3]) -> Rib {
         let id = rib.add_peer(peer_cfg(i as u16 + 1, c));
         up(&mut rib, id);
     }
-    rib.flush();
+    flush(&mut rib);
     rib
 }
 
-fn up(rib: &mut Rib, id: PeerId) {
+/// A flush, then everything queued pulled for every peer.
+pub(super) fn flush(rib: &mut Rib) -> Vec<RibOutput> {
+    let mut out = rib.flush();
+    out.extend(rib.transmit_all());
+    out
+}
+
+pub(super) fn up(rib: &mut Rib, id: PeerId) {
     let local = format!("[fe80::9:{}%3]:1790", id + 1).parse().unwrap();
     let remote_id = Ipv4Addr::new(10, 0, 0, 11 + id as u8);
     rib.peer_up(id, ExportContext::new(neg(), Some(local)), remote_id);
 }
 
-fn attrs(med: Option<u32>) -> PathAttributes {
+pub(super) fn attrs(med: Option<u32>) -> PathAttributes {
     PathAttributes {
         origin: Some(Origin::Igp),
         as_path: Some(AsPath::default()),
@@ -72,7 +79,7 @@ fn attrs(med: Option<u32>) -> PathAttributes {
     }
 }
 
-fn announce_with(a: PathAttributes, prefixes: &[&str], nh: u16) -> Update {
+pub(super) fn announce_with(a: PathAttributes, prefixes: &[&str], nh: u16) -> Update {
     let v6 = prefixes.iter().any(|p| p.contains(':'));
     let family = if v6 {
         AfiSafi::IPV6_UNICAST
@@ -96,11 +103,11 @@ fn announce_with(a: PathAttributes, prefixes: &[&str], nh: u16) -> Update {
     }
 }
 
-fn announce(med: Option<u32>, prefixes: &[&str]) -> Update {
+pub(super) fn announce(med: Option<u32>, prefixes: &[&str]) -> Update {
     announce_with(attrs(med), prefixes, 77)
 }
 
-fn withdraw(prefixes: &[&str]) -> Update {
+pub(super) fn withdraw(prefixes: &[&str]) -> Update {
     let v6 = prefixes.iter().any(|p| p.contains(':'));
     if v6 {
         Update {
@@ -120,13 +127,13 @@ fn withdraw(prefixes: &[&str]) -> Update {
 
 /// What one peer got in a flush: (announced prefix, attrs), withdrawn, raw messages.
 #[derive(Default, Debug)]
-struct Got {
-    announced: Vec<(IpNet, PathAttributes)>,
-    withdrawn: Vec<IpNet>,
-    messages: Vec<Message>,
+pub(super) struct Got {
+    pub announced: Vec<(IpNet, PathAttributes)>,
+    pub withdrawn: Vec<IpNet>,
+    pub messages: Vec<Message>,
 }
 
-fn got(outputs: &[RibOutput], peer: PeerId) -> Got {
+pub(super) fn got(outputs: &[RibOutput], peer: PeerId) -> Got {
     let mut g = Got::default();
     for o in outputs {
         let RibOutput::Send { peer: p, messages } = o else {
@@ -162,7 +169,7 @@ fn import_adds_link_cost_to_received_med() {
     let mut rib = rib_with([Some(10), Some(1), Some(1)]);
     rib.update(0, &announce(Some(5), &["10.255.0.7/32"]));
     rib.update(0, &announce(None, &["10.255.0.8/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(med_sent(&out, 1, "10.255.0.7/32"), Some(15));
     assert_eq!(med_sent(&out, 1, "10.255.0.8/32"), Some(10), "cost alone");
     let e = rib.explain(net("10.255.0.7/32"));
@@ -179,7 +186,7 @@ fn med_saturates_and_unknown_cost_is_2_pow_31() {
     rib.update(0, &announce(Some(u32::MAX - 3), &["10.255.0.7/32"]));
     rib.update(1, &announce(Some(7), &["10.255.0.8/32"]));
     rib.update(1, &announce(Some(1 << 31), &["10.255.0.9/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(u32::MAX));
     assert_eq!(med_sent(&out, 2, "10.255.0.8/32"), Some((1 << 31) + 7));
     assert_eq!(med_sent(&out, 2, "10.255.0.9/32"), Some(u32::MAX));
@@ -193,7 +200,7 @@ fn reflected_routes_carry_originator_and_cluster_own_routes_neither() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.update(0, &announce(Some(2), &["fd00:255::7/128"]));
     rib.set_originated([net("10.255.0.1/32")].into());
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let g = got(&out, 1);
     let (_, learned) = g
         .announced
@@ -232,7 +239,7 @@ fn own_originator_id_and_cluster_loops_are_filtered() {
     let mut a = attrs(None);
     a.cluster_list = vec![Ipv4Addr::new(10, 0, 0, 50), ME];
     rib.update(0, &announce_with(a, &["10.255.0.8/32"], 7));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert!(got(&out, 1).announced.is_empty());
     let reason = |p| rib.explain(net(p)).filtered[0].reason.clone();
     assert_eq!(reason("10.255.0.7/32"), FilterReason::OriginatorIsUs);
@@ -256,9 +263,9 @@ fn configured_cluster_id_is_used_for_loops_and_prepending() {
     a.cluster_list = vec![cluster];
     rib.update(0, &announce_with(a, &["10.255.0.8/32"], 7));
     rib.update(0, &announce(None, &["10.255.0.9/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let g = got(&out, 1);
-    assert_eq!(g.announced.len(), 1);
+    assert_eq!(g.announced.len(), 1, "{g:?}");
     assert_eq!(g.announced[0].1.cluster_list, vec![cluster]);
 }
 
@@ -266,12 +273,12 @@ fn configured_cluster_id_is_used_for_loops_and_prepending() {
 fn never_back_to_sender_and_withdrawn_there_when_best_moves() {
     let mut rib = rib_with([Some(10), Some(10), Some(10)]);
     rib.update(1, &announce(Some(50), &["10.255.0.7/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(med_sent(&out, 0, "10.255.0.7/32"), Some(60));
     assert!(got(&out, 1).announced.is_empty(), "not back to p2");
     // p1 now offers a better path: p2 gets it, p1 gets a withdrawal.
     rib.update(0, &announce(Some(5), &["10.255.0.7/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 0).withdrawn, vec![net("10.255.0.7/32")]);
     assert_eq!(med_sent(&out, 1, "10.255.0.7/32"), Some(15));
     assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(15));
@@ -292,10 +299,10 @@ fn non_client_routes_only_go_to_clients() {
         });
         up(&mut rib, id);
     }
-    rib.flush();
+    flush(&mut rib);
     rib.update(0, &announce(None, &["10.255.0.7/32"]));
     rib.update(2, &announce(None, &["10.255.0.8/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let prefixes = |p| -> Vec<IpNet> { got(&out, p).announced.iter().map(|a| a.0).collect() };
     assert_eq!(
         prefixes(1),
@@ -310,7 +317,7 @@ fn non_client_routes_only_go_to_clients() {
 fn only_changed_prefixes_are_sent_again() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.update(0, &announce(Some(1), &["10.255.0.7/32", "10.255.0.8/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 1).announced.len(), 2);
     assert_eq!(
         got(&out, 1).messages.len(),
@@ -319,15 +326,15 @@ fn only_changed_prefixes_are_sent_again() {
     );
     // Same routes again: nothing to send.
     rib.update(0, &announce(Some(1), &["10.255.0.7/32", "10.255.0.8/32"]));
-    assert!(rib.flush().is_empty());
+    assert!(flush(&mut rib).is_empty());
     rib.update(0, &announce(Some(9), &["10.255.0.8/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let g = got(&out, 1);
     assert_eq!(g.announced.len(), 1);
     assert_eq!(g.announced[0].0, net("10.255.0.8/32"));
     // A worse path from another peer does not change the best: nothing sent.
     rib.update(1, &announce(Some(500), &["10.255.0.7/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert!(out
         .iter()
         .all(|o| !matches!(o, RibOutput::Send { peer, .. } if *peer != 1)));
@@ -339,13 +346,13 @@ fn groups_prefixes_by_attribute_set_and_packs_withdrawals() {
     rib.update(0, &announce(Some(1), &["10.255.0.1/32", "10.255.0.2/32"]));
     rib.update(0, &announce(Some(2), &["10.255.0.3/32"]));
     rib.update(0, &announce(Some(1), &["10.255.0.4/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 1).messages.len(), 2, "two attribute sets");
     rib.update(
         0,
         &withdraw(&["10.255.0.1/32", "10.255.0.3/32", "10.255.0.4/32"]),
     );
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let g = got(&out, 1);
     assert_eq!(g.messages.len(), 1);
     assert_eq!(g.withdrawn.len(), 3);
@@ -366,13 +373,13 @@ fn import_limit_blocks_reports_once_and_recovers() {
     let b = rib.add_peer(peer_cfg(2, Some(1)));
     up(&mut rib, a);
     up(&mut rib, b);
-    rib.flush();
+    flush(&mut rib);
     rib.update(
         a,
         &announce(None, &["10.255.0.1/32", "10.255.0.2/32", "10.255.0.3/32"]),
     );
     rib.update(a, &announce(None, &["10.255.0.4/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let limits: Vec<_> = out
         .iter()
         .filter(|o| matches!(o, RibOutput::LimitReached { .. }))
@@ -397,7 +404,7 @@ fn import_limit_blocks_reports_once_and_recovers() {
     assert_eq!(rib.counts(a).accepted, 2);
     // Room again: the held route with the lowest prefix is accepted first.
     rib.update(a, &withdraw(&["10.255.0.2/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let g = got(&out, b);
     assert_eq!(g.withdrawn, vec![net("10.255.0.2/32")]);
     let sent: Vec<IpNet> = g.announced.iter().map(|a| a.0).collect();
@@ -410,7 +417,7 @@ fn import_limit_blocks_reports_once_and_recovers() {
     // Then new announcements once there is room.
     rib.update(a, &withdraw(&["10.255.0.1/32", "10.255.0.4/32"]));
     rib.update(a, &announce(None, &["10.255.0.6/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert!(got(&out, b)
         .announced
         .iter()
@@ -418,8 +425,7 @@ fn import_limit_blocks_reports_once_and_recovers() {
     assert_eq!(rib.counts(a).accepted, 2);
     // And it is reported again the next time.
     rib.update(a, &announce(None, &["10.255.0.5/32"]));
-    assert!(rib
-        .flush()
+    assert!(flush(&mut rib)
         .iter()
         .any(|o| matches!(o, RibOutput::LimitReached { .. })));
 }
@@ -439,7 +445,7 @@ fn import_limit_warn_accepts() {
     });
     up(&mut rib, a);
     rib.update(a, &announce(None, &["10.255.0.1/32", "10.255.0.2/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(rib.counts(a).accepted, 2);
     assert_eq!(
         out.iter()
@@ -470,7 +476,7 @@ fn filtered_routes_are_kept_with_their_reason() {
         };
     }
     rib.update(0, &no_nh);
-    rib.flush();
+    flush(&mut rib);
     let reasons: Vec<_> = rib
         .routes(false, true)
         .into_iter()
@@ -492,7 +498,7 @@ fn filtered_routes_are_kept_with_their_reason() {
 fn treat_as_withdraw_removes_the_route_and_keeps_it_as_filtered() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.update(0, &announce(None, &["10.255.0.1/32"]));
-    rib.flush();
+    flush(&mut rib);
     let mut bad = announce(None, &["10.255.0.1/32"]);
     bad.issues.push(AttrIssue {
         code: 4,
@@ -500,7 +506,7 @@ fn treat_as_withdraw_removes_the_route_and_keeps_it_as_filtered() {
         reason: "bad MED length",
     });
     rib.update(0, &bad);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.1/32")]);
     assert_eq!(
         rib.explain(net("10.255.0.1/32")).filtered[0].reason,
@@ -513,10 +519,10 @@ fn peer_up_sends_full_table_then_end_of_rib() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.set_originated([net("10.255.0.1/32"), net("fd00:255::1/128")].into());
     rib.update(0, &announce(Some(1), &["10.255.0.7/32"]));
-    rib.flush();
+    flush(&mut rib);
     rib.peer_down(2);
     up(&mut rib, 2);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let g = got(&out, 2);
     assert_eq!(g.announced.len(), 3);
     let eors: Vec<_> = g
@@ -535,9 +541,9 @@ fn peer_up_sends_full_table_then_end_of_rib() {
 fn route_refresh_resends_with_borr_and_eorr() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.set_originated([net("10.255.0.1/32"), net("fd00:255::1/128")].into());
-    rib.flush();
+    flush(&mut rib);
     rib.route_refresh(1, crate::wire::AFI_IPV4);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let g = got(&out, 1);
     assert_eq!(g.announced.len(), 1);
     let subtypes: Vec<_> = g
@@ -558,13 +564,13 @@ fn link_cost_change_redecides_only_that_peers_prefixes() {
     rib.update(0, &announce_with(attrs(Some(0)), &["10.255.0.7/32"], 1));
     rib.update(1, &announce_with(attrs(Some(0)), &["10.255.0.7/32"], 2));
     rib.update(1, &announce_with(attrs(Some(0)), &["10.255.0.8/32"], 2));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert!(out.contains(&RibOutput::BestChanged {
         prefix: net("10.255.0.7/32"),
         best: Some((IpAddr::V6(ll(1)), 0))
     }));
     rib.set_link_cost(0, Some(30));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert!(out.contains(&RibOutput::BestChanged {
         prefix: net("10.255.0.7/32"),
         best: Some((IpAddr::V6(ll(2)), 1))
@@ -584,9 +590,9 @@ fn peer_down_withdraws_its_routes_everywhere() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.update(0, &announce(None, &["10.255.0.7/32"]));
     rib.update(0, &announce(None, &["fd00:255::7/128"]));
-    rib.flush();
+    flush(&mut rib);
     rib.peer_down(0);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 1).withdrawn.len(), 2);
     assert!(out.contains(&RibOutput::BestChanged {
         prefix: net("10.255.0.7/32"),
@@ -601,7 +607,7 @@ fn own_loopback_wins_and_withdrawal_of_origination_propagates() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.set_originated([net("10.255.0.1/32"), net("192.0.2.1/32")].into());
     rib.update(0, &announce(Some(0), &["10.255.0.1/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(rib.originated().len(), 1, "only loopbacks are originated");
     assert_eq!(got(&out, 0).announced.len(), 1, "ours goes to p1 too");
     let e = rib.explain(net("10.255.0.1/32"));
@@ -610,7 +616,7 @@ fn own_loopback_wins_and_withdrawal_of_origination_propagates() {
     assert_eq!(lost.step, Step::LocallyOriginated);
     // Stop originating: p1's path takes over and goes to the others.
     rib.set_originated(BTreeSet::new());
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 0).withdrawn, vec![net("10.255.0.1/32")]);
     assert_eq!(med_sent(&out, 1, "10.255.0.1/32"), Some(1));
 }
@@ -620,7 +626,7 @@ fn route_views_best_all_filtered() {
     let mut rib = rib_with([Some(1), Some(5), Some(1)]);
     rib.update(0, &announce(None, &["10.255.0.7/32", "192.0.2.1/32"]));
     rib.update(1, &announce(None, &["10.255.0.7/32"]));
-    rib.flush();
+    flush(&mut rib);
     let best = rib.routes(false, false);
     assert_eq!(best.len(), 1);
     assert!(best[0].best && best[0].peer == "p1" && best[0].status == "accepted");
@@ -656,7 +662,7 @@ fn updates_for_unknown_or_down_peers_are_ignored() {
     rib.set_link_cost(99, Some(1));
     rib.route_refresh(99, 1);
     rib.peer_down(99);
-    assert!(rib.flush().is_empty());
+    assert!(flush(&mut rib).is_empty());
 }
 
 /// Rough scale check (debug builds are slow; run with `--ignored --nocapture`).
@@ -697,7 +703,7 @@ fn reflects_many_routes() {
         rib.update(0, &u);
     }
     let imported = t.elapsed();
-    let out = rib.flush();
+    let out = flush(&mut rib);
     let flushed = t.elapsed() - imported;
     let msgs: usize = out
         .iter()
@@ -718,12 +724,12 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     rib.set_originated([net("10.255.0.1/32")].into());
     rib.update(0, &announce(None, &["10.255.0.7/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 1).announced.len(), 2);
     // The FIB says: conflict or refused. Withdrawn from the others, best path kept.
     rib.set_forwarding(net("10.255.0.7/32"), false);
     rib.set_forwarding(net("10.255.0.1/32"), false);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.7/32")]);
     assert_eq!(got(&out, 2).withdrawn, vec![net("10.255.0.7/32")]);
     assert!(
@@ -738,9 +744,9 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     );
     // A session coming up meanwhile does not get it either.
     rib.peer_down(2);
-    rib.flush();
+    flush(&mut rib);
     up(&mut rib, 2);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(
         got(&out, 2)
             .announced
@@ -751,7 +757,7 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     );
     // Installed: announced again.
     rib.set_forwarding(net("10.255.0.7/32"), true);
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(med_sent(&out, 1, "10.255.0.7/32"), Some(1));
     assert_eq!(med_sent(&out, 2, "10.255.0.7/32"), Some(1));
     assert_eq!(rib.counts(1).advertised, 2);

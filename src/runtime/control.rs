@@ -43,7 +43,7 @@ pub fn serve(
     path: &Path,
     group: Option<&str>,
     views: Views,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
 ) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -112,7 +112,7 @@ fn group_id(name: &str) -> std::io::Result<u32> {
     Ok(grp.gr_gid)
 }
 
-async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::UnboundedSender<RibMsg>) {
+async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Sender<RibMsg>) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -132,7 +132,7 @@ async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Unbound
 pub(super) async fn answer(
     req: Request,
     views: &Views,
-    rib: &mpsc::UnboundedSender<RibMsg>,
+    rib: &mpsc::Sender<RibMsg>,
 ) -> serde_json::Value {
     let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
@@ -161,7 +161,7 @@ pub(super) async fn answer(
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
                 Some(mut routes) => {
                     if let Some(fib) = &views.fib {
-                        let kernel = ask(fib, |reply| FibMsg::View { reply })
+                        let kernel = ask_task(fib, |reply| FibMsg::View { reply })
                             .await
                             .unwrap_or_default();
                         annotate(&mut routes, &kernel);
@@ -174,7 +174,7 @@ pub(super) async fn answer(
         Request::Enable { neighbor } => admin(views, &neighbor, true),
         Request::Disable { neighbor } => admin(views, &neighbor, false),
         Request::Kernel => match &views.fib {
-            Some(fib) => match ask(fib, |reply| FibMsg::View { reply }).await {
+            Some(fib) => match ask_task(fib, |reply| FibMsg::View { reply }).await {
                 Some(v) => json(serde_json::to_value(v)),
                 None => serde_json::json!({ "error": "kernel task did not answer" }),
             },
@@ -195,8 +195,18 @@ pub(super) async fn answer(
     }
 }
 
-/// One question to a task and its answer (None if the task is gone).
-pub(super) async fn ask<T, M>(
+/// One question to the RIB task and its answer (None if the task is gone).
+pub(super) async fn ask<T>(
+    rib: &mpsc::Sender<RibMsg>,
+    msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    rib.send(msg(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+/// One question to another task (FIB) and its answer (None if the task is gone).
+pub(super) async fn ask_task<T, M>(
     task: &mpsc::UnboundedSender<M>,
     msg: impl FnOnce(oneshot::Sender<T>) -> M,
 ) -> Option<T> {

@@ -61,7 +61,7 @@ pub struct FibTask {
     /// `None` once the event socket failed (then only the periodic dump sees changes).
     events: Option<Events>,
     fib: Fib,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
     next_dump: Instant,
     ops: OpCounts,
 }
@@ -73,7 +73,7 @@ impl FibTask {
     pub async fn start(
         cfg: Kernel,
         loopbacks: &Loopbacks,
-        rib: mpsc::UnboundedSender<RibMsg>,
+        rib: mpsc::Sender<RibMsg>,
     ) -> Result<FibTask, String> {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|e| format!("netlink: {e}"))?;
@@ -201,7 +201,7 @@ impl FibTask {
                 } else {
                     warn!(%prefix, "not in the kernel: not exported to peers until it is");
                 }
-                let _ = self.rib.send(RibMsg::Forwarding { prefix, ok });
+                let _ = self.rib.send(RibMsg::Forwarding { prefix, ok }).await;
             }
         }
     }

@@ -25,7 +25,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn serve(
     addr: SocketAddr,
     views: Views,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
     started: Instant,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(addr).await?;
@@ -45,12 +45,7 @@ pub async fn serve(
     }))
 }
 
-async fn client(
-    mut stream: TcpStream,
-    views: Views,
-    rib: mpsc::UnboundedSender<RibMsg>,
-    started: Instant,
-) {
+async fn client(mut stream: TcpStream, views: Views, rib: mpsc::Sender<RibMsg>, started: Instant) {
     let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
         Ok(Some(h)) => h,
         _ => return,
@@ -116,11 +111,7 @@ fn reply(status: &str, content_type: &str, body: &str) -> String {
 }
 
 /// The views `show neighbors|links|kernel` print, asked of their owners now.
-async fn snapshot(
-    views: &Views,
-    rib: &mpsc::UnboundedSender<RibMsg>,
-    started: Instant,
-) -> Snapshot {
+async fn snapshot(views: &Views, rib: &mpsc::Sender<RibMsg>, started: Instant) -> Snapshot {
     let array = |v: serde_json::Value| match v {
         serde_json::Value::Array(a) => a,
         _ => Vec::new(),
@@ -130,7 +121,7 @@ async fn snapshot(
     let (kernel, kernel_ops) = match &views.fib {
         Some(fib) => (
             Some(array(control::answer(Request::Kernel, views, rib).await)),
-            control::ask(fib, |reply| FibMsg::Ops { reply })
+            control::ask_task(fib, |reply| FibMsg::Ops { reply })
                 .await
                 .map(|o| (o.done, o.failed)),
         ),

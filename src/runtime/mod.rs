@@ -53,6 +53,7 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
         hold_time: n.hold_time,
         keepalive: n.keepalive,
         connect_retry: n.connect_retry,
+        send_hold_time: n.send_hold_time.map(|s| Duration::from_secs(s.into())),
         error_wait_min: n.error_wait_min,
         error_wait_max: n.error_wait_max,
         passive: n.passive,
@@ -73,7 +74,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         Some(wg) => Some(tunnels::Tunnels::start(wg).await?),
         None => None,
     };
-    let (rib_tx, rib_rx) = mpsc::unbounded_channel();
+    let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     let mut peers: Vec<PeerHandle> = Vec::new();
     for (id, n) in config.neighbors.iter().enumerate() {
         if let Some(ifname) = &n.interface {
@@ -152,7 +153,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     ));
 
     info!(prefixes = ?originated, "originating");
-    let _ = rib_tx.send(RibMsg::Originate(originated));
+    let _ = rib_tx.send(RibMsg::Originate(originated)).await;
 
     // A prober per link with `cost = "auto"`: measured RTT becomes the link cost.
     let mut links = Vec::new();
@@ -278,21 +279,23 @@ fn notify(state: &[sd_notify::NotifyState]) {
 
 /// WATCHDOG=1 at half the period, only while the routing task answers:
 /// a wedged RIB owner gets the daemon restarted (`WatchdogSec=` in the unit).
-async fn watchdog(period: Duration, rib: mpsc::UnboundedSender<RibMsg>) {
+async fn watchdog(period: Duration, rib: mpsc::Sender<RibMsg>) {
     let mut tick = tokio::time::interval(period / 2);
     loop {
         tick.tick().await;
-        let (tx, rx) = oneshot::channel();
-        if rib.send(RibMsg::BestChanges { reply: tx }).is_err() {
-            return;
-        }
-        match tokio::time::timeout(period / 2, rx).await {
+        let asked = async {
+            let (tx, rx) = oneshot::channel();
+            rib.send(RibMsg::BestChanges { reply: tx }).await.ok()?;
+            rx.await.ok()
+        };
+        match tokio::time::timeout(period / 2, asked).await {
             // A blocking send: a full NOTIFY_SOCKET queue must not stall a runtime worker.
-            Ok(Ok(_)) => {
+            Ok(Some(_)) => {
                 let _ = tokio::task::spawn_blocking(|| notify(&[sd_notify::NotifyState::Watchdog]))
                     .await;
             }
-            _ => warn!("routing task did not answer: no watchdog ping"),
+            Ok(None) => return,
+            Err(_) => warn!("routing task did not answer: no watchdog ping"),
         }
     }
 }

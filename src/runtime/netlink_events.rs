@@ -31,7 +31,7 @@ const REDUMP_EVERY: Duration = Duration::from_secs(10);
 pub struct Watch {
     pub neighbors: Vec<Neighbor>,
     pub peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
-    pub rib: mpsc::UnboundedSender<RibMsg>,
+    pub rib: mpsc::Sender<RibMsg>,
     pub loopbacks: Loopbacks,
     /// Originated from the config, whatever `lo` holds.
     pub configured: BTreeSet<IpNet>,
@@ -193,7 +193,7 @@ async fn reoriginate(w: &Watch) {
         Ok(found) => {
             let mut set = w.configured.clone();
             set.extend(found.into_iter().filter(|p| w.loopbacks.admits(*p)));
-            let _ = w.rib.send(RibMsg::Originate(set));
+            let _ = w.rib.send(RibMsg::Originate(set)).await;
         }
         Err(e) => warn!("cannot read addresses on lo: {e}"),
     }

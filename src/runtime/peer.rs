@@ -5,6 +5,7 @@ use super::conn::{self, ConnEvent, ConnIo};
 use super::rib_task::RibMsg;
 use super::transport;
 use crate::config::Neighbor;
+use crate::rib::split_messages;
 use crate::session::held::Transition;
 use crate::session::{
     Action, Direction, Event, HeldDown, HoldReason, Session, SessionConfig, State,
@@ -12,6 +13,7 @@ use crate::session::{
 use crate::wire::{Message, Negotiated, Notification};
 use bytes::Bytes;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpStream;
@@ -20,13 +22,17 @@ use tracing::{debug, info, warn};
 
 pub type PeerId = usize;
 
+/// How long an inbound connection that came while established waits for the
+/// old session to end.
+const PARK_TIME: Duration = Duration::from_secs(10);
+
 /// Commands to a peer task.
 #[derive(Debug)]
 pub enum PeerCmd {
     /// A connection the listener accepted for this neighbor.
     Inbound(TcpStream),
-    /// Encoded UPDATEs from the RIB for session `epoch`.
-    Send { epoch: u64, messages: Vec<Bytes> },
+    /// Encoded UPDATEs from the RIB for session `epoch` (one chunk per credit).
+    Send { epoch: u64, chunk: Bytes },
     /// Close session `epoch` with this NOTIFICATION (import limit, RFC 4486
     /// Cease 6/1); `restart`: reconnect after the idle hold time, else stay
     /// down (disable) until the operator enables it again.
@@ -115,7 +121,7 @@ pub fn spawn(
     id: PeerId,
     neighbor: Neighbor,
     session_cfg: SessionConfig,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
 ) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut status = PeerStatus {
@@ -139,7 +145,7 @@ pub fn spawn(
     held.set(HoldReason::Config, !neighbor.enabled);
     status.held_down = held.clone();
     let (status_tx, status_rx) = watch::channel(status);
-    let (conn_tx, conn_rx) = mpsc::unbounded_channel();
+    let (conn_tx, conn_rx) = mpsc::channel(conn::EVENT_QUEUE);
     let task = PeerTask {
         id,
         neighbor,
@@ -149,6 +155,8 @@ pub fn spawn(
         held,
         conn_tx,
         rib,
+        to_rib: VecDeque::new(),
+        parked: None,
         status: status_tx,
         epoch: 0,
         generation: 0,
@@ -169,8 +177,16 @@ struct PeerTask {
     held: HeldDown,
     /// Writers of closed connections still sending their last bytes (a NOTIFICATION).
     closing: Vec<tokio::task::JoinHandle<()>>,
-    conn_tx: mpsc::UnboundedSender<ConnEvent>,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    conn_tx: mpsc::Sender<ConnEvent>,
+    rib: mpsc::Sender<RibMsg>,
+    /// Messages for the RIB while its queue is full; connection events are
+    /// not read until they are out (so TCP pushes back on the peer).
+    to_rib: VecDeque<RibMsg>,
+    /// An inbound connection that came while the last one was still up (the
+    /// peer restarted and reconnected before its old connection's end was
+    /// processed): taken as soon as the session accepts it, else dropped at
+    /// the deadline. A connection colliding with a closing session wins.
+    parked: Option<(TcpStream, Instant)>,
     status: watch::Sender<PeerStatus>,
     /// Counts established sessions, so late RIB output for an old session is dropped.
     epoch: u64,
@@ -189,7 +205,7 @@ impl PeerTask {
     async fn run(
         mut self,
         mut cmds: mpsc::UnboundedReceiver<PeerCmd>,
-        mut conn_rx: mpsc::UnboundedReceiver<ConnEvent>,
+        mut conn_rx: mpsc::Receiver<ConnEvent>,
     ) {
         if self.held.is_held() {
             info!(peer = %self.neighbor.name, "not started: held down ({})", self.held);
@@ -198,7 +214,16 @@ impl PeerTask {
             self.execute(start);
         }
         loop {
-            let deadline = self.session.poll_timeout();
+            self.take_parked();
+            let deadline = [
+                self.session.poll_timeout(),
+                self.parked.as_ref().map(|p| p.1),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let rib = self.rib.clone();
+            let backlog = !self.to_rib.is_empty();
             let sleep = async {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -218,7 +243,12 @@ impl PeerTask {
                     Some(cmd) => self.on_cmd(cmd),
                     None => return,
                 },
-                Some(ev) = conn_rx.recv() => self.on_conn_event(ev),
+                Some(ev) = conn_rx.recv(), if !backlog => self.on_conn_event(ev),
+                Ok(permit) = rib.reserve(), if backlog => {
+                    if let Some(msg) = self.to_rib.pop_front() {
+                        permit.send(msg);
+                    }
+                }
                 () = sleep => {
                     let actions = self.session.handle_timeout(Instant::now());
                     self.execute(actions);
@@ -233,7 +263,13 @@ impl PeerTask {
             PeerCmd::Inbound(stream) => {
                 let remote = stream.peer_addr().ok();
                 if !self.session.accepts(Direction::Inbound) {
-                    debug!(peer = %self.neighbor.name, ?remote, state = %self.session.state(), "inbound connection not taken in this state");
+                    if self.session.state() >= State::OpenSent {
+                        // A restarted peer: its old connection ends soon (Cease or EOF queued).
+                        debug!(peer = %self.neighbor.name, ?remote, "inbound connection while one is up: held until it ends");
+                        self.parked = Some((stream, Instant::now() + PARK_TIME));
+                    } else {
+                        debug!(peer = %self.neighbor.name, ?remote, state = %self.session.state(), "inbound connection not taken in this state");
+                    }
                     return;
                 }
                 if let Err(e) = transport::prepare_accepted(&stream, &self.neighbor) {
@@ -242,17 +278,22 @@ impl PeerTask {
                 }
                 self.attach(Direction::Inbound, stream);
             }
-            PeerCmd::Send { epoch, messages } => {
+            PeerCmd::Send { epoch, chunk } => {
                 if epoch != self.epoch || self.session.state() != State::Established {
                     return;
                 }
-                if let Some(conn) = self.established_conn() {
-                    self.status
-                        .send_modify(|s| s.updates_sent += messages.len() as u64);
-                    for m in messages {
-                        conn.send(m);
+                let Some(dir) = self.established_dir() else {
+                    return;
+                };
+                let n = split_messages(chunk.clone()).len() as u64;
+                self.status.send_modify(|s| s.updates_sent += n);
+                if let Some(conn) = &self.conns[slot(dir)] {
+                    if !conn.send_rib(chunk) {
+                        warn!(peer = %self.neighbor.name, "writer queue full: UPDATEs dropped");
                     }
                 }
+                let actions = self.session.handle(Event::Queued(dir), Instant::now());
+                self.execute(actions);
             }
             PeerCmd::Reset {
                 epoch,
@@ -262,17 +303,8 @@ impl PeerTask {
                 if epoch != self.epoch || self.session.state() != State::Established {
                     return;
                 }
-                let Some(i) = self
-                    .conns
-                    .iter()
-                    .position(|c| c.as_ref().is_some_and(|c| c.established))
-                else {
+                let Some(dir) = self.established_dir() else {
                     return;
-                };
-                let dir = if i == 0 {
-                    Direction::Outbound
-                } else {
-                    Direction::Inbound
                 };
                 info!(peer = %self.neighbor.name, restart, "closing session: {notification}");
                 // Restart: as after a sent error, idle hold then reconnect. Disable:
@@ -314,6 +346,41 @@ impl PeerTask {
         }
     }
 
+    /// The connection the session is established on.
+    fn established_dir(&self) -> Option<Direction> {
+        [Direction::Outbound, Direction::Inbound]
+            .into_iter()
+            .find(|d| self.conns[slot(*d)].as_ref().is_some_and(|c| c.established))
+    }
+
+    /// Take the parked inbound connection once the session accepts it;
+    /// drop it at its deadline.
+    fn take_parked(&mut self) {
+        let Some((_, deadline)) = &self.parked else {
+            return;
+        };
+        if self.session.accepts(Direction::Inbound) {
+            if let Some((stream, _)) = self.parked.take() {
+                info!(peer = %self.neighbor.name, "taking the connection that came while the old session was ending");
+                self.on_cmd(PeerCmd::Inbound(stream));
+            }
+        } else if *deadline <= Instant::now() {
+            debug!(peer = %self.neighbor.name, "dropping the inbound connection held while established");
+            self.parked = None;
+        }
+    }
+
+    /// To the RIB task, in order; never waits (see `to_rib`).
+    fn send_rib(&mut self, msg: RibMsg) {
+        if self.to_rib.is_empty() {
+            if let Err(mpsc::error::TrySendError::Full(msg)) = self.rib.try_send(msg) {
+                self.to_rib.push_back(msg);
+            }
+        } else {
+            self.to_rib.push_back(msg);
+        }
+    }
+
     /// Set or clear one reason for holding the session down; the first reason
     /// stops it (sending `notification`, if any, on open connections), the
     /// last one cleared starts it.
@@ -344,10 +411,6 @@ impl PeerTask {
         }
         let held = self.held.clone();
         self.status.send_modify(|s| s.held_down = held);
-    }
-
-    fn established_conn(&self) -> Option<&ConnIo> {
-        self.conns.iter().flatten().find(|c| c.established)
     }
 
     fn attach(&mut self, dir: Direction, stream: TcpStream) {
@@ -397,6 +460,30 @@ impl PeerTask {
                         .session
                         .handle(Event::Malformed(dir, notification), Instant::now());
                     self.execute(actions);
+                }
+            }
+            ConnEvent::Sent {
+                dir,
+                generation,
+                idle,
+                credits,
+            } => {
+                if !self.current(dir, generation) {
+                    return;
+                }
+                let actions = self
+                    .session
+                    .handle(Event::Sent { dir, idle }, Instant::now());
+                self.execute(actions);
+                let established = self.conns[slot(dir)]
+                    .as_ref()
+                    .is_some_and(|c| c.established);
+                if credits > 0 && established {
+                    self.send_rib(RibMsg::Credit {
+                        peer: self.id,
+                        epoch: self.epoch,
+                        credits,
+                    });
                 }
             }
             ConnEvent::Closed {
@@ -463,7 +550,7 @@ impl PeerTask {
                     let timeout = neighbor.connect_retry.max(Duration::from_secs(1));
                     tokio::spawn(async move {
                         let result = transport::connect(&neighbor, timeout).await;
-                        let _ = tx.send(ConnEvent::ConnectDone(result));
+                        let _ = tx.send(ConnEvent::ConnectDone(result)).await;
                     });
                 }
                 Action::Send(dir, msg) => {
@@ -474,7 +561,11 @@ impl PeerTask {
                     match msg.to_bytes(&negotiated) {
                         Ok(bytes) => {
                             if let Some(c) = &self.conns[slot(dir)] {
-                                c.send(bytes);
+                                if !c.send(bytes) {
+                                    debug!(peer = %self.neighbor.name, ?dir, "writer queue full: message dropped");
+                                }
+                                // Starts the send hold timer; no actions follow.
+                                let _ = self.session.handle(Event::Queued(dir), Instant::now());
                             }
                         }
                         Err(e) => warn!(peer = %self.neighbor.name, "cannot encode message: {e}"),
@@ -496,31 +587,32 @@ impl PeerTask {
                         continue;
                     };
                     conn.established = true;
+                    let (local, remote_addr) = (conn.local, conn.remote);
                     info!(peer = %self.neighbor.name, remote_id = %remote.bgp_id, ?direction, "session established");
-                    let _ = self.rib.send(RibMsg::PeerUp {
+                    self.send_rib(RibMsg::PeerUp {
                         peer: self.id,
                         epoch: self.epoch,
                         negotiated,
-                        local: conn.local,
+                        local,
                         remote_id: remote.bgp_id,
                     });
                     self.status.send_modify(|s| {
                         s.remote_id = Some(remote.bgp_id);
                         s.negotiated = Some(negotiated.into());
                         s.hold_time = Some(self.neighbor.hold_time.min(remote.hold_time));
-                        s.local_address = conn.local;
-                        s.remote_address = conn.remote;
+                        s.local_address = local;
+                        s.remote_address = remote_addr;
                     });
                 }
                 Action::Update(update) => {
                     self.status.send_modify(|s| s.updates_received += 1);
-                    let _ = self.rib.send(RibMsg::Update {
+                    self.send_rib(RibMsg::Update {
                         peer: self.id,
                         update,
                     });
                 }
                 Action::RouteRefresh(rr) => {
-                    let _ = self.rib.send(RibMsg::RouteRefresh {
+                    self.send_rib(RibMsg::RouteRefresh {
                         peer: self.id,
                         epoch: self.epoch,
                         afi: rr.afi,
@@ -534,7 +626,7 @@ impl PeerTask {
                     } else {
                         info!(peer = %self.neighbor.name, "session down: {reason}");
                     }
-                    let _ = self.rib.send(RibMsg::PeerDown { peer: self.id });
+                    self.send_rib(RibMsg::PeerDown { peer: self.id });
                 }
             }
         }

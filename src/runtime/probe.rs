@@ -27,7 +27,7 @@ pub type LinkView = serde_json::Value;
 pub fn spawn(
     probe: Probe,
     peer: mpsc::UnboundedSender<PeerCmd>,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
 ) -> watch::Receiver<LinkView> {
     let (tx, rx) =
         watch::channel(serde_json::json!({ "name": probe.name, "interface": probe.interface }));
@@ -38,7 +38,7 @@ pub fn spawn(
 async fn run(
     probe: Probe,
     peer: mpsc::UnboundedSender<PeerCmd>,
-    rib: mpsc::UnboundedSender<RibMsg>,
+    rib: mpsc::Sender<RibMsg>,
     view: watch::Sender<LinkView>,
 ) {
     let mut est = Estimator::new(probe.params.clone(), Instant::now());
@@ -99,10 +99,12 @@ async fn run(
                 CostEvent::Cost { cost, reason } => {
                     cost_changes += 1;
                     info!(link = %probe.name, cost, "link cost: {reason}");
-                    let _ = rib.send(RibMsg::LinkCost {
-                        peer: probe.peer,
-                        cost: Some(cost),
-                    });
+                    let _ = rib
+                        .send(RibMsg::LinkCost {
+                            peer: probe.peer,
+                            cost: Some(cost),
+                        })
+                        .await;
                 }
                 CostEvent::Down { reason } => {
                     warn!(link = %probe.name, "link down: {reason}");

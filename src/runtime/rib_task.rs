@@ -1,6 +1,9 @@
 //! The one task that owns routing state. Peers send it what they learn; it
 //! feeds the sans-IO [`Rib`], and after draining its queue flushes once and
-//! carries out the outputs (UPDATEs to peers, session resets for import limits).
+//! carries out the outputs (forwarding changes, session resets for import
+//! limits). UPDATEs are pulled: each established peer has a few credits, one
+//! per chunk in flight to its writer; a chunk is encoded only with a credit,
+//! and the writer gives it back once written. The task never waits on a peer.
 
 use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
@@ -15,6 +18,11 @@ use tracing::{debug, info, warn};
 
 /// Most messages handled before a flush, so a flood cannot delay sending forever.
 const MAX_BATCH: usize = 4096;
+/// Messages queued to the RIB task, at most (senders wait).
+pub const RIB_QUEUE: usize = 1024;
+/// Chunks in flight to one peer's writer, and the bytes of each.
+const CREDITS: u32 = 4;
+const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug)]
 // Messages from peers, the prober (`LinkCost`) and the control socket.
@@ -40,6 +48,12 @@ pub enum RibMsg {
         afi: u16,
         safi: u8,
         subtype: u8,
+    },
+    /// The writer of session `epoch` sent `credits` chunks: room for as many more.
+    Credit {
+        peer: PeerId,
+        epoch: u64,
+        credits: u32,
     },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
@@ -85,6 +99,8 @@ struct RibTask {
     peers: Vec<RibPeer>,
     /// Epoch of each peer's established session; output for others is dropped.
     epochs: Vec<Option<u64>>,
+    /// Chunks each peer's writer can take now.
+    credits: Vec<u32>,
     /// Best-route changes for the kernel, when `[kernel] enabled`.
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
     best_changes: u64,
@@ -93,7 +109,7 @@ struct RibTask {
 pub async fn run(
     config: Config,
     peers: Vec<RibPeer>,
-    mut rx: mpsc::UnboundedReceiver<RibMsg>,
+    mut rx: mpsc::Receiver<RibMsg>,
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
@@ -105,6 +121,7 @@ pub async fn run(
     let mut task = RibTask {
         rib,
         epochs: vec![None; peers.len()],
+        credits: vec![0; peers.len()],
         peers,
         fib,
         best_changes: 0,
@@ -145,6 +162,7 @@ impl RibTask {
                 }
                 debug!(peer = %p.name, interface = ?p.interface, %remote_id, "session up: sending the table");
                 self.epochs[peer] = Some(epoch);
+                self.credits[peer] = CREDITS;
                 self.rib.peer_up(peer, ctx, remote_id);
             }
             RibMsg::PeerDown { peer } => {
@@ -154,6 +172,7 @@ impl RibTask {
                         info!(peer = %p.name, "removing {} routes of the closed session", c.accepted + c.filtered);
                     }
                     self.epochs[peer] = None;
+                    self.credits[peer] = 0;
                     self.rib.peer_down(peer);
                 }
             }
@@ -195,6 +214,15 @@ impl RibTask {
                     }
                 }
             }
+            RibMsg::Credit {
+                peer,
+                epoch,
+                credits,
+            } => {
+                if self.epochs.get(peer).copied().flatten() == Some(epoch) {
+                    self.credits[peer] = (self.credits[peer] + credits).min(CREDITS);
+                }
+            }
             RibMsg::Originate(now) => {
                 let old = self.rib.originated();
                 let added: Vec<_> = now.difference(old).collect();
@@ -225,22 +253,30 @@ impl RibTask {
         }
     }
 
+    /// Decide what changed, then encode for every peer that can take more.
     fn flush(&mut self) {
+        self.decide();
+        for peer in 0..self.peers.len() {
+            let Some(epoch) = self.epochs[peer] else {
+                continue;
+            };
+            while self.credits[peer] > 0 {
+                let Some(chunk) = self.rib.poll_transmit(peer, CHUNK) else {
+                    break;
+                };
+                self.credits[peer] -= 1;
+                let _ = self.peers[peer].tx.send(PeerCmd::Send { epoch, chunk });
+            }
+        }
+    }
+
+    fn decide(&mut self) {
         if !self.rib.has_work() {
             return;
         }
         for out in self.rib.flush() {
             match out {
-                RibOutput::Send { peer, messages } => {
-                    if let (Some(p), Some(Some(epoch))) =
-                        (self.peers.get(peer), self.epochs.get(peer))
-                    {
-                        let _ = p.tx.send(PeerCmd::Send {
-                            epoch: *epoch,
-                            messages,
-                        });
-                    }
-                }
+                RibOutput::Send { .. } => {}
                 RibOutput::LimitReached {
                     peer,
                     action,

@@ -63,6 +63,10 @@ pub struct SessionConfig {
     pub error_wait_max: Duration,
     /// Never connect out; only accept.
     pub passive: bool,
+    /// RFC 9687 send hold time: a connection with data to send that accepts
+    /// none for this long is closed with NOTIFICATION 8. `None`: the RFC's
+    /// suggestion, max(8 min, 2 x hold time); zero: off.
+    pub send_hold_time: Option<Duration>,
     /// Capabilities of our OPEN.
     pub capabilities: Vec<Capability>,
 }
@@ -84,6 +88,12 @@ pub enum Event {
     Received(Direction, Message),
     /// A message could not be decoded: send this NOTIFICATION and close (RFC 4271 §6).
     Malformed(Direction, Notification),
+    /// Bytes were handed to the connection's writer (RFC 9687: starts the
+    /// send hold timer when it is not running).
+    Queued(Direction),
+    /// The socket accepted bytes (progress; restarts the send hold timer);
+    /// `idle`: nothing is left to write (stops it).
+    Sent { dir: Direction, idle: bool },
 }
 
 /// Why an established session ended.
@@ -91,6 +101,7 @@ pub enum Event {
 pub enum DownReason {
     AdminStop,
     HoldTimerExpired,
+    SendHoldTimerExpired,
     NotificationReceived(Notification),
     NotificationSent(Notification),
     ConnectionClosed,
@@ -101,6 +112,9 @@ impl std::fmt::Display for DownReason {
         match self {
             DownReason::AdminStop => f.write_str("administrative stop"),
             DownReason::HoldTimerExpired => f.write_str("hold timer expired"),
+            DownReason::SendHoldTimerExpired => {
+                f.write_str("send hold timer expired: the peer accepts no data")
+            }
             DownReason::NotificationReceived(n) => write!(f, "received NOTIFICATION: {n}"),
             DownReason::NotificationSent(n) => write!(f, "sent NOTIFICATION: {n}"),
             DownReason::ConnectionClosed => f.write_str("connection closed by peer"),
@@ -150,6 +164,8 @@ struct Conn {
     hold_deadline: Option<Instant>,
     keepalive_every: Option<Duration>,
     keepalive_deadline: Option<Instant>,
+    /// RFC 9687: set while data waits to be written and none was accepted since.
+    send_deadline: Option<Instant>,
 }
 
 /// One BGP session with one neighbor.
@@ -264,7 +280,7 @@ impl Session {
             .conns
             .iter()
             .flatten()
-            .flat_map(|c| [c.hold_deadline, c.keepalive_deadline]);
+            .flat_map(|c| [c.hold_deadline, c.keepalive_deadline, c.send_deadline]);
         [self.connect_retry_at, self.idle_until]
             .into_iter()
             .chain(conn_timers)
@@ -330,8 +346,36 @@ impl Session {
                     self.fail(dir, notification, now, &mut out);
                 }
             }
+            Event::Queued(dir) => {
+                let send_hold = self.send_hold_time(dir);
+                if let Some(c) = self.conns[dir.index()].as_mut() {
+                    if c.send_deadline.is_none() {
+                        c.send_deadline = send_hold.map(|t| now + t);
+                    }
+                }
+            }
+            Event::Sent { dir, idle } => {
+                let send_hold = self.send_hold_time(dir);
+                if let Some(c) = self.conns[dir.index()].as_mut() {
+                    c.send_deadline = if idle {
+                        None
+                    } else {
+                        send_hold.map(|t| now + t)
+                    };
+                }
+            }
         }
         out
+    }
+
+    /// RFC 9687 §4 send hold time of connection `dir` (`None`: off).
+    fn send_hold_time(&self, dir: Direction) -> Option<Duration> {
+        let hold = self.conns[dir.index()].as_ref()?.hold_time;
+        match self.cfg.send_hold_time {
+            Some(t) if t.is_zero() => None,
+            Some(t) => Some(t),
+            None => Some((2 * hold).max(Duration::from_secs(480))),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Action> {
@@ -353,6 +397,11 @@ impl Session {
             if conn.hold_deadline.is_some_and(|t| t <= now) {
                 // RFC 4271 §6.5: Hold Timer Expired, no subcode.
                 self.fail(dir, Notification::new(4, 0, Vec::new()), now, &mut out);
+                continue;
+            }
+            if conn.send_deadline.is_some_and(|t| t <= now) {
+                // RFC 9687 §4: Send Hold Timer Expired (8), then drop the connection.
+                self.fail(dir, Notification::new(8, 0, Vec::new()), now, &mut out);
                 continue;
             }
             if let Some(t) = conn.keepalive_deadline.filter(|t| *t <= now) {
@@ -406,6 +455,7 @@ impl Session {
             hold_deadline: Some(now + OPEN_HOLD_TIME),
             keepalive_every: None,
             keepalive_deadline: None,
+            send_deadline: None,
         });
         out.push(Action::Send(dir, Message::Open(self.local_open())));
     }
@@ -570,10 +620,10 @@ impl Session {
         if dir == Direction::Outbound {
             self.connecting = false;
         }
-        let reason = if notification.code == 4 {
-            DownReason::HoldTimerExpired
-        } else {
-            DownReason::NotificationSent(notification.clone())
+        let reason = match notification.code {
+            4 => DownReason::HoldTimerExpired,
+            8 => DownReason::SendHoldTimerExpired,
+            _ => DownReason::NotificationSent(notification.clone()),
         };
         self.last_error = Some(reason.to_string());
         out.push(Action::Send(dir, Message::Notification(notification)));

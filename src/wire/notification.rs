@@ -13,6 +13,8 @@ pub const FSM_ERROR: u8 = 5;
 pub const CEASE: u8 = 6;
 /// RFC 7313 §5.
 pub const ROUTE_REFRESH_MESSAGE_ERROR: u8 = 7;
+/// RFC 9687 §4.
+pub const SEND_HOLD_TIMER_EXPIRED: u8 = 8;
 
 /// Message Header Error subcodes (RFC 4271 §6.1).
 pub mod header {
@@ -207,6 +209,7 @@ impl Notification {
             FSM_ERROR => "Finite State Machine Error",
             CEASE => "Cease",
             ROUTE_REFRESH_MESSAGE_ERROR => "ROUTE-REFRESH Message Error",
+            SEND_HOLD_TIMER_EXPIRED => "Send Hold Timer Expired",
             _ => "Unknown Error",
         }
     }

@@ -34,7 +34,7 @@ fn v4_session() -> Rib {
         ExportContext::new(n, Some(local)),
         Ipv4Addr::new(10, 0, 0, 11),
     );
-    rib.flush();
+    flush(&mut rib);
     rib
 }
 
@@ -42,7 +42,7 @@ fn v4_session() -> Rib {
 fn unusable_ipv4_next_hops_are_treat_as_withdraw() {
     let mut rib = v4_session();
     rib.update(0, &v4_next_hop("192.0.2.2", &["10.255.0.1/32"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(
         got(&out, 1).announced.len(),
         1,
@@ -55,7 +55,7 @@ fn unusable_ipv4_next_hops_are_treat_as_withdraw() {
         ("192.0.2.1", "our own address"),
     ] {
         rib.update(0, &v4_next_hop(nh, &["10.255.0.1/32", "10.255.0.2/32"]));
-        let out = rib.flush();
+        let out = flush(&mut rib);
         assert_eq!(
             reason(&rib, 0, "10.255.0.2/32"),
             Some(Err(FilterReason::BadNextHop(why))),
@@ -80,14 +80,14 @@ fn unusable_ipv4_next_hops_are_treat_as_withdraw() {
 fn ipv6_next_hop_for_ipv4_needs_extended_next_hop() {
     let mut rib = v4_session();
     rib.update(0, &announce(None, &["10.255.0.1/32"]));
-    rib.flush();
+    flush(&mut rib);
     assert_eq!(
         reason(&rib, 0, "10.255.0.1/32"),
         Some(Err(FilterReason::ExtendedNextHopNotNegotiated))
     );
     // With RFC 8950 (the fabric's sessions) the same UPDATE is accepted.
     rib.update(1, &announce(None, &["10.255.0.1/32"]));
-    rib.flush();
+    flush(&mut rib);
     assert_eq!(reason(&rib, 1, "10.255.0.1/32"), Some(Ok(())));
 }
 
@@ -96,7 +96,7 @@ fn routes_of_a_family_not_negotiated_are_ignored() {
     let mut rib = v4_session();
     rib.update(0, &announce(None, &["fd00:255::1/128"]));
     rib.update(0, &withdraw(&["fd00:255::1/128"]));
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert!(rib.adj_rib_in(0).is_empty(), "not even kept as filtered");
     assert_eq!(rib.counts(0).received, 0);
     assert!(got(&out, 1).announced.is_empty());
@@ -112,7 +112,7 @@ fn missing_local_pref_is_counted() {
     rib.update(0, &announce_with(a.clone(), &["10.255.0.1/32"], 7));
     rib.update(0, &announce_with(a, &["10.255.0.2/32"], 7));
     rib.update(0, &announce(None, &["10.255.0.3/32"]));
-    rib.flush();
+    flush(&mut rib);
     assert_eq!(rib.counts(0).missing_local_pref, 2);
     assert_eq!(rib.counts(0).accepted, 3, "still used, with 100");
     rib.peer_down(0);
@@ -128,7 +128,7 @@ fn enhanced_route_refresh_purges_what_was_not_announced_again() {
         &announce(None, &["10.255.0.1/32", "10.255.0.2/32", "10.255.0.3/32"]),
     );
     rib.update(0, &announce(None, &["fd00:255::1/128"]));
-    rib.flush();
+    flush(&mut rib);
     // EoRR without BoRR: nothing happens.
     assert_eq!(rib.end_refresh(0, v4), 0);
     rib.begin_refresh(0, v4);
@@ -138,11 +138,11 @@ fn enhanced_route_refresh_purges_what_was_not_announced_again() {
     rib.update(0, &announce(Some(5), &["10.255.0.2/32"]));
     rib.update(0, &withdraw(&["10.255.0.3/32"]));
     assert_eq!(rib.stale_count(0, v4), 0);
-    rib.flush();
+    flush(&mut rib);
     rib.begin_refresh(0, v4);
     rib.update(0, &announce(None, &["10.255.0.1/32"]));
     assert_eq!(rib.end_refresh(0, v4), 1, "10.255.0.2/32 was not refreshed");
-    let out = rib.flush();
+    let out = flush(&mut rib);
     assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.2/32")]);
     let kept: Vec<IpNet> = rib.adj_rib_in(0).into_iter().map(|(p, _)| p).collect();
     assert_eq!(kept, vec![net("10.255.0.1/32"), net("fd00:255::1/128")]);
@@ -190,7 +190,7 @@ fn route_views_show_every_attribute() {
         ..attrs(None)
     };
     rib.update(0, &announce_with(a, &["10.255.0.1/32"], 7));
-    rib.flush();
+    flush(&mut rib);
     let v = &rib.routes(false, false)[0];
     assert!(v.atomic_aggregate);
     assert_eq!(v.aggregator.as_deref(), Some("65010 192.0.2.9"));

@@ -17,6 +17,7 @@ fn cfg() -> SessionConfig {
         error_wait_min: Duration::from_secs(2),
         error_wait_max: Duration::from_secs(16),
         passive: false,
+        send_hold_time: None,
         capabilities: vec![
             Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
             Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
@@ -441,4 +442,68 @@ fn connect_failure_retries_after_connect_retry() {
     assert_eq!(r.s.poll_timeout(), Some(r.at(5.5)));
     assert!(r.tick(5.0).is_empty());
     assert_eq!(r.tick(5.5), ["connect"]);
+}
+
+/// RFC 9687: data waiting and none accepted for the send hold time: 8/0, close, down.
+#[test]
+fn send_hold_timer_drops_a_peer_that_accepts_no_data() {
+    let mut r = Run::new(SessionConfig {
+        hold_time: 0,
+        send_hold_time: Some(Duration::from_secs(20)),
+        ..cfg()
+    });
+    r.establish(Outbound);
+    assert_eq!(r.s.poll_timeout(), None, "nothing queued, no timer");
+    r.ev(1.0, Event::Queued(Outbound));
+    r.ev(5.0, Event::Queued(Outbound));
+    assert_eq!(
+        r.s.poll_timeout(),
+        Some(r.at(21.0)),
+        "armed by the first queued data"
+    );
+    r.ev(
+        15.0,
+        Event::Sent {
+            dir: Outbound,
+            idle: false,
+        },
+    );
+    assert!(r.tick(34.9).is_empty(), "progress restarted it");
+    assert_eq!(
+        r.tick(35.0),
+        [
+            "send Outbound NOTIFICATION 8/0",
+            "close Outbound",
+            "down: send hold timer expired: the peer accepts no data"
+        ]
+    );
+}
+
+#[test]
+fn send_hold_timer_stops_when_all_is_written_and_defaults_to_8_minutes() {
+    let mut r = Run::new(SessionConfig {
+        hold_time: 0,
+        ..cfg()
+    });
+    r.establish(Outbound);
+    r.ev(1.0, Event::Queued(Outbound));
+    assert_eq!(r.s.poll_timeout(), Some(r.at(481.0)), "max(8 min, 2 x 0)");
+    r.ev(
+        2.0,
+        Event::Sent {
+            dir: Outbound,
+            idle: true,
+        },
+    );
+    assert_eq!(r.s.poll_timeout(), None);
+    assert!(r.tick(1000.0).is_empty());
+    // Off when configured to zero.
+    let mut r = Run::new(SessionConfig {
+        hold_time: 0,
+        send_hold_time: Some(Duration::ZERO),
+        ..cfg()
+    });
+    r.establish(Outbound);
+    r.ev(1.0, Event::Queued(Outbound));
+    assert_eq!(r.s.poll_timeout(), None);
 }
