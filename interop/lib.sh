@@ -806,6 +806,8 @@ kb_start() {
 
 # kb_metrics I [PATH]: GET http://127.0.0.1:$KB_METRICS_PORT/metrics inside node i (kb_conf --metrics)
 kb_metrics() { ip netns exec "$(lab_ns "$1")" curl -sS -f --max-time 5 "http://127.0.0.1:$KB_METRICS_PORT${2:-/metrics}"; }
+# kb_metrics_valid I: node i's scrape passes `promtool check metrics` (apt: prometheus)
+kb_metrics_valid() { local t; t=$(kb_metrics "$1") && promtool check metrics <<< "$t"; }
 
 # lab_run I NAME LOGFILE CMD...: any command in node i's net+mount namespace, recorded for cleanup
 # as NAME-I (lab_pid/lab_kill NAME-I).  The cmdline check uses CMD's first word that is a path.
