@@ -58,6 +58,18 @@ enum Command {
         #[arg(short, long, value_name = "SOCKET")]
         socket: Option<PathBuf>,
     },
+    /// Re-read the configuration file of the running daemon, validate it, and
+    /// apply only the difference (SIGHUP does the same). An invalid file
+    /// changes nothing and its errors are printed.
+    Reload {
+        /// Only print what would change.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(short, long, value_name = "SOCKET")]
+        socket: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// WireGuard keys, so no other tool is needed.
     Wg {
         #[command(subcommand)]
@@ -80,6 +92,17 @@ enum Wg {
 enum Show {
     /// Sessions: state, since when, router id, message counts.
     Neighbors,
+    /// One line per session (like birdc `show protocols`): state, since,
+    /// why it is held down, last error.
+    Protocols,
+    /// Every candidate for PREFIX with every attribute (like birdc `show route PREFIX all`).
+    Route {
+        /// An IPv4 or IPv6 prefix (a bare address means /32 or /128).
+        prefix: String,
+    },
+    /// The configuration in force, as `check` prints it (a reload's changes
+    /// that need a daemon restart are not in it).
+    Config,
     /// Routes: every candidate, the best marked `*` (like birdc `show route`).
     Routes {
         /// Only the best route of each prefix.
@@ -117,6 +140,11 @@ fn main() -> ExitCode {
         Some(Command::Disable { neighbor, socket }) => {
             admin(&cli.config, socket, Request::Disable { neighbor })
         }
+        Some(Command::Reload {
+            dry_run,
+            socket,
+            json,
+        }) => reload(&cli.config, socket, dry_run, json),
         Some(Command::Wg { what }) => wg(what),
     }
 }
@@ -172,6 +200,37 @@ fn wg(what: Wg) -> ExitCode {
     }
 }
 
+fn reload(cfg: &Option<PathBuf>, socket: Option<PathBuf>, dry_run: bool, json: bool) -> ExitCode {
+    match ctl::query(&control_socket(cfg, socket), &Request::Reload { dry_run }) {
+        Ok(v) if v.get("error").is_some() => {
+            eprintln!(
+                "kittbgpd: reload refused:\n{}",
+                v["error"].as_str().unwrap_or_default()
+            );
+            ExitCode::FAILURE
+        }
+        Ok(v) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print!("{}", ctl::render_reload(&v));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kittbgpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_prefix(prefix: &str) -> Option<ipnet::IpNet> {
+    prefix
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| prefix.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .ok()
+}
+
 fn admin(cfg: &Option<PathBuf>, socket: Option<PathBuf>, request: Request) -> ExitCode {
     match ctl::query(&control_socket(cfg, socket), &request) {
         Ok(v) => {
@@ -197,9 +256,14 @@ fn admin(cfg: &Option<PathBuf>, socket: Option<PathBuf>, request: Request) -> Ex
 fn control_socket(cfg: &Option<PathBuf>, socket: Option<PathBuf>) -> PathBuf {
     socket
         .or_else(|| {
-            cfg.as_ref()
-                .and_then(|p| config::load(p).ok())
-                .map(|c| c.control_socket)
+            cfg.as_ref().and_then(|p| match config::load(p) {
+                Ok(c) => Some(c.control_socket),
+                // An invalid file (e.g. `reload` of a broken edit): its socket if readable.
+                Err(_) => std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|t| t.parse::<toml::Table>().ok())
+                    .and_then(|t| t.get("control_socket")?.as_str().map(PathBuf::from)),
+            })
         })
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET))
 }
@@ -299,7 +363,7 @@ fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(kittbgpd::runtime::run(cfg)) {
+    match runtime.block_on(kittbgpd::runtime::run(cfg, path.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -310,8 +374,24 @@ fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
 
 fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) -> ExitCode {
     let socket = control_socket(cfg, socket);
+    let protocols = matches!(what, Show::Protocols);
+    let mut route_prefix = None;
     let request = match what {
-        Show::Neighbors => Request::Neighbors,
+        Show::Neighbors | Show::Protocols => Request::Neighbors,
+        Show::Config => Request::Config,
+        Show::Route { prefix } => match parse_prefix(&prefix) {
+            Some(p) => {
+                route_prefix = Some(p);
+                Request::Routes {
+                    all: true,
+                    filtered: true,
+                }
+            }
+            None => {
+                eprintln!("kittbgpd: {prefix:?} is not a prefix or address");
+                return ExitCode::from(2);
+            }
+        },
         Show::Links => Request::Links,
         Show::Tunnels => Request::Tunnels,
         Show::Kernel => Request::Kernel,
@@ -333,12 +413,36 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         }
     };
     let value = match ctl::query(&socket, &request) {
+        Ok(v) if v.get("error").is_some() => {
+            eprintln!("kittbgpd: {}", v["error"].as_str().unwrap_or_default());
+            return ExitCode::FAILURE;
+        }
         Ok(v) => v,
         Err(e) => {
             eprintln!("kittbgpd: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(prefix) = route_prefix {
+        let routes = match serde_json::from_value::<Vec<RouteView>>(value) {
+            Ok(r) => ctl::routes_for(r, prefix),
+            Err(e) => {
+                eprintln!("kittbgpd: unexpected response: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&routes).unwrap_or_default()
+            );
+        } else if routes.is_empty() {
+            println!("{prefix}: no route");
+        } else {
+            print!("{}", ctl::render_route_detail(&routes));
+        }
+        return ExitCode::SUCCESS;
+    }
     if json {
         println!(
             "{}",
@@ -347,7 +451,16 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         return ExitCode::SUCCESS;
     }
     match request {
+        Request::Neighbors if protocols => print!("{}", ctl::render_protocols(&value)),
         Request::Neighbors => print!("{}", ctl::render_neighbors(&value)),
+        Request::Config => match ctl::render_config(&value) {
+            Ok(text) => print!("# configuration in force\n{text}"),
+            Err(e) => {
+                eprintln!("kittbgpd: unexpected response: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Request::Reload { .. } => {}
         Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
         Request::Links => print!("{}", ctl::render_links(&value)),
         Request::Tunnels => print!("{}", ctl::render_tunnels(&value)),

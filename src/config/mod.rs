@@ -3,6 +3,7 @@
 //!
 //! No I/O beyond reading the file named by the caller; no clock.
 
+pub mod diff;
 mod file;
 mod validate;
 pub mod wireguard;

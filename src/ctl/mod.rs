@@ -3,9 +3,11 @@
 //! human rendering of responses, in the birdc tradition.
 
 mod render;
+mod show;
 mod tunnels;
 
 pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
+pub use show::{render_config, render_protocols, render_reload, render_route_detail, routes_for};
 pub use tunnels::render_tunnels;
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,13 @@ pub enum Request {
     /// `kittbgpd disable NEIGHBOR`: hold the session down (Cease / Administrative Shutdown).
     Disable {
         neighbor: String,
+    },
+    /// The configuration in force (`show config`), as `check` prints it.
+    Config,
+    /// `kittbgpd reload [--dry-run]`: re-read the file, apply the difference.
+    Reload {
+        #[serde(default)]
+        dry_run: bool,
     },
 }
 

@@ -85,7 +85,7 @@ pub fn render_neighbors(list: &Value) -> String {
     out
 }
 
-fn format_age(unix: u64) -> String {
+pub(super) fn format_age(unix: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -333,6 +333,19 @@ impl Rib {
         }
     }
 
+    /// A reloaded import limit (`kittbgpd reload`): a higher one admits routes
+    /// held back by the old one at once; a lower one applies to new routes.
+    pub fn set_import_limit(&mut self, peer: PeerId, limit: u32, action: ImportLimitAction) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        p.cfg.import_limit = limit;
+        p.cfg.import_limit_action = action;
+        if limit > 0 {
+            import::admit_held(&mut self.loc, p, peer as u32);
+        }
+    }
+
     /// The link cost in force for `peer` (`None`: unknown).
     pub fn link_cost(&self, peer: PeerId) -> Option<u32> {
         self.peers.get(peer).and_then(|p| p.cfg.cost)

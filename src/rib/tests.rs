@@ -431,6 +431,32 @@ fn import_limit_blocks_reports_once_and_recovers() {
 }
 
 #[test]
+fn reloaded_import_limit_admits_held_routes() {
+    let mut rib = Rib::new(RibConfig {
+        router_id: ME,
+        cluster_id: None,
+        local_as: 65000,
+        loopbacks: loopbacks(),
+    });
+    let a = rib.add_peer(PeerConfig {
+        import_limit: 1,
+        ..peer_cfg(1, Some(1))
+    });
+    let b = rib.add_peer(peer_cfg(2, Some(1)));
+    up(&mut rib, a);
+    up(&mut rib, b);
+    flush(&mut rib);
+    rib.update(a, &announce(None, &["10.255.0.1/32", "10.255.0.2/32"]));
+    flush(&mut rib);
+    assert_eq!((rib.counts(a).accepted, rib.counts(a).filtered), (1, 1));
+    rib.set_import_limit(a, 5, ImportLimitAction::Block);
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, b).announced.len(), 1, "the held route goes out");
+    assert_eq!((rib.counts(a).accepted, rib.counts(a).filtered), (2, 0));
+    assert_eq!(rib.counts(a).limit, 5);
+}
+
+#[test]
 fn import_limit_warn_accepts() {
     let mut rib = Rib::new(RibConfig {
         router_id: ME,

@@ -37,12 +37,18 @@ pub struct Views {
     pub peer_cmds: Vec<mpsc::UnboundedSender<PeerCmd>>,
     /// The kernel FIB task (`None`: `[kernel] enabled = false`).
     pub fib: Option<mpsc::UnboundedSender<FibMsg>>,
+    /// Per peer id: removed by a reload (its slot stays, not shown).
+    pub removed: Vec<bool>,
+    /// The configuration in force (`show config`).
+    pub config: crate::config::Config,
+    /// The owner of the running configuration (`kittbgpd reload`).
+    pub reload: mpsc::UnboundedSender<super::reload::ReloadReq>,
 }
 
 pub fn serve(
     path: &Path,
     group: Option<&str>,
-    views: Views,
+    views: watch::Receiver<Views>,
     rib: mpsc::Sender<RibMsg>,
 ) -> std::io::Result<Control> {
     if let Some(dir) = path.parent() {
@@ -112,12 +118,19 @@ fn group_id(name: &str) -> std::io::Result<u32> {
     Ok(grp.gr_gid)
 }
 
-async fn client(stream: tokio::net::UnixStream, views: Views, rib: mpsc::Sender<RibMsg>) {
+async fn client(
+    stream: tokio::net::UnixStream,
+    views: watch::Receiver<Views>,
+    rib: mpsc::Sender<RibMsg>,
+) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let response = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => answer(req, &views, &rib).await,
+            Ok(req) => {
+                let views = views.borrow().clone();
+                answer(req, &views, &rib).await
+            }
             Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
         };
         debug!(?line, "control request");
@@ -146,6 +159,7 @@ pub(super) async fn answer(
             let list: Vec<serde_json::Value> = peers
                 .iter()
                 .enumerate()
+                .filter(|(i, _)| !views.removed.get(*i).copied().unwrap_or(false))
                 .map(|(i, p)| {
                     let mut v = json(serde_json::to_value(p.borrow().clone()));
                     if let (Some(obj), Some(c)) = (v.as_object_mut(), counts.get(i)) {
@@ -183,6 +197,15 @@ pub(super) async fn answer(
             }
         },
         Request::Links => links_with_tunnels(views),
+        Request::Config => json(serde_json::to_value(&views.config)),
+        Request::Reload { dry_run } => {
+            let sent = ask_task(&views.reload, |reply| super::reload::ReloadReq {
+                dry_run,
+                reply,
+            });
+            sent.await
+                .unwrap_or_else(|| serde_json::json!({ "error": "reload task did not answer" }))
+        }
         Request::Tunnels => {
             serde_json::Value::Array(views.tunnels.iter().map(|t| t.borrow().clone()).collect())
         }
@@ -217,7 +240,9 @@ pub(super) async fn ask_task<T, M>(
 
 /// `kittbgpd enable|disable NEIGHBOR`.
 fn admin(views: &Views, neighbor: &str, enable: bool) -> serde_json::Value {
-    let found = views.peers.iter().position(|p| p.borrow().name == neighbor);
+    let found = (views.peers.iter().enumerate()).position(|(i, p)| {
+        !views.removed.get(i).copied().unwrap_or(false) && p.borrow().name == neighbor
+    });
     match found.and_then(|i| views.peer_cmds.get(i)) {
         Some(tx) if tx.send(PeerCmd::Admin { enable }).is_ok() => {
             serde_json::json!({ "neighbor": neighbor, "enabled": enable })

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -24,7 +24,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn serve(
     addr: SocketAddr,
-    views: Views,
+    views: watch::Receiver<Views>,
     rib: mpsc::Sender<RibMsg>,
     started: Instant,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
@@ -45,13 +45,20 @@ pub async fn serve(
     }))
 }
 
-async fn client(mut stream: TcpStream, views: Views, rib: mpsc::Sender<RibMsg>, started: Instant) {
+async fn client(
+    mut stream: TcpStream,
+    views: watch::Receiver<Views>,
+    rib: mpsc::Sender<RibMsg>,
+    started: Instant,
+) {
     let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
         Ok(Some(h)) => h,
         _ => return,
     };
     let response = match route(&head) {
         Ok(()) => {
+            // The views as of now (a reload replaces them).
+            let views = views.borrow().clone();
             let body = render(&snapshot(&views, &rib, started).await);
             if wants_openmetrics(&head) {
                 reply("200 OK", OPENMETRICS, &body)

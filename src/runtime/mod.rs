@@ -10,6 +10,7 @@ mod metrics;
 mod netlink_events;
 mod peer;
 mod probe;
+mod reload;
 mod rib_task;
 pub mod transport;
 mod tunnels;
@@ -62,7 +63,8 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
 }
 
 /// Run the daemon until SIGINT or SIGTERM; then send every peer a Cease.
-pub async fn run(config: Config) -> Result<(), String> {
+/// SIGHUP and `kittbgpd reload` re-read `path` ([`reload`]).
+pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String> {
     let started = std::time::Instant::now();
     let gtsm = !config.neighbors.is_empty() && config.neighbors.iter().all(|n| n.ttl_security);
     let listener = transport::listen(config.listen_port, gtsm)
@@ -183,17 +185,22 @@ pub async fn run(config: Config) -> Result<(), String> {
         }
         None => (None, Vec::new()),
     };
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links,
         tunnels: tunnel_views,
         peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
+        removed: vec![false; peers.len()],
+        config: config.clone(),
+        reload: reload_tx,
     };
+    let (views_tx, views_rx) = tokio::sync::watch::channel(views);
     let control = control::serve(
         &config.control_socket,
         config.control_group.as_deref(),
-        views.clone(),
+        views_rx.clone(),
         rib_tx.clone(),
     )
     .map_err(|e| {
@@ -205,7 +212,7 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let metrics = match config.metrics_listen {
         Some(addr) => Some(
-            metrics::serve(addr, views, rib_tx.clone(), started)
+            metrics::serve(addr, views_rx, rib_tx.clone(), started)
                 .await
                 .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?,
         ),
@@ -226,9 +233,26 @@ pub async fn run(config: Config) -> Result<(), String> {
         loopbacks: config.loopbacks.clone(),
         configured: config.loopbacks.originate.iter().copied().collect(),
     }));
-    let accept = tokio::spawn(accept_loop(listener, config.neighbors.clone(), peer_txs));
+    let (accepting, accepting_rx) =
+        tokio::sync::watch::channel((config.neighbors.clone(), peer_txs));
+    let accept = tokio::spawn(accept_loop(listener, accepting_rx));
 
-    wait_for_signal().await;
+    let mut running = reload::Running {
+        path,
+        ids: config
+            .neighbors
+            .iter()
+            .map(|n| Some(n.name.clone()))
+            .collect(),
+        config,
+        peers,
+        rib: rib_tx.clone(),
+        on_lo,
+        accepting,
+        views: views_tx,
+    };
+    wait_for_signal(&mut running, &mut reload_rx).await;
+    let peers = std::mem::take(&mut running.peers);
     info!("shutting down: sending Cease to every neighbor");
     notify(&[sd_notify::NotifyState::Stopping]);
     accept.abort();
@@ -300,32 +324,47 @@ async fn watchdog(period: Duration, rib: mpsc::Sender<RibMsg>) {
     }
 }
 
-async fn wait_for_signal() {
+/// Until SIGTERM or SIGINT; SIGHUP and `kittbgpd reload` re-read the file.
+async fn wait_for_signal(
+    running: &mut reload::Running,
+    requests: &mut mpsc::UnboundedReceiver<reload::ReloadReq>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("cannot watch SIGTERM: {e}");
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            error!("cannot watch SIGTERM/SIGHUP: {e}");
             return std::future::pending().await;
         }
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading {}", running.path.display());
+                running.reload(false).await;
+            }
+            Some(req) = requests.recv() => {
+                let _ = req.reply.send(running.reload(req.dry_run).await);
+            }
+        }
     }
 }
 
 /// Hand each inbound connection to its neighbor's task; refuse strangers.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
-    neighbors: Vec<crate::config::Neighbor>,
-    peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
+    neighbors: tokio::sync::watch::Receiver<reload::Accepting>,
 ) {
     loop {
         match listener.accept().await {
-            Ok((stream, addr)) => match transport::match_neighbor(&neighbors, addr) {
-                Some((id, _)) => {
-                    let _ = peers[id].send(PeerCmd::Inbound(stream));
+            Ok((stream, addr)) => match transport::match_neighbor(&neighbors.borrow().0, addr) {
+                Some((i, _)) => {
+                    let _ = neighbors.borrow().1[i].send(PeerCmd::Inbound(stream));
                 }
                 None => {
                     let (ip, ifname) = transport::remote_of(addr);

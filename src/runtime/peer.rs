@@ -51,6 +51,14 @@ pub enum PeerCmd {
     /// (Cease / Administrative Shutdown, RFC 4486); enable clears the
     /// operator's and the import limit's reasons.
     Admin { enable: bool },
+    /// `kittbgpd reload`: the neighbor's new configuration. `restart`: the
+    /// session restarts now (Cease / Other Configuration Change, RFC 4486
+    /// §4); else the next connection uses it.
+    Reconfigure {
+        neighbor: Box<Neighbor>,
+        session: Box<SessionConfig>,
+        restart: bool,
+    },
     /// Administrative stop: send this NOTIFICATION, then end the task.
     Stop {
         notification: Notification,
@@ -341,6 +349,31 @@ impl PeerTask {
                         Some(Notification::new(6, 2, Vec::new())),
                     );
                 }
+            }
+            PeerCmd::Reconfigure {
+                neighbor,
+                session,
+                restart,
+            } => {
+                self.neighbor = *neighbor;
+                self.status.send_modify(|s| {
+                    s.address = self.neighbor.address;
+                    s.interface = self.neighbor.interface.clone();
+                    s.remote_as = self.neighbor.remote_as;
+                });
+                if restart && !self.held.is_held() {
+                    info!(peer = %self.neighbor.name, "configuration changed: restarting the session");
+                    // RFC 4486 §4: Cease / Other Configuration Change.
+                    let stop = Event::Stop(Notification::new(6, 6, Vec::new()));
+                    let actions = self.session.handle(stop, Instant::now());
+                    self.execute(actions);
+                    self.session = Session::new(*session);
+                    let actions = self.session.handle(Event::Start, Instant::now());
+                    self.execute(actions);
+                } else {
+                    self.session.set_config(*session);
+                }
+                self.hold(HoldReason::Config, !self.neighbor.enabled, None);
             }
             PeerCmd::Stop { .. } => unreachable!("handled in run"),
         }

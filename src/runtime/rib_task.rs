@@ -62,6 +62,17 @@ pub enum RibMsg {
         peer: PeerId,
         cost: Option<u32>,
     },
+    /// A neighbor added by `kittbgpd reload`: its id is the next one.
+    AddPeer {
+        cfg: PeerConfig,
+        peer: RibPeer,
+    },
+    /// A reloaded import limit for a neighbor (`kittbgpd reload`).
+    ImportLimit {
+        peer: PeerId,
+        limit: u32,
+        action: crate::config::ImportLimitAction,
+    },
     /// Whether the kernel holds our route for `prefix` (from the FIB task):
     /// a path that cannot be installed is not exported.
     Forwarding {
@@ -88,6 +99,7 @@ pub enum RibMsg {
     },
 }
 
+#[derive(Debug)]
 pub struct RibPeer {
     pub name: String,
     pub interface: Option<String>,
@@ -233,6 +245,17 @@ impl RibTask {
                 self.rib.set_originated(now);
             }
             RibMsg::LinkCost { peer, cost } => self.rib.set_link_cost(peer, cost),
+            RibMsg::AddPeer { cfg, peer } => {
+                self.rib.add_peer(cfg);
+                self.peers.push(peer);
+                self.epochs.push(None);
+                self.credits.push(0);
+            }
+            RibMsg::ImportLimit {
+                peer,
+                limit,
+                action,
+            } => self.rib.set_import_limit(peer, limit, action),
             RibMsg::Forwarding { prefix, ok } => self.rib.set_forwarding(prefix, ok),
             RibMsg::Counts { reply } => {
                 self.flush();

@@ -204,6 +204,15 @@ impl Session {
         }
     }
 
+    /// A reloaded configuration: the timers and OPEN of the next connection
+    /// use it; a session in progress keeps what it negotiated.
+    pub fn set_config(&mut self, cfg: SessionConfig) {
+        self.error_wait = self
+            .error_wait
+            .clamp(cfg.error_wait_min, cfg.error_wait_max);
+        self.cfg = cfg;
+    }
+
     pub fn state(&self) -> State {
         let best = self
             .conns

@@ -444,6 +444,24 @@ fn connect_failure_retries_after_connect_retry() {
     assert_eq!(r.tick(5.5), ["connect"]);
 }
 
+#[test]
+fn reloaded_config_is_used_by_the_next_open() {
+    let mut s = Session::new(cfg());
+    let now = Instant::now();
+    s.handle(Event::Start, now);
+    s.set_config(SessionConfig {
+        hold_time: 30,
+        keepalive: 10,
+        ..cfg()
+    });
+    let actions = s.handle(Event::Connected(Outbound), now);
+    let open = actions.iter().find_map(|a| match a {
+        Action::Send(_, Message::Open(o)) => Some(o.hold_time),
+        _ => None,
+    });
+    assert_eq!(open, Some(30));
+}
+
 /// RFC 9687: data waiting and none accepted for the send hold time: 8/0, close, down.
 #[test]
 fn send_hold_timer_drops_a_peer_that_accepts_no_data() {

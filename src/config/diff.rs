@@ -1,0 +1,427 @@
+//! What a reload changes: the running [`Config`] against a newly validated one,
+//! as a list of [`Change`]s, each saying how it is applied. Neighbors are
+//! matched by name (unique in a file), never by their position.
+//!
+//! Sans-IO: the runtime applies the list; `kittbgpd reload --dry-run` prints it.
+
+use super::{Config, Neighbor};
+use serde::Serialize;
+
+/// How a change takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Apply {
+    /// Applied to the running state; no session is touched.
+    Live,
+    /// Only this neighbor's session is restarted (Cease / Other Configuration
+    /// Change, RFC 4486 §4).
+    Restart,
+    /// A new neighbor: its session starts; no other is touched.
+    Add,
+    /// A neighbor no longer configured: its session stops (Cease / Peer
+    /// De-configured, RFC 4486 §4) and its routes are withdrawn.
+    Remove,
+    /// Not applied by a reload: takes effect at the next daemon start.
+    NeedsDaemonRestart,
+}
+
+/// One difference between the running and the new configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub apply: Apply,
+    /// The neighbor concerned (by name), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neighbor: Option<String>,
+    /// For people: what changed, old and new values.
+    pub what: String,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match self.apply {
+            Apply::Live => "live",
+            Apply::Restart => "restart session",
+            Apply::Add => "add",
+            Apply::Remove => "remove",
+            Apply::NeedsDaemonRestart => "needs daemon restart",
+        };
+        match &self.neighbor {
+            Some(n) => write!(f, "[{how}] neighbor {n}: {}", self.what),
+            None => write!(f, "[{how}] {}", self.what),
+        }
+    }
+}
+
+/// Every difference, global ones first, then neighbors in the new file's order,
+/// then removed ones.
+pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
+    let mut out = Vec::new();
+    let global = |out: &mut Vec<Change>, apply, what: String| {
+        out.push(Change {
+            apply,
+            neighbor: None,
+            what,
+        })
+    };
+    // Every session announces these in OPEN: all would restart; the listener
+    // and the control socket are bound once.
+    if old.router_id != new.router_id {
+        let w = format!("router_id {} -> {}", old.router_id, new.router_id);
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
+    if old.local_as != new.local_as {
+        let w = format!("local_as {} -> {}", old.local_as, new.local_as);
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
+    if old.listen_port != new.listen_port {
+        let w = format!("listen_port {} -> {}", old.listen_port, new.listen_port);
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
+    if old.control_socket != new.control_socket {
+        let w = format!(
+            "control_socket {} -> {}",
+            old.control_socket.display(),
+            new.control_socket.display()
+        );
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
+    if old.control_group != new.control_group || old.metrics_listen != new.metrics_listen {
+        let w = "control_group or [metrics] changed (bound at start)".to_string();
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
+    if old.kernel != new.kernel {
+        global(
+            &mut out,
+            Apply::NeedsDaemonRestart,
+            "[kernel] changed".into(),
+        );
+    }
+    if old.wireguard != new.wireguard {
+        global(
+            &mut out,
+            Apply::NeedsDaemonRestart,
+            "[wireguard] changed (tunnels are built at start)".into(),
+        );
+    }
+    if old.cost != new.cost {
+        global(
+            &mut out,
+            Apply::NeedsDaemonRestart,
+            "[cost] changed (probers take it at start)".into(),
+        );
+    }
+    let (lo, ln) = (&old.loopbacks, &new.loopbacks);
+    if lo.originate != ln.originate {
+        let w = format!(
+            "loopbacks.originate {} -> {}",
+            list(&lo.originate),
+            list(&ln.originate)
+        );
+        global(&mut out, Apply::Live, w);
+    }
+    if lo.ipv4 != ln.ipv4 || lo.ipv6 != ln.ipv6 {
+        let w = format!(
+            "loopback ranges {} {} -> {} {}",
+            list(&lo.ipv4),
+            list(&lo.ipv6),
+            list(&ln.ipv4),
+            list(&ln.ipv6)
+        );
+        global(&mut out, Apply::Live, w);
+    }
+    if lo.from_lo != ln.from_lo {
+        let w = format!("loopbacks.from_lo {} -> {}", lo.from_lo, ln.from_lo);
+        global(&mut out, Apply::Live, w);
+    }
+
+    for n in &new.neighbors {
+        match old.neighbors.iter().find(|o| o.name == n.name) {
+            None => out.push(Change {
+                apply: Apply::Add,
+                neighbor: Some(n.name.clone()),
+                what: format!("new neighbor {}", endpoint(n)),
+            }),
+            Some(o) => neighbor(o, n, &mut out),
+        }
+    }
+    for o in &old.neighbors {
+        if !new.neighbors.iter().any(|n| n.name == o.name) {
+            out.push(Change {
+                apply: Apply::Remove,
+                neighbor: Some(o.name.clone()),
+                what: format!("no longer configured ({})", endpoint(o)),
+            });
+        }
+    }
+    out
+}
+
+fn list<T: std::fmt::Display>(v: &[T]) -> String {
+    let items: Vec<String> = v.iter().map(ToString::to_string).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn endpoint(n: &Neighbor) -> String {
+    match &n.interface {
+        Some(i) => format!("{}%{i} port {} AS {}", n.address, n.port, n.remote_as),
+        None => format!("{} port {} AS {}", n.address, n.port, n.remote_as),
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or("-".into(), ToString::to_string)
+}
+
+/// The differences of one neighbor present in both files.
+fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
+    let mut push = |apply, what: String| {
+        out.push(Change {
+            apply,
+            neighbor: Some(n.name.clone()),
+            what,
+        })
+    };
+    // What the session is: where it connects, what OPEN carries, how it is secured.
+    if o.interface != n.interface {
+        push(
+            Apply::Restart,
+            format!("interface {} -> {}", opt(&o.interface), opt(&n.interface)),
+        );
+    }
+    macro_rules! restart_if_changed {
+        ($($field:ident),*) => {$(
+            if o.$field != n.$field {
+                let what = format!("{} {} -> {}", stringify!($field), o.$field, n.$field);
+                push(Apply::Restart, what);
+            }
+        )*};
+    }
+    restart_if_changed!(
+        address,
+        port,
+        remote_as,
+        extended_next_hop,
+        ttl_security,
+        rr_client,
+        passive
+    );
+    if o.cost_auto != n.cost_auto {
+        push(
+            Apply::NeedsDaemonRestart,
+            format!(
+                "cost = \"auto\" {} -> {} (probers start with the daemon)",
+                o.cost_auto, n.cost_auto
+            ),
+        );
+    } else if o.cost != n.cost && !n.cost_auto {
+        push(
+            Apply::Live,
+            format!("cost {} -> {}", opt(&o.cost), opt(&n.cost)),
+        );
+    }
+    if o.import_limit != n.import_limit || o.import_limit_action != n.import_limit_action {
+        push(
+            Apply::Live,
+            format!(
+                "import_limit {} ({:?}) -> {} ({:?})",
+                o.import_limit, o.import_limit_action, n.import_limit, n.import_limit_action
+            ),
+        );
+    }
+    if o.hold_time != n.hold_time || o.keepalive != n.keepalive {
+        push(
+            Apply::Live,
+            format!(
+                "hold_time/keepalive {}/{} -> {}/{} (from the next session)",
+                o.hold_time, o.keepalive, n.hold_time, n.keepalive
+            ),
+        );
+    }
+    if (o.connect_retry, o.error_wait_min, o.error_wait_max)
+        != (n.connect_retry, n.error_wait_min, n.error_wait_max)
+    {
+        push(
+            Apply::Live,
+            "connect_retry/error_wait timers (from the next connection)".into(),
+        );
+    }
+    if o.enabled != n.enabled {
+        push(
+            Apply::Live,
+            format!("enabled {} -> {}", o.enabled, n.enabled),
+        );
+    }
+}
+
+/// Whether the neighbor's session must restart for `changes`.
+pub fn restarts(changes: &[Change], name: &str) -> bool {
+    changes
+        .iter()
+        .any(|c| c.apply == Apply::Restart && c.neighbor.as_deref() == Some(name))
+}
+
+/// The configuration in force after a reload that applied `new` to `old`:
+/// `new`, except what only a daemon restart applies (kept from `old`), so the
+/// next reload reports it again and `show config` shows what really runs.
+/// Neighbors keep the running order (their ids); added ones come last.
+pub fn effective(old: &Config, new: &Config) -> Config {
+    let mut eff = Config {
+        router_id: old.router_id,
+        local_as: old.local_as,
+        listen_port: old.listen_port,
+        control_socket: old.control_socket.clone(),
+        control_group: old.control_group.clone(),
+        metrics_listen: old.metrics_listen,
+        kernel: old.kernel.clone(),
+        wireguard: old.wireguard.clone(),
+        cost: old.cost.clone(),
+        loopbacks: new.loopbacks.clone(),
+        neighbors: Vec::new(),
+    };
+    for o in &old.neighbors {
+        if let Some(n) = new.neighbors.iter().find(|n| n.name == o.name) {
+            let mut n = n.clone();
+            if n.cost_auto != o.cost_auto {
+                n.cost_auto = o.cost_auto;
+                n.cost = o.cost;
+            }
+            eff.neighbors.push(n);
+        }
+    }
+    for n in &new.neighbors {
+        if !old.neighbors.iter().any(|o| o.name == n.name) {
+            eff.neighbors.push(n.clone());
+        }
+    }
+    eff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+router_id = "10.0.0.1"
+local_as = 65000
+[loopbacks]
+ipv4 = ["10.255.0.0/24"]
+originate = ["10.255.0.1/32"]
+[kernel]
+enabled = false
+[[neighbor]]
+name = "a"
+interface = "wg-a"
+address = "fe80::2"
+remote_as = 65000
+cost = 100
+[[neighbor]]
+name = "b"
+interface = "wg-b"
+address = "fe80::3"
+remote_as = 65000
+cost = 200
+"#;
+
+    fn cfg(text: &str) -> Config {
+        super::super::parse(text, "t.toml").expect("valid config")
+    }
+
+    #[test]
+    fn same_file_no_change() {
+        assert!(diff(&cfg(BASE), &cfg(BASE)).is_empty());
+    }
+
+    #[test]
+    fn neighbors_matched_by_name_not_position() {
+        // The same two neighbors, in the other order: nothing changes.
+        let (a, b) = BASE.split_at(BASE.find("[[neighbor]]\nname = \"b\"").unwrap());
+        let head_end = a.find("[[neighbor]]").unwrap();
+        let swapped = format!("{}{}\n{}", &a[..head_end], b, &a[head_end..]);
+        assert_eq!(cfg(&swapped).neighbors[0].name, "b");
+        assert!(diff(&cfg(BASE), &cfg(&swapped)).is_empty());
+    }
+
+    #[test]
+    fn add_and_remove() {
+        let new = BASE.replace("name = \"b\"", "name = \"c\"");
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].apply, Apply::Add);
+        assert_eq!(d[0].neighbor.as_deref(), Some("c"));
+        assert_eq!(d[1].apply, Apply::Remove);
+        assert_eq!(d[1].neighbor.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn cost_limit_hold_time_are_live() {
+        let new = BASE.replace("cost = 100", "cost = 150\nimport_limit = 10\nhold_time = 9");
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert!(d.iter().all(|c| c.apply == Apply::Live), "{d:?}");
+        assert!(d.iter().all(|c| c.neighbor.as_deref() == Some("a")));
+        assert!(d.iter().any(|c| c.what == "cost 100 -> 150"), "{d:?}");
+        assert!(
+            d.iter().any(|c| c.what.starts_with("import_limit 1000")),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|c| c.what.starts_with("hold_time/keepalive")));
+        assert!(!restarts(&d, "a"));
+    }
+
+    #[test]
+    fn port_and_address_restart_only_that_neighbor() {
+        let new = BASE
+            .replacen("remote_as = 65000", "remote_as = 65000\nport = 1791", 1)
+            .replace("fe80::3", "fe80::33");
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert!(d.iter().all(|c| c.apply == Apply::Restart), "{d:?}");
+        assert!(restarts(&d, "a") && restarts(&d, "b"));
+        assert!(d.iter().any(|c| c.what == "port 1790 -> 1791"));
+        assert!(d.iter().any(|c| c.what == "address fe80::3 -> fe80::33"));
+    }
+
+    #[test]
+    fn originated_prefixes_and_ranges_are_live() {
+        let new = BASE
+            .replace(
+                "\"10.255.0.1/32\"]",
+                "\"10.255.0.1/32\", \"10.255.0.9/32\"]",
+            )
+            .replace("10.255.0.0/24", "10.255.0.0/23");
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d
+            .iter()
+            .all(|c| c.apply == Apply::Live && c.neighbor.is_none()));
+        assert!(d[0].to_string().contains("10.255.0.9/32"), "{}", d[0]);
+    }
+
+    #[test]
+    fn identity_changes_need_a_daemon_restart() {
+        let new = BASE.replace("10.0.0.1", "10.0.0.2");
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].apply, Apply::NeedsDaemonRestart);
+        assert_eq!(
+            d[0].to_string(),
+            "[needs daemon restart] router_id 10.0.0.1 -> 10.0.0.2"
+        );
+    }
+
+    #[test]
+    fn effective_keeps_what_needs_a_daemon_restart() {
+        let new = BASE
+            .replace("10.0.0.1", "10.0.0.2")
+            .replace("cost = 100", "cost = 5")
+            .replace("name = \"a\"", "name = \"z\"");
+        let (old, new) = (cfg(BASE), cfg(&new));
+        let eff = effective(&old, &new);
+        assert_eq!(eff.router_id, old.router_id);
+        let names: Vec<&str> = eff.neighbors.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["b", "z"], "running order kept, added last");
+        assert_eq!(eff.neighbors[1].cost, Some(5));
+        // Only the router id is left for the next reload.
+        let again = diff(&eff, &new);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(again[0].apply, Apply::NeedsDaemonRestart);
+    }
+}
