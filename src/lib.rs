@@ -5,11 +5,13 @@
 //! [`ctl`] is the control protocol and its rendering.
 //! See ARCHITECTURE.md for the module map and the path of one UPDATE.
 
+pub mod bmp;
 pub mod config;
 pub mod cost;
 pub mod ctl;
 pub mod fib;
 pub mod metrics;
+pub mod mrt;
 pub mod rib;
 pub mod runtime;
 pub mod session;

@@ -58,6 +58,11 @@ enum Command {
         #[arg(short, long, value_name = "SOCKET")]
         socket: Option<PathBuf>,
     },
+    /// Write the daemon's tables to a file.
+    Dump {
+        #[command(subcommand)]
+        what: Dump,
+    },
     /// Re-read the configuration file of the running daemon, validate it, and
     /// apply only the difference (SIGHUP does the same). An invalid file
     /// changes nothing and its errors are printed.
@@ -74,6 +79,17 @@ enum Command {
     Wg {
         #[command(subcommand)]
         what: Wg,
+    },
+}
+
+#[derive(Subcommand)]
+enum Dump {
+    /// Loc-RIB and Adj-RIB-In as MRT TABLE_DUMP_V2 (RFC 6396; views
+    /// "loc-rib" and "adj-rib-in"), readable by bgpdump, bgpkit, BGPStream.
+    Mrt {
+        file: PathBuf,
+        #[arg(short, long, value_name = "SOCKET")]
+        socket: Option<PathBuf>,
     },
 }
 
@@ -140,6 +156,9 @@ fn main() -> ExitCode {
         Some(Command::Disable { neighbor, socket }) => {
             admin(&cli.config, socket, Request::Disable { neighbor })
         }
+        Some(Command::Dump {
+            what: Dump::Mrt { file, socket },
+        }) => dump_mrt(&cli.config, socket, file),
         Some(Command::Reload {
             dry_run,
             socket,
@@ -372,6 +391,32 @@ fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
     }
 }
 
+/// `kittbgpd dump mrt FILE`: the daemon writes FILE (a relative path is
+/// taken from the current directory).
+fn dump_mrt(cfg: &Option<PathBuf>, socket: Option<PathBuf>, file: PathBuf) -> ExitCode {
+    let file = match std::path::absolute(&file) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("kittbgpd: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match ctl::query(&control_socket(cfg, socket), &Request::DumpMrt { file }) {
+        Ok(v) => {
+            println!(
+                "{} bytes written to {}",
+                v.get("bytes").and_then(|b| b.as_u64()).unwrap_or(0),
+                v.get("file").and_then(|f| f.as_str()).unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kittbgpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) -> ExitCode {
     let socket = control_socket(cfg, socket);
     let protocols = matches!(what, Show::Protocols);
@@ -465,7 +510,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Links => print!("{}", ctl::render_links(&value)),
         Request::Tunnels => print!("{}", ctl::render_tunnels(&value)),
         Request::Kernel => print!("{}", ctl::render_kernel(&value)),
-        Request::Enable { .. } | Request::Disable { .. } => {}
+        Request::Enable { .. } | Request::Disable { .. } | Request::DumpMrt { .. } => {}
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
             Ok(routes) => print!("{}", ctl::render_routes(&routes)),
             Err(e) => {

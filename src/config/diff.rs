@@ -96,6 +96,14 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             "[kernel] changed".into(),
         );
     }
+    if old.bmp != new.bmp {
+        let w = "[bmp] changed (collectors are connected at start)".into();
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
+    if old.mrt != new.mrt {
+        let w = "[mrt] changed (the update log is opened at start)".into();
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
     if old.wireguard != new.wireguard {
         global(
             &mut out,
@@ -275,6 +283,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         kernel: old.kernel.clone(),
         wireguard: old.wireguard.clone(),
         cost: old.cost.clone(),
+        bmp: old.bmp.clone(),
+        mrt: old.mrt.clone(),
         loopbacks: new.loopbacks.clone(),
         neighbors: Vec::new(),
     };

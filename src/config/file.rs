@@ -26,6 +26,10 @@ pub struct FileConfig {
     pub cost: Option<Spanned<crate::cost::CostParams>>,
     /// `[wireguard]`: the tunnels this node builds (step 6).
     pub wireguard: Option<Spanned<super::wireguard::FileWireguard>>,
+    /// `[bmp]`: BMP collectors (RFC 7854).
+    pub bmp: Option<Spanned<super::bmp::FileBmp>>,
+    /// `[mrt]`: live MRT log of received UPDATEs.
+    pub mrt: Option<Spanned<super::mrt::FileMrt>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }

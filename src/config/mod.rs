@@ -3,8 +3,10 @@
 //!
 //! No I/O beyond reading the file named by the caller; no clock.
 
+pub mod bmp;
 pub mod diff;
 mod file;
+pub mod mrt;
 mod validate;
 pub mod wireguard;
 

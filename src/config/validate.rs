@@ -34,6 +34,10 @@ pub struct Config {
     /// `[wireguard]`: tunnels built by kittbgpd (none: the tunnels exist already).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wireguard: Option<super::wireguard::Wireguard>,
+    /// `[bmp]`: collectors to export to (none: off).
+    pub bmp: super::bmp::Bmp,
+    /// `[mrt]`: live MRT log of received UPDATEs (none: off).
+    pub mrt: super::mrt::Mrt,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -255,6 +259,8 @@ impl Validator<'_> {
         let loopbacks = self.check_loopbacks(raw.loopbacks);
         let kernel = self.check_kernel(raw.kernel);
         let cost = self.check_cost(raw.cost);
+        let bmp = self.check_bmp(raw.bmp);
+        let mrt = self.check_mrt(raw.mrt);
         let defaults = raw.defaults;
         let control_socket = raw
             .control_socket
@@ -317,6 +323,8 @@ impl Validator<'_> {
             cost,
             neighbors,
             wireguard,
+            bmp,
+            mrt,
         }
     }
 

@@ -46,6 +46,11 @@ pub enum Request {
     Disable {
         neighbor: String,
     },
+    /// `kittbgpd dump mrt FILE`: the Loc-RIB and Adj-RIB-In as MRT
+    /// TABLE_DUMP_V2 (RFC 6396), written by the daemon to `file` (absolute).
+    DumpMrt {
+        file: std::path::PathBuf,
+    },
     /// The configuration in force (`show config`), as `check` prints it.
     Config,
     /// `kittbgpd reload [--dry-run]`: re-read the file, apply the difference.

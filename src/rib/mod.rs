@@ -17,6 +17,7 @@
 mod adj_in;
 mod adj_out;
 pub mod decision;
+mod dump;
 mod explain;
 mod export;
 mod flush;

@@ -209,11 +209,49 @@ pub(super) async fn answer(
         Request::Tunnels => {
             serde_json::Value::Array(views.tunnels.iter().map(|t| t.borrow().clone()).collect())
         }
+        Request::DumpMrt { file } => dump_mrt(rib, &file).await,
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
                 Some(e) => json(serde_json::to_value(e)),
                 None => serde_json::json!({ "error": "routing task did not answer" }),
             }
+        }
+    }
+}
+
+/// `kittbgpd dump mrt FILE`: the RIB task encodes, this task writes (to
+/// FILE.tmp, mode 0600, then renamed: a reader never sees half a dump).
+async fn dump_mrt(rib: &mpsc::Sender<RibMsg>, file: &Path) -> serde_json::Value {
+    if !file.is_absolute() {
+        return serde_json::json!({ "error": format!("{}: not an absolute path", file.display()) });
+    }
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+    let Some(bytes) = ask(rib, |reply| RibMsg::MrtDump { time, reply }).await else {
+        return serde_json::json!({ "error": "routing task did not answer" });
+    };
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = async {
+        let mut f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .await?;
+        f.write_all(&bytes).await?;
+        f.sync_all().await?;
+        tokio::fs::rename(&tmp, file).await
+    }
+    .await;
+    match written {
+        Ok(()) => serde_json::json!({ "file": file, "bytes": bytes.len() }),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            serde_json::json!({ "error": format!("{}: {e}", file.display()) })
         }
     }
 }

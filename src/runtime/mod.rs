@@ -1,12 +1,14 @@
 //! The tokio side: sockets, timers, netlink, the control socket. It moves
 //! bytes and events between the sans-IO cores and decides nothing.
 
+mod bmp;
 mod conn;
 mod control;
 mod fib_task;
 mod icmp;
 mod lo;
 mod metrics;
+mod mrt_log;
 mod netlink_events;
 mod peer;
 mod probe;
@@ -154,6 +156,23 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         fib_tx.clone(),
     ));
 
+    // BMP collectors (RFC 7854), fed by the RIB task.
+    let (bmp_stop, bmp_stop_rx) = tokio::sync::watch::channel(false);
+    let bmp_tasks: Vec<_> = config
+        .bmp
+        .collectors
+        .iter()
+        .map(|c| {
+            tokio::spawn(bmp::collector(
+                c.clone(),
+                rib_tx.clone(),
+                Duration::from_secs(config.bmp.stats_interval),
+                config.router_id.to_string(),
+                bmp_stop_rx.clone(),
+            ))
+        })
+        .collect();
+
     info!(prefixes = ?originated, "originating");
     let _ = rib_tx.send(RibMsg::Originate(originated)).await;
 
@@ -283,6 +302,10 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
+    // BMP: the Peer Downs are queued; then Termination (RFC 7854 §4.5).
+    let _ = bmp_stop.send(true);
+    let _ =
+        tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(bmp_tasks)).await;
     // Tunnels last (kept by default: a restart cuts no traffic).
     if let Some(t) = tunnel_tx {
         let (tx, rx) = oneshot::channel();

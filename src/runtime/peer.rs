@@ -628,6 +628,15 @@ impl PeerTask {
                         negotiated,
                         local,
                         remote_id: remote.bgp_id,
+                        opens: Box::new(super::bmp::SessionOpens {
+                            remote: remote_addr,
+                            sent: Message::Open(self.session.local_open())
+                                .to_bytes(&negotiated)
+                                .unwrap_or_default(),
+                            received: Message::Open((*remote).clone())
+                                .to_bytes(&negotiated)
+                                .unwrap_or_default(),
+                        }),
                     });
                     self.status.send_modify(|s| {
                         s.remote_id = Some(remote.bgp_id);
@@ -659,7 +668,10 @@ impl PeerTask {
                     } else {
                         info!(peer = %self.neighbor.name, "session down: {reason}");
                     }
-                    self.send_rib(RibMsg::PeerDown { peer: self.id });
+                    self.send_rib(RibMsg::PeerDown {
+                        peer: self.id,
+                        reason: Some(reason),
+                    });
                 }
             }
         }

@@ -148,7 +148,14 @@ impl Running {
             done,
         });
         // The task's own PeerDown may be lost with its channel: withdraw here too.
-        let _ = self.rib.send(RibMsg::PeerDown { peer: id }).await;
+        // (reason None: BMP Peer Down "de-configured", RFC 7854 §4.9 reason 5)
+        let _ = self
+            .rib
+            .send(RibMsg::PeerDown {
+                peer: id,
+                reason: None,
+            })
+            .await;
         self.ids[id] = None;
     }
 

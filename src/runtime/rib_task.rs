@@ -12,7 +12,7 @@ use crate::rib::{Explanation, ExportContext, PeerConfig, Rib, RibConfig, RibOutp
 use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -33,9 +33,13 @@ pub enum RibMsg {
         negotiated: Negotiated,
         local: Option<SocketAddr>,
         remote_id: Ipv4Addr,
+        /// Both OPENs, for BMP Peer Up.
+        opens: Box<super::bmp::SessionOpens>,
     },
     PeerDown {
         peer: PeerId,
+        /// Why (for BMP Peer Down); `None`: removed from the configuration.
+        reason: Option<crate::session::DownReason>,
     },
     Update {
         peer: PeerId,
@@ -97,6 +101,13 @@ pub enum RibMsg {
         prefix: IpNet,
         reply: oneshot::Sender<Explanation>,
     },
+    /// From a BMP collector task.
+    Bmp(super::bmp::BmpReq),
+    /// The tables as MRT TABLE_DUMP_V2, stamped `time` (seconds since the epoch).
+    MrtDump {
+        time: u32,
+        reply: oneshot::Sender<bytes::Bytes>,
+    },
 }
 
 #[derive(Debug)]
@@ -116,6 +127,10 @@ struct RibTask {
     /// Best-route changes for the kernel, when `[kernel] enabled`.
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
     best_changes: u64,
+    /// BMP: peers up and the collectors' queues.
+    bmp: super::bmp::BmpFeed,
+    /// `[mrt] updates`: live BGP4MP log.
+    mrt_log: super::mrt_log::MrtLog,
 }
 
 pub async fn run(
@@ -137,6 +152,8 @@ pub async fn run(
         peers,
         fib,
         best_changes: 0,
+        bmp: Default::default(),
+        mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
     };
     while let Some(msg) = rx.recv().await {
         task.handle(msg);
@@ -161,6 +178,7 @@ impl RibTask {
                 negotiated,
                 local,
                 remote_id,
+                opens,
             } => {
                 let Some(p) = self.peers.get(peer) else {
                     return;
@@ -176,8 +194,18 @@ impl RibTask {
                 self.epochs[peer] = Some(epoch);
                 self.credits[peer] = CREDITS;
                 self.rib.peer_up(peer, ctx, remote_id);
+                let address = self
+                    .rib
+                    .peer_address(peer)
+                    .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+                let asn = self.rib.config().local_as;
+                self.bmp
+                    .peer_up(peer, address, asn, remote_id, negotiated, local, &opens);
+                self.mrt_log.peer_up(peer, negotiated, local);
             }
-            RibMsg::PeerDown { peer } => {
+            RibMsg::PeerDown { peer, reason } => {
+                self.bmp.peer_down(peer, reason.as_ref());
+                self.mrt_log.peer_down(peer);
                 if let Some(p) = self.peers.get(peer) {
                     let c = self.rib.counts(peer);
                     if c.accepted + c.filtered > 0 {
@@ -196,6 +224,8 @@ impl RibTask {
                     warn!(peer = %p.name, "UPDATE attribute {}: {:?} ({})", issue.code, issue.action, issue.reason);
                 }
                 let l = self.rib.update(peer, &update);
+                self.bmp.update(&self.rib, peer, &update);
+                self.mrt_log.update(&self.rib, peer, &update);
                 debug!(peer = %p.name, accepted = l.accepted, filtered = l.filtered, withdrawn = l.withdrawn, "update");
             }
             RibMsg::RouteRefresh {
@@ -272,6 +302,14 @@ impl RibTask {
             RibMsg::Explain { prefix, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.explain(prefix));
+            }
+            RibMsg::Bmp(req) => {
+                self.flush();
+                self.bmp.handle(&self.rib, req);
+            }
+            RibMsg::MrtDump { time, reply } => {
+                self.flush();
+                let _ = reply.send(self.rib.mrt_dump(time).freeze());
             }
         }
     }

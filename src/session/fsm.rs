@@ -439,7 +439,8 @@ impl Session {
         out.push(Action::Connect);
     }
 
-    fn local_open(&self) -> Open {
+    /// The OPEN this session sends.
+    pub fn local_open(&self) -> Open {
         Open::new(
             self.cfg.local_as,
             self.cfg.hold_time,
