@@ -2,7 +2,7 @@
 # test.sh -- every test of kittbgpd: build, `cargo test` (unit, codec laws, golden BIRD vectors,
 # FSM tables), packaging (systemd-analyze verify of the unit, the NixOS module evaluated with
 # nix-instantiate), then the interop labs (interop/test_bird_pair.sh, test_ring4.sh, test_fabric5.sh, test_latency.sh,
-# test_kernel.sh, test_tunnels.sh, test_reload.sh, test_bmp.sh, and test_bird_pair.sh again with KB_UNPRIV=1;
+# test_kernel.sh, test_tunnels.sh, test_reload.sh, test_gr.sh, test_bmp.sh, and test_bird_pair.sh again with KB_UNPRIV=1;
 # root, network namespaces).
 #
 # Usage: ./test.sh
@@ -70,7 +70,7 @@ else
     # shellcheck disable=SC2086  # KB_INTEROP_ARGS is a word list on purpose
     set -- ${KB_INTEROP_ARGS:-}
     if [[ " $* " != *" --peer-bird "* ]]; then set -- "$@" "$BIN"; fi
-    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel test_tunnels test_reload test_bmp; do
+    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel test_tunnels test_reload test_gr test_bmp; do
         stage "interop/$lab.sh"
         args=("$@")
         # the ring lab takes --all-bird where the pair lab takes --peer-bird

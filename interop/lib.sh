@@ -580,19 +580,22 @@ lab_ping_ll() { ip netns exec "$(lab_ns "$1")" ping -6 -c1 -W1 -q "fe80::$2:$1%w
 
 # ------------------------------------------------------------------ BIRD
 
-# lab_bird_conf I [--hold S] [--keepalive S] [--leak]
+# lab_bird_conf I [--hold S] [--keepalive S] [--leak] [--gr]
 #   writes node i's BIRD config: the fabric's (shared/lab/bird-node1.conf.example), one
 #   "protocol bgp wg<j>" per adjacent node.  --hold/--keepalive set "hold time"/"keepalive
 #   time" in the BGP template.  --leak: originate 192.0.2.<i>/32 and 2001:db8::<i>/128 (static)
 #   and deliberately let them through the export filter: a peer must reject them.
+#   --gr: graceful restart (RFC 4724): "graceful restart on" in the BGP template, the kernel
+#   protocols keep their routes over a restart ("persist", "graceful restart"; start with -R).
 lab_bird_conf() {
     local i=$1; shift
-    local hold="" ka="" leak=0 d j cost
+    local hold="" ka="" leak=0 gr=0 d j cost
     while (($#)); do
         case $1 in
             --hold) hold=$2; shift 2 ;;
             --keepalive) ka=$2; shift 2 ;;
             --leak) leak=1; shift ;;
+            --gr) gr=1; shift ;;
             *) lab_die "lab_bird_conf: unknown option $1" ;;
         esac
     done
@@ -623,11 +626,11 @@ protocol direct loopback {
 }
 
 protocol kernel kernel4 {
-  scan time 20;
+  scan time 20;$( ((gr)) && printf '\n  persist;\n  graceful restart;' )
   ipv4 { import none; export filter { if source = RTS_BGP then { krt_prefsrc = 10.255.0.$i; accept; } reject; }; };
 }
 protocol kernel kernel6 {
-  scan time 20;
+  scan time 20;$( ((gr)) && printf '\n  persist;\n  graceful restart;' )
   ipv6 { import none; export filter { if source = RTS_BGP then { krt_prefsrc = fd00:255::$i; accept; } reject; }; };
 }
 EOF
@@ -653,6 +656,7 @@ EOF
         fi
         [[ -z $hold ]] || echo "  hold time $hold;"
         [[ -z $ka ]] || echo "  keepalive time $ka;"
+        ((gr == 0)) || echo "  graceful restart on;"
         [[ -z $KB_BIRD_DEBUG ]] || echo "  debug { $KB_BIRD_DEBUG };"
         echo "}"
         while read -r j; do
@@ -686,14 +690,14 @@ EOF
     bird -p -c "$d/bird.conf" || lab_die "BIRD config of node $i does not parse ($d/bird.conf)"
 }
 
-# lab_bird_start I: start BIRD in node i (config from lab_bird_conf)
+# lab_bird_start I [ARGS...]: start BIRD in node i (config from lab_bird_conf), ARGS to bird (-R)
 lab_bird_start() {
-    local i=$1 d; d=$(lab_dir "$i")
+    local i=$1 d; d=$(lab_dir "$i"); shift
     [[ -f $d/bird.conf ]] || lab_bird_conf "$i"
     rm -f "$d/bird.pid"
     # BIRD forks: register its -P pid file (pitfall 6); the match is its command line
     echo "bird-$i $d/bird.pid $(lab_ns "$i") bird -c $d/bird.conf" >> "$KB_LAB_STATE/procs"
-    lab_exec "$i" bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid"
+    lab_exec "$i" bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" "$@"
     wait_for "[[ -s $d/bird.pid && -S $d/bird.ctl ]]" 5 0.02 || lab_die "BIRD of node $i did not start"
 }
 
@@ -706,7 +710,7 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 
 # ------------------------------------------------------------------ kittbgpd
 
-# kb_conf I [--hold S] [--keepalive S] [--passive] [--passive-to J ...] [--kernel]
+# kb_conf I [--hold S] [--keepalive S] [--passive] [--passive-to J ...] [--kernel] [--gr]
 #         [--kernel-set KEY=VALUE ...] [--cost-set KEY=VALUE ...]: write node i's kittbgpd config from
 # interop/kittbgpd-node.toml.tmpl (the control socket lives in the node's state dir).  --passive:
 # every neighbor passive; --passive-to J: only neighbor wg<J> (repeatable).  --kernel writes the [kernel] section (step 3) with the values below;
@@ -715,6 +719,7 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 # --cost-set KEY=VALUE (repeatable; VALUE is raw TOML: 1, 2.5, "x"): a [$KB_COST_TABLE] table
 # (default "cost": the step-4 link cost estimator) with those keys; none: no such table.  A link
 # whose cost (lab_cost) is "auto" gets `cost = "auto"` (measured), a number a static cost.
+# --gr: graceful restart (RFC 4724) with every neighbor (`graceful_restart = true` in [defaults]).
 # --metrics: `[metrics] listen = "127.0.0.1:$KB_METRICS_PORT"` (kb_metrics scrapes it).
 # KB_UNPRIV=1 adds `control_group = "$KB_UNPRIV_GROUP"` (see kb_start).
 KB_METRICS_PORT=${KB_METRICS_PORT:-9179}
@@ -725,7 +730,7 @@ KB_KERNEL_DEFAULTS="enabled=true table=254 protocol=200 metric=32 on_stop=keep s
 kb_conf() {
     local i=$1; shift
     local hold=240 ka="" passive="" d j c tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
-    local kernel=0 kv k passive_to=" " costtab="" metrics=0
+    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0
     declare -A kset=()
     for kv in $KB_KERNEL_DEFAULTS; do kset[${kv%%=*}]=${kv#*=}; done
     while (($#)); do
@@ -736,6 +741,7 @@ kb_conf() {
             --passive-to) passive_to+="$2 "; shift 2 ;;
             --kernel) kernel=1; shift ;;
             --metrics) metrics=1; shift ;;
+            --gr) gr=1; shift ;;
             --kernel-set)
                 k=${2%%=*}
                 [[ $2 == *=* && -n ${kset[$k]+x} ]] || lab_die "kb_conf: --kernel-set '$2': want KEY=VALUE, KEY one of ${!kset[*]}"
@@ -773,7 +779,8 @@ kb_conf() {
             -e "${passive:+s/ *# @PASSIVE@//}" -e '/@PASSIVE@/d' \
             -e "s|@SOCK@|$d/kittbgpd.sock|g" -e "s/@HOLD@/$hold/g" -e "s/@PORT@/$KB_PORT/g" \
             -e "s/@ASN@/$KB_ASN/g" -e "s/@I@/$i/g" \
-            -e "$([[ ${KB_UNPRIV:-0} == 1 ]] && echo "/^control_socket = /a control_group = \"$KB_UNPRIV_GROUP\"" || true)"
+            -e "$([[ ${KB_UNPRIV:-0} == 1 ]] && echo "/^control_socket = /a control_group = \"$KB_UNPRIV_GROUP\"" || true)" \
+            -e "$( ((gr)) && echo '/^\[defaults\]/a graceful_restart = true' )"
         ((metrics == 0)) || printf '\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$KB_METRICS_PORT"
         [[ -z $costtab ]] || printf '\n[%s]\n%s' "${KB_COST_TABLE:-cost}" "$costtab"
         if lab_kb_tunnels "$i"; then

@@ -245,6 +245,15 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
             ),
         );
     }
+    if (o.graceful_restart, o.restart_time) != (n.graceful_restart, n.restart_time) {
+        push(
+            Apply::Live,
+            format!(
+                "graceful_restart/restart_time {}/{} -> {}/{} (from the next session)",
+                o.graceful_restart, o.restart_time, n.graceful_restart, n.restart_time
+            ),
+        );
+    }
     if (o.connect_retry, o.error_wait_min, o.error_wait_max)
         != (n.connect_retry, n.error_wait_min, n.error_wait_max)
     {

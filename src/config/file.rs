@@ -79,6 +79,8 @@ macro_rules! with_session_options {
             pub ttl_security: Option<bool>,
             pub import_limit: Option<u32>,
             pub import_limit_action: Option<Spanned<String>>,
+            pub graceful_restart: Option<bool>,
+            pub restart_time: Option<Spanned<u16>>,
         }
     };
 }

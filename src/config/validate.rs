@@ -125,6 +125,11 @@ pub struct Neighbor {
     pub import_limit_action: ImportLimitAction,
     /// `enabled = false`: configured, but the session is held down.
     pub enabled: bool,
+    /// Graceful restart (RFC 4724), both roles: the capability is announced
+    /// and a dropped session's routes are kept stale for its restart time.
+    pub graceful_restart: bool,
+    /// The restart time we announce (RFC 4724 §3, 12 bits), in seconds.
+    pub restart_time: u16,
 }
 
 pub(super) mod secs {
@@ -553,6 +558,18 @@ impl Validator<'_> {
                 }
             },
         };
+        let restart_time = match pick_spanned(&n.restart_time, &d.restart_time) {
+            Some(r) if *r.get_ref() > 4095 => {
+                self.error(
+                    r.span(),
+                    &key("restart_time"),
+                    "must be at most 4095 seconds (12 bits, RFC 4724 §3)",
+                );
+                120
+            }
+            Some(r) => *r.get_ref(),
+            None => 120,
+        };
         Some(Neighbor {
             name,
             interface: n.interface.clone(),
@@ -577,6 +594,8 @@ impl Validator<'_> {
             import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
             import_limit_action: action,
             enabled: n.enabled.unwrap_or(true),
+            graceful_restart: n.graceful_restart.or(d.graceful_restart).unwrap_or(false),
+            restart_time,
         })
     }
 }
@@ -681,6 +700,25 @@ interface = "wg3"
 address = "fe80::3:2"
 hold_time = 9
 "#;
+
+    #[test]
+    fn graceful_restart_defaults_overrides_and_range() {
+        let c = parse(GOOD, "t").unwrap();
+        assert!(!c.neighbors[0].graceful_restart);
+        assert_eq!(c.neighbors[0].restart_time, 120);
+        let text = GOOD
+            .replace(
+                "hold_time = 90\n",
+                "hold_time = 90\ngraceful_restart = true\n",
+            )
+            .replace("hold_time = 9\n", "hold_time = 9\nrestart_time = 60\n");
+        let c = parse(&text, "t").unwrap();
+        let (a, b) = (&c.neighbors[0], &c.neighbors[1]);
+        assert_eq!((a.graceful_restart, a.restart_time), (true, 120));
+        assert_eq!((b.graceful_restart, b.restart_time), (true, 60));
+        let text = GOOD.replace("hold_time = 90\n", "hold_time = 90\nrestart_time = 5000\n");
+        assert_eq!(errors(&text)[0].key, "neighbor[0].restart_time");
+    }
 
     #[test]
     fn defaults_and_overrides_resolve() {

@@ -241,6 +241,24 @@ impl Fib {
     }
 
     /// Whether the runtime should dump the kernel and call [`Fib::reconcile`].
+    /// Ends the grace before its time (RFC 4724 §4.1: every End-of-RIB is
+    /// in): adopted routes nobody wants go at the next poll. False if there
+    /// was no grace running.
+    pub fn end_grace(&mut self) -> bool {
+        if self.grace_until.is_none() {
+            return false;
+        }
+        self.grace_until = None;
+        let stale: Vec<IpNet> = self
+            .installed
+            .keys()
+            .filter(|p| !self.desired.contains_key(*p))
+            .copied()
+            .collect();
+        self.dirty.extend(stale);
+        true
+    }
+
     pub fn wants_dump(&self) -> bool {
         self.want_dump
     }
@@ -256,14 +274,7 @@ impl Fib {
             }
         }
         if self.grace_until.is_some_and(|t| t <= now) {
-            self.grace_until = None;
-            let stale: Vec<IpNet> = self
-                .installed
-                .keys()
-                .filter(|p| !self.desired.contains_key(*p))
-                .copied()
-                .collect();
-            self.dirty.extend(stale);
+            self.end_grace();
         }
         let mut ops = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);

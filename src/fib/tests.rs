@@ -97,6 +97,28 @@ fn restart_keeps_right_routes_and_removes_stale_after_grace() {
 }
 
 #[test]
+fn end_of_rib_ends_the_grace_before_its_time() {
+    let t = Instant::now();
+    let keep = route("10.255.0.3/32", "fe80::3:2", "wg3");
+    let stale = route("10.255.0.9/32", "fe80::3:2", "wg3");
+    let mut fib = Fib::new(
+        [&keep, &stale].map(|r| Seen::Ours(r.clone())).to_vec(),
+        t,
+        Duration::from_secs(120),
+    );
+    fib.set(keep.prefix, Some(keep.clone()));
+    assert!(apply_all(&mut fib, t).is_empty(), "kept during the grace");
+    assert!(fib.end_grace());
+    assert_eq!(
+        apply_all(&mut fib, t + Duration::from_secs(1)),
+        vec![FibOp::Delete(stale.prefix)],
+        "every End-of-RIB in: only the stale route goes, long before 120 s"
+    );
+    assert_eq!(fib.poll_timeout(), None);
+    assert!(!fib.end_grace(), "once");
+}
+
+#[test]
 fn conflicts_are_left_alone() {
     let t = Instant::now();
     let mut fib = Fib::new(

@@ -70,6 +70,14 @@ impl AdjRibIn {
         *self = AdjRibIn::default();
     }
 
+    /// A new session begins with the routes kept (graceful restart): what the
+    /// old session told is forgotten, the routes and stale marks stay.
+    pub(crate) fn new_session(&mut self) {
+        self.end_of_rib.clear();
+        self.ignored_families.clear();
+        self.missing_local_pref = 0;
+    }
+
     /// Families whose End-of-RIB arrived on the current session.
     pub fn end_of_rib(&self) -> &BTreeSet<AfiSafi> {
         &self.end_of_rib

@@ -16,7 +16,7 @@ use crate::wire::{AfiSafi, AttrErrorAction, Negotiated, Update};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// Whether routes of `f` may be exchanged on the session (RFC 4760 §6).
 pub(crate) fn family_negotiated(n: &Negotiated, f: AfiSafi) -> bool {
@@ -39,6 +39,10 @@ impl Rib {
     /// Applies one UPDATE from `peer` (ignored unless its session is up).
     pub fn update(&mut self, peer: PeerId, update: &Update) -> Learned {
         let mut learned = Learned::default();
+        if let Some(f) = update.is_end_of_rib() {
+            self.end_of_rib_marker(peer, f);
+            return learned;
+        }
         let Rib {
             peers,
             loc,
@@ -55,12 +59,6 @@ impl Rib {
         let Some(ctx) = p.session.as_ref().map(|s| s.ctx.clone()) else {
             return learned;
         };
-        if let Some(f) = update.is_end_of_rib() {
-            if p.adj_in.end_of_rib.insert(f) {
-                info!(peer = %p.cfg.name, family = %f, "End-of-RIB received");
-            }
-            return learned;
-        }
         let neg = ctx.negotiated;
         // RFC 4760 §6: NLRI of a family not negotiated are ignored (logged once per session).
         let mut negotiated = |f: AfiSafi| {

@@ -22,6 +22,7 @@ mod explain;
 mod export;
 mod flush;
 mod forwarding;
+mod graceful;
 mod import;
 mod intern;
 mod loc_rib;
@@ -159,6 +160,8 @@ struct Peer {
     adj_out: adj_out::AdjRibOut,
     /// Over the import limit and reported; cleared when the count drops below.
     limit_hit: bool,
+    /// Helping a graceful restart: stale routes go at this time ([`graceful`]).
+    stale_until: Option<std::time::Instant>,
 }
 
 impl Peer {
@@ -236,6 +239,7 @@ impl Rib {
             adj_in: AdjRibIn::default(),
             adj_out: adj_out::AdjRibOut::default(),
             limit_hit: false,
+            stale_until: None,
         });
         self.peers.len() - 1
     }
@@ -286,6 +290,7 @@ impl Rib {
         p.adj_in.clear();
         p.session = None;
         p.limit_hit = false;
+        p.stale_until = None;
     }
 
     /// The loopbacks this node originates; prefixes outside the loopback

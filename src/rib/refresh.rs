@@ -28,6 +28,14 @@ impl Rib {
         if !self.family_negotiated(peer, afi_safi) {
             return;
         }
+        self.mark_stale(peer, afi_safi);
+        let p = &self.peers[peer];
+        info!(peer = %p.cfg.name, family = %afi_safi, stale = self.stale_count(peer, afi_safi), "Beginning of Route Refresh");
+    }
+
+    /// Marks every route of `afi_safi` from `peer` stale (BoRR, or a graceful
+    /// restart: [`super::graceful`]), replacing an earlier mark of the family.
+    pub(super) fn mark_stale(&mut self, peer: PeerId, afi_safi: AfiSafi) {
         let pid = peer as u32;
         let loc = &self.loc;
         let stale: HashSet<IpNet> = loc
@@ -37,7 +45,6 @@ impl Rib {
             .filter(|p| family_of(p) == afi_safi)
             .collect();
         let p = &mut self.peers[peer];
-        info!(peer = %p.cfg.name, family = %afi_safi, stale = stale.len(), "Beginning of Route Refresh");
         p.adj_in.stale.retain(|(f, _)| *f != afi_safi);
         p.adj_in.stale.push((afi_safi, stale));
     }
@@ -45,13 +52,26 @@ impl Rib {
     /// EoRR from `peer`: its routes of `afi_safi` not re-announced since BoRR
     /// are withdrawn. Returns how many. Without a BoRR before, nothing happens.
     pub fn end_refresh(&mut self, peer: PeerId, afi_safi: AfiSafi) -> usize {
+        let Some(p) = self.peers.get(peer) else {
+            return 0;
+        };
+        if !p.adj_in.stale.iter().any(|(f, _)| *f == afi_safi) {
+            if p.session.is_some() {
+                warn!(peer = %p.cfg.name, family = %afi_safi, "End of Route Refresh without a beginning: ignored");
+            }
+            return 0;
+        }
+        let purged = self.purge_stale(peer, afi_safi);
+        info!(peer = %self.peers[peer].cfg.name, family = %afi_safi, purged, "End of Route Refresh");
+        purged
+    }
+
+    /// Withdraws `peer`'s routes of `afi_safi` still marked stale; how many.
+    pub(super) fn purge_stale(&mut self, peer: PeerId, afi_safi: AfiSafi) -> usize {
         let Some(p) = self.peers.get_mut(peer) else {
             return 0;
         };
         let Some(i) = p.adj_in.stale.iter().position(|(f, _)| *f == afi_safi) else {
-            if p.session.is_some() {
-                warn!(peer = %p.cfg.name, family = %afi_safi, "End of Route Refresh without a beginning: ignored");
-            }
             return 0;
         };
         let (_, stale) = p.adj_in.stale.swap_remove(i);
@@ -64,8 +84,22 @@ impl Rib {
         }
         admit_held(&mut self.loc, p, pid);
         self.loc.routes.sweep();
-        info!(peer = %p.cfg.name, family = %afi_safi, purged, "End of Route Refresh");
         purged
+    }
+
+    /// End-of-RIB of `f` from `peer` (RFC 4724 §2): recorded; while helping a
+    /// graceful restart, the routes still stale go.
+    pub(super) fn end_of_rib_marker(&mut self, peer: PeerId, f: AfiSafi) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.session.is_none() {
+            return;
+        }
+        if p.adj_in.end_of_rib.insert(f) {
+            info!(peer = %p.cfg.name, family = %f, "End-of-RIB received");
+        }
+        self.graceful_end_of_rib(peer, f);
     }
 
     /// Routes of `afi_safi` from `peer` marked stale by a BoRR and not yet refreshed.

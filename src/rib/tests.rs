@@ -789,4 +789,5 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     assert_eq!(rib.counts(1).advertised, 2);
 }
 
+mod graceful;
 mod hardening;

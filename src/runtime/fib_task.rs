@@ -43,6 +43,9 @@ pub enum FibMsg {
     Ops { reply: oneshot::Sender<OpCounts> },
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
+    /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1): the
+    /// routes of the previous run not re-learned go now, not at the grace time.
+    EndGrace,
 }
 
 /// Route operations sent to the kernel since start, and how many it refused.
@@ -111,6 +114,11 @@ impl FibTask {
         Ok(task)
     }
 
+    /// Routes of an earlier run found in the kernel at start.
+    pub fn adopted(&self) -> usize {
+        self.fib.counts().installed
+    }
+
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<FibMsg>) {
         loop {
             let deadline = if self.fib.has_work() || self.fib.wants_dump() {
@@ -167,6 +175,11 @@ impl FibTask {
                             interface: interface.unwrap_or_default(),
                         });
                         self.fib.set(prefix, r);
+                    }
+                    FibMsg::EndGrace => {
+                        if self.fib.end_grace() {
+                            info!("End-of-RIB from every graceful-restart neighbor: kernel routes of the previous run not re-learned are removed");
+                        }
                     }
                     FibMsg::View { reply } => {
                         let _ = reply.send(self.fib.view());

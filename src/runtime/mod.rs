@@ -27,8 +27,21 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+/// What this run says about graceful restart (RFC 4724 §3) in its OPENs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RestartState {
+    /// R bit: kittbgpd restarted (it found its own routes in the kernel).
+    pub restarted: bool,
+    /// F bits: kernel routes survive a stop (`[kernel] enabled`, `on_stop = "keep"`).
+    pub forwarding: bool,
+}
+
 /// The capabilities kittbgpd announces (RFC 5492).
-pub fn local_capabilities(config: &Config, neighbor: &crate::config::Neighbor) -> Vec<Capability> {
+pub fn local_capabilities(
+    config: &Config,
+    neighbor: &crate::config::Neighbor,
+    restart: RestartState,
+) -> Vec<Capability> {
     let mut caps = vec![
         Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
         Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
@@ -45,10 +58,26 @@ pub fn local_capabilities(config: &Config, neighbor: &crate::config::Neighbor) -
             },
         ]));
     }
+    if neighbor.graceful_restart {
+        let flags = if restart.forwarding { 0x80 } else { 0 };
+        caps.push(Capability::GracefulRestart {
+            restart_state: restart.restarted,
+            notification: false,
+            restart_time: neighbor.restart_time,
+            families: vec![
+                (AfiSafi::IPV4_UNICAST, flags),
+                (AfiSafi::IPV6_UNICAST, flags),
+            ],
+        });
+    }
     caps
 }
 
-pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionConfig {
+pub fn session_config(
+    config: &Config,
+    n: &crate::config::Neighbor,
+    restart: RestartState,
+) -> SessionConfig {
     SessionConfig {
         local_as: config.local_as,
         remote_as: n.remote_as,
@@ -60,7 +89,7 @@ pub fn session_config(config: &Config, n: &crate::config::Neighbor) -> SessionCo
         error_wait_min: n.error_wait_min,
         error_wait_max: n.error_wait_max,
         passive: n.passive,
-        capabilities: local_capabilities(config, n),
+        capabilities: local_capabilities(config, n, restart),
     }
 }
 
@@ -79,30 +108,6 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         None => None,
     };
     let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
-    let mut peers: Vec<PeerHandle> = Vec::new();
-    for (id, n) in config.neighbors.iter().enumerate() {
-        if let Some(ifname) = &n.interface {
-            if let Err(e) = transport::if_index(ifname) {
-                warn!(peer = %n.name, "{e}; will keep trying to connect");
-            }
-        }
-        peers.push(peer::spawn(
-            id,
-            n.clone(),
-            session_config(&config, n),
-            rib_tx.clone(),
-        ));
-    }
-    let rib_peers = config
-        .neighbors
-        .iter()
-        .zip(&peers)
-        .map(|(n, h)| RibPeer {
-            name: n.name.clone(),
-            interface: n.interface.clone(),
-            tx: h.tx.clone(),
-        })
-        .collect();
     // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
     let mut originated: BTreeSet<_> = config.loopbacks.originate.iter().copied().collect();
     let mut on_lo = Vec::new();
@@ -135,6 +140,21 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     });
     // No kernel routes although enabled is fatal: a node that advertises
     // routes it cannot forward is a black hole (`[kernel] enabled = false` to run without).
+    // Graceful restart (RFC 4724 §4.1): adopted routes are kept until every
+    // GR neighbor's End-of-RIB, or at most the longest restart time.
+    if let Some(t) = config
+        .neighbors
+        .iter()
+        .filter(|n| n.graceful_restart)
+        .map(|n| n.restart_time)
+        .max()
+    {
+        kernel.startup_grace = Duration::from_secs(t.into());
+    }
+    let mut restart = RestartState {
+        restarted: false,
+        forwarding: kernel.enabled && kernel.on_stop == crate::config::OnStop::Keep,
+    };
     let fib_tx = if kernel.enabled {
         let task = fib_task::FibTask::start(kernel, &config.loopbacks, rib_tx.clone())
             .await
@@ -143,12 +163,40 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
                     "cannot manage kernel routes: {e} ([kernel] enabled = false to run without)"
                 )
             })?;
+        restart.restarted = task.adopted() > 0;
+        if restart.restarted {
+            info!("restarted with kernel routes kept: announcing graceful restart with the R bit");
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(task.run(rx));
         Some(tx)
     } else {
         None
     };
+    let mut peers: Vec<PeerHandle> = Vec::new();
+    for (id, n) in config.neighbors.iter().enumerate() {
+        if let Some(ifname) = &n.interface {
+            if let Err(e) = transport::if_index(ifname) {
+                warn!(peer = %n.name, "{e}; will keep trying to connect");
+            }
+        }
+        peers.push(peer::spawn(
+            id,
+            n.clone(),
+            session_config(&config, n, restart),
+            rib_tx.clone(),
+        ));
+    }
+    let rib_peers = config
+        .neighbors
+        .iter()
+        .zip(&peers)
+        .map(|(n, h)| RibPeer {
+            name: n.name.clone(),
+            interface: n.interface.clone(),
+            tx: h.tx.clone(),
+        })
+        .collect();
     tokio::spawn(rib_task::run(
         config.clone(),
         rib_peers,
@@ -269,6 +317,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         on_lo,
         accepting,
         views: views_tx,
+        restart,
     };
     wait_for_signal(&mut running, &mut reload_rx).await;
     let peers = std::mem::take(&mut running.peers);
@@ -294,6 +343,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         if p.tx
             .send(PeerCmd::Stop {
                 notification,
+                graceful: restart.forwarding,
                 done: tx,
             })
             .is_ok()

@@ -8,7 +8,7 @@ use crate::config::Neighbor;
 use crate::rib::split_messages;
 use crate::session::held::Transition;
 use crate::session::{
-    Action, Direction, Event, HeldDown, HoldReason, Session, SessionConfig, State,
+    Action, Direction, DownReason, Event, HeldDown, HoldReason, Session, SessionConfig, State,
 };
 use crate::wire::{Message, Negotiated, Notification};
 use bytes::Bytes;
@@ -59,9 +59,12 @@ pub enum PeerCmd {
         session: Box<SessionConfig>,
         restart: bool,
     },
-    /// Administrative stop: send this NOTIFICATION, then end the task.
+    /// Administrative stop: send this NOTIFICATION, then end the task. With
+    /// `graceful` (forwarding state kept) a session with graceful restart
+    /// is closed without NOTIFICATION, so the peer keeps our routes (RFC 4724 §4.1).
     Stop {
         notification: Notification,
+        graceful: bool,
         done: oneshot::Sender<()>,
     },
 }
@@ -168,6 +171,7 @@ pub fn spawn(
         status: status_tx,
         epoch: 0,
         generation: 0,
+        graceful: None,
     };
     tokio::spawn(task.run(rx, conn_rx));
     PeerHandle {
@@ -200,6 +204,8 @@ struct PeerTask {
     epoch: u64,
     /// Counts connections, so events of a closed connection are dropped.
     generation: u64,
+    /// Graceful restart negotiated on the current session (RFC 4724).
+    graceful: Option<crate::wire::open::GracefulRestart>,
 }
 
 fn slot(dir: Direction) -> usize {
@@ -240,9 +246,13 @@ impl PeerTask {
             };
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
-                    Some(PeerCmd::Stop { notification, done }) => {
-                        let actions = self.session.handle(Event::Stop(notification), Instant::now());
-                        self.execute(actions);
+                    Some(PeerCmd::Stop { notification, graceful, done }) => {
+                        if graceful && self.graceful.is_some() {
+                            info!(peer = %self.neighbor.name, "stopping with graceful restart: connection closed without NOTIFICATION");
+                        } else {
+                            let actions = self.session.handle(Event::Stop(notification), Instant::now());
+                            self.execute(actions);
+                        }
                         self.flush_closing().await;
                         self.publish();
                         let _ = done.send(());
@@ -622,6 +632,7 @@ impl PeerTask {
                     conn.established = true;
                     let (local, remote_addr) = (conn.local, conn.remote);
                     info!(peer = %self.neighbor.name, remote_id = %remote.bgp_id, ?direction, "session established");
+                    self.graceful = self.session.graceful_restart(&remote);
                     self.send_rib(RibMsg::PeerUp {
                         peer: self.id,
                         epoch: self.epoch,
@@ -637,6 +648,7 @@ impl PeerTask {
                                 .to_bytes(&negotiated)
                                 .unwrap_or_default(),
                         }),
+                        graceful: self.graceful.clone(),
                     });
                     self.status.send_modify(|s| {
                         s.remote_id = Some(remote.bgp_id);
@@ -668,9 +680,20 @@ impl PeerTask {
                     } else {
                         info!(peer = %self.neighbor.name, "session down: {reason}");
                     }
+                    // RFC 4724 §4.2: the routes of a GR peer survive a drop
+                    // without NOTIFICATION (a hold timer expiry counts as one
+                    // lost connection, as in BIRD and FRR); not an operator's stop.
+                    let graceful = match reason {
+                        DownReason::ConnectionClosed | DownReason::HoldTimerExpired => {
+                            self.graceful.take()
+                        }
+                        _ => None,
+                    };
+                    self.graceful = None;
                     self.send_rib(RibMsg::PeerDown {
                         peer: self.id,
                         reason: Some(reason),
+                        graceful,
                     });
                 }
             }

@@ -37,6 +37,8 @@ pub struct Running {
     pub on_lo: Vec<IpNet>,
     pub accepting: watch::Sender<Accepting>,
     pub views: watch::Sender<super::control::Views>,
+    /// What OPENs say about graceful restart in this run (RFC 4724).
+    pub restart: super::RestartState,
 }
 
 impl Running {
@@ -108,7 +110,7 @@ impl Running {
             }
             let _ = self.peers[id].tx.send(PeerCmd::Reconfigure {
                 neighbor: Box::new(n.clone()),
-                session: Box::new(super::session_config(&old, &n)),
+                session: Box::new(super::session_config(&old, &n, self.restart)),
                 restart: diff::restarts(changes, &n.name),
             });
             if o.cost != n.cost && !n.cost_auto {
@@ -145,6 +147,7 @@ impl Running {
         let (done, _) = oneshot::channel();
         let _ = self.peers[id].tx.send(PeerCmd::Stop {
             notification: Notification::new(6, subcode, Vec::new()),
+            graceful: false,
             done,
         });
         // The task's own PeerDown may be lost with its channel: withdraw here too.
@@ -154,6 +157,7 @@ impl Running {
             .send(RibMsg::PeerDown {
                 peer: id,
                 reason: None,
+                graceful: None,
             })
             .await;
         self.ids[id] = None;
@@ -165,7 +169,7 @@ impl Running {
         let handle = peer::spawn(
             id,
             n.clone(),
-            super::session_config(running, n),
+            super::session_config(running, n, self.restart),
             self.rib.clone(),
         );
         let _ = self

@@ -9,12 +9,17 @@ use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
 use crate::ctl::{RouteQuery, RouteView};
 use crate::rib::{Explanation, ExportContext, PeerConfig, Rib, RibConfig, RibOutput};
+use crate::wire::open::GracefulRestart;
 use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
+
+/// How long a GR peer back up may take to send End-of-RIB before its stale
+/// routes go (RFC 4724 §4.2's stale-path time; FRR's default).
+const STALE_PATH_TIME: u64 = 360;
 
 /// Most messages handled before a flush, so a flood cannot delay sending forever.
 const MAX_BATCH: usize = 4096;
@@ -35,11 +40,15 @@ pub enum RibMsg {
         remote_id: Ipv4Addr,
         /// Both OPENs, for BMP Peer Up.
         opens: Box<super::bmp::SessionOpens>,
+        /// Graceful restart negotiated on the session (RFC 4724).
+        graceful: Option<GracefulRestart>,
     },
     PeerDown {
         peer: PeerId,
         /// Why (for BMP Peer Down); `None`: removed from the configuration.
         reason: Option<crate::session::DownReason>,
+        /// Set when the peer's routes are kept stale (RFC 4724 §4.2).
+        graceful: Option<GracefulRestart>,
     },
     Update {
         peer: PeerId,
@@ -131,6 +140,11 @@ struct RibTask {
     bmp: super::bmp::BmpFeed,
     /// `[mrt] updates`: live BGP4MP log.
     mrt_log: super::mrt_log::MrtLog,
+    /// Restarting speaker (RFC 4724 §4.1): GR neighbors whose End-of-RIB is
+    /// awaited before the kernel routes of the previous run not re-learned go.
+    restart_wait: BTreeSet<PeerId>,
+    /// The FIB still keeps the previous run's routes (no `EndGrace` sent yet).
+    grace_pending: bool,
 }
 
 pub async fn run(
@@ -145,6 +159,13 @@ pub async fn run(
     for n in &config.neighbors {
         rib.add_peer(PeerConfig::from(n));
     }
+    let restart_wait = config
+        .neighbors
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.graceful_restart && n.enabled)
+        .map(|(i, _)| i)
+        .collect();
     let mut task = RibTask {
         rib,
         epochs: vec![None; peers.len()],
@@ -154,8 +175,24 @@ pub async fn run(
         best_changes: 0,
         bmp: Default::default(),
         mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
+        restart_wait,
+        grace_pending: true,
     };
-    while let Some(msg) = rx.recv().await {
+    task.restart_progress();
+    loop {
+        // Helper side of graceful restart: stale routes have a deadline.
+        let msg = match task.rib.stale_timeout() {
+            Some(t) => tokio::select! {
+                m = rx.recv() => m,
+                () = tokio::time::sleep_until(t.into()) => {
+                    task.rib.expire_stale(std::time::Instant::now());
+                    task.flush();
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(msg) = msg else { break };
         task.handle(msg);
         let mut n = 1;
         while n < MAX_BATCH {
@@ -179,6 +216,7 @@ impl RibTask {
                 local,
                 remote_id,
                 opens,
+                graceful,
             } => {
                 let Some(p) = self.peers.get(peer) else {
                     return;
@@ -202,18 +240,47 @@ impl RibTask {
                 self.bmp
                     .peer_up(peer, address, asn, remote_id, negotiated, local, &opens);
                 self.mrt_log.peer_up(peer, negotiated, local);
+                // RFC 4724 §4.2: stale routes of families the peer did not
+                // preserve go now; the rest wait for its End-of-RIB.
+                let (preserved, time) = graceful
+                    .as_ref()
+                    .map_or((&[][..], 0), |g| (&g.preserved[..], g.restart_time));
+                let stale_time =
+                    std::time::Duration::from_secs(u64::from(time).max(STALE_PATH_TIME));
+                self.rib.graceful_session_up(
+                    peer,
+                    preserved,
+                    std::time::Instant::now() + stale_time,
+                );
+                if graceful.is_none() && self.restart_wait.remove(&peer) {
+                    debug!(peer = %p.name, "no graceful restart on this session: its End-of-RIB is not awaited");
+                }
             }
-            RibMsg::PeerDown { peer, reason } => {
+            RibMsg::PeerDown {
+                peer,
+                reason,
+                graceful,
+            } => {
                 self.bmp.peer_down(peer, reason.as_ref());
                 self.mrt_log.peer_down(peer);
                 if let Some(p) = self.peers.get(peer) {
                     let c = self.rib.counts(peer);
-                    if c.accepted + c.filtered > 0 {
-                        info!(peer = %p.name, "removing {} routes of the closed session", c.accepted + c.filtered);
-                    }
                     self.epochs[peer] = None;
                     self.credits[peer] = 0;
-                    self.rib.peer_down(peer);
+                    match graceful {
+                        Some(g) => {
+                            let until = std::time::Instant::now()
+                                + std::time::Duration::from_secs(g.restart_time.into());
+                            info!(peer = %p.name, restart_time = g.restart_time, families = ?g.families, "graceful restart: keeping {} routes as stale", c.accepted + c.filtered);
+                            self.rib.peer_down_graceful(peer, &g.families, until);
+                        }
+                        None => {
+                            if c.accepted + c.filtered > 0 {
+                                info!(peer = %p.name, "removing {} routes of the closed session", c.accepted + c.filtered);
+                            }
+                            self.rib.peer_down(peer);
+                        }
+                    }
                 }
             }
             RibMsg::Update { peer, update } => {
@@ -314,6 +381,33 @@ impl RibTask {
         }
     }
 
+    /// Restarting speaker (RFC 4724 §4.1): once every awaited GR neighbor
+    /// sent End-of-RIB for each family of its session, the FIB sweeps the
+    /// routes of the previous run not re-learned (sent after the routes).
+    fn restart_progress(&mut self) {
+        if !self.grace_pending {
+            return;
+        }
+        let rib = &self.rib;
+        let epochs = &self.epochs;
+        self.restart_wait.retain(|&peer| {
+            if epochs.get(peer).copied().flatten().is_none() {
+                return true;
+            }
+            let eor = rib.end_of_rib_received(peer);
+            ![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
+                .into_iter()
+                .filter(|f| rib.family_negotiated(peer, *f))
+                .all(|f| eor.contains(&f))
+        });
+        if self.restart_wait.is_empty() {
+            self.grace_pending = false;
+            if let Some(fib) = &self.fib {
+                let _ = fib.send(super::fib_task::FibMsg::EndGrace);
+            }
+        }
+    }
+
     /// Decide what changed, then encode for every peer that can take more.
     fn flush(&mut self) {
         self.decide();
@@ -329,6 +423,7 @@ impl RibTask {
                 let _ = self.peers[peer].tx.send(PeerCmd::Send { epoch, chunk });
             }
         }
+        self.restart_progress();
     }
 
     fn decide(&mut self) {

@@ -439,6 +439,11 @@ impl Session {
         out.push(Action::Connect);
     }
 
+    /// Graceful restart in force with `remote`'s OPEN (RFC 4724), if both offer it.
+    pub fn graceful_restart(&self, remote: &Open) -> Option<crate::wire::open::GracefulRestart> {
+        crate::wire::open::negotiate_graceful_restart(&self.local_open(), remote)
+    }
+
     /// The OPEN this session sends.
     pub fn local_open(&self) -> Open {
         Open::new(

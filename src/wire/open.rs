@@ -220,6 +220,53 @@ pub fn negotiate(local: &Open, remote: &Open) -> Negotiated {
     }
 }
 
+/// Graceful restart on one session (RFC 4724 §3, §4): what the peer said,
+/// when both OPENs carry the capability.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GracefulRestart {
+    /// The peer's restart time: how long to keep its routes after a drop.
+    pub restart_time: u16,
+    /// R bit: the peer has just restarted.
+    pub restarting: bool,
+    /// Families of the session the capability lists: their routes are kept
+    /// when the session drops (RFC 4724 §4.2).
+    pub families: Vec<AfiSafi>,
+    /// Of those, the ones whose forwarding state the peer preserved (F bit):
+    /// on a new session, stale routes of the others go at once.
+    pub preserved: Vec<AfiSafi>,
+}
+
+/// Graceful restart in force on a session: `None` unless both OPENs carry
+/// the capability (code 64). Families are those both sides exchange.
+pub fn negotiate_graceful_restart(local: &Open, remote: &Open) -> Option<GracefulRestart> {
+    if !local.has(capability::GRACEFUL_RESTART) {
+        return None;
+    }
+    let (lf, rf) = (local.families(), remote.families());
+    remote.capabilities.iter().find_map(|c| match c {
+        Capability::GracefulRestart {
+            restart_state,
+            restart_time,
+            families,
+            ..
+        } => {
+            let common = |(f, _): &&(AfiSafi, u8)| lf.contains(f) && rf.contains(f);
+            Some(GracefulRestart {
+                restart_time: *restart_time,
+                restarting: *restart_state,
+                families: families.iter().filter(common).map(|(f, _)| *f).collect(),
+                preserved: families
+                    .iter()
+                    .filter(common)
+                    .filter(|(_, flags)| flags & 0x80 != 0)
+                    .map(|(f, _)| *f)
+                    .collect(),
+            })
+        }
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +419,59 @@ mod tests {
                 && n.ipv6_unicast
                 && !n.ipv4_extended_next_hop
                 && !n.enhanced_route_refresh
+        );
+    }
+
+    #[test]
+    fn graceful_restart_needs_both_and_keeps_preserved_common_families() {
+        let gr = |r, fams: Vec<(AfiSafi, u8)>| Capability::GracefulRestart {
+            restart_state: r,
+            notification: false,
+            restart_time: 90,
+            families: fams,
+        };
+        let mp4 = Capability::Multiprotocol(AfiSafi::IPV4_UNICAST);
+        let mp6 = Capability::Multiprotocol(AfiSafi::IPV6_UNICAST);
+        let id = Ipv4Addr::new(10, 0, 0, 1);
+        let local = Open::new(
+            65000,
+            90,
+            id,
+            vec![mp4.clone(), mp6.clone(), gr(false, vec![])],
+        );
+        let remote = Open::new(
+            65000,
+            90,
+            id,
+            vec![
+                mp4.clone(),
+                gr(
+                    true,
+                    vec![(AfiSafi::IPV4_UNICAST, 0x80), (AfiSafi::IPV6_UNICAST, 0x80)],
+                ),
+            ],
+        );
+        assert_eq!(
+            negotiate_graceful_restart(&local, &remote),
+            Some(GracefulRestart {
+                restart_time: 90,
+                restarting: true,
+                families: vec![AfiSafi::IPV4_UNICAST],
+                preserved: vec![AfiSafi::IPV4_UNICAST],
+            })
+        );
+        let plain = Open::new(65000, 90, id, vec![mp4.clone(), mp6]);
+        assert_eq!(negotiate_graceful_restart(&plain, &remote), None);
+        assert_eq!(negotiate_graceful_restart(&local, &plain), None);
+        let no_f = Open::new(
+            65000,
+            90,
+            id,
+            vec![mp4, gr(false, vec![(AfiSafi::IPV4_UNICAST, 0)])],
+        );
+        assert_eq!(
+            negotiate_graceful_restart(&local, &no_f).unwrap().preserved,
+            vec![]
         );
     }
 }

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# test_gr.sh -- graceful restart (RFC 4724) with BIRD 2, both roles. A line 1 - 2 - 3: BIRD on
+# nodes 1 and 3 (`graceful restart on`, kernel routes persist), kittbgpd on node 2 (the transit;
+# `graceful_restart = true`, kernel routes on, on_stop = "keep"). Pings run from node 1's
+# loopback to node 3's through node 2 (10 a second) while one side restarts.
+#
+# Usage: interop/test_gr.sh [/path/to/kittbgpd]   (root)
+# Prints PASS/FAIL lines and a final "N passed, M failed"; exit 1 on any failure. Cleans up only
+# its own namespaces and PIDs (lib.sh), also when interrupted.
+#
+#   0  every session Established (4 ends), pings 1 -> 3 go through
+#   a  kittbgpd restarts (SIGTERM, started again 2 s later): while it is down BIRD on node 1
+#      keeps 10.255.0.3/32 (learned from node 2) and says the neighbor restarts; the new run
+#      announces the R bit, ends its kernel grace at End-of-RIB from both BIRDs (not at the
+#      restart time), and no ping 1 -> 3 is lost
+#   b  BIRD on node 1 restarts (`birdc graceful restart`, then `bird -R`): while it is down
+#      kittbgpd keeps 10.255.0.1/32 (stale), after End-of-RIB it still has it, and no ping
+#      3 -> 1 is lost
+#   z  every daemon still running
+# Environment: KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=interop/lib.sh
+source "$HERE/lib.sh"
+
+lab_args "$@"
+lab_checks
+TMPD=$(mktemp -d /tmp/kbgr.XXXXXX)
+trap 'rm -rf "$TMPD"' EXIT
+
+lab_exit_hook() {
+    local rc=$1
+    if ((rc != 0 || FAILED > 0)) && [[ -d $KB_LAB_STATE ]]; then
+        kb_show 2 neighbors 2>&1 | sed 's/^/   /' || true
+        grep -aE ' (WARN|ERROR|INFO) ' "$(lab_dir 2)/kittbgpd.log" 2>/dev/null | tail -n 25 || true
+        tail -n 15 "$(lab_bird_log 1)" 2>/dev/null || true
+    fi
+    ((rc == 0)) || echo "interrupted or aborted (status $rc) after the checks above"
+    rm -rf "$TMPD"
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED == 0))
+}
+
+# ping_bg NAME FROM TO COUNT: COUNT pings 10 a second from node FROM's loopback to node TO's, in
+# the background; ping_loss NAME prints "sent received" (after check_no_loss waited: a
+# command substitution cannot wait for this shell's children)
+ping_bg() {
+    ip netns exec "$(lab_ns "$2")" ping -n -q -i 0.1 -W 1 -c "$4" -I "10.255.0.$2" "10.255.0.$3" \
+        > "$TMPD/$1.ping" 2>&1 &
+    echo $! > "$TMPD/$1.pid"
+}
+ping_loss() {
+    sed -nE 's/^([0-9]+) packets transmitted, ([0-9]+) received.*/\1 \2/p' "$TMPD/$1.ping"
+}
+check_no_loss() {
+    local label=$1 r
+    wait "$(cat "$TMPD/$2.pid")" || true
+    r=$(ping_loss "$2")
+    read -r sent got <<< "${r:-0 0}"
+    if ((sent > 0 && sent == got)); then pass "$label: $got/$sent pings answered, none lost"
+    else fail "$label: $got/$sent pings answered ($(tail -n 2 "$TMPD/$2.ping" | tr '\n' ' '))"; fi
+}
+kb_log() { cat "$(lab_dir 2)/kittbgpd.log"; }
+
+cp "$BIN" "$TMPD/kittbgpd"
+echo "kittbgpd: $BIN (running a copy: $TMPD/kittbgpd)"
+lab_init
+lab_up 3 line
+for i in 1 3; do lab_bird_conf "$i" --gr --hold 9 --keepalive 3; lab_bird_start "$i"; done
+kb_conf 2 --hold 9 --keepalive 3 --kernel --gr
+kb_start 2 "$TMPD/kittbgpd"
+
+# ---------------------------------------------------------------- 0
+all_up() { kb_established 2 wg1 && kb_established 2 wg3 && bird_established 1 wg2 && bird_established 3 wg2; }
+if wait_for all_up 40; then pass "0  all 4 session ends Established"; else fail "0  all 4 session ends Established within 40 s"; fi
+wait_for "bird_has_prefix 1 10.255.0.3/32 && bird_has_prefix 3 10.255.0.1/32" 20 || true
+if wait_for "ip netns exec $(lab_ns 1) ping -c1 -W1 -q -I 10.255.0.1 10.255.0.3 >/dev/null 2>&1" 20; then
+    pass "0  node 1 reaches node 3's loopback through node 2"
+else fail "0  node 1 reaches node 3's loopback through node 2"; fi
+
+# ---------------------------------------------------------------- a: kittbgpd restarts
+ping_bg a 1 3 150
+sleep 2
+kb_stop 2
+if wait_for "birdc_n 1 show protocols all wg2 | grep -qiE 'restart|Active|Connect'" 5 && bird_has_prefix 1 10.255.0.3/32; then
+    pass "a  kittbgpd down: BIRD keeps 10.255.0.3/32 ($(birdc_n 1 show protocols wg2 | awk '$1 == "wg2" {$1=$2=$3=""; print}' | xargs))"
+else
+    fail "a  kittbgpd down: BIRD keeps 10.255.0.3/32 ($(birdc_n 1 show route 10.255.0.3/32 | tail -n +2 | xargs))"
+fi
+birdc_n 1 show route 10.255.0.3/32 all | grep -iE 'stale|10.255.0.3' | sed 's/^/     /' || true
+sleep 2
+kb_start 2 "$TMPD/kittbgpd"
+if wait_for all_up 30; then pass "a  sessions Established again"; else fail "a  sessions Established again within 30 s"; fi
+if wait_for "kb_log | grep -q 'announcing graceful restart with the R bit'" 5; then
+    pass "a  the new run found its kernel routes and sets the R bit"
+else fail "a  the new run sets the R bit"; fi
+if wait_for "kb_log | grep -q 'End-of-RIB from every graceful-restart neighbor'" 30; then
+    pass "a  kernel grace ended at End-of-RIB from both BIRDs (not after the 120 s restart time)"
+else fail "a  kernel grace ended at End-of-RIB from both BIRDs"; fi
+check_no_loss "a  kittbgpd restart" a
+if bird_has_prefix 1 10.255.0.3/32 && bird_has_prefix 3 10.255.0.1/32; then
+    pass "a  both BIRDs have the other's loopback after the restart"
+else fail "a  both BIRDs have the other's loopback after the restart"; fi
+
+# ---------------------------------------------------------------- b: BIRD restarts
+ping_bg b 3 1 150
+sleep 2
+bpid=$(cat "$(lab_dir 1)/bird.pid")
+if ! birdc_n 1 graceful restart >/dev/null 2>&1; then
+    info "birdc graceful restart refused: killing BIRD instead"
+    kill -KILL "$bpid"
+fi
+wait_for "! kill -0 $bpid 2>/dev/null" 10 || true
+if wait_for "! kb_established 2 wg1" 10 && kb_has_prefix 2 10.255.0.1/32; then
+    pass "b  BIRD down: kittbgpd keeps 10.255.0.1/32 ($(kb_log | grep -a 'keeping .* routes as stale' | tail -n1 | sed 's/.*INFO //'))"
+else
+    fail "b  BIRD down: kittbgpd keeps 10.255.0.1/32 (state $(kb_neighbor_state 2 wg1))"
+fi
+sleep 2
+lab_bird_start 1 -R
+if wait_for all_up 30; then pass "b  sessions Established again"; else fail "b  sessions Established again within 30 s"; fi
+if wait_for "kb_log | grep -q 'wg1.*End-of-RIB, stale routes purged\|End-of-RIB, stale routes purged.*wg1'" 30; then
+    pass "b  kittbgpd got BIRD's End-of-RIB and purged only what stayed stale"
+else fail "b  kittbgpd purged stale routes at BIRD's End-of-RIB"; fi
+check_no_loss "b  BIRD restart" b
+if kb_has_prefix 2 10.255.0.1/32; then pass "b  kittbgpd still has 10.255.0.1/32"; else fail "b  kittbgpd still has 10.255.0.1/32"; fi
+
+# ---------------------------------------------------------------- z
+if lab_pid kittbgpd-2 >/dev/null && [[ -s $(lab_dir 1)/bird.pid ]]; then pass "z  every daemon still running"
+else fail "z  every daemon still running"; fi

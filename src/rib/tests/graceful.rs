@@ -1,0 +1,108 @@
+//! Graceful restart, helper side (RFC 4724 §4.2).
+
+use super::*;
+use std::time::{Duration, Instant};
+
+const BOTH: [AfiSafi; 2] = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
+
+/// Peer 0 announced a, b (IPv4) and c (IPv6), then its session dropped gracefully.
+fn helping(now: Instant) -> Rib {
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    rib.update(0, &announce(None, &["10.255.0.1/32", "10.255.0.2/32"]));
+    rib.update(0, &announce(None, &["fd00:255::3/128"]));
+    flush(&mut rib);
+    rib.peer_down_graceful(0, &BOTH, now + Duration::from_secs(120));
+    rib
+}
+
+fn best_of(rib: &Rib, prefix: &str) -> usize {
+    rib.explain(net(prefix)).candidates.len()
+}
+
+#[test]
+fn routes_stay_stale_while_the_peer_restarts_and_are_still_advertised() {
+    let now = Instant::now();
+    let mut rib = helping(now);
+    let out = flush(&mut rib);
+    // Nothing withdrawn anywhere, nothing taken out of the kernel.
+    assert!(got(&out, 1).withdrawn.is_empty(), "{:?}", got(&out, 1));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, RibOutput::BestChanged { best: None, .. })));
+    assert_eq!(rib.stale_count(0, AfiSafi::IPV4_UNICAST), 2);
+    assert_eq!(rib.stale_count(0, AfiSafi::IPV6_UNICAST), 1);
+    assert_eq!(best_of(&rib, "10.255.0.1/32"), 1);
+    assert!(rib.graceful_pending(0));
+    assert_eq!(rib.stale_timeout(), Some(now + Duration::from_secs(120)));
+    // A peer coming up meanwhile gets the stale routes too.
+    rib.peer_down(2);
+    up(&mut rib, 2);
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 2).announced.len(), 3);
+}
+
+#[test]
+fn relearned_routes_lose_the_mark_and_end_of_rib_purges_the_rest() {
+    let now = Instant::now();
+    let mut rib = helping(now);
+    flush(&mut rib);
+    up(&mut rib, 0);
+    rib.graceful_session_up(0, &BOTH, now + Duration::from_secs(300));
+    rib.update(0, &announce(Some(5), &["10.255.0.1/32"]));
+    assert_eq!(rib.stale_count(0, AfiSafi::IPV4_UNICAST), 1);
+    rib.update(0, &Update::end_of_rib(AfiSafi::IPV4_UNICAST));
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.2/32")]);
+    assert_eq!(best_of(&rib, "10.255.0.1/32"), 1);
+    assert_eq!(best_of(&rib, "10.255.0.2/32"), 0);
+    // IPv6 still waits for its own End-of-RIB.
+    assert!(rib.graceful_pending(0));
+    rib.update(0, &Update::end_of_rib(AfiSafi::IPV6_UNICAST));
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).withdrawn, vec![net("fd00:255::3/128")]);
+    assert!(!rib.graceful_pending(0));
+    assert_eq!(rib.stale_timeout(), None);
+}
+
+#[test]
+fn the_deadline_purges_what_is_still_stale() {
+    let now = Instant::now();
+    let mut rib = helping(now);
+    flush(&mut rib);
+    assert_eq!(rib.expire_stale(now + Duration::from_secs(119)), 0);
+    assert_eq!(rib.expire_stale(now + Duration::from_secs(120)), 3);
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).withdrawn.len(), 3);
+    assert!(rib.is_empty() || best_of(&rib, "10.255.0.1/32") == 0);
+    assert!(!rib.graceful_pending(0));
+}
+
+#[test]
+fn a_family_not_preserved_on_return_or_at_the_drop_is_purged() {
+    let now = Instant::now();
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    rib.update(0, &announce(None, &["10.255.0.1/32"]));
+    rib.update(0, &announce(None, &["fd00:255::3/128"]));
+    flush(&mut rib);
+    // Only IPv6 forwarding state is preserved: IPv4 goes at once.
+    rib.peer_down_graceful(0, &[AfiSafi::IPV6_UNICAST], now + Duration::from_secs(60));
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.1/32")]);
+    // Back without the forwarding bit for IPv6 (RFC 4724 §4.2): purged.
+    up(&mut rib, 0);
+    rib.graceful_session_up(0, &[], now + Duration::from_secs(60));
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).withdrawn, vec![net("fd00:255::3/128")]);
+    assert!(!rib.graceful_pending(0));
+}
+
+#[test]
+fn a_plain_peer_down_during_the_restart_drops_everything() {
+    let now = Instant::now();
+    let mut rib = helping(now);
+    flush(&mut rib);
+    rib.peer_down(0);
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 1).withdrawn.len(), 3);
+    assert!(!rib.graceful_pending(0));
+}
