@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh -- every test of kittbgpd: build, `cargo test` (unit, codec laws, golden BIRD vectors,
-# FSM tables), then the interop labs (interop/test_bird_pair.sh, test_ring4.sh, test_fabric5.sh, test_latency.sh,
-# test_kernel.sh, test_tunnels.sh, test_reload.sh, test_gr.sh, test_bmp.sh;
+# FSM tables), packaging (systemd-analyze verify of the unit, the NixOS module evaluated with
+# nix-instantiate), then the interop labs (interop/test_bird_pair.sh, test_ring4.sh, test_fabric5.sh, test_latency.sh,
+# test_kernel.sh, test_tunnels.sh, test_reload.sh, test_gr.sh, test_bmp.sh, and test_bird_pair.sh again with KB_UNPRIV=1;
 # root, network namespaces).
 #
 # Usage: ./test.sh
@@ -45,7 +46,20 @@ while read -r a b; do p=$((p + a)); f=$((f + b)); done < <(
 ((rc == 0 || f > 0)) || f=1
 add "$p" "$f" "cargo test"
 
-# 3. interop with BIRD 2
+# 3. packaging: the systemd unit (systemd-analyze verify) and the NixOS module (offline eval)
+for t in packaging/systemd/verify.sh packaging/nix/test.sh; do
+    stage "$t"
+    rc=0
+    "$t" "$BIN" 2>&1 | tee "$LOG/pkg.log" || rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG/pkg.log" | tail -n 1 || true)
+    if [[ -n $line ]]; then read -r p _ f _ <<< "${line//,/}"
+    elif ((rc == 0)); then p=1 f=0
+    else p=0 f=1; fi
+    ((rc == 0 || f > 0)) || f=1
+    add "$p" "$f" "$t"
+done
+
+# 4. interop with BIRD 2
 if [[ ${KB_SKIP_INTEROP:-0} == 1 ]]; then
     SUMMARY+=("interop: skipped (KB_SKIP_INTEROP=1)")
 elif [[ $(id -u) != 0 ]]; then
@@ -74,6 +88,17 @@ else
         ((rc == 0 || f > 0)) || f=1
         add "$p" "$f" "interop $lab"
     done
+    # the pair lab again as the systemd unit runs the daemon: a non-root user with exactly
+    # NET_ADMIN, NET_RAW, NET_BIND_SERVICE ambient (setpriv), control socket by group
+    if [[ " $* " != *" --peer-bird "* ]]; then
+        stage "interop/test_bird_pair.sh (KB_UNPRIV=1: unprivileged user, ambient capabilities)"
+        rc=0
+        KB_UNPRIV=1 KB_STABLE_S=${KB_STABLE_S:-10} interop/test_bird_pair.sh "$@" 2>&1 | tee "$LOG/unpriv.log" || rc=$?
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG/unpriv.log" | tail -n 1 || true)
+        if [[ -n $line ]]; then read -r p _ f _ <<< "${line//,/}"; else p=0 f=0; fi
+        ((rc == 0 || f > 0)) || f=1
+        add "$p" "$f" "interop test_bird_pair (unprivileged)"
+    fi
 fi
 
 echo

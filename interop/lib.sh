@@ -720,11 +720,17 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 # (default "cost": the step-4 link cost estimator) with those keys; none: no such table.  A link
 # whose cost (lab_cost) is "auto" gets `cost = "auto"` (measured), a number a static cost.
 # --gr: graceful restart (RFC 4724) with every neighbor (`graceful_restart = true` in [defaults]).
+# --metrics: `[metrics] listen = "127.0.0.1:$KB_METRICS_PORT"` (kb_metrics scrapes it).
+# KB_UNPRIV=1 adds `control_group = "$KB_UNPRIV_GROUP"` (see kb_start).
+KB_METRICS_PORT=${KB_METRICS_PORT:-9179}
+KB_UNPRIV_USER=${KB_UNPRIV_USER:-nobody}
+KB_UNPRIV_GROUP=${KB_UNPRIV_GROUP:-nogroup}
+KB_UNPRIV_CAPS=+net_admin,+net_raw,+net_bind_service
 KB_KERNEL_DEFAULTS="enabled=true table=254 protocol=200 metric=32 on_stop=keep startup_grace=30"
 kb_conf() {
     local i=$1; shift
     local hold=240 ka="" passive="" d j c tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
-    local kernel=0 kv k passive_to=" " costtab="" gr=0
+    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0
     declare -A kset=()
     for kv in $KB_KERNEL_DEFAULTS; do kset[${kv%%=*}]=${kv#*=}; done
     while (($#)); do
@@ -734,6 +740,7 @@ kb_conf() {
             --passive) passive=1; shift ;;
             --passive-to) passive_to+="$2 "; shift 2 ;;
             --kernel) kernel=1; shift ;;
+            --metrics) metrics=1; shift ;;
             --gr) gr=1; shift ;;
             --kernel-set)
                 k=${2%%=*}
@@ -772,7 +779,9 @@ kb_conf() {
             -e "${passive:+s/ *# @PASSIVE@//}" -e '/@PASSIVE@/d' \
             -e "s|@SOCK@|$d/kittbgpd.sock|g" -e "s/@HOLD@/$hold/g" -e "s/@PORT@/$KB_PORT/g" \
             -e "s/@ASN@/$KB_ASN/g" -e "s/@I@/$i/g" \
+            -e "$([[ ${KB_UNPRIV:-0} == 1 ]] && echo "/^control_socket = /a control_group = \"$KB_UNPRIV_GROUP\"" || true)" \
             -e "$( ((gr)) && echo '/^\[defaults\]/a graceful_restart = true' )"
+        ((metrics == 0)) || printf '\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$KB_METRICS_PORT"
         [[ -z $costtab ]] || printf '\n[%s]\n%s' "${KB_COST_TABLE:-cost}" "$costtab"
         if lab_kb_tunnels "$i"; then
             printf '\n[wireguard]\nprivate_key_file = "%s"\nbackend = "userspace"\nreconcile_interval = %s\n' \
@@ -789,8 +798,23 @@ kb_start() {
     [[ -f $d/kittbgpd.toml ]] || kb_conf "$i"
     bin=$(readlink -f "$bin")
     echo "$bin" > "$d/kittbgpd.bin"
-    lab_run "$i" kittbgpd "$d/kittbgpd.log" env RUST_LOG="${RUST_LOG:-debug}" "$bin" -c "$d/kittbgpd.toml" "$@"
+    local wrap=()
+    if [[ ${KB_UNPRIV:-0} == 1 ]]; then
+        # As the service runs: a non-root user holding exactly NET_ADMIN, NET_RAW and
+        # NET_BIND_SERVICE (ambient, as systemd's AmbientCapabilities=); it owns the node dir
+        # (control socket) and nothing else.
+        chown "$KB_UNPRIV_USER:$KB_UNPRIV_GROUP" "$d"
+        wrap=(setpriv --reuid="$KB_UNPRIV_USER" --regid="$KB_UNPRIV_GROUP" --clear-groups
+            --bounding-set=-all,$KB_UNPRIV_CAPS --inh-caps=-all,$KB_UNPRIV_CAPS
+            --ambient-caps=-all,$KB_UNPRIV_CAPS --no-new-privs)
+    fi
+    lab_run "$i" kittbgpd "$d/kittbgpd.log" env RUST_LOG="${RUST_LOG:-debug}" "${wrap[@]}" "$bin" -c "$d/kittbgpd.toml" "$@"
 }
+
+# kb_metrics I [PATH]: GET http://127.0.0.1:$KB_METRICS_PORT/metrics inside node i (kb_conf --metrics)
+kb_metrics() { ip netns exec "$(lab_ns "$1")" curl -sS -f --max-time 5 "http://127.0.0.1:$KB_METRICS_PORT${2:-/metrics}"; }
+# kb_metrics_valid I: node i's scrape passes `promtool check metrics` (apt: prometheus)
+kb_metrics_valid() { local t; t=$(kb_metrics "$1") && promtool check metrics <<< "$t"; }
 
 # lab_run I NAME LOGFILE CMD...: any command in node i's net+mount namespace, recorded for cleanup
 # as NAME-I (lab_pid/lab_kill NAME-I).  The cmdline check uses CMD's first word that is a path.

@@ -23,6 +23,13 @@
 #      `birdc reload out wg2`: BIRD refeeds between BoRR and EoRR (RFC 7313), kittbgpd keeps
 #      the routes and sends nothing back (BoRR/EoRR are not requests); `birdc reload in wg2`:
 #      kittbgpd answers the request and BIRD keeps kittbgpd's routes
+#   m  (kittbgpd) `curl /metrics` (`[metrics] listen`): promtool check metrics accepts it;
+#      session_up{neighbor="wg1"} 1, BIRD's accepted and filtered prefixes, best-path changes,
+#      kernel route operations; other paths get 404
+#   u  (KB_UNPRIV=1: the daemon runs via setpriv as $KB_UNPRIV_USER with exactly CAP_NET_ADMIN,
+#      CAP_NET_RAW, CAP_NET_BIND_SERVICE ambient, as the systemd unit runs it) its uid and
+#      effective capabilities are those; the control socket is 0660, group $KB_UNPRIV_GROUP, and
+#      another user in that group can `show neighbors`
 #   f  SIGTERM to node 2's daemon: it exits, BIRD logs "wg2: Received: Administrative shutdown"
 #      (the Cease it sent), not "Hold timer expired", and leaves Established at once
 # Environment: KB_STABLE_S, KB_LAB_PREFIX, KB_KEEP_STATE=1 (keep logs), RUST_LOG, see lib.sh.
@@ -79,7 +86,7 @@ lab_exit_hook() {
 
 # ---- node 2 as either kittbgpd or BIRD (self-test); same questions, two ways to ask
 peer_conf() {
-    if [[ $PEER == kittbgpd ]]; then kb_conf 2 --hold $HOLD --keepalive $KA
+    if [[ $PEER == kittbgpd ]]; then kb_conf 2 --hold $HOLD --keepalive $KA --metrics
     else lab_bird_conf 2 --hold $HOLD --keepalive $KA --leak; fi
 }
 peer_start() { if [[ $PEER == kittbgpd ]]; then kb_start 2 "$BIN"; else lab_bird_start 2; fi; }
@@ -233,6 +240,47 @@ check_refresh() {
     done
 }
 
+metrics_refused() { ! kb_metrics 2 "$1" >/dev/null 2>&1; }
+check_metrics() {
+    local text lint
+    text=$(kb_metrics 2) || { fail "m  GET /metrics answered"; return; }
+    if command -v promtool >/dev/null; then
+        local rc=0
+        lint=$(promtool check metrics <<< "$text" 2>&1) || rc=$?
+        check "m  promtool check metrics accepts the scrape${lint:+ ($lint)}" test "$rc" = 0
+    else
+        fail "m  promtool not installed (apt: prometheus)"
+    fi
+    check "m  kittbgpd_session_up{neighbor=\"wg1\"} is 1" grep -qE '^kittbgpd_session_up\{neighbor="wg1"\} 1(\.0)?$' <<< "$text"
+    check "m  prefixes accepted from wg1 = 2 (BIRD's loopbacks)" \
+        grep -qE '^kittbgpd_prefixes\{neighbor="wg1",kind="accepted"\} 2(\.0)?$' <<< "$text"
+    check "m  prefixes filtered from wg1 = 2 (BIRD's leaks)" \
+        grep -qE '^kittbgpd_prefixes\{neighbor="wg1",kind="filtered"\} 2(\.0)?$' <<< "$text"
+    check "m  updates received from wg1 counted" grep -qE '^kittbgpd_updates_received_total\{neighbor="wg1"\} [1-9]' <<< "$text"
+    check "m  best-path changes counted" grep -qE '^kittbgpd_best_path_changes_total [1-9]' <<< "$text"
+    check "m  uptime exported" grep -qE '^kittbgpd_uptime_seconds [0-9]' <<< "$text"
+    check "m  GET /nothing is refused (404)" metrics_refused /nothing
+    info "scrape: $(wc -l <<< "$text") lines, $(grep -c '^# TYPE' <<< "$text") families"
+}
+
+group_member_shows() {
+    setpriv --reuid=65533 --regid="$KB_UNPRIV_GROUP" --clear-groups "$(kb_bin 2)" show neighbors -s "$1" | grep -q Established
+}
+check_unpriv() {
+    local pid st uid capeff sock
+    pid=$(lab_pid kittbgpd-2)
+    st=/proc/$pid/status
+    uid=$(awk '/^Uid:/ {print $2}' "$st"); capeff=$(awk '/^CapEff:/ {print $2}' "$st")
+    check "u  daemon runs as $KB_UNPRIV_USER (uid $uid)" test "$uid" = "$(id -u "$KB_UNPRIV_USER")"
+    # NET_BIND_SERVICE 10, NET_ADMIN 12, NET_RAW 13: 0x3400
+    check "u  effective capabilities exactly NET_ADMIN, NET_RAW, NET_BIND_SERVICE (CapEff $capeff)" \
+        test "$capeff" = 0000000000003400
+    sock=$(kb_sock 2)
+    check "u  control socket mode 0660 group $KB_UNPRIV_GROUP ($(stat -c '%a %G' "$sock"))" \
+        test "$(stat -c '%a %G' "$sock")" = "660 $KB_UNPRIV_GROUP"
+    check "u  another user of group $KB_UNPRIV_GROUP can show neighbors" group_member_shows "$sock"
+}
+
 check_shutdown() {
     local blog lines0 t0 ms
     blog=$(lab_bird_log 1)
@@ -270,7 +318,10 @@ run_scenario() {
         check_routes
         if [[ $SCEN == A ]]; then
             check_filtering; check_stability
-            if [[ $PEER == kittbgpd ]]; then check_refresh; fi
+            if [[ $PEER == kittbgpd ]]; then
+                check_refresh; check_metrics
+                [[ ${KB_UNPRIV:-0} != 1 ]] || check_unpriv
+            fi
         fi
         check_shutdown
     fi

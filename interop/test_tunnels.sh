@@ -11,6 +11,8 @@
 #      and only our link-local address on them
 #   b  every session Established over them (BIRD and kittbgpd); kernel routes to every
 #      loopback; pings between every pair of loopbacks
+#   m  node 2's /metrics (curl) passes promtool check metrics; it has the tunnels' handshake
+#      ages and the installed kernel routes
 #   c  a foreign WireGuard interface (wgx, not in the config) in node 2 is untouched by start,
 #      reconcile and restart (its `wg show dump` unchanged)
 #   d  an endpoint change applied without a session reset: node 2 reaches node 3 by a host
@@ -95,6 +97,13 @@ tunnel_as_configured() {
         || { info "node $i wg$j addresses: $(ip -n "$(lab_ns "$i")" -6 -o addr show dev "wg$j")"; return 1; }
 }
 
+metrics_tunnels() {
+    local t; t=$(kb_metrics "$1") || return 1
+    grep -qE '^kittbgpd_tunnel_handshake_age_seconds\{link="wg1",interface="wg1"\} [0-9]' <<< "$t" &&
+        grep -qE '^kittbgpd_tunnel_handshake_age_seconds\{link="wg3",interface="wg3"\} [0-9]' <<< "$t" &&
+        grep -qE '^kittbgpd_kernel_routes\{state="installed"\} [1-9]' <<< "$t"
+}
+
 lab_ensure_packages
 lab_init
 lab_up 3 ring --kb-tunnels 2,3
@@ -115,7 +124,7 @@ ip -n "$(lab_ns 2)" addr add fe80::99/64 dev wgx nodad
 FOREIGN=$(lab_exec 2 wg show wgx dump)
 
 lab_bird_conf 1; lab_bird_start 1
-for i in 2 3; do kb_conf "$i" --kernel; done
+for i in 2 3; do kb_conf "$i" --kernel --metrics; done
 # node 2's endpoint towards node 3: the host name (check d)
 sed -i 's|endpoint = "172.31.3.2:51002"|endpoint = "node3.lab:51002"|' "$(lab_dir 2)/kittbgpd.toml"
 for i in 2 3; do
@@ -135,6 +144,8 @@ check "b every session Established (BIRD over wg-built, kittbgpd over its own tu
     wait_for established_all 40 0.5
 check "b kernel routes to every loopback in every node" wait_for routes_complete 20 0.5
 check "b pings between every pair of loopbacks" wait_for pings_ok 10 1
+check "m node 2: /metrics passes promtool check metrics" kb_metrics_valid 2
+check "m node 2: /metrics has the handshake age of wg1 and wg3 and installed kernel routes" metrics_tunnels 2
 check "c foreign wgx untouched after start and reconcile" \
     test "$(lab_exec 2 wg show wgx dump)" == "$FOREIGN"
 info "node 2: $(kb_show 2 tunnels | head -n 3 | tail -n 2 | tr -s ' ')"

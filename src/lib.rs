@@ -10,6 +10,7 @@ pub mod config;
 pub mod cost;
 pub mod ctl;
 pub mod fib;
+pub mod metrics;
 pub mod mrt;
 pub mod rib;
 pub mod runtime;

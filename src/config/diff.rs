@@ -85,6 +85,10 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         );
         global(&mut out, Apply::NeedsDaemonRestart, w);
     }
+    if old.control_group != new.control_group || old.metrics_listen != new.metrics_listen {
+        let w = "control_group or [metrics] changed (bound at start)".to_string();
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
     if old.kernel != new.kernel {
         global(
             &mut out,
@@ -303,6 +307,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         local_as: old.local_as,
         listen_port: old.listen_port,
         control_socket: old.control_socket.clone(),
+        control_group: old.control_group.clone(),
+        metrics_listen: old.metrics_listen,
         kernel: old.kernel.clone(),
         wireguard: old.wireguard.clone(),
         cost: old.cost.clone(),

@@ -14,6 +14,10 @@ pub struct FileConfig {
     pub local_as: Spanned<u32>,
     pub listen_port: Option<Spanned<u16>>,
     pub control_socket: Option<PathBuf>,
+    /// Group owning the control socket (mode 0660); none: root only (0600).
+    pub control_group: Option<Spanned<String>>,
+    /// `[metrics]`: the Prometheus endpoint (off unless present).
+    pub metrics: Option<FileMetrics>,
     pub loopbacks: Spanned<FileLoopbacks>,
     #[serde(default)]
     pub defaults: SessionOptions,
@@ -28,6 +32,13 @@ pub struct FileConfig {
     pub mrt: Option<Spanned<super::mrt::FileMrt>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMetrics {
+    /// Address serving `GET /metrics`, e.g. "127.0.0.1:9179".
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Deserialize)]

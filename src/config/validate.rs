@@ -19,6 +19,12 @@ pub struct Config {
     pub local_as: u32,
     pub listen_port: u16,
     pub control_socket: PathBuf,
+    /// Group given read/write access to the control socket (mode 0660).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_group: Option<String>,
+    /// `[metrics] listen`: where Prometheus scrapes `/metrics` (none: off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub loopbacks: Loopbacks,
     pub kernel: Kernel,
     /// `[cost]`: pricing of links whose neighbor has `cost = "auto"`.
@@ -270,6 +276,17 @@ impl Validator<'_> {
         let control_socket = raw
             .control_socket
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        let control_group = raw.control_group.and_then(|g| {
+            let ok = !g.get_ref().is_empty()
+                && g.get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            if !ok {
+                self.error(g.span(), "control_group", "must be a group name");
+            }
+            ok.then(|| g.into_inner())
+        });
+        let metrics_listen = raw.metrics.map(|m| m.listen);
         let needed = raw.neighbors.iter().enumerate().find_map(|(i, n)| {
             let t = n.get_ref().wireguard.as_ref()?;
             Some((t.span(), format!("neighbor[{i}].wireguard")))
@@ -310,6 +327,8 @@ impl Validator<'_> {
             local_as,
             listen_port,
             control_socket,
+            control_group,
+            metrics_listen,
             loopbacks,
             kernel,
             cost,
@@ -892,5 +911,29 @@ remote_as = 65001
     fn missing_required_key() {
         let e = errors("router_id = \"10.255.0.2\"\n[loopbacks]\nipv4 = [\"10.0.0.0/8\"]\n");
         assert!(e[0].message.contains("local_as"), "{e:?}");
+    }
+
+    #[test]
+    fn control_group_and_metrics() {
+        let c = parse(GOOD, "f.toml").unwrap();
+        assert_eq!((c.control_group, c.metrics_listen), (None, None));
+        let text = GOOD.replace(
+            "local_as = 4242421945\n",
+            "local_as = 4242421945\ncontrol_group = \"kittbgpd\"\n[metrics]\nlisten = \"127.0.0.1:9179\"\n",
+        );
+        let c = parse(&text, "f.toml").unwrap();
+        assert_eq!(c.control_group.as_deref(), Some("kittbgpd"));
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9179".parse().unwrap()));
+        let bad = GOOD.replace(
+            "local_as = 4242421945\n",
+            "local_as = 4242421945\ncontrol_group = \"a b\"\n",
+        );
+        assert_eq!(errors(&bad)[0].key, "control_group");
+        let bad = text.replace("127.0.0.1:9179", "localhost");
+        assert!(
+            errors(&bad)[0].message.contains("socket address"),
+            "{:?}",
+            errors(&bad)
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The control socket: one JSON request per line, one JSON response per line.
-//! Root-only (mode 0600) since it shows the whole routing state.
+//! Root-only (mode 0600) since it shows the whole routing state, or shared
+//! with `control_group` (mode 0660) so operators need not be root.
 
 use super::fib_task::FibMsg;
 use super::peer::{PeerCmd, PeerStatus};
@@ -46,6 +47,7 @@ pub struct Views {
 
 pub fn serve(
     path: &Path,
+    group: Option<&str>,
     views: watch::Receiver<Views>,
     rib: mpsc::Sender<RibMsg>,
 ) -> std::io::Result<Control> {
@@ -63,7 +65,14 @@ pub fn serve(
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let mode = match group {
+        Some(name) => {
+            std::os::unix::fs::chown(path, None, Some(group_id(name)?))?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -78,6 +87,35 @@ pub fn serve(
         path: path.to_path_buf(),
         task,
     })
+}
+
+/// The id of group `name` (getgrnam_r(3)).
+fn group_id(name: &str) -> std::io::Result<u32> {
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad group name"))?;
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: zeroed `group` is a valid out-parameter; buf outlives the call.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    if found.is_null() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("control_group: no group named {name:?}"),
+        ));
+    }
+    Ok(grp.gr_gid)
 }
 
 async fn client(
@@ -104,7 +142,11 @@ async fn client(
     }
 }
 
-async fn answer(req: Request, views: &Views, rib: &mpsc::Sender<RibMsg>) -> serde_json::Value {
+pub(super) async fn answer(
+    req: Request,
+    views: &Views,
+    rib: &mpsc::Sender<RibMsg>,
+) -> serde_json::Value {
     let peers = &views.peers;
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
         v.unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
@@ -215,7 +257,7 @@ async fn dump_mrt(rib: &mpsc::Sender<RibMsg>, file: &Path) -> serde_json::Value 
 }
 
 /// One question to the RIB task and its answer (None if the task is gone).
-async fn ask<T>(
+pub(super) async fn ask<T>(
     rib: &mpsc::Sender<RibMsg>,
     msg: impl FnOnce(oneshot::Sender<T>) -> RibMsg,
 ) -> Option<T> {
@@ -225,7 +267,7 @@ async fn ask<T>(
 }
 
 /// One question to another task (FIB) and its answer (None if the task is gone).
-async fn ask_task<T, M>(
+pub(super) async fn ask_task<T, M>(
     task: &mpsc::UnboundedSender<M>,
     msg: impl FnOnce(oneshot::Sender<T>) -> M,
 ) -> Option<T> {
@@ -294,4 +336,13 @@ fn links_with_tunnels(views: &Views) -> serde_json::Value {
         }
     }
     serde_json::Value::Array(links)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn group_lookup() {
+        assert_eq!(super::group_id("root").unwrap(), 0);
+        assert!(super::group_id("no-such-group-kb").is_err());
+    }
 }

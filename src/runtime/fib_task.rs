@@ -39,11 +39,20 @@ pub enum FibMsg {
     View {
         reply: oneshot::Sender<Vec<KernelView>>,
     },
+    /// Kernel route operations done and failed since start (metrics).
+    Ops { reply: oneshot::Sender<OpCounts> },
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
     /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1): the
     /// routes of the previous run not re-learned go now, not at the grace time.
     EndGrace,
+}
+
+/// Route operations sent to the kernel since start, and how many it refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OpCounts {
+    pub done: u64,
+    pub failed: u64,
 }
 
 type Events = EventRx<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
@@ -57,6 +66,7 @@ pub struct FibTask {
     fib: Fib,
     rib: mpsc::Sender<RibMsg>,
     next_dump: Instant,
+    ops: OpCounts,
 }
 
 impl FibTask {
@@ -88,6 +98,7 @@ impl FibTask {
             events: Some(events),
             rib,
             next_dump: Instant::now() + REDUMP_EVERY,
+            ops: OpCounts::default(),
         };
         let seen = task.dump().await?;
         let ours = seen.iter().filter(|s| matches!(s, Seen::Ours(_))).count();
@@ -172,6 +183,9 @@ impl FibTask {
                     }
                     FibMsg::View { reply } => {
                         let _ = reply.send(self.fib.view());
+                    }
+                    FibMsg::Ops { reply } => {
+                        let _ = reply.send(self.ops);
                     }
                     FibMsg::Stop { done } => {
                         if self.cfg.on_stop == OnStop::Remove {
@@ -294,6 +308,10 @@ impl FibTask {
         let now = Instant::now();
         for (op, result) in ops.iter().zip(results) {
             let prefix = op.prefix();
+            self.ops.done += 1;
+            if matches!(result, Err(FibError::Failed(_) | FibError::Conflict)) {
+                self.ops.failed += 1;
+            }
             match &result {
                 Ok(()) => debug!(?op, "kernel route done"),
                 Err(FibError::Conflict) => {

@@ -7,6 +7,7 @@ mod control;
 mod fib_task;
 mod icmp;
 mod lo;
+mod metrics;
 mod mrt_log;
 mod netlink_events;
 mod peer;
@@ -95,6 +96,7 @@ pub fn session_config(
 /// Run the daemon until SIGINT or SIGTERM; then send every peer a Cease.
 /// SIGHUP and `kittbgpd reload` re-read `path` ([`reload`]).
 pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String> {
+    let started = std::time::Instant::now();
     let gtsm = !config.neighbors.is_empty() && config.neighbors.iter().all(|n| n.ttl_security);
     let listener = transport::listen(config.listen_port, gtsm)
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
@@ -262,13 +264,33 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         reload: reload_tx,
     };
     let (views_tx, views_rx) = tokio::sync::watch::channel(views);
-    let control =
-        control::serve(&config.control_socket, views_rx, rib_tx.clone()).map_err(|e| {
-            format!(
-                "cannot open control socket {}: {e}",
-                config.control_socket.display()
-            )
-        })?;
+    let control = control::serve(
+        &config.control_socket,
+        config.control_group.as_deref(),
+        views_rx.clone(),
+        rib_tx.clone(),
+    )
+    .map_err(|e| {
+        format!(
+            "cannot open control socket {}: {e}",
+            config.control_socket.display()
+        )
+    })?;
+
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics::serve(addr, views_rx, rib_tx.clone(), started)
+                .await
+                .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    // systemd (Type=notify): ready once the control socket answers and the
+    // kernel routes of an earlier run are adopted (FibTask::start read them).
+    notify(&[sd_notify::NotifyState::Ready]);
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(period, rib_tx.clone()));
+    }
 
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
     tokio::spawn(netlink_events::run(netlink_events::Watch {
@@ -300,7 +322,11 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     wait_for_signal(&mut running, &mut reload_rx).await;
     let peers = std::mem::take(&mut running.peers);
     info!("shutting down: sending Cease to every neighbor");
+    notify(&[sd_notify::NotifyState::Stopping]);
     accept.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     // The kernel table first: with on_stop = keep it must not follow the
     // withdrawals that closing the sessions causes (a restart cuts no traffic).
     if let Some(fib) = fib_tx {
@@ -339,6 +365,36 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     }
     control.shutdown();
     Ok(())
+}
+
+/// A message to systemd's NOTIFY_SOCKET (nothing without one).
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// WATCHDOG=1 at half the period, only while the routing task answers:
+/// a wedged RIB owner gets the daemon restarted (`WatchdogSec=` in the unit).
+async fn watchdog(period: Duration, rib: mpsc::Sender<RibMsg>) {
+    let mut tick = tokio::time::interval(period / 2);
+    loop {
+        tick.tick().await;
+        let asked = async {
+            let (tx, rx) = oneshot::channel();
+            rib.send(RibMsg::BestChanges { reply: tx }).await.ok()?;
+            rx.await.ok()
+        };
+        match tokio::time::timeout(period / 2, asked).await {
+            // A blocking send: a full NOTIFY_SOCKET queue must not stall a runtime worker.
+            Ok(Some(_)) => {
+                let _ = tokio::task::spawn_blocking(|| notify(&[sd_notify::NotifyState::Watchdog]))
+                    .await;
+            }
+            Ok(None) => return,
+            Err(_) => warn!("routing task did not answer: no watchdog ping"),
+        }
+    }
 }
 
 /// Until SIGTERM or SIGINT; SIGHUP and `kittbgpd reload` re-read the file.

@@ -46,6 +46,7 @@ async fn run(
     let ident = (std::process::id() as u16) ^ ((probe.peer as u16) << 8);
     let mut pinger: Option<Pinger> = None;
     let mut seq: u16 = 0;
+    let mut cost_changes: u64 = 0;
     let mut last_wake = Instant::now() - Duration::from_secs(1);
     loop {
         let reply = async {
@@ -96,6 +97,7 @@ async fn run(
         while let Some(event) = est.poll_event() {
             match event {
                 CostEvent::Cost { cost, reason } => {
+                    cost_changes += 1;
                     info!(link = %probe.name, cost, "link cost: {reason}");
                     let _ = rib
                         .send(RibMsg::LinkCost {
@@ -124,6 +126,7 @@ async fn run(
         if let Some(o) = v.as_object_mut() {
             o.insert("name".into(), probe.name.clone().into());
             o.insert("interface".into(), probe.interface.clone().into());
+            o.insert("cost_changes".into(), cost_changes.into());
         }
         view.send_replace(v);
     }

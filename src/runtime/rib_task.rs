@@ -101,6 +101,10 @@ pub enum RibMsg {
     Counts {
         reply: oneshot::Sender<Vec<crate::rib::PeerCounts>>,
     },
+    /// Best-path changes since start (metrics).
+    BestChanges {
+        reply: oneshot::Sender<u64>,
+    },
     /// Every candidate path for `prefix`, and why the losers lost.
     Explain {
         prefix: IpNet,
@@ -131,6 +135,7 @@ struct RibTask {
     credits: Vec<u32>,
     /// Best-route changes for the kernel, when `[kernel] enabled`.
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+    best_changes: u64,
     /// BMP: peers up and the collectors' queues.
     bmp: super::bmp::BmpFeed,
     /// `[mrt] updates`: live BGP4MP log.
@@ -167,6 +172,7 @@ pub async fn run(
         credits: vec![0; peers.len()],
         peers,
         fib,
+        best_changes: 0,
         bmp: Default::default(),
         mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
         restart_wait,
@@ -356,6 +362,10 @@ impl RibTask {
                 self.flush();
                 let _ = reply.send(self.rib.routes(query.all, query.filtered));
             }
+            RibMsg::BestChanges { reply } => {
+                self.flush();
+                let _ = reply.send(self.best_changes);
+            }
             RibMsg::Explain { prefix, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.explain(prefix));
@@ -450,6 +460,7 @@ impl RibTask {
                 }
                 RibOutput::BestChanged { prefix, best } => {
                     debug!(%prefix, ?best, "best path changed");
+                    self.best_changes += 1;
                     if let Some(fib) = &self.fib {
                         let route = best.map(|(gateway, peer)| {
                             (

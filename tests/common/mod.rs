@@ -77,6 +77,11 @@ pub fn start_daemon() -> Daemon {
 /// The daemon with one passive neighbor at 127.0.0.1 (`neighbor_extra` is
 /// appended to its table); hold time 9 s, idle hold 1 s after an error.
 pub fn start_daemon_with(neighbor_extra: &str) -> Daemon {
+    start_daemon_opts("", neighbor_extra, &[])
+}
+
+/// As [`start_daemon_with`], with top-level keys `top` and environment `envs`.
+pub fn start_daemon_opts(top: &str, neighbor_extra: &str, envs: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let socket = dir.path().join("ctl.sock");
@@ -86,6 +91,7 @@ router_id = "10.0.0.1"
 local_as = {AS}
 listen_port = {port}
 control_socket = "{sock}"
+{top}
 
 [loopbacks]
 ipv4 = ["10.0.0.0/8"]
@@ -113,6 +119,7 @@ passive = true
         .arg(&path)
         .arg("--log-level")
         .arg("debug")
+        .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
