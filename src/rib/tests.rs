@@ -371,8 +371,8 @@ fn groups_prefixes_by_attribute_set_and_packs_withdrawals() {
     assert_eq!(g.withdrawn.len(), 3);
 }
 
-#[test]
-fn import_limit_blocks_reports_once_and_recovers() {
+/// Two established peers; `a` accepts at most `limit` routes (block).
+fn limited_pair(limit: u32) -> (Rib, PeerId, PeerId) {
     let mut rib = Rib::new(RibConfig {
         router_id: ME,
         cluster_id: None,
@@ -380,13 +380,19 @@ fn import_limit_blocks_reports_once_and_recovers() {
         loopbacks: loopbacks(),
     });
     let a = rib.add_peer(PeerConfig {
-        import_limit: 2,
+        import_limit: limit,
         ..peer_cfg(1, Some(1))
     });
     let b = rib.add_peer(peer_cfg(2, Some(1)));
     up(&mut rib, a);
     up(&mut rib, b);
     flush(&mut rib);
+    (rib, a, b)
+}
+
+#[test]
+fn import_limit_blocks_reports_once_and_recovers() {
+    let (mut rib, a, b) = limited_pair(2);
     rib.update(
         a,
         &announce(None, &["10.255.0.1/32", "10.255.0.2/32", "10.255.0.3/32"]),
@@ -445,20 +451,7 @@ fn import_limit_blocks_reports_once_and_recovers() {
 
 #[test]
 fn reloaded_import_limit_admits_held_routes() {
-    let mut rib = Rib::new(RibConfig {
-        router_id: ME,
-        cluster_id: None,
-        local_as: 65000,
-        loopbacks: loopbacks(),
-    });
-    let a = rib.add_peer(PeerConfig {
-        import_limit: 1,
-        ..peer_cfg(1, Some(1))
-    });
-    let b = rib.add_peer(peer_cfg(2, Some(1)));
-    up(&mut rib, a);
-    up(&mut rib, b);
-    flush(&mut rib);
+    let (mut rib, a, b) = limited_pair(1);
     rib.update(a, &announce(None, &["10.255.0.1/32", "10.255.0.2/32"]));
     flush(&mut rib);
     assert_eq!((rib.counts(a).accepted, rib.counts(a).filtered), (1, 1));
