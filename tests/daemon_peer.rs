@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use kittbgpd::wire::{Message, Notification};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -131,16 +130,11 @@ fn gtsm_accepts_only_ttl_255() {
     p.establish();
 }
 
-/// `kittbgpd ARGS -s SOCKET` against the test daemon: its stdout.
+/// `kittbgpd ARGS -s SOCKET` against the test daemon: its stdout (it must succeed).
 fn ctl(d: &Daemon, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kittbgpd"))
-        .args(args)
-        .arg("-s")
-        .arg(&d.socket)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "kittbgpd {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
+    let (ok, out, err) = d.cli(args);
+    assert!(ok, "kittbgpd {args:?}: {out}{err}");
+    out
 }
 
 fn held_down(d: &Daemon) -> serde_json::Value {

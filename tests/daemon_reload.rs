@@ -15,17 +15,7 @@ fn config_path(d: &Daemon) -> std::path::PathBuf {
 
 /// `kittbgpd ARGS -s SOCKET`: exit success, stdout, stderr.
 fn run(d: &Daemon, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kittbgpd"))
-        .args(args)
-        .arg("-s")
-        .arg(&d.socket)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    d.cli(args)
 }
 
 fn names(d: &Daemon) -> Vec<String> {

@@ -36,6 +36,21 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    /// `kittbgpd ARGS -s SOCKET` (the CLI against this daemon): exit success, stdout, stderr.
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kittbgpd"))
+            .args(args)
+            .arg("-s")
+            .arg(&self.socket)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
     /// One request on the control socket (`kittbgpd show … --json`).
     pub fn show(&self, request: &Request) -> serde_json::Value {
         ctl::query(&self.socket, request).expect("control socket answers")
