@@ -170,9 +170,16 @@ fn list<T: std::fmt::Display>(v: &[T]) -> String {
 }
 
 fn endpoint(n: &Neighbor) -> String {
-    match &n.interface {
-        Some(i) => format!("{}%{i} port {} AS {}", n.address, n.port, n.remote_as),
-        None => format!("{} port {} AS {}", n.address, n.port, n.remote_as),
+    match (&n.interface, n.multihop) {
+        (Some(i), _) => format!("{}%{i} port {} AS {}", n.address, n.port, n.remote_as),
+        (None, Some(hops)) => format!(
+            "{} port {} AS {} multihop {hops} from {}",
+            n.address,
+            n.port,
+            n.remote_as,
+            opt(&n.source)
+        ),
+        (None, None) => format!("{} port {} AS {}", n.address, n.port, n.remote_as),
     }
 }
 
@@ -213,6 +220,16 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
         rr_client,
         passive
     );
+    // A link session becoming multihop (or back), a new hop limit or source:
+    // the transport of the session changes.
+    if o.multihop != n.multihop {
+        let w = format!("multihop {} -> {}", opt(&o.multihop), opt(&n.multihop));
+        push(Apply::Restart, w);
+    }
+    if o.source != n.source {
+        let w = format!("source {} -> {}", opt(&o.source), opt(&n.source));
+        push(Apply::Restart, w);
+    }
     if o.cost_auto != n.cost_auto {
         push(
             Apply::NeedsDaemonRestart,
@@ -435,6 +452,27 @@ cost = 200
         assert!(restarts(&d, "a") && restarts(&d, "b"));
         assert!(d.iter().any(|c| c.what == "port 1790 -> 1791"));
         assert!(d.iter().any(|c| c.what == "address fe80::3 -> fe80::33"));
+    }
+
+    #[test]
+    fn multihop_neighbor_added_removed_and_its_transport_restarts_only_it() {
+        let mh = "[[neighbor]]\nname = \"rr\"\naddress = \"10.255.0.9\"\nmultihop = 4\n";
+        let with = format!("{BASE}{mh}");
+        let d = diff(&cfg(BASE), &cfg(&with));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].apply, d[0].neighbor.as_deref()), (Apply::Add, Some("rr")));
+        assert_eq!(
+            d[0].what,
+            "new neighbor 10.255.0.9 port 1790 AS 65000 multihop 4 from 10.255.0.1"
+        );
+        let d = diff(&cfg(&with), &cfg(BASE));
+        assert_eq!((d.len(), d[0].apply), (1, Apply::Remove), "{d:?}");
+        let changed = with
+            .replace("multihop = 4", "multihop = 2\nsource = \"10.255.0.7\"");
+        let d = diff(&cfg(&with), &cfg(&changed));
+        assert!(restarts(&d, "rr") && !restarts(&d, "a") && !restarts(&d, "b"));
+        let what: Vec<&str> = d.iter().map(|c| c.what.as_str()).collect();
+        assert_eq!(what, ["multihop 4 -> 2", "source 10.255.0.1 -> 10.255.0.7"]);
     }
 
     #[test]

@@ -102,6 +102,10 @@ with_session_options!(
         /// false: configured but held down (the session never starts).
         pub enabled: Option<bool>,
         pub wireguard: Option<Spanned<super::wireguard::FileTunnel>>,
+        /// Hop limit of a multihop session over loopbacks (1-255); absent: a link session.
+        pub multihop: Option<Spanned<u8>>,
+        /// Our address a multihop session leaves from (default: our loopback of the family).
+        pub source: Option<Spanned<IpAddr>>,
     }
 );
 

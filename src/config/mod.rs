@@ -6,6 +6,7 @@
 pub mod bmp;
 pub mod diff;
 mod file;
+mod neighbor;
 pub mod mrt;
 mod validate;
 pub mod wireguard;

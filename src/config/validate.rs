@@ -1,7 +1,7 @@
 //! From the file model to the effective [`Config`]: defaults applied, every
 //! semantic rule checked, each error naming file, line, key and why.
 
-use super::file::{FileConfig, FileNeighbor, LinkCost, SessionOptions};
+use super::file::FileConfig;
 use super::{DEFAULT_CONTROL_SOCKET, DEFAULT_PORT};
 use crate::cost::CostParams;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -121,6 +121,15 @@ pub struct Neighbor {
     pub rr_client: bool,
     pub extended_next_hop: bool,
     pub ttl_security: bool,
+    /// `multihop = N`: a session over loopbacks (no interface, GTSM off), sent
+    /// with IP TTL / IPv6 hop limit N; `None`: a link session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multihop: Option<u8>,
+    /// Our address a multihop session is sourced from (bound before connect,
+    /// required as the local address of inbound connections); resolved to our
+    /// loopback of the family when not configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
     pub import_limit: u32,
     pub import_limit_action: ImportLimitAction,
     /// Routes kept as filtered (for `show routes --filtered`) at most; past
@@ -296,8 +305,14 @@ impl Validator<'_> {
         for (i, n) in raw.neighbors.into_iter().enumerate() {
             let span = n.span();
             let mut n = n.into_inner();
+            if let Some(t) = n.wireguard.take_if(|_| n.multihop.is_some()) {
+                let k = format!("neighbor[{i}].wireguard");
+                let m = "a tunnel is a link: a multihop session runs over loopbacks";
+                self.error(t.span(), &k, m);
+            }
             let tunnel = self.neighbor_tunnel(i, span.clone(), &mut n);
-            if let Some(nb) = self.check_neighbor(i, span.clone(), n, &defaults, local_as) {
+            let checked = self.check_neighbor(i, span.clone(), n, &defaults, local_as, &loopbacks);
+            if let Some(nb) = checked {
                 if let (Some(t), Some(wg)) = (tunnel, wireguard.as_mut()) {
                     let (ifname, addr) = (nb.interface.as_deref(), nb.address);
                     self.check_tunnel(wg, i, neighbors.len(), span.clone(), ifname, addr, t);
@@ -309,9 +324,13 @@ impl Validator<'_> {
                         format!("duplicate neighbor name {:?}", nb.name),
                     );
                 }
+                // A multihop neighbor is told apart by its address alone (listener).
+                let same = |o: &Neighbor| {
+                    o.interface == nb.interface || o.multihop.is_some() || nb.multihop.is_some()
+                };
                 if neighbors
                     .iter()
-                    .any(|o| o.address == nb.address && o.interface == nb.interface)
+                    .any(|o| o.address == nb.address && same(o))
                 {
                     self.error(
                         span,
@@ -443,178 +462,6 @@ impl Validator<'_> {
             ..ranges
         }
     }
-
-    fn check_neighbor(
-        &mut self,
-        i: usize,
-        span: Range<usize>,
-        n: FileNeighbor,
-        d: &SessionOptions,
-        local_as: u32,
-    ) -> Option<Neighbor> {
-        let key = |k: &str| format!("neighbor[{i}].{k}");
-        let Some(address) = n.address.as_ref() else {
-            self.error(
-                span,
-                &key("address"),
-                "missing: the neighbor's address (e.g. \"fe80::2\")",
-            );
-            return None;
-        };
-        let (addr_span, address) = (address.span(), *address.get_ref());
-        let link_local = matches!(address, IpAddr::V6(a) if a.is_unicast_link_local());
-        if link_local && n.interface.is_none() {
-            self.error(
-                addr_span.clone(),
-                &key("interface"),
-                format!("{address} is link-local: set the interface it is reached on"),
-            );
-        }
-        if address.is_unspecified() || address.is_multicast() {
-            self.error(
-                addr_span.clone(),
-                &key("address"),
-                format!("{address} is not a unicast address"),
-            );
-        }
-        if let Some(ifname) = &n.interface {
-            if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ', '%']) {
-                self.error(
-                    span.clone(),
-                    &key("interface"),
-                    format!("{ifname:?} is not a valid interface name"),
-                );
-            }
-        }
-        if let Some(r) = &n.remote_as {
-            let remote_as = *r.get_ref();
-            if remote_as != local_as {
-                // Only iBGP exists yet: an eBGP session would be run as iBGP.
-                self.error(
-                    r.span(),
-                    &key("remote_as"),
-                    format!("{remote_as} differs from local_as {local_as}: only iBGP (remote_as = local_as) is supported"),
-                );
-            }
-        }
-        let name = n
-            .name
-            .clone()
-            .or_else(|| n.interface.clone())
-            .unwrap_or_else(|| address.to_string());
-        let hold_time = pick_spanned(&n.hold_time, &d.hold_time).map(|s| (s.span(), *s.get_ref()));
-        let hold = match hold_time {
-            Some((s, h)) if h == 1 || h == 2 => {
-                self.error(
-                    s,
-                    &key("hold_time"),
-                    "must be 0 or at least 3 seconds (RFC 4271 §4.2)",
-                );
-                240
-            }
-            Some((_, h)) => h,
-            None => 240,
-        };
-        let keepalive = match pick_spanned(&n.keepalive, &d.keepalive) {
-            Some(k) if hold != 0 && *k.get_ref() > hold / 3 && *k.get_ref() != 0 => {
-                self.error(
-                    k.span(),
-                    &key("keepalive"),
-                    format!(
-                        "{} s is more than a third of the hold time ({hold} s)",
-                        k.get_ref()
-                    ),
-                );
-                hold / 3
-            }
-            Some(k) => *k.get_ref(),
-            None => hold / 3,
-        };
-        let connect_retry = match pick_spanned(&n.connect_retry, &d.connect_retry) {
-            Some(c) if *c.get_ref() == 0 => {
-                self.error(c.span(), &key("connect_retry"), "must be at least 1 second");
-                5
-            }
-            Some(c) => *c.get_ref(),
-            None => 5,
-        };
-        let error_wait_min = n.error_wait_min.or(d.error_wait_min).unwrap_or(5);
-        let error_wait_max = n.error_wait_max.or(d.error_wait_max).unwrap_or(300);
-        if error_wait_min > error_wait_max {
-            self.error(
-                span.clone(),
-                &key("error_wait_min"),
-                format!("{error_wait_min} s is above error_wait_max ({error_wait_max} s)"),
-            );
-        }
-        let action = match pick_spanned(&n.import_limit_action, &d.import_limit_action) {
-            None => ImportLimitAction::Block,
-            Some(a) => match a.get_ref().as_str() {
-                "warn" => ImportLimitAction::Warn,
-                "block" => ImportLimitAction::Block,
-                "restart" => ImportLimitAction::Restart,
-                "disable" => ImportLimitAction::Disable,
-                other => {
-                    self.error(
-                        a.span(),
-                        &key("import_limit_action"),
-                        format!("{other:?}: expected one of warn, block, restart, disable"),
-                    );
-                    ImportLimitAction::Block
-                }
-            },
-        };
-        let restart_time = match pick_spanned(&n.restart_time, &d.restart_time) {
-            Some(r) if *r.get_ref() > 4095 => {
-                self.error(
-                    r.span(),
-                    &key("restart_time"),
-                    "must be at most 4095 seconds (12 bits, RFC 4724 §3)",
-                );
-                120
-            }
-            Some(r) => *r.get_ref(),
-            None => 120,
-        };
-        Some(Neighbor {
-            name,
-            interface: n.interface.clone(),
-            address,
-            port: n.port.or(d.port).unwrap_or(DEFAULT_PORT),
-            remote_as: local_as,
-            cost: match n.cost {
-                Some(LinkCost::Static(c)) => Some(c),
-                Some(LinkCost::Auto) | None => None,
-            },
-            cost_auto: n.cost == Some(LinkCost::Auto),
-            hold_time: hold,
-            keepalive,
-            connect_retry: Duration::from_secs(connect_retry.into()),
-            send_hold_time: n.send_hold_time.or(d.send_hold_time),
-            error_wait_min: Duration::from_secs(error_wait_min.into()),
-            error_wait_max: Duration::from_secs(error_wait_max.into()),
-            passive: n.passive.or(d.passive).unwrap_or(false),
-            rr_client: n.rr_client.or(d.rr_client).unwrap_or(true),
-            extended_next_hop: n.extended_next_hop.or(d.extended_next_hop).unwrap_or(true),
-            ttl_security: n.ttl_security.or(d.ttl_security).unwrap_or(false),
-            import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
-            import_limit_action: action,
-            filtered_limit: n
-                .filtered_limit
-                .or(d.filtered_limit)
-                .unwrap_or(DEFAULT_FILTERED_LIMIT),
-            enabled: n.enabled.unwrap_or(true),
-            graceful_restart: n.graceful_restart.or(d.graceful_restart).unwrap_or(false),
-            restart_time,
-        })
-    }
-}
-
-fn pick_spanned<'a, T>(
-    own: &'a Option<toml::Spanned<T>>,
-    default: &'a Option<toml::Spanned<T>>,
-) -> Option<&'a toml::Spanned<T>> {
-    own.as_ref().or(default.as_ref())
 }
 
 /// The dotted key of the line holding `offset` (e.g. `neighbor[1].address`),

@@ -95,6 +95,8 @@ pub struct PeerConfig {
     /// Routes kept as filtered at most; past it new ones are dropped and
     /// counted ([`PeerCounts::filtered_dropped`]); 0: no limit.
     pub filtered_limit: u32,
+    /// A multihop session over loopbacks (`multihop = N`), not a link session.
+    pub multihop: bool,
 }
 
 impl From<&Neighbor> for PeerConfig {
@@ -108,6 +110,7 @@ impl From<&Neighbor> for PeerConfig {
             import_limit: n.import_limit,
             import_limit_action: n.import_limit_action,
             filtered_limit: n.filtered_limit,
+            multihop: n.multihop.is_some(),
         }
     }
 }
