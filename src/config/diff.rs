@@ -460,15 +460,17 @@ cost = 200
         let with = format!("{BASE}{mh}");
         let d = diff(&cfg(BASE), &cfg(&with));
         assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!((d[0].apply, d[0].neighbor.as_deref()), (Apply::Add, Some("rr")));
+        assert_eq!(
+            (d[0].apply, d[0].neighbor.as_deref()),
+            (Apply::Add, Some("rr"))
+        );
         assert_eq!(
             d[0].what,
             "new neighbor 10.255.0.9 port 1790 AS 65000 multihop 4 from 10.255.0.1"
         );
         let d = diff(&cfg(&with), &cfg(BASE));
         assert_eq!((d.len(), d[0].apply), (1, Apply::Remove), "{d:?}");
-        let changed = with
-            .replace("multihop = 4", "multihop = 2\nsource = \"10.255.0.7\"");
+        let changed = with.replace("multihop = 4", "multihop = 2\nsource = \"10.255.0.7\"");
         let d = diff(&cfg(&with), &cfg(&changed));
         assert!(restarts(&d, "rr") && !restarts(&d, "a") && !restarts(&d, "b"));
         let what: Vec<&str> = d.iter().map(|c| c.what.as_str()).collect();

@@ -6,8 +6,8 @@
 pub mod bmp;
 pub mod diff;
 mod file;
-mod neighbor;
 pub mod mrt;
+mod neighbor;
 mod validate;
 pub mod wireguard;
 

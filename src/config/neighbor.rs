@@ -208,7 +208,11 @@ impl Validator<'_> {
         };
         let (hops_span, hops) = (hops.span(), *hops.get_ref());
         if hops == 0 {
-            self.error(hops_span, &key("multihop"), "must be 1 to 255 (the hop limit)");
+            self.error(
+                hops_span,
+                &key("multihop"),
+                "must be 1 to 255 (the hop limit)",
+            );
         }
         if n.interface.is_some() {
             self.error(
@@ -221,7 +225,9 @@ impl Validator<'_> {
             self.error(
                 at(self.text, "address"),
                 &key("address"),
-                format!("{address} is link-local: a multihop neighbor is addressed by its loopback"),
+                format!(
+                    "{address} is link-local: a multihop neighbor is addressed by its loopback"
+                ),
             );
         } else if !loopbacks.admits(ipnet::IpNet::from(address)) {
             self.error(
@@ -324,10 +330,16 @@ name = "rr"
     fn multihop_defaults_source_to_our_loopback_of_the_family_and_drops_gtsm() {
         let c = parse(&config("address = \"10.255.0.3\"\nmultihop = 2\n"), "f").unwrap();
         let (link, rr) = (&c.neighbors[0], &c.neighbors[1]);
-        assert_eq!((link.multihop, link.source, link.ttl_security), (None, None, true));
+        assert_eq!(
+            (link.multihop, link.source, link.ttl_security),
+            (None, None, true)
+        );
         assert_eq!(rr.multihop, Some(2));
         assert_eq!(rr.source, Some("10.255.0.1".parse().unwrap()));
-        assert!(!rr.ttl_security, "GTSM off for multihop, though [defaults] sets it");
+        assert!(
+            !rr.ttl_security,
+            "GTSM off for multihop, though [defaults] sets it"
+        );
         assert!(crate::rib::PeerConfig::from(rr).multihop);
         assert!(!crate::rib::PeerConfig::from(link).multihop);
         let c = parse(&config("address = \"fd00:255::3\"\nmultihop = 255\n"), "f").unwrap();
@@ -359,13 +371,21 @@ name = "rr"
     #[test]
     fn multihop_address_is_a_loopback_in_the_ranges() {
         let e = errors("address = \"fe80::3\"\nmultihop = 2\n");
-        assert_eq!((e[0].key.as_str(), e[0].line), ("neighbor[1].address", 14), "{e:?}");
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[1].address", 14),
+            "{e:?}"
+        );
         assert!(e[0].message.contains("link-local"), "{}", e[0]);
         let e = errors("address = \"192.0.2.3\"\nmultihop = 2\n");
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].message.contains("loopback ranges"), "{}", e[0]);
         let e = errors("address = \"10.255.0.3\"\nmultihop = 0\n");
-        assert_eq!((e[0].key.as_str(), e[0].line), ("neighbor[1].multihop", 15), "{e:?}");
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[1].multihop", 15),
+            "{e:?}"
+        );
         let e = errors("address = \"10.255.0.3\"\nmultihop = 256\n");
         assert_eq!(e[0].key, "neighbor[1].multihop", "{e:?}");
     }
@@ -375,11 +395,19 @@ name = "rr"
         let text = config("address = \"fd00:255::3\"\nmultihop = 2\n")
             .replace(", \"fd00:255::1/128\"", "");
         let e = parse(&text, "f.toml").unwrap_err().0;
-        assert_eq!((e.len(), e[0].key.as_str()), (1, "neighbor[1].source"), "{e:?}");
+        assert_eq!(
+            (e.len(), e[0].key.as_str()),
+            (1, "neighbor[1].source"),
+            "{e:?}"
+        );
         assert!(e[0].message.contains("no IPv6 loopback"), "{}", e[0]);
         assert!(e[0].message.contains("set source"), "{}", e[0]);
         let e = errors("address = \"fd00:255::3\"\nmultihop = 2\nsource = \"10.255.0.1\"\n");
-        assert_eq!((e[0].key.as_str(), e[0].line), ("neighbor[1].source", 16), "{e:?}");
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[1].source", 16),
+            "{e:?}"
+        );
         let e = errors("address = \"10.255.0.3\"\nsource = \"10.255.0.1\"\n");
         assert_eq!(e[0].key, "neighbor[1].source", "{e:?}");
         assert!(e[0].message.contains("only for multihop"), "{}", e[0]);
@@ -392,6 +420,9 @@ name = "rr"
             config("address = \"10.255.0.3\"\nmultihop = 2\n")
         );
         let e = parse(&text, "f.toml").unwrap_err().0;
-        assert!(e.iter().any(|e| e.message.contains("configured twice")), "{e:?}");
+        assert!(
+            e.iter().any(|e| e.message.contains("configured twice")),
+            "{e:?}"
+        );
     }
 }

@@ -328,10 +328,7 @@ impl Validator<'_> {
                 let same = |o: &Neighbor| {
                     o.interface == nb.interface || o.multihop.is_some() || nb.multihop.is_some()
                 };
-                if neighbors
-                    .iter()
-                    .any(|o| o.address == nb.address && same(o))
-                {
+                if neighbors.iter().any(|o| o.address == nb.address && same(o)) {
                     self.error(
                         span,
                         &format!("neighbor[{i}].address"),

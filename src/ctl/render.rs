@@ -30,13 +30,16 @@ pub fn render_neighbors(list: &Value) -> String {
             .and_then(Value::as_u64)
             .map_or("-".into(), format_age);
         let r = n.get("routes").cloned().unwrap_or_default();
-        let held: Vec<&str> = n
+        let held: Vec<String> = n
             .get("held_down")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|r| serde_json::from_value::<HoldReason>(r.clone()).ok())
-            .map(HoldReason::as_str)
+            .map(|r| match r {
+                HoldReason::NoRoute => format!("no route to {} in the underlay", s(n, "address")),
+                r => r.as_str().to_string(),
+            })
             .collect();
         let info = if !held.is_empty() {
             format!("held down: {}", held.join(", "))
@@ -338,6 +341,16 @@ mod tests {
         assert!(out.lines().nth(1).unwrap().ends_with(
             "held down: import limit reached (disabled until `kittbgpd enable`), interface down"
         ));
+        let out = render_neighbors(&json!([
+            { "name": "rr", "address": "10.255.0.3", "state": "Idle", "held_down": ["no_route"] }
+        ]));
+        assert!(
+            out.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("held down: no route to 10.255.0.3 in the underlay"),
+            "{out}"
+        );
     }
 
     #[test]

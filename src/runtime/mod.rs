@@ -97,7 +97,7 @@ pub fn session_config(
 /// SIGHUP and `kittbgpd reload` re-read `path` ([`reload`]).
 pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let gtsm = !config.neighbors.is_empty() && config.neighbors.iter().all(|n| n.ttl_security);
+    let gtsm = transport::listener_gtsm(&config.neighbors);
     let listener = transport::listen(config.listen_port, gtsm)
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     info!(port = config.listen_port, router_id = %config.router_id, local_as = config.local_as, "kittbgpd listening");
@@ -191,11 +191,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         .neighbors
         .iter()
         .zip(&peers)
-        .map(|(n, h)| RibPeer {
-            name: n.name.clone(),
-            interface: n.interface.clone(),
-            tx: h.tx.clone(),
-        })
+        .map(|(n, h)| RibPeer::new(n, h.tx.clone()))
         .collect();
     tokio::spawn(rib_task::run(
         config.clone(),
@@ -429,21 +425,38 @@ async fn wait_for_signal(
 }
 
 /// Hand each inbound connection to its neighbor's task; refuse strangers.
+/// A reload changing who may connect may turn the listener's GTSM on or off
+/// (a multihop neighbor's handshake arrives with a hop limit below 255).
 async fn accept_loop(
     listener: tokio::net::TcpListener,
-    neighbors: tokio::sync::watch::Receiver<reload::Accepting>,
+    mut neighbors: tokio::sync::watch::Receiver<reload::Accepting>,
 ) {
+    let mut gtsm = transport::listener_gtsm(&neighbors.borrow().0);
     loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => match transport::match_neighbor(&neighbors.borrow().0, addr) {
-                Some((i, _)) => {
-                    let _ = neighbors.borrow().1[i].send(PeerCmd::Inbound(stream));
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Ok(()) = neighbors.changed() => {
+                let now = transport::listener_gtsm(&neighbors.borrow().0);
+                if now != gtsm {
+                    match transport::set_listener_gtsm(&listener, now) {
+                        Ok(()) => gtsm = now,
+                        Err(e) => warn!("cannot change GTSM on the listener: {e}"),
+                    }
                 }
-                None => {
-                    let (ip, ifname) = transport::remote_of(addr);
-                    warn!(remote = %ip, interface = ifname.as_deref().unwrap_or("-"), "refused connection: not a configured neighbor on that interface");
+                continue;
+            }
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                let local = stream.local_addr().unwrap_or(addr);
+                let found = transport::match_neighbor(&neighbors.borrow().0, addr, local);
+                match found {
+                    Ok(i) => {
+                        let _ = neighbors.borrow().1[i].send(PeerCmd::Inbound(stream));
+                    }
+                    Err(why) => warn!("refused connection: {why}"),
                 }
-            },
+            }
             Err(e) => {
                 warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;

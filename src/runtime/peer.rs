@@ -47,6 +47,13 @@ pub enum PeerCmd {
     /// once, not after the hold time. When the last reason clears, the session
     /// starts again at once.
     Link { up: bool, why: HoldReason },
+    /// A multihop neighbor's address became reachable (`true`) or unreachable
+    /// through the underlay (from the RIB, which watches the address). While
+    /// unreachable the session is held down ([`HoldReason::NoRoute`]): an
+    /// established one ends at once with a Cease, not at the hold timer; a
+    /// route coming back starts it (connect retry as usual). Link sessions
+    /// ignore it. A multihop session starts as reachable until told otherwise.
+    Reachable(bool),
     /// `kittbgpd enable|disable NEIGHBOR`: disable holds the session down
     /// (Cease / Administrative Shutdown, RFC 4486); enable clears the
     /// operator's and the import limit's reasons.
@@ -345,6 +352,27 @@ impl PeerTask {
                 // Nothing can be sent over a dead link: a stop without NOTIFICATION.
                 self.hold(why, !up, None);
             }
+            PeerCmd::Reachable(up) => {
+                if self.neighbor.multihop.is_none() {
+                    return;
+                }
+                match (up, self.held.contains(HoldReason::NoRoute)) {
+                    (false, false) => {
+                        info!(peer = %self.neighbor.name, address = %self.neighbor.address, "no route to the neighbor in the underlay: session held down")
+                    }
+                    (true, true) => {
+                        info!(peer = %self.neighbor.name, address = %self.neighbor.address, "route to the neighbor learned")
+                    }
+                    _ => {}
+                }
+                // Cease (RFC 4271 §6.7) with no subcode: none of RFC 4486's
+                // fits a lost route; sent best effort before the close.
+                self.hold(
+                    HoldReason::NoRoute,
+                    !up,
+                    Some(Notification::new(6, 0, Vec::new())),
+                );
+            }
             PeerCmd::Admin { enable } => {
                 if enable {
                     info!(peer = %self.neighbor.name, "enabled by operator");
@@ -384,6 +412,9 @@ impl PeerTask {
                     self.session.set_config(*session);
                 }
                 self.hold(HoldReason::Config, !self.neighbor.enabled, None);
+                if self.neighbor.multihop.is_none() {
+                    self.hold(HoldReason::NoRoute, false, None);
+                }
             }
             PeerCmd::Stop { .. } => unreachable!("handled in run"),
         }
@@ -731,3 +762,6 @@ impl PeerTask {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

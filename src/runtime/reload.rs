@@ -176,11 +176,7 @@ impl Running {
             .rib
             .send(RibMsg::AddPeer {
                 cfg: PeerConfig::from(n),
-                peer: RibPeer {
-                    name: n.name.clone(),
-                    interface: n.interface.clone(),
-                    tx: handle.tx.clone(),
-                },
+                peer: RibPeer::new(n, handle.tx.clone()),
             })
             .await;
         if n.cost_auto {

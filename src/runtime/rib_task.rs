@@ -123,7 +123,35 @@ pub enum RibMsg {
 pub struct RibPeer {
     pub name: String,
     pub interface: Option<String>,
+    /// The neighbor's address; for a multihop one, watched in the underlay.
+    pub address: IpAddr,
+    pub multihop: bool,
     pub tx: mpsc::UnboundedSender<PeerCmd>,
+}
+
+impl RibPeer {
+    pub fn new(n: &crate::config::Neighbor, tx: mpsc::UnboundedSender<PeerCmd>) -> RibPeer {
+        RibPeer {
+            name: n.name.clone(),
+            interface: n.interface.clone(),
+            address: n.address,
+            multihop: n.multihop.is_some(),
+            tx,
+        }
+    }
+}
+
+/// Underlay reachability of watched addresses (`(address, reachable)`, as
+/// the RIB reports them) to every multihop peer with that address: its
+/// session is held down while there is no route ([`PeerCmd::Reachable`]).
+/// A removed peer's closed channel is skipped.
+#[cfg_attr(not(test), allow(dead_code))] // until flush() forwards the RIB's address changes
+fn forward_reachability(peers: &[RibPeer], changes: impl IntoIterator<Item = (IpAddr, bool)>) {
+    for (address, reachable) in changes {
+        for p in peers.iter().filter(|p| p.multihop && p.address == address) {
+            let _ = p.tx.send(PeerCmd::Reachable(reachable));
+        }
+    }
 }
 
 struct RibTask {
@@ -473,5 +501,43 @@ impl RibTask {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reachability_goes_to_the_multihop_peers_of_that_address_only() {
+        // The same address on a link and a multihop neighbor: two files (one
+        // file with both is refused), so the link one is seen to be skipped.
+        let neighbor = |keys: &str| {
+            let text = format!(
+                "router_id = \"10.255.0.1\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.255.0.0/16\"]\n\
+                 originate = [\"10.255.0.1/32\"]\n[[neighbor]]\naddress = \"10.255.0.3\"\n{keys}"
+            );
+            crate::config::parse(&text, "t")
+                .unwrap()
+                .neighbors
+                .remove(0)
+        };
+        let (link, rr) = (neighbor("interface = \"wg2\""), neighbor("multihop = 2"));
+        assert!(link.multihop.is_none() && rr.multihop.is_some());
+        let (tx0, mut rx0) = mpsc::unbounded_channel();
+        let (tx1, mut rx1) = mpsc::unbounded_channel();
+        let peers = [RibPeer::new(&link, tx0), RibPeer::new(&rr, tx1)];
+        let other: IpAddr = "10.255.0.9".parse().unwrap();
+        forward_reachability(
+            &peers,
+            [(rr.address, false), (other, true), (rr.address, true)],
+        );
+        assert!(
+            rx0.try_recv().is_err(),
+            "a link session ignores the underlay"
+        );
+        assert!(matches!(rx1.try_recv(), Ok(PeerCmd::Reachable(false))));
+        assert!(matches!(rx1.try_recv(), Ok(PeerCmd::Reachable(true))));
+        assert!(rx1.try_recv().is_err());
     }
 }

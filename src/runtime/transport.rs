@@ -1,5 +1,6 @@
 //! TCP sockets for BGP: link-local IPv6 with the scope taken from the interface
-//! name, one listener for every neighbor, GTSM (RFC 5082) on direct sessions.
+//! name, one listener for every neighbor, GTSM (RFC 5082) on direct sessions;
+//! multihop sessions from our loopback (`source`) with hop limit `multihop`.
 
 use crate::config::Neighbor;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -91,18 +92,33 @@ fn prepare(socket: &Socket) -> io::Result<()> {
     Ok(())
 }
 
+/// Multihop: IP TTL / IPv6 hop limit of what we send (no minimum on receipt).
+fn set_hop_limit(socket: &Socket, v6: bool, hops: u8) -> io::Result<()> {
+    if v6 {
+        socket.set_unicast_hops_v6(hops.into())
+    } else {
+        socket.set_ttl(hops.into())
+    }
+}
+
 /// Apply per-neighbor options to an accepted connection.
 pub fn prepare_accepted(stream: &TcpStream, n: &Neighbor) -> io::Result<()> {
     let socket = socket2::SockRef::from(stream);
     socket.set_nodelay(true)?;
+    // An IPv4 peer on the dual-stack listener is on an IPv6 socket: hop limit
+    // and TTL both apply then, so set the pair the socket uses.
+    let v6 = stream.local_addr()?.is_ipv6() && n.address.is_ipv6();
     if n.ttl_security {
-        let v6 = stream.peer_addr()?.is_ipv6();
         set_gtsm(&socket, v6)?;
+    }
+    if let Some(hops) = n.multihop {
+        set_hop_limit(&socket, v6, hops)?;
     }
     Ok(())
 }
 
-/// Connect to a neighbor: from its interface (link-local scope), to its port.
+/// Connect to a neighbor: from its interface (link-local scope), or, multihop,
+/// from our `source` address with its hop limit; to its port.
 pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
     let addr = neighbor_addr(n)?;
     let domain = if addr.is_ipv6() {
@@ -118,6 +134,16 @@ pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
     if let Some(ifname) = &n.interface {
         // Leave by the tunnel the neighbor is configured on, whatever the routing table says.
         socket.bind_device(Some(ifname.as_bytes()))?;
+    }
+    if let Some(hops) = n.multihop {
+        // Whatever path the underlay's routes give, from our loopback (the
+        // address the neighbor expects the session from).
+        set_hop_limit(&socket, addr.is_ipv6(), hops)?;
+        if let Some(source) = n.source {
+            socket
+                .bind(&SockAddr::from(SocketAddr::new(source, 0)))
+                .map_err(|e| io::Error::new(e.kind(), format!("bind to source {source}: {e}")))?;
+        }
     }
     match socket.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
@@ -139,6 +165,20 @@ pub async fn connect(n: &Neighbor, timeout: Duration) -> io::Result<TcpStream> {
     }
     stream.peer_addr()?;
     Ok(stream)
+}
+
+/// GTSM on the listener itself (so even the handshake needs hop limit 255), or
+/// not: on when every neighbor is direct with `ttl_security` (see [`listen`]).
+pub fn set_listener_gtsm(listener: &TcpListener, on: bool) -> io::Result<()> {
+    let socket = socket2::SockRef::from(listener);
+    let min = if on { 255 } else { 0 };
+    setsockopt_int(&socket, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, min)?;
+    setsockopt_int(&socket, libc::IPPROTO_IP, libc::IP_MINTTL, min)
+}
+
+/// Whether the listener can demand hop limit 255 of every handshake.
+pub fn listener_gtsm(neighbors: &[Neighbor]) -> bool {
+    !neighbors.is_empty() && neighbors.iter().all(|n| n.ttl_security)
 }
 
 /// The one listening socket: `[::]:port`, dual stack, shared by every neighbor.
@@ -178,17 +218,35 @@ pub fn remote_of(addr: SocketAddr) -> (IpAddr, Option<String>) {
     }
 }
 
-/// Which configured neighbor an inbound connection belongs to: same address and,
-/// for link-local, the same interface. Anything else is refused.
-pub fn match_neighbor<'a>(
-    neighbors: &'a [Neighbor],
-    addr: SocketAddr,
-) -> Option<(usize, &'a Neighbor)> {
-    let (ip, ifname) = remote_of(addr);
-    neighbors.iter().enumerate().find(|(_, n)| {
+/// Which configured neighbor an inbound connection (from `remote`, to our
+/// `local`) belongs to: same address and, for link-local, the same interface;
+/// a multihop neighbor must also connect to its configured `source` (our
+/// loopback): a session to another of our addresses would not follow the
+/// loopback's route and is not what the neighbor's configuration says.
+/// Anything else is refused, with the reason.
+pub fn match_neighbor(
+    neighbors: &[Neighbor],
+    remote: SocketAddr,
+    local: SocketAddr,
+) -> Result<usize, String> {
+    let (ip, ifname) = remote_of(remote);
+    let found = neighbors.iter().position(|n| {
         n.address == ip
             && (!matches!(ip, IpAddr::V6(a) if a.is_unicast_link_local()) || n.interface == ifname)
-    })
+    });
+    let Some(i) = found else {
+        let on = ifname.as_deref().unwrap_or("-");
+        return Err(format!(
+            "{ip} (interface {on}) is not a configured neighbor"
+        ));
+    };
+    let (to, _) = remote_of(local);
+    match (neighbors[i].multihop, neighbors[i].source) {
+        (Some(_), Some(source)) if source != to => Err(format!(
+            "multihop neighbor {ip} connected to {to}, not to its source {source}"
+        )),
+        _ => Ok(i),
+    }
 }
 
 #[cfg(test)]
@@ -196,9 +254,13 @@ mod tests {
     use super::*;
 
     fn neighbor(addr: &str, ifname: Option<&str>) -> Neighbor {
+        let extra = match ifname {
+            Some("multihop") => "multihop = 3\nsource = \"10.0.0.1\"\n".to_string(),
+            Some(i) => format!("interface = \"{i}\"\n"),
+            None => String::new(),
+        };
         let text = format!(
-            "router_id = \"10.0.0.1\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.0.0.0/8\"]\n[[neighbor]]\naddress = \"{addr}\"\n{}",
-            ifname.map(|i| format!("interface = \"{i}\"\n")).unwrap_or_default()
+            "router_id = \"10.0.0.1\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"10.0.0.0/8\"]\n[[neighbor]]\naddress = \"{addr}\"\n{extra}"
         );
         crate::config::parse(&text, "t")
             .unwrap()
@@ -213,24 +275,41 @@ mod tests {
         let from = |ip: &str, scope| {
             SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), 40000, 0, scope))
         };
-        assert_eq!(
-            match_neighbor(&ns, from("fe80::2", lo)).map(|m| m.0),
-            Some(0)
-        );
-        assert_eq!(
-            match_neighbor(&ns, from("fe80::2", 0)).map(|m| m.0),
-            None,
+        let to = from("::ffff:192.0.2.1", 0);
+        assert_eq!(match_neighbor(&ns, from("fe80::2", lo), to), Ok(0));
+        assert!(
+            match_neighbor(&ns, from("fe80::2", 0), to).is_err(),
             "wrong interface"
         );
-        assert_eq!(
-            match_neighbor(&ns, from("fe80::3", lo)).map(|m| m.0),
-            None,
+        assert!(
+            match_neighbor(&ns, from("fe80::3", lo), to).is_err(),
             "unknown address"
         );
         assert_eq!(
-            match_neighbor(&ns, from("::ffff:192.0.2.7", 0)).map(|m| m.0),
-            Some(1),
+            match_neighbor(&ns, from("::ffff:192.0.2.7", 0), to),
+            Ok(1),
             "v4-mapped"
+        );
+    }
+
+    #[test]
+    fn inbound_multihop_must_reach_our_source_address() {
+        let ns = vec![
+            neighbor("fe80::2", Some("lo")),
+            neighbor("10.0.0.3", Some("multihop")),
+        ];
+        let v4 = |ip: &str| SocketAddr::new(ip.parse().unwrap(), 1790);
+        let mapped = |ip: &str| SocketAddr::new(format!("::ffff:{ip}").parse().unwrap(), 1790);
+        assert_eq!(match_neighbor(&ns, v4("10.0.0.3"), v4("10.0.0.1")), Ok(1));
+        assert_eq!(
+            match_neighbor(&ns, mapped("10.0.0.3"), mapped("10.0.0.1")),
+            Ok(1),
+            "dual-stack listener: both ends v4-mapped"
+        );
+        let e = match_neighbor(&ns, v4("10.0.0.3"), v4("192.0.2.1")).unwrap_err();
+        assert_eq!(
+            e,
+            "multihop neighbor 10.0.0.3 connected to 192.0.2.1, not to its source 10.0.0.1"
         );
     }
 

@@ -1,5 +1,6 @@
 //! Why a session is held down. Each reason is set and cleared by its own
-//! owner (the interface watcher, the prober, the import limit, the operator);
+//! owner (the interface watcher, the prober, the import limit, the operator,
+//! the RIB's reachability of a multihop neighbor's address);
 //! the session runs only when none holds. A link coming back therefore does
 //! not restart a session the import limit disabled: only the operator does
 //! (`kittbgpd enable NEIGHBOR`).
@@ -22,6 +23,9 @@ pub enum HoldReason {
     Handshake,
     /// `kittbgpd disable NEIGHBOR`.
     Operator,
+    /// A multihop neighbor's address has no route in the underlay (the RIB
+    /// watches it): no connection is attempted until one is learned.
+    NoRoute,
 }
 
 impl HoldReason {
@@ -33,6 +37,7 @@ impl HoldReason {
             HoldReason::Probe => "link dead (probes unanswered)",
             HoldReason::Handshake => "link dead (no recent WireGuard handshake)",
             HoldReason::Operator => "disabled by operator",
+            HoldReason::NoRoute => "no route to its address in the underlay",
         }
     }
 
