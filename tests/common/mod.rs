@@ -97,9 +97,28 @@ pub fn start_daemon_with(neighbor_extra: &str) -> Daemon {
 
 /// As [`start_daemon_with`], with top-level keys `top` and environment `envs`.
 pub fn start_daemon_opts(top: &str, neighbor_extra: &str, envs: &[(&str, &str)]) -> Daemon {
+    let neighbors = format!(
+        "[[neighbor]]\nname = \"test-peer\"\naddress = \"127.0.0.1\"\npassive = true\n{neighbor_extra}\n"
+    );
+    start_daemon_config(top, "", &neighbors, envs)
+}
+
+/// The daemon with top-level keys `top`, `[loopbacks]` ranges 10.0.0.0/8 and
+/// fd00::/16 plus the keys `loopbacks`, and the `neighbors` tables.
+pub fn start_daemon_config(
+    top: &str,
+    loopbacks: &str,
+    neighbors: &str,
+    envs: &[(&str, &str)],
+) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let socket = dir.path().join("ctl.sock");
+    let loopbacks = if loopbacks.is_empty() {
+        "ipv4 = [\"10.0.0.0/8\"]\nipv6 = [\"fd00::/16\"]\noriginate = [\"10.0.0.1/32\"]"
+    } else {
+        loopbacks
+    };
     let config = format!(
         r#"
 router_id = "10.0.0.1"
@@ -109,9 +128,7 @@ control_socket = "{sock}"
 {top}
 
 [loopbacks]
-ipv4 = ["10.0.0.0/8"]
-ipv6 = ["fd00::/16"]
-originate = ["10.0.0.1/32"]
+{loopbacks}
 from_lo = false
 
 [defaults]
@@ -119,11 +136,7 @@ hold_time = 9
 error_wait_min = 1
 error_wait_max = 1
 
-[[neighbor]]
-name = "test-peer"
-address = "127.0.0.1"
-passive = true
-{neighbor_extra}
+{neighbors}
 "#,
         sock = socket.display()
     );
@@ -160,6 +173,21 @@ pub fn try_connect(port: u16, ttl: u32) -> std::io::Result<TcpStream> {
     sock.set_ttl(ttl)?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     sock.connect_timeout(&addr.into(), Duration::from_secs(2))?;
+    Ok(sock.into())
+}
+
+/// Connect from `from` (bound first) to `to`, giving up after 2 s.
+pub fn connect_from(
+    from: std::net::IpAddr,
+    to: std::net::SocketAddr,
+) -> std::io::Result<TcpStream> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    sock.bind(&std::net::SocketAddr::new(from, 0).into())?;
+    sock.connect_timeout(&to.into(), Duration::from_secs(2))?;
     Ok(sock.into())
 }
 
@@ -201,7 +229,11 @@ impl Peer {
     }
 
     pub fn connect_ttl(port: u16, ttl: u32) -> Peer {
-        let stream = try_connect(port, ttl).unwrap();
+        Peer::from_stream(try_connect(port, ttl).unwrap())
+    }
+
+    /// A connection made elsewhere (accepted from the daemon, or bound to an address).
+    pub fn from_stream(stream: TcpStream) -> Peer {
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         Peer {
             stream,

@@ -1,0 +1,116 @@
+//! Multihop sessions over loopbacks (issue 12): the real daemon reaches a
+//! scripted peer's "loopback" (127.0.0.3, ::1) from its own (`source`,
+//! 127.0.0.2), and takes an inbound session only when it comes to that source.
+
+mod common;
+
+use common::*;
+use kittbgpd::ctl::Request;
+use kittbgpd::wire::Message;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The daemon's connection to a scripted neighbor listening on `listener`.
+fn accept(listener: &TcpListener) -> (Peer, SocketAddr) {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((stream, from)) => {
+                stream.set_nonblocking(false).unwrap();
+                return (Peer::from_stream(stream), from);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "the daemon does not connect");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// After `establish`: the daemon's first announcement, with its next hop.
+fn first_route(p: &mut Peer) -> (Vec<ipnet::IpNet>, Option<IpAddr>) {
+    loop {
+        if let Some(Message::Update(u)) = p.recv() {
+            let announced: Vec<_> = u.announced().collect();
+            if !announced.is_empty() {
+                return (announced, u.attrs.next_hop.map(IpAddr::V4));
+            }
+        }
+    }
+}
+
+fn neighbor(d: &Daemon, name: &str) -> serde_json::Value {
+    let v = d.show(&Request::Neighbors);
+    let list = v.as_array().cloned().unwrap_or_default();
+    list.into_iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no neighbor {name} in {v}"))
+}
+
+#[test]
+fn multihop_sessions_are_sourced_from_our_loopback_both_ways() {
+    let out4 = TcpListener::bind("127.0.0.3:0").unwrap();
+    let out6 = TcpListener::bind("[::1]:0").unwrap();
+    let neighbors = format!(
+        "[[neighbor]]\nname = \"out\"\naddress = \"127.0.0.3\"\nport = {}\nmultihop = 2\n\
+         source = \"127.0.0.2\"\nconnect_retry = 1\n\
+         [[neighbor]]\nname = \"in\"\naddress = \"127.0.0.4\"\nmultihop = 2\nsource = \"127.0.0.2\"\n\
+         passive = true\n\
+         [[neighbor]]\nname = \"v6\"\naddress = \"::1\"\nport = {}\nmultihop = 1\nconnect_retry = 1\n",
+        out4.local_addr().unwrap().port(),
+        out6.local_addr().unwrap().port(),
+    );
+    // The v6 session takes its default source: our IPv6 loopback, ::1 here.
+    let loopbacks =
+        "ipv4 = [\"10.0.0.0/8\", \"127.0.0.0/8\"]\nipv6 = [\"fd00::/16\", \"::1/128\"]\n\
+                     originate = [\"10.0.0.1/32\", \"::1/128\"]";
+    let d = start_daemon_config("[kernel]\nenabled = false", loopbacks, &neighbors, &[]);
+
+    // 1. Outbound: from the source address, to the neighbor's port; our
+    //    loopback arrives with the session's (source) address as next hop.
+    let (mut p, from) = accept(&out4);
+    assert_eq!(from.ip(), ip("127.0.0.2"), "connection bound to source");
+    p.establish();
+    let (routes, next_hop) = first_route(&mut p);
+    assert!(
+        routes.contains(&"10.0.0.1/32".parse().unwrap()),
+        "{routes:?}"
+    );
+    assert_eq!(next_hop, Some(ip("127.0.0.2")));
+    let n = neighbor(&d, "out");
+    assert_eq!(n["state"], "Established", "{n}");
+    assert_eq!(
+        n["local_address"],
+        "127.0.0.2:".to_string() + &from.port().to_string()
+    );
+
+    // 2. IPv6, default source.
+    let (mut p6, from) = accept(&out6);
+    assert_eq!(from.ip(), ip("::1"));
+    p6.establish();
+
+    // 3. Inbound: to another of our addresses, refused; to the source, taken.
+    let daemon_at = |a: &str| SocketAddr::new(ip(a), d.port);
+    let mut wrong =
+        Peer::from_stream(connect_from(ip("127.0.0.4"), daemon_at("127.0.0.1")).unwrap());
+    assert!(
+        wrong.recv().is_none(),
+        "a connection to 127.0.0.1 is refused"
+    );
+    let stream = connect_from(ip("127.0.0.4"), daemon_at("127.0.0.2")).unwrap();
+    let mut inbound = Peer::from_stream(stream);
+    inbound.establish();
+    let (_, next_hop) = first_route(&mut inbound);
+    assert_eq!(next_hop, Some(ip("127.0.0.2")));
+    assert_eq!(neighbor(&d, "in")["state"], "Established");
+    assert_eq!(neighbor(&d, "v6")["state"], "Established");
+    let (ok, text, _) = d.cli(&["show", "protocols"]);
+    assert!(ok);
+    assert_eq!(text.matches("Established").count(), 3, "{text}");
+}
