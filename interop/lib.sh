@@ -580,22 +580,31 @@ lab_ping_ll() { ip netns exec "$(lab_ns "$1")" ping -6 -c1 -W1 -q "fe80::$2:$1%w
 
 # ------------------------------------------------------------------ BIRD
 
-# lab_bird_conf I [--hold S] [--keepalive S] [--leak] [--gr]
+# lab_bird_conf I [--hold S] [--keepalive S] [--leak] [--gr] [--multihop J[:HOPS] ...] [--mh-gtsm]
 #   writes node i's BIRD config: the fabric's (shared/lab/bird-node1.conf.example), one
 #   "protocol bgp wg<j>" per adjacent node.  --hold/--keepalive set "hold time"/"keepalive
 #   time" in the BGP template.  --leak: originate 192.0.2.<i>/32 and 2001:db8::<i>/128 (static)
 #   and deliberately let them through the export filter: a peer must reject them.
 #   --gr: graceful restart (RFC 4724): "graceful restart on" in the BGP template, the kernel
 #   protocols keep their routes over a restart ("persist", "graceful restart"; start with -R).
+#   --multihop J[:HOPS]: "protocol bgp mh<J>", an IPv4 multihop session between the loopbacks
+#   10.255.0.<i> (source address) and 10.255.0.<J>, "multihop HOPS" (default 2), carrying no
+#   routes (import none, export none: what travels on it is the overlay's business); repeatable.
+#   --mh-gtsm: "ttl security on" on those: BIRD then takes only packets that arrive with
+#   TTL >= 256 - HOPS, i.e. sent with TTL 255 (a check that the peer's hop limit is applied).
 lab_bird_conf() {
     local i=$1; shift
-    local hold="" ka="" leak=0 gr=0 d j cost
+    local hold="" ka="" leak=0 gr=0 d j cost mh=() mhgtsm=0 hops
     while (($#)); do
         case $1 in
             --hold) hold=$2; shift 2 ;;
             --keepalive) ka=$2; shift 2 ;;
             --leak) leak=1; shift ;;
             --gr) gr=1; shift ;;
+            --multihop)
+                [[ ${2:-} =~ ^[0-9]+(:[0-9]+)?$ ]] || lab_die "lab_bird_conf: --multihop '${2:-}': want J[:HOPS]"
+                mh+=("$2"); shift 2 ;;
+            --mh-gtsm) mhgtsm=1; shift ;;
             *) lab_die "lab_bird_conf: unknown option $1" ;;
         esac
     done
@@ -685,6 +694,26 @@ protocol bgp wg$j from fabric {
 }
 EOF
         done < "$d/peers"
+        for j in "${mh[@]}"; do
+            hops=2; [[ $j != *:* ]] || hops=${j#*:}
+            j=${j%%:*}
+            cat <<EOF
+
+protocol bgp mh$j {
+  local 10.255.0.$i port $KB_PORT as $KB_ASN;
+  neighbor 10.255.0.$j port $KB_PORT as $KB_ASN;
+  multihop $hops;
+  source address 10.255.0.$i;
+  ttl security $( ((mhgtsm)) && echo on || echo off );
+EOF
+            if [[ $KB_BGP_FAST == 1 ]]; then
+                printf '%s\n' "  connect delay time 1;" "  connect retry time 5;" "  error wait time 1, 30;"
+            fi
+            [[ -z $hold ]] || echo "  hold time $hold;"
+            [[ -z $ka ]] || echo "  keepalive time $ka;"
+            [[ -z $KB_BIRD_DEBUG ]] || echo "  debug { $KB_BIRD_DEBUG };"
+            printf '%s\n' "  ipv4 { import none; export none; };" "}"
+        done
     } > "$d/bird.conf.new"
     mv "$d/bird.conf.new" "$d/bird.conf"
     bird -p -c "$d/bird.conf" || lab_die "BIRD config of node $i does not parse ($d/bird.conf)"
@@ -721,6 +750,9 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 # whose cost (lab_cost) is "auto" gets `cost = "auto"` (measured), a number a static cost.
 # --gr: graceful restart (RFC 4724) with every neighbor (`graceful_restart = true` in [defaults]).
 # --metrics: `[metrics] listen = "127.0.0.1:$KB_METRICS_PORT"` (kb_metrics scrapes it).
+# --multihop J[:HOPS] / --multihop6 J[:HOPS] (repeatable): a multihop neighbor over loopbacks,
+# "mh<J>" at 10.255.0.<J> / "mh<J>v6" at fd00:255::<J>, `multihop = HOPS` (default 2), sourced
+# from node i's loopback of the family (the default `source`).
 # KB_UNPRIV=1 adds `control_group = "$KB_UNPRIV_GROUP"` (see kb_start).
 KB_METRICS_PORT=${KB_METRICS_PORT:-9179}
 KB_UNPRIV_USER=${KB_UNPRIV_USER:-nobody}
@@ -730,7 +762,7 @@ KB_KERNEL_DEFAULTS="enabled=true table=254 protocol=200 metric=32 on_stop=keep s
 kb_conf() {
     local i=$1; shift
     local hold=240 ka="" passive="" d j c tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
-    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0
+    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0 mh=""
     declare -A kset=()
     for kv in $KB_KERNEL_DEFAULTS; do kset[${kv%%=*}]=${kv#*=}; done
     while (($#)); do
@@ -742,6 +774,13 @@ kb_conf() {
             --kernel) kernel=1; shift ;;
             --metrics) metrics=1; shift ;;
             --gr) gr=1; shift ;;
+            --multihop|--multihop6)
+                [[ ${2:-} =~ ^([0-9]+)(:([0-9]+))?$ ]] || lab_die "kb_conf: $1 '${2:-}': want J[:HOPS]"
+                k=${BASH_REMATCH[1]}
+                if [[ $1 == --multihop ]]; then mh+=$'\n[[neighbor]]\n'"name = \"mh$k\""$'\n'"address = \"10.255.0.$k\""
+                else mh+=$'\n[[neighbor]]\n'"name = \"mh${k}v6\""$'\n'"address = \"fd00:255::$k\""; fi
+                mh+=$'\n'"multihop = ${BASH_REMATCH[3]:-2}"$'\n'
+                shift 2 ;;
             --kernel-set)
                 k=${2%%=*}
                 [[ $2 == *=* && -n ${kset[$k]+x} ]] || lab_die "kb_conf: --kernel-set '$2': want KEY=VALUE, KEY one of ${!kset[*]}"
@@ -788,6 +827,7 @@ kb_conf() {
                 "$d/wg.key" "${KB_WG_RECONCILE:-5}"
         fi
         printf '%s' "$nb"
+        printf '%s' "$mh"
     } > "$d/kittbgpd.toml"
 }
 
@@ -865,8 +905,9 @@ import json, sys
 print(" ".join(sorted("%s/%s" % (r.get("protocol", "boot"), r.get("metric", 0)) for r in json.load(sys.stdin) or [])))'
 }
 
-# kb_neighbor_state I NAME: "state" of neighbor NAME from `show neighbors --json`
-kb_neighbor_state() {
+# kb_neighbor_field I NAME KEY: field KEY of neighbor NAME from `show neighbors --json`
+# ("" if absent or null)
+kb_neighbor_field() {
     kb_show "$1" neighbors --json 2>/dev/null | "$PYTHON" -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -874,9 +915,11 @@ if isinstance(d, dict):
     d = d.get("neighbors", d.get("result", []))
 for n in d:
     if n.get("name") == sys.argv[1]:
-        print(n.get("state", "")); break
-' "$2"
+        v = n.get(sys.argv[2]); print("" if v is None else v); break
+' "$2" "$3"
 }
+# kb_neighbor_state I NAME: "state" of neighbor NAME
+kb_neighbor_state() { kb_neighbor_field "$1" "$2" state; }
 kb_established() { [[ $(kb_neighbor_state "$1" "$2") == Established ]]; }
 
 # kb_routes I [--filtered]: one line per route: "prefix peer next_hop interface med status"
