@@ -326,6 +326,11 @@ name = "rr"
         parse(&config(keys), "f.toml").unwrap_err().0
     }
 
+    /// Key and line of the first error.
+    fn key_line(e: &[ConfigError]) -> (&str, usize) {
+        (e[0].key.as_str(), e[0].line)
+    }
+
     #[test]
     fn multihop_defaults_source_to_our_loopback_of_the_family_and_drops_gtsm() {
         let c = parse(&config("address = \"10.255.0.3\"\nmultihop = 2\n"), "f").unwrap();
@@ -371,21 +376,13 @@ name = "rr"
     #[test]
     fn multihop_address_is_a_loopback_in_the_ranges() {
         let e = errors("address = \"fe80::3\"\nmultihop = 2\n");
-        assert_eq!(
-            (e[0].key.as_str(), e[0].line),
-            ("neighbor[1].address", 14),
-            "{e:?}"
-        );
+        assert_eq!(key_line(&e), ("neighbor[1].address", 14), "{e:?}");
         assert!(e[0].message.contains("link-local"), "{}", e[0]);
         let e = errors("address = \"192.0.2.3\"\nmultihop = 2\n");
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].message.contains("loopback ranges"), "{}", e[0]);
         let e = errors("address = \"10.255.0.3\"\nmultihop = 0\n");
-        assert_eq!(
-            (e[0].key.as_str(), e[0].line),
-            ("neighbor[1].multihop", 15),
-            "{e:?}"
-        );
+        assert_eq!(key_line(&e), ("neighbor[1].multihop", 15), "{e:?}");
         let e = errors("address = \"10.255.0.3\"\nmultihop = 256\n");
         assert_eq!(e[0].key, "neighbor[1].multihop", "{e:?}");
     }
@@ -403,11 +400,7 @@ name = "rr"
         assert!(e[0].message.contains("no IPv6 loopback"), "{}", e[0]);
         assert!(e[0].message.contains("set source"), "{}", e[0]);
         let e = errors("address = \"fd00:255::3\"\nmultihop = 2\nsource = \"10.255.0.1\"\n");
-        assert_eq!(
-            (e[0].key.as_str(), e[0].line),
-            ("neighbor[1].source", 16),
-            "{e:?}"
-        );
+        assert_eq!(key_line(&e), ("neighbor[1].source", 16), "{e:?}");
         let e = errors("address = \"10.255.0.3\"\nsource = \"10.255.0.1\"\n");
         assert_eq!(e[0].key, "neighbor[1].source", "{e:?}");
         assert!(e[0].message.contains("only for multihop"), "{}", e[0]);
