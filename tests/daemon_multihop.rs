@@ -114,3 +114,28 @@ fn multihop_sessions_are_sourced_from_our_loopback_both_ways() {
     assert!(ok);
     assert_eq!(text.matches("Established").count(), 3, "{text}");
 }
+
+#[test]
+fn a_multihop_neighbor_added_by_reload_gets_through_a_gtsm_listener() {
+    // Every neighbor direct with GTSM: the listener takes only hop limit 255.
+    let link = "[[neighbor]]\nname = \"link\"\naddress = \"127.0.0.5\"\npassive = true\nttl_security = true\n";
+    let loopbacks = "ipv4 = [\"10.0.0.0/8\", \"127.0.0.0/8\"]\noriginate = [\"127.0.0.2/32\"]";
+    let d = start_daemon_config("[kernel]\nenabled = false", loopbacks, link, &[]);
+    let path = d.socket.parent().unwrap().join("kittbgpd.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mh = "[[neighbor]]\nname = \"mh\"\naddress = \"127.0.0.4\"\nmultihop = 3\npassive = true\n";
+    std::fs::write(&path, format!("{text}\n{mh}")).unwrap();
+    let (ok, out, err) = d.cli(&["reload"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("[add] neighbor mh: new neighbor 127.0.0.4"),
+        "{out}"
+    );
+
+    // Sent with the default TTL (64), as from three hops away.
+    let to = SocketAddr::new(ip("127.0.0.2"), d.port);
+    let stream = connect_from(ip("127.0.0.4"), to).expect("the listener no longer demands 255");
+    let mut p = Peer::from_stream(stream);
+    p.establish();
+    assert_eq!(neighbor(&d, "mh")["state"], "Established");
+}
