@@ -105,8 +105,8 @@ fn set_hop_limit(socket: &Socket, v6: bool, hops: u8) -> io::Result<()> {
 pub fn prepare_accepted(stream: &TcpStream, n: &Neighbor) -> io::Result<()> {
     let socket = socket2::SockRef::from(stream);
     socket.set_nodelay(true)?;
-    // An IPv4 peer on the dual-stack listener is on an IPv6 socket: hop limit
-    // and TTL both apply then, so set the pair the socket uses.
+    // An IPv4 peer on the dual-stack listener comes on an IPv6 socket with
+    // v4-mapped addresses: its packets are IPv4, so the IPv4 options apply.
     let v6 = stream.local_addr()?.is_ipv6() && n.address.is_ipv6();
     if n.ttl_security {
         set_gtsm(&socket, v6)?;
