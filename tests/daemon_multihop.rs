@@ -84,7 +84,11 @@ fn multihop_sessions_are_sourced_from_our_loopback_both_ways() {
     );
     assert_eq!(next_hop, Some(ip("127.0.0.2")));
     let n = neighbor(&d, "out");
-    assert_eq!(n["state"], "Established", "{n}");
+    assert_eq!(
+        (&n["state"], &n["multihop"]),
+        (&"Established".into(), &2.into()),
+        "{n}"
+    );
     assert_eq!(
         n["local_address"],
         "127.0.0.2:".to_string() + &from.port().to_string()

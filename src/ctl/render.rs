@@ -21,9 +21,13 @@ pub fn render_neighbors(list: &Value) -> String {
         "Name", "Address", "State", "Since", "Routes acc/filt/lim", "Adv", "Info"
     );
     for n in list.as_array().into_iter().flatten() {
-        let addr = match n.get("interface").and_then(Value::as_str) {
-            Some(i) => format!("{}%{}", s(n, "address"), i),
-            None => s(n, "address"),
+        let addr = match (
+            n.get("interface").and_then(Value::as_str),
+            n.get("multihop"),
+        ) {
+            (Some(i), _) => format!("{}%{}", s(n, "address"), i),
+            (None, Some(_)) => format!("{} multihop", s(n, "address")),
+            (None, None) => s(n, "address"),
         };
         let since = n
             .get("since")
@@ -342,8 +346,15 @@ mod tests {
             "held down: import limit reached (disabled until `kittbgpd enable`), interface down"
         ));
         let out = render_neighbors(&json!([
-            { "name": "rr", "address": "10.255.0.3", "state": "Idle", "held_down": ["no_route"] }
+            { "name": "rr", "address": "10.255.0.3", "multihop": 4, "state": "Idle", "held_down": ["no_route"] }
         ]));
+        assert!(
+            out.lines()
+                .nth(1)
+                .unwrap()
+                .contains(" 10.255.0.3 multihop "),
+            "{out}"
+        );
         assert!(
             out.lines()
                 .nth(1)

@@ -82,6 +82,9 @@ pub struct PeerStatus {
     pub name: String,
     pub address: IpAddr,
     pub interface: Option<String>,
+    /// Hop limit of a multihop session over loopbacks (`None`: a link session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multihop: Option<u8>,
     pub state: State,
     /// Seconds since the UNIX epoch when the current state was entered.
     pub since: u64,
@@ -146,6 +149,7 @@ pub fn spawn(
         name: neighbor.name.clone(),
         address: neighbor.address,
         interface: neighbor.interface.clone(),
+        multihop: neighbor.multihop,
         state: State::Idle,
         since: unix_now(),
         remote_id: None,
@@ -397,6 +401,7 @@ impl PeerTask {
                 self.status.send_modify(|s| {
                     s.address = self.neighbor.address;
                     s.interface = self.neighbor.interface.clone();
+                    s.multihop = self.neighbor.multihop;
                     s.remote_as = self.neighbor.remote_as;
                 });
                 if restart && !self.held.is_held() {
