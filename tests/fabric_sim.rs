@@ -102,6 +102,7 @@ impl Fabric {
                     import_limit: limits.get(&(x, y)).copied().unwrap_or(1000),
                     import_limit_action: ImportLimitAction::Block,
                     filtered_limit: 1000,
+                    multihop: false,
                 });
                 nodes[x].peer_of.insert(y, id);
                 nodes[x].links.push((y, usize::MAX));

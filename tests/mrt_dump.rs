@@ -69,6 +69,7 @@ fn rib() -> Rib {
             import_limit: 0,
             import_limit_action: ImportLimitAction::Block,
             filtered_limit: 0,
+            multihop: false,
         });
         let local = format!("[fe80::9:{}%3]:1790", i + 1).parse().unwrap();
         rib.peer_up(

@@ -7,6 +7,7 @@ pub mod bmp;
 pub mod diff;
 mod file;
 pub mod mrt;
+pub mod overlay;
 mod validate;
 pub mod wireguard;
 
@@ -14,6 +15,7 @@ pub use validate::{
     load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
     OnStop,
 };
+pub use overlay::Overlay;
 
 /// Default TCP port of the fabric (both sides listen and connect here).
 pub const DEFAULT_PORT: u16 = 1790;

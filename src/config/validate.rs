@@ -38,6 +38,8 @@ pub struct Config {
     pub bmp: super::bmp::Bmp,
     /// `[mrt]`: live MRT log of received UPDATEs (none: off).
     pub mrt: super::mrt::Mrt,
+    /// `[overlay]`: prefixes carried on multihop sessions (empty: none).
+    pub overlay: super::overlay::Overlay,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -133,6 +135,8 @@ pub struct Neighbor {
     pub graceful_restart: bool,
     /// The restart time we announce (RFC 4724 §3, 12 bits), in seconds.
     pub restart_time: u16,
+    /// A multihop session over loopbacks with this hop limit (`None`: a link session).
+    pub multihop: Option<u8>,
 }
 
 /// Default of `filtered_limit`.
@@ -272,6 +276,7 @@ impl Validator<'_> {
         let cost = self.check_cost(raw.cost);
         let bmp = self.check_bmp(raw.bmp);
         let mrt = self.check_mrt(raw.mrt);
+        let overlay = self.check_overlay(raw.overlay, &loopbacks);
         let defaults = raw.defaults;
         let control_socket = raw
             .control_socket
@@ -336,6 +341,7 @@ impl Validator<'_> {
             wireguard,
             bmp,
             mrt,
+            overlay,
         }
     }
 
@@ -606,6 +612,7 @@ impl Validator<'_> {
             enabled: n.enabled.unwrap_or(true),
             graceful_restart: n.graceful_restart.or(d.graceful_restart).unwrap_or(false),
             restart_time,
+            multihop: None,
         })
     }
 }

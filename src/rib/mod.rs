@@ -29,7 +29,9 @@ mod loc_rib;
 mod nexthop;
 mod policy;
 pub mod reflect;
+mod overlay;
 mod refresh;
+mod resolve;
 mod transmit;
 
 #[cfg(test)]
@@ -45,8 +47,9 @@ pub use export::{
 pub use import::Learned;
 pub use loc_rib::Source;
 pub use policy::{FilterReason, ImportPolicy};
+pub use resolve::Resolution;
 
-use crate::config::{Config, ImportLimitAction, Loopbacks, Neighbor, UNKNOWN_LINK_COST};
+use crate::config::{Config, ImportLimitAction, Loopbacks, Neighbor, Overlay, UNKNOWN_LINK_COST};
 use crate::wire::AfiSafi;
 use bytes::Bytes;
 use ipnet::IpNet;
@@ -95,6 +98,9 @@ pub struct PeerConfig {
     /// Routes kept as filtered at most; past it new ones are dropped and
     /// counted ([`PeerCounts::filtered_dropped`]); 0: no limit.
     pub filtered_limit: u32,
+    /// A multihop session to or from a route reflector (issue 12): it carries
+    /// the overlay, next hop unchanged; a link session carries the loopbacks.
+    pub multihop: bool,
 }
 
 impl From<&Neighbor> for PeerConfig {
@@ -108,6 +114,7 @@ impl From<&Neighbor> for PeerConfig {
             import_limit: n.import_limit,
             import_limit_action: n.import_limit_action,
             filtered_limit: n.filtered_limit,
+            multihop: n.multihop.is_some(),
         }
     }
 }
@@ -205,6 +212,14 @@ pub struct Rib {
     fib_outputs: bool,
     /// Prefixes the kernel does not hold: not exported (see [`forwarding`]).
     forwarding: forwarding::Forwarding,
+    /// `[overlay]` ranges: carried on multihop sessions only.
+    overlay: Overlay,
+    /// CLUSTER_ID of overlay reflection (`[overlay] cluster_id`, else [`Rib::cluster_id`]).
+    overlay_cluster_id: Ipv4Addr,
+    /// Overlay prefixes this node originates.
+    overlay_originated: BTreeSet<IpNet>,
+    /// Next hop -> overlay prefixes, watched addresses, overlay FIB state ([`resolve`]).
+    resolver: resolve::Resolver,
 }
 
 impl Rib {
@@ -214,8 +229,13 @@ impl Rib {
         let mut loc = loc_rib::LocRib::default();
         let local_export = loc.exports.intern(local_attrs.clone());
         loc.exports.inc(local_export);
+        let cluster_id = cfg.cluster_id.unwrap_or(cfg.router_id);
         Rib {
-            cluster_id: cfg.cluster_id.unwrap_or(cfg.router_id),
+            cluster_id,
+            overlay: Overlay::default(),
+            overlay_cluster_id: cluster_id,
+            overlay_originated: BTreeSet::new(),
+            resolver: resolve::Resolver::default(),
             policy: ImportPolicy {
                 loopbacks: cfg.loopbacks.clone(),
             },
@@ -311,6 +331,12 @@ impl Rib {
             .into_iter()
             .filter(|p| self.policy.check(*p).is_ok())
             .collect();
+        if now != self.originated {
+            // Our overlay routes carry one of these as next hop.
+            for p in &self.overlay_originated {
+                self.loc.set_local(*p, true);
+            }
+        }
         for p in self.originated.difference(&now) {
             self.loc.set_local(*p, false);
         }

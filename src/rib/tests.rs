@@ -38,6 +38,7 @@ pub(super) fn peer_cfg(i: u16, cost: Option<u32>) -> PeerConfig {
         import_limit: 1000,
         import_limit_action: ImportLimitAction::Block,
         filtered_limit: 1000,
+        multihop: false,
     }
 }
 

@@ -156,7 +156,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         forwarding: kernel.enabled && kernel.on_stop == crate::config::OnStop::Keep,
     };
     let fib_tx = if kernel.enabled {
-        let task = fib_task::FibTask::start(kernel, &config.loopbacks, rib_tx.clone())
+        let task = fib_task::FibTask::start(kernel, &config.loopbacks, &config.overlay, rib_tx.clone())
             .await
             .map_err(|e| {
                 format!(

@@ -154,6 +154,7 @@ pub async fn run(
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
+    rib.set_overlay(config.overlay.clone());
     // Forwarding changes only matter to the kernel FIB.
     rib.set_fib_outputs(fib.is_some());
     for n in &config.neighbors {
