@@ -258,3 +258,44 @@ fn underlay_moves_without_overlay_messages() {
     assert_eq!(via(&f), 7, "via n8 now");
     assert_eq!(f.mh_messages, before, "no overlay message for an underlay change");
 }
+
+/// 1000 overlay prefixes over two next hops: one underlay change re-resolves
+/// all of them in the same flush (the index next hop -> prefixes), moving
+/// every kernel route and sending nothing on the overlay. The time is printed,
+/// not asserted.
+#[test]
+fn a_thousand_overlay_prefixes_follow_one_underlay_change() {
+    let mut f = fabric(false);
+    let many: BTreeSet<IpNet> = (0..1000u32)
+        .map(|k| format!("10.100.{}.{}/32", 1 + k / 250, k % 250).parse().unwrap())
+        .collect();
+    for e in EXITS {
+        f.nodes[e].rib.set_overlay_originated(many.clone());
+    }
+    f.converge_all();
+    let via = |f: &Fabric, p: &IpNet| f.nodes[5].links[f.nodes[5].fib[p].1].0;
+    assert!(many.iter().all(|p| via(&f, p) == 4));
+    assert_eq!(f.nodes[5].rib.dependents(loopback_v4(4)), 1000);
+    let p = f.nodes[5].peer_of[&4];
+    f.nodes[5].rib.set_link_cost(p, Some(13));
+    f.cost.insert((5, 4), 13);
+    let before = f.mh_messages;
+    let t = std::time::Instant::now();
+    let out = f.nodes[5].rib.flush();
+    let took = t.elapsed();
+    let moved = out
+        .iter()
+        .filter(|o| matches!(o, kittbgpd::rib::RibOutput::BestChanged { prefix, best: Some((_, p)) }
+            if many.contains(prefix) && f.nodes[5].links[*p].0 == 7))
+        .count();
+    assert_eq!(moved, 1000, "every overlay route moved in the flush of the change");
+    eprintln!("one underlay change: 1000 overlay prefixes re-resolved in {took:?} (debug build)");
+    for o in out {
+        if let kittbgpd::rib::RibOutput::BestChanged { prefix, best: Some(b) } = o {
+            f.nodes[5].fib.insert(prefix, b);
+        }
+    }
+    f.converge_all();
+    assert!(many.iter().all(|p| via(&f, p) == 7));
+    assert_eq!(f.mh_messages, before, "nothing sent on the overlay");
+}
