@@ -131,7 +131,12 @@ fn check(f: &Fabric, exits: &[usize], add_path: bool) {
         );
         let e = node.rib.explain(anycast());
         let best = e.candidates.iter().find(|c| c.best).unwrap();
-        assert_eq!(best.interior_cost.map(u64::from), Some(nearest), "n{}", i + 1);
+        assert_eq!(
+            best.interior_cost.map(u64::from),
+            Some(nearest),
+            "n{}",
+            i + 1
+        );
         // The kernel route follows this node's own underlay path to the exit.
         let (gw, peer) = node.fib[&anycast()];
         let via = node.links[peer].0;
@@ -153,7 +158,11 @@ fn exits_now(f: &Fabric) -> Vec<Option<usize>> {
 
 fn scenario(shared_cluster: bool, add_path: bool) {
     let mut f = fabric(shared_cluster);
-    assert_eq!(f.mh_up.len(), 2 * ROUTERS * RR.len(), "every multihop session up");
+    assert_eq!(
+        f.mh_up.len(),
+        2 * ROUTERS * RR.len(),
+        "every multihop session up"
+    );
     check(&f, &EXITS, add_path);
     // Overlay prefixes never travel on links, loopbacks never on multihop sessions.
     for node in &f.nodes {
@@ -162,7 +171,8 @@ fn scenario(shared_cluster: bool, add_path: bool) {
                 let overlay = r.prefix.starts_with("10.100.");
                 assert_eq!(overlay, r.peer.starts_with('m'), "{r:?}");
                 assert!(
-                    r.status == "accepted" || r.reason.as_deref().is_some_and(|w| w.contains("RFC 4456")),
+                    r.status == "accepted"
+                        || r.reason.as_deref().is_some_and(|w| w.contains("RFC 4456")),
                     "{r:?}"
                 );
             }
@@ -256,7 +266,10 @@ fn underlay_moves_without_overlay_messages() {
     assert_eq!(exits_now(&f), exits);
     check(&f, &EXITS, ADD_PATH);
     assert_eq!(via(&f), 7, "via n8 now");
-    assert_eq!(f.mh_messages, before, "no overlay message for an underlay change");
+    assert_eq!(
+        f.mh_messages, before,
+        "no overlay message for an underlay change"
+    );
 }
 
 /// 1000 overlay prefixes over two next hops: one underlay change re-resolves
@@ -267,7 +280,11 @@ fn underlay_moves_without_overlay_messages() {
 fn a_thousand_overlay_prefixes_follow_one_underlay_change() {
     let mut f = fabric(false);
     let many: BTreeSet<IpNet> = (0..1000u32)
-        .map(|k| format!("10.100.{}.{}/32", 1 + k / 250, k % 250).parse().unwrap())
+        .map(|k| {
+            format!("10.100.{}.{}/32", 1 + k / 250, k % 250)
+                .parse()
+                .unwrap()
+        })
         .collect();
     for e in EXITS {
         f.nodes[e].rib.set_overlay_originated(many.clone());
@@ -285,13 +302,22 @@ fn a_thousand_overlay_prefixes_follow_one_underlay_change() {
     let took = t.elapsed();
     let moved = out
         .iter()
-        .filter(|o| matches!(o, kittbgpd::rib::RibOutput::BestChanged { prefix, best: Some((_, p)) }
-            if many.contains(prefix) && f.nodes[5].links[*p].0 == 7))
+        .filter(|o| {
+            matches!(o, kittbgpd::rib::RibOutput::BestChanged { prefix, best: Some((_, p)) }
+            if many.contains(prefix) && f.nodes[5].links[*p].0 == 7)
+        })
         .count();
-    assert_eq!(moved, 1000, "every overlay route moved in the flush of the change");
+    assert_eq!(
+        moved, 1000,
+        "every overlay route moved in the flush of the change"
+    );
     eprintln!("one underlay change: 1000 overlay prefixes re-resolved in {took:?} (debug build)");
     for o in out {
-        if let kittbgpd::rib::RibOutput::BestChanged { prefix, best: Some(b) } = o {
+        if let kittbgpd::rib::RibOutput::BestChanged {
+            prefix,
+            best: Some(b),
+        } = o
+        {
             f.nodes[5].fib.insert(prefix, b);
         }
     }

@@ -11,11 +11,11 @@ pub mod overlay;
 mod validate;
 pub mod wireguard;
 
+pub use overlay::Overlay;
 pub use validate::{
     load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
     OnStop,
 };
-pub use overlay::Overlay;
 
 /// Default TCP port of the fabric (both sides listen and connect here).
 pub const DEFAULT_PORT: u16 = 1790;

@@ -98,9 +98,19 @@ impl Validator<'_> {
             .ipv4
             .iter()
             .enumerate()
-            .map(|(i, r)| (format!("overlay.ipv4[{i}]"), r.span(), IpNet::V4(r.get_ref().trunc())))
+            .map(|(i, r)| {
+                (
+                    format!("overlay.ipv4[{i}]"),
+                    r.span(),
+                    IpNet::V4(r.get_ref().trunc()),
+                )
+            })
             .chain(o.ipv6.iter().enumerate().map(|(i, r)| {
-                (format!("overlay.ipv6[{i}]"), r.span(), IpNet::V6(r.get_ref().trunc()))
+                (
+                    format!("overlay.ipv6[{i}]"),
+                    r.span(),
+                    IpNet::V6(r.get_ref().trunc()),
+                )
             }))
             .collect();
         for (key, at, r) in &ranges {
@@ -108,7 +118,9 @@ impl Validator<'_> {
                 self.error(
                     at.clone(),
                     key,
-                    format!("{r} overlaps the loopback range {l}: loopbacks and overlay must be apart"),
+                    format!(
+                        "{r} overlaps the loopback range {l}: loopbacks and overlay must be apart"
+                    ),
                 );
             }
         }
@@ -133,7 +145,10 @@ impl Validator<'_> {
                 self.error(
                     p.span(),
                     &format!("overlay.originate[{i}]"),
-                    format!("{prefix} has host bits set (did you mean {}?)", prefix.trunc()),
+                    format!(
+                        "{prefix} has host bits set (did you mean {}?)",
+                        prefix.trunc()
+                    ),
                 );
             } else if !overlay.contains(&prefix) {
                 self.error(
@@ -182,7 +197,10 @@ mod tests {
         let o = &c.overlay;
         assert!(o.contains(&"10.100.7.0/24".parse().unwrap()));
         assert!(o.contains(&"10.100.7.7/32".parse().unwrap()));
-        assert!(!o.contains(&"10.0.0.0/8".parse().unwrap()), "wider than the range");
+        assert!(
+            !o.contains(&"10.0.0.0/8".parse().unwrap()),
+            "wider than the range"
+        );
         assert!(!o.contains(&"10.255.0.1/32".parse().unwrap()));
         assert!(o.contains(&"fd00:100:1::/48".parse().unwrap()));
         assert_eq!(o.cluster_id, Some("10.9.9.9".parse().unwrap()));
@@ -205,7 +223,9 @@ mod tests {
             [("overlay.ipv6[1]".to_string(), 7)]
         );
         assert_eq!(
-            errors("ipv4 = [\"10.100.0.0/16\"]\noriginate = [\"10.101.0.0/24\", \"10.100.0.1/16\"]\n"),
+            errors(
+                "ipv4 = [\"10.100.0.0/16\"]\noriginate = [\"10.101.0.0/24\", \"10.100.0.1/16\"]\n"
+            ),
             [
                 ("overlay.originate[0]".to_string(), 8),
                 ("overlay.originate[1]".to_string(), 8)

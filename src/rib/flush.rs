@@ -4,9 +4,9 @@
 use super::adj_in::InRoute;
 use super::adj_out::AdjRibOut;
 use super::decision::{select, Candidate};
+use super::export::originated_attributes;
 use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
-use super::export::originated_attributes;
 use super::overlay::{carries, local_next_hop, next_hop_carrier, overlay_attributes};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
 use super::resolve::{Resolution, Resolver, Underlay};
@@ -165,12 +165,9 @@ impl Decider<'_> {
                     Some(&e) => e,
                     None => {
                         let out = match next_hop {
-                            Some(nh) => overlay_attributes(
-                                attrs,
-                                remote_id,
-                                self.overlay_cluster_id,
-                                nh,
-                            ),
+                            Some(nh) => {
+                                overlay_attributes(attrs, remote_id, self.overlay_cluster_id, nh)
+                            }
                             None => reflected_attributes(attrs, c.med, remote_id, self.cluster_id),
                         };
                         let a = self.interner.intern(out);
@@ -218,7 +215,13 @@ impl Batch<'_> {
     /// Decides dest `id` (an overlay prefix if `overlay`), queues it for the
     /// peers that may see it, reports the FIB change; returns whether the
     /// selection (path or outgoing attributes) changed.
-    fn apply(&mut self, decider: &mut Decider<'_>, loc: &mut LocRib, id: u32, overlay: bool) -> bool {
+    fn apply(
+        &mut self,
+        decider: &mut Decider<'_>,
+        loc: &mut LocRib,
+        id: u32,
+        overlay: bool,
+    ) -> bool {
         let (src, route, export) = decider.decide(loc, id, overlay);
         let d = &loc.slab[id as usize];
         let prefix = d.prefix;
@@ -234,9 +237,11 @@ impl Batch<'_> {
             self.resolver.register(id, &self.next_hops);
             let new_fib = match src {
                 NONE | LOCAL => None,
-                _ => loc.routes.get(route).next_hop.and_then(|nh| {
-                    decider.underlay.resolve(loc, decider.peers, nh).fib()
-                }),
+                _ => loc
+                    .routes
+                    .get(route)
+                    .next_hop
+                    .and_then(|nh| decider.underlay.resolve(loc, decider.peers, nh).fib()),
             };
             if self.fib_outputs && self.resolver.fib.get(&prefix).copied() != new_fib {
                 match new_fib {

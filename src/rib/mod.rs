@@ -10,7 +10,9 @@
 //! Files: [`adj_in`] / [`adj_out`] the per-peer tables, [`loc_rib`] the
 //! candidates per prefix, [`import`] the import rules (loopbacks only, loop
 //! checks, MED + link cost, import limit), [`decision`] the selection steps,
-//! [`reflect`] route reflection and outgoing attributes, [`flush`] the batch,
+//! [`reflect`] route reflection and outgoing attributes, [`overlay`] what
+//! travels on link and multihop sessions, [`resolve`] overlay next hops over
+//! the underlay, [`flush`] the batch,
 //! [`transmit`] the pull of UPDATEs per peer,
 //! [`explain`] the views for operators, [`export`] encoding helpers.
 
@@ -27,9 +29,9 @@ mod import;
 mod intern;
 mod loc_rib;
 mod nexthop;
+mod overlay;
 mod policy;
 pub mod reflect;
-mod overlay;
 mod refresh;
 mod resolve;
 mod transmit;

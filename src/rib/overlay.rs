@@ -89,7 +89,7 @@ pub(crate) fn route_next_hop(
         (MpNextHop::V6 { .. }, false) => neg.ipv6_unicast,
         (MpNextHop::V4(_), false) => false,
     };
-    ok.then(|| carried.next_hop.clone())
+    ok.then_some(carried.next_hop)
 }
 
 /// Attributes an overlay path is sent on with (RFC 4456 §8): next hop
@@ -226,7 +226,10 @@ mod tests {
             global: "fd00:255::7".parse().unwrap(),
             link_local: None,
         };
-        assert_eq!(route_next_hop(&with("fd00:255::7"), &ctx, false), Some(v6.clone()));
+        assert_eq!(
+            route_next_hop(&with("fd00:255::7"), &ctx, false),
+            Some(v6.clone())
+        );
         assert_eq!(route_next_hop(&with("fd00:255::7"), &ctx, true), Some(v6));
         assert_eq!(route_next_hop(&with("10.255.0.7"), &ctx, false), None);
         let mut neg = Negotiated::FABRIC;
@@ -246,8 +249,14 @@ mod tests {
             .iter()
             .map(|p| p.parse().unwrap())
             .collect();
-        assert_eq!(local_next_hop(&lb, true), Some("10.255.0.3".parse().unwrap()));
-        assert_eq!(local_next_hop(&lb, false), Some("fd00:255::3".parse().unwrap()));
+        assert_eq!(
+            local_next_hop(&lb, true),
+            Some("10.255.0.3".parse().unwrap())
+        );
+        assert_eq!(
+            local_next_hop(&lb, false),
+            Some("fd00:255::3".parse().unwrap())
+        );
         let only6: BTreeSet<IpNet> = ["fd00:255::3/128".parse().unwrap()].into();
         assert_eq!(
             local_next_hop(&only6, true),

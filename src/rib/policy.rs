@@ -62,9 +62,9 @@ impl std::fmt::Display for FilterReason {
                 f.write_str("our cluster id is in CLUSTER_LIST (RFC 4456 §8)")
             }
             FilterReason::ImportLimit => f.write_str("import limit reached"),
-            FilterReason::OverlayOnLinkSession => {
-                f.write_str("overlay prefix on a link session (multihop sessions carry the overlay)")
-            }
+            FilterReason::OverlayOnLinkSession => f.write_str(
+                "overlay prefix on a link session (multihop sessions carry the overlay)",
+            ),
             FilterReason::LoopbackOnMultihopSession => {
                 f.write_str("loopback on a multihop session (link sessions carry the loopbacks)")
             }

@@ -233,6 +233,9 @@ mod tests {
         assert_eq!((r.dependents(&a), r.dependents(&b)), (1, 1));
         r.register(1, &[]);
         r.register(2, &[]);
-        assert!(r.deps.is_empty() && r.by_dest.is_empty(), "nothing left behind");
+        assert!(
+            r.deps.is_empty() && r.by_dest.is_empty(),
+            "nothing left behind"
+        );
     }
 }

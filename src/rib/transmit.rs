@@ -6,8 +6,8 @@
 use super::adj_out::{end_of_rib, OutBatch};
 use super::export::split_messages;
 use super::flush::eligible;
-use super::overlay::carries;
 use super::loc_rib::NONE;
+use super::overlay::carries;
 use super::{PeerId, Rib, RibOutput};
 use crate::wire::{Message, RouteRefresh, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use bytes::{Bytes, BytesMut};

@@ -82,7 +82,10 @@ fn next_hop_resolves_over_the_underlay_and_follows_it() {
     let shown = rib.routes(false, true);
     assert_eq!(
         (shown[0].status.as_str(), shown[0].reason.as_deref()),
-        ("unresolved", Some("next hop unresolvable: no underlay route to it"))
+        (
+            "unresolved",
+            Some("next hop unresolvable: no underlay route to it")
+        )
     );
     assert_eq!(rib.dependents(NH.parse().unwrap()), 1);
     // The underlay learns the loopback: resolved in the same flush, installed
@@ -102,7 +105,10 @@ fn next_hop_resolves_over_the_underlay_and_follows_it() {
     assert_eq!(a.cluster_list, [ME]);
     for link_peer in [0, 1] {
         assert!(
-            got(&out, link_peer).announced.iter().all(|(p, _)| *p != net(ANYCAST)),
+            got(&out, link_peer)
+                .announced
+                .iter()
+                .all(|(p, _)| *p != net(ANYCAST)),
             "never on a link session"
         );
     }
@@ -119,7 +125,10 @@ fn next_hop_resolves_over_the_underlay_and_follows_it() {
     let out = flush(&mut rib);
     assert_eq!(fib(&out, ANYCAST), Some(Some((link(2), 1))));
     assert!(got(&out, 2).messages.is_empty() && got(&out, 3).messages.is_empty());
-    assert_eq!(rib.explain(net(ANYCAST)).candidates[0].interior_cost, Some(20));
+    assert_eq!(
+        rib.explain(net(ANYCAST)).candidates[0].interior_cost,
+        Some(20)
+    );
     assert!(rib.take_address_changes().is_empty(), "still reachable");
     // The underlay loses it: unresolvable, uninstalled, withdrawn.
     rib.update(0, &withdraw(&["10.255.0.7/32"]));
@@ -163,7 +172,10 @@ fn interior_cost_picks_the_nearest_exit() {
     let out = flush(&mut rib);
     assert_eq!(fib(&out, ANYCAST), Some(Some((link(2), 1))));
     let to_p3 = got(&out, 2);
-    assert_eq!(to_p3.announced[0].1.next_hop, Some("10.255.0.8".parse().unwrap()));
+    assert_eq!(
+        to_p3.announced[0].1.next_hop,
+        Some("10.255.0.8".parse().unwrap())
+    );
     // p4 held p3's route; its own never goes back to it: withdrawn.
     assert_eq!(got(&out, 3).withdrawn, [net(ANYCAST)]);
     assert!(got(&out, 3).announced.is_empty());
@@ -173,12 +185,19 @@ fn interior_cost_picks_the_nearest_exit() {
 fn our_overlay_prefixes_go_to_multihop_sessions_with_our_loopback() {
     let mut rib = overlay_rib();
     rib.set_overlay_originated([net(ANYCAST), net("192.0.2.0/24")].into());
-    assert_eq!(rib.overlay_originated().len(), 1, "outside the ranges: ignored");
+    assert_eq!(
+        rib.overlay_originated().len(),
+        1,
+        "outside the ranges: ignored"
+    );
     let out = flush(&mut rib);
     for mh in [2, 3] {
         let g = got(&out, mh);
         assert_eq!(g.announced.len(), 1);
-        assert_eq!(g.announced[0].1.next_hop, Some("10.255.0.1".parse().unwrap()));
+        assert_eq!(
+            g.announced[0].1.next_hop,
+            Some("10.255.0.1".parse().unwrap())
+        );
         assert!(g.announced[0].1.cluster_list.is_empty());
     }
     assert!(got(&out, 0).announced.is_empty() && got(&out, 1).announced.is_empty());
@@ -187,7 +206,11 @@ fn our_overlay_prefixes_go_to_multihop_sessions_with_our_loopback() {
     rib.set_originated([net("10.255.0.1/32"), net("10.255.0.0/32")].into());
     let out = flush(&mut rib);
     let g = got(&out, 2);
-    let (_, a) = g.announced.iter().find(|(p, _)| *p == net(ANYCAST)).unwrap();
+    let (_, a) = g
+        .announced
+        .iter()
+        .find(|(p, _)| *p == net(ANYCAST))
+        .unwrap();
     assert_eq!(a.next_hop, Some("10.255.0.0".parse().unwrap()));
     rib.set_overlay_originated(BTreeSet::new());
     let out = flush(&mut rib);
@@ -203,10 +226,19 @@ fn own_loopback_next_hop_is_local_and_not_installed() {
         [("10.255.0.1".parse().unwrap(), true)],
         "our own loopback is reachable"
     );
-    assert_eq!(rib.resolve("10.255.0.1".parse().unwrap()), Resolution::Local);
-    assert_eq!(rib.resolve("10.100.0.1".parse().unwrap()), Resolution::Unresolved);
+    assert_eq!(
+        rib.resolve("10.255.0.1".parse().unwrap()),
+        Resolution::Local
+    );
+    assert_eq!(
+        rib.resolve("10.100.0.1".parse().unwrap()),
+        Resolution::Unresolved
+    );
     rib.update(2, &overlay_route("10.255.0.1", None, &["10.100.2.0/24"]));
     let out = flush(&mut rib);
-    assert_eq!(rib.explain(net("10.100.2.0/24")).best.as_deref(), Some("p3"));
+    assert_eq!(
+        rib.explain(net("10.100.2.0/24")).best.as_deref(),
+        Some("p3")
+    );
     assert_eq!(fib(&out, "10.100.2.0/24"), None, "the exit is this node");
 }
