@@ -228,7 +228,7 @@ mod tests {
         };
         assert_eq!(
             route_next_hop(&with("fd00:255::7"), &ctx, false),
-            Some(v6.clone())
+            Some(v6)
         );
         assert_eq!(route_next_hop(&with("fd00:255::7"), &ctx, true), Some(v6));
         assert_eq!(route_next_hop(&with("10.255.0.7"), &ctx, false), None);
