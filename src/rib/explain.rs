@@ -246,12 +246,7 @@ impl Rib {
             if query.filtered && overlay && !query.all {
                 for (e, r) in paths(loc, id) {
                     if let Some(reason) = self.unusable(true, r) {
-                        let source = Source::Peer(e.peer as usize);
-                        let mut v = self.view(prefix, source, r.next_hop, &r.attrs);
-                        v.status = "unresolved".into();
-                        v.reason = Some(reason.to_string());
-                        v.med = r.attrs.med;
-                        v.link_cost = None;
+                        let v = self.unusable_view(prefix, e.peer, r, "unresolved", &reason);
                         rows.push((prefix, false, v));
                     }
                 }
@@ -260,12 +255,7 @@ impl Rib {
                 for e in loc.entries(id) {
                     let r = loc.routes.get(e.route);
                     if let Err(reason) = &r.verdict {
-                        let source = Source::Peer(e.peer as usize);
-                        let mut v = self.view(prefix, source, r.next_hop, &r.attrs);
-                        v.status = "filtered".into();
-                        v.reason = Some(reason.to_string());
-                        v.med = r.attrs.med;
-                        v.link_cost = None;
+                        let v = self.unusable_view(prefix, e.peer, r, "filtered", reason);
                         rows.push((prefix, false, v));
                     }
                 }
@@ -278,6 +268,23 @@ impl Rib {
                 v
             })
             .collect()
+    }
+
+    /// A route that is no candidate, as listed: MED as received, with the reason.
+    fn unusable_view(
+        &self,
+        prefix: IpNet,
+        peer: u32,
+        r: &InRoute,
+        status: &str,
+        reason: &FilterReason,
+    ) -> RouteView {
+        let mut v = self.view(prefix, Source::Peer(peer as usize), r.next_hop, &r.attrs);
+        v.status = status.into();
+        v.reason = Some(reason.to_string());
+        v.med = r.attrs.med;
+        v.link_cost = None;
+        v
     }
 
     fn view(

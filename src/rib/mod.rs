@@ -59,6 +59,18 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+/// Our own routes go from `old` to `now` (marked, or no longer, in the table).
+fn set_local(loc: &mut loc_rib::LocRib, old: &BTreeSet<IpNet>, now: &BTreeSet<IpNet>) {
+    for p in old.difference(now) {
+        loc.set_local(*p, false);
+    }
+    for p in now.difference(old) {
+        if !loc.set_local(*p, true) {
+            tracing::warn!(prefix = %p, "route table full: prefix not originated");
+        }
+    }
+}
+
 /// Index of a peer, in the order of [`Rib::add_peer`] (the runtime uses the
 /// neighbor's position in the configuration).
 pub type PeerId = usize;
@@ -339,14 +351,7 @@ impl Rib {
                 self.loc.set_local(*p, true);
             }
         }
-        for p in self.originated.difference(&now) {
-            self.loc.set_local(*p, false);
-        }
-        for p in now.difference(&self.originated) {
-            if !self.loc.set_local(*p, true) {
-                tracing::warn!(prefix = %p, "route table full: loopback not originated");
-            }
-        }
+        set_local(&mut self.loc, &self.originated, &now);
         self.originated = now;
     }
 

@@ -16,8 +16,8 @@
 
 use super::export::ExportContext;
 use super::policy::{FilterReason, ImportPolicy};
-use super::reflect::DEFAULT_LOCAL_PREF;
-use super::Rib;
+use super::reflect::reflected_attributes;
+use super::{set_local, Rib};
 use crate::config::Overlay;
 use crate::wire::{AfiSafi, MpNextHop, MpReach, PathAttributes};
 use bytes::Bytes;
@@ -101,13 +101,9 @@ pub(super) fn overlay_attributes(
     cluster_id: Ipv4Addr,
     next_hop: IpAddr,
 ) -> PathAttributes {
-    let mut a = received.for_readvertise();
-    a.next_hop = None;
-    a.mp_unreach = None;
+    let mut a = reflected_attributes(received, 0, peer_router_id, cluster_id);
+    a.med = received.med;
     a.mp_reach = Some(next_hop_carrier(next_hop));
-    a.local_pref = Some(received.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
-    a.originator_id = Some(received.originator_id.unwrap_or(peer_router_id));
-    a.cluster_list.insert(0, cluster_id);
     a
 }
 
@@ -148,14 +144,7 @@ impl Rib {
             .into_iter()
             .filter(|p| self.overlay.contains(p))
             .collect();
-        for p in self.overlay_originated.difference(&now) {
-            self.loc.set_local(*p, false);
-        }
-        for p in now.difference(&self.overlay_originated) {
-            if !self.loc.set_local(*p, true) {
-                tracing::warn!(prefix = %p, "route table full: overlay prefix not originated");
-            }
-        }
+        set_local(&mut self.loc, &self.overlay_originated, &now);
         self.overlay_originated = now;
     }
 
@@ -226,10 +215,7 @@ mod tests {
             global: "fd00:255::7".parse().unwrap(),
             link_local: None,
         };
-        assert_eq!(
-            route_next_hop(&with("fd00:255::7"), &ctx, false),
-            Some(v6)
-        );
+        assert_eq!(route_next_hop(&with("fd00:255::7"), &ctx, false), Some(v6));
         assert_eq!(route_next_hop(&with("fd00:255::7"), &ctx, true), Some(v6));
         assert_eq!(route_next_hop(&with("10.255.0.7"), &ctx, false), None);
         let mut neg = Negotiated::FABRIC;
