@@ -243,6 +243,7 @@ impl World {
                 import_limit: limit,
                 import_limit_action: action,
                 filtered_limit: u32::from(b >> 7) * 2,
+                multihop: false,
             });
             let session = Session::new(SessionConfig {
                 local_as: LOCAL_AS,

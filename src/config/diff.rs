@@ -104,6 +104,10 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         let w = "[mrt] changed (the update log is opened at start)".into();
         global(&mut out, Apply::NeedsDaemonRestart, w);
     }
+    if old.overlay != new.overlay {
+        let w = "[overlay] changed (the RIB takes it at start)".into();
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
     if old.wireguard != new.wireguard {
         global(
             &mut out,
@@ -331,6 +335,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         cost: old.cost.clone(),
         bmp: old.bmp.clone(),
         mrt: old.mrt.clone(),
+        overlay: old.overlay.clone(),
         loopbacks: new.loopbacks.clone(),
         neighbors: Vec::new(),
     };

@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub bmp: Option<Spanned<super::bmp::FileBmp>>,
     /// `[mrt]`: live MRT log of received UPDATEs.
     pub mrt: Option<Spanned<super::mrt::FileMrt>>,
+    /// `[overlay]`: prefixes carried on multihop sessions (issue 12).
+    pub overlay: Option<Spanned<super::overlay::FileOverlay>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }

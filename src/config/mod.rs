@@ -8,9 +8,11 @@ pub mod diff;
 mod file;
 pub mod mrt;
 mod neighbor;
+pub mod overlay;
 mod validate;
 pub mod wireguard;
 
+pub use overlay::Overlay;
 pub use validate::{
     load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
     OnStop,

@@ -38,6 +38,8 @@ pub struct Config {
     pub bmp: super::bmp::Bmp,
     /// `[mrt]`: live MRT log of received UPDATEs (none: off).
     pub mrt: super::mrt::Mrt,
+    /// `[overlay]`: prefixes carried on multihop sessions (empty: none).
+    pub overlay: super::overlay::Overlay,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -281,6 +283,7 @@ impl Validator<'_> {
         let cost = self.check_cost(raw.cost);
         let bmp = self.check_bmp(raw.bmp);
         let mrt = self.check_mrt(raw.mrt);
+        let overlay = self.check_overlay(raw.overlay, &loopbacks);
         let defaults = raw.defaults;
         let control_socket = raw
             .control_socket
@@ -352,6 +355,7 @@ impl Validator<'_> {
             wireguard,
             bmp,
             mrt,
+            overlay,
         }
     }
 

@@ -171,13 +171,28 @@ pub fn render_explain(e: &Value) -> String {
             s(c, "peer"),
             s(c, "next_hop")
         );
-        let _ = writeln!(
-            out,
-            "    MED {} = received {} + link cost {}",
-            s(c, "med"),
-            s(c, "received_med"),
-            cost
-        );
+        match c.get("interior_cost").filter(|v| !v.is_null()) {
+            // An overlay path: MED as received, the exit's underlay cost decides.
+            Some(_) => {
+                let _ = writeln!(
+                    out,
+                    "    exit {}: underlay cost {}, resolved via {}; MED {} (as received)",
+                    s(c, "next_hop"),
+                    s(c, "interior_cost"),
+                    s(c, "resolved_via"),
+                    s(c, "med")
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    MED {} = received {} + link cost {}",
+                    s(c, "med"),
+                    s(c, "received_med"),
+                    cost
+                );
+            }
+        }
         let cl: Vec<&str> = c
             .get("cluster_list")
             .and_then(Value::as_array)
@@ -319,6 +334,31 @@ pub fn render_kernel(list: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn explain_names_the_exit_and_its_underlay_cost() {
+        let out = render_explain(&json!({
+            "prefix": "10.100.0.0/24", "best": "m2",
+            "candidates": [
+                { "peer": "m2", "next_hop": "10.255.0.2", "med": 0, "received_med": null,
+                  "interior_cost": 15, "resolved_via": "n1 fe80::1:7", "local_pref": 100,
+                  "origin": "IGP", "originator_id": null, "cluster_list": [], "best": true,
+                  "lost": null },
+                { "peer": "m5", "next_hop": "10.255.0.5", "med": 0, "received_med": null,
+                  "interior_cost": 29, "resolved_via": "n1 fe80::1:7", "local_pref": 100,
+                  "origin": "IGP", "originator_id": null, "cluster_list": [], "best": false,
+                  "lost": { "against": "m2", "step": "interior_cost",
+                            "reason": "lower underlay cost to the next hop preferred" } }
+            ],
+            "filtered": []
+        }));
+        assert!(
+            out.contains("exit 10.255.0.2: underlay cost 15, resolved via n1 fe80::1:7"),
+            "{out}"
+        );
+        assert!(out.contains("lost to m2 at step interior_cost"), "{out}");
+        assert!(!out.contains("link cost"), "{out}");
+    }
 
     #[test]
     fn kernel_view_says_why_a_route_is_not_installed() {

@@ -5,6 +5,7 @@
 use super::export::ExportContext;
 use super::intern::FastMap;
 use super::loc_rib::{Exports, LocRib, NONE};
+use super::overlay::route_next_hop;
 use crate::wire::{AfiSafi, PathAttributes, UpdateBuilder};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -243,7 +244,7 @@ impl OutBatch {
         }
         for g in self.groups {
             if !g.v4.is_empty() {
-                if let Some(nh) = ctx.v4_route_next_hop() {
+                if let Some(nh) = route_next_hop(&g.attrs, ctx, true) {
                     if let Err(e) = b.announce_v4(&g.attrs, nh, g.v4.iter().copied(), out) {
                         warn!(
                             "cannot encode IPv4 UPDATE ({e}): withdrawing {} prefixes instead",
@@ -254,7 +255,7 @@ impl OutBatch {
                 }
             }
             if !g.v6.is_empty() {
-                if let Some(nh) = ctx.v6_route_next_hop() {
+                if let Some(nh) = route_next_hop(&g.attrs, ctx, false) {
                     if let Err(e) = b.announce_v6(&g.attrs, nh, g.v6.iter().copied(), out) {
                         warn!(
                             "cannot encode IPv6 UPDATE ({e}): withdrawing {} prefixes instead",

@@ -6,8 +6,10 @@
 //! non-transitivity cannot arise).
 //!
 //! Order: locally originated, highest LOCAL_PREF, (AS_PATH length is not
-//! compared: one AS, next hop self), lowest ORIGIN, lowest MED, shortest
-//! CLUSTER_LIST, lowest ORIGINATOR_ID (or the peer's router id), lowest peer
+//! compared: one AS, next hop self), lowest ORIGIN, lowest MED, (all iBGP: no
+//! eBGP step), lowest interior cost to the next hop (§9.1.2.2 (e): the
+//! underlay cost of an overlay path, 0 for loopback paths, whose MED is
+//! already the path cost), shortest CLUSTER_LIST, lowest ORIGINATOR_ID (or the peer's router id), lowest peer
 //! address, then the lowest peer index (same link-local address on two
 //! interfaces). CLUSTER_LIST before the router id follows BIRD.
 
@@ -25,8 +27,11 @@ pub struct Candidate {
     pub local_pref: u32,
     /// ORIGIN, INCOMPLETE when absent.
     pub origin: Origin,
-    /// MED after import (received MED + link cost).
+    /// MED after import (received MED + link cost; as received on the overlay).
     pub med: u32,
+    /// Interior cost to the next hop (RFC 4271 §9.1.2.2 (e)): the resolved
+    /// underlay cost of an overlay path; 0 for loopback paths and our own.
+    pub interior_cost: u32,
     pub cluster_len: usize,
     /// ORIGINATOR_ID, or the router id of the peer (RFC 4456 §9 a).
     pub originator: Ipv4Addr,
@@ -42,6 +47,7 @@ pub enum Step {
     LocalPref,
     Origin,
     Med,
+    InteriorCost,
     ClusterListLength,
     OriginatorId,
     PeerAddress,
@@ -55,6 +61,9 @@ impl std::fmt::Display for Step {
             Step::LocalPref => "higher LOCAL_PREF preferred (RFC 4271 §9.1.2.2)",
             Step::Origin => "lower ORIGIN preferred (RFC 4271 §9.1.2.2 b)",
             Step::Med => "lower MED (path cost) preferred (RFC 4271 §9.1.2.2 c)",
+            Step::InteriorCost => {
+                "lower underlay cost to the next hop preferred (RFC 4271 §9.1.2.2 e)"
+            }
             Step::ClusterListLength => "shorter CLUSTER_LIST preferred (RFC 4456 §9)",
             Step::OriginatorId => "lower ORIGINATOR_ID / router id preferred (RFC 4456 §9)",
             Step::PeerAddress => "lower peer address preferred (RFC 4271 §9.1.2.2 g)",
@@ -83,6 +92,10 @@ fn med(a: &Candidate, b: &Candidate) -> Ordering {
     a.med.cmp(&b.med)
 }
 
+fn interior_cost(a: &Candidate, b: &Candidate) -> Ordering {
+    a.interior_cost.cmp(&b.interior_cost)
+}
+
 fn cluster_list_length(a: &Candidate, b: &Candidate) -> Ordering {
     a.cluster_len.cmp(&b.cluster_len)
 }
@@ -99,11 +112,12 @@ fn peer_index(a: &Candidate, b: &Candidate) -> Ordering {
     a.source.cmp(&b.source)
 }
 
-const STEPS: [(Step, StepFn); 8] = [
+const STEPS: [(Step, StepFn); 9] = [
     (Step::LocallyOriginated, locally_originated),
     (Step::LocalPref, local_pref),
     (Step::Origin, origin),
     (Step::Med, med),
+    (Step::InteriorCost, interior_cost),
     (Step::ClusterListLength, cluster_list_length),
     (Step::OriginatorId, originator_id),
     (Step::PeerAddress, peer_address),
@@ -150,6 +164,7 @@ mod tests {
             local_pref: 100,
             origin: Origin::Igp,
             med: 10,
+            interior_cost: 0,
             cluster_len: 1,
             originator: Ipv4Addr::new(10, 0, 0, 9),
             address: IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i as u16)),
@@ -213,6 +228,36 @@ mod tests {
     }
 
     #[test]
+    fn lower_interior_cost_wins_after_med() {
+        decides(
+            Candidate {
+                interior_cost: 5,
+                cluster_len: 9,
+                originator: Ipv4Addr::new(10, 0, 0, 200),
+                ..peer(2)
+            },
+            Candidate {
+                interior_cost: 6,
+                ..peer(1)
+            },
+            Step::InteriorCost,
+        );
+        // MED first: a far exit with a lower MED still wins.
+        decides(
+            Candidate {
+                med: 9,
+                interior_cost: 100,
+                ..peer(2)
+            },
+            Candidate {
+                interior_cost: 1,
+                ..peer(1)
+            },
+            Step::Med,
+        );
+    }
+
+    #[test]
     fn shorter_cluster_list_wins() {
         decides(
             Candidate {
@@ -256,8 +301,9 @@ mod tests {
             0usize..3,
             0u8..3,
             0u16..3,
+            0u32..3,
         )
-            .prop_map(|(local, lp, o, med, cl, orig, addr)| Candidate {
+            .prop_map(|(local, lp, o, med, cl, orig, addr, ic)| Candidate {
                 source: if local {
                     Source::Local
                 } else {
@@ -266,6 +312,7 @@ mod tests {
                 local_pref: lp,
                 origin: [Origin::Igp, Origin::Egp, Origin::Incomplete][usize::from(o)],
                 med,
+                interior_cost: ic,
                 cluster_len: cl,
                 originator: Ipv4Addr::new(10, 0, 0, orig),
                 address: IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, addr)),

@@ -58,8 +58,14 @@ impl Rib {
                 Some(Source::Peer(best)) => {
                     if let Some((e, r)) = paths(loc, id).find(|(e, _)| e.peer as usize == best) {
                         let cost = self.peers.get(best).map_or(0, |p| p.link_cost());
+                        // Overlay paths: the MED as received (no link cost on the overlay).
+                        let med = if self.overlay.contains(&prefix) {
+                            r.attrs.med
+                        } else {
+                            Some(total_med(r.attrs.med, cost))
+                        };
                         let attrs = PathAttributes {
-                            med: Some(total_med(r.attrs.med, cost)),
+                            med,
                             ..(*r.attrs).clone()
                         };
                         loc_view.prefixes.push(DumpPrefix {

@@ -7,6 +7,7 @@ use super::decision::{lost_at, select, Candidate, Step};
 use super::flush::{candidates, paths};
 use super::loc_rib::{Source, NONE};
 use super::policy::FilterReason;
+use super::resolve::Resolution;
 use super::Rib;
 use crate::ctl::{RouteQuery, RouteView, UnknownAttributeView};
 use crate::wire::{hex_string, Origin, PathAttributes};
@@ -36,8 +37,15 @@ pub struct CandidateExplanation {
     pub link_cost: Option<u32>,
     /// No cost configured or measured: 2^31 was added.
     pub link_cost_unknown: bool,
-    /// MED used by the decision and sent on: received MED + link cost.
+    /// MED used by the decision and sent on: received MED + link cost
+    /// (overlay paths: as received).
     pub med: u32,
+    /// Overlay paths: the underlay cost to the next hop (RFC 4271 §9.1.2.2 e).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interior_cost: Option<u32>,
+    /// Overlay paths: the exit's underlay route, "via NEIGHBOR GATEWAY" or "local".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_via: Option<String>,
     pub local_pref: u32,
     pub origin: &'static str,
     pub as_path: String,
@@ -97,6 +105,8 @@ impl Rib {
             return out;
         };
         let loc = &self.loc;
+        let overlay = self.overlay.contains(&prefix);
+        let underlay = overlay.then(|| self.underlay());
         let mut cands: Vec<Candidate> = Vec::new();
         let mut route_ids: Vec<u32> = Vec::new();
         candidates(
@@ -104,6 +114,7 @@ impl Rib {
             id,
             &self.peers,
             self.cfg.router_id,
+            underlay,
             &mut cands,
             &mut route_ids,
         );
@@ -134,9 +145,14 @@ impl Rib {
                 interface: peer.and_then(|p| p.cfg.interface.clone()),
                 next_hop: route.and_then(|r| r.next_hop),
                 received_med: a.med,
-                link_cost: peer.map(|p| p.link_cost()),
-                link_cost_unknown: peer.is_some_and(|p| p.cfg.cost.is_none()),
+                link_cost: peer.filter(|_| !overlay).map(|p| p.link_cost()),
+                link_cost_unknown: !overlay && peer.is_some_and(|p| p.cfg.cost.is_none()),
                 med: c.med,
+                interior_cost: overlay.then_some(c.interior_cost),
+                resolved_via: match route.and_then(|r| r.next_hop).filter(|_| overlay) {
+                    Some(nh) => Some(self.via(self.resolve(nh))),
+                    None => overlay.then(|| "local".to_string()),
+                },
                 local_pref: c.local_pref,
                 origin: origin_str(a.origin),
                 as_path: as_path_str(a),
@@ -146,15 +162,15 @@ impl Rib {
                 lost,
             });
         }
-        let mut filtered: Vec<(u32, &InRoute)> = loc
+        let mut filtered: Vec<(u32, &InRoute, FilterReason)> = loc
             .entries(id)
             .iter()
             .map(|e| (e.peer, loc.routes.get(e.route)))
-            .filter(|(_, r)| r.verdict.is_err())
+            .filter_map(|(p, r)| Some((p, r, self.unusable(overlay, r)?)))
             .collect();
-        filtered.sort_by_key(|(p, _)| *p);
-        for (peer, r) in filtered {
-            let (Some(p), Err(reason)) = (self.peers.get(peer as usize), &r.verdict) else {
+        filtered.sort_by_key(|(p, _, _)| *p);
+        for (peer, r, reason) in filtered {
+            let Some(p) = self.peers.get(peer as usize) else {
                 continue;
             };
             out.filtered.push(FilteredExplanation {
@@ -165,10 +181,33 @@ impl Rib {
                 originator_id: r.attrs.originator_id,
                 cluster_list: r.attrs.cluster_list.clone(),
                 reason_text: reason.to_string(),
-                reason: reason.clone(),
+                reason,
             });
         }
         out
+    }
+
+    /// Why a received route is no candidate: its import verdict, or (overlay)
+    /// its next hop does not resolve; `None`: usable.
+    fn unusable(&self, overlay: bool, r: &InRoute) -> Option<FilterReason> {
+        match (&r.verdict, r.next_hop) {
+            (Err(reason), _) => Some(reason.clone()),
+            (Ok(()), Some(nh)) if overlay && self.resolve(nh) == Resolution::Unresolved => {
+                Some(FilterReason::UnresolvedNextHop)
+            }
+            _ => None,
+        }
+    }
+
+    /// An exit's underlay route, for operators.
+    fn via(&self, r: Resolution) -> String {
+        match r {
+            Resolution::Local => "local".into(),
+            Resolution::Via { gateway, peer, .. } => {
+                format!("{} {gateway}", self.peer_name(Source::Peer(peer)))
+            }
+            Resolution::Unresolved => "unresolved".into(),
+        }
     }
 
     /// Route listing: best paths only (default), every candidate with its
@@ -180,6 +219,7 @@ impl Rib {
         for id in loc.ids() {
             let dest = &loc.slab[id as usize];
             let prefix = dest.prefix;
+            let overlay = self.overlay.contains(&prefix);
             if query.all || !query.filtered {
                 let best = dest.best_source();
                 if dest.local() && (query.all || best == Some(Source::Local)) {
@@ -189,8 +229,25 @@ impl Rib {
                 for (e, r) in paths(loc, id) {
                     let source = Source::Peer(e.peer as usize);
                     if query.all || best == Some(source) {
-                        let v = self.view(prefix, source, r.next_hop, &r.attrs);
+                        let mut v = self.view(prefix, source, r.next_hop, &r.attrs);
+                        if overlay {
+                            // Next hop unchanged, MED as received (no link cost).
+                            v.med = r.attrs.med;
+                            v.link_cost = None;
+                            if let Some(reason) = self.unusable(true, r) {
+                                v.status = "unresolved".into();
+                                v.reason = Some(reason.to_string());
+                            }
+                        }
                         rows.push((prefix, best == Some(source), v));
+                    }
+                }
+            }
+            if query.filtered && overlay && !query.all {
+                for (e, r) in paths(loc, id) {
+                    if let Some(reason) = self.unusable(true, r) {
+                        let v = self.unusable_view(prefix, e.peer, r, "unresolved", &reason);
+                        rows.push((prefix, false, v));
                     }
                 }
             }
@@ -198,12 +255,7 @@ impl Rib {
                 for e in loc.entries(id) {
                     let r = loc.routes.get(e.route);
                     if let Err(reason) = &r.verdict {
-                        let source = Source::Peer(e.peer as usize);
-                        let mut v = self.view(prefix, source, r.next_hop, &r.attrs);
-                        v.status = "filtered".into();
-                        v.reason = Some(reason.to_string());
-                        v.med = r.attrs.med;
-                        v.link_cost = None;
+                        let v = self.unusable_view(prefix, e.peer, r, "filtered", reason);
                         rows.push((prefix, false, v));
                     }
                 }
@@ -216,6 +268,23 @@ impl Rib {
                 v
             })
             .collect()
+    }
+
+    /// A route that is no candidate, as listed: MED as received, with the reason.
+    fn unusable_view(
+        &self,
+        prefix: IpNet,
+        peer: u32,
+        r: &InRoute,
+        status: &str,
+        reason: &FilterReason,
+    ) -> RouteView {
+        let mut v = self.view(prefix, Source::Peer(peer as usize), r.next_hop, &r.attrs);
+        v.status = status.into();
+        v.reason = Some(reason.to_string());
+        v.med = r.attrs.med;
+        v.link_cost = None;
+        v
     }
 
     fn view(

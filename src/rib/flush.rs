@@ -4,11 +4,15 @@
 use super::adj_in::InRoute;
 use super::adj_out::AdjRibOut;
 use super::decision::{select, Candidate};
+use super::export::originated_attributes;
 use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
+use super::overlay::{carries, local_next_hop, next_hop_carrier, overlay_attributes};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
+use super::resolve::{Resolution, Resolver, Underlay};
 use super::{Peer, PeerId, Rib, RibOutput};
 use crate::wire::{Origin, PathAttributes};
+use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -19,6 +23,7 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
         local_pref: DEFAULT_LOCAL_PREF,
         origin: Origin::Igp,
         med: 0,
+        interior_cost: 0,
         cluster_len: 0,
         originator: router_id,
         address: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -26,13 +31,23 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
 }
 
 /// What the decision sees of a path from `peer`: its MED is the received one
-/// plus the link cost in force now.
-pub(super) fn path_candidate(peer_id: PeerId, a: &PathAttributes, peer: &Peer) -> Candidate {
+/// plus the link cost in force now; an overlay path (`interior_cost` given)
+/// keeps its MED and carries the underlay cost to its next hop.
+pub(super) fn path_candidate(
+    peer_id: PeerId,
+    a: &PathAttributes,
+    peer: &Peer,
+    interior_cost: Option<u32>,
+) -> Candidate {
     Candidate {
         source: Source::Peer(peer_id),
         local_pref: a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
         origin: a.origin.unwrap_or(Origin::Incomplete),
-        med: total_med(a.med, peer.link_cost()),
+        med: match interior_cost {
+            Some(_) => a.med.unwrap_or(0),
+            None => total_med(a.med, peer.link_cost()),
+        },
+        interior_cost: interior_cost.unwrap_or(0),
         cluster_len: a.cluster_list.len(),
         originator: a.originator_id.unwrap_or_else(|| peer.remote_id()),
         address: peer.cfg.address,
@@ -52,12 +67,15 @@ pub(super) fn paths<'a>(
 }
 
 /// Candidates of dest `id` into `out`: our own route first, then the paths in
-/// order; `routes` gets the route id of each.
+/// order; `routes` gets the route id of each. For an overlay dest
+/// (`underlay` given) each path's next hop is resolved: unresolvable paths
+/// are no candidates.
 pub(super) fn candidates(
     loc: &LocRib,
     id: u32,
     peers: &[Peer],
     router_id: Ipv4Addr,
+    underlay: Option<Underlay<'_>>,
     out: &mut Vec<Candidate>,
     routes: &mut Vec<u32>,
 ) {
@@ -69,7 +87,14 @@ pub(super) fn candidates(
     }
     for (e, r) in paths(loc, id) {
         if let Some(peer) = peers.get(e.peer as usize) {
-            out.push(path_candidate(e.peer as usize, &r.attrs, peer));
+            let cost = match (underlay, r.next_hop) {
+                (Some(u), Some(nh)) => match u.resolve(loc, peers, nh).cost() {
+                    Some(c) => Some(c),
+                    None => continue,
+                },
+                _ => None,
+            };
+            out.push(path_candidate(e.peer as usize, &r.attrs, peer, cost));
             routes.push(e.route);
         }
     }
@@ -80,28 +105,35 @@ type Selected = (u32, u32, u32);
 
 const NO_BEST: Selected = (NONE, NONE, NONE);
 
-type ExportCache = FastMap<(usize, u32, Ipv4Addr), u32>;
+/// Outgoing attributes per (received set, MED, originator, overlay next hop) within one flush.
+type ExportKey = (usize, u32, Ipv4Addr, Option<IpAddr>);
+type ExportCache = FastMap<ExportKey, u32>;
 
 struct Decider<'a> {
     peers: &'a [Peer],
     router_id: Ipv4Addr,
     cluster_id: Ipv4Addr,
+    overlay_cluster_id: Ipv4Addr,
     local_export: u32,
+    /// Our own overlay routes' outgoing attributes, IPv4 and IPv6 prefixes
+    /// ([`NONE`]: no loopback to use as next hop).
+    overlay_local: [u32; 2],
+    underlay: Underlay<'a>,
     interner: &'a mut Interner,
-    /// Outgoing attributes per (received set, MED, originator) within one flush.
     cache: ExportCache,
-    last: Option<((usize, u32, Ipv4Addr), u32)>,
+    last: Option<(ExportKey, u32)>,
     scratch: Vec<Candidate>,
     scratch_routes: Vec<u32>,
 }
 
 impl Decider<'_> {
-    fn decide(&mut self, loc: &mut LocRib, id: u32) -> Selected {
+    fn decide(&mut self, loc: &mut LocRib, id: u32, overlay: bool) -> Selected {
         candidates(
             loc,
             id,
             self.peers,
             self.router_id,
+            overlay.then_some(self.underlay),
             &mut self.scratch,
             &mut self.scratch_routes,
         );
@@ -110,27 +142,35 @@ impl Decider<'_> {
         };
         let c = self.scratch[i];
         let Source::Peer(peer) = c.source else {
-            return (LOCAL, NONE, self.local_export);
+            let export = if overlay {
+                let v6 = matches!(loc.slab[id as usize].prefix, IpNet::V6(_));
+                self.overlay_local[usize::from(v6)]
+            } else {
+                self.local_export
+            };
+            return (LOCAL, NONE, export);
         };
         let route = self.scratch_routes[i];
         let Some(p) = self.peers.get(peer) else {
             return NO_BEST;
         };
         let remote_id = p.remote_id();
-        let attrs = &loc.routes.get(route).attrs;
-        let key = (Arc::as_ptr(attrs) as usize, c.med, remote_id);
+        let r = loc.routes.get(route);
+        let (attrs, next_hop) = (&r.attrs, if overlay { r.next_hop } else { None });
+        let key = (Arc::as_ptr(attrs) as usize, c.med, remote_id, next_hop);
         let export = match self.last {
             Some((k, e)) if k == key => e,
             _ => {
                 let e = match self.cache.get(&key) {
                     Some(&e) => e,
                     None => {
-                        let a = self.interner.intern(reflected_attributes(
-                            attrs,
-                            c.med,
-                            remote_id,
-                            self.cluster_id,
-                        ));
+                        let out = match next_hop {
+                            Some(nh) => {
+                                overlay_attributes(attrs, remote_id, self.overlay_cluster_id, nh)
+                            }
+                            None => reflected_attributes(attrs, c.med, remote_id, self.cluster_id),
+                        };
+                        let a = self.interner.intern(out);
                         let e = loc.exports.intern(a);
                         self.cache.insert(key, e);
                         e
@@ -158,15 +198,114 @@ pub(super) fn eligible(clients: &[bool], source: u32, to: usize) -> bool {
     may_send(source, from_client, to, clients[to])
 }
 
+/// The decision of one batch, applied dest by dest.
+struct Batch<'a> {
+    clients: Vec<bool>,
+    multihop: Vec<bool>,
+    /// The queues of established peers, out while the decider reads `peers`.
+    queues: Vec<(usize, AdjRibOut)>,
+    out: Vec<RibOutput>,
+    fib_outputs: bool,
+    forwarding: &'a mut super::forwarding::Forwarding,
+    resolver: &'a mut Resolver,
+    next_hops: Vec<IpAddr>,
+}
+
+impl Batch<'_> {
+    /// Decides dest `id` (an overlay prefix if `overlay`), queues it for the
+    /// peers that may see it, reports the FIB change; returns whether the
+    /// selection (path or outgoing attributes) changed.
+    fn apply(
+        &mut self,
+        decider: &mut Decider<'_>,
+        loc: &mut LocRib,
+        id: u32,
+        overlay: bool,
+    ) -> bool {
+        let (src, route, export) = decider.decide(loc, id, overlay);
+        let d = &loc.slab[id as usize];
+        let prefix = d.prefix;
+        let (old_src, old_route, old_export) = (d.best_src, d.best_route, d.best_export);
+        if overlay {
+            // Register the next hops of every path (resolved or not) and
+            // report the FIB route: via the underlay route to the next hop.
+            self.next_hops.clear();
+            self.next_hops
+                .extend(paths(loc, id).filter_map(|(_, r)| r.next_hop));
+            self.next_hops.sort_unstable();
+            self.next_hops.dedup();
+            self.resolver.register(id, &self.next_hops);
+            let new_fib = match src {
+                NONE | LOCAL => None,
+                _ => loc
+                    .routes
+                    .get(route)
+                    .next_hop
+                    .and_then(|nh| decider.underlay.resolve(loc, decider.peers, nh).fib()),
+            };
+            if self.fib_outputs && self.resolver.fib.get(&prefix).copied() != new_fib {
+                match new_fib {
+                    Some(f) => self.resolver.fib.insert(prefix, f),
+                    None => self.resolver.fib.remove(&prefix),
+                };
+                self.out.push(RibOutput::BestChanged {
+                    prefix,
+                    best: new_fib,
+                });
+            }
+        } else if self.fib_outputs && (old_src, old_route) != (src, route) {
+            let fib = |src: u32, route: u32| match src {
+                NONE | LOCAL => None,
+                p => loc.routes.get(route).next_hop.map(|nh| (nh, p as usize)),
+            };
+            let new_fib = fib(src, route);
+            if fib(old_src, old_route) != new_fib {
+                self.out.push(RibOutput::BestChanged {
+                    prefix,
+                    best: new_fib,
+                });
+            }
+        }
+        // What export sees: no peer's path while the kernel cannot hold it.
+        let (old_x, x) = self.forwarding.decide(prefix, old_src, src);
+        if (old_x, old_export) != (x, export) {
+            for (q, adj_out) in &mut self.queues {
+                if carries(self.multihop[*q], overlay)
+                    && (eligible(&self.clients, old_x, *q) || eligible(&self.clients, x, *q))
+                {
+                    adj_out.mark(id);
+                }
+            }
+        }
+        loc.routes.inc(route);
+        loc.routes.dec(old_route);
+        loc.exports.inc(export);
+        loc.exports.dec(old_export);
+        let d = &mut loc.slab[id as usize];
+        d.best_src = src;
+        d.best_route = route;
+        d.best_export = export;
+        loc.release(id);
+        (old_src, old_route, old_export) != (src, route, export)
+    }
+}
+
 impl Rib {
     /// Runs the decision for every dirty prefix in one batch: returns the
     /// forwarding changes and import limit reports, and queues each changed
     /// prefix for the peers that may see it; [`Rib::poll_transmit`] encodes.
+    /// Underlay prefixes first; then the overlay ones, with those whose next
+    /// hops' underlay paths just changed ([`super::resolve`]).
     pub fn flush(&mut self) -> Vec<RibOutput> {
-        let mut out = std::mem::take(&mut self.pending);
+        let out = std::mem::take(&mut self.pending);
         let Rib {
             cfg,
             cluster_id,
+            overlay_cluster_id,
+            overlay,
+            originated,
+            overlay_originated,
+            resolver,
             peers,
             loc,
             interner,
@@ -175,71 +314,85 @@ impl Rib {
             forwarding,
             ..
         } = self;
-        let fib_outputs = *fib_outputs;
         let dirty = loc.take_dirty();
-        let clients: Vec<bool> = peers.iter().map(|p| p.cfg.rr_client).collect();
-        // The queues of established peers, out while the decider reads `peers`.
-        let mut queues: Vec<(usize, AdjRibOut)> = peers
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, p)| p.session.is_some())
-            .map(|(i, p)| (i, std::mem::take(&mut p.adj_out)))
-            .collect();
+        let (mut over, under): (Vec<u32>, Vec<u32>) = if overlay.is_empty() {
+            (Vec::new(), dirty)
+        } else {
+            dirty
+                .into_iter()
+                .partition(|&id| overlay.contains(&loc.slab[id as usize].prefix))
+        };
+        let mut batch = Batch {
+            clients: peers.iter().map(|p| p.cfg.rr_client).collect(),
+            multihop: peers.iter().map(|p| p.cfg.multihop).collect(),
+            queues: peers
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, p)| p.session.is_some())
+                .map(|(i, p)| (i, std::mem::take(&mut p.adj_out)))
+                .collect(),
+            out,
+            fib_outputs: *fib_outputs,
+            forwarding,
+            resolver,
+            next_hops: Vec::new(),
+        };
+        let overlay_local = [true, false].map(|v4| {
+            if overlay_originated.is_empty() {
+                return NONE;
+            }
+            let Some(nh) = local_next_hop(originated, v4) else {
+                return NONE;
+            };
+            let mut a = originated_attributes();
+            a.mp_reach = Some(next_hop_carrier(nh));
+            loc.exports.intern(interner.intern(a))
+        });
+        let underlay = Underlay {
+            loopbacks: &cfg.loopbacks,
+        };
         let mut decider = Decider {
             peers: &*peers,
             router_id: cfg.router_id,
             cluster_id: *cluster_id,
+            overlay_cluster_id: *overlay_cluster_id,
             local_export: *local_export,
+            overlay_local,
+            underlay,
             interner: &mut *interner,
             cache: ExportCache::default(),
             last: None,
             scratch: Vec::new(),
             scratch_routes: Vec::new(),
         };
-        for id in dirty {
-            let (src, route, export) = decider.decide(loc, id);
-            let d = &loc.slab[id as usize];
-            let prefix = d.prefix;
-            let (old_src, old_route, old_export) = (d.best_src, d.best_route, d.best_export);
-            let fib = |src: u32, route: u32| match src {
-                NONE | LOCAL => None,
-                p => loc.routes.get(route).next_hop.map(|nh| (nh, p as usize)),
-            };
-            if fib_outputs && (old_src, old_route) != (src, route) {
-                let new_fib = fib(src, route);
-                if fib(old_src, old_route) != new_fib {
-                    out.push(RibOutput::BestChanged {
-                        prefix,
-                        best: new_fib,
-                    });
-                }
+        let mut moved: Vec<IpAddr> = Vec::new();
+        for id in under {
+            if batch.apply(&mut decider, loc, id, false) {
+                moved.push(loc.slab[id as usize].prefix.addr());
             }
-            // What export sees: no peer's path while the kernel cannot hold it.
-            let (old_x, x) = forwarding.decide(prefix, old_src, src);
-            if (old_x, old_export) != (x, export) {
-                for (q, adj_out) in &mut queues {
-                    if eligible(&clients, old_x, *q) || eligible(&clients, x, *q) {
-                        adj_out.mark(id);
-                    }
-                }
+        }
+        if !moved.is_empty() {
+            for addr in moved {
+                let peers = decider.peers;
+                batch.resolver.underlay_changed(addr, loc, |loc| {
+                    underlay.resolve(loc, peers, addr) != Resolution::Unresolved
+                });
             }
-            loc.routes.inc(route);
-            loc.routes.dec(old_route);
-            loc.exports.inc(export);
-            loc.exports.dec(old_export);
-            let d = &mut loc.slab[id as usize];
-            d.best_src = src;
-            d.best_route = route;
-            d.best_export = export;
-            loc.release(id);
+            over.extend(loc.take_dirty());
+            let slab = &loc.slab;
+            over.sort_unstable_by_key(|&id| slab[id as usize].prefix);
+            over.dedup();
+        }
+        for id in over {
+            batch.apply(&mut decider, loc, id, true);
         }
         drop(decider);
-        for (q, adj_out) in queues {
+        for (q, adj_out) in batch.queues {
             peers[q].adj_out = adj_out;
         }
         loc.routes.sweep();
         loc.exports.sweep();
         interner.maybe_purge();
-        out
+        batch.out
     }
 }

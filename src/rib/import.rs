@@ -9,6 +9,7 @@
 use super::adj_in::{is_held, InRoute};
 use super::loc_rib::{LocRib, NONE};
 use super::nexthop::{mp_next_hop, next_hop_attr, Checked};
+use super::overlay::session_check;
 use super::policy::FilterReason;
 use super::{PeerId, Rib, RibOutput};
 use crate::config::ImportLimitAction;
@@ -50,6 +51,8 @@ impl Rib {
             policy,
             cfg,
             cluster_id,
+            overlay,
+            overlay_cluster_id,
             pending,
             ..
         } = self;
@@ -110,7 +113,11 @@ impl Rib {
                 Err(FilterReason::MalformedAttributes(issue.reason))
             } else if a.originator_id == Some(cfg.router_id) {
                 Err(FilterReason::OriginatorIsUs)
-            } else if a.cluster_list.contains(cluster_id) {
+            } else if a.cluster_list.contains(if p.cfg.multihop {
+                overlay_cluster_id
+            } else {
+                cluster_id
+            }) {
                 Err(FilterReason::ClusterLoop)
             } else {
                 Ok(())
@@ -145,7 +152,7 @@ impl Rib {
                 }
                 let mut verdict = common
                     .clone()
-                    .and_then(|()| policy.check(prefix))
+                    .and_then(|()| session_check(policy, overlay, prefix, p.cfg.multihop))
                     .and_then(|()| nh_verdict.clone());
                 let Some(id) = loc.dest(prefix) else {
                     // Nowhere to keep it: lost like a route over the import limit.

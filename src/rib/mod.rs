@@ -10,7 +10,9 @@
 //! Files: [`adj_in`] / [`adj_out`] the per-peer tables, [`loc_rib`] the
 //! candidates per prefix, [`import`] the import rules (loopbacks only, loop
 //! checks, MED + link cost, import limit), [`decision`] the selection steps,
-//! [`reflect`] route reflection and outgoing attributes, [`flush`] the batch,
+//! [`reflect`] route reflection and outgoing attributes, [`overlay`] what
+//! travels on link and multihop sessions, [`resolve`] overlay next hops over
+//! the underlay, [`flush`] the batch,
 //! [`transmit`] the pull of UPDATEs per peer,
 //! [`explain`] the views for operators, [`export`] encoding helpers.
 
@@ -27,9 +29,11 @@ mod import;
 mod intern;
 mod loc_rib;
 mod nexthop;
+mod overlay;
 mod policy;
 pub mod reflect;
 mod refresh;
+mod resolve;
 mod transmit;
 
 #[cfg(test)]
@@ -45,14 +49,27 @@ pub use export::{
 pub use import::Learned;
 pub use loc_rib::Source;
 pub use policy::{FilterReason, ImportPolicy};
+pub use resolve::Resolution;
 
-use crate::config::{Config, ImportLimitAction, Loopbacks, Neighbor, UNKNOWN_LINK_COST};
+use crate::config::{Config, ImportLimitAction, Loopbacks, Neighbor, Overlay, UNKNOWN_LINK_COST};
 use crate::wire::AfiSafi;
 use bytes::Bytes;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+
+/// Our own routes go from `old` to `now` (marked, or no longer, in the table).
+fn set_local(loc: &mut loc_rib::LocRib, old: &BTreeSet<IpNet>, now: &BTreeSet<IpNet>) {
+    for p in old.difference(now) {
+        loc.set_local(*p, false);
+    }
+    for p in now.difference(old) {
+        if !loc.set_local(*p, true) {
+            tracing::warn!(prefix = %p, "route table full: prefix not originated");
+        }
+    }
+}
 
 /// Index of a peer, in the order of [`Rib::add_peer`] (the runtime uses the
 /// neighbor's position in the configuration).
@@ -95,7 +112,8 @@ pub struct PeerConfig {
     /// Routes kept as filtered at most; past it new ones are dropped and
     /// counted ([`PeerCounts::filtered_dropped`]); 0: no limit.
     pub filtered_limit: u32,
-    /// A multihop session over loopbacks (`multihop = N`), not a link session.
+    /// A multihop session to or from a route reflector (issue 12): it carries
+    /// the overlay, next hop unchanged; a link session carries the loopbacks.
     pub multihop: bool,
 }
 
@@ -208,6 +226,14 @@ pub struct Rib {
     fib_outputs: bool,
     /// Prefixes the kernel does not hold: not exported (see [`forwarding`]).
     forwarding: forwarding::Forwarding,
+    /// `[overlay]` ranges: carried on multihop sessions only.
+    overlay: Overlay,
+    /// CLUSTER_ID of overlay reflection (`[overlay] cluster_id`, else [`Rib::cluster_id`]).
+    overlay_cluster_id: Ipv4Addr,
+    /// Overlay prefixes this node originates.
+    overlay_originated: BTreeSet<IpNet>,
+    /// Next hop -> overlay prefixes, watched addresses, overlay FIB state ([`resolve`]).
+    resolver: resolve::Resolver,
 }
 
 impl Rib {
@@ -217,8 +243,13 @@ impl Rib {
         let mut loc = loc_rib::LocRib::default();
         let local_export = loc.exports.intern(local_attrs.clone());
         loc.exports.inc(local_export);
+        let cluster_id = cfg.cluster_id.unwrap_or(cfg.router_id);
         Rib {
-            cluster_id: cfg.cluster_id.unwrap_or(cfg.router_id),
+            cluster_id,
+            overlay: Overlay::default(),
+            overlay_cluster_id: cluster_id,
+            overlay_originated: BTreeSet::new(),
+            resolver: resolve::Resolver::default(),
             policy: ImportPolicy {
                 loopbacks: cfg.loopbacks.clone(),
             },
@@ -314,14 +345,13 @@ impl Rib {
             .into_iter()
             .filter(|p| self.policy.check(*p).is_ok())
             .collect();
-        for p in self.originated.difference(&now) {
-            self.loc.set_local(*p, false);
-        }
-        for p in now.difference(&self.originated) {
-            if !self.loc.set_local(*p, true) {
-                tracing::warn!(prefix = %p, "route table full: loopback not originated");
+        if now != self.originated {
+            // Our overlay routes carry one of these as next hop.
+            for p in &self.overlay_originated {
+                self.loc.set_local(*p, true);
             }
         }
+        set_local(&mut self.loc, &self.originated, &now);
         self.originated = now;
     }
 

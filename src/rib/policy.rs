@@ -29,6 +29,16 @@ pub enum FilterReason {
     ClusterLoop,
     /// Over the neighbor's import limit (action block, restart or disable).
     ImportLimit,
+    /// An `[overlay]` prefix on a link session: the overlay travels only on
+    /// multihop sessions (issue 12).
+    OverlayOnLinkSession,
+    /// A loopback on a multihop session: loopbacks travel only on links.
+    LoopbackOnMultihopSession,
+    /// On a multihop session, a prefix outside the `[overlay]` ranges.
+    OutsideOverlayRanges,
+    /// Accepted, but its next hop has no underlay route (never stored as a
+    /// verdict: shown for overlay paths that are no candidate now).
+    UnresolvedNextHop,
 }
 
 impl std::fmt::Display for FilterReason {
@@ -52,6 +62,16 @@ impl std::fmt::Display for FilterReason {
                 f.write_str("our cluster id is in CLUSTER_LIST (RFC 4456 §8)")
             }
             FilterReason::ImportLimit => f.write_str("import limit reached"),
+            FilterReason::OverlayOnLinkSession => f.write_str(
+                "overlay prefix on a link session (multihop sessions carry the overlay)",
+            ),
+            FilterReason::LoopbackOnMultihopSession => {
+                f.write_str("loopback on a multihop session (link sessions carry the loopbacks)")
+            }
+            FilterReason::OutsideOverlayRanges => f.write_str("outside the overlay ranges"),
+            FilterReason::UnresolvedNextHop => {
+                f.write_str("next hop unresolvable: no underlay route to it")
+            }
         }
     }
 }

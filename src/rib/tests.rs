@@ -799,5 +799,8 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
 mod graceful;
 mod hardening;
 
+/// Issue 12: the overlay on multihop sessions, resolved over the underlay.
+mod overlay;
+
 /// Step 5: resource limits (route table, filtered routes) on peer input.
 mod limits;

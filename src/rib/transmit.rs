@@ -7,6 +7,7 @@ use super::adj_out::{end_of_rib, OutBatch};
 use super::export::split_messages;
 use super::flush::eligible;
 use super::loc_rib::NONE;
+use super::overlay::carries;
 use super::{PeerId, Rib, RibOutput};
 use crate::wire::{Message, RouteRefresh, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use bytes::{Bytes, BytesMut};
@@ -55,9 +56,11 @@ impl Rib {
             peers,
             loc,
             forwarding,
+            overlay,
             ..
         } = self;
         let p = peers.get_mut(peer)?;
+        let multihop = p.cfg.multihop;
         let ctx = &p.session.as_ref()?.ctx;
         let q = &mut p.adj_out;
         let mut buf = BytesMut::new();
@@ -74,6 +77,7 @@ impl Rib {
             let d = &loc.slab[id as usize];
             let prefix = d.prefix;
             let want = if d.live()
+                && carries(multihop, overlay.contains(&prefix))
                 && eligible(&clients, forwarding.exported(&prefix, d.best_src), peer)
                 && match prefix {
                     IpNet::V4(_) => v4_ok,

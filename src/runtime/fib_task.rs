@@ -6,7 +6,7 @@
 //! back to the RIB (which does not export what this node cannot forward).
 
 use super::rib_task::RibMsg;
-use crate::config::{Kernel, Loopbacks, OnStop};
+use crate::config::{Kernel, Loopbacks, OnStop, Overlay};
 use crate::fib::{Fib, FibError, FibOp, FibRoute, KernelView, Seen};
 use futures::channel::mpsc::UnboundedReceiver as EventRx;
 use futures::{StreamExt, TryStreamExt};
@@ -60,6 +60,8 @@ type Events = EventRx<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 pub struct FibTask {
     cfg: Kernel,
     loopbacks: Loopbacks,
+    /// Overlay prefixes are installed too (via their next hop's underlay route).
+    overlay: Overlay,
     handle: Handle,
     /// `None` once the event socket failed (then only the periodic dump sees changes).
     events: Option<Events>,
@@ -76,6 +78,7 @@ impl FibTask {
     pub async fn start(
         cfg: Kernel,
         loopbacks: &Loopbacks,
+        overlay: &Overlay,
         rib: mpsc::Sender<RibMsg>,
     ) -> Result<FibTask, String> {
         let (connection, handle, _) =
@@ -94,6 +97,7 @@ impl FibTask {
             fib: Fib::new(Vec::new(), Instant::now(), cfg.startup_grace),
             cfg,
             loopbacks: loopbacks.clone(),
+            overlay: overlay.clone(),
             handle,
             events: Some(events),
             rib,
@@ -282,7 +286,7 @@ impl FibTask {
     fn classify(&self, msg: &RouteMessage) -> Option<Seen> {
         let kr = parse_route(msg)?;
         if kr.table != self.cfg.table
-            || !self.loopbacks.admits(kr.prefix)
+            || !(self.loopbacks.admits(kr.prefix) || self.overlay.contains(&kr.prefix))
             || kr.metric != self.cfg.metric
         {
             return None;

@@ -182,6 +182,10 @@ pub async fn run(
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
+    rib.set_overlay(config.overlay.clone());
+    // `[overlay] originate`; with `from_lo` the runtime adds the `lo`
+    // addresses inside the ranges (`Overlay::originated`).
+    rib.set_overlay_originated(config.overlay.originated(std::iter::empty()));
     // Forwarding changes only matter to the kernel FIB.
     rib.set_fib_outputs(fib.is_some());
     for n in &config.neighbors {

@@ -33,6 +33,7 @@ fn filtered_routes_are_capped_and_drops_counted() {
     let mut rib = rib_with([Some(1), Some(1), Some(1)]);
     let a = rib.add_peer(PeerConfig {
         filtered_limit: 2,
+        multihop: false,
         ..peer_cfg(4, Some(1))
     });
     up(&mut rib, a);

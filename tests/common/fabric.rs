@@ -1,0 +1,373 @@
+//! The in-memory fabric shared by the simulations (fabric_sim.rs,
+//! overlay_sim.rs): N `Rib`s wired in memory. Each node's UPDATEs are encoded,
+//! decoded with `wire::Message::decode` and delivered to the neighbor's `Rib`
+//! for that session, round after round until nothing moves; Dijkstra over the
+//! link costs is the reference. Link sessions (the underlay) and multihop
+//! sessions over loopbacks (the overlay, to and from route reflectors).
+
+#![allow(dead_code)] // each simulation uses its own part
+
+use ipnet::IpNet;
+use kittbgpd::config::{ImportLimitAction, Loopbacks, Overlay};
+use kittbgpd::rib::{split_messages, ExportContext, PeerConfig, PeerId, Rib, RibConfig, RibOutput};
+use kittbgpd::wire::{Message, Negotiated};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Bytes pulled per peer per round: a few UPDATEs, so pulls interleave.
+const CHUNK: usize = 512;
+
+pub fn neg() -> Negotiated {
+    Negotiated::FABRIC
+}
+
+/// Node `i`'s (0-based) address on its link to `j`: fe80::(i+1):(j+1).
+pub fn link_local(i: usize, j: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, i as u16 + 1, j as u16 + 1)
+}
+
+pub fn router_id(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, i as u8 + 1)
+}
+
+pub fn loopbacks_of(i: usize) -> [IpNet; 2] {
+    [
+        format!("10.255.0.{}/32", i + 1).parse().unwrap(),
+        format!("fd00:255::{}/128", i + 1).parse().unwrap(),
+    ]
+}
+
+pub struct Node {
+    pub rib: Rib,
+    /// Peer id -> (neighbor node, our peer id at the neighbor).
+    pub links: Vec<(usize, PeerId)>,
+    pub peer_of: HashMap<usize, PeerId>,
+    /// Kernel FIB as the BestChanged outputs describe it.
+    pub fib: BTreeMap<IpNet, (IpAddr, PeerId)>,
+    pub limits: Vec<RibOutput>,
+    /// Multihop peers: neighbor node -> our peer id.
+    pub mh_peer_of: HashMap<usize, PeerId>,
+}
+
+pub struct Fabric {
+    pub nodes: Vec<Node>,
+    /// Cost at node i of its link to j.
+    pub cost: HashMap<(usize, usize), u32>,
+    pub up: BTreeSet<(usize, usize)>,
+    pub messages: usize,
+    /// Multihop sessions established, both directions.
+    pub mh_up: BTreeSet<(usize, usize)>,
+    /// Messages delivered on multihop sessions.
+    pub mh_messages: usize,
+}
+
+impl Fabric {
+    /// `edges`: (a, b, cost at a, cost at b).
+    pub fn new(n: usize, edges: &[(usize, usize, u32, u32)]) -> Fabric {
+        Fabric::with_limits(n, edges, &HashMap::new())
+    }
+
+    pub fn with_limits(
+        n: usize,
+        edges: &[(usize, usize, u32, u32)],
+        limits: &HashMap<(usize, usize), u32>,
+    ) -> Fabric {
+        let loopbacks = Loopbacks {
+            ipv4: vec!["10.255.0.0/16".parse().unwrap()],
+            ipv6: vec!["fd00:255::/48".parse().unwrap()],
+            originate: Vec::new(),
+            from_lo: false,
+        };
+        let mut nodes: Vec<Node> = (0..n)
+            .map(|i| Node {
+                rib: Rib::new(RibConfig {
+                    router_id: router_id(i),
+                    cluster_id: None,
+                    local_as: 65000,
+                    loopbacks: loopbacks.clone(),
+                }),
+                links: Vec::new(),
+                peer_of: HashMap::new(),
+                fib: BTreeMap::new(),
+                limits: Vec::new(),
+                mh_peer_of: HashMap::new(),
+            })
+            .collect();
+        let mut cost = HashMap::new();
+        for &(a, b, ca, cb) in edges {
+            cost.insert((a, b), ca);
+            cost.insert((b, a), cb);
+            for (x, y, c) in [(a, b, ca), (b, a, cb)] {
+                let id = nodes[x].rib.add_peer(PeerConfig {
+                    name: format!("n{}", y + 1),
+                    address: IpAddr::V6(link_local(y, x)),
+                    interface: Some(format!("wg{}", y + 1)),
+                    rr_client: true,
+                    cost: Some(c),
+                    import_limit: limits.get(&(x, y)).copied().unwrap_or(1000),
+                    import_limit_action: ImportLimitAction::Block,
+                    filtered_limit: 1000,
+                    multihop: false,
+                });
+                nodes[x].peer_of.insert(y, id);
+                nodes[x].links.push((y, usize::MAX));
+            }
+        }
+        for x in 0..n {
+            for k in 0..nodes[x].links.len() {
+                let y = nodes[x].links[k].0;
+                nodes[x].links[k].1 = nodes[y].peer_of[&x];
+            }
+        }
+        let mut f = Fabric {
+            nodes,
+            cost,
+            up: BTreeSet::new(),
+            messages: 0,
+            mh_up: BTreeSet::new(),
+            mh_messages: 0,
+        };
+        for i in 0..n {
+            f.nodes[i].rib.set_originated(loopbacks_of(i).into());
+        }
+        for &(a, b, _, _) in edges {
+            f.link_up(a, b);
+        }
+        f
+    }
+
+    pub fn link_up(&mut self, a: usize, b: usize) {
+        for (x, y) in [(a, b), (b, a)] {
+            let local = SocketAddr::new(IpAddr::V6(link_local(x, y)), 1790);
+            let id = self.nodes[x].peer_of[&y];
+            self.nodes[x]
+                .rib
+                .peer_up(id, ExportContext::new(neg(), Some(local)), router_id(y));
+            self.up.insert((x, y));
+        }
+    }
+
+    pub fn link_down(&mut self, a: usize, b: usize) {
+        for (x, y) in [(a, b), (b, a)] {
+            let id = self.nodes[x].peer_of[&y];
+            self.nodes[x].rib.peer_down(id);
+            self.up.remove(&(x, y));
+        }
+    }
+
+    /// Flush every node, then pull at most one small chunk per peer and
+    /// deliver it (as a connection that takes little at a time would), until
+    /// a whole round sends nothing.
+    pub fn converge(&mut self) -> usize {
+        for round in 0..100_000 {
+            let mut sent = false;
+            for i in 0..self.nodes.len() {
+                for out in self.nodes[i].rib.flush() {
+                    match out {
+                        RibOutput::BestChanged { prefix, best } => match best {
+                            Some(b) => {
+                                self.nodes[i].fib.insert(prefix, b);
+                            }
+                            None => {
+                                self.nodes[i].fib.remove(&prefix);
+                            }
+                        },
+                        o @ RibOutput::LimitReached { .. } => self.nodes[i].limits.push(o),
+                        o @ RibOutput::Send { .. } => panic!("flush sends nothing: {o:?}"),
+                    }
+                }
+                for peer in 0..self.nodes[i].links.len() {
+                    let Some(chunk) = self.nodes[i].rib.poll_transmit(peer, CHUNK) else {
+                        continue;
+                    };
+                    sent = true;
+                    let (j, at_j) = self.nodes[i].links[peer];
+                    let multihop = self.nodes[i].mh_peer_of.get(&j) == Some(&peer);
+                    for m in split_messages(chunk) {
+                        self.messages += 1;
+                        self.mh_messages += usize::from(multihop);
+                        match Message::decode(m, &neg()) {
+                            Ok(Message::Update(u)) => {
+                                self.nodes[j].rib.update(at_j, &u);
+                            }
+                            Ok(Message::RouteRefresh(_)) => {}
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                }
+            }
+            if !sent {
+                return round;
+            }
+        }
+        panic!("fabric did not converge");
+    }
+
+    /// Shortest distance from every node to `origin`: a route crossing link
+    /// u -> v gets the cost configured at v.
+    pub fn dijkstra(&self, origin: usize) -> Vec<Option<u64>> {
+        let n = self.nodes.len();
+        let mut dist: Vec<Option<u64>> = vec![None; n];
+        let mut done = vec![false; n];
+        dist[origin] = Some(0);
+        loop {
+            let u = (0..n)
+                .filter(|&u| !done[u] && dist[u].is_some())
+                .min_by_key(|&u| dist[u]);
+            let Some(u) = u else { break };
+            done[u] = true;
+            for &(u2, v) in &self.up {
+                if u2 != u {
+                    continue;
+                }
+                let d = dist[u].unwrap() + u64::from(self.cost[&(v, u)]);
+                if dist[v].is_none_or(|x| d < x) {
+                    dist[v] = Some(d);
+                }
+            }
+        }
+        dist
+    }
+
+    /// Every node reaches every loopback at the Dijkstra distance, through a
+    /// neighbor on a shortest path; FIB agrees; forwarding has no loops.
+    pub fn check_shortest_paths(&self, originating: &[usize]) {
+        let n = self.nodes.len();
+        for &o in originating {
+            let dist = self.dijkstra(o);
+            for prefix in loopbacks_of(o) {
+                for i in 0..n {
+                    let node = &self.nodes[i];
+                    let e = node.rib.explain(prefix);
+                    if i == o {
+                        assert_eq!(e.best.as_deref(), Some("self"), "n{} own {prefix}", i + 1);
+                        assert!(!node.fib.contains_key(&prefix));
+                        continue;
+                    }
+                    let Some(d) = dist[i] else {
+                        assert!(e.best.is_none(), "n{} unreachable {prefix}", i + 1);
+                        assert!(!node.fib.contains_key(&prefix));
+                        continue;
+                    };
+                    let best = e
+                        .candidates
+                        .iter()
+                        .find(|c| c.best)
+                        .unwrap_or_else(|| panic!("n{} has no route to {prefix}", i + 1));
+                    assert_eq!(u64::from(best.med), d, "n{} MED to {prefix}: {e:#?}", i + 1);
+                    let via: usize = best.peer[1..].parse::<usize>().unwrap() - 1;
+                    assert_eq!(
+                        dist[via].unwrap() + u64::from(self.cost[&(i, via)]),
+                        d,
+                        "n{} goes via n{} for {prefix}",
+                        i + 1,
+                        via + 1
+                    );
+                    let (nh, peer) = node.fib[&prefix];
+                    assert_eq!(nh, IpAddr::V6(link_local(via, i)));
+                    assert_eq!(node.links[peer].0, via);
+                    // Follow the FIB hop by hop to the origin.
+                    let mut at = i;
+                    let mut hops = 0;
+                    while at != o {
+                        let (_, p) = self.nodes[at].fib[&prefix];
+                        at = self.nodes[at].links[p].0;
+                        hops += 1;
+                        assert!(hops <= n, "forwarding loop for {prefix} from n{}", i + 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `[overlay]` on every node.
+    pub fn set_overlay(&mut self, overlay: &Overlay) {
+        for n in &mut self.nodes {
+            n.rib.set_overlay(overlay.clone());
+        }
+    }
+
+    /// A multihop session between `a` and `b` over their IPv6 loopbacks
+    /// (configured, not started); `a_client`: `a` is `b`'s route reflection
+    /// client, and the other way round. Each end watches the other's address.
+    pub fn add_multihop(&mut self, a: usize, b: usize, a_client: bool, b_client: bool) {
+        for (x, y, y_client) in [(a, b, b_client), (b, a, a_client)] {
+            let id = self.nodes[x].rib.add_peer(PeerConfig {
+                name: format!("m{}", y + 1),
+                address: loopback_v6(y),
+                interface: None,
+                rr_client: y_client,
+                cost: None,
+                import_limit: 0,
+                import_limit_action: ImportLimitAction::Block,
+                filtered_limit: 1000,
+                multihop: true,
+            });
+            self.nodes[x].mh_peer_of.insert(y, id);
+            self.nodes[x].links.push((y, usize::MAX));
+            self.nodes[x].rib.watch_address(loopback_v6(y));
+        }
+        let (ia, ib) = (self.nodes[a].mh_peer_of[&b], self.nodes[b].mh_peer_of[&a]);
+        self.nodes[a].links[ia].1 = ib;
+        self.nodes[b].links[ib].1 = ia;
+    }
+
+    fn multihop_session(&mut self, a: usize, b: usize, up: bool) {
+        if self.mh_up.contains(&(a, b)) == up {
+            return;
+        }
+        for (x, y) in [(a, b), (b, a)] {
+            let id = self.nodes[x].mh_peer_of[&y];
+            if up {
+                let local = SocketAddr::new(loopback_v6(x), 1790);
+                self.nodes[x]
+                    .rib
+                    .peer_up(id, ExportContext::new(neg(), Some(local)), router_id(y));
+                self.mh_up.insert((x, y));
+            } else {
+                self.nodes[x].rib.peer_down(id);
+                self.mh_up.remove(&(x, y));
+            }
+        }
+    }
+
+    /// Converges, starting each multihop session while both ends reach the
+    /// other's loopback over the underlay and tearing it down when either
+    /// loses it (as the runtime does with `Rib::take_address_changes`), until
+    /// nothing moves.
+    pub fn converge_all(&mut self) {
+        let mut reach: BTreeMap<(usize, usize), bool> = BTreeMap::new();
+        for _ in 0..100 {
+            self.converge();
+            let mut changed = false;
+            for x in 0..self.nodes.len() {
+                for (addr, ok) in self.nodes[x].rib.take_address_changes() {
+                    let y = (0..self.nodes.len())
+                        .find(|&y| loopback_v6(y) == addr)
+                        .expect("a watched loopback");
+                    reach.insert((x, y), ok);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
+            }
+            let pairs: Vec<(usize, usize)> = reach.keys().copied().filter(|(x, y)| x < y).collect();
+            for (x, y) in pairs {
+                let up = reach.get(&(x, y)) == Some(&true) && reach.get(&(y, x)) == Some(&true);
+                self.multihop_session(x, y, up);
+            }
+        }
+        panic!("multihop sessions did not settle");
+    }
+}
+
+/// Node `i`'s IPv6 loopback, where its multihop sessions run.
+pub fn loopback_v6(i: usize) -> IpAddr {
+    loopbacks_of(i)[1].addr()
+}
+
+/// Node `i`'s IPv4 loopback: the next hop of the IPv4 overlay prefixes it originates.
+pub fn loopback_v4(i: usize) -> IpAddr {
+    loopbacks_of(i)[0].addr()
+}
