@@ -88,10 +88,12 @@ pub(super) fn candidates(
     for (e, r) in paths(loc, id) {
         if let Some(peer) = peers.get(e.peer as usize) {
             let cost = match (underlay, r.next_hop) {
-                (Some(u), Some(nh)) => match u.resolve(loc, peers, nh).cost() {
-                    Some(c) => Some(c),
-                    None => continue,
-                },
+                (Some(u), Some(nh)) => {
+                    let Some(c) = u.resolve(loc, peers, nh).cost() else {
+                        continue; // unresolvable: no candidate
+                    };
+                    Some(c)
+                }
                 _ => None,
             };
             out.push(path_candidate(e.peer as usize, &r.attrs, peer, cost));
