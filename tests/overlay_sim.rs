@@ -96,8 +96,10 @@ fn dist(f: &Fabric, i: usize, k: usize) -> u64 {
 /// Checks every node against Dijkstra: its exit is the nearest among the
 /// exits it can know of (all with ADD-PATH or on a reflector, else its
 /// reflectors' choices), its interior cost is the distance to it, and its
-/// kernel route goes to the first hop of a shortest path to it.
+/// kernel route goes to the first hop of a shortest path to it. The
+/// underlay (loopbacks on the links) still equals Dijkstra.
 fn check(f: &Fabric, exits: &[usize], add_path: bool) {
+    f.check_shortest_paths(&(0..f.nodes.len()).collect::<Vec<_>>());
     for i in 0..f.nodes.len() {
         let node = &f.nodes[i];
         if exits.contains(&i) {

@@ -9,7 +9,7 @@ use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
 use super::overlay::{carries, local_next_hop, next_hop_carrier, overlay_attributes};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
-use super::resolve::{Resolution, Resolver, Underlay};
+use super::resolve::{Resolver, Underlay};
 use super::{Peer, PeerId, Rib, RibOutput};
 use crate::wire::{Origin, PathAttributes};
 use ipnet::IpNet;
@@ -88,10 +88,12 @@ pub(super) fn candidates(
     for (e, r) in paths(loc, id) {
         if let Some(peer) = peers.get(e.peer as usize) {
             let cost = match (underlay, r.next_hop) {
-                (Some(u), Some(nh)) => match u.resolve(loc, peers, nh).cost() {
-                    Some(c) => Some(c),
-                    None => continue,
-                },
+                (Some(u), Some(nh)) => {
+                    let Some(c) = u.resolve(loc, peers, nh).cost() else {
+                        continue; // unresolvable: no candidate
+                    };
+                    Some(c)
+                }
                 _ => None,
             };
             out.push(path_candidate(e.peer as usize, &r.attrs, peer, cost));
@@ -213,15 +215,8 @@ struct Batch<'a> {
 
 impl Batch<'_> {
     /// Decides dest `id` (an overlay prefix if `overlay`), queues it for the
-    /// peers that may see it, reports the FIB change; returns whether the
-    /// selection (path or outgoing attributes) changed.
-    fn apply(
-        &mut self,
-        decider: &mut Decider<'_>,
-        loc: &mut LocRib,
-        id: u32,
-        overlay: bool,
-    ) -> bool {
+    /// peers that may see it, reports the FIB change.
+    fn apply(&mut self, decider: &mut Decider<'_>, loc: &mut LocRib, id: u32, overlay: bool) {
         let (src, route, export) = decider.decide(loc, id, overlay);
         let d = &loc.slab[id as usize];
         let prefix = d.prefix;
@@ -234,7 +229,9 @@ impl Batch<'_> {
                 .extend(paths(loc, id).filter_map(|(_, r)| r.next_hop));
             self.next_hops.sort_unstable();
             self.next_hops.dedup();
-            self.resolver.register(id, &self.next_hops);
+            let (underlay, peers) = (decider.underlay, decider.peers);
+            self.resolver
+                .register(id, &self.next_hops, |nh| underlay.resolve(loc, peers, nh));
             let new_fib = match src {
                 NONE | LOCAL => None,
                 _ => loc
@@ -286,7 +283,6 @@ impl Batch<'_> {
         d.best_route = route;
         d.best_export = export;
         loc.release(id);
-        (old_src, old_route, old_export) != (src, route, export)
     }
 }
 
@@ -365,19 +361,17 @@ impl Rib {
             scratch: Vec::new(),
             scratch_routes: Vec::new(),
         };
-        let mut moved: Vec<IpAddr> = Vec::new();
+        // Underlay first; a next hop whose resolution moved marks its
+        // overlay prefixes, decided below with the dirty ones.
+        let peers_now = decider.peers;
         for id in under {
-            if batch.apply(&mut decider, loc, id, false) {
-                moved.push(loc.slab[id as usize].prefix.addr());
-            }
+            let addr = loc.slab[id as usize].prefix.addr();
+            batch.apply(&mut decider, loc, id, false);
+            batch
+                .resolver
+                .underlay_decided(addr, loc, |loc| underlay.resolve(loc, peers_now, addr));
         }
-        if !moved.is_empty() {
-            for addr in moved {
-                let peers = decider.peers;
-                batch.resolver.underlay_changed(addr, loc, |loc| {
-                    underlay.resolve(loc, peers, addr) != Resolution::Unresolved
-                });
-            }
+        if loc.has_dirty() {
             over.extend(loc.take_dirty());
             let slab = &loc.slab;
             over.sort_unstable_by_key(|&id| slab[id as usize].prefix);

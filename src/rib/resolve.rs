@@ -99,39 +99,60 @@ impl Underlay<'_> {
     }
 }
 
+/// The overlay dests using one next hop, and its resolution when they were
+/// last decided.
+#[derive(Debug)]
+struct Dependents {
+    dests: FastSet<u32>,
+    last: Resolution,
+}
+
 /// Next hop -> dependent overlay dests, watched addresses, and the overlay
 /// FIB state. Memory: one entry per (overlay dest, distinct next hop).
 #[derive(Debug, Default)]
 pub(super) struct Resolver {
-    deps: FastMap<IpAddr, FastSet<u32>>,
+    deps: FastMap<IpAddr, Dependents>,
     /// The next hops each overlay dest was registered under at its last decision.
     by_dest: FastMap<u32, Vec<IpAddr>>,
-    /// Watched addresses and the reachability last reported (`None`: not yet).
-    watched: FastMap<IpAddr, Option<bool>>,
+    /// Watched addresses and the reachability last reported.
+    watched: FastMap<IpAddr, bool>,
     changes: Vec<(IpAddr, bool)>,
     /// What the FIB was last told per overlay prefix (absent: nothing).
     pub fib: FastMap<IpNet, (IpAddr, PeerId)>,
 }
 
 impl Resolver {
-    /// Dest `id` (overlay) now uses `next_hops` (sorted, deduplicated).
-    pub fn register(&mut self, id: u32, next_hops: &[IpAddr]) {
+    /// Dest `id` (overlay) now uses `next_hops` (sorted, deduplicated); a
+    /// next hop new to the index is resolved with `resolve`.
+    pub fn register(
+        &mut self,
+        id: u32,
+        next_hops: &[IpAddr],
+        resolve: impl Fn(IpAddr) -> Resolution,
+    ) {
         let old = self.by_dest.get(&id).map_or(&[][..], Vec::as_slice);
         if old == next_hops {
             return;
         }
         for nh in old {
             if !next_hops.contains(nh) {
-                if let Some(set) = self.deps.get_mut(nh) {
-                    set.remove(&id);
-                    if set.is_empty() {
+                if let Some(d) = self.deps.get_mut(nh) {
+                    d.dests.remove(&id);
+                    if d.dests.is_empty() {
                         self.deps.remove(nh);
                     }
                 }
             }
         }
         for nh in next_hops {
-            self.deps.entry(*nh).or_default().insert(id);
+            self.deps
+                .entry(*nh)
+                .or_insert_with(|| Dependents {
+                    dests: FastSet::default(),
+                    last: resolve(*nh),
+                })
+                .dests
+                .insert(id);
         }
         if next_hops.is_empty() {
             self.by_dest.remove(&id);
@@ -140,25 +161,30 @@ impl Resolver {
         }
     }
 
-    /// The underlay best path of host route `addr` changed: its dependent
-    /// overlay dests are marked for decision, a watched address is re-checked.
-    pub fn underlay_changed(
+    /// Host route `addr` of the underlay was just decided: if the resolution
+    /// of `addr` (as `resolve` computes it now) moved, its dependent overlay
+    /// dests are marked for decision; a watched address is re-checked.
+    pub fn underlay_decided(
         &mut self,
         addr: IpAddr,
         loc: &mut LocRib,
-        reachable: impl FnOnce(&LocRib) -> bool,
+        resolve: impl Fn(&LocRib) -> Resolution,
     ) {
-        if let Some(set) = self.deps.get(&addr) {
-            for &id in set {
-                if loc.slab.get(id as usize).is_some_and(|d| d.live()) {
-                    loc.touch(id);
+        if let Some(d) = self.deps.get_mut(&addr) {
+            let now = resolve(loc);
+            if now != d.last {
+                d.last = now;
+                for &id in &d.dests {
+                    if loc.slab.get(id as usize).is_some_and(|d| d.live()) {
+                        loc.touch(id);
+                    }
                 }
             }
         }
         if let Some(last) = self.watched.get_mut(&addr) {
-            let now = reachable(loc);
-            if *last != Some(now) {
-                *last = Some(now);
+            let now = resolve(loc) != Resolution::Unresolved;
+            if *last != now {
+                *last = now;
                 self.changes.push((addr, now));
             }
         }
@@ -166,7 +192,7 @@ impl Resolver {
 
     /// Overlay dests depending on `next_hop` (tests, views).
     pub fn dependents(&self, next_hop: &IpAddr) -> usize {
-        self.deps.get(next_hop).map_or(0, HashSet::len)
+        self.deps.get(next_hop).map_or(0, |d| d.dests.len())
     }
 }
 
@@ -196,7 +222,7 @@ impl Rib {
             return;
         }
         let now = self.reachable(addr);
-        self.resolver.watched.insert(addr, Some(now));
+        self.resolver.watched.insert(addr, now);
         self.resolver.changes.push((addr, now));
     }
 
@@ -226,13 +252,14 @@ mod tests {
         let mut r = Resolver::default();
         let a: IpAddr = "10.255.0.1".parse().unwrap();
         let b: IpAddr = "10.255.0.2".parse().unwrap();
-        r.register(1, &[a, b]);
-        r.register(2, &[a]);
+        let unresolved = |_| Resolution::Unresolved;
+        r.register(1, &[a, b], unresolved);
+        r.register(2, &[a], unresolved);
         assert_eq!((r.dependents(&a), r.dependents(&b)), (2, 1));
-        r.register(1, &[b]);
+        r.register(1, &[b], unresolved);
         assert_eq!((r.dependents(&a), r.dependents(&b)), (1, 1));
-        r.register(1, &[]);
-        r.register(2, &[]);
+        r.register(1, &[], unresolved);
+        r.register(2, &[], unresolved);
         assert!(
             r.deps.is_empty() && r.by_dest.is_empty(),
             "nothing left behind"

@@ -242,3 +242,23 @@ fn own_loopback_next_hop_is_local_and_not_installed() {
     );
     assert_eq!(fib(&out, "10.100.2.0/24"), None, "the exit is this node");
 }
+
+/// The resolution itself is compared, not what the underlay route is
+/// advertised with: above the advertised MED cap (2^31-1) two costs send the
+/// same UPDATE, yet the nearer exit must still win.
+#[test]
+fn exits_are_compared_by_cost_even_above_the_advertised_med_cap() {
+    let mut rib = overlay_rib();
+    let far = 3_000_000_000;
+    rib.set_link_cost(0, Some(far));
+    rib.set_link_cost(1, Some(far + 10));
+    rib.update(0, &announce_with(attrs(Some(5)), &["10.255.0.7/32"], 1));
+    rib.update(1, &announce_with(attrs(Some(5)), &["10.255.0.8/32"], 2));
+    rib.update(2, &overlay_route("10.255.0.7", None, &[ANYCAST]));
+    rib.update(3, &overlay_route("10.255.0.8", None, &[ANYCAST]));
+    let out = flush(&mut rib);
+    assert_eq!(fib(&out, ANYCAST), Some(Some((link(1), 0))));
+    rib.set_link_cost(0, Some(far + 20));
+    let out = flush(&mut rib);
+    assert_eq!(fib(&out, ANYCAST), Some(Some((link(2), 1))), "{out:?}");
+}
