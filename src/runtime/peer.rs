@@ -165,6 +165,8 @@ pub fn spawn(
     };
     let mut held = HeldDown::default();
     held.set(HoldReason::Config, !neighbor.enabled);
+    // A multihop session waits for the RIB to report a route to its neighbor.
+    held.set(HoldReason::NoRoute, neighbor.multihop.is_some());
     status.held_down = held.clone();
     let (status_tx, status_rx) = watch::channel(status);
     let (conn_tx, conn_rx) = mpsc::channel(conn::EVENT_QUEUE);

@@ -145,7 +145,6 @@ impl RibPeer {
 /// the RIB reports them) to every multihop peer with that address: its
 /// session is held down while there is no route ([`PeerCmd::Reachable`]).
 /// A removed peer's closed channel is skipped.
-#[cfg_attr(not(test), allow(dead_code))] // until flush() forwards the RIB's address changes
 fn forward_reachability(peers: &[RibPeer], changes: impl IntoIterator<Item = (IpAddr, bool)>) {
     for (address, reachable) in changes {
         for p in peers.iter().filter(|p| p.multihop && p.address == address) {
@@ -190,6 +189,10 @@ pub async fn run(
     rib.set_fib_outputs(fib.is_some());
     for n in &config.neighbors {
         rib.add_peer(PeerConfig::from(n));
+        if n.multihop.is_some() {
+            // Reported by the first flush: the session starts once a route exists.
+            rib.watch_address(n.address);
+        }
     }
     let restart_wait = config
         .neighbors
@@ -376,6 +379,13 @@ impl RibTask {
             RibMsg::LinkCost { peer, cost } => self.rib.set_link_cost(peer, cost),
             RibMsg::AddPeer { cfg, peer } => {
                 self.rib.add_peer(cfg);
+                if peer.multihop {
+                    // Already watched (a restarted session): no change would be reported.
+                    self.rib.watch_address(peer.address);
+                    let _ = peer
+                        .tx
+                        .send(PeerCmd::Reachable(self.rib.reachable(peer.address)));
+                }
                 self.peers.push(peer);
                 self.epochs.push(None);
                 self.credits.push(0);
@@ -443,6 +453,7 @@ impl RibTask {
     /// Decide what changed, then encode for every peer that can take more.
     fn flush(&mut self) {
         self.decide();
+        forward_reachability(&self.peers, self.rib.take_address_changes());
         for peer in 0..self.peers.len() {
             let Some(epoch) = self.epochs[peer] else {
                 continue;

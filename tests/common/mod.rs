@@ -370,3 +370,19 @@ pub fn raw_update(body: &[u8]) -> Vec<u8> {
     m.extend_from_slice(body);
     m
 }
+
+/// An iBGP UPDATE announcing IPv4 `prefixes` (ORIGIN IGP, empty AS_PATH,
+/// NEXT_HOP, LOCAL_PREF 100).
+pub fn ipv4_announce(prefixes: &[ipnet::Ipv4Net], next_hop: std::net::Ipv4Addr) -> Vec<u8> {
+    let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4];
+    attrs.extend_from_slice(&next_hop.octets());
+    attrs.extend_from_slice(&[0x40, 5, 4, 0, 0, 0, 100]);
+    let mut body = vec![0, 0, 0, attrs.len() as u8];
+    body.extend_from_slice(&attrs);
+    for p in prefixes {
+        let len = p.prefix_len();
+        body.push(len);
+        body.extend_from_slice(&p.network().octets()[..len.div_ceil(8) as usize]);
+    }
+    raw_update(&body)
+}

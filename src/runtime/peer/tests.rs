@@ -71,6 +71,9 @@ async fn no_route_ends_a_multihop_session_with_cease_and_a_route_starts_it_again
     tokio::spawn(async move { while rib_rx.recv().await.is_some() {} });
     let mut h = spawn(0, n, session, rib);
 
+    // Held down until the RIB reports a route to the neighbor's address.
+    wait_for(&mut h, |s| s.held_down.contains(HoldReason::NoRoute)).await;
+    h.tx.send(PeerCmd::Reachable(true)).unwrap();
     let (mut remote, from) = accept(&listener).await;
     assert_eq!(
         from.ip(),
