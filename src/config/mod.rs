@@ -7,6 +7,7 @@ pub mod bmp;
 pub mod diff;
 mod file;
 pub mod mrt;
+pub mod originate;
 mod validate;
 pub mod wireguard;
 
