@@ -70,6 +70,8 @@ pub enum RibMsg {
     },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
+    /// A reload of `[mrt] updates`: log to this file from now on (`None`: stop).
+    MrtLogFile(Option<std::path::PathBuf>),
     /// A new link cost for a neighbor (`None`: unknown); sent by the latency prober.
     LinkCost {
         peer: PeerId,
@@ -332,6 +334,7 @@ impl RibTask {
                     self.credits[peer] = (self.credits[peer] + credits).min(CREDITS);
                 }
             }
+            RibMsg::MrtLogFile(file) => self.mrt_log.reopen(file),
             RibMsg::Originate(now) => {
                 let old = self.rib.originated();
                 let added: Vec<_> = now.difference(old).collect();
