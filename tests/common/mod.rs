@@ -338,3 +338,11 @@ pub fn raw_update(body: &[u8]) -> Vec<u8> {
     m.extend_from_slice(body);
     m
 }
+
+/// An UPDATE with no withdrawals, these path attributes and this NLRI.
+pub fn announce_raw(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut body = vec![0, 0, 0, attrs.len() as u8];
+    body.extend_from_slice(attrs);
+    body.extend_from_slice(nlri);
+    raw_update(&body)
+}
