@@ -18,8 +18,8 @@ fn text(v: &Value, key: &str) -> String {
 /// state, since, the last error and why it is held down.
 pub fn render_protocols(list: &Value) -> String {
     let mut out = format!(
-        "{:<12} {:<12} {:<16} {:<24} {}\n",
-        "Name", "State", "Since", "Held down", "Last error"
+        "{:<12} {:<12} {:<16} {:<24} {:<34} {}\n",
+        "Name", "State", "Since", "Held down", "Graceful restart", "Last error"
     );
     for n in list.as_array().into_iter().flatten() {
         let since = n
@@ -40,11 +40,12 @@ pub fn render_protocols(list: &Value) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<12} {:<12} {:<16} {:<24} {}",
+            "{:<12} {:<12} {:<16} {:<24} {:<34} {}",
             text(n, "name"),
             text(n, "state"),
             since,
             held,
+            super::graceful::gr_summary(n),
             text(n, "last_error")
         );
     }
@@ -208,6 +209,17 @@ mod tests {
         assert!(lines[2].starts_with("b "), "{out}");
         assert!(lines[2].contains("interface,operator"), "{out}");
         assert!(lines[2].ends_with("hold timer expired"), "{out}");
+    }
+
+    #[test]
+    fn protocols_show_graceful_restart_helper_state() {
+        let list = serde_json::json!([
+            {"name": "a", "state": "Idle", "since": 0, "held_down": [], "last_error": "connection closed",
+             "routes": {"graceful_helper": true, "stale": 4, "stale_left_s": 30}},
+        ]);
+        let out = render_protocols(&list);
+        assert!(out.lines().next().unwrap().contains("Graceful restart"), "{out}");
+        assert!(out.contains("helper: 4 stale, 30 s left"), "{out}");
     }
 
     #[test]

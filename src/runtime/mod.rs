@@ -197,11 +197,14 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
             tx: h.tx.clone(),
         })
         .collect();
+    // RFC 4724 §3: the R bit only while our restart lasts (the RIB task says when it is over).
+    let (restarting_tx, restarting) = tokio::sync::watch::channel(restart.restarted);
     tokio::spawn(rib_task::run(
         config.clone(),
         rib_peers,
         rib_rx,
         fib_tx.clone(),
+        restarting_tx,
     ));
 
     info!(prefixes = ?originated.current(), "originating");
@@ -287,7 +290,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     }
 
     let accept = tokio::spawn(accept_loop(listener, accepting_rx));
-    wait_for_signal(&mut running, &mut reload_rx).await;
+    wait_for_signal(&mut running, &mut reload_rx, restarting).await;
     let peers = std::mem::take(&mut running.peers);
     info!("shutting down: sending Cease to every neighbor");
     notify(&[sd_notify::NotifyState::Stopping]);
@@ -364,6 +367,7 @@ async fn watchdog(period: Duration, rib: mpsc::Sender<RibMsg>) {
 async fn wait_for_signal(
     running: &mut reload::Running,
     requests: &mut mpsc::UnboundedReceiver<reload::ReloadReq>,
+    mut restarting: tokio::sync::watch::Receiver<bool>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut hup) = match (
@@ -386,6 +390,11 @@ async fn wait_for_signal(
             }
             Some(req) = requests.recv() => {
                 let _ = req.reply.send(running.reload(req.dry_run).await);
+            }
+            Ok(()) = restarting.changed() => {
+                if !*restarting.borrow_and_update() {
+                    running.restart_over();
+                }
             }
         }
     }

@@ -55,6 +55,19 @@ pub struct Running {
 }
 
 impl Running {
+    /// Each live peer id with its neighbor's running configuration.
+    fn live(&self) -> Vec<(usize, Neighbor)> {
+        self.ids
+            .iter()
+            .enumerate()
+            .filter_map(|(id, name)| {
+                let name = name.as_ref()?;
+                let n = self.config.neighbors.iter().find(|n| &n.name == name)?;
+                Some((id, n.clone()))
+            })
+            .collect()
+    }
+
     fn id_of(&self, name: &str) -> Option<usize> {
         self.ids.iter().position(|n| n.as_deref() == Some(name))
     }
@@ -214,16 +227,7 @@ impl Running {
     /// `[cost]` to every prober, the neighbor list to the interface and
     /// handshake trackers. At start and after every reload.
     pub fn sync_links(&mut self) {
-        let live: Vec<(usize, Neighbor)> = self
-            .ids
-            .iter()
-            .enumerate()
-            .filter_map(|(id, name)| {
-                let name = name.as_ref()?;
-                let n = self.config.neighbors.iter().find(|n| &n.name == name)?;
-                Some((id, n.clone()))
-            })
-            .collect();
+        let live = self.live();
         let mut want = BTreeMap::new();
         for (id, n) in &live {
             match (n.cost_auto, &n.interface, n.address) {
@@ -280,6 +284,24 @@ impl Running {
         let _ = self.watch.send(WatchCmd::Neighbors(with_tx));
     }
 
+    /// Our graceful restart is over (RFC 4724 §3): sessions opened from now
+    /// on carry no R bit. Those established keep going; a connection being
+    /// opened takes the new OPEN at its next attempt.
+    pub fn restart_over(&mut self) {
+        if !self.restart.restarted {
+            return;
+        }
+        info!("graceful restart over: OPENs no longer carry the Restart State bit");
+        self.restart.restarted = false;
+        for (id, n) in self.live() {
+            let _ = self.peers[id].tx.send(PeerCmd::Reconfigure {
+                session: Box::new(super::session_config(&self.config, &n, self.restart)),
+                neighbor: Box::new(n),
+                restart: false,
+            });
+        }
+    }
+
     /// Stop peer `id` with Cease subcode `subcode` (RFC 4486 §4) and free its slot.
     async fn stop(&mut self, id: usize, subcode: u8) {
         let (done, _) = oneshot::channel();
@@ -329,14 +351,9 @@ impl Running {
     pub fn publish(&self) {
         let mut neighbors = Vec::new();
         let mut txs = Vec::new();
-        for (id, name) in self.ids.iter().enumerate() {
-            if let Some(n) = name
-                .as_ref()
-                .and_then(|name| self.config.neighbors.iter().find(|n| &n.name == name))
-            {
-                neighbors.push(n.clone());
-                txs.push(self.peers[id].tx.clone());
-            }
+        for (id, n) in self.live() {
+            neighbors.push(n);
+            txs.push(self.peers[id].tx.clone());
         }
         let _ = self.accepting.send((neighbors, txs));
         self.views.send_modify(|v| {
