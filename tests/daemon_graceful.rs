@@ -37,9 +37,15 @@ fn show_neighbors_has_both_sides_then_the_helper_state() {
     assert_eq!(gr["local"]["restart_time"], 60, "{gr}");
     assert_eq!(gr["remote"]["restart_state"], true, "{gr}");
     assert_eq!(gr["remote"]["restart_time"], 30, "{gr}");
-    assert_eq!(gr["remote"]["forwarding"], serde_json::json!(["ipv4-unicast"]));
+    assert_eq!(
+        gr["remote"]["forwarding"],
+        serde_json::json!(["ipv4-unicast"])
+    );
     let (ok, text, err) = d.cli(&["show", "protocols"]);
-    assert!(ok && text.contains("on (peer 30 s, F ipv4-unicast, peer restarted)"), "{text}{err}");
+    assert!(
+        ok && text.contains("on (peer 30 s, F ipv4-unicast, peer restarted)"),
+        "{text}{err}"
+    );
 
     // ORIGIN IGP, empty AS_PATH, NEXT_HOP 127.0.0.2, LOCAL_PREF 100; NLRI 10.0.0.7/32.
     let attrs = [
@@ -47,7 +53,9 @@ fn show_neighbors_has_both_sides_then_the_helper_state() {
     ];
     p.send_raw(&announce_raw(&attrs, &[32, 10, 0, 0, 7]));
     wait_until("route learned", || {
-        d.routes(true, false).iter().any(|r| r["prefix"] == "10.0.0.7/32")
+        d.routes(true, false)
+            .iter()
+            .any(|r| r["prefix"] == "10.0.0.7/32")
     });
     // The connection drops without NOTIFICATION: the route stays, stale.
     drop(p);
@@ -57,10 +65,19 @@ fn show_neighbors_has_both_sides_then_the_helper_state() {
     let r = d.neighbor()["routes"].clone();
     assert_eq!(r["stale"], 1, "{r}");
     assert!(r["stale_left_s"].as_u64().is_some_and(|s| s <= 30), "{r}");
-    assert!(d.routes(true, false).iter().any(|r| r["prefix"] == "10.0.0.7/32"));
+    assert!(d
+        .routes(true, false)
+        .iter()
+        .any(|r| r["prefix"] == "10.0.0.7/32"));
     let (ok, text, err) = d.cli(&["show", "protocols"]);
     assert!(ok && text.contains("helper: 1 stale, "), "{text}{err}");
     let (ok, text, err) = d.cli(&["show", "neighbors"]);
-    assert!(ok && text.contains("graceful restart helper: 1 stale"), "{text}{err}");
-    assert!(d.show(&Request::Neighbors)[0]["graceful_restart"].is_null(), "session down");
+    assert!(
+        ok && text.contains("graceful restart helper: 1 stale"),
+        "{text}{err}"
+    );
+    assert!(
+        d.show(&Request::Neighbors)[0]["graceful_restart"].is_null(),
+        "session down"
+    );
 }

@@ -207,7 +207,10 @@ fn an_added_neighbor_gets_link_tracking_and_its_prober() {
     std::fs::write(&path, added("40") + "\n[cost]\nfactor = 2.0\n").unwrap();
     let (ok, out, err) = run(&d, &["reload"]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("[live] neighbor m: cost \"auto\" -> 40"), "{out}");
+    assert!(
+        out.contains("[live] neighbor m: cost \"auto\" -> 40"),
+        "{out}"
+    );
     assert!(out.contains("[live] [cost] changed"), "{out}");
     assert!(!out.contains("needs daemon restart"), "{out}");
     assert!(link_names(&d).is_empty(), "prober stopped");
@@ -272,7 +275,10 @@ fn metrics_bmp_and_update_log_follow_a_reload() {
     let (ok, out, err) = run(&d, &["reload"]);
     assert!(ok && !out.contains("needs daemon restart"), "{out}{err}");
     let body = http_get(m1).expect("metrics on the new endpoint");
-    assert!(body.starts_with("HTTP/1.1 200") && body.contains("kittbgpd_"), "{body}");
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("kittbgpd_"),
+        "{body}"
+    );
     collector.set_nonblocking(false).unwrap();
     let (mut bmp, _) = collector.accept().unwrap();
     bmp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();

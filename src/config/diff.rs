@@ -578,14 +578,20 @@ cost = 200
         let new = BASE.replace("cost = 100", "cost = \"auto\"") + "[cost]\nfactor = 2.0\n";
         let d = diff(&cfg(BASE), &cfg(&new));
         assert!(d.iter().all(|c| c.apply == Apply::Live), "{d:?}");
-        assert!(d.iter().any(|c| c.what == "[cost] changed (probers take the new parameters)"));
+        assert!(d
+            .iter()
+            .any(|c| c.what == "[cost] changed (probers take the new parameters)"));
         assert!(
-            d.iter().any(|c| c.neighbor.as_deref() == Some("a") && c.what == "cost 100 -> \"auto\""),
+            d.iter()
+                .any(|c| c.neighbor.as_deref() == Some("a") && c.what == "cost 100 -> \"auto\""),
             "{d:?}"
         );
         let eff = effective(&cfg(BASE), &cfg(&new));
         assert!(eff.neighbors[0].cost_auto && eff.cost.factor == 2.0);
-        assert!(diff(&eff, &cfg(&new)).is_empty(), "nothing left for the next reload");
+        assert!(
+            diff(&eff, &cfg(&new)).is_empty(),
+            "nothing left for the next reload"
+        );
     }
 
     #[test]
@@ -593,10 +599,15 @@ cost = 200
         let new = BASE.replace("enabled = false", "enabled = false\ntable = 100")
             + "[metrics]\nlisten = \"127.0.0.1:9179\"\n";
         let d = diff(&cfg(BASE), &cfg(&new));
-        let kernel: Vec<_> = d.iter().filter(|c| c.what.starts_with("[kernel]")).collect();
+        let kernel: Vec<_> = d
+            .iter()
+            .filter(|c| c.what.starts_with("[kernel]"))
+            .collect();
         assert_eq!(kernel.len(), 1, "{d:?}");
         assert_eq!(kernel[0].apply, Apply::NeedsDaemonRestart);
-        assert!(d.iter().any(|c| c.apply == Apply::Live && c.what.starts_with("[metrics] listen")));
+        assert!(d
+            .iter()
+            .any(|c| c.apply == Apply::Live && c.what.starts_with("[metrics] listen")));
         let eff = effective(&cfg(BASE), &cfg(&new));
         assert_eq!(eff.kernel, cfg(BASE).kernel, "kept until a restart");
         assert!(eff.metrics_listen.is_some());

@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn both_sides_with_r_and_f_bits() {
-        let g = gr_status(&open(Some((true, 120, 0x80))), &open(Some((false, 90, 0x80))));
+        let g = gr_status(
+            &open(Some((true, 120, 0x80))),
+            &open(Some((false, 90, 0x80))),
+        );
         assert!(g.negotiated);
         let (l, r) = (g.local.clone().unwrap(), g.remote.clone().unwrap());
         assert!(l.restart_state && !r.restart_state);

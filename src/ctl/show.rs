@@ -218,7 +218,10 @@ mod tests {
              "routes": {"graceful_helper": true, "stale": 4, "stale_left_s": 30}},
         ]);
         let out = render_protocols(&list);
-        assert!(out.lines().next().unwrap().contains("Graceful restart"), "{out}");
+        assert!(
+            out.lines().next().unwrap().contains("Graceful restart"),
+            "{out}"
+        );
         assert!(out.contains("helper: 4 stale, 30 s left"), "{out}");
     }
 

@@ -212,9 +212,7 @@ pub(super) async fn answer(
             sent.await
                 .unwrap_or_else(|| serde_json::json!({ "error": "reload task did not answer" }))
         }
-        Request::Tunnels => {
-            serde_json::Value::Array(tunnel_views(views))
-        }
+        Request::Tunnels => serde_json::Value::Array(tunnel_views(views)),
         Request::DumpMrt { file } => dump_mrt(rib, &file).await,
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
@@ -353,5 +351,8 @@ mod tests {
 }
 
 fn tunnel_views(views: &Views) -> Vec<serde_json::Value> {
-    views.tunnels.as_ref().map_or(Vec::new(), |t| t.borrow().clone())
+    views
+        .tunnels
+        .as_ref()
+        .map_or(Vec::new(), |t| t.borrow().clone())
 }

@@ -18,12 +18,12 @@ mod services;
 pub mod transport;
 mod tunnels;
 
+use crate::config::originate::Originated;
 use crate::config::Config;
 use crate::session::SessionConfig;
 use crate::wire::{AfiSafi, Capability, Notification};
 use peer::{PeerCmd, PeerHandle};
 use rib_task::{RibMsg, RibPeer};
-use crate::config::originate::Originated;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};

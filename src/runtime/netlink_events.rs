@@ -98,7 +98,11 @@ impl Links {
 }
 
 pub async fn run(mut w: Watch, mut cmds: mpsc::UnboundedReceiver<WatchCmd>) {
-    let mut links = Links::new(w.neighbors.iter().filter_map(|(n, _)| n.interface.as_deref()));
+    let mut links = Links::new(
+        w.neighbors
+            .iter()
+            .filter_map(|(n, _)| n.interface.as_deref()),
+    );
     let (mut connection, handle, mut messages) = match rtnetlink::new_connection() {
         Ok(c) => c,
         Err(e) => {
@@ -306,9 +310,16 @@ mod tests {
         let mut l = Links::new(["wg1", "wg2"]);
         l.dump(&seen(&[("wg1", true)]));
         let down = l.watch(["wg2", "wg3"]);
-        assert_eq!(down.into_iter().collect::<Vec<_>>(), ["wg2"], "wg2 stays known down");
+        assert_eq!(
+            down.into_iter().collect::<Vec<_>>(),
+            ["wg2"],
+            "wg2 stays known down"
+        );
         assert_eq!(l.event("wg1", false), None, "no longer watched");
-        assert_eq!(l.dump(&seen(&[("wg2", true)])), vec![("wg2".into(), true), ("wg3".into(), false)]);
+        assert_eq!(
+            l.dump(&seen(&[("wg2", true)])),
+            vec![("wg2".into(), true), ("wg3".into(), false)]
+        );
     }
 
     #[test]

@@ -50,7 +50,11 @@ impl Drop for Handle {
     }
 }
 
-pub fn spawn(probe: Probe, peer: mpsc::UnboundedSender<PeerCmd>, rib: mpsc::Sender<RibMsg>) -> Handle {
+pub fn spawn(
+    probe: Probe,
+    peer: mpsc::UnboundedSender<PeerCmd>,
+    rib: mpsc::Sender<RibMsg>,
+) -> Handle {
     let (tx, rx) =
         watch::channel(serde_json::json!({ "name": probe.name, "interface": probe.interface }));
     let (params_tx, params_rx) = watch::channel(probe.params.clone());

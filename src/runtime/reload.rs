@@ -49,7 +49,10 @@ pub struct Running {
     /// Interface tracking and the owner of what we originate.
     pub watch: mpsc::UnboundedSender<WatchCmd>,
     /// The tunnel task (`None`: no `[wireguard]` yet).
-    pub tunnels: Option<(mpsc::UnboundedSender<TunnelMsg>, watch::Receiver<Vec<TunnelView>>)>,
+    pub tunnels: Option<(
+        mpsc::UnboundedSender<TunnelMsg>,
+        watch::Receiver<Vec<TunnelView>>,
+    )>,
     /// Metrics endpoint and BMP collectors.
     pub services: Services,
 }
@@ -173,7 +176,10 @@ impl Running {
             let _ = self.watch.send(WatchCmd::Loopbacks(new.loopbacks.clone()));
         }
         if old.mrt.updates != new.mrt.updates {
-            let _ = self.rib.send(RibMsg::MrtLogFile(new.mrt.updates.clone())).await;
+            let _ = self
+                .rib
+                .send(RibMsg::MrtLogFile(new.mrt.updates.clone()))
+                .await;
         }
         if old.bmp != new.bmp {
             self.services.set_bmp(&new.bmp);
@@ -260,7 +266,10 @@ impl Running {
             match self.probes.get(&id) {
                 Some(h) => h.set_params(&self.config.cost),
                 None => {
-                    let name = live.iter().find(|(i, _)| *i == id).map(|(_, n)| n.name.clone());
+                    let name = live
+                        .iter()
+                        .find(|(i, _)| *i == id)
+                        .map(|(_, n)| n.name.clone());
                     let p = probe::Probe {
                         peer: id,
                         name: name.unwrap_or_default(),
@@ -278,7 +287,10 @@ impl Running {
             .map(|(id, n)| (n.clone(), self.peers[*id].tx.clone()))
             .collect();
         if let Some((tx, _)) = &self.tunnels {
-            let by_name = with_tx.iter().map(|(n, t)| (n.name.clone(), t.clone())).collect();
+            let by_name = with_tx
+                .iter()
+                .map(|(n, t)| (n.name.clone(), t.clone()))
+                .collect();
             let _ = tx.send(TunnelMsg::Peers(by_name));
         }
         let _ = self.watch.send(WatchCmd::Neighbors(with_tx));

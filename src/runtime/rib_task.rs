@@ -8,9 +8,7 @@
 use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
 use crate::ctl::{RouteQuery, RouteView};
-use crate::rib::{
-    Explanation, ExportContext, PeerConfig, RestartGrace, Rib, RibConfig, RibOutput,
-};
+use crate::rib::{Explanation, ExportContext, PeerConfig, RestartGrace, Rib, RibConfig, RibOutput};
 use crate::wire::open::GracefulRestart;
 use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
@@ -170,9 +168,11 @@ pub async fn run(
         .iter()
         .enumerate()
         .filter(|(_, n)| n.graceful_restart && n.enabled);
-    let deadline = gr.clone().map(|(_, n)| n.restart_time).max().map(|t| {
-        std::time::Instant::now() + std::time::Duration::from_secs(t.into())
-    });
+    let deadline = gr
+        .clone()
+        .map(|(_, n)| n.restart_time)
+        .max()
+        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t.into()));
     let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
     let mut task = RibTask {
         rib,

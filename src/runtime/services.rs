@@ -114,6 +114,7 @@ impl Services {
             let _ = c.stop.send(true);
             tasks.push(c.task);
         }
-        let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(tasks)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(tasks)).await;
     }
 }

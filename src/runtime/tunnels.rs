@@ -433,7 +433,12 @@ impl Tunnels {
 
     /// Run until stopped: handshake ages every few seconds, a full reconcile
     /// every `reconcile_interval`; `show tunnels` reads the returned view.
-    pub fn spawn(self) -> (mpsc::UnboundedSender<TunnelMsg>, watch::Receiver<Vec<TunnelView>>) {
+    pub fn spawn(
+        self,
+    ) -> (
+        mpsc::UnboundedSender<TunnelMsg>,
+        watch::Receiver<Vec<TunnelView>>,
+    ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (vtx, vrx) = watch::channel(Vec::new());
         tokio::spawn(self.run(rx, vtx));

@@ -120,7 +120,10 @@ fn counts_show_the_helper_state_stale_routes_and_time_left() {
     assert!(!other.graceful_helper && other.stale == 0 && other.stale_left_s.is_none());
     rib.expire_stale(now + Duration::from_secs(121));
     let c = rib.counts_at(0, now + Duration::from_secs(121));
-    assert!(!c.graceful_helper && c.stale == 0 && c.stale_left_s.is_none(), "{c:?}");
+    assert!(
+        !c.graceful_helper && c.stale == 0 && c.stale_left_s.is_none(),
+        "{c:?}"
+    );
 }
 
 #[test]
