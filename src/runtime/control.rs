@@ -341,6 +341,13 @@ fn links_with_tunnels(views: &Views) -> serde_json::Value {
     serde_json::Value::Array(links)
 }
 
+fn tunnel_views(views: &Views) -> Vec<serde_json::Value> {
+    views
+        .tunnels
+        .as_ref()
+        .map_or(Vec::new(), |t| t.borrow().clone())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -348,11 +355,4 @@ mod tests {
         assert_eq!(super::group_id("root").unwrap(), 0);
         assert!(super::group_id("no-such-group-kb").is_err());
     }
-}
-
-fn tunnel_views(views: &Views) -> Vec<serde_json::Value> {
-    views
-        .tunnels
-        .as_ref()
-        .map_or(Vec::new(), |t| t.borrow().clone())
 }
