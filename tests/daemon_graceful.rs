@@ -9,14 +9,6 @@ use common::*;
 use kittbgpd::ctl::Request;
 use kittbgpd::wire::{AfiSafi, Capability};
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + READ_TIMEOUT;
-    while !f() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn show_neighbors_has_both_sides_then_the_helper_state() {
     let d = start_daemon_with("graceful_restart = true\nrestart_time = 60\n");

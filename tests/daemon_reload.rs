@@ -18,23 +18,35 @@ fn run(d: &Daemon, args: &[&str]) -> (bool, String, String) {
     d.cli(args)
 }
 
-fn names(d: &Daemon) -> Vec<String> {
-    let v = d.show(&Request::Neighbors);
+/// The "name" of each entry `request` lists.
+fn names_in(d: &Daemon, request: &Request) -> Vec<String> {
+    let v = d.show(request);
     v.as_array()
         .unwrap()
         .iter()
-        .map(|n| n["name"].as_str().unwrap().to_string())
+        .map(|n| n["name"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
-#[test]
-fn reload_applies_the_difference_and_refuses_a_bad_file() {
+fn names(d: &Daemon) -> Vec<String> {
+    names_in(d, &Request::Neighbors)
+}
+
+/// A daemon with its neighbor Established: the daemon, the peer, the
+/// session's "since", the config file and its text.
+fn established() -> (Daemon, Peer, serde_json::Value, std::path::PathBuf, String) {
     let d = start_daemon();
     let mut p = Peer::ready(d.port);
     p.establish();
     let since = d.neighbor()["since"].clone();
     let path = config_path(&d);
     let original = std::fs::read_to_string(&path).unwrap();
+    (d, p, since, path, original)
+}
+
+#[test]
+fn reload_applies_the_difference_and_refuses_a_bad_file() {
+    let (d, mut p, since, path, original) = established();
 
     // A new neighbor and a cost: dry run first, nothing applied.
     let changed = format!(
@@ -151,15 +163,6 @@ fn a_session_change_restarts_only_that_session() {
     }
 }
 
-/// Poll `f` until it holds (at most READ_TIMEOUT).
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + READ_TIMEOUT;
-    while !f() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 fn neighbor_named(d: &Daemon, name: &str) -> serde_json::Value {
     let v = d.show(&Request::Neighbors);
     v.as_array()
@@ -171,12 +174,7 @@ fn neighbor_named(d: &Daemon, name: &str) -> serde_json::Value {
 }
 
 fn link_names(d: &Daemon) -> Vec<String> {
-    let v = d.show(&Request::Links);
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap_or_default().to_string())
-        .collect()
+    names_in(d, &Request::Links)
 }
 
 /// A neighbor added by reload gets what one configured at start gets: its
@@ -184,12 +182,8 @@ fn link_names(d: &Daemon) -> Vec<String> {
 /// `cost = "auto"`, a prober; switching it to a static cost stops the prober.
 #[test]
 fn an_added_neighbor_gets_link_tracking_and_its_prober() {
-    let d = start_daemon();
-    let mut p = Peer::ready(d.port);
-    p.establish();
-    let since = d.neighbor()["since"].clone();
-    let path = config_path(&d);
-    let original = std::fs::read_to_string(&path).unwrap();
+    // `_p`: the peer stays connected to the end (its session must not move).
+    let (d, _p, since, path, original) = established();
     let added = |cost: &str| {
         format!(
             "{original}\n[[neighbor]]\nname = \"m\"\ninterface = \"kb-none0\"\naddress = \"fe80::99\"\npassive = true\ncost = {cost}\n"
@@ -251,12 +245,7 @@ fn bmp_next_type(s: &mut std::net::TcpStream) -> Option<u8> {
 /// one gets a Termination, the update log starts; the session is untouched.
 #[test]
 fn metrics_bmp_and_update_log_follow_a_reload() {
-    let d = start_daemon();
-    let mut p = Peer::ready(d.port);
-    p.establish();
-    let since = d.neighbor()["since"].clone();
-    let path = config_path(&d);
-    let original = std::fs::read_to_string(&path).unwrap();
+    let (d, mut p, since, path, original) = established();
     let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bmp_port = collector.local_addr().unwrap().port();
     let (m1, m2) = (free_port(), free_port());

@@ -346,3 +346,12 @@ pub fn announce_raw(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
     body.extend_from_slice(nlri);
     raw_update(&body)
 }
+
+/// Poll `f` until it holds (at most READ_TIMEOUT).
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
