@@ -480,6 +480,9 @@ impl Tunnels {
                         let period = wg.reconcile_interval;
                         self.wg = *wg;
                         self.wg.backend = backend;
+                        for (l, _) in live.values_mut() {
+                            l.set_bound(self.wg.handshake_timeout);
+                        }
                         self.reconcile(false).await;
                         if period != repair.period() {
                             repair = tokio::time::interval(period);
