@@ -98,7 +98,11 @@ mod tests {
         assert_eq!(l.observe(Some(S(200)), S(300)), Some(false));
         l.set_bound(S(300));
         assert_eq!(l.state(), HandshakeState::Down);
-        assert_eq!(l.observe(Some(S(200)), S(302)), Some(true), "within the new bound");
+        assert_eq!(
+            l.observe(Some(S(200)), S(302)),
+            Some(true),
+            "within the new bound"
+        );
         l.set_bound(S(150));
         assert_eq!(l.observe(Some(S(160)), S(304)), Some(false));
     }
