@@ -296,3 +296,31 @@ fn metrics_bmp_and_update_log_follow_a_reload() {
     let n = d.neighbor();
     assert_eq!((&n["state"], &n["since"]), (&"Established".into(), &since));
 }
+
+/// `control_group` is applied to the bound socket: 0660 with the group, 0600 without.
+#[test]
+fn control_group_is_applied_to_the_running_socket() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = start_daemon();
+    let path = config_path(&d);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mode = || {
+        let m = std::fs::metadata(&d.socket).unwrap();
+        (m.permissions().mode() & 0o777, m.gid())
+    };
+    assert_eq!(mode().0, 0o600);
+    let grouped = original.replacen(
+        "\ncontrol_socket = ",
+        "\ncontrol_group = \"root\"\ncontrol_socket = ",
+        1,
+    );
+    std::fs::write(&path, grouped).unwrap();
+    let (ok, out, err) = run(&d, &["reload", "--json"]);
+    assert!(ok && !out.contains("failed"), "{out}{err}");
+    assert!(out.contains("control_group - -> root"), "{out}");
+    assert_eq!(mode(), (0o660, 0));
+    std::fs::write(&path, &original).unwrap();
+    let (ok, out, err) = run(&d, &["reload"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(mode().0, 0o600);
+}
