@@ -262,7 +262,13 @@ fn reload(cfg: &Option<PathBuf>, socket: Option<PathBuf>, dry_run: bool, json: b
             } else {
                 print!("{}", ctl::render_reload(&v));
             }
-            ExitCode::SUCCESS
+            // Applied, but not all of it: say so to scripts too.
+            let failed = v.get("failed").and_then(|f| f.as_array());
+            if failed.is_some_and(|f| !f.is_empty()) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("kittbgpd: {e}");

@@ -123,6 +123,15 @@ pub fn render_reload(v: &Value) -> String {
         };
         let _ = writeln!(out, "  [{}] {line}", text(c, "apply"));
     }
+    // Applied all the same, except these (e.g. an address that cannot be bound).
+    for f in v
+        .get("failed")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(out, "  [failed] {}", f.as_str().unwrap_or_default());
+    }
     out
 }
 
@@ -234,6 +243,16 @@ mod tests {
         assert_eq!(
             render_reload(&v),
             "k.toml: 2 change(s), none applied (dry run)\n  [live] neighbor a: cost 1 -> 2\n  [add] neighbor c: new neighbor\n"
+        );
+    }
+
+    #[test]
+    fn reload_answer_lists_what_failed() {
+        let v = serde_json::json!({"file": "k.toml", "dry_run": false, "changes": [
+            {"apply": "live", "what": "[metrics] listen - -> 127.0.0.1:1"},
+        ], "failed": ["cannot serve metrics on 127.0.0.1:1: denied"]});
+        assert!(
+            render_reload(&v).ends_with("  [failed] cannot serve metrics on 127.0.0.1:1: denied\n")
         );
     }
 }
