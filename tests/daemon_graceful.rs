@@ -11,7 +11,13 @@ use kittbgpd::wire::{AfiSafi, Capability};
 
 #[test]
 fn show_neighbors_has_both_sides_then_the_helper_state() {
-    let d = start_daemon_with("graceful_restart = true\nrestart_time = 60\n");
+    // No kernel routes: nothing adopted from an earlier run, so no restart (no
+    // R bit) and no forwarding state kept (no F bits) on our side.
+    let d = start_daemon_opts(
+        "[kernel]\nenabled = false\n",
+        "graceful_restart = true\nrestart_time = 60\n",
+        &[],
+    );
     let mut p = Peer::ready(d.port);
     let mut caps = default_caps(AS);
     caps.push(Capability::GracefulRestart {
@@ -27,6 +33,7 @@ fn show_neighbors_has_both_sides_then_the_helper_state() {
     // Not restarted (no kernel routes of an earlier run): no R bit from us.
     assert_eq!(gr["local"]["restart_state"], false, "{gr}");
     assert_eq!(gr["local"]["restart_time"], 60, "{gr}");
+    assert_eq!(gr["local"]["forwarding"], serde_json::json!([]), "{gr}");
     assert_eq!(gr["remote"]["restart_state"], true, "{gr}");
     assert_eq!(gr["remote"]["restart_time"], 30, "{gr}");
     assert_eq!(
