@@ -33,9 +33,10 @@ fn names(d: &Daemon) -> Vec<String> {
 }
 
 /// A daemon with its neighbor Established: the daemon, the peer, the
-/// session's "since", the config file and its text.
+/// session's "since", the config file and its text. No kernel routes: a
+/// route the peer announces must not land in the host's table.
 fn established() -> (Daemon, Peer, serde_json::Value, std::path::PathBuf, String) {
-    let d = start_daemon();
+    let d = start_daemon_opts("[kernel]\nenabled = false\n", "", &[]);
     let mut p = Peer::ready(d.port);
     p.establish();
     let since = d.neighbor()["since"].clone();
