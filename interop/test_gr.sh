@@ -132,9 +132,10 @@ if wait_for "! kb_established 2 wg1" 10 && kb_has_prefix 2 10.255.0.1/32; then
 else
     fail "b  BIRD down: kittbgpd keeps 10.255.0.1/32 (state $(kb_neighbor_state 2 wg1))"
 fi
-if kb_show 2 protocols | grep -E '^wg1 ' | grep -q 'helper: [1-9][0-9]* stale'; then
-    pass "b  show protocols: $(kb_show 2 protocols | grep -E '^wg1 ' | grep -oE 'helper: [^)]*left')"
-else fail "b  show protocols shows the helper state: $(kb_show 2 protocols | grep -E '^wg1 ')"; fi
+line=$(grep -E '^wg1 ' <<< "$(kb_show 2 protocols)" || true)
+if grep -q 'helper: [1-9][0-9]* stale' <<< "$line"; then
+    pass "b  show protocols: $(grep -oE 'helper: [0-9]+ stale, [0-9]+ s left' <<< "$line")"
+else fail "b  show protocols shows the helper state: $line"; fi
 sleep 2
 lab_bird_start 1 -R
 if wait_for all_up 30; then pass "b  sessions Established again"; else fail "b  sessions Established again within 30 s"; fi

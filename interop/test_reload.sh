@@ -24,6 +24,8 @@
 #   r  a session parameter (wg3 passive) changed: only wg3 restarts (node 3 gets Cease / Other
 #      Configuration Change), Established again; wg2 "since" unchanged
 #   k  [cost] changed (offset = 50000): wg2's prober applies it at once, wg2 "since" unchanged
+#   t  wg3's tunnel changed in place (persistent_keepalive 10 -> 7): set on the running
+#      interface, the wg2 and wg3 sessions untouched
 #   o  loopbacks.originate changed by reload, then an address added on lo: node 2 has both
 #      (the lo watcher does not bring back the start-up set)
 #   g  show protocols / show route PREFIX / show config answer (text and --json)
@@ -243,6 +245,26 @@ else
 fi
 same_since "k" wg2 "$S2"
 
+# ---------------------------------------------------------------- t
+S3=$(kb_since 1 wg3)
+"$PYTHON" - "$CONF" <<'EOF'
+import re, sys
+blocks = re.split(r"(?m)^(?=\[\[neighbor\]\])", open(sys.argv[1]).read())
+blocks = [re.sub(r"(?m)^endpoint = ", "persistent_keepalive = 7\nendpoint = ", b) if 'name = "wg3"' in b else b
+          for b in blocks]
+open(sys.argv[1], "w").write("".join(blocks))
+EOF
+out=$(reload1 2>&1) || true
+info "reload: $(tr '\n' ' ' <<< "$out")"
+if grep -q "\[live\] neighbor wg3: tunnel wg3 updated in place" <<< "$out" \
+    && wait_for "lab_exec 1 wg show wg3 persistent-keepalive | grep -qw 7" 5; then
+    pass "t  wg3's tunnel updated in place (persistent keepalive 7)"
+else
+    fail "t  wg3's tunnel updated in place ($(lab_exec 1 wg show wg3 persistent-keepalive 2>&1 | xargs)): $out"
+fi
+same_since "t" wg2 "$S2"
+same_since "t" wg3 "$S3"
+
 # ---------------------------------------------------------------- o
 sed -i 's|^originate = \[|originate = ["10.255.0.101/32", |' "$CONF"
 out=$(reload1 2>&1) || true
@@ -256,13 +278,16 @@ fi
 same_since "o" wg2 "$S2"
 
 # ---------------------------------------------------------------- g
-if kb_show 1 protocols | grep -qE '^wg2 +Established' && kb_show 1 protocols --json | grep -q '"since"'; then
+# (output taken whole first: `grep -q` quitting early would break the pipe under pipefail)
+p=$(kb_show 1 protocols); pj=$(kb_show 1 protocols --json)
+if grep -qE '^wg2 +Established' <<< "$p" && grep -q '"since"' <<< "$pj"; then
     pass "g  show protocols"
 else fail "g  show protocols"; fi
-if kb_show 1 route 10.255.0.3 | grep -q "link_cost *777" && kb_show 1 route 10.255.0.3/32 --json | grep -q '"as_path"'; then
+r=$(kb_show 1 route 10.255.0.3); rj=$(kb_show 1 route 10.255.0.3/32 --json)
+if grep -q "link_cost *777" <<< "$r" && grep -q '"as_path"' <<< "$rj"; then
     pass "g  show route PREFIX (every attribute, --json)"
 else fail "g  show route PREFIX"; fi
-if kb_show 1 config | grep -q '^cost = 777'; then pass "g  show config is the running config"
+if grep -q '^cost = 777' <<< "$(kb_show 1 config)"; then pass "g  show config is the running config"
 else fail "g  show config is the running config"; fi
 
 # ---------------------------------------------------------------- h

@@ -173,6 +173,14 @@ enum Show {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() {
+        // A command whose reader went away (`| head`, `| grep -q`) ends as
+        // Unix tools do, by SIGPIPE, not with a panic on the broken pipe.
+        // SAFETY: restoring the default disposition, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         None => run(&cli.config, &cli.log_level),
         Some(Command::Check { others }) if others.is_empty() => check(&cli.config),
