@@ -194,18 +194,21 @@ async fn command(w: &mut Watch, links: &mut Links, cmd: WatchCmd) -> bool {
     match cmd {
         WatchCmd::Neighbors(now) => {
             let down = links.watch(now.iter().filter_map(|(n, _)| n.interface.as_deref()));
-            // A new peer task (added, or its session restarted) on an interface
-            // known down is held down at once, like one configured at start.
+            // A new peer task (added, or its session restarted), or one whose
+            // interface changed, learns that interface's known state at once,
+            // like one configured at start (an unknown one: the dump says).
             for (n, tx) in &now {
-                let known = w.neighbors.iter().any(|(_, t)| t.same_channel(tx));
-                if let (false, Some(i)) = (known, n.interface.as_ref()) {
-                    if down.contains(i) {
+                let before = w.neighbors.iter().find(|(_, t)| t.same_channel(tx));
+                let moved = before.is_none_or(|(o, _)| o.interface != n.interface);
+                if let (true, Some(i)) = (moved, n.interface.as_ref()) {
+                    let up = !down.contains(i);
+                    if !up {
                         info!(peer = %n.name, interface = %i, "interface down or missing: session held down");
-                        let _ = tx.send(PeerCmd::Link {
-                            up: false,
-                            why: HoldReason::Interface,
-                        });
                     }
+                    let _ = tx.send(PeerCmd::Link {
+                        up,
+                        why: HoldReason::Interface,
+                    });
                 }
             }
             w.neighbors = now;
