@@ -12,10 +12,13 @@
 #   a  kittbgpd restarts (SIGTERM, started again 2 s later): while it is down BIRD on node 1
 #      keeps 10.255.0.3/32 (learned from node 2) and says the neighbor restarts; the new run
 #      announces the R bit, ends its kernel grace at End-of-RIB from both BIRDs (not at the
-#      restart time), and no ping 1 -> 3 is lost
+#      restart time), and no ping 1 -> 3 is lost; `show neighbors --json` shows the R bit sent
+#      on the sessions opened while restarting, and the log that it stops after the grace
+#      ends
 #   b  BIRD on node 1 restarts (`birdc graceful restart`, then `bird -R`): while it is down
-#      kittbgpd keeps 10.255.0.1/32 (stale), after End-of-RIB it still has it, and no ping
-#      3 -> 1 is lost
+#      kittbgpd keeps 10.255.0.1/32 (stale; `show protocols` says "helper: N stale"), after
+#      End-of-RIB it still has it, and no ping 3 -> 1 is lost; the new session (opened after
+#      kittbgpd's own restart ended) carries no R bit from kittbgpd
 #   z  every daemon still running
 # Environment: KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
 set -euo pipefail
@@ -79,6 +82,12 @@ if wait_for "ip netns exec $(lab_ns 1) ping -c1 -W1 -q -I 10.255.0.1 10.255.0.3 
     pass "0  node 1 reaches node 3's loopback through node 2"
 else fail "0  node 1 reaches node 3's loopback through node 2"; fi
 
+# gr_local_r NAME: the R bit kittbgpd (node 2) sent on its session with NAME ("" if not up)
+gr_local_r() { kb_show 2 neighbors --json | "$PYTHON" -c '
+import json, sys
+n = next((n for n in json.load(sys.stdin) if n["name"] == sys.argv[1]), {})
+print(str(((n.get("graceful_restart") or {}).get("local") or {}).get("restart_state", "")).lower())' "$1"; }
+
 # ---------------------------------------------------------------- a: kittbgpd restarts
 ping_bg a 1 3 150
 sleep 2
@@ -95,9 +104,15 @@ if wait_for all_up 30; then pass "a  sessions Established again"; else fail "a  
 if wait_for "kb_log | grep -q 'announcing graceful restart with the R bit'" 5; then
     pass "a  the new run found its kernel routes and sets the R bit"
 else fail "a  the new run sets the R bit"; fi
+if [[ $(gr_local_r wg1) == true && $(gr_local_r wg3) == true ]]; then
+    pass "a  show neighbors: R bit sent on both sessions opened while restarting"
+else fail "a  show neighbors: R bit sent on both sessions (wg1 '$(gr_local_r wg1)', wg3 '$(gr_local_r wg3)')"; fi
 if wait_for "kb_log | grep -q 'End-of-RIB from every graceful-restart neighbor'" 30; then
     pass "a  kernel grace ended at End-of-RIB from both BIRDs (not after the 120 s restart time)"
 else fail "a  kernel grace ended at End-of-RIB from both BIRDs"; fi
+if wait_for "kb_log | grep -q 'OPENs no longer carry the Restart State bit'" 5; then
+    pass "a  restart over: later OPENs carry no R bit"
+else fail "a  restart over: later OPENs carry no R bit"; fi
 check_no_loss "a  kittbgpd restart" a
 if bird_has_prefix 1 10.255.0.3/32 && bird_has_prefix 3 10.255.0.1/32; then
     pass "a  both BIRDs have the other's loopback after the restart"
@@ -117,9 +132,15 @@ if wait_for "! kb_established 2 wg1" 10 && kb_has_prefix 2 10.255.0.1/32; then
 else
     fail "b  BIRD down: kittbgpd keeps 10.255.0.1/32 (state $(kb_neighbor_state 2 wg1))"
 fi
+line=$(grep -E '^wg1 ' <<< "$(kb_show 2 protocols)" || true)
+if grep -q 'helper: [1-9][0-9]* stale' <<< "$line"; then
+    pass "b  show protocols: $(grep -oE 'helper: [0-9]+ stale, [0-9]+ s left' <<< "$line")"
+else fail "b  show protocols shows the helper state: $line"; fi
 sleep 2
 lab_bird_start 1 -R
 if wait_for all_up 30; then pass "b  sessions Established again"; else fail "b  sessions Established again within 30 s"; fi
+if [[ $(gr_local_r wg1) == false ]]; then pass "b  the new session with BIRD: no R bit from kittbgpd"
+else fail "b  the new session with BIRD: no R bit from kittbgpd (shown: '$(gr_local_r wg1)')"; fi
 if wait_for "kb_log | grep -q 'wg1.*End-of-RIB, stale routes purged\|End-of-RIB, stale routes purged.*wg1'" 30; then
     pass "b  kittbgpd got BIRD's End-of-RIB and purged only what stayed stale"
 else fail "b  kittbgpd purged stale routes at BIRD's End-of-RIB"; fi

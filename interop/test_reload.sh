@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_reload.sh -- `kittbgpd reload` and SIGHUP change a running daemon without costing the
 # sessions they do not concern. A ring of three kittbgpd nodes 1 - 2 - 3 - 1 (wireguard-go
-# tunnels, kernel routes on); node 1's file is edited and reloaded while node 1 pings node 2's
-# loopbacks (over wg2, a session no reload touches) every 50 ms.
+# tunnels, kernel routes on); node 1 builds its own tunnels from its config ([wireguard],
+# `[neighbor.wireguard]`) and measures both links (cost = "auto"); node 1's file is edited and
+# reloaded while node 1 pings node 2's loopbacks (over wg2, a session no reload touches) every 50 ms.
 #
 # Usage: interop/test_reload.sh [/path/to/kittbgpd]   (root)
 # Default binary: target/release/kittbgpd or target/debug/kittbgpd, whichever is newer (copied to
@@ -12,14 +13,21 @@
 #   0  every session Established (6 ends)
 #   a  --dry-run lists the removal of wg3 and applies nothing (wg3 still Established)
 #   b  wg3 removed from node 1's file, reload: wg3 gone from node 1 (node 3's end goes down,
-#      Cease/Peer De-configured), wg2 "since" unchanged; 10.255.0.3 still reached (via node 2)
-#   c  wg3 added back, reload: Established again; wg2 "since" unchanged
-#   d  costs and import limit changed: applied live (link cost of node 3's routes is the new
-#      one, limit shown), wg2 and wg3 "since" unchanged
+#      Cease/Peer De-configured), its tunnel deleted; wg2 "since" unchanged; 10.255.0.3 still
+#      reached (via node 2)
+#   c  wg3 (with its [neighbor.wireguard]) added back, reload: tunnel built, Established again,
+#      its prober runs (the link cost becomes a measured one); wg2 "since" unchanged
+#   d  costs (wg3: "auto" -> 777, its prober stops) and import limit changed: applied live (link
+#      cost of node 3's routes is the new one, limit shown), wg2 and wg3 "since" unchanged
 #   e  a broken file: reload fails with the same errors as `check`, state unchanged
 #   f  SIGHUP: the daemon keeps running (it used to die), sessions unchanged
 #   r  a session parameter (wg3 passive) changed: only wg3 restarts (node 3 gets Cease / Other
 #      Configuration Change), Established again; wg2 "since" unchanged
+#   k  [cost] changed (offset = 50000): wg2's prober applies it at once, wg2 "since" unchanged
+#   t  wg3's tunnel changed in place (persistent_keepalive 10 -> 7): set on the running
+#      interface, the wg2 and wg3 sessions untouched
+#   o  loopbacks.originate changed by reload, then an address added on lo: node 2 has both
+#      (the lo watcher does not bring back the start-up set)
 #   g  show protocols / show route PREFIX / show config answer (text and --json)
 #   h  the ping to node 2 never lost a packet during a..r
 # Environment: KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
@@ -84,7 +92,8 @@ same_since() {   # LABEL NAME BEFORE
 cp "$BIN" "$TMPD/kittbgpd"
 echo "kittbgpd: $BIN (running a copy: $TMPD/kittbgpd)"
 lab_init
-lab_up 3 ring
+lab_up 3 ring --kb-tunnels 1
+lab_cost 1 2 auto; lab_cost 1 3 auto
 for i in "${NODES[@]}"; do kb_conf "$i" --hold 9 --keepalive 3 --kernel; done
 CONF=$(lab_dir 1)/kittbgpd.toml
 cp "$CONF" "$ORIG"
@@ -120,6 +129,8 @@ else
     fail "b  wg3 removed from node 1 and node 3's session down"
 fi
 same_since "b" wg2 "$S2"
+if wait_for "! ip -n $(lab_ns 1) link show wg3 >/dev/null 2>&1" 5; then pass "b  node 1's tunnel wg3 deleted"
+else fail "b  node 1's tunnel wg3 deleted"; fi
 if wait_for "grep -q 'Cease / Peer De-configured' '$(lab_dir 3)/kittbgpd.log'" 5; then
     pass "b  node 3 got Cease / Peer De-configured"
 else
@@ -138,7 +149,16 @@ else
     fail "c  wg3 added back and Established within 30 s"
 fi
 same_since "c" wg2 "$S2"
-wait_for "[[ \$(link_cost_from 1 wg3 10.255.0.3/32) != - ]]" 15 || true
+if ip -n "$(lab_ns 1)" link show wg3 >/dev/null 2>&1 && kb_show 1 tunnels --json | grep -q '"interface": *"wg3"'; then
+    pass "c  tunnel wg3 built again by node 1"
+else fail "c  tunnel wg3 built again by node 1"; fi
+# measured_cost I NAME: the applied cost of link NAME in `show links --json` ("" if none)
+measured_cost() { kb_show "$1" links --json | "$PYTHON" -c '
+import json, sys
+print(next((str(l["cost"]) for l in json.load(sys.stdin) if l["name"] == sys.argv[1] and l.get("cost") is not None), ""))' "$2"; }
+if wait_for "[[ -n \$(measured_cost 1 wg3) && \$(link_cost_from 1 wg3 10.255.0.3/32) == \$(measured_cost 1 wg3) ]]" 20; then
+    pass "c  wg3's prober runs: measured link cost $(measured_cost 1 wg3) on its routes"
+else fail "c  wg3's prober runs (measured: '$(measured_cost 1 wg3)', on routes: $(link_cost_from 1 wg3 10.255.0.3/32))"; fi
 sleep 1.1
 S3=$(kb_since 1 wg3)
 
@@ -198,7 +218,7 @@ same_since "f" wg3 "$S3"
 "$PYTHON" - "$GOOD" "$CONF" <<'EOF'
 import re, sys
 blocks = re.split(r"(?m)^(?=\[\[neighbor\]\])", open(sys.argv[1]).read())
-blocks = [b.rstrip("\n") + "\npassive = true\n" if 'name = "wg3"' in b else b for b in blocks]
+blocks = [re.sub(r'(?m)^(name = "wg3")$', r'\1\npassive = true', b) for b in blocks]
 open(sys.argv[2], "w").write("".join(blocks))
 EOF
 out=$(reload1 2>&1) || true
@@ -213,14 +233,61 @@ fi
 same_since "r" wg2 "$S2"
 wait_for "[[ \$(link_cost_from 1 wg3 10.255.0.3/32) == 777 ]]" 15 || true
 
+# ---------------------------------------------------------------- k
+printf '\n[cost]\noffset = 50000\n' >> "$CONF"
+out=$(reload1 2>&1) || true
+info "reload: $(tr '\n' ' ' <<< "$out")"
+if grep -q "\[live\] \[cost\] changed" <<< "$out" && ! grep -q "restart" <<< "$out" \
+    && wait_for "[[ \$(link_cost_from 1 wg2 10.255.0.2/32) -ge 50000 ]]" 5; then
+    pass "k  [cost] applied live: wg2's measured cost now $(link_cost_from 1 wg2 10.255.0.2/32)"
+else
+    fail "k  [cost] applied live (wg2's cost $(link_cost_from 1 wg2 10.255.0.2/32)): $out"
+fi
+same_since "k" wg2 "$S2"
+
+# ---------------------------------------------------------------- t
+S3=$(kb_since 1 wg3)
+"$PYTHON" - "$CONF" <<'EOF'
+import re, sys
+blocks = re.split(r"(?m)^(?=\[\[neighbor\]\])", open(sys.argv[1]).read())
+blocks = [re.sub(r"(?m)^endpoint = ", "persistent_keepalive = 7\nendpoint = ", b) if 'name = "wg3"' in b else b
+          for b in blocks]
+open(sys.argv[1], "w").write("".join(blocks))
+EOF
+out=$(reload1 2>&1) || true
+info "reload: $(tr '\n' ' ' <<< "$out")"
+if grep -q "\[live\] neighbor wg3: tunnel wg3 updated in place" <<< "$out" \
+    && wait_for "lab_exec 1 wg show wg3 persistent-keepalive | grep -qw 7" 5; then
+    pass "t  wg3's tunnel updated in place (persistent keepalive 7)"
+else
+    fail "t  wg3's tunnel updated in place ($(lab_exec 1 wg show wg3 persistent-keepalive 2>&1 | xargs)): $out"
+fi
+same_since "t" wg2 "$S2"
+same_since "t" wg3 "$S3"
+
+# ---------------------------------------------------------------- o
+sed -i 's|^originate = \[|originate = ["10.255.0.101/32", |' "$CONF"
+out=$(reload1 2>&1) || true
+info "reload: $(tr '\n' ' ' <<< "$out")"
+ip -n "$(lab_ns 1)" addr add 10.255.0.201/32 dev lo
+if wait_for "kb_has_prefix 2 10.255.0.201/32" 10 && kb_has_prefix 2 10.255.0.101/32; then
+    pass "o  node 2 has 10.255.0.101 (reload) and 10.255.0.201 (lo, added after it)"
+else
+    fail "o  node 2 has 10.255.0.101 (reload: $(kb_has_prefix 2 10.255.0.101/32 && echo yes || echo no)) and 10.255.0.201 (lo)"
+fi
+same_since "o" wg2 "$S2"
+
 # ---------------------------------------------------------------- g
-if kb_show 1 protocols | grep -qE '^wg2 +Established' && kb_show 1 protocols --json | grep -q '"since"'; then
+# (output taken whole first: `grep -q` quitting early would break the pipe under pipefail)
+p=$(kb_show 1 protocols); pj=$(kb_show 1 protocols --json)
+if grep -qE '^wg2 +Established' <<< "$p" && grep -q '"since"' <<< "$pj"; then
     pass "g  show protocols"
 else fail "g  show protocols"; fi
-if kb_show 1 route 10.255.0.3 | grep -q "link_cost *777" && kb_show 1 route 10.255.0.3/32 --json | grep -q '"as_path"'; then
+r=$(kb_show 1 route 10.255.0.3); rj=$(kb_show 1 route 10.255.0.3/32 --json)
+if grep -q "link_cost *777" <<< "$r" && grep -q '"as_path"' <<< "$rj"; then
     pass "g  show route PREFIX (every attribute, --json)"
 else fail "g  show route PREFIX"; fi
-if kb_show 1 config | grep -q '^cost = 777'; then pass "g  show config is the running config"
+if grep -q '^cost = 777' <<< "$(kb_show 1 config)"; then pass "g  show config is the running config"
 else fail "g  show config is the running config"; fi
 
 # ---------------------------------------------------------------- h

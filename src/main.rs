@@ -173,6 +173,14 @@ enum Show {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() {
+        // A command whose reader went away (`| head`, `| grep -q`) ends as
+        // Unix tools do, by SIGPIPE, not with a panic on the broken pipe.
+        // SAFETY: restoring the default disposition, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         None => run(&cli.config, &cli.log_level),
         Some(Command::Check { others }) if others.is_empty() => check(&cli.config),
@@ -262,7 +270,13 @@ fn reload(cfg: &Option<PathBuf>, socket: Option<PathBuf>, dry_run: bool, json: b
             } else {
                 print!("{}", ctl::render_reload(&v));
             }
-            ExitCode::SUCCESS
+            // Applied, but not all of it: say so to scripts too.
+            let failed = v.get("failed").and_then(|f| f.as_array());
+            if failed.is_some_and(|f| !f.is_empty()) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("kittbgpd: {e}");

@@ -18,23 +18,36 @@ fn run(d: &Daemon, args: &[&str]) -> (bool, String, String) {
     d.cli(args)
 }
 
-fn names(d: &Daemon) -> Vec<String> {
-    let v = d.show(&Request::Neighbors);
+/// The "name" of each entry `request` lists.
+fn names_in(d: &Daemon, request: &Request) -> Vec<String> {
+    let v = d.show(request);
     v.as_array()
         .unwrap()
         .iter()
-        .map(|n| n["name"].as_str().unwrap().to_string())
+        .map(|n| n["name"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
-#[test]
-fn reload_applies_the_difference_and_refuses_a_bad_file() {
-    let d = start_daemon();
+fn names(d: &Daemon) -> Vec<String> {
+    names_in(d, &Request::Neighbors)
+}
+
+/// A daemon with its neighbor Established: the daemon, the peer, the
+/// session's "since", the config file and its text. No kernel routes: a
+/// route the peer announces must not land in the host's table.
+fn established() -> (Daemon, Peer, serde_json::Value, std::path::PathBuf, String) {
+    let d = start_daemon_opts("[kernel]\nenabled = false\n", "", &[]);
     let mut p = Peer::ready(d.port);
     p.establish();
     let since = d.neighbor()["since"].clone();
     let path = config_path(&d);
     let original = std::fs::read_to_string(&path).unwrap();
+    (d, p, since, path, original)
+}
+
+#[test]
+fn reload_applies_the_difference_and_refuses_a_bad_file() {
+    let (d, mut p, since, path, original) = established();
 
     // A new neighbor and a cost: dry run first, nothing applied.
     let changed = format!(
@@ -149,4 +162,166 @@ fn a_session_change_restarts_only_that_session() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+fn neighbor_named(d: &Daemon, name: &str) -> serde_json::Value {
+    let v = d.show(&Request::Neighbors);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn link_names(d: &Daemon) -> Vec<String> {
+    names_in(d, &Request::Links)
+}
+
+/// A neighbor added by reload gets what one configured at start gets: its
+/// interface tracked (held down while it is missing) and, with
+/// `cost = "auto"`, a prober; switching it to a static cost stops the prober.
+#[test]
+fn an_added_neighbor_gets_link_tracking_and_its_prober() {
+    // `_p`: the peer stays connected to the end (its session must not move).
+    let (d, _p, since, path, original) = established();
+    let added = |cost: &str| {
+        format!(
+            "{original}\n[[neighbor]]\nname = \"m\"\ninterface = \"kb-none0\"\naddress = \"fe80::99\"\npassive = true\ncost = {cost}\n"
+        )
+    };
+    std::fs::write(&path, added("\"auto\"")).unwrap();
+    let (ok, out, err) = run(&d, &["reload"]);
+    assert!(ok, "{out}{err}");
+    wait_until("m held down: its interface is missing", || {
+        neighbor_named(&d, "m")["held_down"] == serde_json::json!(["interface"])
+    });
+    assert_eq!(link_names(&d), ["m"], "a prober for the added link");
+
+    // [cost] and the switch to a static cost, both live.
+    std::fs::write(&path, added("40") + "\n[cost]\nfactor = 2.0\n").unwrap();
+    let (ok, out, err) = run(&d, &["reload"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("[live] neighbor m: cost \"auto\" -> 40"),
+        "{out}"
+    );
+    assert!(out.contains("[live] [cost] changed"), "{out}");
+    assert!(!out.contains("needs daemon restart"), "{out}");
+    assert!(link_names(&d).is_empty(), "prober stopped");
+    assert_eq!(d.show(&Request::Config)["neighbor"][1]["cost"], 40);
+    assert_eq!(
+        neighbor_named(&d, "m")["held_down"],
+        serde_json::json!(["interface"]),
+        "still missing"
+    );
+    let n = d.neighbor();
+    assert_eq!((&n["state"], &n["since"]), (&"Established".into(), &since));
+}
+
+fn http_get(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// BMP message type of the next message (RFC 7854 §4.1 common header).
+fn bmp_next_type(s: &mut std::net::TcpStream) -> Option<u8> {
+    use std::io::Read;
+    let mut h = [0u8; 6];
+    s.read_exact(&mut h).ok()?;
+    let len = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
+    let mut rest = vec![0u8; len.saturating_sub(6)];
+    s.read_exact(&mut rest).ok()?;
+    Some(h[5])
+}
+
+/// `[metrics]`, `[bmp]` and `[mrt] updates` are applied by restarting only
+/// their task: the endpoint moves, a collector added connects and a removed
+/// one gets a Termination, the update log starts; the session is untouched.
+#[test]
+fn metrics_bmp_and_update_log_follow_a_reload() {
+    let (d, mut p, since, path, original) = established();
+    let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bmp_port = collector.local_addr().unwrap().port();
+    let (m1, m2) = (free_port(), free_port());
+    let log = path.parent().unwrap().join("updates.mrt");
+    let with = |metrics: u16, bmp: bool| {
+        let mut s = format!(
+            "{original}\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n[mrt]\nupdates = \"{}\"\n",
+            log.display()
+        );
+        if bmp {
+            s += &format!("[bmp]\ncollector = [\"127.0.0.1:{bmp_port}\"]\n");
+        }
+        s
+    };
+    std::fs::write(&path, with(m1, true)).unwrap();
+    let (ok, out, err) = run(&d, &["reload"]);
+    assert!(ok && !out.contains("needs daemon restart"), "{out}{err}");
+    let body = http_get(m1).expect("metrics on the new endpoint");
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("kittbgpd_"),
+        "{body}"
+    );
+    collector.set_nonblocking(false).unwrap();
+    let (mut bmp, _) = collector.accept().unwrap();
+    bmp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    assert_eq!(bmp_next_type(&mut bmp), Some(4), "Initiation");
+
+    // ORIGIN IGP, empty AS_PATH, NEXT_HOP 127.0.0.2, LOCAL_PREF 100; NLRI 10.0.0.7/32.
+    let attrs = [
+        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
+    ];
+    p.send_raw(&announce_raw(&attrs, &[32, 10, 0, 0, 7]));
+    wait_until("the UPDATE logged", || {
+        std::fs::metadata(&log).is_ok_and(|m| m.len() > 0)
+    });
+
+    // The collector removed, the endpoint moved.
+    std::fs::write(&path, with(m2, false)).unwrap();
+    let (ok, out, err) = run(&d, &["reload"]);
+    assert!(ok, "{out}{err}");
+    let mut types = Vec::new();
+    while let Some(t) = bmp_next_type(&mut bmp) {
+        types.push(t);
+    }
+    assert_eq!(types.last(), Some(&5), "ends with a Termination: {types:?}");
+    assert!(http_get(m1).is_none(), "old endpoint closed");
+    assert!(http_get(m2).is_some_and(|b| b.starts_with("HTTP/1.1 200")));
+    let n = d.neighbor();
+    assert_eq!((&n["state"], &n["since"]), (&"Established".into(), &since));
+}
+
+/// `control_group` is applied to the bound socket: 0660 with the group, 0600 without.
+#[test]
+fn control_group_is_applied_to_the_running_socket() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = start_daemon();
+    let path = config_path(&d);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mode = || {
+        let m = std::fs::metadata(&d.socket).unwrap();
+        (m.permissions().mode() & 0o777, m.gid())
+    };
+    assert_eq!(mode().0, 0o600);
+    let grouped = original.replacen(
+        "\ncontrol_socket = ",
+        "\ncontrol_group = \"root\"\ncontrol_socket = ",
+        1,
+    );
+    std::fs::write(&path, grouped).unwrap();
+    let (ok, out, err) = run(&d, &["reload", "--json"]);
+    assert!(ok && !out.contains("failed"), "{out}{err}");
+    assert!(out.contains("control_group - -> root"), "{out}");
+    assert_eq!(mode(), (0o660, 0));
+    std::fs::write(&path, &original).unwrap();
+    let (ok, out, err) = run(&d, &["reload"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(mode().0, 0o600);
 }

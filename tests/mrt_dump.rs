@@ -168,13 +168,6 @@ fn dump_reads_back_with_bgpkit_parser() {
 }
 
 /// An UPDATE with these path attributes and IPv4 NLRI, no withdrawals.
-fn announce_raw(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
-    let mut body = vec![0, 0, 0, attrs.len() as u8];
-    body.extend_from_slice(attrs);
-    body.extend_from_slice(nlri);
-    common::raw_update(&body)
-}
-
 /// The real daemon: a peer announces 10.0.0.7/32; `kittbgpd dump mrt FILE`
 /// (relative path, from the CLI) writes a file bgpkit-parser reads back with
 /// our own route and the peer's, in both views.
@@ -188,7 +181,7 @@ fn daemon_dumps_mrt_over_the_control_socket() {
     let attrs = [
         0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
     ];
-    p.send_raw(&announce_raw(&attrs, &[32, 10, 0, 0, 7]));
+    p.send_raw(&common::announce_raw(&attrs, &[32, 10, 0, 0, 7]));
     // The peer task hands the UPDATE to the RIB task: wait until it is there.
     let deadline = std::time::Instant::now() + READ_TIMEOUT;
     while !d
@@ -242,7 +235,7 @@ fn received_updates_are_logged_as_bgp4mp() {
         0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x80, 4, 4, 0, 0, 0, 9, 0x40, 5, 4, 0,
         0, 0, 100,
     ];
-    p.send_raw(&announce_raw(&attrs, &[32, 10, 0, 0, 7]));
+    p.send_raw(&common::announce_raw(&attrs, &[32, 10, 0, 0, 7]));
     // The writer task appends: wait until the record is in the file.
     let deadline = std::time::Instant::now() + READ_TIMEOUT;
     let elems = loop {

@@ -4,6 +4,7 @@
 //!
 //! Sans-IO: the runtime applies the list; `kittbgpd reload --dry-run` prints it.
 
+use super::wireguard::{Tunnel, Wireguard};
 use super::{Config, Neighbor};
 use serde::Serialize;
 
@@ -85,42 +86,45 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         );
         global(&mut out, Apply::NeedsDaemonRestart, w);
     }
-    if old.control_group != new.control_group || old.metrics_listen != new.metrics_listen {
-        let w = "control_group or [metrics] changed (bound at start)".to_string();
-        global(&mut out, Apply::NeedsDaemonRestart, w);
-    }
-    if old.kernel != new.kernel {
-        global(
-            &mut out,
-            Apply::NeedsDaemonRestart,
-            "[kernel] changed".into(),
+    if old.control_group != new.control_group {
+        let w = format!(
+            "control_group {} -> {} (socket re-owned)",
+            opt(&old.control_group),
+            opt(&new.control_group)
         );
+        global(&mut out, Apply::Live, w);
+    }
+    if old.metrics_listen != new.metrics_listen {
+        let w = format!(
+            "[metrics] listen {} -> {} (endpoint re-bound)",
+            opt(&old.metrics_listen),
+            opt(&new.metrics_listen)
+        );
+        global(&mut out, Apply::Live, w);
+    }
+    // Moving installed routes to another table or protocol number live would
+    // briefly leave both or neither in place; like BIRD restarting its kernel
+    // protocol, this takes a daemon restart (graceful: routes are kept).
+    if old.kernel != new.kernel {
+        let w = "[kernel] changed (installed routes stay as they are until a daemon restart)";
+        global(&mut out, Apply::NeedsDaemonRestart, w.into());
     }
     if old.bmp != new.bmp {
-        let w = "[bmp] changed (collectors are connected at start)".into();
-        global(&mut out, Apply::NeedsDaemonRestart, w);
+        let w = "[bmp] changed (collectors reconnected: added ones connect, removed ones end)";
+        global(&mut out, Apply::Live, w.into());
     }
     if old.mrt != new.mrt {
-        let w = "[mrt] changed (the update log is opened at start)".into();
-        global(&mut out, Apply::NeedsDaemonRestart, w);
+        let w = "[mrt] changed (update log reopened)".into();
+        global(&mut out, Apply::Live, w);
     }
     if old.overlay != new.overlay {
         let w = "[overlay] changed (the RIB takes it at start)".into();
         global(&mut out, Apply::NeedsDaemonRestart, w);
     }
-    if old.wireguard != new.wireguard {
-        global(
-            &mut out,
-            Apply::NeedsDaemonRestart,
-            "[wireguard] changed (tunnels are built at start)".into(),
-        );
-    }
+    wireguard(old.wireguard.as_ref(), new.wireguard.as_ref(), &mut out);
     if old.cost != new.cost {
-        global(
-            &mut out,
-            Apply::NeedsDaemonRestart,
-            "[cost] changed (probers take it at start)".into(),
-        );
+        let w = "[cost] changed (probers take the new parameters)".into();
+        global(&mut out, Apply::Live, w);
     }
     let (lo, ln) = (&old.loopbacks, &new.loopbacks);
     if lo.originate != ln.originate {
@@ -235,11 +239,16 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
         push(Apply::Restart, w);
     }
     if o.cost_auto != n.cost_auto {
+        let how = |auto: bool, cost: Option<u32>| match (auto, cost) {
+            (true, _) => "\"auto\"".to_string(),
+            (false, c) => opt(&c),
+        };
         push(
-            Apply::NeedsDaemonRestart,
+            Apply::Live,
             format!(
-                "cost = \"auto\" {} -> {} (probers start with the daemon)",
-                o.cost_auto, n.cost_auto
+                "cost {} -> {}",
+                how(o.cost_auto, o.cost),
+                how(n.cost_auto, n.cost)
             ),
         );
     } else if o.cost != n.cost && !n.cost_auto {
@@ -318,40 +327,121 @@ pub fn restarts(changes: &[Change], name: &str) -> bool {
         .any(|c| c.apply == Apply::Restart && c.neighbor.as_deref() == Some(name))
 }
 
+/// `[wireguard]`: node-wide settings, then tunnels matched by interface (a
+/// tunnel moved in the file, or renumbered, is the same tunnel).
+fn wireguard(old: Option<&Wireguard>, new: Option<&Wireguard>, out: &mut Vec<Change>) {
+    let ot: &[Tunnel] = old.map_or(&[], |w| &w.tunnels);
+    let nt: &[Tunnel] = new.map_or(&[], |w| &w.tunnels);
+    if let (Some(o), Some(n)) = (old, new) {
+        if o.backend != n.backend {
+            out.push(Change {
+                apply: Apply::NeedsDaemonRestart,
+                neighbor: None,
+                what: format!(
+                    "[wireguard] backend {:?} -> {:?} (tunnels keep their implementation)",
+                    o.backend, n.backend
+                ),
+            });
+        }
+        let node = |w: &Wireguard| {
+            (
+                w.private_key,
+                w.on_stop,
+                w.state_file.clone(),
+                w.handshake_timeout,
+                w.reconcile_interval,
+            )
+        };
+        if node(o) != node(n) {
+            out.push(Change {
+                apply: Apply::Live,
+                neighbor: None,
+                what: "[wireguard] node settings changed (key, on_stop, state_file or timers)"
+                    .into(),
+            });
+        }
+    }
+    for t in nt {
+        let what = match ot.iter().find(|o| o.interface == t.interface) {
+            None => format!("tunnel {} created", t.interface),
+            Some(o) if same_tunnel(o, t) => continue,
+            Some(_) => format!("tunnel {} updated in place", t.interface),
+        };
+        out.push(Change {
+            apply: Apply::Live,
+            neighbor: Some(t.neighbor_name.clone()),
+            what,
+        });
+    }
+    for o in ot {
+        if !nt.iter().any(|t| t.interface == o.interface) {
+            out.push(Change {
+                apply: Apply::Live,
+                neighbor: Some(o.neighbor_name.clone()),
+                what: format!("tunnel {} deleted", o.interface),
+            });
+        }
+    }
+}
+
+/// Equal as WireGuard sees them (not where they are written in the file).
+fn same_tunnel(a: &Tunnel, b: &Tunnel) -> bool {
+    let key = |t: &Tunnel| {
+        (
+            t.neighbor_name.clone(),
+            t.peer_public_key,
+            t.endpoint.clone(),
+            t.listen_port,
+            t.preshared_key,
+            t.local_address,
+            t.peer_address,
+            t.persistent_keepalive,
+            t.mtu,
+        )
+    };
+    key(a) == key(b)
+}
+
 /// The configuration in force after a reload that applied `new` to `old`:
 /// `new`, except what only a daemon restart applies (kept from `old`), so the
 /// next reload reports it again and `show config` shows what really runs.
 /// Neighbors keep the running order (their ids); added ones come last.
 pub fn effective(old: &Config, new: &Config) -> Config {
+    let mut wireguard = new.wireguard.clone();
+    if let (Some(w), Some(o)) = (wireguard.as_mut(), old.wireguard.as_ref()) {
+        w.backend = o.backend;
+    }
     let mut eff = Config {
         router_id: old.router_id,
         local_as: old.local_as,
         listen_port: old.listen_port,
         control_socket: old.control_socket.clone(),
-        control_group: old.control_group.clone(),
-        metrics_listen: old.metrics_listen,
+        control_group: new.control_group.clone(),
+        metrics_listen: new.metrics_listen,
         kernel: old.kernel.clone(),
-        wireguard: old.wireguard.clone(),
-        cost: old.cost.clone(),
-        bmp: old.bmp.clone(),
-        mrt: old.mrt.clone(),
+        wireguard,
+        cost: new.cost.clone(),
+        bmp: new.bmp.clone(),
+        mrt: new.mrt.clone(),
         overlay: old.overlay.clone(),
         loopbacks: new.loopbacks.clone(),
         neighbors: Vec::new(),
     };
     for o in &old.neighbors {
         if let Some(n) = new.neighbors.iter().find(|n| n.name == o.name) {
-            let mut n = n.clone();
-            if n.cost_auto != o.cost_auto {
-                n.cost_auto = o.cost_auto;
-                n.cost = o.cost;
-            }
-            eff.neighbors.push(n);
+            eff.neighbors.push(n.clone());
         }
     }
     for n in &new.neighbors {
         if !old.neighbors.iter().any(|o| o.name == n.name) {
             eff.neighbors.push(n.clone());
+        }
+    }
+    if let Some(w) = eff.wireguard.as_mut() {
+        for t in &mut w.tunnels {
+            if let Some(i) = eff.neighbors.iter().position(|n| n.name == t.neighbor_name) {
+                t.neighbor = i;
+            }
         }
     }
     eff
@@ -526,5 +616,106 @@ cost = 200
         let again = diff(&eff, &new);
         assert_eq!(again.len(), 1, "{again:?}");
         assert_eq!(again[0].apply, Apply::NeedsDaemonRestart);
+    }
+
+    #[test]
+    fn cost_auto_switch_and_cost_table_are_live() {
+        let new = BASE.replace("cost = 100", "cost = \"auto\"") + "[cost]\nfactor = 2.0\n";
+        let d = diff(&cfg(BASE), &cfg(&new));
+        assert!(d.iter().all(|c| c.apply == Apply::Live), "{d:?}");
+        assert!(d
+            .iter()
+            .any(|c| c.what == "[cost] changed (probers take the new parameters)"));
+        assert!(
+            d.iter()
+                .any(|c| c.neighbor.as_deref() == Some("a") && c.what == "cost 100 -> \"auto\""),
+            "{d:?}"
+        );
+        let eff = effective(&cfg(BASE), &cfg(&new));
+        assert!(eff.neighbors[0].cost_auto && eff.cost.factor == 2.0);
+        assert!(
+            diff(&eff, &cfg(&new)).is_empty(),
+            "nothing left for the next reload"
+        );
+    }
+
+    #[test]
+    fn kernel_needs_a_daemon_restart_metrics_and_group_do_not() {
+        let new = BASE.replace("enabled = false", "enabled = false\ntable = 100")
+            + "[metrics]\nlisten = \"127.0.0.1:9179\"\n";
+        let d = diff(&cfg(BASE), &cfg(&new));
+        let kernel: Vec<_> = d
+            .iter()
+            .filter(|c| c.what.starts_with("[kernel]"))
+            .collect();
+        assert_eq!(kernel.len(), 1, "{d:?}");
+        assert_eq!(kernel[0].apply, Apply::NeedsDaemonRestart);
+        assert!(d
+            .iter()
+            .any(|c| c.apply == Apply::Live && c.what.starts_with("[metrics] listen")));
+        let eff = effective(&cfg(BASE), &cfg(&new));
+        assert_eq!(eff.kernel, cfg(BASE).kernel, "kept until a restart");
+        assert!(eff.metrics_listen.is_some());
+    }
+
+    fn tunnel(name: &str, interface: &str, port: u16) -> Tunnel {
+        Tunnel {
+            neighbor: 0,
+            neighbor_name: name.into(),
+            interface: interface.into(),
+            peer_public_key: super::super::wireguard::WgKey([7; 32]),
+            endpoint: None,
+            listen_port: port,
+            preshared_key_file: None,
+            preshared_key: None,
+            local_address: "fe80::1".parse().unwrap(),
+            peer_address: "fe80::2".parse().unwrap(),
+            persistent_keepalive: 10,
+            mtu: 1420,
+            at: (1, 1),
+        }
+    }
+
+    #[test]
+    fn tunnels_by_interface_not_position_each_change_live() {
+        let wg = |tunnels: Vec<Tunnel>| Wireguard {
+            private_key_file: "/k".into(),
+            private_key: super::super::wireguard::WgKey([1; 32]),
+            public_key: super::super::wireguard::WgKey([2; 32]),
+            backend: super::super::wireguard::WgBackend::Auto,
+            on_stop: crate::config::OnStop::Keep,
+            state_file: "/s".into(),
+            handshake_timeout: std::time::Duration::from_secs(180),
+            reconcile_interval: std::time::Duration::from_secs(60),
+            tunnels,
+        };
+        let old = wg(vec![tunnel("a", "wg-a", 1), tunnel("b", "wg-b", 2)]);
+        // Moved in the file (another index and line): no change.
+        let mut moved = vec![tunnel("b", "wg-b", 2), tunnel("a", "wg-a", 1)];
+        moved[0].neighbor = 5;
+        moved[0].at = (40, 1);
+        let mut out = Vec::new();
+        wireguard(Some(&old), Some(&wg(moved)), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // a's port changes, b goes, c comes.
+        let new = wg(vec![tunnel("a", "wg-a", 9), tunnel("c", "wg-c", 3)]);
+        wireguard(Some(&old), Some(&new), &mut out);
+        let seen: Vec<(Option<&str>, &str)> = out
+            .iter()
+            .map(|c| (c.neighbor.as_deref(), c.what.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("a"), "tunnel wg-a updated in place"),
+                (Some("c"), "tunnel wg-c created"),
+                (Some("b"), "tunnel wg-b deleted"),
+            ]
+        );
+        assert!(out.iter().all(|c| c.apply == Apply::Live));
+        // All tunnels gone with the table: each one deleted.
+        out.clear();
+        wireguard(Some(&old), None, &mut out);
+        assert_eq!(out.len(), 2, "{out:?}");
     }
 }

@@ -8,6 +8,7 @@ pub mod diff;
 mod file;
 pub mod mrt;
 mod neighbor;
+pub mod originate;
 pub mod overlay;
 mod validate;
 pub mod wireguard;

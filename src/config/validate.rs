@@ -318,7 +318,8 @@ impl Validator<'_> {
             if let Some(nb) = checked {
                 if let (Some(t), Some(wg)) = (tunnel, wireguard.as_mut()) {
                     let (ifname, addr) = (nb.interface.as_deref(), nb.address);
-                    self.check_tunnel(wg, i, neighbors.len(), span.clone(), ifname, addr, t);
+                    let at = (neighbors.len(), nb.name.as_str());
+                    self.check_tunnel(wg, i, at, span.clone(), ifname, addr, t);
                 }
                 if neighbors.iter().any(|o| o.name == nb.name) {
                     self.error(

@@ -122,8 +122,11 @@ pub struct Wireguard {
 /// One tunnel: interface, its single peer, both link-local addresses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tunnel {
-    /// Index of its neighbor in [`super::Config::neighbors`].
+    /// Index of its neighbor in [`super::Config::neighbors`] (of this file:
+    /// a reload keeps the running order, so the runtime goes by name).
     pub neighbor: usize,
+    /// Its neighbor's name: what a reload matches tunnels and sessions by.
+    pub neighbor_name: String,
     pub interface: String,
     pub peer_public_key: WgKey,
     /// `host:port` as written; hostnames are resolved (and re-resolved) at run time.
@@ -373,7 +376,7 @@ impl Validator<'_> {
         &mut self,
         wg: &mut Wireguard,
         i: usize,
-        neighbor: usize,
+        (neighbor, neighbor_name): (usize, &str),
         nb_span: Range<usize>,
         interface: Option<&str>,
         peer_address: std::net::IpAddr,
@@ -513,6 +516,7 @@ impl Validator<'_> {
         }
         wg.tunnels.push(Tunnel {
             neighbor,
+            neighbor_name: neighbor_name.to_string(),
             interface: interface.to_string(),
             peer_public_key: peer_key,
             endpoint,

@@ -168,6 +168,45 @@ impl Estimator {
         &self.p
     }
 
+    /// New parameters (a reload of `[cost]`), keeping the samples and the
+    /// link state. Windows shrink to the new size. A changed cost function
+    /// (factor, offset, bounds, loss penalty) is the operator's decision, not
+    /// noise: an up link gets the new function's cost at once, without
+    /// hysteresis. Thresholds and timers apply from the next evaluation.
+    pub fn set_params(&mut self, params: CostParams, now: Instant) {
+        let mut p = params;
+        p.window = p.window.clamp(1, super::params::MAX_WINDOW);
+        p.down_after = p.down_after.max(1);
+        p.up_after = p.up_after.max(1);
+        let function_changed = (self.p.factor, self.p.offset, self.p.min, self.p.max)
+            != (p.factor, p.offset, p.min, p.max)
+            || self.p.loss_penalty != p.loss_penalty;
+        self.p = p;
+        self.now = self.now.max(now);
+        let w = self.p.window;
+        trim_front(&mut self.rtts, w);
+        trim_front(&mut self.outcomes, w);
+        trim_front(&mut self.loss_hist, LOSS_SPAN_WINDOWS * w);
+        trim_front(&mut self.baseline, BASELINE_WINDOWS * w);
+        self.pending = None;
+        if let (true, Some(applied), Some(rtt)) =
+            (function_changed, self.applied, self.smoothed_rtt())
+        {
+            let loss = self.sustained_loss();
+            let cost = self.p.cost(rtt, loss);
+            if cost != applied.cost {
+                let reason = format!(
+                    "[cost] parameters changed: cost {} -> {cost} at rtt {}",
+                    applied.cost,
+                    fmt_ms(rtt)
+                );
+                self.apply(now, cost, rtt, loss, reason);
+            }
+        }
+        self.expire(now);
+        self.evaluate(now);
+    }
+
     /// A probe with this sequence number left at `now`.
     pub fn on_probe_sent(&mut self, seq: impl Into<u64>, now: Instant) {
         let seq = seq.into();
@@ -511,6 +550,12 @@ impl Estimator {
             },
             HISTORY_LEN,
         );
+    }
+}
+
+fn trim_front<T>(q: &mut VecDeque<T>, cap: usize) {
+    while q.len() > cap {
+        q.pop_front();
     }
 }
 

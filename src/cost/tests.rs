@@ -331,3 +331,69 @@ fn snapshot_serializes() {
     let h = serde_json::to_value(s.est.history()).unwrap();
     assert!((h[0]["ago_s"].as_f64().unwrap() - 17.0).abs() < 1e-6, "{h}");
 }
+
+#[test]
+fn set_params_new_factor_applies_at_once_other_keys_keep_the_cost() {
+    let mut s = Sim::new(CostParams::default());
+    s.run(20, |_| Some(ms(10.0)));
+    assert_eq!(s.est.cost(), Some(10_000));
+    let now = s.t0 + s.est.params().interval * s.seq as u32;
+    // Thresholds and timers: the link and its cost are left as they are.
+    let calmer = CostParams {
+        abs_threshold: 5_000,
+        hold_down: Duration::from_secs(9),
+        window: 8,
+        ..CostParams::default()
+    };
+    s.est.set_params(calmer.clone(), now);
+    s.drain(now);
+    assert_eq!(s.costs().len(), 1, "{:?}", s.events);
+    assert_eq!(s.est.state(), LinkState::Up);
+    assert_eq!(s.est.snapshot().samples, 8, "window shrunk to the new size");
+    // A new cost function: the same RTT costs twice as much, now, without hold-down.
+    s.est.set_params(
+        CostParams {
+            factor: 2.0,
+            ..calmer
+        },
+        now,
+    );
+    s.drain(now);
+    let c = s.costs();
+    assert_eq!(c.len(), 2, "{:?}", s.events);
+    assert_eq!(c[1].1, 20_000);
+    assert!(matches!(&s.events.last().unwrap().1,
+        CostEvent::Cost { reason, .. } if reason.contains("parameters changed")));
+    // Probing goes on at the new interval.
+    let faster = CostParams {
+        factor: 2.0,
+        interval: Duration::from_millis(250),
+        ..CostParams::default()
+    };
+    s.est.set_params(faster, now);
+    assert_eq!(
+        s.est.next_probe_at(),
+        Some(now - Duration::from_secs(1) + Duration::from_millis(250))
+    );
+}
+
+#[test]
+fn set_params_on_a_probing_link_changes_nothing_but_the_params() {
+    let mut s = Sim::new(CostParams::default());
+    s.run(2, |_| Some(ms(10.0)));
+    let now = s.t0 + s.est.params().interval * s.seq as u32;
+    s.est.set_params(
+        CostParams {
+            factor: 3.0,
+            up_after: 4,
+            ..CostParams::default()
+        },
+        now,
+    );
+    s.drain(now);
+    assert!(s.events.is_empty(), "{:?}", s.events);
+    s.run(1, |_| Some(ms(10.0)));
+    assert!(s.events.is_empty(), "needs the new up_after (4) answers");
+    s.run(1, |_| Some(ms(10.0)));
+    assert_eq!(s.est.cost(), Some(30_000));
+}

@@ -2,6 +2,7 @@
 //! request per line on a Unix socket, one JSON response per line; plus the
 //! human rendering of responses, in the birdc tradition.
 
+pub mod graceful;
 mod render;
 mod show;
 mod tunnels;

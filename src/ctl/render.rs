@@ -58,6 +58,10 @@ pub fn render_neighbors(list: &Value) -> String {
             if !eor.is_empty() {
                 let _ = write!(info, ", end-of-rib {}", eor.join(" "));
             }
+            let gr = super::graceful::gr_summary(n);
+            if gr != "-" {
+                let _ = write!(info, ", graceful restart {gr}");
+            }
             if let Some(m) = r
                 .get("missing_local_pref")
                 .and_then(Value::as_u64)
@@ -66,6 +70,8 @@ pub fn render_neighbors(list: &Value) -> String {
                 let _ = write!(info, ", {m} updates without local-pref");
             }
             info
+        } else if r.get("graceful_helper").and_then(Value::as_bool) == Some(true) {
+            format!("graceful restart {}", super::graceful::gr_summary(n))
         } else {
             n.get("last_error")
                 .and_then(Value::as_str)

@@ -18,8 +18,8 @@ fn text(v: &Value, key: &str) -> String {
 /// state, since, the last error and why it is held down.
 pub fn render_protocols(list: &Value) -> String {
     let mut out = format!(
-        "{:<12} {:<12} {:<16} {:<24} {}\n",
-        "Name", "State", "Since", "Held down", "Last error"
+        "{:<12} {:<12} {:<16} {:<24} {:<34} {}\n",
+        "Name", "State", "Since", "Held down", "Graceful restart", "Last error"
     );
     for n in list.as_array().into_iter().flatten() {
         let since = n
@@ -40,11 +40,12 @@ pub fn render_protocols(list: &Value) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<12} {:<12} {:<16} {:<24} {}",
+            "{:<12} {:<12} {:<16} {:<24} {:<34} {}",
             text(n, "name"),
             text(n, "state"),
             since,
             held,
+            super::graceful::gr_summary(n),
             text(n, "last_error")
         );
     }
@@ -121,6 +122,15 @@ pub fn render_reload(v: &Value) -> String {
             None => text(c, "what"),
         };
         let _ = writeln!(out, "  [{}] {line}", text(c, "apply"));
+    }
+    // Applied all the same, except these (e.g. an address that cannot be bound).
+    for f in v
+        .get("failed")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(out, "  [failed] {}", f.as_str().unwrap_or_default());
     }
     out
 }
@@ -211,6 +221,20 @@ mod tests {
     }
 
     #[test]
+    fn protocols_show_graceful_restart_helper_state() {
+        let list = serde_json::json!([
+            {"name": "a", "state": "Idle", "since": 0, "held_down": [], "last_error": "connection closed",
+             "routes": {"graceful_helper": true, "stale": 4, "stale_left_s": 30}},
+        ]);
+        let out = render_protocols(&list);
+        assert!(
+            out.lines().next().unwrap().contains("Graceful restart"),
+            "{out}"
+        );
+        assert!(out.contains("helper: 4 stale, 30 s left"), "{out}");
+    }
+
+    #[test]
     fn reload_answer_one_line_per_change() {
         let v = serde_json::json!({"file": "k.toml", "dry_run": true, "changes": [
             {"apply": "live", "neighbor": "a", "what": "cost 1 -> 2"},
@@ -219,6 +243,16 @@ mod tests {
         assert_eq!(
             render_reload(&v),
             "k.toml: 2 change(s), none applied (dry run)\n  [live] neighbor a: cost 1 -> 2\n  [add] neighbor c: new neighbor\n"
+        );
+    }
+
+    #[test]
+    fn reload_answer_lists_what_failed() {
+        let v = serde_json::json!({"file": "k.toml", "dry_run": false, "changes": [
+            {"apply": "live", "what": "[metrics] listen - -> 127.0.0.1:1"},
+        ], "failed": ["cannot serve metrics on 127.0.0.1:1: denied"]});
+        assert!(
+            render_reload(&v).ends_with("  [failed] cannot serve metrics on 127.0.0.1:1: denied\n")
         );
     }
 }

@@ -122,3 +122,70 @@ impl Rib {
         }
     }
 }
+
+/// Restarting speaker (RFC 4724 §4.1): this node restarted with its
+/// forwarding state kept. The restart lasts until every awaited GR neighbor
+/// sent End-of-RIB for each family of its session, or until the deadline
+/// (the longest restart time); meanwhile OPENs carry the R bit (§3), after
+/// it they do not, and the previous run's kernel routes not re-learned go.
+#[derive(Debug, Clone)]
+pub struct RestartGrace {
+    waiting: std::collections::BTreeSet<PeerId>,
+    deadline: Option<Instant>,
+    over: bool,
+}
+
+impl RestartGrace {
+    /// `waiting`: the GR neighbors (enabled ones); `deadline`: when the
+    /// restart is over whatever they send.
+    pub fn new(waiting: impl IntoIterator<Item = PeerId>, deadline: Option<Instant>) -> Self {
+        RestartGrace {
+            waiting: waiting.into_iter().collect(),
+            deadline,
+            over: false,
+        }
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.over
+    }
+
+    /// When [`progress`](Self::progress) must run even without news.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline.filter(|_| !self.over)
+    }
+
+    /// A session of `peer` came up without graceful restart: its End-of-RIB is not awaited.
+    pub fn session_without_gr(&mut self, peer: PeerId) -> bool {
+        self.waiting.remove(&peer)
+    }
+
+    /// A neighbor removed by a reload is not awaited.
+    pub fn forget(&mut self, peer: PeerId) {
+        self.waiting.remove(&peer);
+    }
+
+    /// After routes were taken in (or at the deadline): `true` exactly once,
+    /// when the restart just ended. A neighbor counts once established and
+    /// End-of-RIB arrived for every family negotiated on its session.
+    pub fn progress(&mut self, rib: &Rib, now: Instant) -> bool {
+        if self.over {
+            return false;
+        }
+        self.waiting.retain(|&peer| {
+            let families: Vec<AfiSafi> = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
+                .into_iter()
+                .filter(|f| rib.family_negotiated(peer, *f))
+                .collect();
+            if families.is_empty() {
+                return true; // not established (yet)
+            }
+            let eor = rib.end_of_rib_received(peer);
+            !families.iter().all(|f| eor.contains(f))
+        });
+        if self.waiting.is_empty() || self.deadline.is_some_and(|t| t <= now) {
+            self.over = true;
+        }
+        self.over
+    }
+}

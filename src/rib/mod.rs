@@ -25,6 +25,7 @@ mod export;
 mod flush;
 mod forwarding;
 mod graceful;
+pub use graceful::RestartGrace;
 mod import;
 mod intern;
 mod loc_rib;
@@ -173,6 +174,13 @@ pub struct PeerCounts {
     /// End-of-RIB received on this session (RFC 4724), per family.
     pub end_of_rib_ipv4: bool,
     pub end_of_rib_ipv6: bool,
+    /// Graceful restart helper (RFC 4724 §4.2): the peer's routes are kept
+    /// as stale after its session dropped, until its End-of-RIB or a deadline.
+    pub graceful_helper: bool,
+    /// Routes marked stale (graceful restart or enhanced route refresh).
+    pub stale: usize,
+    /// Seconds until the stale routes are purged (set by [`Rib::counts_at`]).
+    pub stale_left_s: Option<u64>,
 }
 
 /// An established session as export sees it.
@@ -434,7 +442,21 @@ impl Rib {
                 missing_local_pref: p.adj_in.missing_local_pref(),
                 end_of_rib_ipv4: p.adj_in.end_of_rib().contains(&AfiSafi::IPV4_UNICAST),
                 end_of_rib_ipv6: p.adj_in.end_of_rib().contains(&AfiSafi::IPV6_UNICAST),
+                graceful_helper: p.stale_until.is_some(),
+                stale: p.adj_in.stale.iter().map(|(_, s)| s.len()).sum(),
+                stale_left_s: None,
             })
+    }
+
+    /// [`counts`](Self::counts) with the time left before the stale routes go.
+    pub fn counts_at(&self, peer: PeerId, now: std::time::Instant) -> PeerCounts {
+        let mut c = self.counts(peer);
+        c.stale_left_s = self
+            .peers
+            .get(peer)
+            .and_then(|p| p.stale_until)
+            .map(|t| t.saturating_duration_since(now).as_secs());
+        c
     }
 
     /// Whether a flush has work to do.

@@ -32,7 +32,7 @@ pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
     /// Tunnels built from `[wireguard]`: endpoint, handshake age, counters, link state.
-    pub tunnels: Vec<watch::Receiver<serde_json::Value>>,
+    pub tunnels: Option<watch::Receiver<Vec<serde_json::Value>>>,
     /// Each peer task, in neighbor order (for enable / disable).
     pub peer_cmds: Vec<mpsc::UnboundedSender<PeerCmd>>,
     /// The kernel FIB task (`None`: `[kernel] enabled = false`).
@@ -65,14 +65,7 @@ pub fn serve(
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
-    let mode = match group {
-        Some(name) => {
-            std::os::unix::fs::chown(path, None, Some(group_id(name)?))?;
-            0o660
-        }
-        None => 0o600,
-    };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    set_group(path, group)?;
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -87,6 +80,19 @@ pub fn serve(
         path: path.to_path_buf(),
         task,
     })
+}
+
+/// Owner group and mode of the socket: 0660 and `group`, or 0600 (root only).
+/// At start and when a reload changes `control_group`.
+pub fn set_group(path: &Path, group: Option<&str>) -> std::io::Result<()> {
+    let mode = match group {
+        Some(name) => {
+            std::os::unix::fs::chown(path, None, Some(group_id(name)?))?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// The id of group `name` (getgrnam_r(3)).
@@ -206,9 +212,7 @@ pub(super) async fn answer(
             sent.await
                 .unwrap_or_else(|| serde_json::json!({ "error": "reload task did not answer" }))
         }
-        Request::Tunnels => {
-            serde_json::Value::Array(views.tunnels.iter().map(|t| t.borrow().clone()).collect())
-        }
+        Request::Tunnels => serde_json::Value::Array(tunnel_views(views)),
         Request::DumpMrt { file } => dump_mrt(rib, &file).await,
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
@@ -315,8 +319,7 @@ fn annotate(routes: &mut [crate::ctl::RouteView], kernel: &[KernelView]) {
 fn links_with_tunnels(views: &Views) -> serde_json::Value {
     let mut links: Vec<serde_json::Value> =
         views.links.iter().map(|l| l.borrow().clone()).collect();
-    for t in &views.tunnels {
-        let t = t.borrow().clone();
+    for t in tunnel_views(views) {
         let ifname = t.get("interface").cloned();
         match links
             .iter_mut()
@@ -336,6 +339,13 @@ fn links_with_tunnels(views: &Views) -> serde_json::Value {
         }
     }
     serde_json::Value::Array(links)
+}
+
+fn tunnel_views(views: &Views) -> Vec<serde_json::Value> {
+    views
+        .tunnels
+        .as_ref()
+        .map_or(Vec::new(), |t| t.borrow().clone())
 }
 
 #[cfg(test)]

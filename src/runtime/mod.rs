@@ -14,15 +14,16 @@ mod peer;
 mod probe;
 mod reload;
 mod rib_task;
+mod services;
 pub mod transport;
 mod tunnels;
 
+use crate::config::originate::Originated;
 use crate::config::Config;
 use crate::session::SessionConfig;
 use crate::wire::{AfiSafi, Capability, Notification};
 use peer::{PeerCmd, PeerHandle};
 use rib_task::{RibMsg, RibPeer};
-use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -109,7 +110,6 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     };
     let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
-    let mut originated: BTreeSet<_> = config.loopbacks.originate.iter().copied().collect();
     let mut on_lo = Vec::new();
     if config.loopbacks.from_lo {
         match lo::loopback_addresses().await {
@@ -121,8 +121,8 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
             }
             Err(e) => warn!("cannot read addresses on lo: {e}"),
         }
-        originated.extend(on_lo.iter().copied());
     }
+    let originated = Originated::new(config.loopbacks.clone(), on_lo.clone());
 
     // The kernel FIB worker; locally sent packets take the node's loopback as source.
     let mut kernel = config.kernel.clone();
@@ -194,66 +194,26 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         .zip(&peers)
         .map(|(n, h)| RibPeer::new(n, h.tx.clone()))
         .collect();
+    // RFC 4724 §3: the R bit only while our restart lasts (the RIB task says when it is over).
+    let (restarting_tx, restarting) = tokio::sync::watch::channel(restart.restarted);
     tokio::spawn(rib_task::run(
         config.clone(),
         rib_peers,
         rib_rx,
         fib_tx.clone(),
+        restarting_tx,
     ));
 
-    // BMP collectors (RFC 7854), fed by the RIB task.
-    let (bmp_stop, bmp_stop_rx) = tokio::sync::watch::channel(false);
-    let bmp_tasks: Vec<_> = config
-        .bmp
-        .collectors
-        .iter()
-        .map(|c| {
-            tokio::spawn(bmp::collector(
-                c.clone(),
-                rib_tx.clone(),
-                Duration::from_secs(config.bmp.stats_interval),
-                config.router_id.to_string(),
-                bmp_stop_rx.clone(),
-            ))
-        })
-        .collect();
+    info!(prefixes = ?originated.current(), "originating");
+    let _ = rib_tx
+        .send(RibMsg::Originate(originated.current().clone()))
+        .await;
 
-    info!(prefixes = ?originated, "originating");
-    let _ = rib_tx.send(RibMsg::Originate(originated)).await;
-
-    // A prober per link with `cost = "auto"`: measured RTT becomes the link cost.
-    let mut links = Vec::new();
-    for (id, n) in config.neighbors.iter().enumerate() {
-        match (n.cost_auto, &n.interface, n.address) {
-            (true, Some(ifname), std::net::IpAddr::V6(addr)) => {
-                let p = probe::Probe {
-                    peer: id,
-                    name: n.name.clone(),
-                    interface: ifname.clone(),
-                    address: addr,
-                    params: config.cost.clone(),
-                };
-                links.push(probe::spawn(p, peers[id].tx.clone(), rib_tx.clone()));
-            }
-            (true, _, _) => {
-                warn!(peer = %n.name, "cost = \"auto\" needs an interface and an IPv6 neighbor address; no probing")
-            }
-            _ => {}
-        }
-    }
-    let (tunnel_tx, tunnel_views) = match tunnels {
-        Some(t) => {
-            let names = config.neighbors.iter().map(|n| n.name.clone()).collect();
-            let (tx, views) = t.spawn(peers.iter().map(|p| p.tx.clone()).collect(), names);
-            (Some(tx), views)
-        }
-        None => (None, Vec::new()),
-    };
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
-        links,
-        tunnels: tunnel_views,
+        links: Vec::new(),
+        tunnels: None,
         peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
         removed: vec![false; peers.len()],
@@ -274,33 +234,29 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         )
     })?;
 
-    let metrics = match config.metrics_listen {
-        Some(addr) => Some(
-            metrics::serve(addr, views_rx, rib_tx.clone(), started)
-                .await
-                .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?,
-        ),
-        None => None,
-    };
-    // systemd (Type=notify): ready once the control socket answers and the
-    // kernel routes of an earlier run are adopted (FibTask::start read them).
-    notify(&[sd_notify::NotifyState::Ready]);
-    if let Some(period) = sd_notify::watchdog_enabled() {
-        tokio::spawn(watchdog(period, rib_tx.clone()));
-    }
+    // Metrics and BMP collectors (RFC 7854, fed by the RIB task).
+    let mut services = services::Services::new(
+        started,
+        rib_tx.clone(),
+        views_rx,
+        config.router_id.to_string(),
+    );
+    services.set_metrics(config.metrics_listen).await?;
+    services.set_bmp(&config.bmp);
 
+    // Interface state and `lo`; neighbors are given by sync_links below.
+    let (watch_tx, watch_rx) = mpsc::unbounded_channel();
+    tokio::spawn(netlink_events::run(
+        netlink_events::Watch {
+            neighbors: Vec::new(),
+            rib: rib_tx.clone(),
+            originated,
+        },
+        watch_rx,
+    ));
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
-    tokio::spawn(netlink_events::run(netlink_events::Watch {
-        neighbors: config.neighbors.clone(),
-        peers: peer_txs.clone(),
-        rib: rib_tx.clone(),
-        loopbacks: config.loopbacks.clone(),
-        configured: config.loopbacks.originate.iter().copied().collect(),
-    }));
     let (accepting, accepting_rx) =
         tokio::sync::watch::channel((config.neighbors.clone(), peer_txs));
-    let accept = tokio::spawn(accept_loop(listener, accepting_rx));
-
     let mut running = reload::Running {
         path,
         ids: config
@@ -311,19 +267,31 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         config,
         peers,
         rib: rib_tx.clone(),
-        on_lo,
         accepting,
         views: views_tx,
         restart,
+        probes: Default::default(),
+        watch: watch_tx,
+        tunnels: tunnels.map(tunnels::Tunnels::spawn),
+        services,
     };
-    wait_for_signal(&mut running, &mut reload_rx).await;
+    // Probers, interface and handshake tracking: the same path as a reload's.
+    running.sync_links();
+    running.publish();
+
+    // systemd (Type=notify): ready once the control socket answers and the
+    // kernel routes of an earlier run are adopted (FibTask::start read them).
+    notify(&[sd_notify::NotifyState::Ready]);
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(period, rib_tx.clone()));
+    }
+
+    let accept = tokio::spawn(accept_loop(listener, accepting_rx));
+    wait_for_signal(&mut running, &mut reload_rx, restarting).await;
     let peers = std::mem::take(&mut running.peers);
     info!("shutting down: sending Cease to every neighbor");
     notify(&[sd_notify::NotifyState::Stopping]);
     accept.abort();
-    if let Some(m) = metrics {
-        m.abort();
-    }
     // The kernel table first: with on_stop = keep it must not follow the
     // withdrawals that closing the sessions causes (a restart cuts no traffic).
     if let Some(fib) = fib_tx {
@@ -350,11 +318,9 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(done)).await;
     // BMP: the Peer Downs are queued; then Termination (RFC 7854 §4.5).
-    let _ = bmp_stop.send(true);
-    let _ =
-        tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(bmp_tasks)).await;
+    running.services.stop().await;
     // Tunnels last (kept by default: a restart cuts no traffic).
-    if let Some(t) = tunnel_tx {
+    if let Some((t, _)) = running.tunnels.take() {
         let (tx, rx) = oneshot::channel();
         if t.send(tunnels::TunnelMsg::Stop { done: tx }).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
@@ -398,6 +364,7 @@ async fn watchdog(period: Duration, rib: mpsc::Sender<RibMsg>) {
 async fn wait_for_signal(
     running: &mut reload::Running,
     requests: &mut mpsc::UnboundedReceiver<reload::ReloadReq>,
+    mut restarting: tokio::sync::watch::Receiver<bool>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut hup) = match (
@@ -420,6 +387,11 @@ async fn wait_for_signal(
             }
             Some(req) = requests.recv() => {
                 let _ = req.reply.send(running.reload(req.dry_run).await);
+            }
+            Ok(()) = restarting.changed() => {
+                if !*restarting.borrow_and_update() {
+                    running.restart_over();
+                }
             }
         }
     }

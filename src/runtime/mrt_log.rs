@@ -39,6 +39,16 @@ impl MrtLog {
         }
     }
 
+    /// A reload of `[mrt] updates`: the old writer finishes its queue and
+    /// closes; records go to `file` from now on (sessions stay known).
+    pub fn reopen(&mut self, file: Option<PathBuf>) {
+        self.tx = file.map(|file| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(writer(file, rx));
+            tx
+        });
+    }
+
     pub fn peer_up(&mut self, peer: PeerId, neg: Negotiated, local: Option<SocketAddr>) {
         if self.up.len() <= peer {
             self.up.resize_with(peer + 1, || None);

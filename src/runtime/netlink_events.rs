@@ -10,10 +10,10 @@
 
 use super::peer::PeerCmd;
 use super::rib_task::RibMsg;
+use crate::config::originate::Originated;
 use crate::config::{Loopbacks, Neighbor};
 use crate::session::HoldReason;
 use futures::{StreamExt, TryStreamExt};
-use ipnet::IpNet;
 use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK};
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
@@ -28,13 +28,21 @@ use tracing::{info, warn};
 /// How often the whole link table is read again, whatever the events said.
 const REDUMP_EVERY: Duration = Duration::from_secs(10);
 
+/// The neighbors and their peer tasks, and what we originate: set at start
+/// and by every reload ([`WatchCmd`]).
 pub struct Watch {
-    pub neighbors: Vec<Neighbor>,
-    pub peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
+    pub neighbors: Vec<(Neighbor, mpsc::UnboundedSender<PeerCmd>)>,
     pub rib: mpsc::Sender<RibMsg>,
-    pub loopbacks: Loopbacks,
-    /// Originated from the config, whatever `lo` holds.
-    pub configured: BTreeSet<IpNet>,
+    /// The one owner of what we originate (config + `lo`).
+    pub originated: Originated,
+}
+
+/// From the reload owner.
+pub enum WatchCmd {
+    /// The live neighbors now (added ones get their interface state at once).
+    Neighbors(Vec<(Neighbor, mpsc::UnboundedSender<PeerCmd>)>),
+    /// The reloaded `[loopbacks]`.
+    Loopbacks(Loopbacks),
 }
 
 /// The up/down state of the interfaces neighbors use, as last told.
@@ -50,6 +58,21 @@ impl Links {
         Links {
             up: names.into_iter().map(|n| (n.to_string(), true)).collect(),
         }
+    }
+
+    /// Watch exactly `names` now: new ones start "up" (the next dump says),
+    /// known ones keep their state. Returns the known-down ones.
+    fn watch<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        let names: BTreeSet<&str> = names.into_iter().collect();
+        self.up.retain(|n, _| names.contains(n.as_str()));
+        for n in names {
+            self.up.entry(n.to_string()).or_insert(true);
+        }
+        self.up
+            .iter()
+            .filter(|(_, up)| !**up)
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// An event: `Some(up)` if a watched interface changed.
@@ -74,10 +97,18 @@ impl Links {
     }
 }
 
-pub async fn run(w: Watch) {
+pub async fn run(mut w: Watch, mut cmds: mpsc::UnboundedReceiver<WatchCmd>) {
+    let mut links = Links::new(
+        w.neighbors
+            .iter()
+            .filter_map(|(n, _)| n.interface.as_deref()),
+    );
     let (mut connection, handle, mut messages) = match rtnetlink::new_connection() {
         Ok(c) => c,
-        Err(e) => return warn!("no interface events (netlink): {e}"),
+        Err(e) => {
+            warn!("no interface events (netlink): {e}");
+            return commands_only(w, cmds).await;
+        }
     };
     let groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
     if let Err(e) = connection
@@ -85,11 +116,11 @@ pub async fn run(w: Watch) {
         .socket_mut()
         .bind(&SocketAddr::new(0, groups))
     {
-        return warn!("no interface events (netlink bind): {e}");
+        warn!("no interface events (netlink bind): {e}");
+        return commands_only(w, cmds).await;
     }
     tokio::spawn(connection);
     let lo_index = super::transport::if_index("lo").ok();
-    let mut links = Links::new(w.neighbors.iter().filter_map(|n| n.interface.as_deref()));
     redump(&w, &handle, &mut links).await;
     let mut tick = tokio::time::interval(REDUMP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -98,10 +129,20 @@ pub async fn run(w: Watch) {
         let message = tokio::select! {
             m = messages.next() => match m {
                 Some((m, _)) => m,
-                None => return warn!("interface events stopped"),
+                None => {
+                    warn!("interface events stopped");
+                    return commands_only(w, cmds).await;
+                }
             },
             _ = tick.tick() => {
                 redump(&w, &handle, &mut links).await;
+                continue;
+            }
+            cmd = cmds.recv() => {
+                let Some(cmd) = cmd else { return };
+                if command(&mut w, &mut links, cmd).await {
+                    redump(&w, &handle, &mut links).await;
+                }
                 continue;
             }
         };
@@ -110,9 +151,7 @@ pub async fn run(w: Watch) {
             NetlinkPayload::Overrun(_) => {
                 warn!("interface events lost (ENOBUFS): reading links and addresses again");
                 redump(&w, &handle, &mut links).await;
-                if w.loopbacks.from_lo {
-                    reoriginate(&w).await;
-                }
+                reoriginate(&mut w).await;
                 continue;
             }
             _ => continue,
@@ -133,11 +172,58 @@ pub async fn run(w: Watch) {
                 }
             }
             RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a)
-                if Some(a.header.index) == lo_index && w.loopbacks.from_lo =>
+                if Some(a.header.index) == lo_index =>
             {
-                reoriginate(&w).await;
+                reoriginate(&mut w).await;
             }
             _ => {}
+        }
+    }
+}
+
+/// Without netlink events: still the owner of what we originate.
+async fn commands_only(mut w: Watch, mut cmds: mpsc::UnboundedReceiver<WatchCmd>) {
+    let mut links = Links::new([]);
+    while let Some(cmd) = cmds.recv().await {
+        command(&mut w, &mut links, cmd).await;
+    }
+}
+
+/// A reload's command; `true` if the interfaces should be read again now.
+async fn command(w: &mut Watch, links: &mut Links, cmd: WatchCmd) -> bool {
+    match cmd {
+        WatchCmd::Neighbors(now) => {
+            let down = links.watch(now.iter().filter_map(|(n, _)| n.interface.as_deref()));
+            // A new peer task (added, or its session restarted), or one whose
+            // interface changed, learns that interface's known state at once,
+            // like one configured at start (an unknown one: the dump says).
+            for (n, tx) in &now {
+                let before = w.neighbors.iter().find(|(_, t)| t.same_channel(tx));
+                let moved = before.is_none_or(|(o, _)| o.interface != n.interface);
+                if let (true, Some(i)) = (moved, n.interface.as_ref()) {
+                    let up = !down.contains(i);
+                    if !up {
+                        info!(peer = %n.name, interface = %i, "interface down or missing: session held down");
+                    }
+                    let _ = tx.send(PeerCmd::Link {
+                        up,
+                        why: HoldReason::Interface,
+                    });
+                }
+            }
+            w.neighbors = now;
+            true
+        }
+        WatchCmd::Loopbacks(l) => {
+            let from_lo = l.from_lo;
+            if let Some(set) = w.originated.set_loopbacks(l) {
+                info!(prefixes = ?set, "originating (reload)");
+                let _ = w.rib.send(RibMsg::Originate(set)).await;
+            }
+            if from_lo {
+                reoriginate(w).await;
+            }
+            false
         }
     }
 }
@@ -175,7 +261,7 @@ fn on_link(w: &Watch, name: &str, up: bool) {
     if up {
         info!(interface = %name, "interface up");
     }
-    for (n, tx) in w.neighbors.iter().zip(&w.peers) {
+    for (n, tx) in &w.neighbors {
         if n.interface.as_deref() == Some(name) {
             if !up {
                 info!(peer = %n.name, interface = %name, "interface down or missing: ending the session now");
@@ -188,12 +274,18 @@ fn on_link(w: &Watch, name: &str, up: bool) {
     }
 }
 
-async fn reoriginate(w: &Watch) {
+/// `lo` changed (or events were lost): read it, tell the RIB if what we
+/// originate changed.
+async fn reoriginate(w: &mut Watch) {
+    if !w.originated.loopbacks().from_lo {
+        return;
+    }
     match super::lo::loopback_addresses().await {
         Ok(found) => {
-            let mut set = w.configured.clone();
-            set.extend(found.into_iter().filter(|p| w.loopbacks.admits(*p)));
-            let _ = w.rib.send(RibMsg::Originate(set)).await;
+            if let Some(set) = w.originated.set_on_lo(found) {
+                info!(prefixes = ?set, "originating (lo changed)");
+                let _ = w.rib.send(RibMsg::Originate(set)).await;
+            }
         }
         Err(e) => warn!("cannot read addresses on lo: {e}"),
     }
@@ -214,6 +306,23 @@ mod tests {
         assert_eq!(l.dump(&seen(&[("wg1", true)])), vec![("wg2".into(), false)]);
         assert_eq!(l.event("wg2", true), Some(true), "created later: up");
         assert_eq!(l.event("eth0", false), None, "not a neighbor's");
+    }
+
+    #[test]
+    fn watching_a_new_set_keeps_known_states_and_drops_the_rest() {
+        let mut l = Links::new(["wg1", "wg2"]);
+        l.dump(&seen(&[("wg1", true)]));
+        let down = l.watch(["wg2", "wg3"]);
+        assert_eq!(
+            down.into_iter().collect::<Vec<_>>(),
+            ["wg2"],
+            "wg2 stays known down"
+        );
+        assert_eq!(l.event("wg1", false), None, "no longer watched");
+        assert_eq!(
+            l.dump(&seen(&[("wg2", true)])),
+            vec![("wg2".into(), true), ("wg3".into(), false)]
+        );
     }
 
     #[test]

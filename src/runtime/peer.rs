@@ -94,6 +94,8 @@ pub struct PeerStatus {
     pub remote_address: Option<SocketAddr>,
     pub hold_time: Option<u16>,
     pub negotiated: Option<NegotiatedView>,
+    /// Graceful restart (RFC 4724) as both OPENs of the session carried it.
+    pub graceful_restart: Option<crate::ctl::graceful::GrStatus>,
     pub last_error: Option<String>,
     /// Why the session is held down (empty: it may run).
     pub held_down: HeldDown,
@@ -158,6 +160,7 @@ pub fn spawn(
         remote_address: None,
         hold_time: None,
         negotiated: None,
+        graceful_restart: None,
         last_error: None,
         held_down: HeldDown::default(),
         updates_received: 0,
@@ -691,6 +694,10 @@ impl PeerTask {
                     self.status.send_modify(|s| {
                         s.remote_id = Some(remote.bgp_id);
                         s.negotiated = Some(negotiated.into());
+                        s.graceful_restart = Some(crate::ctl::graceful::gr_status(
+                            &self.session.local_open(),
+                            &remote,
+                        ));
                         s.hold_time = Some(self.neighbor.hold_time.min(remote.hold_time));
                         s.local_address = local;
                         s.remote_address = remote_addr;
@@ -760,6 +767,7 @@ impl PeerTask {
                 s.since = unix_now();
                 if state != State::Established {
                     s.negotiated = None;
+                    s.graceful_restart = None;
                     s.remote_id = None;
                     s.hold_time = None;
                 }

@@ -24,15 +24,48 @@ pub struct Probe {
 /// What `show links` shows of one link.
 pub type LinkView = serde_json::Value;
 
+/// A running prober: stops (its task aborted) when dropped.
+pub struct Handle {
+    /// Where it pings: a change of either is a new prober.
+    pub target: (String, Ipv6Addr),
+    pub view: watch::Receiver<LinkView>,
+    params: watch::Sender<CostParams>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Handle {
+    /// A reload of `[cost]`: the estimator takes them now ([`Estimator::set_params`]).
+    pub fn set_params(&self, params: &CostParams) {
+        self.params.send_if_modified(|p| {
+            let changed = p != params;
+            *p = params.clone();
+            changed
+        });
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 pub fn spawn(
     probe: Probe,
     peer: mpsc::UnboundedSender<PeerCmd>,
     rib: mpsc::Sender<RibMsg>,
-) -> watch::Receiver<LinkView> {
+) -> Handle {
     let (tx, rx) =
         watch::channel(serde_json::json!({ "name": probe.name, "interface": probe.interface }));
-    tokio::spawn(run(probe, peer, rib, tx));
-    rx
+    let (params_tx, params_rx) = watch::channel(probe.params.clone());
+    let target = (probe.interface.clone(), probe.address);
+    let task = tokio::spawn(run(probe, peer, rib, tx, params_rx));
+    Handle {
+        target,
+        view: rx,
+        params: params_tx,
+        task,
+    }
 }
 
 async fn run(
@@ -40,6 +73,7 @@ async fn run(
     peer: mpsc::UnboundedSender<PeerCmd>,
     rib: mpsc::Sender<RibMsg>,
     view: watch::Sender<LinkView>,
+    mut params: watch::Receiver<CostParams>,
 ) {
     let mut est = Estimator::new(probe.params.clone(), Instant::now());
     // Identifier: tells our replies from other pingers' on the same host.
@@ -85,6 +119,11 @@ async fn run(
                     est.on_probe_sent(seq, now);
                 }
                 est.on_tick(now);
+            }
+            Ok(()) = params.changed() => {
+                let p = params.borrow_and_update().clone();
+                info!(link = %probe.name, "[cost] reloaded: new parameters");
+                est.set_params(p, Instant::now());
             }
             r = reply => match r {
                 Ok(r) => est.on_reply(r.seq, Instant::now()),

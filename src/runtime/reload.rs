@@ -3,14 +3,18 @@
 //! neighbor keeps its id (its slot in the RIB) for the life of the daemon; a
 //! removed one's slot stays empty, an added one gets a new slot.
 
+use super::netlink_events::WatchCmd;
 use super::peer::{self, PeerCmd, PeerHandle};
+use super::probe;
 use super::rib_task::{RibMsg, RibPeer};
+use super::services::Services;
+use super::tunnels::{TunnelMsg, TunnelView, Tunnels};
 use crate::config::diff::{self, Apply};
 use crate::config::{Config, Neighbor};
 use crate::rib::PeerConfig;
+use crate::session::HoldReason;
 use crate::wire::Notification;
-use ipnet::IpNet;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
@@ -24,7 +28,10 @@ pub struct ReloadReq {
 /// Neighbors the listener hands connections to (live ones only).
 pub type Accepting = (Vec<Neighbor>, Vec<mpsc::UnboundedSender<PeerCmd>>);
 
-/// The owner of the running configuration and of the set of peer tasks.
+/// The owner of the running configuration and of the set of peer tasks, and
+/// of what goes with each neighbor: its prober (`cost = "auto"`), its
+/// interface tracking and its tunnel's handshake tracking. A neighbor added by
+/// a reload gets exactly what one configured at start gets ([`Running::sync_links`]).
 pub struct Running {
     pub path: PathBuf,
     /// The configuration in force ([`diff::effective`]).
@@ -33,15 +40,37 @@ pub struct Running {
     pub ids: Vec<Option<String>>,
     pub peers: Vec<PeerHandle>,
     pub rib: mpsc::Sender<RibMsg>,
-    /// Loopbacks found on `lo` at start (originated when inside the ranges).
-    pub on_lo: Vec<IpNet>,
     pub accepting: watch::Sender<Accepting>,
     pub views: watch::Sender<super::control::Views>,
     /// What OPENs say about graceful restart in this run (RFC 4724).
     pub restart: super::RestartState,
+    /// Per peer id with `cost = "auto"`: its prober.
+    pub probes: BTreeMap<usize, probe::Handle>,
+    /// Interface tracking and the owner of what we originate.
+    pub watch: mpsc::UnboundedSender<WatchCmd>,
+    /// The tunnel task (`None`: no `[wireguard]` yet).
+    pub tunnels: Option<(
+        mpsc::UnboundedSender<TunnelMsg>,
+        watch::Receiver<Vec<TunnelView>>,
+    )>,
+    /// Metrics endpoint and BMP collectors.
+    pub services: Services,
 }
 
 impl Running {
+    /// Each live peer id with its neighbor's running configuration.
+    fn live(&self) -> Vec<(usize, Neighbor)> {
+        self.ids
+            .iter()
+            .enumerate()
+            .filter_map(|(id, name)| {
+                let name = name.as_ref()?;
+                let n = self.config.neighbors.iter().find(|n| &n.name == name)?;
+                Some((id, n.clone()))
+            })
+            .collect()
+    }
+
     fn id_of(&self, name: &str) -> Option<usize> {
         self.ids.iter().position(|n| n.as_deref() == Some(name))
     }
@@ -60,29 +89,41 @@ impl Running {
             }
         };
         let changes = diff::diff(&self.config, &new);
+        let mut failed = Vec::new();
         if !dry_run {
             for c in &changes {
                 info!("reload: {c}");
             }
-            self.apply(&new, &changes).await;
-            self.config = diff::effective(&self.config, &new);
+            failed = self.apply(&new, &changes).await;
             self.publish();
         }
-        serde_json::json!({
+        let mut answer = serde_json::json!({
             "file": self.path.display().to_string(),
             "dry_run": dry_run,
             "changes": changes,
-        })
+        });
+        if !failed.is_empty() {
+            answer["failed"] = failed.into();
+        }
+        answer
     }
 
-    async fn apply(&mut self, new: &Config, changes: &[diff::Change]) {
+    /// Hand each change to its owner; what could not be applied is returned
+    /// (the rest is applied all the same).
+    async fn apply(&mut self, new: &Config, changes: &[diff::Change]) -> Vec<String> {
         let old = self.config.clone();
+        let mut failed = Vec::new();
         // Removed neighbors first: RFC 4486 §4 Cease / Peer De-configured.
         for c in changes.iter().filter(|c| c.apply == Apply::Remove) {
             if let Some(id) = c.neighbor.as_deref().and_then(|n| self.id_of(n)) {
                 self.stop(id, 3).await;
             }
         }
+        // Tunnels before sessions: an added neighbor's session binds to its tunnel.
+        if let Err(e) = self.reconfigure_tunnels(&old, new).await {
+            failed.push(e);
+        }
+        let mut costs = Vec::new();
         for n in &new.neighbors {
             let Some(o) = old.neighbors.iter().find(|o| o.name == n.name) else {
                 self.add(&old, n).await;
@@ -96,31 +137,22 @@ impl Running {
             }
             // A session restart: a fresh peer (task and RIB slot) with the new
             // configuration, Cease / Other Configuration Change to the old one.
-            // A measured link keeps its task (its prober and link tracking
-            // talk to it), restarted in place.
-            if diff::restarts(changes, &n.name) && !o.cost_auto {
+            // A measured link staying measured keeps its task (and its prober's
+            // estimate), restarted in place.
+            let restart = diff::restarts(changes, &n.name);
+            if restart && !(o.cost_auto && n.cost_auto) {
                 info!(peer = %n.name, "configuration changed: restarting this session only");
                 self.stop(id, 6).await;
                 self.add(&old, n).await;
                 continue;
             }
-            let mut n = n.clone();
-            if n.cost_auto != o.cost_auto {
-                (n.cost_auto, n.cost) = (o.cost_auto, o.cost);
-            }
             let _ = self.peers[id].tx.send(PeerCmd::Reconfigure {
                 neighbor: Box::new(n.clone()),
-                session: Box::new(super::session_config(&old, &n, self.restart)),
-                restart: diff::restarts(changes, &n.name),
+                session: Box::new(super::session_config(&old, n, self.restart)),
+                restart,
             });
-            if o.cost != n.cost && !n.cost_auto {
-                let _ = self
-                    .rib
-                    .send(RibMsg::LinkCost {
-                        peer: id,
-                        cost: n.cost,
-                    })
-                    .await;
+            if !n.cost_auto && (o.cost != n.cost || o.cost_auto) {
+                costs.push((id, n.cost));
             }
             if (o.import_limit, o.import_limit_action) != (n.import_limit, n.import_limit_action) {
                 let _ = self
@@ -133,12 +165,152 @@ impl Running {
                     .await;
             }
         }
+        self.config = diff::effective(&old, new);
+        // Probers (started, stopped, new [cost]) before the static costs:
+        // a prober stopped now sends no measured cost after them.
+        self.sync_links();
+        for (peer, cost) in costs {
+            let _ = self.rib.send(RibMsg::LinkCost { peer, cost }).await;
+        }
         if old.loopbacks != new.loopbacks {
-            let mut set: BTreeSet<IpNet> = new.loopbacks.originate.iter().copied().collect();
-            if new.loopbacks.from_lo {
-                set.extend(self.on_lo.iter().filter(|p| new.loopbacks.admits(**p)));
+            let _ = self.watch.send(WatchCmd::Loopbacks(new.loopbacks.clone()));
+        }
+        if old.mrt.updates != new.mrt.updates {
+            let _ = self
+                .rib
+                .send(RibMsg::MrtLogFile(new.mrt.updates.clone()))
+                .await;
+        }
+        if old.bmp != new.bmp {
+            self.services.set_bmp(&new.bmp);
+        }
+        if let Err(e) = self.services.set_metrics(new.metrics_listen).await {
+            warn!("reload: {e}");
+            failed.push(e);
+        }
+        if old.control_group != new.control_group {
+            let path = &self.config.control_socket;
+            if let Err(e) = super::control::set_group(path, new.control_group.as_deref()) {
+                let e = format!("control socket {}: {e}", path.display());
+                warn!("reload: {e}");
+                failed.push(e);
             }
-            let _ = self.rib.send(RibMsg::Originate(set)).await;
+        }
+        failed
+    }
+
+    /// The new `[wireguard]` to the tunnel task (started if this is the
+    /// first); no table any more: every tunnel we own is deleted.
+    async fn reconfigure_tunnels(&mut self, old: &Config, new: &Config) -> Result<(), String> {
+        let wg = match (&new.wireguard, &old.wireguard) {
+            (Some(w), _) => w.clone(),
+            (None, Some(o)) => crate::config::wireguard::Wireguard {
+                tunnels: Vec::new(),
+                ..o.clone()
+            },
+            (None, None) => return Ok(()),
+        };
+        match &self.tunnels {
+            Some((tx, _)) => {
+                let (done, wait) = oneshot::channel();
+                let wg = Box::new(wg);
+                if tx.send(TunnelMsg::Reconfigure { wg, done }).is_ok() {
+                    let _ = wait.await;
+                }
+            }
+            None => {
+                let t = Tunnels::start(wg)
+                    .await
+                    .map_err(|e| format!("[wireguard]: {e}"))?;
+                self.tunnels = Some(t.spawn());
+            }
+        }
+        Ok(())
+    }
+
+    /// Bring what goes with each live neighbor to the running config:
+    /// probers for `cost = "auto"` (a stopped one releases its hold),
+    /// `[cost]` to every prober, the neighbor list to the interface and
+    /// handshake trackers. At start and after every reload.
+    pub fn sync_links(&mut self) {
+        let live = self.live();
+        let mut want = BTreeMap::new();
+        for (id, n) in &live {
+            match (n.cost_auto, &n.interface, n.address) {
+                (true, Some(ifname), std::net::IpAddr::V6(addr)) => {
+                    want.insert(*id, (ifname.clone(), addr));
+                }
+                (true, _, _) => {
+                    warn!(peer = %n.name, "cost = \"auto\" needs an interface and an IPv6 neighbor address; no probing")
+                }
+                _ => {}
+            }
+        }
+        let stale: Vec<usize> = self
+            .probes
+            .iter()
+            .filter(|(id, h)| want.get(id) != Some(&h.target))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            drop(self.probes.remove(&id));
+            if !want.contains_key(&id) {
+                // No prober any more: it no longer holds the session down.
+                let _ = self.peers[id].tx.send(PeerCmd::Link {
+                    up: true,
+                    why: HoldReason::Probe,
+                });
+            }
+        }
+        for (id, (interface, address)) in want {
+            match self.probes.get(&id) {
+                Some(h) => h.set_params(&self.config.cost),
+                None => {
+                    let name = live
+                        .iter()
+                        .find(|(i, _)| *i == id)
+                        .map(|(_, n)| n.name.clone());
+                    let p = probe::Probe {
+                        peer: id,
+                        name: name.unwrap_or_default(),
+                        interface,
+                        address,
+                        params: self.config.cost.clone(),
+                    };
+                    let h = probe::spawn(p, self.peers[id].tx.clone(), self.rib.clone());
+                    self.probes.insert(id, h);
+                }
+            }
+        }
+        let with_tx: Vec<_> = live
+            .iter()
+            .map(|(id, n)| (n.clone(), self.peers[*id].tx.clone()))
+            .collect();
+        if let Some((tx, _)) = &self.tunnels {
+            let by_name = with_tx
+                .iter()
+                .map(|(n, t)| (n.name.clone(), t.clone()))
+                .collect();
+            let _ = tx.send(TunnelMsg::Peers(by_name));
+        }
+        let _ = self.watch.send(WatchCmd::Neighbors(with_tx));
+    }
+
+    /// Our graceful restart is over (RFC 4724 §3): sessions opened from now
+    /// on carry no R bit. Those established keep going; a connection being
+    /// opened takes the new OPEN at its next attempt.
+    pub fn restart_over(&mut self) {
+        if !self.restart.restarted {
+            return;
+        }
+        info!("graceful restart over: OPENs no longer carry the Restart State bit");
+        self.restart.restarted = false;
+        for (id, n) in self.live() {
+            let _ = self.peers[id].tx.send(PeerCmd::Reconfigure {
+                session: Box::new(super::session_config(&self.config, &n, self.restart)),
+                neighbor: Box::new(n),
+                restart: false,
+            });
         }
     }
 
@@ -179,25 +351,17 @@ impl Running {
                 peer: RibPeer::new(n, handle.tx.clone()),
             })
             .await;
-        if n.cost_auto {
-            warn!(peer = %n.name, "cost = \"auto\" on a neighbor added by reload: no prober until the daemon restarts");
-        }
         self.peers.push(handle);
         self.ids.push(Some(n.name.clone()));
     }
 
     /// Tell the listener and the control socket which peers exist now.
-    fn publish(&self) {
+    pub fn publish(&self) {
         let mut neighbors = Vec::new();
         let mut txs = Vec::new();
-        for (id, name) in self.ids.iter().enumerate() {
-            if let Some(n) = name
-                .as_ref()
-                .and_then(|name| self.config.neighbors.iter().find(|n| &n.name == name))
-            {
-                neighbors.push(n.clone());
-                txs.push(self.peers[id].tx.clone());
-            }
+        for (id, n) in self.live() {
+            neighbors.push(n);
+            txs.push(self.peers[id].tx.clone());
         }
         let _ = self.accepting.send((neighbors, txs));
         self.views.send_modify(|v| {
@@ -205,6 +369,8 @@ impl Running {
             v.peer_cmds = self.peers.iter().map(|p| p.tx.clone()).collect();
             v.removed = self.ids.iter().map(Option::is_none).collect();
             v.config = self.config.clone();
+            v.links = self.probes.values().map(|h| h.view.clone()).collect();
+            v.tunnels = self.tunnels.as_ref().map(|(_, views)| views.clone());
         });
     }
 }

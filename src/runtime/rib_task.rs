@@ -8,13 +8,13 @@
 use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
 use crate::ctl::{RouteQuery, RouteView};
-use crate::rib::{Explanation, ExportContext, PeerConfig, Rib, RibConfig, RibOutput};
+use crate::rib::{Explanation, ExportContext, PeerConfig, RestartGrace, Rib, RibConfig, RibOutput};
 use crate::wire::open::GracefulRestart;
 use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 /// How long a GR peer back up may take to send End-of-RIB before its stale
@@ -70,6 +70,8 @@ pub enum RibMsg {
     },
     /// The full set of loopbacks this node originates (config plus `lo`).
     Originate(BTreeSet<IpNet>),
+    /// A reload of `[mrt] updates`: log to this file from now on (`None`: stop).
+    MrtLogFile(Option<std::path::PathBuf>),
     /// A new link cost for a neighbor (`None`: unknown); sent by the latency prober.
     LinkCost {
         peer: PeerId,
@@ -168,10 +170,11 @@ struct RibTask {
     /// `[mrt] updates`: live BGP4MP log.
     mrt_log: super::mrt_log::MrtLog,
     /// Restarting speaker (RFC 4724 §4.1): GR neighbors whose End-of-RIB is
-    /// awaited before the kernel routes of the previous run not re-learned go.
-    restart_wait: BTreeSet<PeerId>,
-    /// The FIB still keeps the previous run's routes (no `EndGrace` sent yet).
-    grace_pending: bool,
+    /// awaited before the kernel routes of the previous run not re-learned go
+    /// and OPENs stop carrying the R bit.
+    restart: RestartGrace,
+    /// `true` while our restart lasts (read by the reload owner for the R bit).
+    restarting: watch::Sender<bool>,
 }
 
 pub async fn run(
@@ -179,6 +182,7 @@ pub async fn run(
     peers: Vec<RibPeer>,
     mut rx: mpsc::Receiver<RibMsg>,
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+    restarting: watch::Sender<bool>,
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
     rib.set_overlay(config.overlay.clone());
@@ -194,13 +198,17 @@ pub async fn run(
             rib.watch_address(n.address);
         }
     }
-    let restart_wait = config
+    let gr = config
         .neighbors
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.graceful_restart && n.enabled)
-        .map(|(i, _)| i)
-        .collect();
+        .filter(|(_, n)| n.graceful_restart && n.enabled);
+    let deadline = gr
+        .clone()
+        .map(|(_, n)| n.restart_time)
+        .max()
+        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t.into()));
+    let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
     let mut task = RibTask {
         rib,
         epochs: vec![None; peers.len()],
@@ -210,13 +218,18 @@ pub async fn run(
         best_changes: 0,
         bmp: Default::default(),
         mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
-        restart_wait,
-        grace_pending: true,
+        restart,
+        restarting,
     };
     task.restart_progress();
     loop {
         // Helper side of graceful restart: stale routes have a deadline.
-        let msg = match task.rib.stale_timeout() {
+        // And our own restart has a deadline.
+        let timer = [task.rib.stale_timeout(), task.restart.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let msg = match timer {
             Some(t) => tokio::select! {
                 m = rx.recv() => m,
                 () = tokio::time::sleep_until(t.into()) => {
@@ -287,7 +300,7 @@ impl RibTask {
                     preserved,
                     std::time::Instant::now() + stale_time,
                 );
-                if graceful.is_none() && self.restart_wait.remove(&peer) {
+                if graceful.is_none() && self.restart.session_without_gr(peer) {
                     debug!(peer = %p.name, "no graceful restart on this session: its End-of-RIB is not awaited");
                 }
             }
@@ -298,6 +311,10 @@ impl RibTask {
             } => {
                 self.bmp.peer_down(peer, reason.as_ref());
                 self.mrt_log.peer_down(peer);
+                if reason.is_none() {
+                    // De-configured by a reload: its End-of-RIB is not awaited.
+                    self.restart.forget(peer);
+                }
                 if let Some(p) = self.peers.get(peer) {
                     let c = self.rib.counts(peer);
                     self.epochs[peer] = None;
@@ -367,6 +384,7 @@ impl RibTask {
                     self.credits[peer] = (self.credits[peer] + credits).min(CREDITS);
                 }
             }
+            RibMsg::MrtLogFile(file) => self.mrt_log.reopen(file),
             RibMsg::Originate(now) => {
                 let old = self.rib.originated();
                 let added: Vec<_> = now.difference(old).collect();
@@ -398,7 +416,9 @@ impl RibTask {
             RibMsg::Forwarding { prefix, ok } => self.rib.set_forwarding(prefix, ok),
             RibMsg::Counts { reply } => {
                 self.flush();
-                let _ = reply.send((0..self.peers.len()).map(|p| self.rib.counts(p)).collect());
+                let now = std::time::Instant::now();
+                let counts = (0..self.peers.len()).map(|p| self.rib.counts_at(p, now));
+                let _ = reply.send(counts.collect());
             }
             RibMsg::RouteList { query, reply } => {
                 self.flush();
@@ -427,26 +447,12 @@ impl RibTask {
     /// sent End-of-RIB for each family of its session, the FIB sweeps the
     /// routes of the previous run not re-learned (sent after the routes).
     fn restart_progress(&mut self) {
-        if !self.grace_pending {
-            return;
-        }
-        let rib = &self.rib;
-        let epochs = &self.epochs;
-        self.restart_wait.retain(|&peer| {
-            if epochs.get(peer).copied().flatten().is_none() {
-                return true;
-            }
-            let eor = rib.end_of_rib_received(peer);
-            ![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
-                .into_iter()
-                .filter(|f| rib.family_negotiated(peer, *f))
-                .all(|f| eor.contains(&f))
-        });
-        if self.restart_wait.is_empty() {
-            self.grace_pending = false;
+        if self.restart.progress(&self.rib, std::time::Instant::now()) {
+            info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
             if let Some(fib) = &self.fib {
                 let _ = fib.send(super::fib_task::FibMsg::EndGrace);
             }
+            self.restarting.send_replace(false);
         }
     }
 

@@ -33,6 +33,14 @@ const UAPI_DIR: &str = "/var/run/wireguard";
 pub enum TunnelMsg {
     /// Apply `on_stop`, then answer.
     Stop { done: oneshot::Sender<()> },
+    /// A reload: the new `[wireguard]` (tunnels keyed by interface; the
+    /// backend stays). Created, updated in place or deleted (ours only), then answered.
+    Reconfigure {
+        wg: Box<Wireguard>,
+        done: oneshot::Sender<()>,
+    },
+    /// The live sessions by neighbor name (after start and every reload).
+    Peers(BTreeMap<String, mpsc::UnboundedSender<PeerCmd>>),
 }
 
 /// What `show tunnels` prints of one tunnel.
@@ -424,41 +432,27 @@ impl Tunnels {
     }
 
     /// Run until stopped: handshake ages every few seconds, a full reconcile
-    /// every `reconcile_interval`.
+    /// every `reconcile_interval`; `show tunnels` reads the returned view.
     pub fn spawn(
         self,
-        peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
-        names: Vec<String>,
     ) -> (
         mpsc::UnboundedSender<TunnelMsg>,
-        Vec<watch::Receiver<TunnelView>>,
+        watch::Receiver<Vec<TunnelView>>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut views = Vec::new();
-        let mut senders = Vec::new();
-        for t in &self.wg.tunnels {
-            let (vtx, vrx) = watch::channel(serde_json::json!({ "interface": t.interface }));
-            senders.push(vtx);
-            views.push(vrx);
-        }
-        tokio::spawn(self.run(rx, peers, names, senders));
-        (tx, views)
+        let (vtx, vrx) = watch::channel(Vec::new());
+        tokio::spawn(self.run(rx, vtx));
+        (tx, vrx)
     }
 
     async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<TunnelMsg>,
-        peers: Vec<mpsc::UnboundedSender<PeerCmd>>,
-        names: Vec<String>,
-        views: Vec<watch::Sender<TunnelView>>,
+        views: watch::Sender<Vec<TunnelView>>,
     ) {
-        let started = Instant::now();
-        let mut live: Vec<Liveness> = self
-            .wg
-            .tunnels
-            .iter()
-            .map(|_| Liveness::new(self.wg.handshake_timeout))
-            .collect();
+        // Per interface: its liveness and since when it is watched.
+        let mut live: BTreeMap<String, (Liveness, Instant)> = BTreeMap::new();
+        let mut peers: BTreeMap<String, mpsc::UnboundedSender<PeerCmd>> = BTreeMap::new();
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut repair = tokio::time::interval(self.wg.reconcile_interval);
         stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -467,20 +461,64 @@ impl Tunnels {
         loop {
             tokio::select! {
                 _ = stats.tick() => {
-                    for (i, t) in self.wg.tunnels.iter().enumerate() {
-                        let view = self.observe(t, &mut live[i], started.elapsed(), &peers, &names).await;
-                        views[i].send_replace(view);
+                    let timeout = self.wg.handshake_timeout;
+                    live.retain(|name, _| self.wg.tunnels.iter().any(|t| &t.interface == name));
+                    let mut all = Vec::new();
+                    for t in &self.wg.tunnels {
+                        let (l, since) = live
+                            .entry(t.interface.clone())
+                            .or_insert_with(|| (Liveness::new(timeout), Instant::now()));
+                        let watched = since.elapsed();
+                        all.push(self.observe(t, l, watched, peers.get(&t.neighbor_name)).await);
                     }
+                    views.send_replace(all);
                 }
                 _ = repair.tick() => self.reconcile(false).await,
-                msg = rx.recv() => {
-                    let done = msg.map(|TunnelMsg::Stop { done }| done);
-                    self.stop().await;
-                    if let Some(d) = done {
-                        let _ = d.send(());
+                msg = rx.recv() => match msg {
+                    Some(TunnelMsg::Reconfigure { wg, done }) => {
+                        let backend = self.wg.backend;
+                        let period = wg.reconcile_interval;
+                        self.wg = *wg;
+                        self.wg.backend = backend;
+                        for (l, _) in live.values_mut() {
+                            l.set_bound(self.wg.handshake_timeout);
+                        }
+                        self.reconcile(false).await;
+                        if period != repair.period() {
+                            repair = tokio::time::interval(period);
+                            repair.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                            repair.tick().await;
+                        }
+                        let _ = done.send(());
                     }
-                    return;
-                }
+                    Some(TunnelMsg::Peers(now)) => {
+                        // A new session (added, or restarted) over a tunnel
+                        // whose handshake is stale starts held down.
+                        for t in &self.wg.tunnels {
+                            let Some(tx) = now.get(&t.neighbor_name) else { continue };
+                            let known = peers.get(&t.neighbor_name).is_some_and(|o| o.same_channel(tx));
+                            let down = live.get(&t.interface).is_some_and(|(l, _)| l.state() == HandshakeState::Down);
+                            if down && !known {
+                                let _ = tx.send(PeerCmd::Link {
+                                    up: false,
+                                    why: crate::session::HoldReason::Handshake,
+                                });
+                            }
+                        }
+                        peers = now;
+                    }
+                    stop => {
+                        let done = match stop {
+                            Some(TunnelMsg::Stop { done }) => Some(done),
+                            _ => None,
+                        };
+                        self.stop().await;
+                        if let Some(d) = done {
+                            let _ = d.send(());
+                        }
+                        return;
+                    }
+                },
             }
         }
     }
@@ -491,10 +529,9 @@ impl Tunnels {
         t: &Tunnel,
         live: &mut Liveness,
         watched: Duration,
-        peers: &[mpsc::UnboundedSender<PeerCmd>],
-        names: &[String],
+        peer_tx: Option<&mpsc::UnboundedSender<PeerCmd>>,
     ) -> TunnelView {
-        let name = names.get(t.neighbor).cloned().unwrap_or_default();
+        let name = t.neighbor_name.clone();
         let link = self.link(&t.interface).await;
         let device = self.device(&t.interface).await;
         let peer = device.as_ref().and_then(|d| {
@@ -520,7 +557,7 @@ impl Tunnels {
             } else {
                 warn!(peer = %name, tunnel = %t.interface, age_s = ?age.map(|a| a.as_secs()), "no handshake for {} s: link down", self.wg.handshake_timeout.as_secs());
             }
-            if let Some(tx) = peers.get(t.neighbor) {
+            if let Some(tx) = peer_tx {
                 let _ = tx.send(PeerCmd::Link {
                     up,
                     why: crate::session::HoldReason::Handshake,

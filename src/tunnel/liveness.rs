@@ -34,6 +34,12 @@ impl Liveness {
         self.state
     }
 
+    /// A reloaded `handshake_timeout`: the state stays, the next
+    /// [`observe`](Self::observe) judges by the new bound.
+    pub fn set_bound(&mut self, bound: Duration) {
+        self.bound = bound;
+    }
+
     /// `age`: since the latest handshake (`None`: never); `watched`: since this
     /// tunnel has been watched. Returns `Some(up)` when the link changes state
     /// for the session (down, or up again after down).
@@ -84,6 +90,21 @@ mod tests {
         assert_eq!(l.state(), HandshakeState::Down);
         assert_eq!(l.observe(Some(S(1)), S(401)), Some(true));
         assert_eq!(l.state(), HandshakeState::Up);
+    }
+
+    #[test]
+    fn a_new_bound_keeps_the_state_and_judges_the_next_age() {
+        let mut l = Liveness::new(S(180));
+        assert_eq!(l.observe(Some(S(200)), S(300)), Some(false));
+        l.set_bound(S(300));
+        assert_eq!(l.state(), HandshakeState::Down);
+        assert_eq!(
+            l.observe(Some(S(200)), S(302)),
+            Some(true),
+            "within the new bound"
+        );
+        l.set_bound(S(150));
+        assert_eq!(l.observe(Some(S(160)), S(304)), Some(false));
     }
 
     #[test]

@@ -317,3 +317,60 @@ fn a_link_set_down_by_hand_stays_down_after_start() {
     let ops = diff(std::slice::from_ref(&d), &BTreeMap::new(), &set(&[]), false);
     assert_eq!(ops.last(), Some(&Op::Up { name: n() }));
 }
+
+/// A reload: the new desired set against what runs. wg2 is unchanged, wg3
+/// gets a new endpoint, wg4 is new, wg5 (ours) left the config, wg9 (not
+/// ours) is never touched: each only what it needs, wg2 nothing at all.
+#[test]
+fn a_reloaded_set_adds_updates_and_deletes_only_what_changed() {
+    let wg2 = desired("wg2", 2, Some("172.31.2.2:51001"));
+    let old3 = desired("wg3", 3, Some("172.31.3.2:51001"));
+    let wg5 = desired("wg5", 5, None);
+    let wg9 = desired("wg9", 9, None);
+    let actual = map(&[
+        ("wg2", running(&wg2)),
+        ("wg3", running(&old3)),
+        ("wg5", running(&wg5)),
+        ("wg9", running(&wg9)),
+    ]);
+    let new3 = desired("wg3", 3, Some("172.31.3.9:51001"));
+    let wg4 = desired("wg4", 4, None);
+    let ops = diff(
+        &[wg2, new3, wg4],
+        &actual,
+        &set(&["wg2", "wg3", "wg5"]),
+        false,
+    );
+    assert!(
+        ops.iter().all(|op| !format!("{op:?}").contains("\"wg2\"")),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter().all(|op| !format!("{op:?}").contains("\"wg9\"")),
+        "{ops:?}"
+    );
+    assert!(ops.contains(&Op::SetPeer {
+        name: "wg3".into(),
+        public_key: key(3),
+        preshared_key: None,
+        endpoint: Some("172.31.3.9:51001".parse().unwrap()),
+        keepalive: None,
+        allow_all: false,
+    }));
+    let wg3_ops = ops
+        .iter()
+        .filter(|op| format!("{op:?}").contains("\"wg3\""))
+        .count();
+    assert_eq!(wg3_ops, 1, "{ops:?}");
+    let wg4_first = ops.iter().find(|op| format!("{op:?}").contains("\"wg4\""));
+    assert_eq!(
+        wg4_first,
+        Some(&Op::Create { name: "wg4".into() }),
+        "{ops:?}"
+    );
+    assert!(
+        ops.contains(&Op::Up { name: "wg4".into() }),
+        "a created tunnel comes up"
+    );
+    assert_eq!(ops.last(), Some(&Op::Delete { name: "wg5".into() }));
+}

@@ -371,18 +371,34 @@ pub fn raw_update(body: &[u8]) -> Vec<u8> {
     m
 }
 
+/// An UPDATE with no withdrawals, these path attributes and this NLRI.
+pub fn announce_raw(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut body = vec![0, 0, 0, attrs.len() as u8];
+    body.extend_from_slice(attrs);
+    body.extend_from_slice(nlri);
+    raw_update(&body)
+}
+
+/// Poll `f` until it holds (at most READ_TIMEOUT).
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// An iBGP UPDATE announcing IPv4 `prefixes` (ORIGIN IGP, empty AS_PATH,
 /// NEXT_HOP, LOCAL_PREF 100).
 pub fn ipv4_announce(prefixes: &[ipnet::Ipv4Net], next_hop: std::net::Ipv4Addr) -> Vec<u8> {
     let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4];
     attrs.extend_from_slice(&next_hop.octets());
     attrs.extend_from_slice(&[0x40, 5, 4, 0, 0, 0, 100]);
-    let mut body = vec![0, 0, 0, attrs.len() as u8];
-    body.extend_from_slice(&attrs);
+    let mut nlri = Vec::new();
     for p in prefixes {
         let len = p.prefix_len();
-        body.push(len);
-        body.extend_from_slice(&p.network().octets()[..len.div_ceil(8) as usize]);
+        nlri.push(len);
+        nlri.extend_from_slice(&p.network().octets()[..len.div_ceil(8) as usize]);
     }
-    raw_update(&body)
+    announce_raw(&attrs, &nlri)
 }

@@ -106,3 +106,58 @@ fn a_plain_peer_down_during_the_restart_drops_everything() {
     assert_eq!(got(&out, 1).withdrawn.len(), 3);
     assert!(!rib.graceful_pending(0));
 }
+
+#[test]
+fn counts_show_the_helper_state_stale_routes_and_time_left() {
+    let now = Instant::now();
+    let mut rib = helping(now);
+    flush(&mut rib);
+    let c = rib.counts_at(0, now + Duration::from_secs(20));
+    assert!(c.graceful_helper);
+    assert_eq!(c.stale, 3);
+    assert_eq!(c.stale_left_s, Some(100));
+    let other = rib.counts_at(1, now);
+    assert!(!other.graceful_helper && other.stale == 0 && other.stale_left_s.is_none());
+    rib.expire_stale(now + Duration::from_secs(121));
+    let c = rib.counts_at(0, now + Duration::from_secs(121));
+    assert!(
+        !c.graceful_helper && c.stale == 0 && c.stale_left_s.is_none(),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn our_restart_ends_when_every_gr_neighbor_sent_end_of_rib_for_its_families() {
+    let now = Instant::now();
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    rib.peer_down(1);
+    let mut g = RestartGrace::new([0, 1, 2], Some(now + Duration::from_secs(120)));
+    assert!(!g.progress(&rib, now));
+    // Peer 2's session came up without graceful restart: not awaited.
+    assert!(g.session_without_gr(2));
+    // Peer 0: End-of-RIB for IPv4 only, then IPv6 too.
+    rib.update(0, &Update::end_of_rib(AfiSafi::IPV4_UNICAST));
+    assert!(!g.progress(&rib, now));
+    rib.update(0, &Update::end_of_rib(AfiSafi::IPV6_UNICAST));
+    assert!(!g.progress(&rib, now), "peer 1 is not even up yet");
+    up(&mut rib, 1);
+    assert!(!g.progress(&rib, now));
+    rib.update(1, &Update::end_of_rib(AfiSafi::IPV4_UNICAST));
+    rib.update(1, &Update::end_of_rib(AfiSafi::IPV6_UNICAST));
+    assert!(g.progress(&rib, now), "over");
+    assert!(g.is_over() && g.poll_timeout().is_none());
+    assert!(!g.progress(&rib, now), "said once");
+}
+
+#[test]
+fn our_restart_ends_at_the_deadline_without_end_of_rib() {
+    let now = Instant::now();
+    let rib = rib_with([Some(1), Some(1), Some(1)]);
+    let deadline = now + Duration::from_secs(120);
+    let mut g = RestartGrace::new([0], Some(deadline));
+    assert_eq!(g.poll_timeout(), Some(deadline));
+    assert!(!g.progress(&rib, deadline - Duration::from_secs(1)));
+    assert!(g.progress(&rib, deadline));
+    // Nobody to wait for: over at once.
+    assert!(RestartGrace::new([], None).progress(&rib, now));
+}
