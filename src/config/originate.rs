@@ -1,9 +1,12 @@
 //! What this node originates: the `loopbacks.originate` prefixes plus, with
-//! `from_lo`, the addresses on `lo` inside the loopback ranges. One value with
+//! `from_lo`, the addresses on `lo` inside the loopback ranges; and the
+//! overlay's: `[overlay] originate` plus, with its `from_lo`, the addresses on
+//! `lo` inside the overlay ranges (the RIB tells the two apart by range). One value with
 //! two inputs (a reload changes the config part, a netlink event the `lo`
 //! part); each input returns the new set only when it changed, so the RIB
 //! hears exactly the difference and neither input overwrites the other.
 
+use super::overlay::Overlay;
 use super::Loopbacks;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -11,6 +14,8 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone)]
 pub struct Originated {
     loopbacks: Loopbacks,
+    /// `[overlay]` (taken at start: a change needs a daemon restart).
+    overlay: Overlay,
     on_lo: Vec<IpNet>,
     /// The set last handed out.
     sent: BTreeSet<IpNet>,
@@ -19,9 +24,10 @@ pub struct Originated {
 impl Originated {
     /// At start: the config and what `lo` holds; [`current`](Self::current)
     /// is what to announce first.
-    pub fn new(loopbacks: Loopbacks, on_lo: Vec<IpNet>) -> Originated {
+    pub fn new(loopbacks: Loopbacks, overlay: Overlay, on_lo: Vec<IpNet>) -> Originated {
         let mut o = Originated {
             loopbacks,
+            overlay,
             on_lo,
             sent: BTreeSet::new(),
         };
@@ -35,6 +41,11 @@ impl Originated {
 
     pub fn loopbacks(&self) -> &Loopbacks {
         &self.loopbacks
+    }
+
+    /// Whether addresses on `lo` matter (loopbacks' or overlay's `from_lo`).
+    pub fn from_lo(&self) -> bool {
+        self.loopbacks.from_lo || self.overlay.from_lo
     }
 
     /// A reload: the new `[loopbacks]`. `Some(set)` if what we originate changed.
@@ -55,6 +66,7 @@ impl Originated {
             let admitted = self.on_lo.iter().filter(|p| self.loopbacks.admits(**p));
             set.extend(admitted);
         }
+        set.extend(self.overlay.originated(self.on_lo.iter().map(|p| p.addr())));
         set
     }
 
@@ -87,7 +99,11 @@ mod tests {
     #[test]
     fn a_lo_change_after_a_reload_keeps_the_reloaded_config() {
         let lo = |v: &[&str]| v.iter().map(|p| p.parse().unwrap()).collect();
-        let mut o = Originated::new(lb(&["10.255.0.1/32"], true), lo(&["10.255.0.7/32"]));
+        let mut o = Originated::new(
+            lb(&["10.255.0.1/32"], true),
+            Overlay::default(),
+            lo(&["10.255.0.7/32"]),
+        );
         assert_eq!(o.current(), &set(&["10.255.0.1/32", "10.255.0.7/32"]));
         // Reload: 10.255.0.1 no longer originated, 10.255.0.2 is.
         assert_eq!(
@@ -110,12 +126,34 @@ mod tests {
     #[test]
     fn from_lo_off_ignores_lo_and_on_again_uses_it() {
         let lo = vec!["10.255.0.7/32".parse().unwrap()];
-        let mut o = Originated::new(lb(&[], true), lo);
+        let mut o = Originated::new(lb(&[], true), Overlay::default(), lo);
         assert_eq!(o.set_loopbacks(lb(&[], false)), Some(set(&[])));
         assert_eq!(o.set_on_lo(vec!["10.255.0.9/32".parse().unwrap()]), None);
         assert_eq!(
             o.set_loopbacks(lb(&[], true)),
             Some(set(&["10.255.0.9/32"]))
+        );
+    }
+
+    #[test]
+    fn overlay_prefixes_come_from_its_config_and_from_lo_in_its_ranges() {
+        let overlay = Overlay {
+            ipv4: vec!["192.168.0.0/16".parse().unwrap()],
+            originate: vec!["192.168.1.0/24".parse().unwrap()],
+            from_lo: true,
+            ..Overlay::default()
+        };
+        let lo = vec![
+            "10.255.0.7/32".parse().unwrap(),
+            "192.168.9.9/32".parse().unwrap(),
+        ];
+        let mut o = Originated::new(lb(&[], false), overlay, lo);
+        assert!(o.from_lo(), "lo is read for the overlay alone");
+        assert_eq!(o.current(), &set(&["192.168.1.0/24", "192.168.9.9/32"]));
+        assert_eq!(
+            o.set_on_lo(vec![]),
+            Some(set(&["192.168.1.0/24"])),
+            "the anycast address left lo: withdrawn"
         );
     }
 }

@@ -110,19 +110,23 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     };
     let (rib_tx, rib_rx) = mpsc::channel(rib_task::RIB_QUEUE);
     // Originated loopbacks: configured ones plus addresses on `lo` inside the ranges.
+    // With `[overlay] from_lo`, also the addresses inside the overlay ranges.
     let mut on_lo = Vec::new();
-    if config.loopbacks.from_lo {
+    let mut all_on_lo = Vec::new();
+    if config.loopbacks.from_lo || config.overlay.from_lo {
         match lo::loopback_addresses().await {
             Ok(found) => {
                 on_lo = found
-                    .into_iter()
-                    .filter(|p| config.loopbacks.admits(*p))
-                    .collect()
+                    .iter()
+                    .copied()
+                    .filter(|p| config.loopbacks.from_lo && config.loopbacks.admits(*p))
+                    .collect();
+                all_on_lo = found;
             }
             Err(e) => warn!("cannot read addresses on lo: {e}"),
         }
     }
-    let originated = Originated::new(config.loopbacks.clone(), on_lo.clone());
+    let originated = Originated::new(config.loopbacks.clone(), config.overlay.clone(), all_on_lo);
 
     // The kernel FIB worker; locally sent packets take the node's loopback as source.
     let mut kernel = config.kernel.clone();

@@ -277,7 +277,7 @@ fn on_link(w: &Watch, name: &str, up: bool) {
 /// `lo` changed (or events were lost): read it, tell the RIB if what we
 /// originate changed.
 async fn reoriginate(w: &mut Watch) {
-    if !w.originated.loopbacks().from_lo {
+    if !w.originated.from_lo() {
         return;
     }
     match super::lo::loopback_addresses().await {

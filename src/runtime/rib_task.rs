@@ -185,10 +185,8 @@ pub async fn run(
     restarting: watch::Sender<bool>,
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
+    // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
     rib.set_overlay(config.overlay.clone());
-    // `[overlay] originate`; with `from_lo` the runtime adds the `lo`
-    // addresses inside the ranges (`Overlay::originated`).
-    rib.set_overlay_originated(config.overlay.originated(std::iter::empty()));
     // Forwarding changes only matter to the kernel FIB.
     rib.set_fib_outputs(fib.is_some());
     for n in &config.neighbors {
@@ -386,6 +384,14 @@ impl RibTask {
             }
             RibMsg::MrtLogFile(file) => self.mrt_log.reopen(file),
             RibMsg::Originate(now) => {
+                // One set from `config::originate`: the overlay's prefixes by range.
+                let (overlay, now): (BTreeSet<IpNet>, BTreeSet<IpNet>) = now
+                    .into_iter()
+                    .partition(|p| self.rib.overlay().contains(p));
+                if &overlay != self.rib.overlay_originated() {
+                    info!(prefixes = ?overlay, "originated overlay prefixes");
+                    self.rib.set_overlay_originated(overlay);
+                }
                 let old = self.rib.originated();
                 let added: Vec<_> = now.difference(old).collect();
                 let removed: Vec<_> = old.difference(&now).collect();
