@@ -104,7 +104,9 @@ pub fn start_daemon_opts(top: &str, neighbor_extra: &str, envs: &[(&str, &str)])
 }
 
 /// The daemon with top-level keys `top`, `[loopbacks]` ranges 10.0.0.0/8 and
-/// fd00::/16 plus the keys `loopbacks`, and the `neighbors` tables.
+/// fd00::/16 plus the keys `loopbacks`, and the `neighbors` tables. Kernel
+/// routes are off unless `top` has a `[kernel]` table: a test run as root
+/// must not leave routes in the host's table.
 pub fn start_daemon_config(
     top: &str,
     loopbacks: &str,
@@ -119,6 +121,11 @@ pub fn start_daemon_config(
     } else {
         loopbacks
     };
+    let kernel = if top.contains("[kernel]") {
+        ""
+    } else {
+        "[kernel]\nenabled = false"
+    };
     let config = format!(
         r#"
 router_id = "10.0.0.1"
@@ -126,6 +133,7 @@ local_as = {AS}
 listen_port = {port}
 control_socket = "{sock}"
 {top}
+{kernel}
 
 [loopbacks]
 {loopbacks}
