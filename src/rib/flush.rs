@@ -267,7 +267,10 @@ impl Batch<'_> {
         let (old_x, x) = self.forwarding.decide(prefix, old_src, src);
         if (old_x, old_export) != (x, export) {
             for (q, adj_out) in &mut self.queues {
-                if carries(self.multihop[*q], overlay)
+                // A prefix that left its kind of session (`[overlay]` reloaded)
+                // is still withdrawn from the peers that hold it.
+                let holds = adj_out.get(id) != NONE;
+                if (carries(self.multihop[*q], overlay) || holds)
                     && (eligible(&self.clients, old_x, *q) || eligible(&self.clients, x, *q))
                 {
                     adj_out.mark(id);

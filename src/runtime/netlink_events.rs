@@ -43,6 +43,8 @@ pub enum WatchCmd {
     Neighbors(Vec<(Neighbor, mpsc::UnboundedSender<PeerCmd>)>),
     /// The reloaded `[loopbacks]`.
     Loopbacks(Loopbacks),
+    /// The reloaded `[overlay]`.
+    Overlay(crate::config::Overlay),
 }
 
 /// The up/down state of the interfaces neighbors use, as last told.
@@ -218,6 +220,17 @@ async fn command(w: &mut Watch, links: &mut Links, cmd: WatchCmd) -> bool {
             let from_lo = l.from_lo;
             if let Some(set) = w.originated.set_loopbacks(l) {
                 info!(prefixes = ?set, "originating (reload)");
+                let _ = w.rib.send(RibMsg::Originate(set)).await;
+            }
+            if from_lo {
+                reoriginate(w).await;
+            }
+            false
+        }
+        WatchCmd::Overlay(o) => {
+            let from_lo = o.from_lo;
+            if let Some(set) = w.originated.set_overlay(o) {
+                info!(prefixes = ?set, "originating (reload of [overlay])");
                 let _ = w.rib.send(RibMsg::Originate(set)).await;
             }
             if from_lo {

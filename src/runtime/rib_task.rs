@@ -54,6 +54,8 @@ pub enum RibMsg {
         peer: PeerId,
         update: Box<Update>,
     },
+    /// A reloaded `[overlay]` (before the originated set it changes).
+    Overlay(crate::config::Overlay),
     /// ROUTE-REFRESH (RFC 2918) with RFC 7313's `subtype`: request, BoRR, EoRR.
     RouteRefresh {
         peer: PeerId,
@@ -383,6 +385,13 @@ impl RibTask {
                 }
             }
             RibMsg::MrtLogFile(file) => self.mrt_log.reopen(file),
+            RibMsg::Overlay(overlay) => {
+                info!(?overlay, "[overlay] reloaded");
+                if let Some(fib) = &self.fib {
+                    let _ = fib.send(super::fib_task::FibMsg::Overlay(overlay.clone()));
+                }
+                self.rib.set_overlay(overlay);
+            }
             RibMsg::Originate(now) => {
                 // One set from `config::originate`: the overlay's prefixes by range.
                 let (overlay, now): (BTreeSet<IpNet>, BTreeSet<IpNet>) = now
