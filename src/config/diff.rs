@@ -640,7 +640,10 @@ cost = 200
         assert_eq!(global[0].apply, Apply::Live);
         assert!(global[0].what.starts_with("[overlay] ranges"), "{d:?}");
         assert!(restarts(&d, "rr"), "{d:?}");
-        assert!(!restarts(&d, "a") && !restarts(&d, "b"), "link sessions kept: {d:?}");
+        assert!(
+            !restarts(&d, "a") && !restarts(&d, "b"),
+            "link sessions kept: {d:?}"
+        );
         assert_eq!(effective(&cfg(&one), &cfg(&two)).overlay, cfg(&two).overlay);
         // from_lo alone: live, no session restarts.
         let lo_off = two.replace("from_lo = true", "from_lo = false");

@@ -278,10 +278,18 @@ fn overlay_reloaded_live_takes_effect_without_a_link_session() {
     rib.set_overlay_originated([net("10.100.2.0/24")].into());
     rib.update(2, &overlay_route(NH, None, &[ANYCAST]));
     let out = flush(&mut rib);
-    assert_eq!(got(&out, 2).announced.len(), 1, "ours on the multihop sessions");
+    assert_eq!(
+        got(&out, 2).announced.len(),
+        1,
+        "ours on the multihop sessions"
+    );
     assert!(got(&out, 0).announced.is_empty(), "never on a link session");
     let f = rib.explain(net(ANYCAST)).filtered;
-    assert!(f.iter().all(|f| f.reason != FilterReason::OutsideOverlayRanges), "{f:?}");
+    assert!(
+        f.iter()
+            .all(|f| f.reason != FilterReason::OutsideOverlayRanges),
+        "{f:?}"
+    );
     // A reload narrowing the ranges withdraws what we originate outside them.
     rib.set_overlay(Overlay {
         ipv4: vec!["10.200.0.0/16".parse().unwrap()],
