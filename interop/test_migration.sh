@@ -26,12 +26,11 @@
 #   e  continuous pings from every node (10/s, from its loopback) to the service address and to
 #      the opposite node's loopback over all steps: 0 lost; no link session reset on any node
 #      (kittbgpd `since`, BIRD `show protocols` since) from phase one to the end
-# Usage: interop/test_migration.sh [/path/to/kittbgpd]   (root; KB_LAB_PREFIX=l6m by default)
-# Environment: KB_CONVERGE_S (30), KB_KEEP_STATE=1, see lib.sh.
+# Usage: interop/test_migration.sh [/path/to/kittbgpd]   (root)
+# Environment: KB_CONVERGE_S (30), KB_KEEP_STATE=1, KB_LAB_PREFIX, see lib.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-KB_LAB_PREFIX=${KB_LAB_PREFIX:-l6m}
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 lab_args "$@"

@@ -21,7 +21,7 @@
 # cost, computed here by Dijkstra over the per-direction costs (kittbgpd: current RTT, BIRD: its
 # static cost), first hop = the expected device.
 #
-# Usage: interop/test_reflectors.sh [/path/to/kittbgpd]   (root; KB_LAB_PREFIX=l6 by default)
+# Usage: interop/test_reflectors.sh [/path/to/kittbgpd]   (root)
 # Prints one PASS/FAIL line per check and a final "N passed, M failed"; exit 1 on any failure.
 #
 #   a  every session Established (link and multihop, both daemons)
@@ -36,11 +36,10 @@
 #      routes as a router, from the other): no router's route to 10.77.0.1 changes and a continuous ping from
 #      every router (5/s) loses nothing; the sessions come back: no route change at all (counted
 #      with `ip monitor route` in every router: no flap)
-# Environment: KB_CONVERGE_S (60), KB_KEEP_STATE=1, KB_LAB_PREFIX (l6), see lib.sh.
+# Environment: KB_CONVERGE_S (60), KB_KEEP_STATE=1, KB_LAB_PREFIX, see lib.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-KB_LAB_PREFIX=${KB_LAB_PREFIX:-l6}
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 lab_args "$@"
