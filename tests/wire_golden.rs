@@ -150,6 +150,8 @@ fn negotiated_with_bird() {
             ipv6_unicast: true,
             route_refresh: true,
             enhanced_route_refresh: true,
+            add_path_receive: kittbgpd::wire::Families::NONE,
+            add_path_send: kittbgpd::wire::Families::NONE,
         }
     );
     assert_eq!(session().max_message_len(), 4096);
