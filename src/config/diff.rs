@@ -211,7 +211,8 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
         extended_next_hop,
         ttl_security,
         rr_client,
-        passive
+        passive,
+        add_paths
     );
     if o.cost_auto != n.cost_auto {
         push(

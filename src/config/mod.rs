@@ -11,7 +11,7 @@ mod validate;
 pub mod wireguard;
 
 pub use validate::{
-    load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
+    load, parse, AddPaths, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
     OnStop,
 };
 
