@@ -85,6 +85,7 @@ fn route_monitoring_pre_and_post_policy() {
             ..Default::default()
         }),
         verdict: Ok(()),
+        path_id: 0,
     };
     let routes = [
         ("10.255.0.2/32".parse().unwrap(), &r),

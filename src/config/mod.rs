@@ -11,8 +11,8 @@ mod validate;
 pub mod wireguard;
 
 pub use validate::{
-    load, parse, AddPaths, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
-    OnStop,
+    load, parse, AddPaths, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks,
+    Neighbor, OnStop,
 };
 
 /// Default TCP port of the fabric (both sides listen and connect here).

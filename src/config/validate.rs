@@ -863,7 +863,10 @@ hold_time = 9
         .replacen("[defaults]\n", "[defaults]\nadd_paths = \"receive\"\n", 1);
         let c = parse(&text, "f.toml").unwrap();
         let modes: Vec<AddPaths> = c.neighbors.iter().map(|n| n.add_paths).collect();
-        assert_eq!(modes, [AddPaths::Receive, AddPaths::Receive, AddPaths::Both]);
+        assert_eq!(
+            modes,
+            [AddPaths::Receive, AddPaths::Receive, AddPaths::Both]
+        );
         assert!(parse(GOOD, "f.toml")
             .unwrap()
             .neighbors
@@ -876,7 +879,8 @@ hold_time = 9
         assert!(
             e.iter().any(|e| e.key == "neighbor[2].add_paths"
                 && e.line == 27
-                && e.message.contains("expected one of off, receive, send, both")),
+                && e.message
+                    .contains("expected one of off, receive, send, both")),
             "{e:?}"
         );
     }

@@ -56,7 +56,9 @@ impl Rib {
                     }],
                 }),
                 Some(Source::Peer(best)) => {
-                    if let Some((e, r)) = paths(loc, id).find(|(e, _)| e.peer as usize == best) {
+                    if let Some((e, r)) = paths(loc, id)
+                        .find(|(e, _)| e.peer as usize == best && e.route == dest.best_route)
+                    {
                         let cost = self.peers.get(best).map_or(0, |p| p.link_cost());
                         let attrs = PathAttributes {
                             med: Some(total_med(r.attrs.med, cost)),

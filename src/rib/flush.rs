@@ -8,7 +8,7 @@ use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
 use super::{Peer, PeerId, Rib, RibOutput};
-use crate::wire::{Origin, PathAttributes};
+use crate::wire::Origin;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -22,12 +22,14 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
         cluster_len: 0,
         originator: router_id,
         address: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        path_id: 0,
     }
 }
 
 /// What the decision sees of a path from `peer`: its MED is the received one
 /// plus the link cost in force now.
-pub(super) fn path_candidate(peer_id: PeerId, a: &PathAttributes, peer: &Peer) -> Candidate {
+pub(super) fn path_candidate(peer_id: PeerId, r: &InRoute, peer: &Peer) -> Candidate {
+    let a = &r.attrs;
     Candidate {
         source: Source::Peer(peer_id),
         local_pref: a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
@@ -36,6 +38,7 @@ pub(super) fn path_candidate(peer_id: PeerId, a: &PathAttributes, peer: &Peer) -
         cluster_len: a.cluster_list.len(),
         originator: a.originator_id.unwrap_or_else(|| peer.remote_id()),
         address: peer.cfg.address,
+        path_id: r.path_id,
     }
 }
 
@@ -69,7 +72,7 @@ pub(super) fn candidates(
     }
     for (e, r) in paths(loc, id) {
         if let Some(peer) = peers.get(e.peer as usize) {
-            out.push(path_candidate(e.peer as usize, &r.attrs, peer));
+            out.push(path_candidate(e.peer as usize, r, peer));
             routes.push(e.route);
         }
     }

@@ -286,15 +286,22 @@ impl Rib {
                 if !loc.slab[id as usize].live() {
                     continue;
                 }
-                let old = loc.remove_entry(id, pid);
-                if old == loc_rib::NONE {
-                    continue;
+                let mut any = false;
+                loop {
+                    // Every path of the peer (several with ADD-PATH).
+                    let old = loc.remove_entry(id, pid, loc_rib::NONE);
+                    if old == loc_rib::NONE {
+                        break;
+                    }
+                    any = true;
+                    if loc.routes.get(old).verdict.is_ok() {
+                        loc.touch(id);
+                    }
+                    loc.routes.dec(old);
                 }
-                if loc.routes.get(old).verdict.is_ok() {
-                    loc.touch(id);
+                if any {
+                    loc.release(id);
                 }
-                loc.routes.dec(old);
-                loc.release(id);
             }
             loc.routes.sweep();
         }
@@ -344,10 +351,11 @@ impl Rib {
             if !loc.slab[id as usize].live() {
                 continue;
             }
-            if let Some(r) = loc.entry(id, peer as u32) {
-                if loc.routes.get(r).verdict.is_ok() {
-                    loc.touch(id);
-                }
+            if loc
+                .peer_routes(id, peer as u32)
+                .any(|r| loc.routes.get(r).verdict.is_ok())
+            {
+                loc.touch(id);
             }
         }
     }
@@ -375,15 +383,16 @@ impl Rib {
         let mut v: Vec<(IpNet, InRoute)> = self
             .loc
             .ids()
-            .filter_map(|id| {
-                let r = self.loc.entry(id, peer as u32)?;
-                Some((
-                    self.loc.slab[id as usize].prefix,
-                    self.loc.routes.get(r).clone(),
-                ))
+            .flat_map(|id| {
+                self.loc.peer_routes(id, peer as u32).map(move |r| {
+                    (
+                        self.loc.slab[id as usize].prefix,
+                        self.loc.routes.get(r).clone(),
+                    )
+                })
             })
             .collect();
-        v.sort_by_key(|(p, _)| *p);
+        v.sort_by_key(|(p, r)| (*p, r.path_id));
         v
     }
 

@@ -24,7 +24,7 @@ pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn ll(i: u16) -> Ipv6Addr {
+pub(super) fn ll(i: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i)
 }
 
@@ -795,6 +795,7 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     assert_eq!(rib.counts(1).advertised, 2);
 }
 
+mod addpath;
 mod graceful;
 mod hardening;
 

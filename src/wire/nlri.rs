@@ -178,6 +178,11 @@ impl Ipv4Prefixes {
         self.next_prefix().map(|p| (id, p))
     }
 
+    /// (Path Identifier, prefix) pairs; ids are 0 without ADD-PATH.
+    pub fn with_path_ids(mut self) -> impl Iterator<Item = (u32, Ipv4Net)> {
+        std::iter::from_fn(move || self.next_path())
+    }
+
     #[inline]
     fn path_id(&mut self) -> Option<u32> {
         if !self.add_path {
@@ -276,6 +281,11 @@ impl Ipv6Prefixes {
     pub fn next_path(&mut self) -> Option<(u32, Ipv6Net)> {
         let id = self.path_id()?;
         self.next_prefix().map(|p| (id, p))
+    }
+
+    /// (Path Identifier, prefix) pairs; ids are 0 without ADD-PATH.
+    pub fn with_path_ids(mut self) -> impl Iterator<Item = (u32, Ipv6Net)> {
+        std::iter::from_fn(move || self.next_path())
     }
 
     #[inline]
