@@ -199,7 +199,7 @@ impl Rib {
             scratch: Vec::new(),
             scratch_routes: Vec::new(),
         };
-        for id in dirty {
+        for &id in &dirty {
             let (src, route, export) = decider.decide(loc, id);
             let d = &loc.slab[id as usize];
             let prefix = d.prefix;
@@ -240,6 +240,7 @@ impl Rib {
         for (q, adj_out) in queues {
             peers[q].adj_out = adj_out;
         }
+        super::addpath_out::mark_dirty(peers, &dirty);
         loc.routes.sweep();
         loc.exports.sweep();
         interner.maybe_purge();

@@ -14,6 +14,7 @@
 //! [`transmit`] the pull of UPDATEs per peer,
 //! [`explain`] the views for operators, [`export`] encoding helpers.
 
+mod addpath_out;
 mod adj_in;
 mod adj_out;
 pub mod decision;
@@ -166,6 +167,8 @@ struct Peer {
     session: Option<Session>,
     adj_in: AdjRibIn,
     adj_out: adj_out::AdjRibOut,
+    /// ADD-PATH send side (RFC 7911): every path, on families negotiated for it.
+    addpath_out: addpath_out::AddPathOut,
     /// Over the import limit and reported; cleared when the count drops below.
     limit_hit: bool,
     /// Helping a graceful restart: stale routes go at this time ([`graceful`]).
@@ -248,6 +251,7 @@ impl Rib {
             session: None,
             adj_in: AdjRibIn::default(),
             adj_out: adj_out::AdjRibOut::default(),
+            addpath_out: addpath_out::AddPathOut::default(),
             limit_hit: false,
             stale_until: None,
             filtered_dropped: 0,
@@ -268,6 +272,7 @@ impl Rib {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
+        p.addpath_out.start(&ctx);
         p.session = Some(Session { ctx, remote_id });
         p.adj_out.sync = Some(0);
         p.adj_out.eor = true;
@@ -279,6 +284,7 @@ impl Rib {
             return;
         };
         p.adj_out.clear(&mut self.loc);
+        p.addpath_out.clear(&mut self.loc);
         if !p.adj_in.is_empty() {
             let loc = &mut self.loc;
             let pid = peer as u32;

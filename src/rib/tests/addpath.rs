@@ -179,3 +179,156 @@ fn import_limit_counts_paths() {
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&3) && ids.contains(&2), "{ids:?}");
 }
+
+/// What an ADD-PATH receiver got: announced (path id, prefix, attrs), withdrawn (path id, prefix), End-of-RIBs.
+#[derive(Debug, Default)]
+struct GotPaths {
+    announced: Vec<(u32, IpNet, PathAttributes)>,
+    withdrawn: Vec<(u32, IpNet)>,
+    eor: usize,
+}
+
+fn got_paths(outputs: &[RibOutput], peer: PeerId) -> GotPaths {
+    let mut g = GotPaths::default();
+    let their_view = ap_neg(true, false);
+    for o in outputs {
+        let RibOutput::Send { peer: p, messages } = o else {
+            continue;
+        };
+        if *p != peer {
+            continue;
+        }
+        for m in messages {
+            let Message::Update(u) = Message::decode(m.clone(), &their_view).unwrap() else {
+                continue;
+            };
+            if u.is_end_of_rib().is_some() {
+                g.eor += 1;
+                continue;
+            }
+            let mut w = u.withdrawn_v4();
+            while let Some((i, n)) = w.next_path() {
+                g.withdrawn.push((i, IpNet::V4(n)));
+            }
+            if let Some(r) = &u.attrs.mp_unreach {
+                g.withdrawn.extend(r.prefixes().with_path_ids());
+            }
+            let mut n = u.nlri_v4();
+            while let Some((i, p)) = n.next_path() {
+                g.announced.push((i, IpNet::V4(p), u.attrs.without_reach()));
+            }
+            if let Some(r) = &u.attrs.mp_reach {
+                for (i, p) in r.prefixes().with_path_ids() {
+                    g.announced.push((i, p, u.attrs.without_reach()));
+                }
+            }
+        }
+    }
+    g
+}
+
+/// p1..p3 plain clients, p4 (id 3) an ADD-PATH client we send every path to.
+fn reflector() -> Rib {
+    let mut rib = rib_with([Some(10), Some(20), Some(1)]);
+    let id = rib.add_peer(peer_cfg(4, Some(1)));
+    up_with(&mut rib, id, ap_neg(false, true));
+    flush(&mut rib);
+    rib
+}
+
+#[test]
+fn every_path_goes_to_an_add_path_peer_the_best_to_others() {
+    let mut rib = reflector();
+    rib.update(0, &announce(Some(5), &[P]));
+    rib.update(1, &announce(Some(1), &[P]));
+    let out = flush(&mut rib);
+    let g = got_paths(&out, 3);
+    assert_eq!(g.announced.len(), 2, "{g:?}");
+    let (a, b) = (&g.announced[0], &g.announced[1]);
+    assert_ne!(a.0, b.0, "distinct path ids");
+    assert!(a.1 == net(P) && b.1 == net(P));
+    // Reflected attributes per path (RFC 4456 §8): originator, cluster list, MED + link cost.
+    let mut per_origin: Vec<_> = g
+        .announced
+        .iter()
+        .map(|(_, _, a)| (a.originator_id, a.med, a.cluster_list.clone()))
+        .collect();
+    per_origin.sort();
+    assert_eq!(
+        per_origin,
+        [
+            (Some(Ipv4Addr::new(10, 0, 0, 11)), Some(15), vec![ME]),
+            (Some(Ipv4Addr::new(10, 0, 0, 12)), Some(21), vec![ME])
+        ]
+    );
+    // A plain peer gets the best path only (p1: 5 + 10 < 1 + 20).
+    let plain = got(&out, 2);
+    assert_eq!(plain.announced.len(), 1);
+    assert_eq!(plain.announced[0].1.med, Some(15));
+    // Withdrawing one source withdraws its path id only, best or not.
+    let p1_id = g.announced.iter().find(|x| x.2.med == Some(15)).unwrap().0;
+    let p2_id = g.announced.iter().find(|x| x.2.med == Some(21)).unwrap().0;
+    rib.update(0, &withdraw(&[P]));
+    let out = flush(&mut rib);
+    let g = got_paths(&out, 3);
+    assert_eq!(g.withdrawn, [(p1_id, net(P))]);
+    assert!(g.announced.is_empty(), "p2's path is unchanged: {g:?}");
+    // A changed path keeps its id (implicit replacement, RFC 7911 §3).
+    rib.update(1, &announce(Some(7), &[P]));
+    let out = flush(&mut rib);
+    let g = got_paths(&out, 3);
+    assert_eq!(g.announced.len(), 1);
+    assert_eq!((g.announced[0].0, g.announced[0].2.med), (p2_id, Some(27)));
+    assert!(g.withdrawn.is_empty());
+    // The last path gone: withdrawn by its id.
+    rib.update(1, &withdraw(&[P]));
+    let g = got_paths(&flush(&mut rib), 3);
+    assert_eq!(g.withdrawn, [(p2_id, net(P))]);
+}
+
+#[test]
+fn add_path_peer_gets_no_path_back_and_sees_paths_of_an_add_path_source() {
+    let mut rib = reflector();
+    // p1 sends two paths with ADD-PATH; p4 announces one itself.
+    up_with(&mut rib, 0, ap_neg(true, false));
+    rib.update(0, &announce_paths(5, &[(1, P), (2, P)], 5));
+    rib.update(3, &announce(Some(1), &[P]));
+    let out = flush(&mut rib);
+    let g = got_paths(&out, 3);
+    // p1's two paths, each with its own id; p4's own path not sent back.
+    assert_eq!(g.announced.len(), 2, "{g:?}");
+    assert_ne!(g.announced[0].0, g.announced[1].0);
+    assert!(g
+        .announced
+        .iter()
+        .all(|(_, _, a)| a.originator_id == Some(Ipv4Addr::new(10, 0, 0, 11))));
+}
+
+#[test]
+fn initial_table_route_refresh_and_end_of_rib_with_add_path() {
+    let mut rib = rib_with([Some(10), Some(20), Some(1)]);
+    rib.update(0, &announce(Some(5), &[P]));
+    rib.update(0, &announce(Some(5), &["10.255.0.7/32"]));
+    rib.update(1, &announce(Some(1), &[P]));
+    rib.set_originated([net("10.255.0.1/32")].into());
+    flush(&mut rib);
+    let id = rib.add_peer(peer_cfg(4, Some(1)));
+    up_with(&mut rib, id, ap_neg(false, true));
+    let g = got_paths(&flush(&mut rib), id);
+    let mut got: Vec<(u32, IpNet)> = g.announced.iter().map(|x| (x.0, x.1)).collect();
+    got.sort_unstable_by_key(|x| (x.1, x.0));
+    assert_eq!(got.len(), 4, "{g:?}");
+    assert_eq!(g.eor, 2, "End-of-RIB per family, after the paths");
+    // ROUTE-REFRESH for IPv6: both paths of P again, same ids.
+    rib.route_refresh(id, crate::wire::AFI_IPV6);
+    let g = got_paths(&flush(&mut rib), id);
+    let mut again: Vec<(u32, IpNet)> = g.announced.iter().map(|x| (x.0, x.1)).collect();
+    again.sort_unstable_by_key(|x| (x.1, x.0));
+    let v6: Vec<_> = got.iter().filter(|x| x.1 == net(P)).copied().collect();
+    assert_eq!(again, v6);
+    // Session down and up: everything again.
+    rib.peer_down(id);
+    up_with(&mut rib, id, ap_neg(false, true));
+    let g = got_paths(&flush(&mut rib), id);
+    assert_eq!(g.announced.len(), 4);
+}
