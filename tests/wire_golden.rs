@@ -14,6 +14,9 @@ use kittbgpd::wire::{
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
+#[path = "wire_golden/add_paths.rs"]
+mod add_paths;
+
 const BIRD_AS: u32 = 4242421945;
 
 fn golden(name: &str) -> Bytes {

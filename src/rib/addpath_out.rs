@@ -157,15 +157,17 @@ pub(super) fn mark_dirty(peers: &mut [Peer], dirty: &[u32]) {
 /// Outgoing attributes per (received set, MED, originator) within one pull.
 type ExportCache = FastMap<(usize, u32, Ipv4Addr), u32>;
 
+/// Paths sharing one outgoing attribute set.
+struct Group {
+    attrs: Arc<PathAttributes>,
+    v4: Vec<(u32, Ipv4Net)>,
+    v6: Vec<(u32, Ipv6Net)>,
+}
+
 /// Changes for one peer: (path id, prefix) by export id, and withdrawals.
 #[derive(Default)]
 struct Batch {
-    groups: Vec<(
-        u32,
-        Arc<PathAttributes>,
-        Vec<(u32, Ipv4Net)>,
-        Vec<(u32, Ipv6Net)>,
-    )>,
+    groups: Vec<Group>,
     index: FastMap<u32, usize>,
     withdraw_v4: Vec<(u32, Ipv4Net)>,
     withdraw_v6: Vec<(u32, Ipv6Net)>,
@@ -175,12 +177,16 @@ impl Batch {
     fn announce(&mut self, path: u32, prefix: IpNet, export: u32, attrs: &Arc<PathAttributes>) {
         let groups = &mut self.groups;
         let i = *self.index.entry(export).or_insert_with(|| {
-            groups.push((export, attrs.clone(), Vec::new(), Vec::new()));
+            groups.push(Group {
+                attrs: attrs.clone(),
+                v4: Vec::new(),
+                v6: Vec::new(),
+            });
             groups.len() - 1
         });
         match prefix {
-            IpNet::V4(p) => self.groups[i].2.push((path, p)),
-            IpNet::V6(p) => self.groups[i].3.push((path, p)),
+            IpNet::V4(p) => self.groups[i].v4.push((path, p)),
+            IpNet::V6(p) => self.groups[i].v6.push((path, p)),
         }
     }
 
@@ -207,7 +213,7 @@ impl Batch {
             log(b.withdraw_v6(self.withdraw_v6, out));
         }
         let mut failed = Vec::new();
-        for (_, attrs, v4, v6) in self.groups {
+        for Group { attrs, v4, v6 } in self.groups {
             if let (false, Some(nh)) = (v4.is_empty(), ctx.v4_route_next_hop()) {
                 if let Err(e) = b.announce_v4(&attrs, nh, v4.iter().copied(), out) {
                     warn!(

@@ -151,7 +151,7 @@ impl Rib {
                 loc.prefetch(prefix);
             }
             // Route ids of this UPDATE by (next hop, verdict, path id): mostly one.
-            let mut ids: Vec<(Option<IpAddr>, Result<(), FilterReason>, u32, u32)> = Vec::new();
+            let mut ids: Vec<RouteIdOf> = Vec::new();
             for (prefix, path, (next_hop, nh_verdict)) in announced {
                 let path_id = path.unwrap_or(0);
                 let next_hop: Option<IpAddr> = *next_hop;
@@ -253,6 +253,9 @@ impl Rib {
         learned
     }
 }
+
+/// A route id of one UPDATE by (next hop, verdict, path id).
+type RouteIdOf = (Option<IpAddr>, Result<(), FilterReason>, u32, u32);
 
 /// Whether `filtered` routes fill a `filtered_limit` (0: no limit).
 fn filtered_full(limit: u32, filtered: usize) -> bool {

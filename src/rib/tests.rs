@@ -134,25 +134,29 @@ pub(super) struct Got {
     pub messages: Vec<Message>,
 }
 
+/// The messages sent to `peer`, decoded as it sees its session (`n`).
+pub(super) fn sent_to(outputs: &[RibOutput], peer: PeerId, n: Negotiated) -> Vec<Message> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            RibOutput::Send { peer: p, messages } if *p == peer => Some(messages),
+            _ => None,
+        })
+        .flatten()
+        .map(|m| Message::decode(m.clone(), &n).unwrap())
+        .collect()
+}
+
 pub(super) fn got(outputs: &[RibOutput], peer: PeerId) -> Got {
     let mut g = Got::default();
-    for o in outputs {
-        let RibOutput::Send { peer: p, messages } = o else {
-            continue;
-        };
-        if *p != peer {
-            continue;
-        }
-        for m in messages {
-            let m = Message::decode(m.clone(), &neg()).unwrap();
-            if let Message::Update(u) = &m {
-                g.withdrawn.extend(u.withdrawn_all());
-                for p in u.announced() {
-                    g.announced.push((p, u.attrs.without_reach()));
-                }
+    for m in sent_to(outputs, peer, neg()) {
+        if let Message::Update(u) = &m {
+            g.withdrawn.extend(u.withdrawn_all());
+            for p in u.announced() {
+                g.announced.push((p, u.attrs.without_reach()));
             }
-            g.messages.push(m);
         }
+        g.messages.push(m);
     }
     g
 }

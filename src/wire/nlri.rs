@@ -134,6 +134,79 @@ pub fn put(out: &mut impl BufMut, p: IpNet) {
     }
 }
 
+/// What [`Ipv4Prefixes`] and [`Ipv6Prefixes`] share: construction, Path
+/// Identifiers (RFC 7911 §3) and iteration over `next_prefix`.
+macro_rules! prefix_list {
+    ($list:ident, $net:ty, $validate:ident, $validate_as:ident) => {
+        impl $list {
+            /// Validates `buf` and iterates it.
+            pub fn new(buf: Bytes) -> Result<Self, NlriError> {
+                $validate(&buf)?;
+                Ok(Self::validated(buf))
+            }
+
+            /// Iterates `buf` that was validated earlier.
+            pub(crate) fn validated(buf: Bytes) -> Self {
+                Self::validated_as(buf, false)
+            }
+
+            /// Iterates `buf` validated earlier, with Path Identifiers if `add_path`.
+            pub(crate) fn validated_as(buf: Bytes, add_path: bool) -> Self {
+                Self {
+                    buf,
+                    pos: 0,
+                    add_path,
+                }
+            }
+
+            /// Validates `buf` (with Path Identifiers if `add_path`) and iterates it.
+            pub fn new_as(buf: Bytes, add_path: bool) -> Result<Self, NlriError> {
+                $validate_as(&buf, add_path)?;
+                Ok(Self::validated_as(buf, add_path))
+            }
+
+            /// The next (Path Identifier, prefix); the id is 0 without ADD-PATH.
+            #[inline]
+            pub fn next_path(&mut self) -> Option<(u32, $net)> {
+                let id = self.path_id()?;
+                self.next_prefix().map(|p| (id, p))
+            }
+
+            /// (Path Identifier, prefix) pairs; ids are 0 without ADD-PATH.
+            pub fn with_path_ids(mut self) -> impl Iterator<Item = (u32, $net)> {
+                std::iter::from_fn(move || self.next_path())
+            }
+
+            #[inline]
+            fn path_id(&mut self) -> Option<u32> {
+                if !self.add_path {
+                    return Some(0);
+                }
+                let &[a, b, c, d] = self.buf.get(self.pos..self.pos + 4)? else {
+                    return None;
+                };
+                self.pos += 4;
+                Some(u32::from_be_bytes([a, b, c, d]))
+            }
+        }
+
+        impl Iterator for $list {
+            type Item = $net;
+
+            #[inline]
+            fn next(&mut self) -> Option<$net> {
+                if self.add_path {
+                    self.path_id()?;
+                }
+                self.next_prefix()
+            }
+        }
+    };
+}
+
+prefix_list!(Ipv4Prefixes, Ipv4Net, validate_v4, validate_v4_as);
+prefix_list!(Ipv6Prefixes, Ipv6Net, validate_v6, validate_v6_as);
+
 /// Iterator over a validated IPv4 prefix list. Stops at the first malformed
 /// entry, so it never panics even on unvalidated input.
 #[derive(Clone, Debug, Default)]
@@ -142,70 +215,6 @@ pub struct Ipv4Prefixes {
     pos: usize,
     /// A 4-octet Path Identifier precedes each prefix (RFC 7911 §3).
     add_path: bool,
-}
-
-impl Ipv4Prefixes {
-    /// Validates `buf` and iterates it.
-    pub fn new(buf: Bytes) -> Result<Self, NlriError> {
-        validate_v4(&buf)?;
-        Ok(Self::validated(buf))
-    }
-
-    /// Iterates `buf` that was validated earlier.
-    pub(crate) fn validated(buf: Bytes) -> Self {
-        Self::validated_as(buf, false)
-    }
-
-    /// Iterates `buf` validated earlier with Path Identifiers if `add_path`.
-    pub(crate) fn validated_as(buf: Bytes, add_path: bool) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            add_path,
-        }
-    }
-
-    /// Validates `buf` (with Path Identifiers if `add_path`) and iterates it.
-    pub fn new_as(buf: Bytes, add_path: bool) -> Result<Self, NlriError> {
-        validate_v4_as(&buf, add_path)?;
-        Ok(Self::validated_as(buf, add_path))
-    }
-
-    /// The next (Path Identifier, prefix); the id is 0 without ADD-PATH.
-    #[inline]
-    pub fn next_path(&mut self) -> Option<(u32, Ipv4Net)> {
-        let id = self.path_id()?;
-        self.next_prefix().map(|p| (id, p))
-    }
-
-    /// (Path Identifier, prefix) pairs; ids are 0 without ADD-PATH.
-    pub fn with_path_ids(mut self) -> impl Iterator<Item = (u32, Ipv4Net)> {
-        std::iter::from_fn(move || self.next_path())
-    }
-
-    #[inline]
-    fn path_id(&mut self) -> Option<u32> {
-        if !self.add_path {
-            return Some(0);
-        }
-        let &[a, b, c, d] = self.buf.get(self.pos..self.pos + 4)? else {
-            return None;
-        };
-        self.pos += 4;
-        Some(u32::from_be_bytes([a, b, c, d]))
-    }
-}
-
-impl Iterator for Ipv4Prefixes {
-    type Item = Ipv4Net;
-
-    #[inline]
-    fn next(&mut self) -> Option<Ipv4Net> {
-        if self.add_path {
-            self.path_id()?;
-        }
-        self.next_prefix()
-    }
 }
 
 impl Ipv4Prefixes {
@@ -248,69 +257,6 @@ pub struct Ipv6Prefixes {
     pos: usize,
     /// A 4-octet Path Identifier precedes each prefix (RFC 7911 §3).
     add_path: bool,
-}
-
-impl Ipv6Prefixes {
-    /// Validates `buf` and iterates it.
-    pub fn new(buf: Bytes) -> Result<Self, NlriError> {
-        validate_v6(&buf)?;
-        Ok(Self::validated(buf))
-    }
-
-    pub(crate) fn validated(buf: Bytes) -> Self {
-        Self::validated_as(buf, false)
-    }
-
-    /// Iterates `buf` validated earlier with Path Identifiers if `add_path`.
-    pub(crate) fn validated_as(buf: Bytes, add_path: bool) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            add_path,
-        }
-    }
-
-    /// Validates `buf` (with Path Identifiers if `add_path`) and iterates it.
-    pub fn new_as(buf: Bytes, add_path: bool) -> Result<Self, NlriError> {
-        validate_v6_as(&buf, add_path)?;
-        Ok(Self::validated_as(buf, add_path))
-    }
-
-    /// The next (Path Identifier, prefix); the id is 0 without ADD-PATH.
-    #[inline]
-    pub fn next_path(&mut self) -> Option<(u32, Ipv6Net)> {
-        let id = self.path_id()?;
-        self.next_prefix().map(|p| (id, p))
-    }
-
-    /// (Path Identifier, prefix) pairs; ids are 0 without ADD-PATH.
-    pub fn with_path_ids(mut self) -> impl Iterator<Item = (u32, Ipv6Net)> {
-        std::iter::from_fn(move || self.next_path())
-    }
-
-    #[inline]
-    fn path_id(&mut self) -> Option<u32> {
-        if !self.add_path {
-            return Some(0);
-        }
-        let &[a, b, c, d] = self.buf.get(self.pos..self.pos + 4)? else {
-            return None;
-        };
-        self.pos += 4;
-        Some(u32::from_be_bytes([a, b, c, d]))
-    }
-}
-
-impl Iterator for Ipv6Prefixes {
-    type Item = Ipv6Net;
-
-    #[inline]
-    fn next(&mut self) -> Option<Ipv6Net> {
-        if self.add_path {
-            self.path_id()?;
-        }
-        self.next_prefix()
-    }
 }
 
 impl Ipv6Prefixes {

@@ -27,18 +27,17 @@ pub(super) fn up_with(rib: &mut Rib, id: PeerId, n: Negotiated) {
     rib.peer_up(id, ExportContext::new(n, Some(local)), remote_id);
 }
 
-fn pack<P: Pfx>(ps: &[P]) -> bytes::Bytes {
+/// IPv6 (path id, prefix) pairs packed as an ADD-PATH prefix list.
+fn v6_paths(paths: &[(u32, &str)]) -> bytes::Bytes {
     let mut b = BytesMut::new();
-    ps.iter().for_each(|p| p.put(&mut b));
+    for (i, p) in paths {
+        (*i, p.parse::<ipnet::Ipv6Net>().unwrap()).put(&mut b);
+    }
     b.freeze()
 }
 
 /// IPv6 paths (path id, prefix) announced with next hop fe80::1:`nh` and MED `med`.
 pub(super) fn announce_paths(med: u32, paths: &[(u32, &str)], nh: u16) -> Update {
-    let ps: Vec<(u32, ipnet::Ipv6Net)> = paths
-        .iter()
-        .map(|(i, p)| (*i, p.parse().unwrap()))
-        .collect();
     Update {
         attrs: PathAttributes {
             mp_reach: Some(MpReach {
@@ -47,7 +46,7 @@ pub(super) fn announce_paths(med: u32, paths: &[(u32, &str)], nh: u16) -> Update
                     global: Ipv6Addr::UNSPECIFIED,
                     link_local: Some(ll(nh)),
                 },
-                nlri: pack(&ps),
+                nlri: v6_paths(paths),
                 add_path: true,
             }),
             ..attrs(Some(med))
@@ -57,15 +56,11 @@ pub(super) fn announce_paths(med: u32, paths: &[(u32, &str)], nh: u16) -> Update
 }
 
 pub(super) fn withdraw_paths(paths: &[(u32, &str)]) -> Update {
-    let ps: Vec<(u32, ipnet::Ipv6Net)> = paths
-        .iter()
-        .map(|(i, p)| (*i, p.parse().unwrap()))
-        .collect();
     Update {
         attrs: PathAttributes {
             mp_unreach: Some(MpUnreach {
                 afi_safi: AfiSafi::IPV6_UNICAST,
-                withdrawn: pack(&ps),
+                withdrawn: v6_paths(paths),
                 add_path: true,
             }),
             ..Default::default()
@@ -190,37 +185,28 @@ struct GotPaths {
 
 fn got_paths(outputs: &[RibOutput], peer: PeerId) -> GotPaths {
     let mut g = GotPaths::default();
-    let their_view = ap_neg(true, false);
-    for o in outputs {
-        let RibOutput::Send { peer: p, messages } = o else {
+    for m in sent_to(outputs, peer, ap_neg(true, false)) {
+        let Message::Update(u) = m else {
             continue;
         };
-        if *p != peer {
+        if u.is_end_of_rib().is_some() {
+            g.eor += 1;
             continue;
         }
-        for m in messages {
-            let Message::Update(u) = Message::decode(m.clone(), &their_view).unwrap() else {
-                continue;
-            };
-            if u.is_end_of_rib().is_some() {
-                g.eor += 1;
-                continue;
-            }
-            let mut w = u.withdrawn_v4();
-            while let Some((i, n)) = w.next_path() {
-                g.withdrawn.push((i, IpNet::V4(n)));
-            }
-            if let Some(r) = &u.attrs.mp_unreach {
-                g.withdrawn.extend(r.prefixes().with_path_ids());
-            }
-            let mut n = u.nlri_v4();
-            while let Some((i, p)) = n.next_path() {
-                g.announced.push((i, IpNet::V4(p), u.attrs.without_reach()));
-            }
-            if let Some(r) = &u.attrs.mp_reach {
-                for (i, p) in r.prefixes().with_path_ids() {
-                    g.announced.push((i, p, u.attrs.without_reach()));
-                }
+        let mut w = u.withdrawn_v4();
+        while let Some((i, n)) = w.next_path() {
+            g.withdrawn.push((i, IpNet::V4(n)));
+        }
+        if let Some(r) = &u.attrs.mp_unreach {
+            g.withdrawn.extend(r.prefixes().with_path_ids());
+        }
+        let mut n = u.nlri_v4();
+        while let Some((i, p)) = n.next_path() {
+            g.announced.push((i, IpNet::V4(p), u.attrs.without_reach()));
+        }
+        if let Some(r) = &u.attrs.mp_reach {
+            for (i, p) in r.prefixes().with_path_ids() {
+                g.announced.push((i, p, u.attrs.without_reach()));
             }
         }
     }

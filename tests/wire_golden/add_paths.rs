@@ -2,18 +2,13 @@
 //! tx` talking to a speaker that announced ADD-PATH receive
 //! (`KB_CAPTURE_ADD_PATHS=1 interop/capture_bird.sh tests/golden/add_paths`).
 //! Decoded with path ids, re-encoded and rebuilt to the identical bytes.
+//! A module of `wire_golden.rs` (its `golden` and `our_open`).
 
 use bytes::{Bytes, BytesMut};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use kittbgpd::wire::attr::{AsPath, MpNextHop, Origin, PathAttributes};
-use kittbgpd::wire::capability::{AddPathMode, Capability, ExtNhEntry};
-use kittbgpd::wire::{
-    AfiSafi, Families, Message, Negotiated, Open, Update, UpdateBuilder, AFI_IPV6,
-};
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use kittbgpd::wire::capability::{AddPathMode, Capability};
+use kittbgpd::wire::{AfiSafi, Families, Message, Negotiated, Open, Update, UpdateBuilder};
 
-const BIRD_AS: u32 = 4242421945;
 const ALL: Families = Families {
     ipv4_unicast: true,
     ipv6_unicast: true,
@@ -22,41 +17,17 @@ const ALL: Families = Families {
 const BIRD_PATH_ID: u32 = 5;
 
 fn golden(name: &str) -> Bytes {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/add_paths")
-        .join(name);
-    Bytes::from(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+    super::golden(&format!("add_paths/{name}"))
 }
 
 /// The speaker's OPEN (interop/capture_bird.py `our_open`, `--add-paths`).
 fn our_open() -> Open {
-    Open::new(
-        BIRD_AS,
-        240,
-        Ipv4Addr::new(10, 255, 0, 2),
-        vec![
-            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
-            Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
-            Capability::RouteRefresh,
-            Capability::EnhancedRouteRefresh,
-            Capability::ExtendedNextHop(vec![ExtNhEntry {
-                nlri: AfiSafi::IPV4_UNICAST,
-                nexthop_afi: AFI_IPV6,
-            }]),
-            Capability::ExtendedMessage,
-            Capability::GracefulRestart {
-                restart_state: false,
-                notification: false,
-                restart_time: 120,
-                families: vec![],
-            },
-            Capability::FourOctetAs(BIRD_AS),
-            Capability::AddPath(vec![
-                (AfiSafi::IPV4_UNICAST, AddPathMode::Receive),
-                (AfiSafi::IPV6_UNICAST, AddPathMode::Receive),
-            ]),
-        ],
-    )
+    let mut o = super::our_open();
+    o.capabilities.push(Capability::AddPath(vec![
+        (AfiSafi::IPV4_UNICAST, AddPathMode::Receive),
+        (AfiSafi::IPV6_UNICAST, AddPathMode::Receive),
+    ]));
+    o
 }
 
 fn bird_open() -> Open {
@@ -84,21 +55,7 @@ fn update(name: &str) -> (Bytes, Update) {
     }
 }
 
-fn attrs() -> PathAttributes {
-    PathAttributes {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::default()),
-        local_pref: Some(100),
-        ..Default::default()
-    }
-}
-
-fn bird_next_hop() -> MpNextHop {
-    MpNextHop::V6 {
-        global: Ipv6Addr::UNSPECIFIED,
-        link_local: Some("fe80::1:2".parse().unwrap()),
-    }
-}
+use super::{bird_next_hop, ibgp_attrs as attrs};
 
 #[test]
 fn bird_announces_add_path_send_and_negotiation_is_one_way() {
