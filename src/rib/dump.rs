@@ -114,8 +114,19 @@ fn dump_index(peer: u32) -> u16 {
 impl Rib {
     /// The route `peer` sent for `prefix` (Adj-RIB-In, accepted or filtered).
     pub fn received_route(&self, peer: PeerId, prefix: &ipnet::IpNet) -> Option<&super::InRoute> {
+        self.received_path(peer, prefix, None)
+    }
+
+    /// The route `peer` sent for `prefix` with Path Identifier `path` (RFC
+    /// 7911; `None`: the session has no ADD-PATH, its only route).
+    pub fn received_path(
+        &self,
+        peer: PeerId,
+        prefix: &ipnet::IpNet,
+        path: Option<u32>,
+    ) -> Option<&super::InRoute> {
         let id = self.loc.find(prefix)?;
-        let r = self.loc.entry(id, peer as u32)?;
+        let r = self.loc.path_entry(id, peer as u32, path)?;
         Some(self.loc.routes.get(r))
     }
 }

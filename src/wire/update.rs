@@ -202,6 +202,41 @@ impl Update {
         )
     }
 
+    /// All announced routes with their Path Identifier (`None` in a field
+    /// without ADD-PATH, RFC 7911): NLRI field, then MP_REACH_NLRI.
+    pub fn announced_paths(&self) -> impl Iterator<Item = (Option<u32>, IpNet)> + '_ {
+        let mp = self.attrs.mp_reach.as_ref();
+        self.paths(
+            self.nlri_v4(),
+            mp.map_or((Prefixes::None, false), |r| (r.prefixes(), r.add_path)),
+        )
+    }
+
+    /// All withdrawn routes with their Path Identifier (see [`Update::announced_paths`]).
+    pub fn withdrawn_paths(&self) -> impl Iterator<Item = (Option<u32>, IpNet)> + '_ {
+        let mp = self.attrs.mp_unreach.as_ref();
+        self.paths(
+            self.withdrawn_v4(),
+            mp.map_or((Prefixes::None, false), |u| (u.prefixes(), u.add_path)),
+        )
+    }
+
+    /// A field's prefixes then an MP attribute's, each with its path id if it has them.
+    fn paths(
+        &self,
+        field: Ipv4Prefixes,
+        (mp, mp_add_path): (Prefixes, bool),
+    ) -> impl Iterator<Item = (Option<u32>, IpNet)> + 'static {
+        let v4 = self.add_path;
+        field
+            .with_path_ids()
+            .map(move |(i, p)| (v4.then_some(i), IpNet::V4(p)))
+            .chain(
+                mp.with_path_ids()
+                    .map(move |(i, p)| (mp_add_path.then_some(i), p)),
+            )
+    }
+
     /// All withdrawn routes: Withdrawn Routes field, then MP_UNREACH_NLRI.
     pub fn withdrawn_all(&self) -> impl Iterator<Item = IpNet> + '_ {
         self.withdrawn_v4().map(IpNet::V4).chain(
