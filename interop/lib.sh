@@ -598,7 +598,9 @@ lab_ping_ll() { ip netns exec "$(lab_ns "$1")" ping -6 -c1 -W1 -q "fe80::$2:$1%w
 #   the underlay ("gateway recursive; igp table master4"), installed by the kernel protocols; the
 #   link sessions also copy the loopback's MED (the underlay cost) into igp_metric, which BIRD
 #   compares between overlay paths (its "igp metric" step: nearest exit).
-#   --rr-clients "J ...": on those multihop sessions "rr client" and "next hop keep" (a reflector).
+#   --rr-clients "J ...": on those multihop sessions "rr client" (a reflector); a reflector's
+#   multihop sessions all have "next hop keep" (clients and other reflectors: the originator's
+#   loopback stays the next hop; "next hop self" there would make the reflector every exit).
 #   --add-paths: ADD-PATH (RFC 7911) on the multihop sessions: "add paths tx" towards rr clients,
 #   "add paths on" (both) from a reflector to a non-client (another reflector), "add paths rx"
 #   on a client's.
@@ -730,8 +732,11 @@ EOF
                 printf '%s\n' "  ipv4 { import none; export none; };" "}"
                 continue
             fi
+            # a client sends its own routes with its loopback (the session's source); a reflector
+            # keeps every next hop, towards its clients and the other reflectors alike
             client=0 nh="next hop self" apx=""
-            [[ $rrc != *" $j "* ]] || { client=1; nh="next hop keep"; echo "  rr client;"; }
+            [[ $rrc == " " ]] || nh="next hop keep"
+            [[ $rrc != *" $j "* ]] || { client=1; echo "  rr client;"; }
             # a reflector (some --rr-clients) exchanges every path with the other reflectors too
             ((ap == 0)) || { apx="add paths rx;"; ((client == 0)) || apx="add paths tx;"
                              [[ $client == 1 || $rrc == " " ]] || apx="add paths on;"; }

@@ -131,7 +131,18 @@ wait_choices() {
         pass "$1 ($(oneline "$2"); after ${WAITED_MS} ms)"
     else
         fail "$1: want $(oneline "$2"), have $(oneline "$(actual)")"
+        diagnose "$2"
     fi
+}
+# diagnose EXPECTED: for each router not as expected, its view of the anycast prefix
+diagnose() {
+    local i want have
+    while read -r i want; do
+        have=$(actual_one "$i"); [[ $have != "$i $want" ]] || continue
+        info "router $i ($have, want $want): underlay route to the exits: $(lab_nh "$i" 10.255.0.3/32) / $(lab_nh "$i" 10.255.0.6/32)"
+        if is_bird "$i"; then birdc_n "$i" show route "$ANY/32" all | grep -E 'unicast|next_hop|via' | sed 's/^/       /'
+        else kb_show "$i" explain "$ANY/32" 2>&1 | sed 's/^/       /'; fi
+    done <<< "$1"
 }
 
 ping_any() {  # ping_any I: one ping from router i's loopback to the anycast address answers
@@ -170,7 +181,7 @@ ip -n "$(lab_ns 6)" addr add "$ANY/32" dev lo
 
 # ADD-PATH (RFC 7911) if this kittbgpd has it: reflectors send every path, clients take them
 ADDPATH=1
-printf 'router_id = "10.0.0.1"\nlocal_as = 1\n[defaults]\nadd_paths = "both"\n' > "$KB_LAB_STATE/ap.toml"
+printf 'router_id = "10.0.0.1"\nlocal_as = 1\n[loopbacks]\nipv4 = ["10.0.0.0/24"]\n[defaults]\nadd_paths = "both"\n' > "$KB_LAB_STATE/ap.toml"
 "$BIN" check -c "$KB_LAB_STATE/ap.toml" >/dev/null 2>&1 || ADDPATH=0
 info "ADD-PATH: $( ((ADDPATH)) && echo "on (kittbgpd add_paths, BIRD add paths)" || echo "off: this kittbgpd has no add_paths (each reflector then sends only its best path)")"
 
@@ -258,6 +269,7 @@ for r in $RRS; do
     wait_for "rr_down $r" 20 0.2 || info "reflector $r: some sessions still up"
     sleep 5
     during=$(actual)
+    [[ $during == "$before" ]] || diagnose "$before"
     for i in $NODES; do
         lab_run "$i" ipmon "$KB_LAB_STATE/ipmon.$r.$i" ip -4 monitor route
     done
