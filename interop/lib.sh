@@ -1176,6 +1176,20 @@ for i, ns in zip(a[::2], a[1::2]):
 ' "${args[@]}" | LC_ALL=C sort
 }
 
+# lab_ping_lost FILE: the echoes a continuous `ping` (stopped by SIGINT; its output in FILE) got
+# no reply for, e.g. "0" or "2 (seq 14 15)"; the last one sent is left out (SIGINT may come
+# before its reply could); "?" if FILE holds no summary
+lab_ping_lost() {
+    awk '
+        /icmp_seq=[0-9]+ .*time=/ { match($0, /icmp_seq=[0-9]+/); ok[substr($0, RSTART + 9, RLENGTH - 9) + 0] = 1 }
+        / packets transmitted/ { sent = $1 }
+        END {
+            if (sent == "") { print "?"; exit }
+            for (q = 1; q < sent; q++) if (!(q in ok)) { n++; l = l " " q }
+            print (n ? n " (seq" l ")" : 0)
+        }' "$1"
+}
+
 # lab_ping_matrix SRC... -- DST...: from every node SRC to every node DST's IPv4 and IPv6 loopback
 # (SRC != DST), one ping each (-W 1, from SRC's own loopback), all at once; one line per pair,
 # sorted: "SRC DST_ADDRESS ok|lost"

@@ -180,10 +180,10 @@ else fail "d: step 3: $(svc_all)"; fi
 for i in $NODES; do lab_kill "pingsvc-$i" INT 2 || true; lab_kill "pinglo-$i" INT 2 || true; done
 loss="" sent=0
 for f in "$KB_LAB_STATE"/ping.*; do
-    l=$(grep -o '[0-9.]*% packet loss' "$f" | cut -d% -f1)
+    l=$(lab_ping_lost "$f")
     n=$(grep -o '^[0-9]* packets transmitted' "$f" | cut -d' ' -f1)
     sent=$((sent + ${n:-0}))
-    [[ $l == 0 ]] || loss+=" ${f##*/}:${l:-?}%"
+    [[ $l == 0 ]] || loss+=" ${f##*/}: $l"
 done
 if [[ -z $loss && $sent -gt 0 ]]; then pass "e: continuous pings over the whole migration: $sent sent, 0 lost"
 else fail "e: pings lost:$loss"; fi
