@@ -10,7 +10,7 @@
 #              route in every other node (metric 1000, via the underlay's first hop to node 3),
 #              as an operator without an overlay would do it
 #   step 1     reload: multihop sessions to both reflectors (kittbgpd: [[neighbor]] multihop,
-#              rr_client = false on clients; BIRD: protocol bgp mh<J> { multihop; source
+#              rr_client = false on clients, add_paths; BIRD: protocol bgp mh<J> { multihop; source
 #              address; }, birdc configure); they carry nothing yet
 #   step 2     reload: [overlay] on every node (kittbgpd: ipv4 range, from_lo on node 3; BIRD:
 #              the overlay channel: gateway recursive, igp table, next hop self / keep, rr
@@ -63,9 +63,9 @@ kb_phase() {  # kb_phase I 1|2|3: write node i's config of that phase (3 = step 
     if ((p >= 2)); then
         if [[ $i == 1 ]]; then
             for j in 2 3 4; do args+=(--multihop "$j:8"); done
-            args+=(--mh-set 4:rr_client=false)
+            args+=(--mh-set 4:rr_client=false --mh-set 'add_paths="both"')
         else
-            args+=(--multihop 1:8 --multihop 4:8 --mh-set rr_client=false)
+            args+=(--multihop 1:8 --multihop 4:8 --mh-set rr_client=false --mh-set 'add_paths="receive"')
         fi
     fi
     if ((p >= 3)); then
@@ -77,7 +77,7 @@ kb_phase() {  # kb_phase I 1|2|3: write node i's config of that phase (3 = step 
 bird_phase() {  # bird_phase 1|2|3: node 4's BIRD config of that phase
     local args=("${BASEBIRD[@]}")
     (($1 < 2)) || args+=(--multihop 1:8 --multihop 2:8 --multihop 3:8 --rr-clients "2 3")
-    (($1 < 3)) || args+=(--overlay "$OVERLAY")
+    (($1 < 3)) || args+=(--overlay "$OVERLAY" --add-paths)
     lab_bird_conf 4 "${args[@]}"
 }
 reload_all() {  # reload_all PHASE: every node takes the phase's config by reload
