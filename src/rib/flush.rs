@@ -4,6 +4,7 @@
 use super::adj_in::InRoute;
 use super::adj_out::AdjRibOut;
 use super::decision::{select, Candidate};
+use super::group::group_eligible;
 use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
@@ -173,18 +174,22 @@ impl Rib {
             local_export,
             fib_outputs,
             forwarding,
+            groups,
             ..
         } = self;
         let fib_outputs = *fib_outputs;
         let dirty = loc.take_dirty();
         let clients: Vec<bool> = peers.iter().map(|p| p.cfg.rr_client).collect();
-        // The queues of established peers, out while the decider reads `peers`.
+        // The queues of established peers not following an update group's
+        // stream, out while the decider reads `peers`; the groups with
+        // followers get one mark per prefix for all of them.
         let mut queues: Vec<(usize, AdjRibOut)> = peers
             .iter_mut()
             .enumerate()
-            .filter(|(_, p)| p.session.is_some())
+            .filter(|(_, p)| p.session.is_some() && p.adj_out.cursor.is_none())
             .map(|(i, p)| (i, std::mem::take(&mut p.adj_out)))
             .collect();
+        let from_client = |src: u32| clients.get(src as usize).copied().unwrap_or(false);
         let mut decider = Decider {
             peers: &*peers,
             router_id: cfg.router_id,
@@ -220,6 +225,14 @@ impl Rib {
                 for (q, adj_out) in &mut queues {
                     if eligible(&clients, old_x, *q) || eligible(&clients, x, *q) {
                         adj_out.mark(id);
+                    }
+                }
+                for g in groups.iter_mut().filter(|g| g.following > 0) {
+                    let to = g.key.rr_client();
+                    if group_eligible(old_x, from_client(old_x), to)
+                        || group_eligible(x, from_client(x), to)
+                    {
+                        g.queue.mark(id);
                     }
                 }
             }
