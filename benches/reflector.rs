@@ -17,8 +17,8 @@
 
 use bytes::{BufMut, BytesMut};
 use kittbgpd::wire::{
-    capability::ExtNhEntry, split_frame, AfiSafi, AsPath, Capability, Message, MpNextHop, Negotiated, Open,
-    Origin, PathAttributes, UpdateBuilder, AFI_IPV6, MAX_EXTENDED_MESSAGE_LEN,
+    capability::ExtNhEntry, split_frame, AfiSafi, AsPath, Capability, Message, MpNextHop,
+    Negotiated, Open, Origin, PathAttributes, UpdateBuilder, AFI_IPV6, MAX_EXTENDED_MESSAGE_LEN,
 };
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -37,12 +37,19 @@ fn client_addr(i: u32) -> Ipv6Addr {
 }
 
 fn loopback_v4(i: u32) -> ipnet::Ipv4Net {
-    ipnet::Ipv4Net::new(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 255, 0, 0)) + i), 32).unwrap()
+    ipnet::Ipv4Net::new(
+        Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 255, 0, 0)) + i),
+        32,
+    )
+    .unwrap()
 }
 
 fn loopback_v6(i: u32) -> ipnet::Ipv6Net {
-    ipnet::Ipv6Net::new(Ipv6Addr::new(0xfd00, 0x255, 0, 0, 0, 0, (i >> 16) as u16, i as u16), 128)
-        .unwrap()
+    ipnet::Ipv6Net::new(
+        Ipv6Addr::new(0xfd00, 0x255, 0, 0, 0, 0, (i >> 16) as u16, i as u16),
+        128,
+    )
+    .unwrap()
 }
 
 /// Which client a received prefix belongs to, and its family (0: v4, 1: v6).
@@ -117,6 +124,15 @@ fn main() {
         for (name, dut) in &duts {
             eprintln!("K = {k}: {name}");
             let r = rt.block_on(run(k, *dut, work.path()));
+            eprintln!(
+                "  setup {:.0} ms, converge {:.0} ms, CPU {:.2} s, idle {:.1} MiB, peak {:.1} MiB, churn {:.0} ms",
+                r.setup.as_secs_f64() * 1e3,
+                r.converge.as_secs_f64() * 1e3,
+                r.cpu,
+                r.idle_kib as f64 / 1024.0,
+                r.hwm_kib as f64 / 1024.0,
+                r.churn.as_secs_f64() * 1e3
+            );
             rows.push((k, *name, r));
         }
     }
@@ -160,7 +176,10 @@ passive = true
         }
         Dut::Bird(bin) => {
             let cfg = work.join("bird.conf");
-            let mut s = "router id 10.0.0.1;\nprotocol device {}\n".to_string();
+            let mut s = format!(
+                "log \"{}\" all;\nrouter id 10.0.0.1;\nprotocol device {{}}\n",
+                work.join("bird.log").display()
+            );
             for i in 1..=k {
                 s += &format!(
                     "protocol bgp c{i} {{\n  local {DUT} port {PORT} as {AS};\n  neighbor {} as {AS};\n  passive on;\n  rr client;\n  ipv4 {{ import all; export all; next hop self; extended next hop on; }};\n  ipv6 {{ import all; export all; next hop self; }};\n}}\n",
@@ -231,7 +250,8 @@ fn announcement(i: u32, neg: &Negotiated) -> BytesMut {
     let mut out = BytesMut::new();
     b.announce_v4(&attrs, nh.clone(), [loopback_v4(i)], &mut out)
         .unwrap();
-    b.announce_v6(&attrs, nh, [loopback_v6(i)], &mut out).unwrap();
+    b.announce_v6(&attrs, nh, [loopback_v6(i)], &mut out)
+        .unwrap();
     out
 }
 
@@ -270,14 +290,17 @@ impl Client {
             s.bind(SocketAddr::from((client_addr(self.i), 0))).unwrap();
             let raw = socket2::SockRef::from(&s);
             let _ = raw.set_unicast_hops_v6(255);
-            let Ok(sock) = s.connect(SocketAddr::from((DUT, PORT))).await else {
+            let connect = s.connect(SocketAddr::from((DUT, PORT)));
+            let Ok(Ok(sock)) = tokio::time::timeout(Duration::from_secs(2), connect).await else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
             sock.set_nodelay(true).unwrap();
             let (mut rd, mut wr) = sock.into_split();
             let ours = open(self.i);
-            let open_bytes = Message::Open(ours.clone()).to_bytes(&Negotiated::default()).unwrap();
+            let open_bytes = Message::Open(ours.clone())
+                .to_bytes(&Negotiated::default())
+                .unwrap();
             if wr.write_all(&open_bytes).await.is_err() {
                 continue;
             }
@@ -297,7 +320,8 @@ impl Client {
                         _ => continue 'retry,
                     }
                 }
-                if rd.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                let read = tokio::time::timeout(Duration::from_secs(5), rd.read_buf(&mut buf));
+                if !matches!(read.await, Ok(Ok(n)) if n > 0) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue 'retry;
                 }

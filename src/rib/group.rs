@@ -224,3 +224,6 @@ pub(crate) fn group_eligible(source: u32, from_client: bool, to_client: bool) ->
     }
 }
 
+#[cfg(test)]
+#[path = "group_tests.rs"]
+mod tests;

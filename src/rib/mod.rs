@@ -40,8 +40,8 @@ pub use adj_in::{AdjRibIn, InRoute};
 pub use decision::{Candidate, Step};
 pub use explain::{CandidateExplanation, Explanation, FilteredExplanation, LossExplanation};
 pub use export::{
-    announce_originated, end_of_rib, originated_attributes, split_messages, withdraw_originated,
-    ExportContext,
+    announce_originated, count_messages, end_of_rib, originated_attributes, split_messages,
+    withdraw_originated, ExportContext,
 };
 pub use import::Learned;
 pub use loc_rib::Source;

@@ -81,7 +81,12 @@ impl Rib {
     /// Adj-RIB-Out records only what was encoded. An attribute set that
     /// cannot be encoded for this session becomes a withdrawal and a log
     /// line. `false`: nothing to send.
-    pub fn poll_transmit_parts(&mut self, peer: PeerId, budget: usize, out: &mut Vec<Bytes>) -> bool {
+    pub fn poll_transmit_parts(
+        &mut self,
+        peer: PeerId,
+        budget: usize,
+        out: &mut Vec<Bytes>,
+    ) -> bool {
         if !self.wants_transmit(peer) {
             return false;
         }
@@ -192,10 +197,7 @@ impl Rib {
             self.encode_entry(g, budget);
         }
         let Rib {
-            peers,
-            loc,
-            groups,
-            ..
+            peers, loc, groups, ..
         } = self;
         let group = &mut groups[g];
         let q = &mut peers[peer].adj_out;
