@@ -28,7 +28,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 mod common;
-use common::{arg, pin_self, proc_cpu_seconds, proc_status_kib, which, Netns, AS, PORT};
+use common::{
+    arg, duts, pin_self, proc_cpu_seconds, proc_status_kib, spawn_pinned, which, Dut, Netns, AS,
+    PORT,
+};
 
 const DUT: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 
@@ -106,19 +109,12 @@ fn main() {
         .build()
         .unwrap();
 
-    let mut duts: Vec<(&'static str, Dut<'_>)> = Vec::new();
-    if let Some(b) = &before {
-        duts.push(("before", Dut::Kittbgpd(b)));
-    }
-    if only.as_deref().is_none_or(|o| o == "kittbgpd") {
-        duts.push(("kittbgpd", Dut::Kittbgpd(&kittbgpd)));
-    }
-    if only.as_deref().is_none_or(|o| o == "bird") {
-        match &bird {
-            Some(b) => duts.push(("bird", Dut::Bird(b))),
-            None => eprintln!("bird not found: BIRD column skipped (apt-get install bird2)"),
-        }
-    }
+    let duts = duts(
+        before.as_deref(),
+        &kittbgpd,
+        bird.as_deref(),
+        only.as_deref(),
+    );
     let mut rows = Vec::new();
     for &k in &clients {
         for (name, dut) in &duts {
@@ -137,12 +133,6 @@ fn main() {
         }
     }
     print_table(&rows);
-}
-
-#[derive(Clone, Copy)]
-enum Dut<'a> {
-    Kittbgpd(&'a Path),
-    Bird(&'a Path),
 }
 
 fn spawn_dut(dut: Dut<'_>, k: u32, work: &Path) -> Child {
@@ -198,15 +188,8 @@ passive = true
             (bin, args.iter().map(|s| s.to_string()).collect())
         }
     };
-    Command::new("taskset")
-        .arg("-c")
-        .arg("1")
-        .arg(bin)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn_pinned(bin, &args)
 }
 
 // ---- the clients
@@ -248,7 +231,7 @@ fn announcement(i: u32, neg: &Negotiated) -> BytesMut {
         link_local: None,
     };
     let mut out = BytesMut::new();
-    b.announce_v4(&attrs, nh.clone(), [loopback_v4(i)], &mut out)
+    b.announce_v4(&attrs, nh, [loopback_v4(i)], &mut out)
         .unwrap();
     b.announce_v6(&attrs, nh, [loopback_v6(i)], &mut out)
         .unwrap();

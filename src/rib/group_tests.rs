@@ -105,14 +105,14 @@ fn a_mixed_entry_is_sent_to_a_source_without_its_own_routes() {
     rib.flush();
     let mut held: Vec<BTreeMap<IpNet, Option<u32>>> = vec![BTreeMap::new(); 3];
     let parts: Vec<Vec<Bytes>> = (0..3).map(|p| drain(&mut rib, p, usize::MAX)).collect();
-    for p in 0..3 {
-        apply(&mut held[p], &parts[p]);
+    for (held, parts) in held.iter_mut().zip(&parts) {
+        apply(held, parts);
     }
     // One buffer under all three: p0 and p1 get slices of p2's.
     let base = parts[2][0].as_ptr() as usize;
     let end = base + parts[2][0].len();
-    for p in 0..2 {
-        assert!(parts[p]
+    for own in &parts[..2] {
+        assert!(own
             .iter()
             .all(|s| (base..end).contains(&(s.as_ptr() as usize))));
     }
@@ -123,9 +123,9 @@ fn a_mixed_entry_is_sent_to_a_source_without_its_own_routes() {
     // The best path moves from p0 to p1 for one prefix: p1 must withdraw it.
     rib.update(1, &announce(Some(0), &refs(&a[..1])));
     rib.flush();
-    for p in 0..3 {
+    for (p, held) in held.iter_mut().enumerate() {
         let parts = drain(&mut rib, p, usize::MAX);
-        apply(&mut held[p], &parts);
+        apply(held, &parts);
     }
     let moved: IpNet = a[0].parse().unwrap();
     assert!(held[0].contains_key(&moved), "p0 now gets p1's path");
@@ -151,9 +151,9 @@ fn a_slow_member_leaves_the_stream_without_holding_back_the_others_and_catches_u
             rib.update(0, &announce(Some(round), &ps));
         }
         rib.flush();
-        for p in 1..3 {
+        for (p, held) in held.iter_mut().enumerate().take(3).skip(1) {
             let parts = drain(&mut rib, p, 600);
-            apply(&mut held[p], &parts);
+            apply(held, &parts);
         }
         let (g, _) = rib.update_group(1).unwrap();
         assert!(

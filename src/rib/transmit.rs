@@ -44,8 +44,8 @@ impl Rib {
             let g = &self.groups[g];
             match p.adj_out.cursor {
                 Some(c) => c < g.end() || g.queue.len() > 0,
-                // Joins the stream on the next pull.
-                None => true,
+                // Joins the stream on the next pull, if there is anyone to share with.
+                None => g.members.len() > 1,
             }
         })
     }
@@ -221,13 +221,15 @@ impl Rib {
     }
 
     /// A member whose own queue is empty follows its group's stream from
-    /// the newest entry on.
+    /// the newest entry on, once the group has another member.
     fn join_stream(&mut self, peer: PeerId) {
         let q = &self.peers[peer].adj_out;
         let Some(g) = q.group else {
             return;
         };
-        if q.cursor.is_some() || !q.idle() {
+        // Alone in its group (a link session), a peer keeps to its own
+        // queue: nothing to share, no second Adj-RIB-Out for the stream.
+        if q.cursor.is_some() || !q.idle() || self.groups[g].members.len() < 2 {
             return;
         }
         if self.groups[g].following == 0 {
@@ -238,16 +240,27 @@ impl Rib {
         self.peers[peer].adj_out.cursor = Some(group.end());
     }
 
+    /// What encoding for a group reads and writes, borrowed apart.
+    fn export_parts(
+        &mut self,
+    ) -> (
+        &mut [super::Peer],
+        &mut super::loc_rib::LocRib,
+        &super::forwarding::Forwarding,
+        &mut [super::group::UpdateGroup],
+    ) {
+        (
+            &mut self.peers,
+            &mut self.loc,
+            &self.forwarding,
+            &mut self.groups,
+        )
+    }
+
     /// Nobody followed group `g`'s stream: it starts again from the Loc-RIB
     /// as it is, which a member whose own queue is empty holds.
     fn restart_stream(&mut self, g: usize) {
-        let Rib {
-            peers,
-            loc,
-            forwarding,
-            groups,
-            ..
-        } = self;
+        let (peers, loc, forwarding, groups) = self.export_parts();
         let group = &mut groups[g];
         group.queue = Default::default();
         group.sent.clear(loc);
@@ -263,13 +276,7 @@ impl Rib {
     /// Encodes the group's queue, about `budget` bytes, as a new entry of its
     /// stream. Members [`MAX_BEHIND`] entries behind leave the stream first.
     fn encode_entry(&mut self, g: usize, budget: usize) {
-        let Rib {
-            peers,
-            loc,
-            forwarding,
-            groups,
-            ..
-        } = self;
+        let (peers, loc, forwarding, groups) = self.export_parts();
         let group = &mut groups[g];
         if group.stream.len() >= MAX_BEHIND {
             let oldest = group.base;
