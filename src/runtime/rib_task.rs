@@ -479,12 +479,17 @@ impl RibTask {
             let Some(epoch) = self.epochs[peer] else {
                 continue;
             };
+            // A chunk is often shared with the peer's update group (one
+            // encoding, refcounted), in one or a few parts: one credit each.
+            let mut parts = Vec::new();
             while self.credits[peer] > 0 {
-                let Some(chunk) = self.rib.poll_transmit(peer, CHUNK) else {
+                if !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts) {
                     break;
-                };
-                self.credits[peer] -= 1;
-                let _ = self.peers[peer].tx.send(PeerCmd::Send { epoch, chunk });
+                }
+                for chunk in parts.drain(..) {
+                    self.credits[peer] = self.credits[peer].saturating_sub(1);
+                    let _ = self.peers[peer].tx.send(PeerCmd::Send { epoch, chunk });
+                }
             }
         }
         self.restart_progress();
