@@ -232,3 +232,28 @@ fn sessions_with_other_encodings_or_next_hops_are_other_groups() {
     assert_eq!(rib.update_group(4), None);
     assert!(rib.groups[g[4]].members.is_empty());
 }
+
+/// A reload moving a prefix into `[overlay]`: the group's link sessions,
+/// which never carry the overlay, still get the withdrawal of what they hold.
+#[test]
+fn a_prefix_moved_into_the_overlay_is_withdrawn_from_the_group() {
+    let mut rib = reflector(3);
+    rib.update(0, &announce(Some(5), &["10.255.0.77/32"]));
+    rib.flush();
+    let mut held = BTreeMap::new();
+    apply(&mut held, &drain(&mut rib, 1, usize::MAX));
+    assert!(held.contains_key(&"10.255.0.77/32".parse().unwrap()));
+    rib.set_overlay(crate::config::Overlay {
+        ipv4: vec!["10.255.0.64/26".parse().unwrap()],
+        ..Default::default()
+    });
+    // The link peer sends it again: now an overlay prefix on a link session.
+    rib.update(0, &announce(Some(5), &["10.255.0.77/32"]));
+    rib.flush();
+    for member in [1, 2] {
+        let mut held = BTreeMap::new();
+        held.insert("10.255.0.77/32".parse().unwrap(), None);
+        apply(&mut held, &drain(&mut rib, member, usize::MAX));
+        assert!(held.is_empty(), "member {member} still holds {held:?}");
+    }
+}
