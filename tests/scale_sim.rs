@@ -1,0 +1,36 @@
+//! The scale scenario of benches/fabric_scale.rs, small enough for `cargo
+//! test`: 30 routers in a ring with chords, two reflectors, 100 anycast
+//! overlay prefixes; converged, every choice equals Dijkstra
+//! (common/scale.rs). Figures at 100, 300 and 1000 routers come from
+//! `cargo bench --bench fabric_scale`.
+
+#[path = "common/fabric.rs"]
+mod fabric;
+#[path = "common/scale.rs"]
+mod scale;
+
+#[test]
+fn thirty_routers_two_reflectors_choose_as_dijkstra() {
+    let mut s = scale::build(30, 100, 7);
+    s.f.converge_all();
+    assert_eq!(s.f.mh_up.len(), 2 * 2 * 30, "every multihop session up");
+    let checked = scale::check(&s, scale::ADD_PATH);
+    assert_eq!(checked.choices, 100 * 32);
+    // Quiet: converging again sends nothing.
+    assert_eq!(s.f.converge(), 0);
+}
+
+/// A link cost change on a chord re-converges to Dijkstra again.
+#[test]
+fn a_cost_change_reconverges_to_dijkstra() {
+    let mut s = scale::build(30, 40, 11);
+    s.f.converge_all();
+    let (a, b) = (0, 1);
+    for (x, y) in [(a, b), (b, a)] {
+        let p = s.f.nodes[x].peer_of[&y];
+        s.f.nodes[x].rib.set_link_cost(p, Some(500));
+        s.f.cost.insert((x, y), 500);
+    }
+    s.f.converge_all();
+    scale::check(&s, scale::ADD_PATH);
+}
