@@ -1,0 +1,244 @@
+//! The fabric at scale, in memory (issue 12 part 7a): N routers (ring plus
+//! chords, two loopbacks each) + 2 route reflectors with multihop sessions to
+//! every router, 1000 anycast overlay prefixes (tests/common/scale.rs). For
+//! each N: converge, check every choice against Dijkstra, print wall time,
+//! CPU time (getrusage), messages and bytes, and memory per node measured by
+//! a counting allocator that charges each allocation to the node whose `Rib`
+//! made it (fabric::CURRENT_NODE). No BIRD counterpart: this runs the RIBs
+//! without sockets.
+//!
+//! `cargo bench --bench fabric_scale [-- --sizes 100,300,1000 --prefixes 1000 --chunk 65536 --seed 1]`
+
+#[path = "../tests/common/fabric.rs"]
+mod fabric;
+#[path = "../tests/common/scale.rs"]
+mod scale;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Nodes accounted one by one; the harness and anything beyond share the last slot.
+const SLOTS: usize = 4096;
+static LIVE: [AtomicUsize; SLOTS + 1] = [const { AtomicUsize::new(0) }; SLOTS + 1];
+static PEAK: [AtomicUsize; SLOTS + 1] = [const { AtomicUsize::new(0) }; SLOTS + 1];
+static TOTAL_LIVE: AtomicUsize = AtomicUsize::new(0);
+static TOTAL_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Each allocation carries a header holding the slot it is charged to, so a
+/// free (or a Bytes dropped by another node) credits the right one.
+struct Counting;
+
+const HEADER: usize = 16;
+
+fn slot() -> usize {
+    fabric::CURRENT_NODE
+        .try_with(|c| c.get())
+        .unwrap_or(usize::MAX)
+        .min(SLOTS)
+}
+
+fn charge(slot: usize, n: usize) {
+    let live = LIVE[slot].fetch_add(n, Relaxed) + n;
+    PEAK[slot].fetch_max(live, Relaxed);
+    let total = TOTAL_LIVE.fetch_add(n, Relaxed) + n;
+    TOTAL_PEAK.fetch_max(total, Relaxed);
+}
+
+fn credit(slot: usize, n: usize) {
+    LIVE[slot].fetch_sub(n, Relaxed);
+    TOTAL_LIVE.fetch_sub(n, Relaxed);
+}
+
+/// Header size and the layout asked of the system for `l`.
+fn outer(l: Layout) -> (usize, Layout) {
+    let h = HEADER.max(l.align());
+    let layout = Layout::from_size_align(l.size() + h, l.align().max(HEADER)).expect("layout");
+    (h, layout)
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let (h, o) = outer(l);
+        let p = System.alloc(o);
+        if p.is_null() {
+            return p;
+        }
+        let s = slot();
+        (p.add(h - 8) as *mut usize).write(s);
+        charge(s, l.size());
+        p.add(h)
+    }
+
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let (h, o) = outer(l);
+        let p = System.alloc_zeroed(o);
+        if p.is_null() {
+            return p;
+        }
+        let s = slot();
+        (p.add(h - 8) as *mut usize).write(s);
+        charge(s, l.size());
+        p.add(h)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, l: Layout) {
+        let (h, o) = outer(l);
+        let s = (ptr.sub(8) as *const usize).read();
+        credit(s, l.size());
+        System.dealloc(ptr.sub(h), o);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
+        let (h, o) = outer(l);
+        let old = (ptr.sub(8) as *const usize).read();
+        let p = System.realloc(ptr.sub(h), o, new_size + h);
+        if p.is_null() {
+            return p;
+        }
+        credit(old, l.size());
+        let s = slot();
+        (p.add(h - 8) as *mut usize).write(s);
+        charge(s, new_size);
+        p.add(h)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+fn mib(b: usize) -> String {
+    format!("{:.1}", b as f64 / (1024.0 * 1024.0))
+}
+
+fn kib(b: usize) -> String {
+    format!("{:.0}", b as f64 / 1024.0)
+}
+
+struct Row {
+    n: usize,
+    links: usize,
+    sessions: usize,
+    wall: Duration,
+    cpu: Duration,
+    messages: usize,
+    bytes: usize,
+    router_live: usize,
+    router_max: usize,
+    router_peak: usize,
+    rr_live: [usize; 2],
+    rr_peak: [usize; 2],
+    total_peak: usize,
+    check: Duration,
+    ties: usize,
+    choices: usize,
+}
+
+fn run(n: usize, prefixes: usize, chunk: usize, seed: u64) -> Row {
+    for s in 0..=SLOTS {
+        PEAK[s].store(LIVE[s].load(Relaxed), Relaxed);
+    }
+    TOTAL_PEAK.store(TOTAL_LIVE.load(Relaxed), Relaxed);
+    let base = TOTAL_LIVE.load(Relaxed);
+    let mut s = scale::build(n, prefixes, seed);
+    s.f.chunk = chunk;
+    let (wall0, cpu0) = (Instant::now(), cpu_time());
+    s.f.converge_all();
+    let (wall, cpu) = (wall0.elapsed(), cpu_time() - cpu0);
+    assert_eq!(s.f.mh_up.len(), 2 * 2 * n, "every multihop session up");
+    let live = |i: usize| LIVE[i.min(SLOTS)].load(Relaxed);
+    let peak = |i: usize| PEAK[i.min(SLOTS)].load(Relaxed);
+    let router_live = (0..n).map(live).sum::<usize>() / n;
+    let router_max = (0..n).map(live).max().unwrap();
+    let router_peak = (0..n).map(peak).sum::<usize>() / n;
+    let rr_live = s.reflectors.map(live);
+    let rr_peak = s.reflectors.map(peak);
+    let total_peak = TOTAL_PEAK.load(Relaxed) - base;
+    let t = Instant::now();
+    let checked = scale::check(&s, scale::ADD_PATH);
+    Row {
+        n,
+        links: s.links,
+        sessions: s.links + 2 * n,
+        wall,
+        cpu,
+        messages: s.f.messages,
+        bytes: s.f.bytes,
+        router_live,
+        router_max,
+        router_peak,
+        rr_live,
+        rr_peak,
+        total_peak,
+        check: t.elapsed(),
+        ties: checked.ties,
+        choices: checked.choices,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let sizes: Vec<usize> = arg(&args, "--sizes")
+        .unwrap_or_else(|| "100,300,1000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("--sizes N,N,..."))
+        .collect();
+    let prefixes: usize = arg(&args, "--prefixes").map_or(1000, |s| s.parse().unwrap());
+    let chunk: usize = arg(&args, "--chunk").map_or(65536, |s| s.parse().unwrap());
+    let seed: u64 = arg(&args, "--seed").map_or(1, |s| s.parse().unwrap());
+    println!(
+        "fabric_scale: ring + chords, 2 loopbacks per router, 2 reflectors, {prefixes} anycast overlay \
+         prefixes (2-3 origins), ADD-PATH {}, pull {chunk} B per peer per visit, seed {seed}",
+        if scale::ADD_PATH { "on" } else { "off" }
+    );
+    let mut rows = Vec::new();
+    for n in sizes {
+        let r = run(n, prefixes, chunk, seed);
+        eprintln!(
+            "N = {n}: converged in {:.2?}, checked {} choices against Dijkstra in {:.2?} ({} ties)",
+            r.wall, r.choices, r.check, r.ties
+        );
+        rows.push(r);
+    }
+    println!();
+    println!(
+        "| routers | links | sessions | wall | CPU | messages | MiB sent | KiB/router live (max) | KiB/router peak | reflector MiB live | reflector MiB peak | total peak MiB |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {:.2} s | {:.2} s | {} | {} | {} ({}) | {} | {} / {} | {} / {} | {} |",
+            r.n,
+            r.links,
+            r.sessions,
+            r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64(),
+            r.messages,
+            mib(r.bytes),
+            kib(r.router_live),
+            kib(r.router_max),
+            kib(r.router_peak),
+            mib(r.rr_live[0]),
+            mib(r.rr_live[1]),
+            mib(r.rr_peak[0]),
+            mib(r.rr_peak[1]),
+            mib(r.total_peak),
+        );
+    }
+}
