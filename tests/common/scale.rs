@@ -13,6 +13,7 @@
 use crate::fabric::{link_local, loopback_v4, loopback_v6, Fabric, NO_NODE};
 use ipnet::IpNet;
 use kittbgpd::config::Overlay;
+use kittbgpd::rib::CandidateExplanation;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -44,7 +45,6 @@ impl Rng {
 
 pub struct Scale {
     pub f: Fabric,
-    pub routers: usize,
     /// The two reflectors' node indices (after the routers).
     pub reflectors: [usize; 2],
     /// Overlay prefix -> the routers originating it.
@@ -83,7 +83,7 @@ pub fn overlay_prefix(k: usize, total: usize) -> IpNet {
 pub fn build(routers: usize, prefixes: usize, seed: u64) -> Scale {
     assert!(routers >= 6);
     let mut rng = Rng::new(seed);
-    let mut cost = |rng: &mut Rng| 1 + rng.below(100) as u32;
+    let cost = |rng: &mut Rng| 1 + rng.below(100) as u32;
     let mut seen = BTreeSet::new();
     let mut edges = Vec::new();
     let mut link = |a: usize, b: usize, rng: &mut Rng, edges: &mut Vec<_>| {
@@ -132,7 +132,6 @@ pub fn build(routers: usize, prefixes: usize, seed: u64) -> Scale {
     }
     Scale {
         f,
-        routers,
         reflectors,
         overlay,
         links,
@@ -165,18 +164,26 @@ pub fn check(s: &Scale, add_path: bool) -> Checked {
         .collect();
     let mut out = Checked::default();
     for (prefix, exits) in &s.overlay {
-        let exit_of = |i: usize| -> Option<usize> {
-            let e = f.nodes[i].rib.explain(*prefix);
-            let best = e.candidates.iter().find(|c| c.best)?;
+        let exit_of = |best: Option<&CandidateExplanation>, i: usize| -> Option<usize> {
+            let best = best?;
             if best.peer == "self" {
                 return Some(i);
             }
             Some(owner[&best.next_hop.expect("a next hop")])
         };
-        let chosen: Vec<Option<usize>> = s.reflectors.iter().map(|&rr| exit_of(rr)).collect();
+        let chosen: Vec<Option<usize>> = s
+            .reflectors
+            .iter()
+            .map(|&rr| {
+                let e = f.nodes[rr].rib.explain(*prefix);
+                exit_of(e.candidates.iter().find(|c| c.best), rr)
+            })
+            .collect();
         for i in 0..n {
             out.choices += 1;
-            let exit = exit_of(i).unwrap_or_else(|| panic!("n{} has no route to {prefix}", i + 1));
+            let e = f.nodes[i].rib.explain(*prefix);
+            let best = e.candidates.iter().find(|c| c.best);
+            let exit = exit_of(best, i).unwrap_or_else(|| panic!("n{} has no route to {prefix}", i + 1));
             if exits.contains(&i) {
                 assert_eq!(exit, i, "n{} originates {prefix}", i + 1);
                 assert!(!f.nodes[i].fib.contains_key(prefix), "local: not installed");
@@ -196,8 +203,7 @@ pub fn check(s: &Scale, add_path: bool) -> Checked {
                 i + 1,
                 exit + 1
             );
-            let e = f.nodes[i].rib.explain(*prefix);
-            let best = e.candidates.iter().find(|c| c.best).unwrap();
+            let best = best.unwrap();
             assert_eq!(best.interior_cost.map(u64::from), Some(nearest), "n{} {prefix}", i + 1);
             let (gw, peer) = f.nodes[i].fib[prefix];
             let via = f.nodes[i].links[peer].0;
