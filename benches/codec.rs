@@ -43,6 +43,8 @@ fn negotiated() -> Negotiated {
         ipv6_unicast: true,
         route_refresh: true,
         enhanced_route_refresh: false,
+        add_path_receive: kittbgpd::wire::Families::NONE,
+        add_path_send: kittbgpd::wire::Families::NONE,
     }
 }
 
@@ -323,6 +325,7 @@ fn mix() -> Input {
                     attrs,
                     nlri,
                     issues: Vec::new(),
+                    add_path: false,
                 }))
             }
         };

@@ -56,8 +56,9 @@ def cap(code, value=b""):
     return struct.pack("!BB", code, len(value)) + value
 
 
-def our_open(asn, router_id, hold):
-    """OPEN with the capabilities the fabric uses (what kittbgpd will send)."""
+def our_open(asn, router_id, hold, add_paths=False):
+    """OPEN with the capabilities the fabric uses (what kittbgpd will send);
+    with add_paths, also ADD-PATH receive for IPv4 and IPv6 unicast (RFC 7911)."""
     caps = b"".join([
         cap(1, struct.pack("!HBB", 1, 0, 1)),            # MP IPv4 unicast
         cap(1, struct.pack("!HBB", 2, 0, 1)),            # MP IPv6 unicast
@@ -67,7 +68,7 @@ def our_open(asn, router_id, hold):
         cap(6),                                          # extended message (RFC 8654)
         cap(64, struct.pack("!H", 120)),                 # graceful restart: aware, restart time 120, no AFs
         cap(65, struct.pack("!I", asn)),                 # 4-octet AS
-    ])
+    ] + ([cap(69, struct.pack("!HBBHBB", 1, 1, 1, 2, 1, 1))] if add_paths else []))  # ADD-PATH: receive
     opt = struct.pack("!BB", 2, len(caps)) + caps        # one optional parameter type 2 holding all caps
     my_as = asn if asn <= 0xFFFF else AS_TRANS
     body = struct.pack("!BHH4sB", 4, my_as, hold, socket.inet_aton(router_id), len(opt)) + opt
@@ -158,7 +159,7 @@ class Speaker:
     def establish(self, rnd, hold=240):
         """Accept BIRD's connection and exchange OPEN/KEEPALIVE.  Returns kinds seen."""
         self.accept()
-        self.conn.sendall(our_open(self.a.asn, self.a.router_id, hold))
+        self.conn.sendall(our_open(self.a.asn, self.a.router_id, hold, self.a.add_paths))
         seen = []
         got_open = False
         while True:
@@ -360,9 +361,17 @@ def hx(b):
     return b.hex(" ") if b else "(none)"
 
 
+# Set by `decode --add-paths`: prefix lists carry a 4-octet Path Identifier first (RFC 7911).
+ADD_PATHS = False
+
+
 def prefixes(afi, b):
     out, i = [], 0
     while i < len(b):
+        path = ""
+        if ADD_PATHS:
+            path = f"path {int.from_bytes(b[i:i + 4], 'big')} "
+            b = b[:i] + b[i + 4:]
         plen = b[i]
         n = (plen + 7) // 8
         raw = b[i + 1:i + 1 + n]
@@ -370,7 +379,7 @@ def prefixes(afi, b):
             addr = socket.inet_ntop(socket.AF_INET, raw + b"\0" * (4 - n))
         else:
             addr = socket.inet_ntop(socket.AF_INET6, raw + b"\0" * (16 - n))
-        out.append((b[i:i + 1 + n], f"{addr}/{plen}"))
+        out.append((b[i:i + 1 + n], f"{path}{addr}/{plen}"))
         i += 1 + n
     return out
 
@@ -524,10 +533,14 @@ def main():
     c.add_argument("--withdraw-cmd", required=True)
     c.add_argument("--bird-log", default="")
     c.add_argument("--seq-dir", default="", help="where every message is written in arrival order (default OUT/seq)")
+    c.add_argument("--add-paths", action="store_true", help="announce ADD-PATH receive (RFC 7911)")
     d = sub.add_parser("decode")
+    d.add_argument("--add-paths", action="store_true", help="prefix lists carry path ids")
     d.add_argument("files", nargs="+")
     a = ap.parse_args()
     if a.cmd == "decode":
+        global ADD_PATHS
+        ADD_PATHS = a.add_paths
         for f in a.files:
             dump(f)
         return 0

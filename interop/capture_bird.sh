@@ -12,7 +12,9 @@
 # link-local addressing matters, and that is the same (fe80::i:j/64 on wg<j>).
 # Everything is torn down on exit (trap): BIRD's PID (checked), the namespaces, the state dir.
 # Environment: KB_LAB_PREFIX (namespace prefix, default kbcap<PID>), PYTHON (default /usr/bin/python3),
-# KB_CAPTURE_SEQ (directory that keeps every received message in arrival order; default: discarded).
+# KB_CAPTURE_SEQ (directory that keeps every received message in arrival order; default: discarded),
+# KB_CAPTURE_ADD_PATHS=1 (BIRD sends with `add paths tx`, the speaker announces ADD-PATH receive:
+# RFC 7911 path ids in every prefix list; e.g. OUTDIR tests/golden/add_paths).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +25,9 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 ASN=4242421945
 STATE=$(mktemp -d "/tmp/$P.XXXXXX")
 NAMESPACES=()
+ADD_PATHS=${KB_CAPTURE_ADD_PATHS:-0}
+AP_CHANNEL="" AP_ARG=()
+if [[ $ADD_PATHS == 1 ]]; then AP_CHANNEL="add paths tx;"; AP_ARG=(--add-paths); fi
 spid=""
 
 [[ $(id -u) == 0 ]] || { echo "capture_bird.sh: must run as root" >&2; exit 1; }
@@ -114,6 +119,7 @@ protocol bgp wg2 from fabric {
   ipv4 {
     extended next hop on;
     next hop self;
+    $AP_CHANNEL
     import keep filtered;
     import limit 1000 action block;
     import filter { if !lo4() then reject; add_cost(10); accept; };
@@ -121,6 +127,7 @@ protocol bgp wg2 from fabric {
   };
   ipv6 {
     next hop self;
+    $AP_CHANNEL
     import keep filtered;
     import limit 1000 action block;
     import filter { if !lo6() then reject; add_cost(10); accept; };
@@ -136,7 +143,7 @@ sed -i "s|$STATE|/tmp/STATE|" "$OUT/bird_capture.conf.txt"
 # Start the listener before BIRD so BIRD's first connect (after 'connect delay time 1') succeeds.
 ip netns exec "$NSS" "$PYTHON" "$HERE/capture_bird.py" capture \
     --listen 'fe80::2:1%wg1' --port 1790 --out "$OUT" --birdc-sock "$STATE/bird.ctl" --proto wg2 \
-    --shutdown-msg maintenance --bird-log "$STATE/bird.log" --seq-dir "${KB_CAPTURE_SEQ:-$STATE/seq}" \
+    --shutdown-msg maintenance --bird-log "$STATE/bird.log" --seq-dir "${KB_CAPTURE_SEQ:-$STATE/seq}" "${AP_ARG[@]}" \
     --withdraw-cmd "ip -n $NSB addr del 10.255.0.11/32 dev lo && ip -n $NSB addr del fd00:255::11/128 dev lo" &
 spid=$!
 sleep 0.3
@@ -149,6 +156,6 @@ wait "$spid" || rc=$?
     echo "# BIRD log of the capture run (timestamps are the capture host's)"
     sed "s|$STATE|/tmp/STATE|g" "$STATE/bird.log"
 } > "$OUT/bird_capture.log.txt"
-"$PYTHON" "$HERE/capture_bird.py" decode "$OUT"/bird_*.bin > "$OUT/decoded.txt"
+"$PYTHON" "$HERE/capture_bird.py" decode "${AP_ARG[@]}" "$OUT"/bird_*.bin > "$OUT/decoded.txt"
 echo "capture finished (rc=$rc); files in $OUT; decoded dump in $OUT/decoded.txt"
 exit "$rc"

@@ -14,6 +14,9 @@ use kittbgpd::wire::{
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
+#[path = "wire_golden/add_paths.rs"]
+mod add_paths;
+
 const BIRD_AS: u32 = 4242421945;
 
 fn golden(name: &str) -> Bytes {
@@ -150,6 +153,8 @@ fn negotiated_with_bird() {
             ipv6_unicast: true,
             route_refresh: true,
             enhanced_route_refresh: true,
+            add_path_receive: kittbgpd::wire::Families::NONE,
+            add_path_send: kittbgpd::wire::Families::NONE,
         }
     );
     assert_eq!(session().max_message_len(), 4096);

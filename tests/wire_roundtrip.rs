@@ -1,6 +1,7 @@
 //! Property tests of the wire codec: encode → decode gives the same value for
 //! every kind of message and every combination of 4-octet AS and extended
-//! messages; decoding arbitrary or mutated bytes never panics.
+//! messages, and with ADD-PATH Path Identifiers (RFC 7911); decoding arbitrary
+//! or mutated bytes never panics.
 
 use bytes::{Bytes, BytesMut};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -8,9 +9,10 @@ use kittbgpd::wire::attr::{
     Aggregator, AsPath, AsSegment, AsSegmentKind, MpNextHop, MpReach, MpUnreach, Origin,
     PathAttributes, RawAttribute,
 };
-use kittbgpd::wire::capability::{Capability, ExtNhEntry};
+use kittbgpd::wire::capability::{AddPathMode, Capability, ExtNhEntry};
 use kittbgpd::wire::{
-    split_frame, AfiSafi, Message, Negotiated, Notification, Open, RouteRefresh, Update,
+    split_frame, AfiSafi, Families, Message, Negotiated, Notification, Open, Pfx, RouteRefresh,
+    Update, UpdateBuilder,
 };
 use proptest::collection::vec;
 use proptest::option::of;
@@ -29,6 +31,7 @@ fn negs() -> Vec<Negotiated> {
                 ipv6_unicast: true,
                 route_refresh: true,
                 enhanced_route_refresh: true,
+                ..Default::default()
             });
         }
     }
@@ -43,7 +46,7 @@ fn afi_safi() -> impl Strategy<Value = AfiSafi> {
     (any::<u16>(), any::<u8>()).prop_map(|(afi, safi)| AfiSafi { afi, safi })
 }
 
-const KNOWN_CAPS: [u8; 7] = [1, 2, 5, 6, 64, 65, 70];
+const KNOWN_CAPS: [u8; 8] = [1, 2, 5, 6, 64, 65, 69, 70];
 
 fn capability() -> impl Strategy<Value = Capability> {
     prop_oneof![
@@ -71,6 +74,18 @@ fn capability() -> impl Strategy<Value = Capability> {
             }),
         any::<u32>().prop_map(Capability::FourOctetAs),
         Just(Capability::EnhancedRouteRefresh),
+        vec(
+            (
+                afi_safi(),
+                prop_oneof![
+                    Just(AddPathMode::Receive),
+                    Just(AddPathMode::Send),
+                    Just(AddPathMode::Both)
+                ]
+            ),
+            1..4
+        )
+        .prop_map(Capability::AddPath),
         (
             any::<u8>().prop_filter("unknown code", |c| !KNOWN_CAPS.contains(c)),
             bytes(20)
@@ -273,8 +288,61 @@ fn update() -> impl Strategy<Value = Update> {
             attrs,
             nlri: pack_v4(&n),
             issues: Vec::new(),
+            add_path: false,
         }
     })
+}
+
+/// A session with ADD-PATH both ways for both families (RFC 7911): what is
+/// sent is decoded with Path Identifiers.
+fn add_path_neg(extended_message: bool) -> Negotiated {
+    let all = Families {
+        ipv4_unicast: true,
+        ipv6_unicast: true,
+    };
+    Negotiated {
+        extended_message,
+        add_path_receive: all,
+        add_path_send: all,
+        ..negs()[1]
+    }
+}
+
+fn pack_paths<P: Pfx>(ps: &[P]) -> Bytes {
+    let mut b = BytesMut::new();
+    ps.iter().for_each(|p| p.put(&mut b));
+    b.freeze()
+}
+
+/// An UPDATE with a Path Identifier before every prefix, in every field.
+fn add_path_update() -> impl Strategy<Value = Update> {
+    let v4 = || vec((any::<u32>(), v4net()), 0..20);
+    let v6 = || vec((any::<u32>(), v6net()), 0..20);
+    (v4(), v4(), of((v6nh(), v6())), of(v6()), attrs()).prop_map(
+        |(w, n, reach, unreach, mut attrs)| {
+            attrs.mp_reach = reach.map(|(next_hop, ps)| MpReach {
+                afi_safi: AfiSafi::IPV6_UNICAST,
+                next_hop,
+                nlri: pack_paths(&ps),
+                add_path: true,
+            });
+            attrs.mp_unreach = unreach.map(|ps| MpUnreach {
+                afi_safi: AfiSafi::IPV6_UNICAST,
+                withdrawn: pack_paths(&ps),
+                add_path: true,
+            });
+            attrs.origin.get_or_insert(Origin::Igp);
+            attrs.as_path.get_or_insert_with(AsPath::default);
+            attrs.next_hop.get_or_insert(Ipv4Addr::new(192, 0, 2, 1));
+            Update {
+                withdrawn: pack_paths(&w),
+                attrs,
+                nlri: pack_paths(&n),
+                issues: Vec::new(),
+                add_path: true,
+            }
+        },
+    )
 }
 
 fn message() -> impl Strategy<Value = Message> {
@@ -324,8 +392,66 @@ proptest! {
     }
 
     #[test]
+    fn add_path_encode_then_decode_is_identity(u in add_path_update(), ext in any::<bool>()) {
+        let neg = add_path_neg(ext);
+        let msg = Message::Update(u);
+        let bytes = msg.to_bytes(&neg).unwrap();
+        let back = Message::decode(bytes.clone(), &neg).unwrap();
+        prop_assert_eq!(&back, &msg);
+        prop_assert_eq!(back.to_bytes(&neg).unwrap(), bytes);
+    }
+
+    /// What `UpdateBuilder` packs with Path Identifiers decodes to the same
+    /// (path id, prefix) pairs, in order, over as many messages as needed.
+    #[test]
+    fn add_path_builder_roundtrip(
+        v4 in vec((any::<u32>(), v4net()), 1..600),
+        v6 in vec((any::<u32>(), v6net()), 1..300),
+        nh in v6nh(),
+    ) {
+        let neg = add_path_neg(false);
+        let b = UpdateBuilder::new(&neg);
+        let a = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::default()),
+            ..Default::default()
+        };
+        let mut out = BytesMut::new();
+        b.announce_v4(&a, MpNextHop::V4(Ipv4Addr::new(192, 0, 2, 1)), v4.iter().copied(), &mut out).unwrap();
+        b.announce_v4(&a, nh, v4.iter().copied(), &mut out).unwrap();
+        b.announce_v6(&a, nh, v6.iter().copied(), &mut out).unwrap();
+        b.withdraw_v4(v4.iter().copied(), &mut out).unwrap();
+        b.withdraw_v6(v6.iter().copied(), &mut out).unwrap();
+        let (mut ann, mut wd) = (Vec::new(), Vec::new());
+        while let Some(f) = split_frame(&mut out, neg.max_message_len()).unwrap() {
+            let Message::Update(u) = Message::decode(f, &neg).unwrap() else { panic!() };
+            prop_assert!(u.issues.is_empty());
+            let mut it = u.nlri_v4();
+            while let Some((id, p)) = it.next_path() { ann.push((id, IpNet::V4(p))); }
+            if let Some(r) = &u.attrs.mp_reach { ann.extend(r.prefixes().with_path_ids()); }
+            let mut it = u.withdrawn_v4();
+            while let Some((id, p)) = it.next_path() { wd.push((id, IpNet::V4(p))); }
+            if let Some(r) = &u.attrs.mp_unreach { wd.extend(r.prefixes().with_path_ids()); }
+        }
+        let v4s: Vec<(u32, IpNet)> = v4.iter().map(|(i, p)| (*i, IpNet::V4(*p))).collect();
+        let v6s: Vec<(u32, IpNet)> = v6.iter().map(|(i, p)| (*i, IpNet::V6(*p))).collect();
+        let want: Vec<_> = v4s.iter().chain(&v4s).chain(&v6s).copied().collect();
+        prop_assert_eq!(ann, want);
+        prop_assert_eq!(wd, v4s.iter().chain(&v6s).copied().collect::<Vec<_>>());
+        // Plain prefixes on an ADD-PATH session (and the reverse) are refused.
+        prop_assert_eq!(
+            b.withdraw_v4(v4.iter().map(|x| x.1), &mut out),
+            Err(kittbgpd::wire::EncodeError::AddPath)
+        );
+        prop_assert_eq!(
+            UpdateBuilder::new(&negs()[1]).withdraw_v6(v6.iter().copied(), &mut out),
+            Err(kittbgpd::wire::EncodeError::AddPath)
+        );
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(data in vec(any::<u8>(), 0..300)) {
-        for neg in negs() {
+        for neg in negs().into_iter().chain([add_path_neg(false)]) {
             decode_all(BytesMut::from(&data[..]), &neg);
             let _ = Message::decode(Bytes::from(data.clone()), &neg);
         }
@@ -337,14 +463,14 @@ proptest! {
         b.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
         b.push(t);
         b.extend_from_slice(&body);
-        for neg in negs() {
+        for neg in negs().into_iter().chain([add_path_neg(true)]) {
             decode_all(BytesMut::from(&b[..]), &neg);
         }
     }
 
     #[test]
     fn mutated_messages_never_panic(msg in message(), flips in vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
-        for neg in negs() {
+        for neg in negs().into_iter().chain([add_path_neg(false)]) {
             let mut b = msg.to_bytes(&neg).unwrap().to_vec();
             for (i, x) in &flips {
                 // Keep the header intact so the body parsers are exercised.

@@ -15,7 +15,7 @@
 
 use bytes::BytesMut;
 use kittbgpd::wire::{
-    split_frame, AttrErrorAction, EncodeError, Message, Negotiated, MAX_EXTENDED_MESSAGE_LEN,
+    split_frame, AttrErrorAction, EncodeError, Message, Families, Negotiated, MAX_EXTENDED_MESSAGE_LEN,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -31,6 +31,15 @@ fuzz_target!(|data: &[u8]| {
         ipv6_unicast: true,
         route_refresh: true,
         enhanced_route_refresh: flags & 8 != 0,
+        // ADD-PATH (RFC 7911) the same both ways, so decoded messages re-encode.
+        add_path_receive: Families {
+            ipv4_unicast: flags & 16 != 0,
+            ipv6_unicast: flags & 32 != 0,
+        },
+        add_path_send: Families {
+            ipv4_unicast: flags & 16 != 0,
+            ipv6_unicast: flags & 32 != 0,
+        },
     };
     // Re-encoded messages may be longer than the input (4-octet AS_PATH of a
     // 2-octet session is not longer, but extended length octets are), so

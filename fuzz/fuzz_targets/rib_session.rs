@@ -476,6 +476,7 @@ impl World {
             attrs,
             nlri: nlri_field.freeze(),
             issues: Vec::new(),
+            add_path: false,
         };
         self.send_message(p, Message::Update(u));
         Some(())

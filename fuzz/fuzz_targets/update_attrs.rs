@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::{BufMut, BytesMut};
-use kittbgpd::wire::{Message, Negotiated, HEADER_LEN};
+use kittbgpd::wire::{Families, Message, Negotiated, HEADER_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,6 +19,11 @@ fuzz_target!(|data: &[u8]| {
         ipv6_unicast: true,
         route_refresh: true,
         enhanced_route_refresh: false,
+        add_path_receive: Families {
+            ipv4_unicast: flags & 4 != 0,
+            ipv6_unicast: flags & 8 != 0,
+        },
+        add_path_send: Families::NONE,
     };
     let mut m = BytesMut::with_capacity(HEADER_LEN + 4 + attrs.len());
     m.put_slice(&[0xff; 16]);

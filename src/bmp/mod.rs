@@ -6,7 +6,7 @@ mod routes;
 #[cfg(test)]
 mod tests;
 
-pub use routes::{route_monitoring_updates, split_messages};
+pub use routes::{as_received, route_monitoring_updates, split_messages};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use std::net::{IpAddr, Ipv4Addr};

@@ -10,17 +10,30 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// Attribute set (interned pointer), next hop, IPv6.
 type GroupKey = (usize, Option<IpAddr>, bool);
+/// A route of the group (for its attributes) and its (path id, prefix)s.
+type Group<'a> = (&'a InRoute, Vec<(u32, IpNet)>);
+
+/// `neg` of a session turned around: messages encoded as the peer sends
+/// them, with Path Identifiers where it sends ADD-PATH (RFC 7911).
+pub fn as_received(neg: &Negotiated) -> Negotiated {
+    Negotiated {
+        add_path_send: neg.add_path_receive,
+        ..*neg
+    }
+}
 
 /// UPDATEs announcing `routes` (whole messages), encoded as on a session with
-/// `neg` (RFC 7854 §4.6: as received). A route without a usable next hop or
-/// one the session could not carry is left out.
+/// `neg` (RFC 7854 §4.6: as received, with the path ids of an ADD-PATH
+/// peer). A route without a usable next hop or one the session could not
+/// carry is left out.
 pub fn route_monitoring_updates<'a>(
     routes: impl IntoIterator<Item = (IpNet, &'a InRoute)>,
     neg: &Negotiated,
 ) -> Vec<Bytes> {
+    let neg = &as_received(neg);
     // Group by (attribute set, next hop, family): the attributes are interned,
     // so pointer equality is attribute equality.
-    let mut groups: BTreeMap<GroupKey, (&InRoute, Vec<IpNet>)> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Group<'_>> = BTreeMap::new();
     for (prefix, r) in routes {
         let key = (
             std::sync::Arc::as_ptr(&r.attrs) as usize,
@@ -31,7 +44,7 @@ pub fn route_monitoring_updates<'a>(
             .entry(key)
             .or_insert_with(|| (r, Vec::new()))
             .1
-            .push(prefix);
+            .push((r.path_id, prefix));
     }
     let b = UpdateBuilder::new(neg);
     let mut out = Vec::new();
@@ -49,18 +62,27 @@ pub fn route_monitoring_updates<'a>(
             },
         };
         let mut buf = bytes::BytesMut::new();
+        let ap = &neg.add_path_send;
         let written = if v6 {
-            let p = prefixes.iter().filter_map(|p| match p {
-                IpNet::V6(p) => Some(*p),
+            let p = prefixes.iter().filter_map(|(i, p)| match p {
+                IpNet::V6(p) => Some((*i, *p)),
                 _ => None,
             });
-            b.announce_v6(&r.attrs, next_hop, p, &mut buf)
+            if ap.ipv6_unicast {
+                b.announce_v6(&r.attrs, next_hop, p, &mut buf)
+            } else {
+                b.announce_v6(&r.attrs, next_hop, p.map(|x| x.1), &mut buf)
+            }
         } else {
-            let p = prefixes.iter().filter_map(|p| match p {
-                IpNet::V4(p) => Some(*p),
+            let p = prefixes.iter().filter_map(|(i, p)| match p {
+                IpNet::V4(p) => Some((*i, *p)),
                 _ => None,
             });
-            b.announce_v4(&r.attrs, next_hop, p, &mut buf)
+            if ap.ipv4_unicast {
+                b.announce_v4(&r.attrs, next_hop, p, &mut buf)
+            } else {
+                b.announce_v4(&r.attrs, next_hop, p.map(|x| x.1), &mut buf)
+            }
         };
         if written.is_err() {
             continue;

@@ -4,6 +4,7 @@ use super::*;
 use crate::rib::InRoute;
 use crate::wire::{AsPath, Message, Negotiated, Open, Origin, PathAttributes};
 use bgpkit_parser::parse_bmp_msg;
+use ipnet::IpNet;
 use std::sync::Arc;
 
 fn peer() -> PeerHeader {
@@ -85,6 +86,7 @@ fn route_monitoring_pre_and_post_policy() {
             ..Default::default()
         }),
         verdict: Ok(()),
+        path_id: 0,
     };
     let routes = [
         ("10.255.0.2/32".parse().unwrap(), &r),
@@ -117,4 +119,49 @@ fn stats_report_counts() {
     let m = parse(&b);
     assert!(m.contains("StatsReport"), "{m}");
     assert_eq!(&b[48..52], &[0, 0, 0, 3], "three counters");
+}
+
+#[test]
+fn route_monitoring_keeps_the_path_ids_of_an_add_path_peer() {
+    let attrs = Arc::new(PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::default()),
+        local_pref: Some(100),
+        ..Default::default()
+    });
+    let route = |path_id| InRoute {
+        next_hop: Some("fe80::1:2".parse().unwrap()),
+        attrs: attrs.clone(),
+        verdict: Ok(()),
+        path_id,
+    };
+    let (a, b) = (route(1), route(2));
+    let p: IpNet = "fd00:255::7/128".parse().unwrap();
+    // We receive ADD-PATH for IPv6 (and send it for IPv4: irrelevant here).
+    let session = Negotiated {
+        add_path_receive: crate::wire::Families {
+            ipv4_unicast: false,
+            ipv6_unicast: true,
+        },
+        add_path_send: crate::wire::Families {
+            ipv4_unicast: true,
+            ipv6_unicast: false,
+        },
+        ..Negotiated::FABRIC
+    };
+    let updates = route_monitoring_updates([(p, &a), (p, &b)], &session);
+    assert_eq!(updates.len(), 1);
+    // Decoded as the collector does, from the peer's side: with path ids.
+    let Message::Update(u) = Message::decode(updates[0].clone(), &session).unwrap() else {
+        panic!()
+    };
+    let paths: Vec<_> = u.announced_paths().collect();
+    assert_eq!(paths, [(Some(1), p), (Some(2), p)]);
+    // An IPv4 route of that session goes without (the peer sends none).
+    let v4: IpNet = "10.255.0.7/32".parse().unwrap();
+    let updates = route_monitoring_updates([(v4, &a)], &session);
+    let Message::Update(u) = Message::decode(updates[0].clone(), &session).unwrap() else {
+        panic!()
+    };
+    assert_eq!(u.announced_paths().collect::<Vec<_>>(), [(None, v4)]);
 }

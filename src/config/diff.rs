@@ -226,7 +226,8 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
         extended_next_hop,
         ttl_security,
         rr_client,
-        passive
+        passive,
+        add_paths
     );
     // A link session becoming multihop (or back), a new hop limit or source:
     // the transport of the session changes.

@@ -84,6 +84,7 @@ macro_rules! with_session_options {
             pub graceful_restart: Option<bool>,
             pub restart_time: Option<Spanned<u16>>,
             pub filtered_limit: Option<u32>,
+            pub add_paths: Option<Spanned<String>>,
         }
     };
 }

@@ -15,8 +15,8 @@ pub mod wireguard;
 
 pub use overlay::Overlay;
 pub use validate::{
-    load, parse, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks, Neighbor,
-    OnStop,
+    load, parse, AddPaths, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks,
+    Neighbor, OnStop,
 };
 
 /// Default TCP port of the fabric (both sides listen and connect here).

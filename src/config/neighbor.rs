@@ -5,7 +5,7 @@
 
 use super::file::{FileNeighbor, LinkCost, SessionOptions};
 use super::validate::{
-    key_span, ImportLimitAction, Loopbacks, Neighbor, Validator, DEFAULT_FILTERED_LIMIT,
+    key_span, AddPaths, ImportLimitAction, Loopbacks, Neighbor, Validator, DEFAULT_FILTERED_LIMIT,
 };
 use super::DEFAULT_PORT;
 use std::net::IpAddr;
@@ -135,6 +135,23 @@ impl Validator<'_> {
                 }
             },
         };
+        let add_paths = match pick_spanned(&n.add_paths, &d.add_paths) {
+            None => AddPaths::Off,
+            Some(a) => match a.get_ref().as_str() {
+                "off" => AddPaths::Off,
+                "receive" => AddPaths::Receive,
+                "send" => AddPaths::Send,
+                "both" => AddPaths::Both,
+                other => {
+                    self.error(
+                        a.span(),
+                        &key("add_paths"),
+                        format!("{other:?}: expected one of off, receive, send, both"),
+                    );
+                    AddPaths::Off
+                }
+            },
+        };
         let restart_time = match pick_spanned(&n.restart_time, &d.restart_time) {
             Some(r) if *r.get_ref() > 4095 => {
                 self.error(
@@ -174,6 +191,7 @@ impl Validator<'_> {
             source,
             import_limit: n.import_limit.or(d.import_limit).unwrap_or(1000),
             import_limit_action: action,
+            add_paths,
             filtered_limit: n
                 .filtered_limit
                 .or(d.filtered_limit)

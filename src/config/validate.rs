@@ -95,6 +95,44 @@ pub enum ImportLimitAction {
     Disable,
 }
 
+/// `add_paths`: what we announce in the ADD-PATH capability (RFC 7911) for
+/// the families of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddPaths {
+    #[default]
+    Off,
+    /// Accept several paths per prefix from the neighbor (a reflector's client).
+    Receive,
+    /// Send every usable path of each prefix (a reflector to its clients).
+    Send,
+    Both,
+}
+
+impl AddPaths {
+    /// The capability's Send/Receive value; `None` when off.
+    pub fn mode(self) -> Option<crate::wire::AddPathMode> {
+        use crate::wire::AddPathMode as M;
+        match self {
+            AddPaths::Off => None,
+            AddPaths::Receive => Some(M::Receive),
+            AddPaths::Send => Some(M::Send),
+            AddPaths::Both => Some(M::Both),
+        }
+    }
+}
+
+impl std::fmt::Display for AddPaths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AddPaths::Off => "off",
+            AddPaths::Receive => "receive",
+            AddPaths::Send => "send",
+            AddPaths::Both => "both",
+        })
+    }
+}
+
 /// One BGP neighbor with its session options resolved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Neighbor {
@@ -144,6 +182,8 @@ pub struct Neighbor {
     pub graceful_restart: bool,
     /// The restart time we announce (RFC 4724 §3, 12 bits), in seconds.
     pub restart_time: u16,
+    /// ADD-PATH (RFC 7911) announced for IPv4 and IPv6 unicast.
+    pub add_paths: AddPaths,
 }
 
 /// Default of `filtered_limit`.
@@ -644,6 +684,36 @@ hold_time = 9
         let c = parse(&text, "f.toml").unwrap();
         let limits: Vec<u32> = c.neighbors.iter().map(|n| n.filtered_limit).collect();
         assert_eq!(limits, [50, 50, 0]);
+    }
+
+    #[test]
+    fn add_paths_default_off_from_defaults_and_per_neighbor() {
+        let text = format!(
+            "{GOOD}\n[[neighbor]]\ninterface = \"wg9\"\naddress = \"fe80::9:1\"\nadd_paths = \"both\"\n"
+        )
+        .replacen("[defaults]\n", "[defaults]\nadd_paths = \"receive\"\n", 1);
+        let c = parse(&text, "f.toml").unwrap();
+        let modes: Vec<AddPaths> = c.neighbors.iter().map(|n| n.add_paths).collect();
+        assert_eq!(
+            modes,
+            [AddPaths::Receive, AddPaths::Receive, AddPaths::Both]
+        );
+        assert!(parse(GOOD, "f.toml")
+            .unwrap()
+            .neighbors
+            .iter()
+            .all(|n| n.add_paths == AddPaths::Off));
+        let text = format!(
+            "{GOOD}\n[[neighbor]]\ninterface = \"wg9\"\naddress = \"fe80::9:1\"\nadd_paths = \"rx\"\n"
+        );
+        let e = errors(&text);
+        assert!(
+            e.iter().any(|e| e.key == "neighbor[2].add_paths"
+                && e.line == 27
+                && e.message
+                    .contains("expected one of off, receive, send, both")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct RouteView {
     /// "accepted", "filtered" or "originated".
     pub status: String,
     pub reason: Option<String>,
+    /// Path Identifier from an ADD-PATH neighbor (RFC 7911).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<u32>,
     /// Selected as best path for the prefix (Loc-RIB).
     #[serde(default)]
     pub best: bool,

@@ -136,6 +136,9 @@ pub fn render_routes(list: &[RouteView]) -> String {
         }
         let med = r.med.map_or("-".into(), |m| m.to_string());
         let lp = r.local_pref.map_or("-".into(), |m| m.to_string());
+        if let Some(id) = r.path_id {
+            let _ = write!(status, ", path {id}");
+        }
         let _ = writeln!(
             out,
             "{:<22} {:<10} {:<28} {:>11} {:>6}  {}",
@@ -170,9 +173,13 @@ pub fn render_explain(e: &Value) -> String {
         } else {
             s(c, "link_cost")
         };
+        let path = match c.get("path_id").and_then(Value::as_u64) {
+            Some(id) => format!(" path {id}"),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{} from {} via {}",
+            "{} from {}{path} via {}",
             if best { "*" } else { " " },
             s(c, "peer"),
             s(c, "next_hop")

@@ -18,11 +18,15 @@ pub struct InRoute {
     pub attrs: Arc<PathAttributes>,
     /// `Ok` if accepted by import policy, else why it was filtered.
     pub verdict: Result<(), FilterReason>,
+    /// Path Identifier (RFC 7911) on an ADD-PATH session, else 0: a peer's
+    /// routes for one prefix are told apart by it.
+    pub path_id: u32,
 }
 
 /// Counts of one peer's Adj-RIB-In, and what the current session told about
 /// it. The routes themselves live in the route table ([`super::loc_rib`]),
-/// one entry per (prefix, peer), pointing at an interned [`InRoute`].
+/// one entry per (prefix, peer, path id), pointing at an interned [`InRoute`].
+/// Counts are of paths (an import limit counts each path of an ADD-PATH peer).
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
     len: usize,

@@ -11,7 +11,8 @@
 //! underlay cost of an overlay path, 0 for loopback paths, whose MED is
 //! already the path cost), shortest CLUSTER_LIST, lowest ORIGINATOR_ID (or the peer's router id), lowest peer
 //! address, then the lowest peer index (same link-local address on two
-//! interfaces). CLUSTER_LIST before the router id follows BIRD.
+//! interfaces), then the lowest path id (RFC 7911: several paths from one
+//! ADD-PATH peer). CLUSTER_LIST before the router id follows BIRD.
 
 use super::loc_rib::Source;
 use crate::wire::Origin;
@@ -37,6 +38,8 @@ pub struct Candidate {
     pub originator: Ipv4Addr,
     /// The peer's address (unspecified for our own routes).
     pub address: IpAddr,
+    /// The Path Identifier (RFC 7911) the peer gave the path; 0 without ADD-PATH.
+    pub path_id: u32,
 }
 
 /// A step of the decision, named in explanations.
@@ -52,6 +55,7 @@ pub enum Step {
     OriginatorId,
     PeerAddress,
     PeerIndex,
+    PathId,
 }
 
 impl std::fmt::Display for Step {
@@ -68,6 +72,7 @@ impl std::fmt::Display for Step {
             Step::OriginatorId => "lower ORIGINATOR_ID / router id preferred (RFC 4456 §9)",
             Step::PeerAddress => "lower peer address preferred (RFC 4271 §9.1.2.2 g)",
             Step::PeerIndex => "lower neighbor index preferred (same address)",
+            Step::PathId => "lower path id preferred (same neighbor, RFC 7911)",
         })
     }
 }
@@ -112,7 +117,11 @@ fn peer_index(a: &Candidate, b: &Candidate) -> Ordering {
     a.source.cmp(&b.source)
 }
 
-const STEPS: [(Step, StepFn); 9] = [
+fn path_id(a: &Candidate, b: &Candidate) -> Ordering {
+    a.path_id.cmp(&b.path_id)
+}
+
+const STEPS: [(Step, StepFn); 10] = [
     (Step::LocallyOriginated, locally_originated),
     (Step::LocalPref, local_pref),
     (Step::Origin, origin),
@@ -122,10 +131,11 @@ const STEPS: [(Step, StepFn); 9] = [
     (Step::OriginatorId, originator_id),
     (Step::PeerAddress, peer_address),
     (Step::PeerIndex, peer_index),
+    (Step::PathId, path_id),
 ];
 
 /// Compares two candidates: `Less` if `a` is better, with the deciding step.
-/// `None` only for the same source.
+/// `None` only for the same path of the same source.
 pub fn compare(a: &Candidate, b: &Candidate) -> Option<(Ordering, Step)> {
     STEPS.iter().find_map(|(step, f)| match f(a, b) {
         Ordering::Equal => None,
@@ -168,6 +178,7 @@ mod tests {
             cluster_len: 1,
             originator: Ipv4Addr::new(10, 0, 0, 9),
             address: IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i as u16)),
+            path_id: 0,
         }
     }
 
@@ -290,6 +301,19 @@ mod tests {
             ..peer(2)
         };
         decides(peer(1), same, Step::PeerIndex);
+        // Two paths of one ADD-PATH peer that tie everywhere else.
+        let second = Candidate {
+            path_id: 9,
+            ..peer(1)
+        };
+        decides(
+            Candidate {
+                path_id: 2,
+                ..peer(1)
+            },
+            second,
+            Step::PathId,
+        );
     }
 
     fn candidate() -> impl Strategy<Value = Candidate> {
@@ -316,6 +340,7 @@ mod tests {
                 cluster_len: cl,
                 originator: Ipv4Addr::new(10, 0, 0, orig),
                 address: IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, addr)),
+                path_id: 0,
             })
     }
 
@@ -326,13 +351,15 @@ mod tests {
             mut cands in proptest::collection::vec(candidate(), 1..8),
             seed in any::<u64>(),
         ) {
-            // At most one local route; peers get distinct indexes.
+            // At most one local route; other paths from peers 0 and 1 with
+            // distinct path ids (ADD-PATH).
             let mut seen_local = false;
             for (i, c) in cands.iter_mut().enumerate() {
                 if c.source == Source::Local && !seen_local {
                     seen_local = true;
                 } else {
-                    c.source = Source::Peer(i);
+                    c.source = Source::Peer(i % 2);
+                    c.path_id = i as u32;
                 }
             }
             let best = cands[select(&cands).unwrap()];

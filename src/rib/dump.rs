@@ -56,7 +56,9 @@ impl Rib {
                     }],
                 }),
                 Some(Source::Peer(best)) => {
-                    if let Some((e, r)) = paths(loc, id).find(|(e, _)| e.peer as usize == best) {
+                    if let Some((e, r)) = paths(loc, id)
+                        .find(|(e, _)| e.peer as usize == best && e.route == dest.best_route)
+                    {
                         let cost = self.peers.get(best).map_or(0, |p| p.link_cost());
                         // Overlay paths: the MED as received (no link cost on the overlay).
                         let med = if self.overlay.contains(&prefix) {
@@ -118,8 +120,19 @@ fn dump_index(peer: u32) -> u16 {
 impl Rib {
     /// The route `peer` sent for `prefix` (Adj-RIB-In, accepted or filtered).
     pub fn received_route(&self, peer: PeerId, prefix: &ipnet::IpNet) -> Option<&super::InRoute> {
+        self.received_path(peer, prefix, None)
+    }
+
+    /// The route `peer` sent for `prefix` with Path Identifier `path` (RFC
+    /// 7911; `None`: the session has no ADD-PATH, its only route).
+    pub fn received_path(
+        &self,
+        peer: PeerId,
+        prefix: &ipnet::IpNet,
+        path: Option<u32>,
+    ) -> Option<&super::InRoute> {
         let id = self.loc.find(prefix)?;
-        let r = self.loc.entry(id, peer as u32)?;
+        let r = self.loc.path_entry(id, peer as u32, path)?;
         Some(self.loc.routes.get(r))
     }
 }

@@ -51,6 +51,8 @@ pub struct CandidateExplanation {
     pub as_path: String,
     pub originator_id: Option<Ipv4Addr>,
     pub cluster_list: Vec<Ipv4Addr>,
+    /// Path Identifier from an ADD-PATH neighbor (RFC 7911).
+    pub path_id: Option<u32>,
     pub best: bool,
     /// Why it is not the best path.
     pub lost: Option<LossExplanation>,
@@ -133,9 +135,15 @@ impl Rib {
                 Source::Local => None,
             };
             let lost = winner.filter(|_| best != Some(i)).and_then(|w| {
+                let w_route = best.map(|b| route_ids[b]).filter(|&r| r != NONE);
+                let w_path =
+                    self.shown_path_id(w.source, w_route.map(|r| loc.routes.get(r)), prefix);
                 lost_at(c, &w).map(|step| LossExplanation {
                     step,
-                    against: self.peer_name(w.source),
+                    against: match w_path {
+                        Some(id) => format!("{} path {id}", self.peer_name(w.source)),
+                        None => self.peer_name(w.source),
+                    },
                     reason: step.to_string(),
                 })
             });
@@ -158,6 +166,7 @@ impl Rib {
                 as_path: as_path_str(a),
                 originator_id: a.originator_id,
                 cluster_list: a.cluster_list.clone(),
+                path_id: self.shown_path_id(c.source, route, prefix),
                 best: best == Some(i),
                 lost,
             });
@@ -228,8 +237,10 @@ impl Rib {
                 }
                 for (e, r) in paths(loc, id) {
                     let source = Source::Peer(e.peer as usize);
-                    if query.all || best == Some(source) {
+                    let is_best = best == Some(source) && e.route == dest.best_route;
+                    if query.all || is_best {
                         let mut v = self.view(prefix, source, r.next_hop, &r.attrs);
+                        v.path_id = self.shown_path_id(source, Some(r), prefix);
                         if overlay {
                             // Next hop unchanged, MED as received (no link cost).
                             v.med = r.attrs.med;
@@ -239,7 +250,7 @@ impl Rib {
                                 v.reason = Some(reason.to_string());
                             }
                         }
-                        rows.push((prefix, best == Some(source), v));
+                        rows.push((prefix, is_best, v));
                     }
                 }
             }
@@ -261,7 +272,9 @@ impl Rib {
                 }
             }
         }
-        rows.sort_by(|a, b| (a.0, !a.1, &a.2.peer).cmp(&(b.0, !b.1, &b.2.peer)));
+        rows.sort_by(|a, b| {
+            (a.0, !a.1, &a.2.peer, a.2.path_id).cmp(&(b.0, !b.1, &b.2.peer, b.2.path_id))
+        });
         rows.into_iter()
             .map(|(_, best, mut v)| {
                 v.best = best;
@@ -280,11 +293,31 @@ impl Rib {
         reason: &FilterReason,
     ) -> RouteView {
         let mut v = self.view(prefix, Source::Peer(peer as usize), r.next_hop, &r.attrs);
+        v.path_id = self.shown_path_id(Source::Peer(peer as usize), Some(r), prefix);
         v.status = status.into();
         v.reason = Some(reason.to_string());
         v.med = r.attrs.med;
         v.link_cost = None;
         v
+    }
+
+    /// The path id of a route to show: only from a session that receives
+    /// ADD-PATH for the prefix's family (elsewhere it is always 0).
+    fn shown_path_id(&self, source: Source, route: Option<&InRoute>, prefix: IpNet) -> Option<u32> {
+        let (Source::Peer(p), Some(r)) = (source, route) else {
+            return None;
+        };
+        let family = match prefix {
+            IpNet::V4(_) => crate::wire::AfiSafi::IPV4_UNICAST,
+            IpNet::V6(_) => crate::wire::AfiSafi::IPV6_UNICAST,
+        };
+        let session = self.peers.get(p)?.session.as_ref()?;
+        session
+            .ctx
+            .negotiated
+            .add_path_receive
+            .get(family)
+            .then_some(r.path_id)
     }
 
     fn view(
@@ -320,6 +353,7 @@ impl Rib {
             }
             .into(),
             reason: None,
+            path_id: None,
             best: false,
             received_med: a.med,
             link_cost,

@@ -11,7 +11,7 @@ use super::overlay::{carries, local_next_hop, next_hop_carrier, overlay_attribut
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
 use super::resolve::{Resolver, Underlay};
 use super::{Peer, PeerId, Rib, RibOutput};
-use crate::wire::{Origin, PathAttributes};
+use crate::wire::Origin;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -27,6 +27,7 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
         cluster_len: 0,
         originator: router_id,
         address: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        path_id: 0,
     }
 }
 
@@ -35,10 +36,11 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
 /// keeps its MED and carries the underlay cost to its next hop.
 pub(super) fn path_candidate(
     peer_id: PeerId,
-    a: &PathAttributes,
+    r: &InRoute,
     peer: &Peer,
     interior_cost: Option<u32>,
 ) -> Candidate {
+    let a = &r.attrs;
     Candidate {
         source: Source::Peer(peer_id),
         local_pref: a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
@@ -51,6 +53,7 @@ pub(super) fn path_candidate(
         cluster_len: a.cluster_list.len(),
         originator: a.originator_id.unwrap_or_else(|| peer.remote_id()),
         address: peer.cfg.address,
+        path_id: r.path_id,
     }
 }
 
@@ -96,7 +99,7 @@ pub(super) fn candidates(
                 }
                 _ => None,
             };
-            out.push(path_candidate(e.peer as usize, &r.attrs, peer, cost));
+            out.push(path_candidate(e.peer as usize, r, peer, cost));
             routes.push(e.route);
         }
     }
@@ -364,9 +367,11 @@ impl Rib {
         // Underlay first; a next hop whose resolution moved marks its
         // overlay prefixes, decided below with the dirty ones.
         let peers_now = decider.peers;
+        let mut decided = Vec::with_capacity(under.len() + over.len());
         for id in under {
             let addr = loc.slab[id as usize].prefix.addr();
             batch.apply(&mut decider, loc, id, false);
+            decided.push(id);
             batch
                 .resolver
                 .underlay_decided(addr, loc, |loc| underlay.resolve(loc, peers_now, addr));
@@ -379,11 +384,13 @@ impl Rib {
         }
         for id in over {
             batch.apply(&mut decider, loc, id, true);
+            decided.push(id);
         }
         drop(decider);
         for (q, adj_out) in batch.queues {
             peers[q].adj_out = adj_out;
         }
+        super::addpath_out::mark_dirty(peers, &decided);
         loc.routes.sweep();
         loc.exports.sweep();
         interner.maybe_purge();

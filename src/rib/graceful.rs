@@ -34,6 +34,7 @@ impl Rib {
             .collect();
         p.adj_in.new_session();
         p.adj_out.clear(&mut self.loc);
+        p.addpath_out.clear(&mut self.loc);
         p.session = None;
         p.stale_until = Some(deadline);
         for f in drop {

@@ -79,22 +79,30 @@ impl Rib {
             .mp_unreach
             .as_ref()
             .is_some_and(|u| negotiated(u.afi_safi));
+        // (prefix, path id): the id only on an ADD-PATH session (RFC 7911 §3).
+        let v4_ap = update.add_path;
         let withdrawn = update
             .withdrawn_v4()
-            .map(IpNet::V4)
+            .with_path_ids()
+            .map(|(i, n)| (IpNet::V4(n), v4_ap.then_some(i)))
             .filter(|_| use_v4_field)
             .chain(
                 a.mp_unreach
                     .iter()
                     .filter(|_| use_mp_unreach)
-                    .flat_map(|u| u.prefixes()),
+                    .flat_map(|u| {
+                        let ap = u.add_path;
+                        u.prefixes()
+                            .with_path_ids()
+                            .map(move |(i, n)| (n, ap.then_some(i)))
+                    }),
             );
         let pid = peer as u32;
-        for prefix in withdrawn {
+        for (prefix, path) in withdrawn {
             if !p.adj_in.stale.is_empty() {
                 p.adj_in.refreshed(&prefix);
             }
-            learned.withdrawn += usize::from(withdraw(loc, &mut p.adj_in, pid, prefix));
+            learned.withdrawn += usize::from(withdraw(loc, &mut p.adj_in, pid, prefix, path));
         }
         if update.has_reachability() {
             if a.local_pref.is_none() {
@@ -126,26 +134,33 @@ impl Rib {
             // RFC 4271 §6.3, RFC 7606 §7.3: an unusable next hop is treat-as-withdraw.
             let v4_nh = next_hop_attr(a.next_hop, &ctx);
             let mp_nh: Option<Checked> = a.mp_reach.as_ref().map(|r| mp_next_hop(r, &ctx));
-            let announced: Vec<(IpNet, &Checked)> = update
+            let announced: Vec<(IpNet, Option<u32>, &Checked)> = update
                 .nlri_v4()
+                .with_path_ids()
                 .filter(|_| use_v4_field)
-                .map(|n| (IpNet::V4(n), &v4_nh))
+                .map(|(i, n)| (IpNet::V4(n), v4_ap.then_some(i), &v4_nh))
                 .chain(
                     a.mp_reach
                         .iter()
                         .filter(|_| use_mp_reach)
-                        .flat_map(|r| r.prefixes())
+                        .flat_map(|r| {
+                            let ap = r.add_path;
+                            r.prefixes()
+                                .with_path_ids()
+                                .map(move |(i, n)| (n, ap.then_some(i)))
+                        })
                         .zip(std::iter::repeat(mp_nh.as_ref()))
-                        .filter_map(|(n, nh)| Some((n, nh?))),
+                        .filter_map(|((n, i), nh)| Some((n, i, nh?))),
                 )
                 .collect();
             // The table lookups miss the cache: start them all at once.
-            for (prefix, _) in &announced {
+            for (prefix, _, _) in &announced {
                 loc.prefetch(prefix);
             }
-            // Route ids of this UPDATE by (next hop, verdict): mostly one.
-            let mut ids: Vec<(Option<IpAddr>, Result<(), FilterReason>, u32)> = Vec::new();
-            for (prefix, (next_hop, nh_verdict)) in announced {
+            // Route ids of this UPDATE by (next hop, verdict, path id): mostly one.
+            let mut ids: Vec<RouteIdOf> = Vec::new();
+            for (prefix, path, (next_hop, nh_verdict)) in announced {
+                let path_id = path.unwrap_or(0);
                 let next_hop: Option<IpAddr> = *next_hop;
                 if !p.adj_in.stale.is_empty() {
                     p.adj_in.refreshed(&prefix);
@@ -160,7 +175,7 @@ impl Rib {
                     learned.filtered += 1;
                     continue;
                 };
-                let old = loc.entry(id, pid).unwrap_or(NONE);
+                let old = loc.path_entry(id, pid, path).unwrap_or(NONE);
                 let old_route = (old != NONE).then(|| loc.routes.get(old));
                 if old_route.is_some_and(|o| {
                     o.next_hop == next_hop && Arc::ptr_eq(&o.attrs, &attrs) && o.verdict == verdict
@@ -201,7 +216,7 @@ impl Rib {
                     p.filtered_dropped = p.filtered_dropped.saturating_add(1);
                     if old != NONE {
                         p.adj_in.forget(loc.routes.get(old));
-                        loc.remove_entry(id, pid);
+                        loc.remove_entry(id, pid, old);
                         loc.routes.dec(old);
                         if was_accepted {
                             loc.touch(id);
@@ -211,15 +226,19 @@ impl Rib {
                     continue;
                 }
                 let accepted = verdict.is_ok();
-                let route = match ids.iter().find(|(n, v, _)| *n == next_hop && *v == verdict) {
-                    Some(&(_, _, r)) => r,
+                let route = match ids
+                    .iter()
+                    .find(|(n, v, i, _)| *n == next_hop && *v == verdict && *i == path_id)
+                {
+                    Some(&(_, _, _, r)) => r,
                     None => {
                         let r = loc.routes.intern(InRoute {
                             next_hop,
                             attrs: attrs.clone(),
                             verdict: verdict.clone(),
+                            path_id,
                         });
-                        ids.push((next_hop, verdict, r));
+                        ids.push((next_hop, verdict, path_id, r));
                         r
                     }
                 };
@@ -228,7 +247,7 @@ impl Rib {
                 }
                 p.adj_in.add(loc.routes.get(route));
                 loc.routes.inc(route);
-                loc.set_entry(id, pid, route);
+                loc.set_entry(id, pid, old, route);
                 loc.routes.dec(old);
                 if accepted || was_accepted {
                     loc.touch(id);
@@ -241,6 +260,9 @@ impl Rib {
         learned
     }
 }
+
+/// A route id of one UPDATE by (next hop, verdict, path id).
+type RouteIdOf = (Option<IpAddr>, Result<(), FilterReason>, u32, u32);
 
 /// Whether `filtered` routes fill a `filtered_limit` (0: no limit).
 fn filtered_full(limit: u32, filtered: usize) -> bool {
@@ -255,20 +277,22 @@ fn count(learned: &mut Learned, verdict: &Result<(), FilterReason>) {
     }
 }
 
-/// Removes `peer`'s route of `prefix`; false if there was none.
+/// Removes `peer`'s route of `prefix` with Path Identifier `path` (`None`:
+/// its first, the only one without ADD-PATH); false if there was none.
 pub(crate) fn withdraw(
     loc: &mut LocRib,
     adj_in: &mut super::AdjRibIn,
     pid: u32,
     prefix: IpNet,
+    path: Option<u32>,
 ) -> bool {
     let Some(id) = loc.find(&prefix) else {
         return false;
     };
-    let old = loc.remove_entry(id, pid);
-    if old == NONE {
+    let Some(old) = loc.path_entry(id, pid, path) else {
         return false;
-    }
+    };
+    loc.remove_entry(id, pid, old);
     let r = loc.routes.get(old);
     adj_in.forget(r);
     if r.verdict.is_ok() {
@@ -287,16 +311,20 @@ pub(crate) fn admit_held(loc: &mut LocRib, p: &mut super::Peer, pid: u32) {
         // Room again: routes held back by the limit are accepted, in prefix order.
         if p.adj_in.held_count() > 0 {
             let room = limit - p.adj_in.accepted_count();
-            let mut held: Vec<(IpNet, u32, u32)> = loc
+            let view: &LocRib = loc;
+            let mut held: Vec<(IpNet, u32, u32, u32)> = view
                 .ids()
-                .filter_map(|id| {
-                    let r = loc.entry(id, pid)?;
-                    is_held(loc.routes.get(r)).then(|| (loc.slab[id as usize].prefix, id, r))
+                .flat_map(|id| {
+                    view.peer_routes(id, pid).filter_map(move |r| {
+                        let route = view.routes.get(r);
+                        is_held(route)
+                            .then(|| (view.slab[id as usize].prefix, route.path_id, id, r))
+                    })
                 })
                 .collect();
             held.sort_unstable();
             held.truncate(room);
-            for (_, id, old) in held {
+            for (_, _, id, old) in held {
                 let r = loc.routes.get(old);
                 let ok = InRoute {
                     verdict: Ok(()),
@@ -306,7 +334,7 @@ pub(crate) fn admit_held(loc: &mut LocRib, p: &mut super::Peer, pid: u32) {
                 p.adj_in.add(&ok);
                 let route = loc.routes.intern(ok);
                 loc.routes.inc(route);
-                loc.set_entry(id, pid, route);
+                loc.set_entry(id, pid, old, route);
                 loc.routes.dec(old);
                 loc.touch(id);
             }

@@ -261,8 +261,10 @@ pub(crate) trait InternKey {
     fn key(&self) -> Self::Key;
 }
 
-/// What makes two received routes the same: attribute set (by address), next hop, verdict.
-type RouteKey = (usize, Option<IpAddr>, Result<(), FilterReason>);
+/// What makes two received routes the same: attribute set (by address), next
+/// hop, verdict, Path Identifier (RFC 7911; peers number paths per source,
+/// so a few ids are shared by many prefixes).
+type RouteKey = (usize, Option<IpAddr>, Result<(), FilterReason>, u32);
 
 impl InternKey for InRoute {
     type Key = RouteKey;
@@ -271,6 +273,7 @@ impl InternKey for InRoute {
             Arc::as_ptr(&self.attrs) as usize,
             self.next_hop,
             self.verdict.clone(),
+            self.path_id,
         )
     }
 }
@@ -449,7 +452,8 @@ impl LocRib {
         }
     }
 
-    /// The route of `peer` for dest `id`, if any.
+    /// The (first) route of `peer` for dest `id`, if any: its only one
+    /// unless the session has ADD-PATH.
     pub fn entry(&self, id: u32, peer: u32) -> Option<u32> {
         self.entries(id)
             .iter()
@@ -457,39 +461,58 @@ impl LocRib {
             .map(|e| e.route)
     }
 
-    /// Sets the route of `peer` (counted by the caller); returns the old one or [`NONE`].
-    pub fn set_entry(&mut self, id: u32, peer: u32, route: u32) -> u32 {
+    /// The route of `peer` for dest `id` with Path Identifier `path` (RFC
+    /// 7911); `None` as `path`: the session has no ADD-PATH, see [`LocRib::entry`].
+    pub fn path_entry(&self, id: u32, peer: u32, path: Option<u32>) -> Option<u32> {
+        let Some(path) = path else {
+            return self.entry(id, peer);
+        };
+        self.entries(id)
+            .iter()
+            .find(|e| e.peer == peer && self.routes.get(e.route).path_id == path)
+            .map(|e| e.route)
+    }
+
+    /// Routes of `peer` for dest `id` (several with ADD-PATH).
+    pub fn peer_routes(&self, id: u32, peer: u32) -> impl Iterator<Item = u32> + '_ {
+        self.entries(id)
+            .iter()
+            .filter(move |e| e.peer == peer)
+            .map(|e| e.route)
+    }
+
+    /// Replaces `peer`'s route `old` by `route`, or adds `route` when `old`
+    /// is [`NONE`] (counted by the caller). A peer has one entry per path.
+    pub fn set_entry(&mut self, id: u32, peer: u32, old: u32, route: u32) {
         let d = &mut self.slab[id as usize];
+        let same = |e: &Entry| e.peer == peer && e.route == old;
         if d.flags & F_MORE != 0 {
             let v = self.more.entry(id).or_default();
-            match v.iter_mut().find(|e| e.peer == peer) {
-                Some(e) => std::mem::replace(&mut e.route, route),
-                None => {
-                    v.push(Entry { peer, route });
-                    NONE
-                }
+            match v.iter_mut().find(|e| same(e)).filter(|_| old != NONE) {
+                Some(e) => e.route = route,
+                None => v.push(Entry { peer, route }),
             }
-        } else if d.first.peer == peer {
-            std::mem::replace(&mut d.first.route, route)
+        } else if old != NONE && same(&d.first) {
+            d.first.route = route;
         } else if d.first.peer == NONE {
             d.first = Entry { peer, route };
-            NONE
         } else {
             let first = std::mem::replace(&mut d.first, NO_ENTRY);
             d.flags |= F_MORE;
             self.more.insert(id, vec![first, Entry { peer, route }]);
-            NONE
         }
     }
 
-    /// Removes the route of `peer` (the caller uncounts it); returns it or [`NONE`].
-    pub fn remove_entry(&mut self, id: u32, peer: u32) -> u32 {
+    /// Removes `peer`'s route `route`, or its first one when `route` is
+    /// [`NONE`] (the caller uncounts it); returns it or [`NONE`].
+    pub fn remove_entry(&mut self, id: u32, peer: u32, route: u32) -> u32 {
         let d = &mut self.slab[id as usize];
+        let hit = |e: &Entry| e.peer == peer && (route == NONE || e.route == route);
         if d.flags & F_MORE != 0 {
             let Some(v) = self.more.get_mut(&id) else {
                 return NONE;
             };
-            let Some(i) = v.iter().position(|e| e.peer == peer) else {
+            let Some(i) = v.iter().position(hit) else {
                 return NONE;
             };
             let old = v.swap_remove(i).route;
@@ -499,7 +522,7 @@ impl LocRib {
                 self.more.remove(&id);
             }
             old
-        } else if d.first.peer == peer {
+        } else if d.first.peer != NONE && hit(&d.first) {
             std::mem::replace(&mut d.first, NO_ENTRY).route
         } else {
             NONE

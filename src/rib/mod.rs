@@ -16,6 +16,7 @@
 //! [`transmit`] the pull of UPDATEs per peer,
 //! [`explain`] the views for operators, [`export`] encoding helpers.
 
+mod addpath_out;
 mod adj_in;
 mod adj_out;
 pub mod decision;
@@ -195,6 +196,8 @@ struct Peer {
     session: Option<Session>,
     adj_in: AdjRibIn,
     adj_out: adj_out::AdjRibOut,
+    /// ADD-PATH send side (RFC 7911): every path, on families negotiated for it.
+    addpath_out: addpath_out::AddPathOut,
     /// Over the import limit and reported; cleared when the count drops below.
     limit_hit: bool,
     /// Helping a graceful restart: stale routes go at this time ([`graceful`]).
@@ -290,6 +293,7 @@ impl Rib {
             session: None,
             adj_in: AdjRibIn::default(),
             adj_out: adj_out::AdjRibOut::default(),
+            addpath_out: addpath_out::AddPathOut::default(),
             limit_hit: false,
             stale_until: None,
             filtered_dropped: 0,
@@ -310,6 +314,7 @@ impl Rib {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
+        p.addpath_out.start(&ctx);
         p.session = Some(Session { ctx, remote_id });
         p.adj_out.sync = Some(0);
         p.adj_out.eor = true;
@@ -321,6 +326,7 @@ impl Rib {
             return;
         };
         p.adj_out.clear(&mut self.loc);
+        p.addpath_out.clear(&mut self.loc);
         if !p.adj_in.is_empty() {
             let loc = &mut self.loc;
             let pid = peer as u32;
@@ -328,15 +334,22 @@ impl Rib {
                 if !loc.slab[id as usize].live() {
                     continue;
                 }
-                let old = loc.remove_entry(id, pid);
-                if old == loc_rib::NONE {
-                    continue;
+                let mut any = false;
+                loop {
+                    // Every path of the peer (several with ADD-PATH).
+                    let old = loc.remove_entry(id, pid, loc_rib::NONE);
+                    if old == loc_rib::NONE {
+                        break;
+                    }
+                    any = true;
+                    if loc.routes.get(old).verdict.is_ok() {
+                        loc.touch(id);
+                    }
+                    loc.routes.dec(old);
                 }
-                if loc.routes.get(old).verdict.is_ok() {
-                    loc.touch(id);
+                if any {
+                    loc.release(id);
                 }
-                loc.routes.dec(old);
-                loc.release(id);
             }
             loc.routes.sweep();
         }
@@ -385,10 +398,11 @@ impl Rib {
             if !loc.slab[id as usize].live() {
                 continue;
             }
-            if let Some(r) = loc.entry(id, peer as u32) {
-                if loc.routes.get(r).verdict.is_ok() {
-                    loc.touch(id);
-                }
+            if loc
+                .peer_routes(id, peer as u32)
+                .any(|r| loc.routes.get(r).verdict.is_ok())
+            {
+                loc.touch(id);
             }
         }
     }
@@ -416,15 +430,16 @@ impl Rib {
         let mut v: Vec<(IpNet, InRoute)> = self
             .loc
             .ids()
-            .filter_map(|id| {
-                let r = self.loc.entry(id, peer as u32)?;
-                Some((
-                    self.loc.slab[id as usize].prefix,
-                    self.loc.routes.get(r).clone(),
-                ))
+            .flat_map(|id| {
+                self.loc.peer_routes(id, peer as u32).map(move |r| {
+                    (
+                        self.loc.slab[id as usize].prefix,
+                        self.loc.routes.get(r).clone(),
+                    )
+                })
             })
             .collect();
-        v.sort_by_key(|(p, _)| *p);
+        v.sort_by_key(|(p, r)| (*p, r.path_id));
         v
     }
 

@@ -119,6 +119,7 @@ mod tests {
             afi_safi,
             next_hop,
             nlri: Bytes::new(),
+            add_path: false,
         }
     }
 

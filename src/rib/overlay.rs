@@ -55,6 +55,7 @@ pub(super) fn next_hop_carrier(next_hop: IpAddr) -> MpReach {
             afi_safi: AfiSafi::IPV4_UNICAST,
             next_hop: MpNextHop::V4(a),
             nlri: Bytes::new(),
+            add_path: false,
         },
         IpAddr::V6(a) => MpReach {
             afi_safi: AfiSafi::IPV6_UNICAST,
@@ -63,6 +64,7 @@ pub(super) fn next_hop_carrier(next_hop: IpAddr) -> MpReach {
                 link_local: None,
             },
             nlri: Bytes::new(),
+            add_path: false,
         },
     }
 }

@@ -80,7 +80,10 @@ impl Rib {
         let mut stale: Vec<IpNet> = stale.into_iter().collect();
         stale.sort_unstable();
         for prefix in stale {
-            purged += usize::from(withdraw(&mut self.loc, &mut p.adj_in, pid, prefix));
+            // Every path of the prefix (several with ADD-PATH).
+            while withdraw(&mut self.loc, &mut p.adj_in, pid, prefix, None) {
+                purged += 1;
+            }
         }
         admit_held(&mut self.loc, p, pid);
         self.loc.routes.sweep();

@@ -24,7 +24,7 @@ pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn ll(i: u16) -> Ipv6Addr {
+pub(super) fn ll(i: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i)
 }
 
@@ -135,25 +135,29 @@ pub(super) struct Got {
     pub messages: Vec<Message>,
 }
 
+/// The messages sent to `peer`, decoded as it sees its session (`n`).
+pub(super) fn sent_to(outputs: &[RibOutput], peer: PeerId, n: Negotiated) -> Vec<Message> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            RibOutput::Send { peer: p, messages } if *p == peer => Some(messages),
+            _ => None,
+        })
+        .flatten()
+        .map(|m| Message::decode(m.clone(), &n).unwrap())
+        .collect()
+}
+
 pub(super) fn got(outputs: &[RibOutput], peer: PeerId) -> Got {
     let mut g = Got::default();
-    for o in outputs {
-        let RibOutput::Send { peer: p, messages } = o else {
-            continue;
-        };
-        if *p != peer {
-            continue;
-        }
-        for m in messages {
-            let m = Message::decode(m.clone(), &neg()).unwrap();
-            if let Message::Update(u) = &m {
-                g.withdrawn.extend(u.withdrawn_all());
-                for p in u.announced() {
-                    g.announced.push((p, u.attrs.without_reach()));
-                }
+    for m in sent_to(outputs, peer, neg()) {
+        if let Message::Update(u) = &m {
+            g.withdrawn.extend(u.withdrawn_all());
+            for p in u.announced() {
+                g.announced.push((p, u.attrs.without_reach()));
             }
-            g.messages.push(m);
         }
+        g.messages.push(m);
     }
     g
 }
@@ -796,6 +800,7 @@ fn a_path_the_kernel_cannot_hold_is_not_exported_until_installed() {
     assert_eq!(rib.counts(1).advertised, 2);
 }
 
+mod addpath;
 mod graceful;
 mod hardening;
 

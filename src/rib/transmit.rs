@@ -31,9 +31,9 @@ fn family(p: &IpNet) -> u16 {
 impl Rib {
     /// Whether [`Rib::poll_transmit`] has something for `peer`.
     pub fn wants_transmit(&self, peer: PeerId) -> bool {
-        self.peers
-            .get(peer)
-            .is_some_and(|p| p.session.is_some() && p.adj_out.has_work())
+        self.peers.get(peer).is_some_and(|p| {
+            p.session.is_some() && (p.adj_out.has_work() || p.addpath_out.has_work())
+        })
     }
 
     /// Prefixes queued for `peer` (each at most once).
@@ -51,6 +51,12 @@ impl Rib {
         if !self.wants_transmit(peer) {
             return None;
         }
+        let mut buf = BytesMut::new();
+        if let Some(p) = self.peers.get_mut(peer) {
+            buf.extend_from_slice(&p.adj_out.prelude.split());
+        }
+        // Families with ADD-PATH send go first, every path ([`super::addpath_out`]).
+        let mut size = self.transmit_add_paths(peer, budget, &mut buf);
         let clients: Vec<bool> = self.peers.iter().map(|p| p.cfg.rr_client).collect();
         let Rib {
             peers,
@@ -63,13 +69,12 @@ impl Rib {
         let multihop = p.cfg.multihop;
         let ctx = &p.session.as_ref()?.ctx;
         let q = &mut p.adj_out;
-        let mut buf = BytesMut::new();
-        buf.extend_from_slice(&q.prelude.split());
         let mut batch = OutBatch::default();
-        // Families this session can carry (a next hop self exists).
-        let v4_ok = ctx.v4_route_next_hop().is_some();
-        let v6_ok = ctx.v6_route_next_hop().is_some();
-        let mut size = 0;
+        // Families this session carries best paths of (a next hop self
+        // exists, no ADD-PATH send).
+        let add_path = ctx.negotiated.add_path_send;
+        let v4_ok = ctx.v4_route_next_hop().is_some() && !add_path.ipv4_unicast;
+        let v6_ok = ctx.v6_route_next_hop().is_some() && !add_path.ipv6_unicast;
         while size < budget {
             let Some(id) = q.next(loc.slab.len()) else {
                 break;
@@ -110,7 +115,7 @@ impl Rib {
             }
             w.encode(ctx, &mut buf);
         }
-        if q.idle() {
+        if q.idle() && p.addpath_out.idle() {
             if std::mem::take(&mut q.eor) {
                 end_of_rib(ctx, &mut buf);
             }
@@ -156,6 +161,7 @@ impl Rib {
             refresh_marker(&s.ctx, afi, 1, &mut q.prelude);
             q.eorr.push(afi);
         }
+        p.addpath_out.resend(afi, loc);
         let slab = &loc.slab;
         q.resend(
             |id| family(&slab[id as usize].prefix) == afi,

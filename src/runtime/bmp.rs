@@ -149,13 +149,12 @@ impl BmpFeed {
         if let Ok(pre) = Message::Update(update.clone()).to_bytes(&neg) {
             msgs.push(bmp::route_monitoring(&header, false, &pre));
         }
-        let announced: Vec<IpNet> = update.announced().collect();
-        let mut gone: Vec<IpNet> = update.withdrawn_all().collect();
+        let mut gone: Vec<(Option<u32>, IpNet)> = update.withdrawn_paths().collect();
         let mut accepted = Vec::new();
-        for prefix in announced {
-            match rib.received_route(peer, &prefix) {
+        for (path, prefix) in update.announced_paths() {
+            match rib.received_path(peer, &prefix, path) {
                 Some(r) if r.verdict.is_ok() => accepted.push((prefix, r)),
-                _ => gone.push(prefix),
+                _ => gone.push((path, prefix)),
             }
         }
         for u in bmp::route_monitoring_updates(accepted, &neg)
@@ -233,19 +232,30 @@ impl BmpFeed {
     }
 }
 
-fn withdrawals(prefixes: &[IpNet], neg: &Negotiated) -> Vec<Bytes> {
-    let b = UpdateBuilder::new(neg);
+/// Withdrawals as the peer would send them: with Path Identifiers on the
+/// families it sends ADD-PATH for (RFC 7911).
+fn withdrawals(prefixes: &[(Option<u32>, IpNet)], neg: &Negotiated) -> Vec<Bytes> {
+    let neg = bmp::as_received(neg);
+    let b = UpdateBuilder::new(&neg);
     let mut out = BytesMut::new();
-    let v4 = prefixes.iter().filter_map(|p| match p {
-        IpNet::V4(p) => Some(*p),
+    let v4 = prefixes.iter().filter_map(|(i, p)| match p {
+        IpNet::V4(p) => Some((i.unwrap_or(0), *p)),
         _ => None,
     });
-    let v6 = prefixes.iter().filter_map(|p| match p {
-        IpNet::V6(p) => Some(*p),
+    let v6 = prefixes.iter().filter_map(|(i, p)| match p {
+        IpNet::V6(p) => Some((i.unwrap_or(0), *p)),
         _ => None,
     });
-    let _ = b.withdraw_v4(v4, &mut out);
-    let _ = b.withdraw_v6(v6, &mut out);
+    if neg.add_path_send.ipv4_unicast {
+        let _ = b.withdraw_v4(v4, &mut out);
+    } else {
+        let _ = b.withdraw_v4(v4.map(|x| x.1), &mut out);
+    }
+    if neg.add_path_send.ipv6_unicast {
+        let _ = b.withdraw_v6(v6, &mut out);
+    } else {
+        let _ = b.withdraw_v6(v6.map(|x| x.1), &mut out);
+    }
     crate::bmp::split_messages(out.freeze())
 }
 

@@ -59,6 +59,12 @@ pub fn local_capabilities(
             },
         ]));
     }
+    if let Some(mode) = neighbor.add_paths.mode() {
+        caps.push(Capability::AddPath(vec![
+            (AfiSafi::IPV4_UNICAST, mode),
+            (AfiSafi::IPV6_UNICAST, mode),
+        ]));
+    }
     if neighbor.graceful_restart {
         let flags = if restart.forwarding { 0x80 } else { 0 };
         caps.push(Capability::GracefulRestart {

@@ -112,6 +112,9 @@ pub struct NegotiatedView {
     pub ipv6_unicast: bool,
     pub route_refresh: bool,
     pub enhanced_route_refresh: bool,
+    /// RFC 7911: families on which we receive / send several paths.
+    pub add_path_receive: crate::wire::Families,
+    pub add_path_send: crate::wire::Families,
 }
 
 impl From<Negotiated> for NegotiatedView {
@@ -124,6 +127,8 @@ impl From<Negotiated> for NegotiatedView {
             ipv6_unicast: n.ipv6_unicast,
             route_refresh: n.route_refresh,
             enhanced_route_refresh: n.enhanced_route_refresh,
+            add_path_receive: n.add_path_receive,
+            add_path_send: n.add_path_send,
         }
     }
 }

@@ -16,7 +16,9 @@
 use super::nlri::{self, Ipv4Prefixes, Ipv6Prefixes, Prefixes};
 use super::notification::{update as sub, Notification};
 use super::update::{AttrErrorAction, AttrIssue};
-use super::{AfiSafi, EncodeError, Negotiated, AFI_IPV4, AFI_IPV6, AS_TRANS, SAFI_UNICAST};
+use super::{
+    AfiSafi, EncodeError, Families, Negotiated, AFI_IPV4, AFI_IPV6, AS_TRANS, SAFI_UNICAST,
+};
 use bytes::{BufMut, Bytes, BytesMut};
 use ipnet::IpNet;
 use serde::ser::SerializeStruct;
@@ -362,6 +364,8 @@ pub struct MpReach {
     pub afi_safi: AfiSafi,
     pub next_hop: MpNextHop,
     pub nlri: Bytes,
+    /// `nlri` has a Path Identifier before each prefix (RFC 7911 §3).
+    pub add_path: bool,
 }
 
 /// MP_UNREACH_NLRI (RFC 4760 §4). `withdrawn` is the validated prefix list.
@@ -369,13 +373,28 @@ pub struct MpReach {
 pub struct MpUnreach {
     pub afi_safi: AfiSafi,
     pub withdrawn: Bytes,
+    /// `withdrawn` has a Path Identifier before each prefix (RFC 7911 §3).
+    pub add_path: bool,
 }
 
-fn prefixes_of(afi_safi: AfiSafi, b: &Bytes) -> Prefixes {
+fn prefixes_of(afi_safi: AfiSafi, b: &Bytes, add_path: bool) -> Prefixes {
     match (afi_safi.afi, afi_safi.safi) {
-        (AFI_IPV4, SAFI_UNICAST) => Prefixes::V4(Ipv4Prefixes::validated(b.clone())),
-        (AFI_IPV6, SAFI_UNICAST) => Prefixes::V6(Ipv6Prefixes::validated(b.clone())),
+        (AFI_IPV4, SAFI_UNICAST) => Prefixes::V4(Ipv4Prefixes::validated_as(b.clone(), add_path)),
+        (AFI_IPV6, SAFI_UNICAST) => Prefixes::V6(Ipv6Prefixes::validated_as(b.clone(), add_path)),
         _ => Prefixes::None,
+    }
+}
+
+/// A prefix list as serialized: prefixes, or (path id, prefix) pairs with ADD-PATH.
+pub(crate) struct PrefixList(pub Prefixes, pub bool);
+
+impl serde::Serialize for PrefixList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.1 {
+            s.collect_seq(self.0.clone().with_path_ids())
+        } else {
+            s.collect_seq(self.0.clone())
+        }
     }
 }
 
@@ -391,7 +410,7 @@ fn pack(prefixes: impl IntoIterator<Item = IpNet>) -> Bytes {
 impl MpReach {
     /// The announced prefixes (IPv4 or IPv6 unicast; other families yield nothing).
     pub fn prefixes(&self) -> Prefixes {
-        prefixes_of(self.afi_safi, &self.nlri)
+        prefixes_of(self.afi_safi, &self.nlri, self.add_path)
     }
 
     /// Builds an MP_REACH_NLRI; `prefixes` must all be of the family of `afi_safi`.
@@ -404,19 +423,21 @@ impl MpReach {
             afi_safi,
             next_hop,
             nlri: pack(prefixes),
+            add_path: false,
         }
     }
 }
 
 impl MpUnreach {
     pub fn prefixes(&self) -> Prefixes {
-        prefixes_of(self.afi_safi, &self.withdrawn)
+        prefixes_of(self.afi_safi, &self.withdrawn, self.add_path)
     }
 
     pub fn new(afi_safi: AfiSafi, prefixes: impl IntoIterator<Item = IpNet>) -> MpUnreach {
         MpUnreach {
             afi_safi,
             withdrawn: pack(prefixes),
+            add_path: false,
         }
     }
 }
@@ -426,7 +447,7 @@ impl serde::Serialize for MpReach {
         let mut st = s.serialize_struct("MpReach", 3)?;
         st.serialize_field("afi_safi", &self.afi_safi)?;
         st.serialize_field("next_hop", &self.next_hop)?;
-        st.serialize_field("nlri", &self.prefixes().collect::<Vec<_>>())?;
+        st.serialize_field("nlri", &PrefixList(self.prefixes(), self.add_path))?;
         st.end()
     }
 }
@@ -435,7 +456,7 @@ impl serde::Serialize for MpUnreach {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("MpUnreach", 2)?;
         st.serialize_field("afi_safi", &self.afi_safi)?;
-        st.serialize_field("withdrawn", &self.prefixes().collect::<Vec<_>>())?;
+        st.serialize_field("withdrawn", &PrefixList(self.prefixes(), self.add_path))?;
         st.end()
     }
 }
@@ -541,7 +562,7 @@ fn decode_aggregator(v: &[u8], four: bool) -> Option<Aggregator> {
     }
 }
 
-fn decode_mp_reach(value: &Bytes) -> Result<Option<MpReach>, Bad> {
+fn decode_mp_reach(value: &Bytes, rx: Families) -> Result<Option<MpReach>, Bad> {
     let v = &value[..];
     let reset = Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR);
     let &[a1, a2, safi, nh_len, ..] = v else {
@@ -562,20 +583,22 @@ fn decode_mp_reach(value: &Bytes) -> Result<Option<MpReach>, Bad> {
     let next_hop =
         MpNextHop::decode(afi_safi.afi, nh).ok_or(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR))?;
     let nlri = value.slice(nh_end + 1..);
+    let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
-        nlri::validate_v4(&nlri)
+        nlri::validate_v4_as(&nlri, add_path)
     } else {
-        nlri::validate_v6(&nlri)
+        nlri::validate_v6_as(&nlri, add_path)
     };
     ok.map_err(|_| Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR))?;
     Ok(Some(MpReach {
         afi_safi,
         next_hop,
         nlri,
+        add_path,
     }))
 }
 
-fn decode_mp_unreach(value: &Bytes) -> Result<Option<MpUnreach>, Bad> {
+fn decode_mp_unreach(value: &Bytes, rx: Families) -> Result<Option<MpUnreach>, Bad> {
     let &[a1, a2, safi, ..] = &value[..] else {
         return Err(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR));
     };
@@ -587,15 +610,17 @@ fn decode_mp_unreach(value: &Bytes) -> Result<Option<MpUnreach>, Bad> {
         return Ok(None);
     }
     let withdrawn = value.slice(3..);
+    let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
-        nlri::validate_v4(&withdrawn)
+        nlri::validate_v4_as(&withdrawn, add_path)
     } else {
-        nlri::validate_v6(&withdrawn)
+        nlri::validate_v6_as(&withdrawn, add_path)
     };
     ok.map_err(|_| Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR))?;
     Ok(Some(MpUnreach {
         afi_safi,
         withdrawn,
+        add_path,
     }))
 }
 
@@ -755,7 +780,15 @@ impl PathAttributes {
                     None => return Err(reset(sub::ATTRIBUTE_FLAGS_ERROR)),
                 }
             }
-            match a.apply(c, buf, value, four, &mut as4_path, &mut as4_aggregator) {
+            let rx = neg.add_path_receive;
+            match a.apply(
+                c,
+                buf,
+                value,
+                (four, rx),
+                &mut as4_path,
+                &mut as4_aggregator,
+            ) {
                 Ok(()) => {}
                 Err(Bad::Act(act, why)) => issues.push(issue(c, act, why)),
                 Err(Bad::Reset(subcode)) => return Err(reset(subcode)),
@@ -787,7 +820,7 @@ impl PathAttributes {
         c: u8,
         buf: &Bytes,
         range: std::ops::Range<usize>,
-        four: bool,
+        (four, rx): (bool, Families),
         as4_path: &mut Option<AsPath>,
         as4_aggregator: &mut Option<Aggregator>,
     ) -> Result<(), Bad> {
@@ -857,7 +890,7 @@ impl PathAttributes {
                     .map(|x| Ipv4Addr::new(x[0], x[1], x[2], x[3]))
                     .collect();
             }
-            code::MP_REACH_NLRI => match decode_mp_reach(&buf.slice(range))? {
+            code::MP_REACH_NLRI => match decode_mp_reach(&buf.slice(range), rx)? {
                 Some(r) => self.mp_reach = Some(r),
                 None => {
                     return Err(Bad::Act(
@@ -866,7 +899,7 @@ impl PathAttributes {
                     ))
                 }
             },
-            code::MP_UNREACH_NLRI => match decode_mp_unreach(&buf.slice(range))? {
+            code::MP_UNREACH_NLRI => match decode_mp_unreach(&buf.slice(range), rx)? {
                 Some(u) => self.mp_unreach = Some(u),
                 None => {
                     return Err(Bad::Act(

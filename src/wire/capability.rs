@@ -28,6 +28,34 @@ pub struct ExtNhEntry {
     pub nexthop_afi: u16,
 }
 
+/// Send/Receive field of the ADD-PATH capability (RFC 7911 §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddPathMode {
+    Receive = 1,
+    Send = 2,
+    Both = 3,
+}
+
+impl AddPathMode {
+    pub fn from_u8(v: u8) -> Option<AddPathMode> {
+        match v {
+            1 => Some(AddPathMode::Receive),
+            2 => Some(AddPathMode::Send),
+            3 => Some(AddPathMode::Both),
+            _ => None,
+        }
+    }
+
+    pub fn receives(self) -> bool {
+        self as u8 & 1 != 0
+    }
+
+    pub fn sends(self) -> bool {
+        self as u8 & 2 != 0
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Capability {
     /// Code 1, RFC 4760 §8.
@@ -48,9 +76,12 @@ pub enum Capability {
     },
     /// Code 65, RFC 6793.
     FourOctetAs(u32),
+    /// Code 69, RFC 7911: per family, whether the speaker can send and/or
+    /// receive several paths (a Path Identifier before each prefix).
+    AddPath(Vec<(AfiSafi, AddPathMode)>),
     /// Code 70, RFC 7313.
     EnhancedRouteRefresh,
-    /// Anything else (ADD-PATH 69, LLGR 71, FQDN 73, ...), kept verbatim.
+    /// Anything else (LLGR 71, FQDN 73, ...), kept verbatim.
     Unknown {
         code: u8,
         #[serde(serialize_with = "super::serde_util::hex")]
@@ -67,6 +98,7 @@ impl Capability {
             Capability::ExtendedMessage => EXTENDED_MESSAGE,
             Capability::GracefulRestart { .. } => GRACEFUL_RESTART,
             Capability::FourOctetAs(_) => FOUR_OCTET_AS,
+            Capability::AddPath(_) => ADD_PATH,
             Capability::EnhancedRouteRefresh => ENHANCED_ROUTE_REFRESH,
             Capability::Unknown { code, .. } => *code,
         }
@@ -145,6 +177,25 @@ impl Capability {
                     families,
                 }
             }
+            ADD_PATH => {
+                if v.is_empty() || v.len() % 4 != 0 {
+                    return Err(bad());
+                }
+                let mut families = Vec::with_capacity(v.len() / 4);
+                for e in v.chunks_exact(4) {
+                    // RFC 7911 §4: another Send/Receive value makes the
+                    // capability not understood: kept verbatim, ignored.
+                    let Some(mode) = AddPathMode::from_u8(e[3]) else {
+                        return Ok(Capability::Unknown { code, value });
+                    };
+                    let afi = AfiSafi {
+                        afi: u16::from_be_bytes([e[0], e[1]]),
+                        safi: e[2],
+                    };
+                    families.push((afi, mode));
+                }
+                Capability::AddPath(families)
+            }
             _ => Capability::Unknown { code, value },
         })
     }
@@ -186,6 +237,13 @@ impl Capability {
                 }
             }
             Capability::FourOctetAs(asn) => out.put_u32(*asn),
+            Capability::AddPath(families) => {
+                for (f, mode) in families {
+                    out.put_u16(f.afi);
+                    out.put_u8(f.safi);
+                    out.put_u8(*mode as u8);
+                }
+            }
             Capability::Unknown { value, .. } => out.put_slice(value),
         }
         let len = out.len() - len_at - 1;
@@ -273,6 +331,13 @@ mod tests {
             [64, 6, 0xc0, 120, 0, 1, 1, 0x80]
         );
         assert_eq!(
+            roundtrip(Capability::AddPath(vec![
+                (AfiSafi::IPV4_UNICAST, AddPathMode::Receive),
+                (AfiSafi::IPV6_UNICAST, AddPathMode::Both),
+            ])),
+            [69, 8, 0, 1, 1, 1, 0, 2, 1, 3]
+        );
+        assert_eq!(
             roundtrip(Capability::Unknown {
                 code: 73,
                 value: Bytes::from_static(b"\x03abc\x00")
@@ -290,6 +355,9 @@ mod tests {
             &[5, 4, 0, 1, 0, 1],
             &[64, 1, 0],
             &[64, 3, 0, 0, 1],
+            &[69, 0],
+            &[69, 3, 0, 1, 1],
+            &[69, 5, 0, 1, 1, 1, 0],
         ] {
             let mut caps = Vec::new();
             let e = decode_list(&Bytes::copy_from_slice(bad), &mut caps).unwrap_err();
@@ -304,13 +372,14 @@ mod tests {
     #[test]
     fn unknown_is_kept() {
         let mut caps = Vec::new();
-        decode_list(&Bytes::from_static(&[69, 4, 0, 1, 1, 1, 71, 0]), &mut caps).unwrap();
+        decode_list(&Bytes::from_static(&[69, 4, 0, 1, 1, 4, 71, 0]), &mut caps).unwrap();
         assert_eq!(caps.len(), 2);
+        // ADD-PATH with a Send/Receive value other than 1..3 (RFC 7911 §4).
         assert_eq!(
             caps[0],
             Capability::Unknown {
                 code: 69,
-                value: Bytes::from_static(&[0, 1, 1, 1])
+                value: Bytes::from_static(&[0, 1, 1, 4])
             }
         );
         assert_eq!(caps[1].code(), 71);

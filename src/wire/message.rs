@@ -91,6 +91,10 @@ pub enum EncodeError {
     ValueTooLong(&'static str),
     #[error("next hop does not fit the address family or the negotiated capabilities")]
     NextHopFamily,
+    #[error(
+        "path identifiers given where ADD-PATH send is not negotiated, or missing where it is"
+    )]
+    AddPath,
 }
 
 impl Message {

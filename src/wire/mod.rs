@@ -25,13 +25,13 @@ pub use attr::{
     Aggregator, AsPath, AsSegment, AsSegmentKind, MpNextHop, MpReach, MpUnreach, Origin,
     PathAttributes, RawAttribute,
 };
-pub use capability::Capability;
+pub use capability::{AddPathMode, Capability};
 pub use frame::{split_frame, FrameError};
 pub use message::{DecodeError, EncodeError, Message, MessageType, RouteRefresh};
 pub use nlri::{Ipv4Prefixes, Ipv6Prefixes};
 pub use notification::Notification;
 pub use open::Open;
-pub use update::{AttrErrorAction, AttrIssue, Update, UpdateBuilder};
+pub use update::{AttrErrorAction, AttrIssue, Pfx, Update, UpdateBuilder};
 
 /// Length of the fixed BGP header: marker (16), length (2), type (1).
 pub const HEADER_LEN: usize = 19;
@@ -92,6 +92,47 @@ pub struct Negotiated {
     /// RFC 2918 / RFC 7313.
     pub route_refresh: bool,
     pub enhanced_route_refresh: bool,
+    /// RFC 7911 §5: families whose received NLRI carry a Path Identifier
+    /// (we announced receive, the peer send).
+    pub add_path_receive: Families,
+    /// Families whose NLRI we send with a Path Identifier (we announced
+    /// send, the peer receive).
+    pub add_path_send: Families,
+}
+
+/// A flag per family the daemon routes (IPv4 and IPv6 unicast).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Families {
+    pub ipv4_unicast: bool,
+    pub ipv6_unicast: bool,
+}
+
+impl Families {
+    pub const NONE: Families = Families {
+        ipv4_unicast: false,
+        ipv6_unicast: false,
+    };
+
+    /// The flag of `f` (false for families other than IPv4/IPv6 unicast).
+    pub fn get(&self, f: AfiSafi) -> bool {
+        match f {
+            AfiSafi::IPV4_UNICAST => self.ipv4_unicast,
+            AfiSafi::IPV6_UNICAST => self.ipv6_unicast,
+            _ => false,
+        }
+    }
+
+    /// The flag of the unicast family of `afi` (1: IPv4, 2: IPv6).
+    pub fn afi(&self, afi: u16) -> bool {
+        self.get(AfiSafi {
+            afi,
+            safi: SAFI_UNICAST,
+        })
+    }
+
+    pub fn any(&self) -> bool {
+        self.ipv4_unicast || self.ipv6_unicast
+    }
 }
 
 impl Negotiated {
@@ -106,6 +147,8 @@ impl Negotiated {
         ipv6_unicast: true,
         route_refresh: true,
         enhanced_route_refresh: true,
+        add_path_receive: Families::NONE,
+        add_path_send: Families::NONE,
     };
 
     /// Capabilities in force on a session: those both OPENs carry (RFC 5492 §3).

@@ -46,6 +46,46 @@ fn validate(buf: &[u8], max_bits: u8) -> Result<usize, NlriError> {
     Ok(count)
 }
 
+/// Checks a list of (Path Identifier, prefix) entries (RFC 7911 §3): 4
+/// octets of path id before each prefix.
+fn validate_paths(buf: &[u8], max_bits: u8) -> Result<usize, NlriError> {
+    let mut pos = 0;
+    let mut count = 0;
+    while pos < buf.len() {
+        let Some(&bits) = buf.get(pos + 4) else {
+            return Err(NlriError::Truncated);
+        };
+        if bits > max_bits {
+            return Err(NlriError::BadLength(bits));
+        }
+        pos += 5 + usize::from(bits).div_ceil(8);
+        count += 1;
+    }
+    if pos > buf.len() {
+        return Err(NlriError::Truncated);
+    }
+    Ok(count)
+}
+
+/// Checks an IPv4 list, with a Path Identifier before each prefix if
+/// `add_path` (RFC 7911 §3); returns the number of prefixes.
+pub fn validate_v4_as(buf: &[u8], add_path: bool) -> Result<usize, NlriError> {
+    if add_path {
+        validate_paths(buf, 32)
+    } else {
+        validate(buf, 32)
+    }
+}
+
+/// Checks an IPv6 list, with Path Identifiers if `add_path`.
+pub fn validate_v6_as(buf: &[u8], add_path: bool) -> Result<usize, NlriError> {
+    if add_path {
+        validate_paths(buf, 128)
+    } else {
+        validate(buf, 128)
+    }
+}
+
 /// Checks an IPv4 prefix list; returns the number of prefixes.
 pub fn validate_v4(buf: &[u8]) -> Result<usize, NlriError> {
     validate(buf, 32)
@@ -80,6 +120,12 @@ pub fn put_v6(out: &mut impl BufMut, p: Ipv6Net) {
     out.put_slice(&octets[..usize::from(bits).div_ceil(8)]);
 }
 
+/// Octets one prefix of `bits` takes, with a Path Identifier if `add_path`.
+#[inline]
+pub fn encoded_len_as(bits: u8, add_path: bool) -> usize {
+    encoded_len(bits) + if add_path { 4 } else { 0 }
+}
+
 /// Appends one prefix of either family.
 pub fn put(out: &mut impl BufMut, p: IpNet) {
     match p {
@@ -88,32 +134,92 @@ pub fn put(out: &mut impl BufMut, p: IpNet) {
     }
 }
 
+/// What [`Ipv4Prefixes`] and [`Ipv6Prefixes`] share: construction, Path
+/// Identifiers (RFC 7911 §3) and iteration over `next_prefix`.
+macro_rules! prefix_list {
+    ($list:ident, $net:ty, $validate:ident, $validate_as:ident) => {
+        impl $list {
+            /// Validates `buf` and iterates it.
+            pub fn new(buf: Bytes) -> Result<Self, NlriError> {
+                $validate(&buf)?;
+                Ok(Self::validated(buf))
+            }
+
+            /// Iterates `buf` that was validated earlier.
+            pub(crate) fn validated(buf: Bytes) -> Self {
+                Self::validated_as(buf, false)
+            }
+
+            /// Iterates `buf` validated earlier, with Path Identifiers if `add_path`.
+            pub(crate) fn validated_as(buf: Bytes, add_path: bool) -> Self {
+                Self {
+                    buf,
+                    pos: 0,
+                    add_path,
+                }
+            }
+
+            /// Validates `buf` (with Path Identifiers if `add_path`) and iterates it.
+            pub fn new_as(buf: Bytes, add_path: bool) -> Result<Self, NlriError> {
+                $validate_as(&buf, add_path)?;
+                Ok(Self::validated_as(buf, add_path))
+            }
+
+            /// The next (Path Identifier, prefix); the id is 0 without ADD-PATH.
+            #[inline]
+            pub fn next_path(&mut self) -> Option<(u32, $net)> {
+                let id = self.path_id()?;
+                self.next_prefix().map(|p| (id, p))
+            }
+
+            /// (Path Identifier, prefix) pairs; ids are 0 without ADD-PATH.
+            pub fn with_path_ids(mut self) -> impl Iterator<Item = (u32, $net)> {
+                std::iter::from_fn(move || self.next_path())
+            }
+
+            #[inline]
+            fn path_id(&mut self) -> Option<u32> {
+                if !self.add_path {
+                    return Some(0);
+                }
+                let &[a, b, c, d] = self.buf.get(self.pos..self.pos + 4)? else {
+                    return None;
+                };
+                self.pos += 4;
+                Some(u32::from_be_bytes([a, b, c, d]))
+            }
+        }
+
+        impl Iterator for $list {
+            type Item = $net;
+
+            #[inline]
+            fn next(&mut self) -> Option<$net> {
+                if self.add_path {
+                    self.path_id()?;
+                }
+                self.next_prefix()
+            }
+        }
+    };
+}
+
+prefix_list!(Ipv4Prefixes, Ipv4Net, validate_v4, validate_v4_as);
+prefix_list!(Ipv6Prefixes, Ipv6Net, validate_v6, validate_v6_as);
+
 /// Iterator over a validated IPv4 prefix list. Stops at the first malformed
 /// entry, so it never panics even on unvalidated input.
 #[derive(Clone, Debug, Default)]
 pub struct Ipv4Prefixes {
     buf: Bytes,
     pos: usize,
+    /// A 4-octet Path Identifier precedes each prefix (RFC 7911 §3).
+    add_path: bool,
 }
 
 impl Ipv4Prefixes {
-    /// Validates `buf` and iterates it.
-    pub fn new(buf: Bytes) -> Result<Self, NlriError> {
-        validate_v4(&buf)?;
-        Ok(Self { buf, pos: 0 })
-    }
-
-    /// Iterates `buf` that was validated earlier.
-    pub(crate) fn validated(buf: Bytes) -> Self {
-        Self { buf, pos: 0 }
-    }
-}
-
-impl Iterator for Ipv4Prefixes {
-    type Item = Ipv4Net;
-
     #[inline]
-    fn next(&mut self) -> Option<Ipv4Net> {
+    fn next_prefix(&mut self) -> Option<Ipv4Net> {
         let rest = self.buf.get(self.pos..)?;
         // Fast path: host routes (/32), the common case for loopbacks.
         if let [32, a, b, c, d, ..] = *rest {
@@ -149,25 +255,13 @@ impl Iterator for Ipv4Prefixes {
 pub struct Ipv6Prefixes {
     buf: Bytes,
     pos: usize,
+    /// A 4-octet Path Identifier precedes each prefix (RFC 7911 §3).
+    add_path: bool,
 }
 
 impl Ipv6Prefixes {
-    /// Validates `buf` and iterates it.
-    pub fn new(buf: Bytes) -> Result<Self, NlriError> {
-        validate_v6(&buf)?;
-        Ok(Self { buf, pos: 0 })
-    }
-
-    pub(crate) fn validated(buf: Bytes) -> Self {
-        Self { buf, pos: 0 }
-    }
-}
-
-impl Iterator for Ipv6Prefixes {
-    type Item = Ipv6Net;
-
     #[inline]
-    fn next(&mut self) -> Option<Ipv6Net> {
+    fn next_prefix(&mut self) -> Option<Ipv6Net> {
         let rest = self.buf.get(self.pos..)?;
         let (&bits, tail) = rest.split_first()?;
         if bits > 128 {
@@ -199,6 +293,23 @@ pub enum Prefixes {
     V4(Ipv4Prefixes),
     V6(Ipv6Prefixes),
     None,
+}
+
+impl Prefixes {
+    /// The next (Path Identifier, prefix); the id is 0 without ADD-PATH.
+    #[inline]
+    pub fn next_path(&mut self) -> Option<(u32, IpNet)> {
+        match self {
+            Prefixes::V4(it) => it.next_path().map(|(i, p)| (i, IpNet::V4(p))),
+            Prefixes::V6(it) => it.next_path().map(|(i, p)| (i, IpNet::V6(p))),
+            Prefixes::None => None,
+        }
+    }
+
+    /// (Path Identifier, prefix) pairs.
+    pub fn with_path_ids(mut self) -> impl Iterator<Item = (u32, IpNet)> {
+        std::iter::from_fn(move || self.next_path())
+    }
 }
 
 impl Iterator for Prefixes {

@@ -4,9 +4,9 @@
 //! The peer AS and "BGP Identifier equals ours" checks need configuration and
 //! are done by the session FSM, not here.
 
-use super::capability::{self, Capability};
+use super::capability::{self, AddPathMode, Capability};
 use super::notification::{open as sub, Notification, OPEN_MESSAGE_ERROR};
-use super::{AfiSafi, EncodeError, Negotiated, AFI_IPV6, AS_TRANS};
+use super::{AfiSafi, EncodeError, Families, Negotiated, AFI_IPV6, AS_TRANS};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::net::Ipv4Addr;
 
@@ -83,6 +83,18 @@ impl Open {
                 .any(|e| e.nlri == nlri && e.nexthop_afi == nexthop_afi),
             _ => false,
         })
+    }
+
+    /// What the ADD-PATH capability says of `f` (RFC 7911 §4); the last
+    /// entry for a family counts.
+    pub fn add_path(&self, f: AfiSafi) -> Option<AddPathMode> {
+        self.capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::AddPath(es) => es.iter().rev().find(|(g, _)| *g == f).map(|e| e.1),
+                _ => None,
+            })
+            .next_back()
     }
 
     /// Decodes and validates an OPEN body (RFC 4271 §6.2).
@@ -201,12 +213,24 @@ impl Open {
 /// having IPv4 unicast only (RFC 4760 §8). Extended next hop: both advertise
 /// (IPv4 unicast, IPv6 next hop) and IPv4 unicast is negotiated (RFC 8950).
 /// Enhanced route refresh requires route refresh too (RFC 7313 §3).
+/// ADD-PATH per negotiated family (RFC 7911 §5): we receive paths if we
+/// announced receive and the peer send, we send them if the reverse.
 pub fn negotiate(local: &Open, remote: &Open) -> Negotiated {
     let both = |code| local.has(code) && remote.has(code);
     let (lf, rf) = (local.families(), remote.families());
     let family = |f: AfiSafi| lf.contains(&f) && rf.contains(&f);
     let ipv4_unicast = family(AfiSafi::IPV4_UNICAST);
     let route_refresh = both(capability::ROUTE_REFRESH);
+    let ipv6_unicast = family(AfiSafi::IPV6_UNICAST);
+    let add_path = |ours: fn(AddPathMode) -> bool, theirs: fn(AddPathMode) -> bool| {
+        let one = |f: AfiSafi| {
+            local.add_path(f).is_some_and(ours) && remote.add_path(f).is_some_and(theirs)
+        };
+        Families {
+            ipv4_unicast: ipv4_unicast && one(AfiSafi::IPV4_UNICAST),
+            ipv6_unicast: ipv6_unicast && one(AfiSafi::IPV6_UNICAST),
+        }
+    };
     Negotiated {
         four_octet_as: both(capability::FOUR_OCTET_AS),
         extended_message: both(capability::EXTENDED_MESSAGE),
@@ -214,9 +238,11 @@ pub fn negotiate(local: &Open, remote: &Open) -> Negotiated {
             && local.ext_next_hop(AfiSafi::IPV4_UNICAST, AFI_IPV6)
             && remote.ext_next_hop(AfiSafi::IPV4_UNICAST, AFI_IPV6),
         ipv4_unicast,
-        ipv6_unicast: family(AfiSafi::IPV6_UNICAST),
+        ipv6_unicast,
         route_refresh,
         enhanced_route_refresh: route_refresh && both(capability::ENHANCED_ROUTE_REFRESH),
+        add_path_receive: add_path(AddPathMode::receives, AddPathMode::sends),
+        add_path_send: add_path(AddPathMode::sends, AddPathMode::receives),
     }
 }
 
@@ -389,7 +415,9 @@ mod tests {
                 ipv4_unicast: true,
                 ipv6_unicast: true,
                 route_refresh: true,
-                enhanced_route_refresh: true
+                enhanced_route_refresh: true,
+                add_path_receive: Families::NONE,
+                add_path_send: Families::NONE,
             }
         );
         // A speaker with no capabilities: IPv4 unicast only, nothing else.
@@ -420,6 +448,67 @@ mod tests {
                 && !n.ipv4_extended_next_hop
                 && !n.enhanced_route_refresh
         );
+    }
+
+    #[test]
+    fn add_path_negotiation_matrix() {
+        use AddPathMode::*;
+        let id = Ipv4Addr::new(10, 0, 0, 1);
+        let v4 = AfiSafi::IPV4_UNICAST;
+        let v6 = AfiSafi::IPV6_UNICAST;
+        let open = |ap: Vec<(AfiSafi, AddPathMode)>| {
+            let mut caps = vec![Capability::Multiprotocol(v4), Capability::Multiprotocol(v6)];
+            if !ap.is_empty() {
+                caps.push(Capability::AddPath(ap));
+            }
+            Open::new(65000, 90, id, caps)
+        };
+        let modes = [None, Some(Receive), Some(Send), Some(Both)];
+        for ours in modes {
+            for theirs in modes {
+                let l = open(ours.map(|m| vec![(v4, m)]).unwrap_or_default());
+                let r = open(theirs.map(|m| vec![(v4, m)]).unwrap_or_default());
+                let n = negotiate(&l, &r);
+                let rx = ours.is_some_and(|m| m.receives()) && theirs.is_some_and(|m| m.sends());
+                let tx = ours.is_some_and(|m| m.sends()) && theirs.is_some_and(|m| m.receives());
+                assert_eq!(n.add_path_receive.ipv4_unicast, rx, "{ours:?} {theirs:?}");
+                assert_eq!(n.add_path_send.ipv4_unicast, tx, "{ours:?} {theirs:?}");
+                assert!(!n.add_path_receive.ipv6_unicast && !n.add_path_send.ipv6_unicast);
+                // The peer's view is the mirror image.
+                let m = negotiate(&r, &l);
+                assert_eq!(
+                    (m.add_path_receive, m.add_path_send),
+                    (n.add_path_send, n.add_path_receive)
+                );
+            }
+        }
+        // Per family: IPv6 both ways, IPv4 not at all.
+        let n = negotiate(&open(vec![(v6, Both)]), &open(vec![(v6, Both), (v4, Both)]));
+        assert_eq!(
+            (n.add_path_receive, n.add_path_send),
+            (
+                Families {
+                    ipv4_unicast: false,
+                    ipv6_unicast: true
+                },
+                Families {
+                    ipv4_unicast: false,
+                    ipv6_unicast: true
+                }
+            )
+        );
+        // A family not negotiated has no ADD-PATH even if both announce it.
+        let only4 = Open::new(
+            65000,
+            90,
+            id,
+            vec![
+                Capability::Multiprotocol(v4),
+                Capability::AddPath(vec![(v4, Both), (v6, Both)]),
+            ],
+        );
+        let n = negotiate(&only4, &open(vec![(v4, Both), (v6, Both)]));
+        assert!(n.add_path_receive.ipv4_unicast && !n.add_path_receive.ipv6_unicast);
     }
 
     #[test]

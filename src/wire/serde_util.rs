@@ -1,4 +1,4 @@
-//! Serde helpers for JSON output: raw bytes as hex, prefix lists as strings.
+//! Serde helpers for JSON output: raw bytes as hex.
 
 use bytes::Bytes;
 use serde::Serializer;
@@ -17,9 +17,4 @@ pub fn hex_string(b: &[u8]) -> String {
         out.push(char::from(DIGITS[usize::from(x & 15)]));
     }
     out
-}
-
-/// A validated IPv4 prefix list as a sequence of prefixes.
-pub fn v4_prefixes<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(super::nlri::Ipv4Prefixes::validated(b.clone()))
 }

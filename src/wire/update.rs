@@ -55,17 +55,37 @@ pub struct AttrIssue {
     pub reason: &'static str,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Update {
     /// Withdrawn Routes field (IPv4), validated.
-    #[serde(serialize_with = "super::serde_util::v4_prefixes")]
     pub withdrawn: Bytes,
     pub attrs: PathAttributes,
     /// NLRI field (IPv4), validated.
-    #[serde(serialize_with = "super::serde_util::v4_prefixes")]
     pub nlri: Bytes,
     /// Attribute errors handled per RFC 7606 without a session reset.
     pub issues: Vec<AttrIssue>,
+    /// `withdrawn` and `nlri` have a Path Identifier before each prefix
+    /// (RFC 7911 §3: ADD-PATH negotiated for IPv4 unicast in this direction).
+    pub add_path: bool,
+}
+
+impl serde::Serialize for Update {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use super::attr::PrefixList;
+        use serde::ser::SerializeStruct;
+        let list = |b: &Bytes| {
+            PrefixList(
+                Prefixes::V4(Ipv4Prefixes::validated_as(b.clone(), self.add_path)),
+                self.add_path,
+            )
+        };
+        let mut st = s.serialize_struct("Update", 4)?;
+        st.serialize_field("withdrawn", &list(&self.withdrawn))?;
+        st.serialize_field("attrs", &self.attrs)?;
+        st.serialize_field("nlri", &list(&self.nlri))?;
+        st.serialize_field("issues", &self.issues)?;
+        st.end()
+    }
 }
 
 fn reset(subcode: u8) -> Notification {
@@ -89,7 +109,10 @@ impl Update {
         }
         let withdrawn = body.slice(2..wend);
         let nlri = body.slice(aend..);
-        if nlri::validate_v4(&withdrawn).is_err() || nlri::validate_v4(&nlri).is_err() {
+        let add_path = neg.add_path_receive.ipv4_unicast;
+        if nlri::validate_v4_as(&withdrawn, add_path).is_err()
+            || nlri::validate_v4_as(&nlri, add_path).is_err()
+        {
             return Err(reset(sub::INVALID_NETWORK_FIELD));
         }
         let mut issues = Vec::new();
@@ -139,6 +162,7 @@ impl Update {
             attrs,
             nlri,
             issues,
+            add_path,
         })
     }
 
@@ -160,12 +184,12 @@ impl Update {
 
     /// IPv4 routes of the Withdrawn Routes field.
     pub fn withdrawn_v4(&self) -> Ipv4Prefixes {
-        Ipv4Prefixes::validated(self.withdrawn.clone())
+        Ipv4Prefixes::validated_as(self.withdrawn.clone(), self.add_path)
     }
 
     /// IPv4 routes of the NLRI field.
     pub fn nlri_v4(&self) -> Ipv4Prefixes {
-        Ipv4Prefixes::validated(self.nlri.clone())
+        Ipv4Prefixes::validated_as(self.nlri.clone(), self.add_path)
     }
 
     /// All announced routes: NLRI field, then MP_REACH_NLRI.
@@ -176,6 +200,41 @@ impl Update {
                 .as_ref()
                 .map_or(Prefixes::None, |r| r.prefixes()),
         )
+    }
+
+    /// All announced routes with their Path Identifier (`None` in a field
+    /// without ADD-PATH, RFC 7911): NLRI field, then MP_REACH_NLRI.
+    pub fn announced_paths(&self) -> impl Iterator<Item = (Option<u32>, IpNet)> + '_ {
+        let mp = self.attrs.mp_reach.as_ref();
+        self.paths(
+            self.nlri_v4(),
+            mp.map_or((Prefixes::None, false), |r| (r.prefixes(), r.add_path)),
+        )
+    }
+
+    /// All withdrawn routes with their Path Identifier (see [`Update::announced_paths`]).
+    pub fn withdrawn_paths(&self) -> impl Iterator<Item = (Option<u32>, IpNet)> + '_ {
+        let mp = self.attrs.mp_unreach.as_ref();
+        self.paths(
+            self.withdrawn_v4(),
+            mp.map_or((Prefixes::None, false), |u| (u.prefixes(), u.add_path)),
+        )
+    }
+
+    /// A field's prefixes then an MP attribute's, each with its path id if it has them.
+    fn paths(
+        &self,
+        field: Ipv4Prefixes,
+        (mp, mp_add_path): (Prefixes, bool),
+    ) -> impl Iterator<Item = (Option<u32>, IpNet)> + 'static {
+        let v4 = self.add_path;
+        field
+            .with_path_ids()
+            .map(move |(i, p)| (v4.then_some(i), IpNet::V4(p)))
+            .chain(
+                mp.with_path_ids()
+                    .map(move |(i, p)| (mp_add_path.then_some(i), p)),
+            )
     }
 
     /// All withdrawn routes: Withdrawn Routes field, then MP_UNREACH_NLRI.
@@ -231,6 +290,7 @@ impl Update {
             u.attrs.mp_unreach = Some(MpUnreach {
                 afi_safi,
                 withdrawn: Bytes::new(),
+                add_path: false,
             });
         }
         u
@@ -264,17 +324,21 @@ impl Update {
     }
 }
 
-/// A prefix type the builder can pack.
-trait Pfx: Copy {
+/// A prefix type the builder can pack: a prefix, or (Path Identifier,
+/// prefix) for ADD-PATH (RFC 7911 §3).
+pub trait Pfx: Copy {
     const AFI: u16;
-    fn bits(&self) -> u8;
+    /// Carries a Path Identifier.
+    const PATH: bool;
+    fn wire_len(&self) -> usize;
     fn put(&self, out: &mut BytesMut);
 }
 
 impl Pfx for Ipv4Net {
     const AFI: u16 = AFI_IPV4;
-    fn bits(&self) -> u8 {
-        self.prefix_len()
+    const PATH: bool = false;
+    fn wire_len(&self) -> usize {
+        nlri::encoded_len(self.prefix_len())
     }
     fn put(&self, out: &mut BytesMut) {
         nlri::put_v4(out, *self)
@@ -283,11 +347,24 @@ impl Pfx for Ipv4Net {
 
 impl Pfx for Ipv6Net {
     const AFI: u16 = AFI_IPV6;
-    fn bits(&self) -> u8 {
-        self.prefix_len()
+    const PATH: bool = false;
+    fn wire_len(&self) -> usize {
+        nlri::encoded_len(self.prefix_len())
     }
     fn put(&self, out: &mut BytesMut) {
         nlri::put_v6(out, *self)
+    }
+}
+
+impl<P: Pfx> Pfx for (u32, P) {
+    const AFI: u16 = P::AFI;
+    const PATH: bool = true;
+    fn wire_len(&self) -> usize {
+        4 + self.1.wire_len()
+    }
+    fn put(&self, out: &mut BytesMut) {
+        out.put_u32(self.0);
+        self.1.put(out)
     }
 }
 
@@ -337,13 +414,18 @@ impl UpdateBuilder {
     /// the prefixes in the NLRI field; a `V6` one (RFC 8950, needs
     /// `ipv4_extended_next_hop`) in MP_REACH_NLRI with AFI 1. `attrs`' own
     /// NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI are ignored.
-    pub fn announce_v4(
+    ///
+    /// Prefixes are `Ipv4Net`, or `(path id, Ipv4Net)` when ADD-PATH send is
+    /// negotiated for IPv4 unicast (one or the other, else
+    /// [`EncodeError::AddPath`]); the same holds for every method.
+    pub fn announce_v4<P: Pfx>(
         &self,
         attrs: &PathAttributes,
         next_hop: MpNextHop,
-        prefixes: impl IntoIterator<Item = Ipv4Net>,
+        prefixes: impl IntoIterator<Item = P>,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        debug_assert_eq!(P::AFI, AFI_IPV4);
         let mut common = BytesMut::with_capacity(128);
         let mut a = attrs.without_reach();
         match next_hop {
@@ -362,13 +444,14 @@ impl UpdateBuilder {
     }
 
     /// Announces IPv6 unicast prefixes in MP_REACH_NLRI (RFC 4760, RFC 2545).
-    pub fn announce_v6(
+    pub fn announce_v6<P: Pfx>(
         &self,
         attrs: &PathAttributes,
         next_hop: MpNextHop,
-        prefixes: impl IntoIterator<Item = Ipv6Net>,
+        prefixes: impl IntoIterator<Item = P>,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        debug_assert_eq!(P::AFI, AFI_IPV6);
         if !matches!(next_hop, MpNextHop::V6 { .. }) {
             return Err(EncodeError::NextHopFamily);
         }
@@ -380,20 +463,22 @@ impl UpdateBuilder {
     }
 
     /// Withdraws IPv4 unicast prefixes in the Withdrawn Routes field.
-    pub fn withdraw_v4(
+    pub fn withdraw_v4<P: Pfx>(
         &self,
-        prefixes: impl IntoIterator<Item = Ipv4Net>,
+        prefixes: impl IntoIterator<Item = P>,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        debug_assert_eq!(P::AFI, AFI_IPV4);
         self.pack(Layout::Withdrawn, prefixes, out)
     }
 
     /// Withdraws IPv6 unicast prefixes in MP_UNREACH_NLRI.
-    pub fn withdraw_v6(
+    pub fn withdraw_v6<P: Pfx>(
         &self,
-        prefixes: impl IntoIterator<Item = Ipv6Net>,
+        prefixes: impl IntoIterator<Item = P>,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        debug_assert_eq!(P::AFI, AFI_IPV6);
         self.pack(Layout::Unreach, prefixes, out)
     }
 
@@ -408,10 +493,14 @@ impl UpdateBuilder {
         prefixes: impl IntoIterator<Item = P>,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        // RFC 7911 §3: Path Identifiers exactly when negotiated for the family.
+        if self.neg.add_path_send.afi(P::AFI) != P::PATH {
+            return Err(EncodeError::AddPath);
+        }
         let mut it = prefixes.into_iter().peekable();
         let mut messages = 0;
         while let Some(first) = it.peek() {
-            let first_len = nlri::encoded_len(first.bits());
+            let first_len = first.wire_len();
             let start = out.len();
             out.put_bytes(0xff, 16);
             out.put_u16(0);
@@ -473,7 +562,7 @@ impl UpdateBuilder {
             let limit = out.len() + room;
             let nlri_start = out.len();
             while let Some(p) = it.peek() {
-                if out.len() + nlri::encoded_len(p.bits()) > limit {
+                if out.len() + p.wire_len() > limit {
                     break;
                 }
                 p.put(out);

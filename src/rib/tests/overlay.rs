@@ -262,3 +262,60 @@ fn exits_are_compared_by_cost_even_above_the_advertised_med_cap() {
     let out = flush(&mut rib);
     assert_eq!(fib(&out, ANYCAST), Some(Some((link(2), 1))), "{out:?}");
 }
+
+/// A reflector with ADD-PATH send towards a multihop client (RFC 7911):
+/// every resolvable exit of an overlay prefix goes out with its own path id
+/// and its next hop unchanged; an exit whose next hop stops resolving is
+/// withdrawn by its path id; the link sessions get none of it.
+#[test]
+fn add_path_sends_every_resolvable_exit_with_its_next_hop() {
+    use super::addpath::{ap_neg, got_paths};
+    let mut rib = overlay_rib();
+    let p5 = rib.add_peer(PeerConfig {
+        address: "10.255.0.45".parse().unwrap(),
+        interface: None,
+        rr_client: true,
+        cost: None,
+        multihop: true,
+        ..peer_cfg(5, None)
+    });
+    let local = "[fd00:255::1]:1790".parse().unwrap();
+    rib.peer_up(
+        p5,
+        ExportContext::new(ap_neg(false, true), Some(local)),
+        Ipv4Addr::new(10, 0, 0, 15),
+    );
+    flush(&mut rib);
+    rib.update(0, &announce_with(attrs(Some(5)), &["10.255.0.7/32"], 1));
+    rib.update(1, &announce_with(attrs(Some(1)), &["10.255.0.8/32"], 2));
+    rib.update(2, &overlay_route("10.255.0.7", None, &[ANYCAST]));
+    rib.update(3, &overlay_route("10.255.0.8", None, &[ANYCAST]));
+    let out = flush(&mut rib);
+    let g = got_paths(&out, p5);
+    let mut exits: Vec<(u32, Option<Ipv4Addr>)> = g
+        .announced
+        .iter()
+        .filter(|(_, p, _)| *p == net(ANYCAST))
+        .map(|(id, _, a)| (*id, a.next_hop))
+        .collect();
+    exits.sort_by_key(|e| e.1);
+    assert_eq!(exits.len(), 2, "{g:?}");
+    assert_ne!(exits[0].0, exits[1].0, "one path id per exit");
+    assert_eq!(
+        exits.iter().map(|e| e.1).collect::<Vec<_>>(),
+        [
+            Some("10.255.0.7".parse().unwrap()),
+            Some("10.255.0.8".parse().unwrap())
+        ]
+    );
+    assert!(got(&out, 0)
+        .announced
+        .iter()
+        .all(|(p, _)| *p != net(ANYCAST)));
+    // The underlay loses 10.255.0.8: that exit no longer resolves.
+    rib.update(1, &withdraw(&["10.255.0.8/32"]));
+    let out = flush(&mut rib);
+    let g = got_paths(&out, p5);
+    assert_eq!(g.withdrawn, [(exits[1].0, net(ANYCAST))], "{g:?}");
+    assert!(g.announced.iter().all(|(_, p, _)| *p != net(ANYCAST)));
+}

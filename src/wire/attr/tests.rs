@@ -11,6 +11,8 @@ const N4: Negotiated = Negotiated {
     ipv6_unicast: true,
     route_refresh: true,
     enhanced_route_refresh: true,
+    add_path_receive: crate::wire::Families::NONE,
+    add_path_send: crate::wire::Families::NONE,
 };
 const N2: Negotiated = Negotiated {
     four_octet_as: false,

@@ -15,6 +15,8 @@ fn neg(ext: bool) -> Negotiated {
         ipv6_unicast: true,
         route_refresh: true,
         enhanced_route_refresh: true,
+        add_path_receive: crate::wire::Families::NONE,
+        add_path_send: crate::wire::Families::NONE,
     }
 }
 
@@ -182,7 +184,7 @@ fn withdraw_v4_and_small_messages() {
     assert_eq!(got, ps);
     // Nothing to send: no message.
     assert_eq!(
-        b.withdraw_v4(std::iter::empty(), &mut BytesMut::new()),
+        b.withdraw_v4(std::iter::empty::<Ipv4Net>(), &mut BytesMut::new()),
         Ok(0)
     );
     // Attributes too large for the message: error, nothing written.
@@ -213,4 +215,96 @@ fn treat_as_withdraw_and_constructors() {
     .remove(0);
     assert!(d.treat_as_withdraw());
     assert_eq!(d.issues[0].code, 1);
+}
+
+fn add_path_neg(rx: bool) -> Negotiated {
+    let f = if rx {
+        crate::wire::Families {
+            ipv4_unicast: true,
+            ipv6_unicast: true,
+        }
+    } else {
+        crate::wire::Families::NONE
+    };
+    Negotiated {
+        add_path_receive: f,
+        ..neg(false)
+    }
+}
+
+/// UPDATE body with `withdrawn` and `nlri` fields and ORIGIN, AS_PATH, NEXT_HOP.
+fn body(withdrawn: &[u8], nlri: &[u8]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_u16(withdrawn.len() as u16);
+    b.put_slice(withdrawn);
+    let attrs = [
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 0, // AS_PATH empty
+        0x40, 3, 4, 192, 0, 2, 1, // NEXT_HOP
+    ];
+    b.put_u16(attrs.len() as u16);
+    b.put_slice(&attrs);
+    b.put_slice(nlri);
+    b.freeze()
+}
+
+#[test]
+fn add_path_nlri_fields_decode_with_path_ids() {
+    let n = add_path_neg(true);
+    // Path 7 of 10.0.0.1/32 withdrawn, paths 1 and 2 of 10.1.0.0/16 announced.
+    let u = Update::decode(
+        body(
+            &[0, 0, 0, 7, 32, 10, 0, 0, 1],
+            &[0, 0, 0, 1, 16, 10, 1, 0, 0, 0, 2, 16, 10, 1],
+        ),
+        &n,
+    )
+    .unwrap();
+    assert!(u.add_path && u.issues.is_empty());
+    let mut w = u.withdrawn_v4();
+    assert_eq!(w.next_path(), Some((7, "10.0.0.1/32".parse().unwrap())));
+    assert_eq!(w.next_path(), None);
+    let ps: Vec<_> = std::iter::from_fn({
+        let mut it = u.nlri_v4();
+        move || it.next_path()
+    })
+    .collect();
+    let p: Ipv4Net = "10.1.0.0/16".parse().unwrap();
+    assert_eq!(ps, [(1, p), (2, p)]);
+    assert_eq!(u.announced().count(), 2);
+    // Encoding gives back the same bytes.
+    let mut out = BytesMut::new();
+    u.encode_body(&n, &mut out).unwrap();
+    assert_eq!(Update::decode(out.freeze(), &n).unwrap().nlri, u.nlri);
+}
+
+#[test]
+fn malformed_path_id_nlri_is_a_session_reset() {
+    let n = add_path_neg(true);
+    // RFC 7606 §5.3 / RFC 7911: a prefix list that does not parse with Path
+    // Identifiers is an Invalid Network Field (3/10).
+    for (w, nlri) in [
+        (&[0u8, 0, 0][..], &[][..]),                     // path id cut short
+        (&[0, 0, 0, 1][..], &[][..]),                    // no length after the id
+        (&[][..], &[0, 0, 0, 1, 33, 1, 2, 3, 4, 5][..]), // length > 32
+        (&[][..], &[0, 0, 0, 1, 24, 10, 0][..]),         // prefix cut short
+        // A plain prefix list on an ADD-PATH session.
+        (&[][..], &[32, 10, 0, 0, 1][..]),
+    ] {
+        let e = Update::decode(body(w, nlri), &n).unwrap_err();
+        assert_eq!((e.code, e.subcode), (3, 10), "{w:?} {nlri:?}");
+    }
+    // The same lists are plain prefixes without ADD-PATH: the path-id form
+    // of /32 10.0.0.1 is refused there.
+    assert!(Update::decode(body(&[], &[32, 10, 0, 0, 1]), &neg(false)).is_ok());
+    let e = Update::decode(body(&[], &[0, 0, 0, 1, 32, 10, 0, 0, 1]), &neg(false)).unwrap_err();
+    assert_eq!((e.code, e.subcode), (3, 10));
+    // MP_UNREACH_NLRI (IPv6) with a truncated path id: 3/9 (RFC 7606 §7.11).
+    let mut b = BytesMut::new();
+    b.put_u16(0);
+    let unreach = [0x80, 15, 6, 0, 2, 1, 0, 0, 0];
+    b.put_u16(unreach.len() as u16);
+    b.put_slice(&unreach);
+    let e = Update::decode(b.freeze(), &n).unwrap_err();
+    assert_eq!((e.code, e.subcode), (3, 9));
 }
