@@ -7,7 +7,7 @@
 //! made it (fabric::CURRENT_NODE). No BIRD counterpart: this runs the RIBs
 //! without sockets.
 //!
-//! `cargo bench --bench fabric_scale [-- --sizes 100,300,1000 --prefixes 1000 --chunk 65536 --seed 1 --no-check]`
+//! `cargo bench --bench fabric_scale [-- --sizes 100,300,1000 --prefixes 1000 --chunk 65536 --seed 1 --no-add-path --no-check]`
 
 #[path = "../tests/common/fabric.rs"]
 mod fabric;
@@ -150,14 +150,22 @@ struct Row {
     choices: usize,
 }
 
-fn run(n: usize, prefixes: usize, chunk: usize, seed: u64, check: bool, last: bool) -> Row {
+struct Run {
+    prefixes: usize,
+    chunk: usize,
+    seed: u64,
+    add_path: bool,
+    check: bool,
+}
+
+fn run(n: usize, o: &Run, last: bool) -> Row {
     for s in 0..=SLOTS {
         PEAK[s].store(LIVE[s].load(Relaxed), Relaxed);
     }
     TOTAL_PEAK.store(TOTAL_LIVE.load(Relaxed), Relaxed);
     let base = TOTAL_LIVE.load(Relaxed);
-    let mut s = scale::build(n, prefixes, seed);
-    s.f.chunk = chunk;
+    let mut s = scale::build(n, o.prefixes, o.seed, o.add_path);
+    s.f.chunk = o.chunk;
     let (wall0, cpu0) = (Instant::now(), cpu_time());
     s.f.converge_all();
     let (wall, cpu) = (wall0.elapsed(), cpu_time() - cpu0);
@@ -174,8 +182,8 @@ fn run(n: usize, prefixes: usize, chunk: usize, seed: u64, check: bool, last: bo
     let routes = (0..n).map(|i| s.f.nodes[i].rib.len()).sum::<usize>() / n;
     eprintln!("N = {n}: per router {routes} prefixes, {sets} attribute sets held");
     let t = Instant::now();
-    let checked = if check {
-        scale::check(&s, scale::ADD_PATH)
+    let checked = if o.check {
+        scale::check(&s)
     } else {
         scale::Checked::default()
     };
@@ -211,19 +219,25 @@ fn main() {
         .split(',')
         .map(|s| s.trim().parse().expect("--sizes N,N,..."))
         .collect();
-    let prefixes: usize = arg(&args, "--prefixes").map_or(1000, |s| s.parse().unwrap());
-    let chunk: usize = arg(&args, "--chunk").map_or(65536, |s| s.parse().unwrap());
-    let seed: u64 = arg(&args, "--seed").map_or(1, |s| s.parse().unwrap());
-    let check = !args.iter().any(|a| a == "--no-check");
+    let o = Run {
+        prefixes: arg(&args, "--prefixes").map_or(1000, |s| s.parse().unwrap()),
+        chunk: arg(&args, "--chunk").map_or(65536, |s| s.parse().unwrap()),
+        seed: arg(&args, "--seed").map_or(1, |s| s.parse().unwrap()),
+        add_path: !args.iter().any(|a| a == "--no-add-path"),
+        check: !args.iter().any(|a| a == "--no-check"),
+    };
     println!(
-        "fabric_scale: ring + chords, 2 loopbacks per router, 2 reflectors, {prefixes} anycast overlay \
-         prefixes (2-3 origins), ADD-PATH {}, pull {chunk} B per peer per visit, seed {seed}",
-        if scale::ADD_PATH { "on" } else { "off" }
+        "fabric_scale: ring + chords, 2 loopbacks per router, 2 reflectors, {} anycast overlay \
+         prefixes (2-3 origins), ADD-PATH {}, pull {} B per peer per visit, seed {}",
+        o.prefixes,
+        if o.add_path { "on" } else { "off" },
+        o.chunk,
+        o.seed
     );
     let mut rows = Vec::new();
     let count = sizes.len();
     for (k, n) in sizes.into_iter().enumerate() {
-        let r = run(n, prefixes, chunk, seed, check, k + 1 == count);
+        let r = run(n, &o, k + 1 == count);
         eprintln!(
             "N = {n}: converged in {:.2?}, checked {} choices against Dijkstra in {:.2?} ({} ties)",
             r.wall, r.choices, r.check, r.ties

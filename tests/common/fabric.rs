@@ -14,7 +14,7 @@
 use ipnet::IpNet;
 use kittbgpd::config::{ImportLimitAction, Loopbacks, Overlay};
 use kittbgpd::rib::{split_messages, ExportContext, PeerConfig, PeerId, Rib, RibConfig, RibOutput};
-use kittbgpd::wire::{Message, Negotiated};
+use kittbgpd::wire::{Families, Message, Negotiated};
 use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -39,6 +39,12 @@ fn enter(node: usize) {
 pub fn neg() -> Negotiated {
     Negotiated::FABRIC
 }
+
+/// Both families.
+const ALL: Families = Families {
+    ipv4_unicast: true,
+    ipv6_unicast: true,
+};
 
 /// Node `i`'s (0-based) address on its link to `j`: fe80::(i+1):(j+1).
 pub fn link_local(i: usize, j: usize) -> Ipv6Addr {
@@ -70,6 +76,8 @@ pub struct Node {
     pub limits: Vec<RibOutput>,
     /// Multihop peers: neighbor node -> our peer id.
     pub mh_peer_of: HashMap<usize, PeerId>,
+    /// Per peer id: what its session negotiated (decoding what it sends us).
+    pub negotiated: Vec<Negotiated>,
 }
 
 pub struct Fabric {
@@ -86,6 +94,12 @@ pub struct Fabric {
     pub mh_up: BTreeSet<(usize, usize)>,
     /// Messages delivered on multihop sessions.
     pub mh_messages: usize,
+    /// (x, y): y is x's route reflection client on their multihop session.
+    pub mh_client: BTreeSet<(usize, usize)>,
+    /// Reflectors send every path to their clients (RFC 7911 ADD-PATH, send
+    /// on the reflector, receive on the client), as negotiated when a
+    /// multihop session comes up.
+    pub add_path: bool,
 }
 
 impl Fabric {
@@ -123,6 +137,7 @@ impl Fabric {
                 fib: BTreeMap::new(),
                 limits: Vec::new(),
                 mh_peer_of: HashMap::new(),
+                negotiated: Vec::new(),
             })
             .collect();
         let mut cost = HashMap::new();
@@ -145,6 +160,7 @@ impl Fabric {
                 enter(NO_NODE);
                 nodes[x].peer_of.insert(y, id);
                 nodes[x].links.push((y, usize::MAX));
+                nodes[x].negotiated.push(neg());
             }
         }
         for x in 0..n {
@@ -162,6 +178,8 @@ impl Fabric {
             chunk: CHUNK,
             mh_up: BTreeSet::new(),
             mh_messages: 0,
+            mh_client: BTreeSet::new(),
+            add_path: false,
         };
         for i in 0..n {
             enter(i);
@@ -247,7 +265,7 @@ impl Fabric {
                 for m in split_messages(received) {
                     self.messages += 1;
                     self.mh_messages += usize::from(multihop);
-                    match Message::decode(m, &neg()) {
+                    match Message::decode(m, &self.nodes[j].negotiated[at_j]) {
                         Ok(Message::Update(u)) => {
                             self.nodes[j].rib.update(at_j, &u);
                         }
@@ -379,6 +397,10 @@ impl Fabric {
             });
             self.nodes[x].mh_peer_of.insert(y, id);
             self.nodes[x].links.push((y, usize::MAX));
+            self.nodes[x].negotiated.push(neg());
+            if y_client {
+                self.mh_client.insert((x, y));
+            }
             self.nodes[x].rib.watch_address(loopback_v6(y));
             enter(NO_NODE);
         }
@@ -393,12 +415,19 @@ impl Fabric {
         }
         for (x, y) in [(a, b), (b, a)] {
             let id = self.nodes[x].mh_peer_of[&y];
+            let ap = |on: bool| if on && self.add_path { ALL } else { Families::NONE };
+            let n = Negotiated {
+                add_path_send: ap(self.mh_client.contains(&(x, y))),
+                add_path_receive: ap(self.mh_client.contains(&(y, x))),
+                ..neg()
+            };
+            self.nodes[x].negotiated[id] = n;
             enter(x);
             if up {
                 let local = SocketAddr::new(loopback_v6(x), 1790);
                 self.nodes[x]
                     .rib
-                    .peer_up(id, ExportContext::new(neg(), Some(local)), router_id(y));
+                    .peer_up(id, ExportContext::new(n, Some(local)), router_id(y));
                 self.mh_up.insert((x, y));
             } else {
                 self.nodes[x].rib.peer_down(id);

@@ -17,10 +17,6 @@ use kittbgpd::rib::CandidateExplanation;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-/// Reflectors send every path (RFC 7911): each router then chooses by its
-/// own underlay distance. Set once ADD-PATH is merged.
-pub const ADD_PATH: bool = false;
-
 /// SplitMix64: a deterministic sequence from a seed.
 pub struct Rng(u64);
 
@@ -80,7 +76,9 @@ pub fn overlay_prefix(k: usize, total: usize) -> IpNet {
 /// chosen per end; reflector A hangs off three routers a third of the ring
 /// apart, B off three others; `prefixes` overlay prefixes, each originated
 /// by 2 or 3 distinct routers. Not converged yet.
-pub fn build(routers: usize, prefixes: usize, seed: u64) -> Scale {
+/// With `add_path` the reflectors send every path (RFC 7911): each router
+/// then chooses by its own underlay distance.
+pub fn build(routers: usize, prefixes: usize, seed: u64, add_path: bool) -> Scale {
     assert!(routers >= 6);
     let mut rng = Rng::new(seed);
     let cost = |rng: &mut Rng| 1 + rng.below(100) as u32;
@@ -106,6 +104,7 @@ pub fn build(routers: usize, prefixes: usize, seed: u64) -> Scale {
     }
     let links = edges.len();
     let mut f = Fabric::new(routers + 2, &edges);
+    f.add_path = add_path;
     f.set_overlay(&ranges());
     for r in 0..routers {
         for rr in reflectors {
@@ -153,7 +152,7 @@ pub struct Checked {
 /// reflector or with ADD-PATH, else the exits its reflectors chose; its
 /// interior cost is that distance and its kernel route goes to the first hop
 /// of a shortest path to the exit.
-pub fn check(s: &Scale, add_path: bool) -> Checked {
+pub fn check(s: &Scale) -> Checked {
     let f = &s.f;
     let n = f.nodes.len();
     f.check_shortest_paths(&(0..n).collect::<Vec<_>>());
@@ -189,7 +188,7 @@ pub fn check(s: &Scale, add_path: bool) -> Checked {
                 assert!(!f.nodes[i].fib.contains_key(prefix), "local: not installed");
                 continue;
             }
-            let known: BTreeSet<usize> = if s.reflectors.contains(&i) || add_path {
+            let known: BTreeSet<usize> = if s.reflectors.contains(&i) || f.add_path {
                 exits.iter().copied().collect()
             } else {
                 chosen.iter().flatten().copied().collect()
