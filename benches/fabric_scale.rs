@@ -178,7 +178,10 @@ fn run(n: usize, o: &Run, last: bool) -> Row {
     let rr_live = s.reflectors.map(live);
     let rr_peak = s.reflectors.map(peak);
     let total_peak = TOTAL_PEAK.load(Relaxed) - base;
-    let sets = (0..n).map(|i| s.f.nodes[i].rib.attribute_sets()).sum::<usize>() / n;
+    let sets = (0..n)
+        .map(|i| s.f.nodes[i].rib.attribute_sets())
+        .sum::<usize>()
+        / n;
     let routes = (0..n).map(|i| s.f.nodes[i].rib.len()).sum::<usize>() / n;
     eprintln!("N = {n}: per router {routes} prefixes, {sets} attribute sets held");
     let t = Instant::now();

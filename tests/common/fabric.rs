@@ -415,7 +415,13 @@ impl Fabric {
         }
         for (x, y) in [(a, b), (b, a)] {
             let id = self.nodes[x].mh_peer_of[&y];
-            let ap = |on: bool| if on && self.add_path { ALL } else { Families::NONE };
+            let ap = |on: bool| {
+                if on && self.add_path {
+                    ALL
+                } else {
+                    Families::NONE
+                }
+            };
             let n = Negotiated {
                 add_path_send: ap(self.mh_client.contains(&(x, y))),
                 add_path_receive: ap(self.mh_client.contains(&(y, x))),

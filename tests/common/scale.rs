@@ -182,7 +182,8 @@ pub fn check(s: &Scale) -> Checked {
             out.choices += 1;
             let e = f.nodes[i].rib.explain(*prefix);
             let best = e.candidates.iter().find(|c| c.best);
-            let exit = exit_of(best, i).unwrap_or_else(|| panic!("n{} has no route to {prefix}", i + 1));
+            let exit =
+                exit_of(best, i).unwrap_or_else(|| panic!("n{} has no route to {prefix}", i + 1));
             if exits.contains(&i) {
                 assert_eq!(exit, i, "n{} originates {prefix}", i + 1);
                 assert!(!f.nodes[i].fib.contains_key(prefix), "local: not installed");
@@ -203,7 +204,12 @@ pub fn check(s: &Scale) -> Checked {
                 exit + 1
             );
             let best = best.unwrap();
-            assert_eq!(best.interior_cost.map(u64::from), Some(nearest), "n{} {prefix}", i + 1);
+            assert_eq!(
+                best.interior_cost.map(u64::from),
+                Some(nearest),
+                "n{} {prefix}",
+                i + 1
+            );
             let (gw, peer) = f.nodes[i].fib[prefix];
             let via = f.nodes[i].links[peer].0;
             assert_eq!(gw, IpAddr::V6(link_local(via, i)));
