@@ -10,6 +10,8 @@
 //! shortest one; which of several equal-cost ones wins is the RIB's
 //! tie-break (router id, peer address) and is not checked.
 
+#![allow(dead_code)] // the test and the bench each use their own part
+
 use crate::fabric::{link_local, loopback_v4, loopback_v6, Fabric, NO_NODE};
 use ipnet::IpNet;
 use kittbgpd::config::Overlay;
