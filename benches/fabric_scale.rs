@@ -57,29 +57,26 @@ fn outer(l: Layout) -> (usize, Layout) {
     (h, layout)
 }
 
+/// Writes the current slot into the header of the system's block `p` (for
+/// `l`) and returns the caller's pointer, or null if `p` is.
+unsafe fn tagged(p: *mut u8, l: Layout) -> *mut u8 {
+    if p.is_null() {
+        return p;
+    }
+    let (h, _) = outer(l);
+    let s = slot();
+    (p.add(h - 8) as *mut usize).write(s);
+    charge(s, l.size());
+    p.add(h)
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let (h, o) = outer(l);
-        let p = System.alloc(o);
-        if p.is_null() {
-            return p;
-        }
-        let s = slot();
-        (p.add(h - 8) as *mut usize).write(s);
-        charge(s, l.size());
-        p.add(h)
+        tagged(System.alloc(outer(l).1), l)
     }
 
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let (h, o) = outer(l);
-        let p = System.alloc_zeroed(o);
-        if p.is_null() {
-            return p;
-        }
-        let s = slot();
-        (p.add(h - 8) as *mut usize).write(s);
-        charge(s, l.size());
-        p.add(h)
+        tagged(System.alloc_zeroed(outer(l).1), l)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, l: Layout) {
@@ -93,14 +90,10 @@ unsafe impl GlobalAlloc for Counting {
         let (h, o) = outer(l);
         let old = (ptr.sub(8) as *const usize).read();
         let p = System.realloc(ptr.sub(h), o, new_size + h);
-        if p.is_null() {
-            return p;
+        if !p.is_null() {
+            credit(old, l.size());
         }
-        credit(old, l.size());
-        let s = slot();
-        (p.add(h - 8) as *mut usize).write(s);
-        charge(s, new_size);
-        p.add(h)
+        tagged(p, Layout::from_size_align_unchecked(new_size, l.align()))
     }
 }
 
