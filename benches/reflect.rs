@@ -18,7 +18,7 @@ use kittbgpd::wire::Message;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 mod common;
@@ -61,19 +61,12 @@ fn main() {
         );
         let floor = median((0..runs).map(|_| run_floor(&feed)).collect());
         // The daemons take turns run by run, so a noisy moment hits them alike.
-        let mut duts: Vec<(&'static str, Dut<'_>)> = Vec::new();
-        if let Some(b) = &before {
-            duts.push(("before", Dut::Kittbgpd(b)));
-        }
-        if only.as_deref().is_none_or(|o| o == "kittbgpd") {
-            duts.push(("kittbgpd", Dut::Kittbgpd(&kittbgpd)));
-        }
-        if only.as_deref().is_none_or(|o| o == "bird") {
-            match &bird {
-                Some(b) => duts.push(("bird", Dut::Bird(b))),
-                None => eprintln!("bird not found: BIRD column skipped (apt-get install bird2)"),
-            }
-        }
+        let duts = duts(
+            before.as_deref(),
+            &kittbgpd,
+            bird.as_deref(),
+            only.as_deref(),
+        );
         let mut results: Vec<Vec<RunResult>> = duts.iter().map(|_| Vec::new()).collect();
         for _ in 0..runs {
             for (i, (_, dut)) in duts.iter().enumerate() {
@@ -154,12 +147,6 @@ fn run_floor(feed: &Feed) -> Duration {
     f.stream.write_all(&feed.bytes).unwrap();
     let t1 = sink.join().unwrap();
     t1 - t0
-}
-
-#[derive(Clone, Copy)]
-enum Dut<'a> {
-    Kittbgpd(&'a Path),
-    Bird(&'a Path),
 }
 
 fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path) -> RunResult {
@@ -249,18 +236,6 @@ cost = 0
         hwm_kib,
         base_kib,
     }
-}
-
-fn spawn_pinned(bin: &Path, args: &[&str]) -> Child {
-    Command::new("taskset")
-        .arg("-c")
-        .arg("1")
-        .arg(bin)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 // ---- the table

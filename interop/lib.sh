@@ -592,9 +592,21 @@ lab_ping_ll() { ip netns exec "$(lab_ns "$1")" ping -6 -c1 -W1 -q "fe80::$2:$1%w
 #   routes (import none, export none: what travels on it is the overlay's business); repeatable.
 #   --mh-gtsm: "ttl security on" on those: BIRD then takes only packets that arrive with
 #   TTL >= 256 - HOPS, i.e. sent with TTL 255 (a check that the peer's hop limit is applied).
+#   --overlay RANGE4: the multihop sessions carry the IPv4 overlay (prefixes inside RANGE4) instead
+#   of nothing: originated from the addresses on lo inside RANGE4 ("protocol direct overlay",
+#   ORIGIN IGP), next hop self (our loopback, the session's source), received ones resolved over
+#   the underlay ("gateway recursive; igp table master4"), installed by the kernel protocols; the
+#   link sessions also copy the loopback's MED (the underlay cost) into igp_metric, which BIRD
+#   compares between overlay paths (its "igp metric" step: nearest exit).
+#   --rr-clients "J ...": on those multihop sessions "rr client" (a reflector); a reflector's
+#   multihop sessions all have "next hop keep" (clients and other reflectors: the originator's
+#   loopback stays the next hop; "next hop self" there would make the reflector every exit).
+#   --add-paths: ADD-PATH (RFC 7911) on the multihop sessions: "add paths tx" towards rr clients,
+#   "add paths on" (both) from a reflector to a non-client (another reflector), "add paths rx"
+#   on a client's.
 lab_bird_conf() {
     local i=$1; shift
-    local hold="" ka="" leak=0 gr=0 d j cost mh=() mhgtsm=0 hops
+    local hold="" ka="" leak=0 gr=0 d j cost mh=() mhgtsm=0 hops ov="" rrc=" " ap=0 client nh apx
     while (($#)); do
         case $1 in
             --hold) hold=$2; shift 2 ;;
@@ -605,6 +617,9 @@ lab_bird_conf() {
                 [[ ${2:-} =~ ^[0-9]+(:[0-9]+)?$ ]] || lab_die "lab_bird_conf: --multihop '${2:-}': want J[:HOPS]"
                 mh+=("$2"); shift 2 ;;
             --mh-gtsm) mhgtsm=1; shift ;;
+            --overlay) ov=$2; shift 2 ;;
+            --rr-clients) rrc+="$2 "; shift 2 ;;
+            --add-paths) ap=1; shift ;;
             *) lab_die "lab_bird_conf: unknown option $1" ;;
         esac
     done
@@ -634,6 +649,7 @@ protocol direct loopback {
   interface "lo";
 }
 
+$([[ -z $ov ]] || printf 'function ov4() { return net ~ [ %s+ ]; }\n# the overlay: addresses on lo inside its range\nprotocol direct overlay { ipv4 { import where ov4(); }; interface "lo"; }\n' "$ov")
 protocol kernel kernel4 {
   scan time 20;$( ((gr)) && printf '\n  persist;\n  graceful restart;' )
   ipv4 { import none; export filter { if source = RTS_BGP then { krt_prefsrc = 10.255.0.$i; accept; } reject; }; };
@@ -681,7 +697,7 @@ protocol bgp wg$j from fabric {
     next hop self;
     import keep filtered;
     import limit 1000 action block;
-    import filter { if !lo4() then reject; add_cost($cost); accept; };
+    import filter { if !lo4() then reject; add_cost($cost);$([[ -z $ov ]] || echo ' igp_metric = bgp_med;') accept; };
     export where $exp4;
   };
   ipv6 {
@@ -712,7 +728,29 @@ EOF
             [[ -z $hold ]] || echo "  hold time $hold;"
             [[ -z $ka ]] || echo "  keepalive time $ka;"
             [[ -z $KB_BIRD_DEBUG ]] || echo "  debug { $KB_BIRD_DEBUG };"
-            printf '%s\n' "  ipv4 { import none; export none; };" "}"
+            if [[ -z $ov ]]; then
+                printf '%s\n' "  ipv4 { import none; export none; };" "}"
+                continue
+            fi
+            # a client sends its own routes with its loopback (the session's source); a reflector
+            # keeps every next hop, towards its clients and the other reflectors alike
+            client=0 nh="next hop self" apx=""
+            [[ $rrc == " " ]] || nh="next hop keep"
+            [[ $rrc != *" $j "* ]] || { client=1; echo "  rr client;"; }
+            # a reflector (some --rr-clients) exchanges every path with the other reflectors too
+            ((ap == 0)) || { apx="add paths rx;"; ((client == 0)) || apx="add paths tx;"
+                             [[ $client == 1 || $rrc == " " ]] || apx="add paths on;"; }
+            cat <<EOF
+  ipv4 {
+    import where ov4();
+    export filter { if !ov4() then reject; if source = RTS_DEVICE then bgp_origin = ORIGIN_IGP; accept; };
+    $nh;
+    gateway recursive;
+    igp table master4;${apx:+
+    $apx}
+  };
+}
+EOF
         done
     } > "$d/bird.conf.new"
     mv "$d/bird.conf.new" "$d/bird.conf"
@@ -753,6 +791,10 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 # --multihop J[:HOPS] / --multihop6 J[:HOPS] (repeatable): a multihop neighbor over loopbacks,
 # "mh<J>" at 10.255.0.<J> / "mh<J>v6" at fd00:255::<J>, `multihop = HOPS` (default 2), sourced
 # from node i's loopback of the family (the default `source`).
+# --mh-set [J:]KEY=VALUE (repeatable; VALUE raw TOML): one more key in every multihop neighbor's
+# block (with J: only in mh<J>/mh<J>v6's), e.g. rr_client=false, add_paths='"both"'.
+# --overlay-set KEY=VALUE (repeatable; raw TOML): an [overlay] table with those keys, e.g.
+# ipv4='["10.77.0.0/16"]' from_lo=true.
 # KB_UNPRIV=1 adds `control_group = "$KB_UNPRIV_GROUP"` (see kb_start).
 KB_METRICS_PORT=${KB_METRICS_PORT:-9179}
 KB_UNPRIV_USER=${KB_UNPRIV_USER:-nobody}
@@ -762,7 +804,7 @@ KB_KERNEL_DEFAULTS="enabled=true table=254 protocol=200 metric=32 on_stop=keep s
 kb_conf() {
     local i=$1; shift
     local hold=240 ka="" passive="" d j c tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
-    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0 mh=""
+    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0 mh="" ovtab="" mhset=()
     declare -A kset=()
     for kv in $KB_KERNEL_DEFAULTS; do kset[${kv%%=*}]=${kv#*=}; done
     while (($#)); do
@@ -779,8 +821,14 @@ kb_conf() {
                 k=${BASH_REMATCH[1]}
                 if [[ $1 == --multihop ]]; then mh+=$'\n[[neighbor]]\n'"name = \"mh$k\""$'\n'"address = \"10.255.0.$k\""
                 else mh+=$'\n[[neighbor]]\n'"name = \"mh${k}v6\""$'\n'"address = \"fd00:255::$k\""; fi
-                mh+=$'\n'"multihop = ${BASH_REMATCH[3]:-2}"$'\n'
+                mh+=$'\n'"multihop = ${BASH_REMATCH[3]:-2}"$'\n'"@MH$k@"$'\n'
                 shift 2 ;;
+            --mh-set)
+                [[ ${2:-} =~ ^([0-9]+:)?[a-z_0-9]+=.+$ ]] || lab_die "kb_conf: --mh-set '${2:-}': want [J:]KEY=VALUE"
+                mhset+=("$2"); shift 2 ;;
+            --overlay-set)
+                [[ ${2:-} =~ ^[a-z_0-9]+=.+$ ]] || lab_die "kb_conf: --overlay-set '${2:-}': want KEY=VALUE"
+                ovtab+="${2%%=*} = ${2#*=}"$'\n'; shift 2 ;;
             --kernel-set)
                 k=${2%%=*}
                 [[ $2 == *=* && -n ${kset[$k]+x} ]] || lab_die "kb_conf: --kernel-set '$2': want KEY=VALUE, KEY one of ${!kset[*]}"
@@ -826,9 +874,27 @@ kb_conf() {
             printf '\n[wireguard]\nprivate_key_file = "%s"\nbackend = "userspace"\nreconcile_interval = %s\n' \
                 "$d/wg.key" "${KB_WG_RECONCILE:-5}"
         fi
+        [[ -z $ovtab ]] || printf '\n[overlay]\n%s' "$ovtab"
         printf '%s' "$nb"
-        printf '%s' "$mh"
+        _kb_mh_keys "$mh" "${mhset[@]}"
     } > "$d/kittbgpd.toml"
+}
+
+# _kb_mh_keys TEXT [J:]KEY=VALUE...: TEXT (kb_conf's multihop blocks) with each "@MH<J>@" line
+# replaced by the keys meant for mh<J>
+_kb_mh_keys() {
+    local text=$1 kv j lines; shift
+    local -a js
+    mapfile -t js < <(grep -o '^@MH[0-9]*@$' <<< "$text" | tr -d '@MH' | sort -u)
+    for j in "${js[@]}"; do
+        lines=""
+        for kv in "$@"; do
+            if [[ $kv =~ ^([0-9]+):(.*)$ ]]; then [[ ${BASH_REMATCH[1]} == "$j" ]] || continue; kv=${BASH_REMATCH[2]}; fi
+            lines+="${kv%%=*} = ${kv#*=}"$'\n'
+        done
+        text=${text//"@MH$j@"$'\n'/$lines}
+    done
+    printf '%s' "$text"
 }
 
 # kb_start I BIN [ARGS...]: run the daemon in node i (net + mount namespace), log to the node dir
@@ -1108,6 +1174,20 @@ for i, ns in zip(a[::2], a[1::2]):
             print(i, dst, nh, "proto", r.get("protocol", "-"), "metric", r.get("metric", 0),
                   "src", r.get("prefsrc", "-"), "table", r.get("table", "main"))
 ' "${args[@]}" | LC_ALL=C sort
+}
+
+# lab_ping_lost FILE: the echoes a continuous `ping` (stopped by SIGINT; its output in FILE) got
+# no reply for, e.g. "0" or "2 (seq 14 15)"; the last one sent is left out (SIGINT may come
+# before its reply could); "?" if FILE holds no summary
+lab_ping_lost() {
+    awk '
+        /icmp_seq=[0-9]+ .*time=/ { match($0, /icmp_seq=[0-9]+/); ok[substr($0, RSTART + 9, RLENGTH - 9) + 0] = 1 }
+        / packets transmitted/ { sent = $1 }
+        END {
+            if (sent == "") { print "?"; exit }
+            for (q = 1; q < sent; q++) if (!(q in ok)) { n++; l = l " " q }
+            print (n ? n " (seq" l ")" : 0)
+        }' "$1"
 }
 
 # lab_ping_matrix SRC... -- DST...: from every node SRC to every node DST's IPv4 and IPv6 loopback

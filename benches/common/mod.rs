@@ -267,3 +267,48 @@ pub fn announcements(
     }
     (out.freeze(), messages)
 }
+
+// ---- the daemons under test
+
+#[derive(Clone, Copy)]
+pub enum Dut<'a> {
+    Kittbgpd(&'a Path),
+    Bird(&'a Path),
+}
+
+/// The daemons a run compares, named: `before` (another kittbgpd binary, if
+/// given), this kittbgpd and BIRD (if installed), as `--only` allows.
+pub fn duts<'a>(
+    before: Option<&'a Path>,
+    kittbgpd: &'a Path,
+    bird: Option<&'a Path>,
+    only: Option<&str>,
+) -> Vec<(&'static str, Dut<'a>)> {
+    let mut duts = Vec::new();
+    if let Some(b) = before {
+        duts.push(("before", Dut::Kittbgpd(b)));
+    }
+    if only.is_none_or(|o| o == "kittbgpd") {
+        duts.push(("kittbgpd", Dut::Kittbgpd(kittbgpd)));
+    }
+    if only.is_none_or(|o| o == "bird") {
+        match bird {
+            Some(b) => duts.push(("bird", Dut::Bird(b))),
+            None => eprintln!("bird not found: BIRD column skipped (apt-get install bird2)"),
+        }
+    }
+    duts
+}
+
+/// The daemon under test, on CPU 1 (the bench's own threads stay on CPU 0).
+pub fn spawn_pinned(bin: &Path, args: &[&str]) -> std::process::Child {
+    Command::new("taskset")
+        .arg("-c")
+        .arg("1")
+        .arg(bin)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}

@@ -117,10 +117,24 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         let w = "[mrt] changed (update log reopened)".into();
         global(&mut out, Apply::Live, w);
     }
-    if old.overlay != new.overlay {
-        let w = "[overlay] changed (the RIB takes it at start)".into();
-        global(&mut out, Apply::NeedsDaemonRestart, w);
+    let (oo, no) = (&old.overlay, &new.overlay);
+    if oo != no {
+        let w = format!(
+            "[overlay] ranges {} {} -> {} {}, originate {} -> {}, from_lo {} -> {}, cluster_id {} -> {}",
+            list(&oo.ipv4),
+            list(&oo.ipv6),
+            list(&no.ipv4),
+            list(&no.ipv6),
+            list(&oo.originate),
+            list(&no.originate),
+            oo.from_lo,
+            no.from_lo,
+            opt(&oo.cluster_id),
+            opt(&no.cluster_id)
+        );
+        global(&mut out, Apply::Live, w);
     }
+    let ranges_changed = (&oo.ipv4, &oo.ipv6) != (&no.ipv4, &no.ipv6);
     wireguard(old.wireguard.as_ref(), new.wireguard.as_ref(), &mut out);
     if old.cost != new.cost {
         let w = "[cost] changed (probers take the new parameters)".into();
@@ -157,7 +171,19 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
                 neighbor: Some(n.name.clone()),
                 what: format!("new neighbor {}", endpoint(n)),
             }),
-            Some(o) => neighbor(o, n, &mut out),
+            Some(o) => {
+                neighbor(o, n, &mut out);
+                // What a multihop session may carry is the overlay: its
+                // routes are taken again under the new ranges. Link sessions
+                // carry loopbacks only, whatever the overlay (disjoint ranges).
+                if ranges_changed && n.multihop.is_some() && !restarts(&out, &n.name) {
+                    out.push(Change {
+                        apply: Apply::Restart,
+                        neighbor: Some(n.name.clone()),
+                        what: "[overlay] ranges changed: the multihop session restarts to take its routes under them".into(),
+                    });
+                }
+            }
         }
     }
     for o in &old.neighbors {
@@ -424,7 +450,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         cost: new.cost.clone(),
         bmp: new.bmp.clone(),
         mrt: new.mrt.clone(),
-        overlay: old.overlay.clone(),
+        overlay: new.overlay.clone(),
         loopbacks: new.loopbacks.clone(),
         neighbors: Vec::new(),
     };
@@ -599,6 +625,31 @@ cost = 200
             d[0].to_string(),
             "[needs daemon restart] router_id 10.0.0.1 -> 10.0.0.2"
         );
+    }
+
+    #[test]
+    fn overlay_is_live_and_new_ranges_restart_only_multihop_sessions() {
+        // Phase one -> two of the fabric: a multihop neighbor "rr" already
+        // there, then [overlay] ranges added (issue 12 part 6).
+        let mh = "[[neighbor]]\nname = \"rr\"\naddress = \"10.255.0.9\"\nremote_as = 65000\nmultihop = 4\n";
+        let one = format!("{BASE}{mh}");
+        let ov = "[overlay]\nipv4 = [\"10.77.0.0/16\"]\nfrom_lo = true\n";
+        let two = one.replace("[kernel]", &format!("{ov}[kernel]"));
+        let d = diff(&cfg(&one), &cfg(&two));
+        let global: Vec<_> = d.iter().filter(|c| c.neighbor.is_none()).collect();
+        assert_eq!(global.len(), 1, "{d:?}");
+        assert_eq!(global[0].apply, Apply::Live);
+        assert!(global[0].what.starts_with("[overlay] ranges"), "{d:?}");
+        assert!(restarts(&d, "rr"), "{d:?}");
+        assert!(
+            !restarts(&d, "a") && !restarts(&d, "b"),
+            "link sessions kept: {d:?}"
+        );
+        assert_eq!(effective(&cfg(&one), &cfg(&two)).overlay, cfg(&two).overlay);
+        // from_lo alone: live, no session restarts.
+        let lo_off = two.replace("from_lo = true", "from_lo = false");
+        let d = diff(&cfg(&two), &cfg(&lo_off));
+        assert!(d.iter().all(|c| c.apply == Apply::Live), "{d:?}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone)]
 pub struct Originated {
     loopbacks: Loopbacks,
-    /// `[overlay]` (taken at start: a change needs a daemon restart).
+    /// `[overlay]` (a reload replaces it: [`set_overlay`](Self::set_overlay)).
     overlay: Overlay,
     on_lo: Vec<IpNet>,
     /// The set last handed out.
@@ -51,6 +51,12 @@ impl Originated {
     /// A reload: the new `[loopbacks]`. `Some(set)` if what we originate changed.
     pub fn set_loopbacks(&mut self, loopbacks: Loopbacks) -> Option<BTreeSet<IpNet>> {
         self.loopbacks = loopbacks;
+        self.changed()
+    }
+
+    /// A reload: the new `[overlay]`. `Some(set)` if what we originate changed.
+    pub fn set_overlay(&mut self, overlay: Overlay) -> Option<BTreeSet<IpNet>> {
+        self.overlay = overlay;
         self.changed()
     }
 
@@ -155,5 +161,21 @@ mod tests {
             Some(set(&["192.168.1.0/24"])),
             "the anycast address left lo: withdrawn"
         );
+    }
+
+    #[test]
+    fn a_reloaded_overlay_changes_what_is_originated_once() {
+        let lo: Vec<IpNet> = vec!["10.77.0.1/32".parse().unwrap()];
+        let mut o = Originated::new(lb(&[], false), Overlay::default(), lo);
+        assert!(o.current().is_empty(), "no overlay: nothing from lo");
+        let overlay = Overlay {
+            ipv4: vec!["10.77.0.0/16".parse().unwrap()],
+            from_lo: true,
+            ..Overlay::default()
+        };
+        let set = o.set_overlay(overlay.clone()).expect("changed");
+        assert_eq!(set, ["10.77.0.1/32".parse().unwrap()].into());
+        assert_eq!(o.set_overlay(overlay), None, "same again: no change");
+        assert_eq!(o.set_overlay(Overlay::default()), Some(BTreeSet::new()));
     }
 }

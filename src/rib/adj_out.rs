@@ -9,6 +9,7 @@ use super::overlay::route_next_hop;
 use crate::wire::{AfiSafi, PathAttributes, UpdateBuilder};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::ops::Range;
 use std::sync::Arc;
 use tracing::warn;
 
@@ -27,12 +28,13 @@ pub(crate) struct AdjRibOut {
     /// one on the dest (`LocRib::held`), so neither id changes meaning.
     adv: Vec<u32>,
     pub advertised: usize,
-    /// Dests whose advertised state may be stale: one bit each, taken in id
-    /// order (slab order: sequential reads) from a cursor that wraps.
-    queued: Vec<u64>,
-    count: usize,
-    /// The word of `queued` the next search starts at.
-    scan: usize,
+    /// Dests whose advertised state may be stale.
+    queue: DestQueue,
+    /// The update group of the session ([`super::group`]).
+    pub group: Option<usize>,
+    /// Following the group's stream: the next entry to take (`None`: not
+    /// following, the own queue catches up first).
+    pub cursor: Option<u64>,
     /// The initial table: the next dest id to compare (`None`: done).
     pub sync: Option<u32>,
     /// End-of-RIB owed once the initial table is out (RFC 4724 §2).
@@ -89,14 +91,12 @@ impl AdjRibOut {
 
     /// Dest `id` may be stale for this peer.
     pub fn mark(&mut self, id: u32) {
-        let (w, b) = (id as usize / 64, id % 64);
-        if w >= self.queued.len() {
-            self.queued.resize(w + 1, 0);
-        }
-        if self.queued[w] & (1 << b) == 0 {
-            self.queued[w] |= 1 << b;
-            self.count += 1;
-        }
+        self.queue.mark(id);
+    }
+
+    /// Every dest of `q` may be stale for this peer.
+    pub fn mark_all(&mut self, q: &DestQueue) {
+        self.queue.merge(q);
     }
 
     /// The next dest to compare: the initial table first, then the queue.
@@ -108,29 +108,17 @@ impl AdjRibOut {
             }
             self.sync = None;
         }
-        if self.count == 0 {
-            return None;
-        }
-        let words = self.queued.len();
-        let mut w = self.scan % words;
-        while self.queued[w] == 0 {
-            w = (w + 1) % words;
-        }
-        let b = self.queued[w].trailing_zeros();
-        self.queued[w] &= !(1 << b);
-        self.count -= 1;
-        self.scan = w;
-        Some((w * 64) as u32 + b)
+        self.queue.next()
     }
 
     /// Prefixes queued (at most one entry per prefix, whatever the churn).
     pub fn queued(&self) -> usize {
-        self.count
+        self.queue.len()
     }
 
     /// Nothing left to compare: routes are in line with the selection.
     pub fn idle(&self) -> bool {
-        self.sync.is_none() && self.count == 0
+        self.sync.is_none() && self.queue.len() == 0
     }
 
     pub fn has_work(&self) -> bool {
@@ -158,7 +146,66 @@ impl AdjRibOut {
     }
 }
 
+/// Dests queued for comparison: one bit each, taken in id order (slab
+/// order: sequential reads) from a cursor that wraps.
+#[derive(Debug, Default)]
+pub(crate) struct DestQueue {
+    bits: Vec<u64>,
+    count: usize,
+    /// The word of `bits` the next search starts at.
+    scan: usize,
+}
+
+impl DestQueue {
+    pub fn mark(&mut self, id: u32) {
+        let (w, b) = (id as usize / 64, id % 64);
+        if w >= self.bits.len() {
+            self.bits.resize(w + 1, 0);
+        }
+        if self.bits[w] & (1 << b) == 0 {
+            self.bits[w] |= 1 << b;
+            self.count += 1;
+        }
+    }
+
+    /// Adds every dest of `other`.
+    pub fn merge(&mut self, other: &DestQueue) {
+        if other.count == 0 {
+            return;
+        }
+        if self.bits.len() < other.bits.len() {
+            self.bits.resize(other.bits.len(), 0);
+        }
+        for (a, b) in self.bits.iter_mut().zip(&other.bits) {
+            self.count += (*b & !*a).count_ones() as usize;
+            *a |= *b;
+        }
+    }
+
+    pub fn next(&mut self) -> Option<u32> {
+        if self.count == 0 {
+            return None;
+        }
+        let words = self.bits.len();
+        let mut w = self.scan % words;
+        while self.bits[w] == 0 {
+            w = (w + 1) % words;
+        }
+        let b = self.bits[w].trailing_zeros();
+        self.bits[w] &= !(1 << b);
+        self.count -= 1;
+        self.scan = w;
+        Some((w * 64) as u32 + b)
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+}
+
 struct Group {
+    /// The source peer of the routes ([`NONE`] when it does not matter).
+    source: u32,
     attrs: Arc<PathAttributes>,
     v4: Vec<Ipv4Net>,
     v6: Vec<Ipv6Net>,
@@ -167,32 +214,42 @@ struct Group {
 /// Changes for one peer, grouped by outgoing attribute set (export id).
 #[derive(Default)]
 pub(crate) struct OutBatch {
-    index: FastMap<u32, usize>,
-    /// The last (export id, group), a cache: neighbouring prefixes share sets.
-    last: Option<(u32, usize)>,
+    index: FastMap<(u32, u32), usize>,
+    /// The last ((export id, source), group), a cache: neighbouring prefixes share sets.
+    last: Option<((u32, u32), usize)>,
     groups: Vec<Group>,
     withdraw_v4: Vec<Ipv4Net>,
     withdraw_v6: Vec<Ipv6Net>,
 }
 
 impl OutBatch {
-    /// Returns whether this opened a new attribute set.
-    pub fn announce(&mut self, prefix: IpNet, export: u32, attrs: &Arc<PathAttributes>) -> bool {
+    /// Returns whether this opened a new attribute set. `source`: the peer
+    /// the route came from, kept apart when an update group shares the bytes
+    /// ([`NONE`] otherwise).
+    pub fn announce(
+        &mut self,
+        prefix: IpNet,
+        export: u32,
+        source: u32,
+        attrs: &Arc<PathAttributes>,
+    ) -> bool {
         let mut new = false;
+        let key = (export, source);
         let i = match self.last {
-            Some((e, i)) if e == export => i,
+            Some((e, i)) if e == key => i,
             _ => {
                 let groups = &mut self.groups;
-                let i = *self.index.entry(export).or_insert_with(|| {
+                let i = *self.index.entry(key).or_insert_with(|| {
                     new = true;
                     groups.push(Group {
+                        source,
                         attrs: attrs.clone(),
                         v4: Vec::new(),
                         v6: Vec::new(),
                     });
                     groups.len() - 1
                 });
-                self.last = Some((export, i));
+                self.last = Some((key, i));
                 i
             }
         };
@@ -214,8 +271,15 @@ impl OutBatch {
     /// attribute set and family, in prefix order (deterministic output).
     /// Returns the prefixes whose attribute set cannot be encoded for this
     /// session (e.g. grown past the message size by reflection): nothing of
-    /// them was written.
-    pub fn encode(mut self, ctx: &ExportContext, out: &mut BytesMut) -> Vec<IpNet> {
+    /// them was written. `sources`: the byte ranges of each source's
+    /// announcements in `out` (runs are ordered by source, so each source's
+    /// are contiguous).
+    pub fn encode(
+        mut self,
+        ctx: &ExportContext,
+        out: &mut BytesMut,
+        sources: &mut Vec<(u32, Range<usize>)>,
+    ) -> Vec<IpNet> {
         let mut failed = Vec::new();
         let b = UpdateBuilder::new(&ctx.negotiated);
         if !self.withdraw_v4.is_sorted() {
@@ -238,11 +302,12 @@ impl OutBatch {
                 g.v6.sort_unstable();
             }
         }
-        let first = |g: &Group| (g.v4.first().copied(), g.v6.first().copied());
+        let first = |g: &Group| (g.source, g.v4.first().copied(), g.v6.first().copied());
         if !self.groups.is_sorted_by_key(first) {
             self.groups.sort_unstable_by_key(first);
         }
         for g in self.groups {
+            let start = out.len();
             if !g.v4.is_empty() {
                 if let Some(nh) = route_next_hop(&g.attrs, ctx, true) {
                     if let Err(e) = b.announce_v4(&g.attrs, nh, g.v4.iter().copied(), out) {
@@ -263,6 +328,12 @@ impl OutBatch {
                         );
                         failed.extend(g.v6.into_iter().map(IpNet::V6));
                     }
+                }
+            }
+            if g.source != NONE && out.len() > start {
+                match sources.last_mut() {
+                    Some((s, r)) if *s == g.source && r.end == start => r.end = out.len(),
+                    _ => sources.push((g.source, start..out.len())),
                 }
             }
         }

@@ -154,6 +154,20 @@ pub fn withdraw_originated(prefixes: &BTreeSet<IpNet>, ctx: &ExportContext) -> V
     split_messages(out.freeze())
 }
 
+/// How many whole messages a run of encoded messages holds.
+pub fn count_messages(mut run: &[u8]) -> usize {
+    let mut n = 0;
+    while run.len() >= crate::wire::HEADER_LEN {
+        let len = usize::from(u16::from_be_bytes([run[16], run[17]]));
+        if len < crate::wire::HEADER_LEN || len > run.len() {
+            break;
+        }
+        run = &run[len..];
+        n += 1;
+    }
+    n
+}
+
 /// Cut a run of encoded messages into one `Bytes` per message (zero-copy).
 pub fn split_messages(mut run: Bytes) -> Vec<Bytes> {
     let mut out = Vec::new();

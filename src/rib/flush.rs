@@ -5,6 +5,7 @@ use super::adj_in::InRoute;
 use super::adj_out::AdjRibOut;
 use super::decision::{select, Candidate};
 use super::export::originated_attributes;
+use super::group::group_eligible;
 use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
 use super::overlay::{carries, local_next_hop, next_hop_carrier, overlay_attributes};
@@ -214,6 +215,8 @@ struct Batch<'a> {
     forwarding: &'a mut super::forwarding::Forwarding,
     resolver: &'a mut Resolver,
     next_hops: Vec<IpAddr>,
+    /// Update groups (link sessions only: never an overlay prefix).
+    groups: &'a mut Vec<super::group::UpdateGroup>,
 }
 
 impl Batch<'_> {
@@ -270,10 +273,25 @@ impl Batch<'_> {
         let (old_x, x) = self.forwarding.decide(prefix, old_src, src);
         if (old_x, old_export) != (x, export) {
             for (q, adj_out) in &mut self.queues {
-                if carries(self.multihop[*q], overlay)
+                // A prefix that left its kind of session (`[overlay]` reloaded)
+                // is still withdrawn from the peers that hold it.
+                let holds = adj_out.get(id) != NONE;
+                if (carries(self.multihop[*q], overlay) || holds)
                     && (eligible(&self.clients, old_x, *q) || eligible(&self.clients, x, *q))
                 {
                     adj_out.mark(id);
+                }
+            }
+            if !overlay {
+                let clients = &self.clients;
+                let from_client = |src: u32| clients.get(src as usize).copied().unwrap_or(false);
+                for g in self.groups.iter_mut().filter(|g| g.following > 0) {
+                    let to = g.key.rr_client();
+                    if group_eligible(old_x, from_client(old_x), to)
+                        || group_eligible(x, from_client(x), to)
+                    {
+                        g.queue.mark(id);
+                    }
                 }
             }
         }
@@ -311,6 +329,7 @@ impl Rib {
             local_export,
             fib_outputs,
             forwarding,
+            groups,
             ..
         } = self;
         let dirty = loc.take_dirty();
@@ -327,9 +346,12 @@ impl Rib {
             queues: peers
                 .iter_mut()
                 .enumerate()
-                .filter(|(_, p)| p.session.is_some())
+                // Peers following an update group's stream: one mark per
+                // prefix in the group's queue for all of them.
+                .filter(|(_, p)| p.session.is_some() && p.adj_out.cursor.is_none())
                 .map(|(i, p)| (i, std::mem::take(&mut p.adj_out)))
                 .collect(),
+            groups,
             out,
             fib_outputs: *fib_outputs,
             forwarding,

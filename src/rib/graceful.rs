@@ -33,6 +33,8 @@ impl Rib {
             .filter(|f| !families.contains(f))
             .collect();
         p.adj_in.new_session();
+        self.leave_group(peer);
+        let p = &mut self.peers[peer];
         p.adj_out.clear(&mut self.loc);
         p.addpath_out.clear(&mut self.loc);
         p.session = None;

@@ -27,6 +27,7 @@ mod flush;
 mod forwarding;
 mod graceful;
 pub use graceful::RestartGrace;
+mod group;
 mod import;
 mod intern;
 mod loc_rib;
@@ -45,8 +46,8 @@ pub use adj_in::{AdjRibIn, InRoute};
 pub use decision::{Candidate, Step};
 pub use explain::{CandidateExplanation, Explanation, FilteredExplanation, LossExplanation};
 pub use export::{
-    announce_originated, end_of_rib, originated_attributes, split_messages, withdraw_originated,
-    ExportContext,
+    announce_originated, count_messages, end_of_rib, originated_attributes, split_messages,
+    withdraw_originated, ExportContext,
 };
 pub use import::Learned;
 pub use loc_rib::Source;
@@ -247,6 +248,8 @@ pub struct Rib {
     resolver: resolve::Resolver,
     /// Path ids of every ADD-PATH session ([`addpath_out`]).
     path_ids: addpath_out::PathIds,
+    /// Sessions whose UPDATEs are identical share their encoding ([`group`]).
+    groups: Vec<group::UpdateGroup>,
 }
 
 impl Rib {
@@ -277,6 +280,7 @@ impl Rib {
             pending: Vec::new(),
             fib_outputs: true,
             forwarding: forwarding::Forwarding::default(),
+            groups: Vec::new(),
         }
     }
 
@@ -318,13 +322,66 @@ impl Rib {
             return;
         };
         p.addpath_out.start(&ctx);
+        // Update groups share encodings between link sessions; a multihop
+        // session (the overlay) or one with ADD-PATH send is encoded alone.
+        let grouped =
+            !p.cfg.multihop && ctx.negotiated.add_path_send == crate::wire::Families::NONE;
+        let g = grouped.then(|| {
+            let key = group::GroupKey::new(&ctx, p.cfg.rr_client);
+            let g = match self.groups.iter().position(|g| g.key == key) {
+                Some(g) => g,
+                None => match self.groups.iter().position(|g| g.members.is_empty()) {
+                    Some(g) => {
+                        self.groups[g] = group::UpdateGroup::new(key, ctx.clone());
+                        g
+                    }
+                    None => {
+                        self.groups.push(group::UpdateGroup::new(key, ctx.clone()));
+                        self.groups.len() - 1
+                    }
+                },
+            };
+            self.groups[g].members.push(peer);
+            g
+        });
+        let p = &mut self.peers[peer];
         p.session = Some(Session { ctx, remote_id });
+        // The first table from its own queue, then the group's stream.
+        p.adj_out.group = g;
         p.adj_out.sync = Some(0);
         p.adj_out.eor = true;
     }
 
+    /// `peer` leaves its update group (session down).
+    fn leave_group(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let Some(g) = p.adj_out.group.take() else {
+            return;
+        };
+        let group = &mut self.groups[g];
+        if let Some(c) = p.adj_out.cursor.take() {
+            group.following -= 1;
+            let end = group.end();
+            group.taken(c, end, &mut self.loc);
+        }
+        group.members.retain(|&m| m != peer);
+        if group.members.is_empty() {
+            group.clear(&mut self.loc);
+        }
+    }
+
+    /// The update group of `peer`'s session, and whether it follows the
+    /// group's stream (tests, `show`).
+    pub fn update_group(&self, peer: PeerId) -> Option<(usize, bool)> {
+        let q = &self.peers.get(peer)?.adj_out;
+        Some((q.group?, q.cursor.is_some()))
+    }
+
     /// The session ended: its routes leave the Loc-RIB (RFC 4271 §9.1).
     pub fn peer_down(&mut self, peer: PeerId) {
+        self.leave_group(peer);
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };

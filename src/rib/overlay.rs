@@ -125,12 +125,17 @@ pub(super) fn local_next_hop(loopbacks: &BTreeSet<IpNet>, v4: bool) -> Option<Ip
 }
 
 impl Rib {
-    /// The `[overlay]` of this node. Set before sessions come up: routes
-    /// already received keep the verdict they got (a change of ranges on
-    /// reload wants the multihop sessions restarted).
+    /// The `[overlay]` of this node, at start or by reload. Routes already
+    /// received keep the verdict they got: link sessions carry loopbacks
+    /// whatever the overlay (the ranges are disjoint), and a reload changing
+    /// the ranges restarts the multihop sessions (config::diff). What we
+    /// originate outside the new ranges is withdrawn here; what comes inside
+    /// arrives with the next originated set.
     pub fn set_overlay(&mut self, overlay: Overlay) {
         self.overlay_cluster_id = overlay.cluster_id.unwrap_or(self.cluster_id);
         self.overlay = overlay;
+        let kept = self.overlay_originated.clone();
+        self.set_overlay_originated(kept);
     }
 
     pub fn overlay(&self) -> &Overlay {

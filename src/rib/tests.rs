@@ -5,13 +5,13 @@ use crate::wire::{AfiSafi, AsPath, Message, MpNextHop, MpReach, MpUnreach, Negot
 use crate::wire::{AttrErrorAction, AttrIssue, PathAttributes, Update};
 use std::net::Ipv6Addr;
 
-const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub(super) const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
 pub(super) fn neg() -> Negotiated {
     Negotiated::FABRIC
 }
 
-fn loopbacks() -> Loopbacks {
+pub(super) fn loopbacks() -> Loopbacks {
     Loopbacks {
         ipv4: vec!["10.255.0.0/16".parse().unwrap()],
         ipv6: vec!["fd00:255::/48".parse().unwrap()],

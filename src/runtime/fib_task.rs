@@ -41,6 +41,8 @@ pub enum FibMsg {
     },
     /// Kernel route operations done and failed since start (metrics).
     Ops { reply: oneshot::Sender<OpCounts> },
+    /// A reloaded `[overlay]`: its ranges are ours in the kernel table too.
+    Overlay(Overlay),
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
     /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1): the
@@ -180,6 +182,7 @@ impl FibTask {
                         });
                         self.fib.set(prefix, r);
                     }
+                    FibMsg::Overlay(o) => self.overlay = o,
                     FibMsg::EndGrace => {
                         if self.fib.end_grace() {
                             info!("End-of-RIB from every graceful-restart neighbor: kernel routes of the previous run not re-learned are removed");

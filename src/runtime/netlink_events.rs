@@ -43,6 +43,8 @@ pub enum WatchCmd {
     Neighbors(Vec<(Neighbor, mpsc::UnboundedSender<PeerCmd>)>),
     /// The reloaded `[loopbacks]`.
     Loopbacks(Loopbacks),
+    /// The reloaded `[overlay]`.
+    Overlay(crate::config::Overlay),
 }
 
 /// The up/down state of the interfaces neighbors use, as last told.
@@ -216,15 +218,32 @@ async fn command(w: &mut Watch, links: &mut Links, cmd: WatchCmd) -> bool {
         }
         WatchCmd::Loopbacks(l) => {
             let from_lo = l.from_lo;
-            if let Some(set) = w.originated.set_loopbacks(l) {
-                info!(prefixes = ?set, "originating (reload)");
-                let _ = w.rib.send(RibMsg::Originate(set)).await;
-            }
-            if from_lo {
-                reoriginate(w).await;
-            }
+            let set = w.originated.set_loopbacks(l);
+            reloaded(w, set, from_lo).await;
             false
         }
+        WatchCmd::Overlay(o) => {
+            let from_lo = o.from_lo;
+            let set = w.originated.set_overlay(o);
+            reloaded(w, set, from_lo).await;
+            false
+        }
+    }
+}
+
+/// After a reload of `[loopbacks]` or `[overlay]`: the new originated set
+/// (if it changed) to the RIB, then `lo` read again if it matters now.
+async fn reloaded(
+    w: &mut Watch,
+    set: Option<std::collections::BTreeSet<ipnet::IpNet>>,
+    from_lo: bool,
+) {
+    if let Some(set) = set {
+        info!(prefixes = ?set, "originating (reload)");
+        let _ = w.rib.send(RibMsg::Originate(set)).await;
+    }
+    if from_lo {
+        reoriginate(w).await;
     }
 }
 

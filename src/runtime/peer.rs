@@ -5,7 +5,7 @@ use super::conn::{self, ConnEvent, ConnIo};
 use super::rib_task::RibMsg;
 use super::transport;
 use crate::config::Neighbor;
-use crate::rib::split_messages;
+use crate::rib::count_messages;
 use crate::session::held::Transition;
 use crate::session::{
     Action, Direction, DownReason, Event, HeldDown, HoldReason, Session, SessionConfig, State,
@@ -324,7 +324,7 @@ impl PeerTask {
                 let Some(dir) = self.established_dir() else {
                     return;
                 };
-                let n = split_messages(chunk.clone()).len() as u64;
+                let n = count_messages(&chunk) as u64;
                 self.status.send_modify(|s| s.updates_sent += n);
                 if let Some(conn) = &self.conns[slot(dir)] {
                     if !conn.send_rib(chunk) {

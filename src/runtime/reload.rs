@@ -123,6 +123,12 @@ impl Running {
         if let Err(e) = self.reconfigure_tunnels(&old, new).await {
             failed.push(e);
         }
+        // The RIB takes the new overlay before the sessions it restarts come
+        // back and before the originated set it changes (the watcher's).
+        if old.overlay != new.overlay {
+            let _ = self.rib.send(RibMsg::Overlay(new.overlay.clone())).await;
+            let _ = self.watch.send(WatchCmd::Overlay(new.overlay.clone()));
+        }
         let mut costs = Vec::new();
         for n in &new.neighbors {
             let Some(o) = old.neighbors.iter().find(|o| o.name == n.name) else {
@@ -132,7 +138,7 @@ impl Running {
             let Some(id) = self.id_of(&n.name) else {
                 continue;
             };
-            if o == n {
+            if o == n && !diff::restarts(changes, &n.name) {
                 continue;
             }
             // A session restart: a fresh peer (task and RIB slot) with the new

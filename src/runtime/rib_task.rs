@@ -54,6 +54,8 @@ pub enum RibMsg {
         peer: PeerId,
         update: Box<Update>,
     },
+    /// A reloaded `[overlay]` (before the originated set it changes).
+    Overlay(crate::config::Overlay),
     /// ROUTE-REFRESH (RFC 2918) with RFC 7313's `subtype`: request, BoRR, EoRR.
     RouteRefresh {
         peer: PeerId,
@@ -383,6 +385,13 @@ impl RibTask {
                 }
             }
             RibMsg::MrtLogFile(file) => self.mrt_log.reopen(file),
+            RibMsg::Overlay(overlay) => {
+                info!(?overlay, "[overlay] reloaded");
+                if let Some(fib) = &self.fib {
+                    let _ = fib.send(super::fib_task::FibMsg::Overlay(overlay.clone()));
+                }
+                self.rib.set_overlay(overlay);
+            }
             RibMsg::Originate(now) => {
                 // One set from `config::originate`: the overlay's prefixes by range.
                 let (overlay, now): (BTreeSet<IpNet>, BTreeSet<IpNet>) = now
@@ -470,12 +479,17 @@ impl RibTask {
             let Some(epoch) = self.epochs[peer] else {
                 continue;
             };
+            // A chunk is often shared with the peer's update group (one
+            // encoding, refcounted), in one or a few parts: one credit each.
+            let mut parts = Vec::new();
             while self.credits[peer] > 0 {
-                let Some(chunk) = self.rib.poll_transmit(peer, CHUNK) else {
+                if !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts) {
                     break;
-                };
-                self.credits[peer] -= 1;
-                let _ = self.peers[peer].tx.send(PeerCmd::Send { epoch, chunk });
+                }
+                for chunk in parts.drain(..) {
+                    self.credits[peer] = self.credits[peer].saturating_sub(1);
+                    let _ = self.peers[peer].tx.send(PeerCmd::Send { epoch, chunk });
+                }
             }
         }
         self.restart_progress();

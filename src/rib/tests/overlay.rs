@@ -263,6 +263,43 @@ fn exits_are_compared_by_cost_even_above_the_advertised_med_cap() {
     assert_eq!(fib(&out, ANYCAST), Some(Some((link(2), 1))), "{out:?}");
 }
 
+#[test]
+fn overlay_reloaded_live_takes_effect_without_a_link_session() {
+    // Phase one: no overlay; a multihop session's overlay route is refused.
+    let mut rib = overlay_rib();
+    rib.set_overlay(Overlay::default());
+    rib.update(2, &overlay_route(NH, None, &[ANYCAST]));
+    flush(&mut rib);
+    let f = rib.explain(net(ANYCAST)).filtered;
+    assert_eq!(f[0].reason, FilterReason::OutsideOverlayRanges);
+    // The reload adding [overlay]: our own prefix goes out at once, and what
+    // the (restarted) multihop session sends again is taken.
+    rib.set_overlay(overlay());
+    rib.set_overlay_originated([net("10.100.2.0/24")].into());
+    rib.update(2, &overlay_route(NH, None, &[ANYCAST]));
+    let out = flush(&mut rib);
+    assert_eq!(
+        got(&out, 2).announced.len(),
+        1,
+        "ours on the multihop sessions"
+    );
+    assert!(got(&out, 0).announced.is_empty(), "never on a link session");
+    let f = rib.explain(net(ANYCAST)).filtered;
+    assert!(
+        f.iter()
+            .all(|f| f.reason != FilterReason::OutsideOverlayRanges),
+        "{f:?}"
+    );
+    // A reload narrowing the ranges withdraws what we originate outside them.
+    rib.set_overlay(Overlay {
+        ipv4: vec!["10.200.0.0/16".parse().unwrap()],
+        ..Overlay::default()
+    });
+    assert!(rib.overlay_originated().is_empty());
+    let out = flush(&mut rib);
+    assert_eq!(got(&out, 2).withdrawn, [net("10.100.2.0/24")]);
+}
+
 /// A reflector with ADD-PATH send towards a multihop client (RFC 7911):
 /// every resolvable exit of an overlay prefix goes out with its own path id
 /// and its next hop unchanged; an exit whose next hop stops resolving is
