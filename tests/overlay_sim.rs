@@ -6,9 +6,9 @@
 //!
 //! Without ADD-PATH a reflector reflects only its own best path, chosen by
 //! ITS distance; a client then chooses, by its own distance, among the exits
-//! its reflectors chose. With ADD-PATH on the reflectors (RFC 7911) every
-//! client sees every exit and picks the nearest overall: [`ADD_PATH`] and
-//! the ignored test at the end say what to enable after that merge.
+//! its reflectors chose. With ADD-PATH on the reflectors (RFC 7911, send on
+//! the reflector, receive on the client) every client sees every exit and
+//! picks the nearest overall. Both are checked.
 
 #[path = "common/fabric.rs"]
 mod fabric;
@@ -18,9 +18,6 @@ use ipnet::IpNet;
 use kittbgpd::config::Overlay;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-
-/// Reflectors send every path (RFC 7911): set once ADD-PATH is merged.
-const ADD_PATH: bool = false;
 
 const ROUTERS: usize = 6;
 const RR: [usize; 2] = [6, 7];
@@ -42,8 +39,8 @@ fn overlay(cluster_id: Option<Ipv4Addr>) -> Overlay {
 /// Ring 0..5 with uneven costs; reflector 6 hangs off 3 and 5, reflector 7
 /// off 4 and 5: both are nearer exit 4 than exit 1, while 0, 2 and 3 are
 /// nearer exit 1 (what only ADD-PATH lets them choose). Both reflectors in one cluster (`shared_cluster`) or each
-/// its own.
-fn fabric(shared_cluster: bool) -> Fabric {
+/// its own; reflectors send every path if `add_path`.
+fn fabric(shared_cluster: bool, add_path: bool) -> Fabric {
     let edges = [
         (0, 1, 10, 10),
         (1, 2, 12, 12),
@@ -57,6 +54,7 @@ fn fabric(shared_cluster: bool) -> Fabric {
         (7, 5, 4, 4),
     ];
     let mut f = Fabric::new(ROUTERS + 2, &edges);
+    f.add_path = add_path;
     f.set_overlay(&overlay(None));
     if shared_cluster {
         for rr in RR {
@@ -159,7 +157,7 @@ fn exits_now(f: &Fabric) -> Vec<Option<usize>> {
 }
 
 fn scenario(shared_cluster: bool, add_path: bool) {
-    let mut f = fabric(shared_cluster);
+    let mut f = fabric(shared_cluster, add_path);
     assert_eq!(
         f.mh_up.len(),
         2 * ROUTERS * RR.len(),
@@ -229,20 +227,20 @@ fn scenario(shared_cluster: bool, add_path: bool) {
     );
 }
 
+/// Without ADD-PATH: each client chooses among its reflectors' choices.
 #[test]
 fn two_reflectors_in_two_clusters() {
-    scenario(false, ADD_PATH);
+    scenario(false, false);
 }
 
 #[test]
 fn two_reflectors_in_one_cluster() {
-    scenario(true, ADD_PATH);
+    scenario(true, false);
 }
 
-/// Every router picks its nearest exit whatever its reflectors chose: needs
-/// the reflectors to send every path (ADD-PATH, h-addpath).
+/// Every router picks its nearest exit whatever its reflectors chose: the
+/// reflectors send every path (ADD-PATH).
 #[test]
-#[ignore = "needs ADD-PATH on the reflectors (RFC 7911): enable after merging h-addpath"]
 fn every_router_picks_its_nearest_exit_with_add_path() {
     scenario(false, true);
     scenario(true, true);
@@ -252,7 +250,7 @@ fn every_router_picks_its_nearest_exit_with_add_path() {
 /// single message on the multihop sessions.
 #[test]
 fn underlay_moves_without_overlay_messages() {
-    let mut f = fabric(false);
+    let mut f = fabric(false, false);
     let exits = exits_now(&f);
     // n6 (index 5) exits at n5 (index 4) over their link (9); via the
     // reflector n8 it is 4 + 8 = 12. The link costing 13 moves its path,
@@ -266,7 +264,7 @@ fn underlay_moves_without_overlay_messages() {
     let before = f.mh_messages;
     f.converge_all();
     assert_eq!(exits_now(&f), exits);
-    check(&f, &EXITS, ADD_PATH);
+    check(&f, &EXITS, false);
     assert_eq!(via(&f), 7, "via n8 now");
     assert_eq!(
         f.mh_messages, before,
@@ -280,7 +278,7 @@ fn underlay_moves_without_overlay_messages() {
 /// not asserted.
 #[test]
 fn a_thousand_overlay_prefixes_follow_one_underlay_change() {
-    let mut f = fabric(false);
+    let mut f = fabric(false, false);
     let many: BTreeSet<IpNet> = (0..1000u32)
         .map(|k| {
             format!("10.100.{}.{}/32", 1 + k / 250, k % 250)

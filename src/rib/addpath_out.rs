@@ -1,9 +1,11 @@
 //! ADD-PATH send side (RFC 7911 §3): on a session where we may send several
 //! paths of a family, every usable path of a prefix is advertised (not only
 //! the best), so a reflector's client decides by its own distance to each
-//! exit. Each path has a Path Identifier stable for the life of the session:
-//! one per (source, path id the source gave), so the same path keeps its id
-//! across prefixes and changes of attributes (an implicit replacement).
+//! exit. Each path has a Path Identifier: one per (source, path id the source
+//! gave), so the same path keeps its id across prefixes and changes of
+//! attributes (an implicit replacement). One table of ids ([`PathIds`]) serves
+//! every ADD-PATH session: a reflector holds one entry per path source, not
+//! one per client and source.
 //!
 //! Kept apart from the best-path export ([`super::transmit`]): a family with
 //! ADD-PATH send is not carried there (no next hop for it), and this module
@@ -49,8 +51,24 @@ pub(crate) struct AddPathOut {
     adv: FastMap<u32, Vec<(u32, u32)>>,
     /// Paths advertised.
     pub advertised: usize,
-    /// Path ids given out: (source peer or [`LOCAL`], received path id) -> id.
-    ids: FastMap<(u32, u32), u32>,
+}
+
+/// Path ids given out on every ADD-PATH session: (source peer or [`LOCAL`],
+/// received path id) -> id. Distinct paths of a prefix differ in that key,
+/// so their ids differ on every session (RFC 7911 §3).
+#[derive(Debug, Default)]
+pub(crate) struct PathIds(FastMap<(u32, u32), u32>);
+
+impl PathIds {
+    /// The path id of a path from `source` ([`LOCAL`] or a peer) that it named `received`.
+    fn get(&mut self, source: u32, received: u32) -> u32 {
+        let next = self.0.len() as u32 + 1;
+        *self.0.entry((source, received)).or_insert(next)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl AddPathOut {
@@ -80,12 +98,6 @@ impl AddPathOut {
     /// The initial table and every queued change are out (End-of-RIB may follow).
     pub fn idle(&self) -> bool {
         !self.active() || self.queue.idle()
-    }
-
-    /// The path id of a path from `source` ([`LOCAL`] or a peer) that it named `received`.
-    fn path_id(&mut self, source: u32, received: u32) -> u32 {
-        let next = self.ids.len() as u32 + 1;
-        *self.ids.entry((source, received)).or_insert(next)
     }
 
     /// The peer holds `paths` for dest `id` (counted references).
@@ -141,7 +153,7 @@ impl AddPathOut {
         }
     }
 
-    /// The session ended: the peer holds nothing; path ids start over.
+    /// The session ended: the peer holds nothing.
     pub fn clear(&mut self, loc: &mut LocRib) {
         let ids: Vec<u32> = self.adv.keys().copied().collect();
         for id in ids {
@@ -245,6 +257,11 @@ impl Batch {
 }
 
 impl Rib {
+    /// Path ids given out on ADD-PATH sessions (entries held).
+    pub fn path_ids(&self) -> usize {
+        self.path_ids.len()
+    }
+
     /// The ADD-PATH part of a pull for `peer`: compares queued dests with
     /// what the peer holds and appends the UPDATEs to `buf`; returns about
     /// how many bytes (at most around `budget`).
@@ -264,6 +281,7 @@ impl Rib {
             cluster_id,
             overlay,
             overlay_cluster_id,
+            path_ids,
             ..
         } = self;
         let underlay = Underlay {
@@ -307,7 +325,7 @@ impl Rib {
             {
                 // Our own route is the selected one (step 1): its export as decided.
                 if d.local() && d.best_src == LOCAL && eligible(&clients, LOCAL, peer) {
-                    want.push((out.path_id(LOCAL, 0), d.best_export));
+                    want.push((path_ids.get(LOCAL, 0), d.best_export));
                 }
                 let found: Vec<(u32, Arc<PathAttributes>, u32, Option<std::net::IpAddr>)> =
                     paths(loc, id)
@@ -347,7 +365,7 @@ impl Rib {
                             x
                         }
                     };
-                    want.push((out.path_id(from, received_id), export));
+                    want.push((path_ids.get(from, received_id), export));
                 }
                 want.sort_unstable();
             }

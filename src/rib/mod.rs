@@ -246,6 +246,8 @@ pub struct Rib {
     overlay_originated: BTreeSet<IpNet>,
     /// Next hop -> overlay prefixes, watched addresses, overlay FIB state ([`resolve`]).
     resolver: resolve::Resolver,
+    /// Path ids of every ADD-PATH session ([`addpath_out`]).
+    path_ids: addpath_out::PathIds,
     /// Sessions whose UPDATEs are identical share their encoding ([`group`]).
     groups: Vec<group::UpdateGroup>,
 }
@@ -264,6 +266,7 @@ impl Rib {
             overlay_cluster_id: cluster_id,
             overlay_originated: BTreeSet::new(),
             resolver: resolve::Resolver::default(),
+            path_ids: addpath_out::PathIds::default(),
             policy: ImportPolicy {
                 loopbacks: cfg.loopbacks.clone(),
             },

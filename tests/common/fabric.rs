@@ -1,38 +1,67 @@
 //! The in-memory fabric shared by the simulations (fabric_sim.rs,
-//! overlay_sim.rs): N `Rib`s wired in memory. Each node's UPDATEs are encoded,
-//! decoded with `wire::Message::decode` and delivered to the neighbor's `Rib`
-//! for that session, round after round until nothing moves; Dijkstra over the
-//! link costs is the reference. Link sessions (the underlay) and multihop
-//! sessions over loopbacks (the overlay, to and from route reflectors).
+//! overlay_sim.rs, scale_sim.rs) and the scale benchmark
+//! (benches/fabric_scale.rs): N `Rib`s wired in memory. Each node's UPDATEs
+//! are encoded, decoded with `wire::Message::decode` and delivered to the
+//! neighbor's `Rib` for that session, event-driven (a node is visited when it
+//! received something or still has output) until nothing moves; Dijkstra
+//! over the link costs is the reference. Link sessions (the underlay) and
+//! multihop sessions over loopbacks (the overlay, to and from route
+//! reflectors). [`CURRENT_NODE`] names the node whose `Rib` runs, so a
+//! counting allocator can attribute memory per node.
 
 #![allow(dead_code)] // each simulation uses its own part
 
 use ipnet::IpNet;
 use kittbgpd::config::{ImportLimitAction, Loopbacks, Overlay};
 use kittbgpd::rib::{split_messages, ExportContext, PeerConfig, PeerId, Rib, RibConfig, RibOutput};
-use kittbgpd::wire::{Message, Negotiated};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use kittbgpd::wire::{Families, Message, Negotiated};
+use std::cell::Cell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Bytes pulled per peer per round: a few UPDATEs, so pulls interleave.
-const CHUNK: usize = 512;
+/// Bytes pulled per peer per visit by default: a few UPDATEs, so pulls interleave.
+pub const CHUNK: usize = 512;
+
+/// No node: the harness itself runs.
+pub const NO_NODE: usize = usize::MAX;
+
+thread_local! {
+    /// The node whose `Rib` is running now ([`NO_NODE`]: the harness).
+    pub static CURRENT_NODE: Cell<usize> = const { Cell::new(NO_NODE) };
+}
+
+/// Marks `node` as running (for per-node memory accounting).
+fn enter(node: usize) {
+    CURRENT_NODE.set(node);
+}
 
 pub fn neg() -> Negotiated {
     Negotiated::FABRIC
 }
+
+/// Both families.
+const ALL: Families = Families {
+    ipv4_unicast: true,
+    ipv6_unicast: true,
+};
 
 /// Node `i`'s (0-based) address on its link to `j`: fe80::(i+1):(j+1).
 pub fn link_local(i: usize, j: usize) -> Ipv6Addr {
     Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, i as u16 + 1, j as u16 + 1)
 }
 
+/// 10.0.0.(i+1) for the first 254 nodes; 10.0.x.y beyond.
 pub fn router_id(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i as u8 + 1)
+    let [_, _, x, y] = (i as u32 + 1).to_be_bytes();
+    Ipv4Addr::new(10, 0, x, y)
 }
 
+/// 10.255.0.(i+1)/32 (10.255.x.y beyond 254 nodes) and fd00:255::(i+1)/128.
 pub fn loopbacks_of(i: usize) -> [IpNet; 2] {
+    let [_, _, x, y] = (i as u32 + 1).to_be_bytes();
     [
-        format!("10.255.0.{}/32", i + 1).parse().unwrap(),
+        format!("10.255.{x}.{y}/32").parse().unwrap(),
         format!("fd00:255::{}/128", i + 1).parse().unwrap(),
     ]
 }
@@ -47,6 +76,8 @@ pub struct Node {
     pub limits: Vec<RibOutput>,
     /// Multihop peers: neighbor node -> our peer id.
     pub mh_peer_of: HashMap<usize, PeerId>,
+    /// Per peer id: what its session negotiated (decoding what it sends us).
+    pub negotiated: Vec<Negotiated>,
 }
 
 pub struct Fabric {
@@ -55,10 +86,20 @@ pub struct Fabric {
     pub cost: HashMap<(usize, usize), u32>,
     pub up: BTreeSet<(usize, usize)>,
     pub messages: usize,
+    /// Bytes of UPDATEs delivered.
+    pub bytes: usize,
+    /// Bytes pulled per peer per visit ([`CHUNK`] unless set).
+    pub chunk: usize,
     /// Multihop sessions established, both directions.
     pub mh_up: BTreeSet<(usize, usize)>,
     /// Messages delivered on multihop sessions.
     pub mh_messages: usize,
+    /// (x, y): y is x's route reflection client on their multihop session.
+    pub mh_client: BTreeSet<(usize, usize)>,
+    /// Reflectors send every path to their clients (RFC 7911 ADD-PATH, send
+    /// on the reflector, receive on the client), as negotiated when a
+    /// multihop session comes up.
+    pub add_path: bool,
 }
 
 impl Fabric {
@@ -80,17 +121,23 @@ impl Fabric {
         };
         let mut nodes: Vec<Node> = (0..n)
             .map(|i| Node {
-                rib: Rib::new(RibConfig {
-                    router_id: router_id(i),
-                    cluster_id: None,
-                    local_as: 65000,
-                    loopbacks: loopbacks.clone(),
-                }),
+                rib: {
+                    enter(i);
+                    let rib = Rib::new(RibConfig {
+                        router_id: router_id(i),
+                        cluster_id: None,
+                        local_as: 65000,
+                        loopbacks: loopbacks.clone(),
+                    });
+                    enter(NO_NODE);
+                    rib
+                },
                 links: Vec::new(),
                 peer_of: HashMap::new(),
                 fib: BTreeMap::new(),
                 limits: Vec::new(),
                 mh_peer_of: HashMap::new(),
+                negotiated: Vec::new(),
             })
             .collect();
         let mut cost = HashMap::new();
@@ -98,19 +145,22 @@ impl Fabric {
             cost.insert((a, b), ca);
             cost.insert((b, a), cb);
             for (x, y, c) in [(a, b, ca), (b, a, cb)] {
+                enter(x);
                 let id = nodes[x].rib.add_peer(PeerConfig {
                     name: format!("n{}", y + 1),
                     address: IpAddr::V6(link_local(y, x)),
                     interface: Some(format!("wg{}", y + 1)),
                     rr_client: true,
                     cost: Some(c),
-                    import_limit: limits.get(&(x, y)).copied().unwrap_or(1000),
+                    import_limit: limits.get(&(x, y)).copied().unwrap_or(0),
                     import_limit_action: ImportLimitAction::Block,
                     filtered_limit: 1000,
                     multihop: false,
                 });
+                enter(NO_NODE);
                 nodes[x].peer_of.insert(y, id);
                 nodes[x].links.push((y, usize::MAX));
+                nodes[x].negotiated.push(neg());
             }
         }
         for x in 0..n {
@@ -124,12 +174,18 @@ impl Fabric {
             cost,
             up: BTreeSet::new(),
             messages: 0,
+            bytes: 0,
+            chunk: CHUNK,
             mh_up: BTreeSet::new(),
             mh_messages: 0,
+            mh_client: BTreeSet::new(),
+            add_path: false,
         };
         for i in 0..n {
+            enter(i);
             f.nodes[i].rib.set_originated(loopbacks_of(i).into());
         }
+        enter(NO_NODE);
         for &(a, b, _, _) in edges {
             f.link_up(a, b);
         }
@@ -140,9 +196,11 @@ impl Fabric {
         for (x, y) in [(a, b), (b, a)] {
             let local = SocketAddr::new(IpAddr::V6(link_local(x, y)), 1790);
             let id = self.nodes[x].peer_of[&y];
+            enter(x);
             self.nodes[x]
                 .rib
                 .peer_up(id, ExportContext::new(neg(), Some(local)), router_id(y));
+            enter(NO_NODE);
             self.up.insert((x, y));
         }
     }
@@ -150,83 +208,114 @@ impl Fabric {
     pub fn link_down(&mut self, a: usize, b: usize) {
         for (x, y) in [(a, b), (b, a)] {
             let id = self.nodes[x].peer_of[&y];
+            enter(x);
             self.nodes[x].rib.peer_down(id);
+            enter(NO_NODE);
             self.up.remove(&(x, y));
         }
     }
 
-    /// Flush every node, then pull at most one small chunk per peer and
-    /// deliver it (as a connection that takes little at a time would), until
-    /// a whole round sends nothing.
+    /// Drives the fabric until quiet: every node is visited once, then a
+    /// node again whenever it received something or still has output. A
+    /// visit flushes the node and pulls at most `chunk` bytes per peer (as a
+    /// connection that takes that much at a time would), each chunk copied
+    /// into the receiver's buffer, decoded and given to its `Rib`. Returns
+    /// the messages delivered (0: nothing moved).
     pub fn converge(&mut self) -> usize {
-        for round in 0..100_000 {
-            let mut sent = false;
-            for i in 0..self.nodes.len() {
-                for out in self.nodes[i].rib.flush() {
-                    match out {
-                        RibOutput::BestChanged { prefix, best } => match best {
-                            Some(b) => {
-                                self.nodes[i].fib.insert(prefix, b);
-                            }
-                            None => {
-                                self.nodes[i].fib.remove(&prefix);
-                            }
-                        },
-                        o @ RibOutput::LimitReached { .. } => self.nodes[i].limits.push(o),
-                        o @ RibOutput::Send { .. } => panic!("flush sends nothing: {o:?}"),
-                    }
-                }
-                for peer in 0..self.nodes[i].links.len() {
-                    let Some(chunk) = self.nodes[i].rib.poll_transmit(peer, CHUNK) else {
-                        continue;
-                    };
-                    sent = true;
-                    let (j, at_j) = self.nodes[i].links[peer];
-                    let multihop = self.nodes[i].mh_peer_of.get(&j) == Some(&peer);
-                    for m in split_messages(chunk) {
-                        self.messages += 1;
-                        self.mh_messages += usize::from(multihop);
-                        match Message::decode(m, &neg()) {
-                            Ok(Message::Update(u)) => {
-                                self.nodes[j].rib.update(at_j, &u);
-                            }
-                            Ok(Message::RouteRefresh(_)) => {}
-                            other => panic!("unexpected {other:?}"),
+        let before = self.messages;
+        let n = self.nodes.len();
+        let mut queue: VecDeque<usize> = (0..n).collect();
+        let mut queued = vec![true; n];
+        let mut visits = 0usize;
+        while let Some(i) = queue.pop_front() {
+            queued[i] = false;
+            visits += 1;
+            assert!(visits < 1000 * n.max(100), "fabric did not converge");
+            enter(i);
+            let outputs = self.nodes[i].rib.flush();
+            enter(NO_NODE);
+            for out in outputs {
+                match out {
+                    RibOutput::BestChanged { prefix, best } => match best {
+                        Some(b) => {
+                            self.nodes[i].fib.insert(prefix, b);
                         }
-                    }
+                        None => {
+                            self.nodes[i].fib.remove(&prefix);
+                        }
+                    },
+                    o @ RibOutput::LimitReached { .. } => self.nodes[i].limits.push(o),
+                    o @ RibOutput::Send { .. } => panic!("flush sends nothing: {o:?}"),
                 }
             }
-            if !sent {
-                return round;
+            let mut more = false;
+            for peer in 0..self.nodes[i].links.len() {
+                enter(i);
+                let chunk = self.nodes[i].rib.poll_transmit(peer, self.chunk);
+                more |= self.nodes[i].rib.wants_transmit(peer);
+                enter(NO_NODE);
+                let Some(chunk) = chunk else {
+                    continue;
+                };
+                let (j, at_j) = self.nodes[i].links[peer];
+                let multihop = self.nodes[i].mh_peer_of.get(&j) == Some(&peer);
+                self.bytes += chunk.len();
+                enter(j);
+                let received = bytes::Bytes::copy_from_slice(&chunk);
+                for m in split_messages(received) {
+                    self.messages += 1;
+                    self.mh_messages += usize::from(multihop);
+                    match Message::decode(m, &self.nodes[j].negotiated[at_j]) {
+                        Ok(Message::Update(u)) => {
+                            self.nodes[j].rib.update(at_j, &u);
+                        }
+                        Ok(Message::RouteRefresh(_)) => {}
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                enter(NO_NODE);
+                if !queued[j] {
+                    queued[j] = true;
+                    queue.push_back(j);
+                }
+            }
+            if more && !queued[i] {
+                queued[i] = true;
+                queue.push_back(i);
             }
         }
-        panic!("fabric did not converge");
+        self.messages - before
     }
 
     /// Shortest distance from every node to `origin`: a route crossing link
     /// u -> v gets the cost configured at v.
     pub fn dijkstra(&self, origin: usize) -> Vec<Option<u64>> {
         let n = self.nodes.len();
+        let mut adjacent: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for &(u, v) in &self.up {
+            adjacent[u].push(v);
+        }
         let mut dist: Vec<Option<u64>> = vec![None; n];
-        let mut done = vec![false; n];
+        let mut heap = BinaryHeap::from([Reverse((0u64, origin))]);
         dist[origin] = Some(0);
-        loop {
-            let u = (0..n)
-                .filter(|&u| !done[u] && dist[u].is_some())
-                .min_by_key(|&u| dist[u]);
-            let Some(u) = u else { break };
-            done[u] = true;
-            for &(u2, v) in &self.up {
-                if u2 != u {
-                    continue;
-                }
-                let d = dist[u].unwrap() + u64::from(self.cost[&(v, u)]);
+        while let Some(Reverse((d, u))) = heap.pop() {
+            if dist[u].is_some_and(|x| x < d) {
+                continue;
+            }
+            for &v in &adjacent[u] {
+                let d = d + u64::from(self.cost[&(v, u)]);
                 if dist[v].is_none_or(|x| d < x) {
                     dist[v] = Some(d);
+                    heap.push(Reverse((d, v)));
                 }
             }
         }
         dist
+    }
+
+    /// [`Fabric::dijkstra`] from every node: `[origin][node]`.
+    pub fn all_distances(&self) -> Vec<Vec<Option<u64>>> {
+        (0..self.nodes.len()).map(|o| self.dijkstra(o)).collect()
     }
 
     /// Every node reaches every loopback at the Dijkstra distance, through a
@@ -282,9 +371,11 @@ impl Fabric {
 
     /// `[overlay]` on every node.
     pub fn set_overlay(&mut self, overlay: &Overlay) {
-        for n in &mut self.nodes {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            enter(i);
             n.rib.set_overlay(overlay.clone());
         }
+        enter(NO_NODE);
     }
 
     /// A multihop session between `a` and `b` over their IPv6 loopbacks
@@ -292,6 +383,7 @@ impl Fabric {
     /// client, and the other way round. Each end watches the other's address.
     pub fn add_multihop(&mut self, a: usize, b: usize, a_client: bool, b_client: bool) {
         for (x, y, y_client) in [(a, b, b_client), (b, a, a_client)] {
+            enter(x);
             let id = self.nodes[x].rib.add_peer(PeerConfig {
                 name: format!("m{}", y + 1),
                 address: loopback_v6(y),
@@ -305,7 +397,12 @@ impl Fabric {
             });
             self.nodes[x].mh_peer_of.insert(y, id);
             self.nodes[x].links.push((y, usize::MAX));
+            self.nodes[x].negotiated.push(neg());
+            if y_client {
+                self.mh_client.insert((x, y));
+            }
             self.nodes[x].rib.watch_address(loopback_v6(y));
+            enter(NO_NODE);
         }
         let (ia, ib) = (self.nodes[a].mh_peer_of[&b], self.nodes[b].mh_peer_of[&a]);
         self.nodes[a].links[ia].1 = ib;
@@ -318,16 +415,31 @@ impl Fabric {
         }
         for (x, y) in [(a, b), (b, a)] {
             let id = self.nodes[x].mh_peer_of[&y];
+            let ap = |on: bool| {
+                if on && self.add_path {
+                    ALL
+                } else {
+                    Families::NONE
+                }
+            };
+            let n = Negotiated {
+                add_path_send: ap(self.mh_client.contains(&(x, y))),
+                add_path_receive: ap(self.mh_client.contains(&(y, x))),
+                ..neg()
+            };
+            self.nodes[x].negotiated[id] = n;
+            enter(x);
             if up {
                 let local = SocketAddr::new(loopback_v6(x), 1790);
                 self.nodes[x]
                     .rib
-                    .peer_up(id, ExportContext::new(neg(), Some(local)), router_id(y));
+                    .peer_up(id, ExportContext::new(n, Some(local)), router_id(y));
                 self.mh_up.insert((x, y));
             } else {
                 self.nodes[x].rib.peer_down(id);
                 self.mh_up.remove(&(x, y));
             }
+            enter(NO_NODE);
         }
     }
 
@@ -336,15 +448,15 @@ impl Fabric {
     /// loses it (as the runtime does with `Rib::take_address_changes`), until
     /// nothing moves.
     pub fn converge_all(&mut self) {
+        let owner: HashMap<IpAddr, usize> =
+            (0..self.nodes.len()).map(|y| (loopback_v6(y), y)).collect();
         let mut reach: BTreeMap<(usize, usize), bool> = BTreeMap::new();
         for _ in 0..100 {
             self.converge();
             let mut changed = false;
             for x in 0..self.nodes.len() {
                 for (addr, ok) in self.nodes[x].rib.take_address_changes() {
-                    let y = (0..self.nodes.len())
-                        .find(|&y| loopback_v6(y) == addr)
-                        .expect("a watched loopback");
+                    let y = owner[&addr];
                     reach.insert((x, y), ok);
                     changed = true;
                 }

@@ -222,6 +222,36 @@ fn reflector() -> Rib {
     rib
 }
 
+/// A reflector's path ids are one table for all its ADD-PATH sessions: one
+/// entry per (source, received path id), not one per client and path (a
+/// reflector of 1000 clients originating a path each held a million).
+#[test]
+fn path_ids_are_shared_by_every_add_path_session() {
+    let mut rib = reflector();
+    for i in 5..8 {
+        let id = rib.add_peer(peer_cfg(i, Some(1)));
+        up_with(&mut rib, id, ap_neg(false, true));
+    }
+    flush(&mut rib);
+    rib.update(0, &announce(Some(5), &[P]));
+    rib.update(1, &announce(Some(1), &[P]));
+    let out = flush(&mut rib);
+    let ids = |peer| {
+        let mut v: Vec<(u32, Option<u32>)> = got_paths(&out, peer)
+            .announced
+            .iter()
+            .map(|(i, _, a)| (*i, a.med))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(3).len(), 2);
+    for peer in 4..7 {
+        assert_eq!(ids(peer), ids(3), "the same path, the same id");
+    }
+    assert_eq!(rib.path_ids(), 2, "one per path, whatever the sessions");
+}
+
 #[test]
 fn every_path_goes_to_an_add_path_peer_the_best_to_others() {
     let mut rib = reflector();
