@@ -327,9 +327,9 @@ impl Estimator {
             self.silence_deadline(),
             held,
         ]
-            .into_iter()
-            .flatten()
-            .min()
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn poll_event(&mut self) -> Option<CostEvent> {

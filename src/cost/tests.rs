@@ -345,7 +345,9 @@ fn a_slow_link_is_not_a_dead_link_it_gets_the_max_cost() {
     s.run(50, |_| Some(ms(10.0)));
     s.run(300, |_| Some(ms(250.0)));
     assert!(
-        !s.events.iter().any(|(_, e)| matches!(e, CostEvent::Down { .. })),
+        !s.events
+            .iter()
+            .any(|(_, e)| matches!(e, CostEvent::Down { .. })),
         "{:?}",
         s.events
     );
