@@ -74,6 +74,17 @@ impl Sim {
         }
     }
 
+    /// Down events: when, and why.
+    fn downs(&self) -> Vec<(f64, &str)> {
+        self.events
+            .iter()
+            .filter_map(|(t, e)| match e {
+                CostEvent::Down { reason } => Some((*t, reason.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Applied costs, with when.
     fn costs(&self) -> Vec<(f64, u32)> {
         self.events
@@ -204,19 +215,13 @@ fn silence_gives_down_exactly_after_down_after_then_up_with_a_cost() {
     s.run(30, |_| Some(ms(10.0)));
     let first_lost = s.seq as f64;
     s.run(20, |_| None);
-    let downs: Vec<_> = s
-        .events
-        .iter()
-        .filter(|(_, e)| matches!(e, CostEvent::Down { .. }))
-        .collect();
+    let downs = s.downs();
     assert_eq!(downs.len(), 1, "{:?}", s.events);
     // Nothing heard for 5 x 1 s since the last reply (10 ms after the last
     // answered probe), not 5 timeouts after the first lost probe.
     let last_heard = first_lost - 1.0 + 0.01;
     assert!((downs[0].0 - (last_heard + 5.0)).abs() < 1e-9, "{downs:?}");
-    let CostEvent::Down { reason } = &downs[0].1 else {
-        panic!()
-    };
+    let reason = downs[0].1;
     assert!(
         reason.starts_with("nothing heard for 5.0 s (5 x 1.0 s), 5 probes unanswered"),
         "{reason}"
@@ -344,13 +349,7 @@ fn a_slow_link_is_not_a_dead_link_it_gets_the_max_cost() {
     let mut s = Sim::new(p);
     s.run(50, |_| Some(ms(10.0)));
     s.run(300, |_| Some(ms(250.0)));
-    assert!(
-        !s.events
-            .iter()
-            .any(|(_, e)| matches!(e, CostEvent::Down { .. })),
-        "{:?}",
-        s.events
-    );
+    assert!(s.downs().is_empty(), "{:?}", s.events);
     assert_eq!(
         s.costs().iter().map(|c| c.1).collect::<Vec<_>>(),
         [10_000, 100_000]
@@ -372,11 +371,7 @@ fn down_counts_from_the_last_reply_as_bfd_does() {
     s.run(20, |_| Some(ms(5.0)));
     let last_reply = 1.9 + 0.005;
     s.run(10, |_| None);
-    let downs: Vec<_> = s
-        .events
-        .iter()
-        .filter(|(_, e)| matches!(e, CostEvent::Down { .. }))
-        .collect();
+    let downs = s.downs();
     assert_eq!(downs.len(), 1, "{:?}", s.events);
     assert!((downs[0].0 - (last_reply + 0.3)).abs() < 1e-9, "{downs:?}");
 }
