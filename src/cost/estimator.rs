@@ -12,12 +12,25 @@ const LOSS_SPAN_WINDOWS: usize = 3;
 /// The reference RTT is the median of the samples since the last change, at most
 /// this many windows of them.
 const BASELINE_WINDOWS: usize = 8;
+/// At most this many probes are remembered while unanswered (a bound on the
+/// table whatever the timers): a reply to one forgotten is ignored.
+pub const MAX_OUTSTANDING: usize = 256;
+
+/// A probe awaiting its reply.
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    seq: u64,
+    sent: Instant,
+    /// Past `probe_timeout`: counted lost in the loss fraction until it is
+    /// answered (a late reply corrects that), but still matched.
+    overdue: bool,
+}
 
 /// Whether the link carries traffic, as the probes see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkState {
-    /// Not yet `up_after` answers in a row, nor `down_after` losses: no cost yet.
+    /// Not yet `up_after` answers in a row, nor silent for `down_after` intervals: no cost yet.
     Probing,
     Up,
     Down,
@@ -38,7 +51,8 @@ impl std::fmt::Display for LinkState {
 pub enum CostEvent {
     /// Use this link cost from now on.
     Cost { cost: u32, reason: String },
-    /// The link stopped answering: withdraw what was learnt over it at once.
+    /// Nothing heard from the link for `down_after` x `interval`: withdraw what
+    /// was learnt over it at once.
     Down { reason: String },
     /// The link answers again; a `Cost` follows immediately.
     Up,
@@ -72,6 +86,8 @@ pub struct CostSnapshot {
     /// A change waiting out its hold-down or the change interval, for this long.
     pub pending_s: Option<f64>,
     pub last_reply_ago_s: Option<f64>,
+    /// Since the last packet of any kind from the neighbor: liveness counts from it.
+    pub last_heard_ago_s: Option<f64>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -108,9 +124,15 @@ pub struct Estimator {
     /// The latest time given in any input: what snapshot ages are counted from.
     now: Instant,
     state: LinkState,
-    /// Probes awaiting a reply, in the order sent.
-    in_flight: VecDeque<(u64, Instant)>,
+    /// Probes awaiting a reply, in the order sent (overdue ones first), at most
+    /// [`MAX_OUTSTANDING`], none older than [`forget_after`](Self::forget_after).
+    in_flight: VecDeque<Outstanding>,
     last_sent: Option<Instant>,
+    /// When the first probe left: silence is counted from it until something is heard.
+    first_sent: Option<Instant>,
+    /// The last packet received from the neighbor (a reply, late or not, or
+    /// anything reported by [`on_heard`](Self::on_heard)): liveness counts from it.
+    last_heard: Option<Instant>,
     /// Last `window` RTT samples (up only).
     rtts: VecDeque<Duration>,
     /// Last `window` outcomes, `true` = lost.
@@ -123,7 +145,6 @@ pub struct Estimator {
     last_reply: Option<Instant>,
     /// When the most recently sent of the answered probes left.
     last_answered_sent: Option<Instant>,
-    misses: u32,
     /// RTTs of the answers in a row while not up.
     streak: Vec<Duration>,
     applied: Option<Applied>,
@@ -147,6 +168,8 @@ impl Estimator {
             state: LinkState::Probing,
             in_flight: VecDeque::new(),
             last_sent: None,
+            first_sent: None,
+            last_heard: None,
             rtts: VecDeque::new(),
             outcomes: VecDeque::new(),
             loss_hist: VecDeque::new(),
@@ -154,7 +177,6 @@ impl Estimator {
             last_rtt: None,
             last_reply: None,
             last_answered_sent: None,
-            misses: 0,
             streak: Vec::new(),
             applied: None,
             pending: None,
@@ -211,27 +233,71 @@ impl Estimator {
     pub fn on_probe_sent(&mut self, seq: impl Into<u64>, now: Instant) {
         let seq = seq.into();
         self.expire(now);
-        self.in_flight.push_back((seq, now));
+        if self.in_flight.len() >= MAX_OUTSTANDING {
+            if let Some(o) = self.in_flight.pop_front() {
+                self.forgotten(o, now);
+            }
+        }
+        self.in_flight.push_back(Outstanding {
+            seq,
+            sent: now,
+            overdue: false,
+        });
         self.last_sent = Some(now);
+        self.first_sent.get_or_insert(now);
+        self.check_liveness(now);
     }
 
-    /// The reply to probe `seq` arrived at `now`. Replies to unknown, already
-    /// answered or timed-out probes are ignored.
+    /// The reply to probe `seq` arrived at `now`: liveness, and an RTT sample
+    /// even when it comes after `probe_timeout` (a slow link is not a dead
+    /// one). Replies to unknown, already answered or forgotten probes are ignored.
     pub fn on_reply(&mut self, seq: impl Into<u64>, now: Instant) {
         let seq = seq.into();
         self.expire(now);
-        let Some(i) = self.in_flight.iter().position(|&(s, _)| s == seq) else {
+        let Some(i) = self.in_flight.iter().position(|o| o.seq == seq) else {
+            self.check_liveness(now);
             return;
         };
-        let (_, sent) = self.in_flight.remove(i).expect("position is in range");
-        self.answered(sent, now);
+        let o = self.in_flight.remove(i).expect("position is in range");
+        self.answered(o, now);
         self.evaluate(now);
     }
 
-    /// Time passes: detects lost probes, applies held changes.
+    /// Something else came from the neighbor at `now` (a BGP message, a
+    /// WireGuard handshake...): it is alive, so the link is not declared down
+    /// before `down_after` x `interval` from now. No RTT sample, and a down
+    /// link still needs `up_after` answered probes to come up.
+    pub fn on_heard(&mut self, now: Instant) {
+        self.expire(now);
+        self.heard(now);
+        self.check_liveness(now);
+    }
+
+    /// Time passes: detects lost probes and silence, applies held changes.
     pub fn on_tick(&mut self, now: Instant) {
         self.expire(now);
+        self.check_liveness(now);
         self.evaluate(now);
+    }
+
+    /// How long without hearing anything takes the link down: `down_after` x `interval`.
+    pub fn detect_time(&self) -> Duration {
+        self.p.interval.saturating_mul(self.p.down_after)
+    }
+
+    /// How long an unanswered probe is remembered: a reply later than this is
+    /// not matched, and the probe breaks a run of answers. At least the
+    /// detection time: a reply within it is always an RTT sample.
+    fn forget_after(&self) -> Duration {
+        self.detect_time().max(self.p.probe_timeout)
+    }
+
+    /// When silence takes the link down (`None`: down already, or nothing sent yet).
+    fn silence_deadline(&self) -> Option<Instant> {
+        if self.state == LinkState::Down {
+            return None;
+        }
+        Some(self.last_heard.or(self.first_sent)? + self.detect_time())
     }
 
     /// When the next probe is due (`None`: now, none was sent yet).
@@ -243,8 +309,10 @@ impl Estimator {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let expiry = self
             .in_flight
-            .front()
-            .map(|&(_, t)| t + self.p.probe_timeout);
+            .iter()
+            .find(|o| !o.overdue)
+            .map(|o| o.sent + self.p.probe_timeout);
+        let forget = self.in_flight.front().map(|o| o.sent + self.forget_after());
         let held = self.pending.map(|pd| {
             let hold = pd.since + self.p.hold_down;
             match self.last_change {
@@ -252,10 +320,16 @@ impl Estimator {
                 None => hold,
             }
         });
-        [self.next_probe_at(), expiry, held]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_probe_at(),
+            expiry,
+            forget,
+            self.silence_deadline(),
+            held,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn poll_event(&mut self) -> Option<CostEvent> {
@@ -345,20 +419,52 @@ impl Estimator {
             in_flight: self.in_flight.len(),
             pending_s: self.pending.map(|pd| ago(pd.since)),
             last_reply_ago_s: self.last_reply.map(ago),
+            last_heard_ago_s: self.last_heard.map(ago),
             history: self.history(),
         }
     }
 
-    /// Probes unanswered for `probe_timeout` are lost, in the order sent.
+    /// Probes unanswered for `probe_timeout` become overdue: lost in the loss
+    /// fraction until answered. Unanswered for [`forget_after`](Self::forget_after),
+    /// they are forgotten: lost for good, in the order sent.
     fn expire(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        while let Some(&(_, sent)) = self.in_flight.front() {
-            if sent + self.p.probe_timeout > now {
+        let forget = self.forget_after();
+        while let Some(&o) = self.in_flight.front() {
+            if o.sent + forget > now {
                 break;
             }
             self.in_flight.pop_front();
-            self.lost(sent, now);
+            self.forgotten(o, now);
         }
+        let timeout = self.p.probe_timeout;
+        let mut newly_overdue = 0;
+        for o in self.in_flight.iter_mut().filter(|o| !o.overdue) {
+            if o.sent + timeout > now {
+                break;
+            }
+            o.overdue = true;
+            newly_overdue += 1;
+        }
+        for _ in 0..newly_overdue {
+            self.record_outcome(true);
+        }
+        if newly_overdue > 0 {
+            self.evaluate(now);
+        }
+    }
+
+    /// Silence for the detection time takes the link down: only silence, never
+    /// a slow answer.
+    fn check_liveness(&mut self, now: Instant) {
+        if self.silence_deadline().is_some_and(|t| now >= t) {
+            self.go_down(now);
+        }
+    }
+
+    fn heard(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.last_heard = Some(self.last_heard.map_or(now, |t| t.max(now)));
     }
 
     fn record_outcome(&mut self, lost: bool) {
@@ -367,40 +473,55 @@ impl Estimator {
         push_bounded(&mut self.loss_hist, loss, LOSS_SPAN_WINDOWS * self.p.window);
     }
 
-    /// A lost probe. One sent before a probe that was answered is counted in the
-    /// loss but breaks no run of answers and starts no run of losses: runs are in
-    /// the order sent (the probes still in flight when a link comes back time out
-    /// after the first answers).
-    fn lost(&mut self, sent: Instant, now: Instant) {
-        if self.last_answered_sent.is_some_and(|t| sent < t) {
-            self.record_outcome(true);
-            self.evaluate(now);
-            return;
+    /// A late answer was no loss: the most recent loss in the window becomes an
+    /// answer (the fraction counts, not which probe), and the latest windowed loss follows.
+    fn unrecord_loss(&mut self) {
+        if let Some(l) = self.outcomes.iter_mut().rev().find(|l| **l) {
+            *l = false;
         }
-        self.misses = self.misses.saturating_add(1);
-        self.streak.clear();
-        self.record_outcome(true);
-        if self.state != LinkState::Down && self.misses >= self.p.down_after {
-            self.go_down(now);
-        } else {
-            self.evaluate(now);
+        let loss = self.loss();
+        if let Some(last) = self.loss_hist.back_mut() {
+            *last = loss;
         }
     }
 
-    fn answered(&mut self, sent: Instant, now: Instant) {
+    /// A probe forgotten unanswered (its loss was counted when it became
+    /// overdue). One sent before a probe that was answered breaks no run of
+    /// answers: runs are in the order sent (the probes still in flight when a
+    /// link comes back are forgotten after the first answers).
+    fn forgotten(&mut self, o: Outstanding, now: Instant) {
+        if !o.overdue {
+            self.record_outcome(true);
+        }
+        if self.last_answered_sent.is_some_and(|t| o.sent < t) {
+            return;
+        }
+        self.streak.clear();
+        self.evaluate(now);
+    }
+
+    fn answered(&mut self, o: Outstanding, now: Instant) {
+        let sent = o.sent;
         let rtt = now.saturating_duration_since(sent);
+        self.heard(now);
         self.last_answered_sent = Some(self.last_answered_sent.map_or(sent, |t| t.max(sent)));
         self.last_rtt = Some(rtt);
         self.last_reply = Some(now);
-        self.misses = 0;
+        if o.overdue {
+            self.unrecord_loss();
+        }
         if self.state == LinkState::Up {
             push_bounded(&mut self.rtts, rtt, self.p.window);
             push_bounded(&mut self.baseline, rtt, BASELINE_WINDOWS * self.p.window);
-            self.record_outcome(false);
+            if !o.overdue {
+                self.record_outcome(false);
+            }
             return;
         }
         self.streak.push(rtt);
-        self.record_outcome(false);
+        if !o.overdue {
+            self.record_outcome(false);
+        }
         if self.streak.len() >= self.p.up_after as usize {
             self.go_up(now);
         }
@@ -414,7 +535,17 @@ impl Estimator {
             ),
             None => "never answered".to_string(),
         };
-        let reason = format!("{} probes in a row unanswered, {since}", self.misses);
+        let unanswered = self
+            .in_flight
+            .iter()
+            .filter(|o| self.last_answered_sent.is_none_or(|t| o.sent > t))
+            .count();
+        let reason = format!(
+            "nothing heard for {:.1} s ({} x {:.1} s), {unanswered} probes unanswered, {since}",
+            self.detect_time().as_secs_f64(),
+            self.p.down_after,
+            self.p.interval.as_secs_f64()
+        );
         self.state = LinkState::Down;
         self.pending = None;
         let old = self.applied.take().map(|a| a.cost);

@@ -3,13 +3,18 @@
 //! no clock, no socket; the runtime sends the probes and feeds their fate in.
 //!
 //! Pipeline, per link ([`Estimator`]):
-//! 1. probes: sent / answered (RTT) / lost (no reply within `probe_timeout`);
+//! 1. probes: sent / answered (RTT) / overdue (no reply within `probe_timeout`:
+//!    lost in the loss fraction, but a late reply is still an RTT sample and
+//!    liveness; a slow link is not a dead link) / forgotten (unanswered for
+//!    `down_after` x `interval`, at most [`MAX_OUTSTANDING`] remembered);
 //! 2. smoothing: median of the last `window` RTTs (spike-proof, one clean jump per
 //!    step), loss as the median of the windowed loss over 3 windows (burst-proof);
 //! 3. cost: `clamp(offset + rtt_us * factor + loss_penalty * loss, min, max)`;
 //! 4. hysteresis: beyond an absolute and a relative threshold, held for
 //!    `hold_down`, at most one change per `min_change_interval`;
-//! 5. link state: `down_after` losses in a row -> [`CostEvent::Down`] at once;
+//! 5. link state: nothing heard for `down_after` x `interval` since the last
+//!    packet received (a reply, or anything [`Estimator::on_heard`] reports), as
+//!    BFD counts (RFC 5880 §6.8.4) -> [`CostEvent::Down`] at once;
 //!    `up_after` answers in a row -> [`CostEvent::Up`] and a cost at once.
 //!
 //! Defaults and the reaction times they imply are on [`CostParams`].
@@ -24,6 +29,7 @@ mod params;
 
 pub use estimator::{
     CostChange, CostEvent, CostSnapshot, Estimator, HistoryEntry, LinkState, HISTORY_LEN,
+    MAX_OUTSTANDING,
 };
 pub use params::{CostParams, MAX_WINDOW};
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 ///   window is the midpoint once half the window is new, and the hold-down starts
 ///   there), and is applied ~13 s after the step: 8 s + 5 s hold-down;
 ///   later if the last change was less than `min_change_interval` (30 s) ago;
-/// - a dead link is `Down` 6 s after the first unanswered probe left
-///   (`down_after` - 1 intervals, then `probe_timeout`);
+/// - a dead link is `Down` 5 s (`down_after` x `interval`) after the last
+///   packet heard from it, as BFD's detection time (RFC 5880 §6.8.4);
 /// - a link that answers again is `Up`, with a cost, at the 3rd answer (~2 s + RTT);
 /// - sustained loss enters the cost once it has been seen for more than half of
 ///   3 windows (~24 s), plus the hold-down.
@@ -23,7 +23,9 @@ pub struct CostParams {
     /// Time between two probes (default 1 s). The estimator says when the next is due.
     #[serde(with = "secs")]
     pub interval: Duration,
-    /// A probe not answered within this is lost; a later reply is ignored (default 2 s).
+    /// A probe not answered within this counts as lost in the loss fraction
+    /// (default 2 s). A later reply still counts: as liveness and as an RTT
+    /// sample, and the loss is taken back. Not a bound on the RTT.
     #[serde(with = "secs")]
     pub probe_timeout: Duration,
     /// RTT samples in the median (default 16); also the span of the loss fraction.
@@ -49,7 +51,9 @@ pub struct CostParams {
     /// applied to the first cost after the link comes up.
     #[serde(with = "secs")]
     pub min_change_interval: Duration,
-    /// Consecutive lost probes that take the link down (default 5).
+    /// The link is down when nothing was heard for this many `interval`s
+    /// (default 5), counted from the last packet received; a probe unanswered
+    /// that long (or `probe_timeout` if longer) is forgotten.
     pub down_after: u32,
     /// Consecutive answered probes that bring it back up (default 3).
     pub up_after: u32,

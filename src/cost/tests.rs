@@ -49,9 +49,14 @@ impl Sim {
         }
     }
 
-    /// One probe interval: tick, send, reply after `rtt` (None: lost).
+    /// One probe interval: ticks at each deadline the estimator names before
+    /// the probe (as the runtime does), send, reply after `rtt` (None: lost).
     fn probe(&mut self, rtt: Option<Duration>) {
         let now = self.t0 + self.est.params().interval * self.seq as u32;
+        while let Some(t) = self.est.poll_timeout().filter(|&t| t < now) {
+            self.est.on_tick(t);
+            self.drain(t);
+        }
         self.est.on_tick(now);
         self.drain(now);
         self.est.on_probe_sent(self.seq, now);
@@ -67,6 +72,17 @@ impl Sim {
             let r = rtt(self.seq);
             self.probe(r);
         }
+    }
+
+    /// Down events: when, and why.
+    fn downs(&self) -> Vec<(f64, &str)> {
+        self.events
+            .iter()
+            .filter_map(|(t, e)| match e {
+                CostEvent::Down { reason } => Some((*t, reason.as_str())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Applied costs, with when.
@@ -199,18 +215,17 @@ fn silence_gives_down_exactly_after_down_after_then_up_with_a_cost() {
     s.run(30, |_| Some(ms(10.0)));
     let first_lost = s.seq as f64;
     s.run(20, |_| None);
-    let downs: Vec<_> = s
-        .events
-        .iter()
-        .filter(|(_, e)| matches!(e, CostEvent::Down { .. }))
-        .collect();
+    let downs = s.downs();
     assert_eq!(downs.len(), 1, "{:?}", s.events);
-    // The 5th lost probe left 4 s after the first and times out 2 s later.
-    assert_eq!(downs[0].0, first_lost + 4.0 + 2.0);
-    let CostEvent::Down { reason } = &downs[0].1 else {
-        panic!()
-    };
-    assert!(reason.contains("5 probes"), "{reason}");
+    // Nothing heard for 5 x 1 s since the last reply (10 ms after the last
+    // answered probe), not 5 timeouts after the first lost probe.
+    let last_heard = first_lost - 1.0 + 0.01;
+    assert!((downs[0].0 - (last_heard + 5.0)).abs() < 1e-9, "{downs:?}");
+    let reason = downs[0].1;
+    assert!(
+        reason.starts_with("nothing heard for 5.0 s (5 x 1.0 s), 5 probes unanswered"),
+        "{reason}"
+    );
     assert_eq!((s.est.state(), s.est.cost()), (LinkState::Down, None));
     let n = s.events.len();
     // Answers again, at 30 ms now: Up at the 3rd with a cost, at once even
@@ -292,16 +307,130 @@ fn min_and_max_clamp_and_saturate() {
 }
 
 #[test]
-fn late_unknown_and_duplicate_replies_are_ignored() {
+fn late_replies_are_samples_unknown_duplicate_and_forgotten_are_ignored() {
     let mut s = Sim::new(CostParams::default());
     s.run(10, |_| Some(ms(10.0)));
     let now = s.t0 + Duration::from_secs(10);
     s.est.on_probe_sent(100u16, now);
-    s.est.on_reply(100u16, now + Duration::from_secs(3)); // past probe_timeout: lost
+    s.est.on_tick(now + Duration::from_secs(2)); // past probe_timeout: overdue
+    assert!(s.est.loss() > 0.0);
+    s.est.on_reply(100u16, now + Duration::from_secs(3)); // late: a sample, no loss
+    assert_eq!(s.est.last_rtt(), Some(Duration::from_secs(3)));
+    assert_eq!(s.est.loss(), 0.0);
     s.est.on_reply(100u16, now + Duration::from_secs(3)); // duplicate
     s.est.on_reply(999u16, now + Duration::from_secs(3)); // never sent
-    assert_eq!(s.est.last_rtt(), Some(ms(10.0)));
+    assert_eq!(s.est.last_rtt(), Some(Duration::from_secs(3)));
+    // Unanswered for down_after x interval (5 s): forgotten, its reply ignored.
+    s.est.on_probe_sent(101u16, now + Duration::from_secs(4));
+    s.est.on_reply(101u16, now + Duration::from_secs(9));
+    assert_eq!(s.est.last_rtt(), Some(Duration::from_secs(3)));
     assert!(s.est.loss() > 0.0);
+    assert_eq!(s.est.snapshot().in_flight, 0);
+}
+
+/// Defect (b) of issue 13: with a probe timeout of 0.1 s, a healthy link with
+/// a 121 ms RTT was declared dead and stayed down.
+#[test]
+fn a_slow_link_is_not_a_dead_link_it_gets_the_max_cost() {
+    let p = CostParams {
+        interval: ms(100.0),
+        probe_timeout: ms(100.0),
+        down_after: 3,
+        max: 100_000,
+        ..CostParams::default()
+    };
+    let mut s = Sim::new(p.clone());
+    s.run(100, |_| Some(ms(121.0)));
+    assert_eq!(s.est.state(), LinkState::Up, "{:?}", s.events);
+    assert_eq!(s.est.cost(), Some(100_000));
+    assert_eq!(s.est.loss(), 0.0);
+    // Up, then the RTT grows past every bound (timeout, interval, detection
+    // time is 300 ms: 250 ms is under it): the max cost, never a withdrawal.
+    let mut s = Sim::new(p);
+    s.run(50, |_| Some(ms(10.0)));
+    s.run(300, |_| Some(ms(250.0)));
+    assert!(s.downs().is_empty(), "{:?}", s.events);
+    assert_eq!(
+        s.costs().iter().map(|c| c.1).collect::<Vec<_>>(),
+        [10_000, 100_000]
+    );
+    assert_eq!(s.est.sustained_loss(), 0.0);
+}
+
+/// Defect (a) of issue 13: down is `down_after` x `interval` after the last
+/// packet received (as BFD), not the first unanswered probe plus the timeout.
+#[test]
+fn down_counts_from_the_last_reply_as_bfd_does() {
+    let p = CostParams {
+        interval: ms(100.0),
+        probe_timeout: ms(100.0),
+        down_after: 3,
+        ..CostParams::default()
+    };
+    let mut s = Sim::new(p);
+    s.run(20, |_| Some(ms(5.0)));
+    let last_reply = 1.9 + 0.005;
+    s.run(10, |_| None);
+    let downs = s.downs();
+    assert_eq!(downs.len(), 1, "{:?}", s.events);
+    assert!((downs[0].0 - (last_reply + 0.3)).abs() < 1e-9, "{downs:?}");
+}
+
+/// Any packet from the neighbor is liveness ([`Estimator::on_heard`]); it
+/// brings no RTT and does not bring a down link up.
+#[test]
+fn anything_heard_keeps_the_link_alive_but_brings_nothing_up() {
+    let p = CostParams::default();
+    let t = Instant::now();
+    let mut e = Estimator::new(p, t);
+    let sec = |x: f64| t + Duration::from_secs_f64(x);
+    for i in 0..5 {
+        e.on_probe_sent(i as u64, sec(i as f64));
+        e.on_reply(i as u64, sec(i as f64 + 0.01));
+    }
+    assert_eq!(e.state(), LinkState::Up);
+    // Probes go unanswered from t=5, but a BGP message is heard every 2 s.
+    for i in 5..20 {
+        e.on_tick(sec(i as f64));
+        e.on_probe_sent(i as u64, sec(i as f64));
+        if i % 2 == 0 {
+            e.on_heard(sec(i as f64 + 0.5));
+        }
+    }
+    assert_eq!(e.state(), LinkState::Up);
+    assert!(e.loss() > 0.5);
+    // Heard last at 18.5: down at 23.5, when poll_timeout says.
+    assert_eq!(e.poll_timeout(), Some(sec(20.0)));
+    e.on_tick(sec(23.4));
+    assert_eq!(e.state(), LinkState::Up);
+    assert!(e.poll_timeout() <= Some(sec(23.5)));
+    e.on_tick(sec(23.5));
+    assert_eq!(e.state(), LinkState::Down);
+    e.on_heard(sec(24.0));
+    assert_eq!(e.state(), LinkState::Down);
+    assert_eq!(e.snapshot().last_heard_ago_s, Some(0.0));
+}
+
+#[test]
+fn the_table_of_outstanding_probes_is_bounded() {
+    let p = CostParams {
+        probe_timeout: Duration::from_secs(100_000),
+        ..CostParams::default()
+    };
+    let t = Instant::now();
+    let mut e = Estimator::new(p, t);
+    for i in 0..10 * MAX_OUTSTANDING as u64 {
+        e.on_probe_sent(i, t + Duration::from_secs(i));
+    }
+    assert_eq!(e.snapshot().in_flight, MAX_OUTSTANDING);
+    assert_eq!(e.state(), LinkState::Down);
+    // The newest are matched, the oldest forgotten.
+    let n = 10 * MAX_OUTSTANDING as u64;
+    let at = t + Duration::from_secs(n);
+    e.on_reply(0u64, at);
+    assert_eq!(e.last_rtt(), None);
+    e.on_reply(n - 1, at);
+    assert_eq!(e.last_rtt(), Some(Duration::from_secs(1)));
 }
 
 #[test]

@@ -490,6 +490,8 @@ impl PeerTask {
                 let n = notification.unwrap_or_else(|| Notification::new(6, 2, Vec::new()));
                 let actions = self.session.handle(Event::Stop(n), Instant::now());
                 self.execute(actions);
+                self.session.held_down(&self.held.to_string());
+                self.publish();
             }
             Transition::Start => {
                 info!(peer = %self.neighbor.name, "no longer held down: starting the session");

@@ -251,6 +251,14 @@ impl Session {
         self.last_error.as_deref()
     }
 
+    /// The runtime stopped the session because something holds it down
+    /// ([`super::HoldReason`]: a dead link, the interface, the operator...):
+    /// the last error says so, not what the closed connection looked like
+    /// from here. Call it after [`Event::Stop`].
+    pub fn held_down(&mut self, why: &str) {
+        self.last_error = Some(format!("held down: {why}"));
+    }
+
     /// Largest message the peer may send us now (before Established: 4096, RFC 8654 §3).
     pub fn max_message_len(&self) -> usize {
         self.negotiated

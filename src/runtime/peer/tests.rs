@@ -54,10 +54,9 @@ async fn wait_for(h: &mut PeerHandle, what: impl Fn(&PeerStatus) -> bool) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn no_route_ends_a_multihop_session_with_cease_and_a_route_starts_it_again() {
-    // The neighbor's loopback is 127.0.0.3; ours (the source) is 127.0.0.2.
-    let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();
+/// A multihop session to a scripted neighbor on 127.0.0.3 (from 127.0.0.2),
+/// established: the peer task's handle and the neighbor's end.
+async fn established(listener: &TcpListener) -> (PeerHandle, Remote) {
     let port = listener.local_addr().unwrap().port();
     let text = format!(
         "router_id = \"10.0.0.1\"\nlocal_as = 65000\n[loopbacks]\nipv4 = [\"127.0.0.0/8\"]\n\
@@ -74,7 +73,7 @@ async fn no_route_ends_a_multihop_session_with_cease_and_a_route_starts_it_again
     // Held down until the RIB reports a route to the neighbor's address.
     wait_for(&mut h, |s| s.held_down.contains(HoldReason::NoRoute)).await;
     h.tx.send(PeerCmd::Reachable(true)).unwrap();
-    let (mut remote, from) = accept(&listener).await;
+    let (mut remote, from) = accept(listener).await;
     assert_eq!(
         from.ip(),
         "127.0.0.2".parse::<IpAddr>().unwrap(),
@@ -86,6 +85,14 @@ async fn no_route_ends_a_multihop_session_with_cease_and_a_route_starts_it_again
     remote.send(Message::Open(open)).await;
     remote.send(Message::Keepalive).await;
     wait_for(&mut h, |s| s.state == State::Established).await;
+    (h, remote)
+}
+
+#[tokio::test]
+async fn no_route_ends_a_multihop_session_with_cease_and_a_route_starts_it_again() {
+    // The neighbor's loopback is 127.0.0.3; ours (the source) is 127.0.0.2.
+    let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();
+    let (mut h, mut remote) = established(&listener).await;
 
     // The underlay lost the route: Cease at once, then held down, saying why.
     h.tx.send(PeerCmd::Reachable(false)).unwrap();
@@ -107,4 +114,25 @@ async fn no_route_ends_a_multihop_session_with_cease_and_a_route_starts_it_again
     assert_eq!(from.ip(), "127.0.0.2".parse::<IpAddr>().unwrap());
     assert!(matches!(remote.recv().await, Some(Message::Open(_))));
     assert!(!h.status.borrow().held_down.is_held());
+}
+
+/// Issue 13 (c): a session the prober ended says so, not "connection closed by peer".
+#[tokio::test]
+async fn a_probe_hold_down_says_why_in_the_last_error() {
+    let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();
+    let (mut h, mut remote) = established(&listener).await;
+    h.tx.send(PeerCmd::Link {
+        up: false,
+        why: HoldReason::Probe,
+    })
+    .unwrap();
+    // Nothing can be sent over a dead link: closed without a NOTIFICATION.
+    while let Some(m) = remote.recv().await {
+        assert!(!matches!(m, Message::Notification(_)), "{m:?}");
+    }
+    wait_for(&mut h, |s| s.state == State::Idle).await;
+    assert_eq!(
+        h.status.borrow().last_error.as_deref(),
+        Some("held down: link dead (probes unanswered)")
+    );
 }
