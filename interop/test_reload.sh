@@ -149,7 +149,9 @@ else
     fail "c  wg3 added back and Established within 30 s"
 fi
 same_since "c" wg2 "$S2"
-if ip -n "$(lab_ns 1)" link show wg3 >/dev/null 2>&1 && kb_show 1 tunnels --json | grep -q '"interface": *"wg3"'; then
+# (the output is captured first: `| grep -q` may close the pipe before the CLI is done)
+tunnel_listed() { local j; j=$(kb_show 1 tunnels --json) && grep -q '"interface": *"wg3"' <<< "$j"; }
+if ip -n "$(lab_ns 1)" link show wg3 >/dev/null 2>&1 && wait_for tunnel_listed 10; then
     pass "c  tunnel wg3 built again by node 1"
 else fail "c  tunnel wg3 built again by node 1"; fi
 # measured_cost I NAME: the applied cost of link NAME in `show links --json` ("" if none)
