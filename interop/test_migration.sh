@@ -96,7 +96,20 @@ link_sinces() {
     for i in $KBN; do
         for j in $(lab_peers "$i"); do echo "$i wg$j $(kb_neighbor_state "$i" "wg$j") $(kb_neighbor_field "$i" "wg$j" since)"; done
     done
-    for j in $(lab_peers 4); do echo "4 wg$j $(bird_proto_line 4 "wg$j" | awk '{ print $6, $5 }')"; done
+    # BIRD's since (HH:MM:SS.mmm), in ms of the day: it is computed at display
+    # time from a monotonic clock and may move by a millisecond between calls
+    for j in $(lab_peers 4); do echo "4 wg$j $(bird_proto_line 4 "wg$j" | awk '{ split($5, t, /[:.]/); print $6, ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }')"; done
+}
+# same_sinces A B: the same sessions, states and since, BIRD's since within 20 ms
+same_sinces() {
+    [[ $(wc -l <<< "$1") == $(wc -l <<< "$2") ]] || return 1
+    paste -d'|' <(echo "$1") <(echo "$2") | awk -F'|' '{
+        na = split($1, a, " "); nb = split($2, b, " ")
+        if (na != nb) exit 1
+        for (k = 1; k < na; k++) if (a[k] != b[k]) exit 1
+        if (a[1] == "4") { d = a[na] - b[na]; if (d < -20 || d > 20) exit 1 }
+        else if (a[na] != b[na]) exit 1
+    }'
 }
 links_up() { ! link_sinces | grep -qv Established; }
 mh_up() {
@@ -142,6 +155,17 @@ if wait_for "links_up && routes_in" "$CONVERGE_S" 0.25; then
 else
     fail "a: phase one: link sessions or loopback routes missing"
 fi
+# The migration starts from a settled phase one: every link session up and
+# unchanged for 6 s (a link flapping at start-up is step 9's business, not
+# the migration's; it is logged here).
+settled() {
+    local a b
+    a=$(link_sinces); links_up || return 1
+    sleep 6
+    b=$(link_sinces); links_up && same_sinces "$a" "$b"
+}
+if wait_for settled 40 0.5; then info "phase one settled ($WAITED_MS ms after the checks)"
+else info "phase one: link sessions still changing after 40 s"; fi
 SINCE0=$(link_sinces)
 for i in $NODES; do
     lab_run "$i" pingsvc "$KB_LAB_STATE/ping.svc.$i" ping -i 0.1 -W 1 -I "10.255.0.$i" "$ANY"
@@ -156,7 +180,7 @@ if wait_for mh_up "$CONVERGE_S" 0.25; then
 else
     fail "b: step 1: multihop sessions not all Established"
 fi
-[[ $(link_sinces) == "$SINCE0" ]] && pass "b: step 1: no link session reset" || fail "b: step 1: a link session was reset"
+same_sinces "$(link_sinces)" "$SINCE0" && pass "b: step 1: no link session reset" || fail "b: step 1: a link session was reset"
 sleep 2
 
 # ------------------------------------------------------------------ step 2
@@ -167,7 +191,7 @@ else
     fail "c: step 2: service routes: $(svc_all)"
 fi
 wait_for mh_up 10 0.25 || fail "c: step 2: a multihop session did not come back"
-[[ $(link_sinces) == "$SINCE0" ]] && pass "c: step 2: no link session reset" || fail "c: step 2: a link session was reset"
+same_sinces "$(link_sinces)" "$SINCE0" && pass "c: step 2: no link session reset" || fail "c: step 2: a link session was reset"
 sleep 2
 
 # ------------------------------------------------------------------ step 3
@@ -188,5 +212,5 @@ done
 if [[ -z $loss && $sent -gt 0 ]]; then pass "e: continuous pings over the whole migration: $sent sent, 0 lost"
 else fail "e: pings lost:$loss"; fi
 now=$(link_sinces)
-if [[ $now == "$SINCE0" ]]; then pass "e: no link session reset from phase one to phase two ($(wc -l <<< "$now") link session ends)"
+if same_sinces "$now" "$SINCE0"; then pass "e: no link session reset from phase one to phase two ($(wc -l <<< "$now") link session ends)"
 else fail "e: link sessions changed:"; diff <(echo "$SINCE0") <(echo "$now") | sed 's/^/     /' || true; fi
