@@ -60,15 +60,11 @@ fn initiation_peer_up_route_monitoring_pre_and_post_policy_peer_down() {
     assert!(format!("{m:?}").contains("10.0.0.1"), "our OPEN in Peer Up");
 
     // 10.0.0.7/32 is a loopback (accepted); 10.0.1.0/24 is not (filtered).
-    let attrs = [
-        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
+    let prefixes = [
+        "10.0.0.7/32".parse().unwrap(),
+        "10.0.1.0/24".parse().unwrap(),
     ];
-    let mut body = vec![0, 0, 0, attrs.len() as u8];
-    body.extend_from_slice(&attrs);
-    body.extend_from_slice(&[32, 10, 0, 0, 7, 24, 10, 0, 1]);
-    let mut u = update_header(body.len());
-    u.extend_from_slice(&body);
-    p.send_raw(&u);
+    p.send_raw(&ipv4_announce(&prefixes, "127.0.0.2".parse().unwrap()));
 
     let (pre, raw) = next_event(&mut s);
     assert_eq!(pre.common_header.msg_type, BmpMsgType::RouteMonitoring);

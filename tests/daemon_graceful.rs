@@ -47,10 +47,10 @@ fn show_neighbors_has_both_sides_then_the_helper_state() {
     );
 
     // ORIGIN IGP, empty AS_PATH, NEXT_HOP 127.0.0.2, LOCAL_PREF 100; NLRI 10.0.0.7/32.
-    let attrs = [
-        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
-    ];
-    p.send_raw(&announce_raw(&attrs, &[32, 10, 0, 0, 7]));
+    p.send_raw(&ipv4_announce(
+        &["10.0.0.7/32".parse().unwrap()],
+        "127.0.0.2".parse().unwrap(),
+    ));
     wait_until("route learned", || {
         d.routes(true, false)
             .iter()

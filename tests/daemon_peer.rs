@@ -148,17 +148,12 @@ fn a_session_disabled_by_the_import_limit_stays_down_until_enabled() {
     let d = start_daemon_with("import_limit = 1\nimport_limit_action = \"disable\"");
     let mut p = Peer::ready(d.port);
     p.establish();
-    // Two IPv4 /32s, one over the limit: ORIGIN IGP, empty AS_PATH, NEXT_HOP, LOCAL_PREF.
-    let attrs = [
-        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
+    // Two IPv4 /32s, one over the limit.
+    let prefixes = [
+        "10.0.0.7/32".parse().unwrap(),
+        "10.0.0.8/32".parse().unwrap(),
     ];
-    let nlri = [32, 10, 0, 0, 7, 32, 10, 0, 0, 8];
-    let mut body = vec![0, 0, 0, attrs.len() as u8];
-    body.extend_from_slice(&attrs);
-    body.extend_from_slice(&nlri);
-    let mut m = update_header(body.len());
-    m.extend_from_slice(&body);
-    p.send_raw(&m);
+    p.send_raw(&ipv4_announce(&prefixes, "127.0.0.2".parse().unwrap()));
     let n = p.recv_notification();
     assert_eq!((n.code, n.subcode), (6, 1), "Cease / max prefixes: {n}");
     assert_eq!(held_down(&d), serde_json::json!(["import_limit"]));

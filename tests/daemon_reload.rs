@@ -275,10 +275,10 @@ fn metrics_bmp_and_update_log_follow_a_reload() {
     assert_eq!(bmp_next_type(&mut bmp), Some(4), "Initiation");
 
     // ORIGIN IGP, empty AS_PATH, NEXT_HOP 127.0.0.2, LOCAL_PREF 100; NLRI 10.0.0.7/32.
-    let attrs = [
-        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
-    ];
-    p.send_raw(&announce_raw(&attrs, &[32, 10, 0, 0, 7]));
+    p.send_raw(&ipv4_announce(
+        &["10.0.0.7/32".parse().unwrap()],
+        "127.0.0.2".parse().unwrap(),
+    ));
     wait_until("the UPDATE logged", || {
         std::fs::metadata(&log).is_ok_and(|m| m.len() > 0)
     });

@@ -178,10 +178,10 @@ fn daemon_dumps_mrt_over_the_control_socket() {
     let mut p = Peer::ready(d.port);
     p.establish();
     // ORIGIN IGP, empty AS_PATH, NEXT_HOP 127.0.0.2, LOCAL_PREF 100; NLRI 10.0.0.7/32.
-    let attrs = [
-        0x40, 1, 1, 0, 0x40, 2, 0, 0x40, 3, 4, 127, 0, 0, 2, 0x40, 5, 4, 0, 0, 0, 100,
-    ];
-    p.send_raw(&common::announce_raw(&attrs, &[32, 10, 0, 0, 7]));
+    p.send_raw(&common::ipv4_announce(
+        &["10.0.0.7/32".parse().unwrap()],
+        "127.0.0.2".parse().unwrap(),
+    ));
     // The peer task hands the UPDATE to the RIB task: wait until it is there.
     let deadline = std::time::Instant::now() + READ_TIMEOUT;
     while !d
