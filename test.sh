@@ -34,6 +34,7 @@ run_lab() {
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
     if [[ -n $line ]]; then read -r p _ f _ <<< "${line//,/}"; else p=0 f=0; fi
     ((rc == 0 || f > 0)) || f=1
+    grep -a '^FAIL' "$log" | sed "s|^|[$label] |" >> "$LOG/failures" || true
     add "$p" "$f" "$label"
 }
 add() { PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2)); SUMMARY+=("$3: $1 passed, $2 failed"); }
@@ -56,6 +57,7 @@ while read -r a b; do p=$((p + a)); f=$((f + b)); done < <(
     sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$LOG/cargo-test.log")
 # a non-zero exit without any failed test (compile error, crash) still counts as a failure
 ((rc == 0 || f > 0)) || f=1
+grep -aE '^test .* FAILED$|^error(\[E[0-9]+\])?:' "$LOG/cargo-test.log" | sed 's|^|[cargo test] |' >> "$LOG/failures" || true
 add "$p" "$f" "cargo test"
 
 # 3. packaging: the systemd unit (systemd-analyze verify) and the NixOS module (offline eval)
@@ -106,6 +108,12 @@ else
     fi
 fi
 
+# what failed, repeated here so that the end of the output names it (CI shows the tail)
+if [[ -s $LOG/failures ]]; then
+    echo
+    echo "=== failures"
+    cat "$LOG/failures"
+fi
 echo
 echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"

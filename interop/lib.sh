@@ -774,6 +774,12 @@ lab_bird_log() { echo "$(lab_dir "$1")/bird.log"; }
 # bird_proto_line I PROTO: the protocol's line of `show protocols` (name proto table state since info)
 bird_proto_line() { birdc_n "$1" show protocols "$2" 2>/dev/null | awk -v p="$2" '$1 == p'; }
 bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
+# bird_since_ms LINE: the `since` of a bird_proto_line (HH:MM:SS.mmm) in ms of the day.  BIRD
+# computes it at display time from a monotonic clock: it may move by a millisecond between calls,
+# so compare two with bird_since_same.
+bird_since_ms() { awk '{ split($5, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }' <<< "$1"; }
+# bird_since_same A B: two bird_since_ms values within 20 ms (the same session start)
+bird_since_same() { local d=$(( $1 - $2 )); (( d >= -20 && d <= 20 )); }
 
 # ------------------------------------------------------------------ kittbgpd
 

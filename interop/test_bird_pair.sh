@@ -184,13 +184,13 @@ check_filtering() {
 }
 
 check_stability() {
-    local h since0 line k bad=0 peer_bad=0
+    local h since0 ms0 line k bad=0 peer_bad=0
     h=$(bird_hold)
     check "e  negotiated hold time is $HOLD (BIRD: '${h:-?}')" test "${h:-x}" = "$HOLD"
-    line=$(bird_proto_line 1 wg2); since0=$(awk '{print $5}' <<< "$line")
+    line=$(bird_proto_line 1 wg2); since0=$(awk '{print $5}' <<< "$line"); ms0=$(bird_since_ms "$line")
     for ((k = 0; k < STABLE_S; k++)); do
         line=$(bird_proto_line 1 wg2)
-        if [[ $line != *Established* || $(awk '{print $5}' <<< "$line") != "$since0" ]]; then
+        if [[ $line != *Established* ]] || ! bird_since_same "$(bird_since_ms "$line")" "$ms0"; then
             bad=$((bad+1)); info "t=${k}s BIRD: $line"
         fi
         peer_established || peer_bad=$((peer_bad+1))

@@ -98,7 +98,8 @@ link_sinces() {
     done
     # BIRD's since (HH:MM:SS.mmm), in ms of the day: it is computed at display
     # time from a monotonic clock and may move by a millisecond between calls
-    for j in $(lab_peers 4); do echo "4 wg$j $(bird_proto_line 4 "wg$j" | awk '{ split($5, t, /[:.]/); print $6, ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }')"; done
+    local line
+    for j in $(lab_peers 4); do line=$(bird_proto_line 4 "wg$j"); echo "4 wg$j $(awk '{print $6}' <<< "$line") $(bird_since_ms "$line")"; done
 }
 # same_sinces A B: the same sessions, states and since, BIRD's since within 20 ms
 same_sinces() {
