@@ -24,9 +24,13 @@
 //! threshold near 10 % is crossed for 5 s many times in 10 minutes (simulated:
 //! almost every run), 25 % practically never. Clean links can run lower.
 
+mod damping;
+mod detect;
 mod estimator;
 mod params;
 
+pub use damping::{DampingView, FLAP_PENALTY};
+pub use detect::DetectorView;
 pub use estimator::{
     CostChange, CostEvent, CostSnapshot, Estimator, HistoryEntry, LinkState, HISTORY_LEN,
     MAX_OUTSTANDING,
