@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub const HISTORY_LEN: usize = 32;
 /// The sustained loss is the median of the windowed loss over this many windows.
 const LOSS_SPAN_WINDOWS: usize = 3;
+/// A change of loss must also show over this many windows of probes (256 by default) (`changes.rs`).
+const LONG_LOSS_WINDOWS: usize = 16;
 #[path = "changes.rs"]
 mod changes;
 /// At most this many probes are remembered while unanswered (a bound on the
@@ -152,6 +154,8 @@ pub struct Estimator {
     outcomes: VecDeque<bool>,
     /// Windowed loss after each of the last `LOSS_SPAN_WINDOWS * window` outcomes.
     loss_hist: VecDeque<f64>,
+    /// Last `LONG_LOSS_WINDOWS * window` outcomes, `true` = lost.
+    long_outcomes: VecDeque<bool>,
     /// Whether the RTT level moved: samples in, confirmed shifts out.
     detector: StepDetector,
     /// A confirmed shift worth applying, waiting for the hold-down floor or the
@@ -194,6 +198,7 @@ impl Estimator {
             rtts: VecDeque::new(),
             outcomes: VecDeque::new(),
             loss_hist: VecDeque::new(),
+            long_outcomes: VecDeque::new(),
             detector: StepDetector::new(),
             shift_due: None,
             provisional: false,
@@ -234,6 +239,7 @@ impl Estimator {
         trim_front(&mut self.rtts, w);
         trim_front(&mut self.outcomes, w);
         trim_front(&mut self.loss_hist, LOSS_SPAN_WINDOWS * w);
+        trim_front(&mut self.long_outcomes, LONG_LOSS_WINDOWS * w);
         self.pending = None;
         self.shift_due = None;
         if let (true, Some(applied), Some(rtt)) =
@@ -414,6 +420,20 @@ impl Estimator {
         median_f64(self.loss_hist.iter().copied()).unwrap_or(0.0)
     }
 
+    /// Bounds of the lost fraction of the last 16 windows of probes, which a
+    /// change of loss must show too (`changes.rs`): the count of losses less
+    /// (more) three times its square root, over the whole span (over the probes seen).
+    /// Cautious both ways: a short history, or a few bursts, prove little.
+    fn long_loss_bounds(&self) -> (f64, f64) {
+        let lost = self.long_outcomes.iter().filter(|&&l| l).count() as f64;
+        let span = (LONG_LOSS_WINDOWS * self.p.window) as f64;
+        let seen = self.long_outcomes.len().max(1) as f64;
+        (
+            (lost - 3.0 * lost.sqrt()).max(0.0) / span,
+            ((lost + 3.0 * lost.sqrt()) / seen).min(1.0),
+        )
+    }
+
     /// The cost the current samples give (`None` without an RTT sample).
     pub fn candidate(&self) -> Option<u32> {
         Some(self.p.cost(self.smoothed_rtt()?, self.sustained_loss()))
@@ -510,12 +530,20 @@ impl Estimator {
         push_bounded(&mut self.outcomes, lost, self.p.window);
         let loss = self.loss();
         push_bounded(&mut self.loss_hist, loss, LOSS_SPAN_WINDOWS * self.p.window);
+        push_bounded(
+            &mut self.long_outcomes,
+            lost,
+            LONG_LOSS_WINDOWS * self.p.window,
+        );
     }
 
     /// A late answer was no loss: the most recent loss in the window becomes an
     /// answer (the fraction counts, not which probe), and the latest windowed loss follows.
     fn unrecord_loss(&mut self) {
         if let Some(l) = self.outcomes.iter_mut().rev().find(|l| **l) {
+            *l = false;
+        }
+        if let Some(l) = self.long_outcomes.iter_mut().rev().find(|l| **l) {
             *l = false;
         }
         let loss = self.loss();
@@ -626,6 +654,7 @@ impl Estimator {
         if !flapping {
             self.outcomes.clear();
             self.loss_hist.clear();
+            self.long_outcomes.clear();
         }
         let streak = std::mem::take(&mut self.streak);
         for &rtt in &streak {

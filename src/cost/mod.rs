@@ -39,3 +39,5 @@ pub use params::{CostParams, MAX_WINDOW};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_detect;

@@ -200,8 +200,9 @@ fn loss_burst_is_ignored_sustained_loss_costs_the_penalty() {
     // The loss fraction builds up over a window, so its median can settle on an
     // intermediate value for longer than the hold-down: at most two changes.
     assert!((2..=3).contains(&c.len()), "{:?}", s.events);
-    // ~25 % of 100000 on top of 20000.
-    assert!((40_000..=52_000).contains(&c.last().unwrap().1), "{c:?}");
+    // ~25 % of 100000 on top of 20000 (or the sustained loss on its way there
+    // when the change was confirmed, within the thresholds of it).
+    assert!((36_000..=52_000).contains(&c.last().unwrap().1), "{c:?}");
     // Seen for more than half of 3 windows (24 probes), plus the 5 s hold-down.
     assert!(c[1].0 >= start + 24.0, "{c:?} {start}");
     assert!((0.2..=0.3).contains(&s.est.sustained_loss()));
