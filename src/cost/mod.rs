@@ -41,3 +41,5 @@ pub use params::{CostParams, MAX_WINDOW};
 mod tests;
 #[cfg(test)]
 mod tests_detect;
+#[cfg(test)]
+mod tests_flap;
