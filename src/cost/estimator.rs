@@ -143,8 +143,6 @@ pub struct Estimator {
     /// [`MAX_OUTSTANDING`], none older than [`forget_after`](Self::forget_after).
     in_flight: VecDeque<Outstanding>,
     last_sent: Option<Instant>,
-    /// When the first probe left: silence is counted from it until something is heard.
-    first_sent: Option<Instant>,
     /// The last packet received from the neighbor (a reply, late or not, or
     /// anything reported by [`on_heard`](Self::on_heard)): liveness counts from it.
     last_heard: Option<Instant>,
@@ -193,7 +191,6 @@ impl Estimator {
             state: LinkState::Probing,
             in_flight: VecDeque::new(),
             last_sent: None,
-            first_sent: None,
             last_heard: None,
             rtts: VecDeque::new(),
             outcomes: VecDeque::new(),
@@ -275,7 +272,6 @@ impl Estimator {
             overdue: false,
         });
         self.last_sent = Some(now);
-        self.first_sent.get_or_insert(now);
         self.check_liveness(now);
     }
 

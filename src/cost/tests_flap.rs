@@ -189,3 +189,27 @@ fn the_snapshot_shows_the_detector_and_the_damping() {
     assert!(snap["damping"].is_null());
     assert_eq!(snap["provisional"], false);
 }
+
+/// A damped link that answered and goes silent again is down again (held as
+/// dead, not damped), and that is one more flap.
+#[test]
+fn a_damped_link_that_goes_silent_again_is_down_again_and_flaps_once_more() {
+    let mut s = Sim::new(CostParams::default());
+    flap(&mut s, 3);
+    s.run(3, |_| Some(ms(10.0)));
+    assert_eq!(damped(&s).len(), 1);
+    let before = s.est.snapshot().damping.unwrap();
+    s.run(6, |_| None);
+    let downs = s.downs();
+    assert_eq!(downs.len(), 4, "{:?}", s.events);
+    assert!(downs[3].1.contains("link damped: 4 flaps"), "{downs:?}");
+    let after = s.est.snapshot().damping.unwrap();
+    assert!(
+        after.penalty > before.penalty && after.flaps == 4,
+        "{after:?}"
+    );
+    // Answering again: damped again (a new Damped event), no Up.
+    s.run(3, |_| Some(ms(10.0)));
+    assert_eq!(damped(&s).len(), 2);
+    assert_eq!(s.est.state(), LinkState::Down);
+}
