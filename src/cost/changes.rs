@@ -119,7 +119,8 @@ impl Estimator {
             self.shift_due = Some(due);
             return false;
         }
-        let loss = self.sustained_loss();
+        // The loss part moves only by its own rule (`evaluate_loss`).
+        let loss = applied.loss;
         let cost = self.p.cost(shift.level, loss);
         let mut reason = format!(
             "rtt {} -> {} (shift confirmed by {} samples over {:.1} s)",
@@ -128,12 +129,8 @@ impl Estimator {
             shift.samples,
             now.saturating_duration_since(shift.since).as_secs_f64()
         );
-        if applied.loss > 0.0 || loss > 0.0 {
-            reason += &format!(
-                ", loss {:.0} % -> {:.0} %",
-                applied.loss * 100.0,
-                loss * 100.0
-            );
+        if loss > 0.0 {
+            reason += &format!(", loss {:.0} %", loss * 100.0);
         }
         reason += &pct(applied.cost, cost);
         self.detector.rebase(shift.level);
