@@ -59,7 +59,8 @@
 //! 1-3) and slow drift (±10 % over 6 h on ±10 %). The limit of any detector
 //! this fast: an episode as long as the confirmation (5 samples at 1/s) is a
 //! step; with +50 % episodes at 1 % of samples instead of 0.3 %, adjacent
-//! ones make ~10 changes a day at 1 probe/s (none at 10/s: 1 s floor).
+//! ones make 14 changes a day at 1 probe/s (0 at 10/s: the 1 s floor; 3 days
+//! simulated each).
 
 mod damping;
 mod detect;

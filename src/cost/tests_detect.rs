@@ -236,7 +236,7 @@ fn steps_below_the_thresholds_are_never_applied() {
 /// Prints reaction times per step size, jitter and rate, and false changes
 /// per simulated day per model at both rates (the README's tables).
 #[test]
-#[ignore = "a few minutes in a debug build: run with --ignored --nocapture"]
+#[ignore = "~7 min in a debug build: run with --ignored --nocapture"]
 fn reaction_and_false_change_table() {
     println!("| step | jitter | 1 probe/s: median (max) | 10 probes/s: median (max) |");
     println!("|---|---|---|---|");
