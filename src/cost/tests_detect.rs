@@ -204,9 +204,10 @@ fn real_steps_are_applied_within_5_samples_at_1_per_s_and_1_5_s_at_10_per_s() {
         for seed in 1..=5 {
             let (n, _) = reaction(1.0, from, to, jitter, seed)
                 .unwrap_or_else(|| panic!("{from} -> {to} ms ±{jitter}: never applied"));
-            // The 5th sample at the new level is 4 intervals after the step (+ its RTT).
+            // The 5th sample at the new level is 4 intervals after the step (+ its
+            // RTT): not before (an episode of 4 samples is not a step), not after.
             assert!(
-                n < 4.1,
+                (3.9..4.1).contains(&n),
                 "{from} -> {to} ms ±{jitter} at 1/s: {n:.2} samples"
             );
             let (_, secs) = reaction(0.1, from, to, jitter, seed).unwrap();
@@ -220,6 +221,18 @@ fn real_steps_are_applied_within_5_samples_at_1_per_s_and_1_5_s_at_10_per_s() {
                 "{from} -> {to} ms ±{jitter} at 10/s: {secs:.2} s"
             );
         }
+    }
+}
+
+/// An episode shorter than the confirmation (4 samples, or under the 1 s
+/// floor at 10 probes/s), however large, changes nothing: every 30 samples,
+/// 4 samples at twice the RTT, for an hour.
+#[test]
+fn episodes_of_4_samples_change_nothing() {
+    for interval_s in [1.0, 0.1] {
+        let mut s = Sim::new(params(interval_s));
+        s.run(3600, |i| Some(ms(if i % 30 >= 26 { 40.0 } else { 20.0 })));
+        assert_eq!(s.costs().len(), 1, "at {interval_s} s: {:?}", s.costs());
     }
 }
 
