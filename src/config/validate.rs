@@ -794,6 +794,21 @@ hold_time = 9
         assert_eq!((e[0].key.as_str(), e[0].line), ("cost.windw", 25), "{e:?}");
         let e = errors(&format!("{GOOD}\n[cost]\nhold_down = -1\n"));
         assert_eq!(e[0].key, "cost.hold_down", "{e:?}");
+        // Damping keys: accepted, and reuse must be below suppress.
+        let text = format!(
+            "{GOOD}\n[cost]\ndamping = false\ndamp_half_life = 30\ndamp_max_suppress = 600\n"
+        );
+        let c = parse(&text, "f.toml").unwrap();
+        assert!(!c.cost.damping);
+        assert_eq!(c.cost.damp_half_life, Duration::from_secs(30));
+        let e = errors(&format!(
+            "{GOOD}\n[cost]\ndamp_suppress = 1000\ndamp_reuse = 1500\n"
+        ));
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("cost.damp_reuse", 26),
+            "{e:?}"
+        );
     }
 
     #[test]

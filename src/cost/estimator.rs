@@ -1,5 +1,8 @@
-//! [`Estimator`]: one link's probes in, [`CostEvent`]s out.
+//! [`Estimator`]: one link's probes in, [`CostEvent`]s out. Link state and
+//! probes here; what the applied cost follows in `changes.rs`.
 
+use super::damping::{Damping, DampingView};
+use super::detect::{DetectorView, StepDetector};
 use super::params::CostParams;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -9,9 +12,10 @@ use std::time::{Duration, Instant};
 pub const HISTORY_LEN: usize = 32;
 /// The sustained loss is the median of the windowed loss over this many windows.
 const LOSS_SPAN_WINDOWS: usize = 3;
-/// The reference RTT is the median of the samples since the last change, at most
-/// this many windows of them.
-const BASELINE_WINDOWS: usize = 8;
+/// A change of loss must also show over this many windows of probes (256 by default) (`changes.rs`).
+const LONG_LOSS_WINDOWS: usize = 16;
+#[path = "changes.rs"]
+mod changes;
 /// At most this many probes are remembered while unanswered (a bound on the
 /// table whatever the timers): a reply to one forgotten is ignored.
 pub const MAX_OUTSTANDING: usize = 256;
@@ -56,6 +60,9 @@ pub enum CostEvent {
     Down { reason: String },
     /// The link answers again; a `Cost` follows immediately.
     Up,
+    /// The link answers again but flapped too often: it stays down (no `Up`)
+    /// until the reason's reuse time. It was `Down` before.
+    Damped { reason: String },
 }
 
 /// One entry of [`Estimator::changes`]; `None` means no cost (not up).
@@ -85,6 +92,13 @@ pub struct CostSnapshot {
     pub in_flight: usize,
     /// A change waiting out its hold-down or the change interval, for this long.
     pub pending_s: Option<f64>,
+    /// The cost is the provisional one given when the link came up (the
+    /// highest of the first RTTs), until `window` samples settle it.
+    pub provisional: bool,
+    /// The step detector: the level it tracks, the evidence of a shift.
+    pub detector: DetectorView,
+    /// Flap damping (`None`: no penalty).
+    pub damping: Option<DampingView>,
     pub last_reply_ago_s: Option<f64>,
     /// Since the last packet of any kind from the neighbor: liveness counts from it.
     pub last_heard_ago_s: Option<f64>,
@@ -107,6 +121,7 @@ struct Applied {
     loss: f64,
 }
 
+/// A change of the loss waiting out its hold-down.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     since: Instant,
@@ -128,8 +143,6 @@ pub struct Estimator {
     /// [`MAX_OUTSTANDING`], none older than [`forget_after`](Self::forget_after).
     in_flight: VecDeque<Outstanding>,
     last_sent: Option<Instant>,
-    /// When the first probe left: silence is counted from it until something is heard.
-    first_sent: Option<Instant>,
     /// The last packet received from the neighbor (a reply, late or not, or
     /// anything reported by [`on_heard`](Self::on_heard)): liveness counts from it.
     last_heard: Option<Instant>,
@@ -139,8 +152,18 @@ pub struct Estimator {
     outcomes: VecDeque<bool>,
     /// Windowed loss after each of the last `LOSS_SPAN_WINDOWS * window` outcomes.
     loss_hist: VecDeque<f64>,
-    /// RTT samples since the last applied change: the reference the candidate is held against.
-    baseline: VecDeque<Duration>,
+    /// Last `LONG_LOSS_WINDOWS * window` outcomes, `true` = lost.
+    long_outcomes: VecDeque<bool>,
+    /// Whether the RTT level moved: samples in, confirmed shifts out.
+    detector: StepDetector,
+    /// A confirmed shift worth applying, waiting for the hold-down floor or the
+    /// change interval until then.
+    shift_due: Option<Instant>,
+    /// The applied cost is still the provisional one from coming up.
+    provisional: bool,
+    damping: Damping,
+    /// Down, answering again, but damped: silence makes it `Down` again.
+    alive_damped: bool,
     last_rtt: Option<Duration>,
     last_reply: Option<Instant>,
     /// When the most recently sent of the answered probes left.
@@ -168,12 +191,16 @@ impl Estimator {
             state: LinkState::Probing,
             in_flight: VecDeque::new(),
             last_sent: None,
-            first_sent: None,
             last_heard: None,
             rtts: VecDeque::new(),
             outcomes: VecDeque::new(),
             loss_hist: VecDeque::new(),
-            baseline: VecDeque::new(),
+            long_outcomes: VecDeque::new(),
+            detector: StepDetector::new(),
+            shift_due: None,
+            provisional: false,
+            damping: Damping::default(),
+            alive_damped: false,
             last_rtt: None,
             last_reply: None,
             last_answered_sent: None,
@@ -209,8 +236,9 @@ impl Estimator {
         trim_front(&mut self.rtts, w);
         trim_front(&mut self.outcomes, w);
         trim_front(&mut self.loss_hist, LOSS_SPAN_WINDOWS * w);
-        trim_front(&mut self.baseline, BASELINE_WINDOWS * w);
+        trim_front(&mut self.long_outcomes, LONG_LOSS_WINDOWS * w);
         self.pending = None;
+        self.shift_due = None;
         if let (true, Some(applied), Some(rtt)) =
             (function_changed, self.applied, self.smoothed_rtt())
         {
@@ -244,7 +272,6 @@ impl Estimator {
             overdue: false,
         });
         self.last_sent = Some(now);
-        self.first_sent.get_or_insert(now);
         self.check_liveness(now);
     }
 
@@ -273,10 +300,14 @@ impl Estimator {
         self.check_liveness(now);
     }
 
-    /// Time passes: detects lost probes and silence, applies held changes.
+    /// Time passes: detects lost probes and silence, applies held changes,
+    /// lets a damped link that answers come up once its penalty allows.
     pub fn on_tick(&mut self, now: Instant) {
         self.expire(now);
         self.check_liveness(now);
+        if self.alive_damped && !self.damping.suppressed(&self.p, now) {
+            self.go_up(now);
+        }
         self.evaluate(now);
     }
 
@@ -292,12 +323,13 @@ impl Estimator {
         self.detect_time().max(self.p.probe_timeout)
     }
 
-    /// When silence takes the link down (`None`: down already, or nothing sent yet).
+    /// When silence takes the link down (`None`: down already, or never up).
+    /// A link that never answered since the prober started is `Probing`, not
+    /// `Down`: at start-up the tunnel may still be being made, and a session
+    /// that came up over it meanwhile must not be ended for that.
     fn silence_deadline(&self) -> Option<Instant> {
-        if self.state == LinkState::Down {
-            return None;
-        }
-        Some(self.last_heard.or(self.first_sent)? + self.detect_time())
+        let watched = self.state == LinkState::Up || self.alive_damped;
+        watched.then_some(self.last_heard? + self.detect_time())
     }
 
     /// When the next probe is due (`None`: now, none was sent yet).
@@ -320,12 +352,18 @@ impl Estimator {
                 None => hold,
             }
         });
+        // A damped link answering comes up when the penalty allows.
+        let reuse = (self.alive_damped)
+            .then(|| self.damping.reuse_at(&self.p))
+            .flatten();
         [
             self.next_probe_at(),
             expiry,
             forget,
             self.silence_deadline(),
             held,
+            self.shift_due,
+            reuse,
         ]
         .into_iter()
         .flatten()
@@ -378,6 +416,20 @@ impl Estimator {
         median_f64(self.loss_hist.iter().copied()).unwrap_or(0.0)
     }
 
+    /// Bounds of the lost fraction of the last 16 windows of probes, which a
+    /// change of loss must show too (`changes.rs`): the count of losses less
+    /// (more) three times its square root, over the whole span (over the probes seen).
+    /// Cautious both ways: a short history, or a few bursts, prove little.
+    fn long_loss_bounds(&self) -> (f64, f64) {
+        let lost = self.long_outcomes.iter().filter(|&&l| l).count() as f64;
+        let span = (LONG_LOSS_WINDOWS * self.p.window) as f64;
+        let seen = self.long_outcomes.len().max(1) as f64;
+        (
+            (lost - 3.0 * lost.sqrt()).max(0.0) / span,
+            ((lost + 3.0 * lost.sqrt()) / seen).min(1.0),
+        )
+    }
+
     /// The cost the current samples give (`None` without an RTT sample).
     pub fn candidate(&self) -> Option<u32> {
         Some(self.p.cost(self.smoothed_rtt()?, self.sustained_loss()))
@@ -418,6 +470,9 @@ impl Estimator {
             samples: self.rtts.len(),
             in_flight: self.in_flight.len(),
             pending_s: self.pending.map(|pd| ago(pd.since)),
+            provisional: self.provisional && self.state == LinkState::Up,
+            detector: self.detector.view(),
+            damping: self.damping.view(&self.p, now),
             last_reply_ago_s: self.last_reply.map(ago),
             last_heard_ago_s: self.last_heard.map(ago),
             history: self.history(),
@@ -471,12 +526,20 @@ impl Estimator {
         push_bounded(&mut self.outcomes, lost, self.p.window);
         let loss = self.loss();
         push_bounded(&mut self.loss_hist, loss, LOSS_SPAN_WINDOWS * self.p.window);
+        push_bounded(
+            &mut self.long_outcomes,
+            lost,
+            LONG_LOSS_WINDOWS * self.p.window,
+        );
     }
 
     /// A late answer was no loss: the most recent loss in the window becomes an
     /// answer (the fraction counts, not which probe), and the latest windowed loss follows.
     fn unrecord_loss(&mut self) {
         if let Some(l) = self.outcomes.iter_mut().rev().find(|l| **l) {
+            *l = false;
+        }
+        if let Some(l) = self.long_outcomes.iter_mut().rev().find(|l| **l) {
             *l = false;
         }
         let loss = self.loss();
@@ -509,21 +572,31 @@ impl Estimator {
         self.last_reply = Some(now);
         if o.overdue {
             self.unrecord_loss();
+        } else {
+            self.record_outcome(false);
         }
         if self.state == LinkState::Up {
             push_bounded(&mut self.rtts, rtt, self.p.window);
-            push_bounded(&mut self.baseline, rtt, BASELINE_WINDOWS * self.p.window);
-            if !o.overdue {
-                self.record_outcome(false);
-            }
+            self.on_sample(now, rtt);
             return;
         }
-        self.streak.push(rtt);
-        if !o.overdue {
-            self.record_outcome(false);
+        // Answers in a row while not up (at most a window of them).
+        if self.streak.len() >= self.p.window.max(self.p.up_after as usize) {
+            self.streak.remove(0);
         }
-        if self.streak.len() >= self.p.up_after as usize {
+        self.streak.push(rtt);
+        if self.streak.len() < self.p.up_after as usize {
+            return;
+        }
+        if !self.damping.suppressed(&self.p, now) {
             self.go_up(now);
+        } else if !self.alive_damped {
+            // It answers, but it flapped too often: it stays down until the
+            // penalty decays (RFC 2439 §4.2 "suppressed").
+            self.alive_damped = true;
+            let reason = self.damping.reason(&self.p, now);
+            self.record_history(now, None, None, &reason);
+            self.events.push_back(CostEvent::Damped { reason });
         }
     }
 
@@ -540,134 +613,75 @@ impl Estimator {
             .iter()
             .filter(|o| self.last_answered_sent.is_none_or(|t| o.sent > t))
             .count();
-        let reason = format!(
+        let mut reason = format!(
             "nothing heard for {:.1} s ({} x {:.1} s), {unanswered} probes unanswered, {since}",
             self.detect_time().as_secs_f64(),
             self.p.down_after,
             self.p.interval.as_secs_f64()
         );
+        self.damping.flap(&self.p, now);
+        if self.damping.suppressed(&self.p, now) {
+            reason += &format!("; {}", self.damping.reason(&self.p, now));
+        }
         self.state = LinkState::Down;
+        self.alive_damped = false;
         self.pending = None;
+        self.shift_due = None;
         let old = self.applied.take().map(|a| a.cost);
         self.rtts.clear();
-        self.baseline.clear();
+        self.streak.clear();
+        self.detector.clear();
         self.record_history(now, old, None, &reason);
         self.events.push_back(CostEvent::Down { reason });
     }
 
-    /// Fresh windows from the answers in a row; the first cost is applied at
-    /// once (no hold-down, no change interval).
+    /// Fresh RTT windows from the answers in a row; a provisional cost at
+    /// once (no hold-down, no change interval): the highest of those RTTs, so
+    /// a link is not made attractive by its few first samples; it settles at
+    /// the median once `window` samples are in (`changes.rs`). A link that
+    /// flapped more than once keeps its loss history: its outages weigh on
+    /// its cost until the loss windows have seen it answer.
     fn go_up(&mut self, now: Instant) {
+        let flapping = self.damping.flapping(&self.p, now);
         self.state = LinkState::Up;
+        self.alive_damped = false;
         self.rtts.clear();
-        self.baseline.clear();
-        self.outcomes.clear();
-        self.loss_hist.clear();
-        for rtt in std::mem::take(&mut self.streak) {
+        self.detector.clear();
+        if !flapping {
+            self.outcomes.clear();
+            self.loss_hist.clear();
+            self.long_outcomes.clear();
+        }
+        let streak = std::mem::take(&mut self.streak);
+        for &rtt in &streak {
             push_bounded(&mut self.rtts, rtt, self.p.window);
-            push_bounded(&mut self.baseline, rtt, BASELINE_WINDOWS * self.p.window);
-            self.record_outcome(false);
-        }
-        self.pending = None;
-        self.events.push_back(CostEvent::Up);
-        let rtt = self.smoothed_rtt().expect("up_after >= 1 sample");
-        let cost = self.p.cost(rtt, 0.0);
-        let reason = format!(
-            "link up: rtt {} (median of {})",
-            fmt_ms(rtt),
-            self.rtts.len()
-        );
-        self.apply(now, cost, rtt, 0.0, reason);
-    }
-
-    /// Hysteresis. The candidate is held against a reference: the cost of the
-    /// median of every RTT since the last change (up to 8 windows) at the loss
-    /// then applied. That reference converges to the link's true level while it
-    /// is stable, so only the noise of the current window counts, not that of
-    /// the window the applied cost happened to be computed from (with ±30 %
-    /// jitter, comparing two 16-sample medians flaps within minutes).
-    ///
-    /// A change is due when the candidate is beyond both thresholds from the
-    /// reference (the link changed), or when the applied cost itself is beyond
-    /// them from the reference and the candidate is too (the applied cost was a
-    /// poor estimate, e.g. the 3-sample one after coming up). Either way it must
-    /// hold, same direction, for `hold_down`, and wait out `min_change_interval`.
-    fn evaluate(&mut self, now: Instant) {
-        if self.state != LinkState::Up {
-            return;
-        }
-        let (Some(applied), Some(candidate), Some(base_rtt)) = (
-            self.applied,
-            self.candidate(),
-            median(self.baseline.iter().copied()),
-        ) else {
-            return;
-        };
-        let reference = self.p.cost(base_rtt, applied.loss);
-        let real = self.exceeds(candidate, reference);
-        let drift = self.exceeds(applied.cost, reference) && self.exceeds(candidate, applied.cost);
-        if candidate == applied.cost || !(real || drift) {
-            self.pending = None;
-            return;
-        }
-        let up = candidate > applied.cost;
-        // Held means beyond the thresholds, in the same direction, and settled:
-        // near the level it had when the hold-down started. A candidate still on
-        // its way (a loss fraction ramping up over a window, the midpoint of an
-        // even median) restarts the hold-down, so one step gives one change.
-        let since = match self.pending {
-            Some(pd) if pd.up == up && !self.exceeds(candidate, pd.level) => pd.since,
-            _ => {
-                self.pending = Some(Pending {
-                    since: now,
-                    up,
-                    level: candidate,
-                });
-                now
+            self.detector.push(now, rtt);
+            if !flapping {
+                self.record_outcome(false);
             }
-        };
-        let held = now.saturating_duration_since(since) >= self.p.hold_down;
-        let spaced = self
-            .last_change
-            .is_none_or(|t| now.saturating_duration_since(t) >= self.p.min_change_interval);
-        if !(held && spaced) {
+        }
+        self.pending = None;
+        self.shift_due = None;
+        self.events.push_back(CostEvent::Up);
+        let loss = if flapping { self.sustained_loss() } else { 0.0 };
+        if self.rtts.len() >= self.p.window {
+            self.provisional = true;
+            self.settle(now, "link up");
             return;
         }
-        let rtt = self.smoothed_rtt().expect("candidate has an RTT");
-        let loss = self.sustained_loss();
+        let rtt = streak.iter().copied().max().expect("up_after >= 1 sample");
+        let cost = self.p.cost(rtt, loss);
         let mut reason = format!(
-            "rtt {} -> {} (median of {})",
-            fmt_ms(applied.rtt),
+            "link up: rtt {} (highest of {}, provisional until {} samples)",
             fmt_ms(rtt),
-            self.rtts.len()
+            streak.len(),
+            self.p.window
         );
-        if applied.loss > 0.0 || loss > 0.0 {
-            reason += &format!(
-                ", loss {:.0} % -> {:.0} %",
-                applied.loss * 100.0,
-                loss * 100.0
-            );
+        if flapping {
+            reason += &format!(", loss {:.0} % (flapping: loss history kept)", loss * 100.0);
         }
-        let pct = (f64::from(candidate) / f64::from(applied.cost.max(1)) - 1.0) * 100.0;
-        reason += &format!(", cost {} -> {candidate} ({pct:+.0} %)", applied.cost);
-        self.apply(now, candidate, rtt, loss, reason);
-    }
-
-    /// `a` differs from `b` by more than both thresholds (relative to `b`).
-    fn exceeds(&self, a: u32, b: u32) -> bool {
-        let diff = (i64::from(a) - i64::from(b)).unsigned_abs();
-        diff > u64::from(self.p.abs_threshold) && diff as f64 > self.p.rel_threshold * f64::from(b)
-    }
-
-    fn apply(&mut self, now: Instant, cost: u32, rtt: Duration, loss: f64, reason: String) {
-        let old = self.applied.map(|a| a.cost);
-        self.applied = Some(Applied { cost, rtt, loss });
-        self.pending = None;
-        self.last_change = Some(now);
-        // The reference starts again from the samples that justified the change.
-        self.baseline = self.rtts.clone();
-        self.record_history(now, old, Some(cost), &reason);
-        self.events.push_back(CostEvent::Cost { cost, reason });
+        self.provisional = true;
+        self.apply(now, cost, rtt, loss, reason);
     }
 
     fn record_history(&mut self, at: Instant, old: Option<u32>, new: Option<u32>, reason: &str) {
@@ -698,7 +712,7 @@ fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
 }
 
 /// Median; the mean of the two middle values for an even count.
-fn median(xs: impl Iterator<Item = Duration>) -> Option<Duration> {
+pub(super) fn median(xs: impl Iterator<Item = Duration>) -> Option<Duration> {
     let mut v: Vec<Duration> = xs.collect();
     if v.is_empty() {
         return None;
@@ -726,6 +740,6 @@ fn median_f64(xs: impl Iterator<Item = f64>) -> Option<f64> {
     })
 }
 
-fn fmt_ms(d: Duration) -> String {
+pub(super) fn fmt_ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }

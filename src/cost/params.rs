@@ -7,14 +7,29 @@ use std::time::Duration;
 /// Tuning of one link's cost estimator. Durations are written in seconds in the
 /// file (`interval = 1`, `probe_timeout = 0.5`).
 ///
-/// Reaction times with the defaults (probe every 1 s, window 16, hold-down 5 s):
-/// - an RTT step moves the median after 8-9 new samples (the median of an even
-///   window is the midpoint once half the window is new, and the hold-down starts
-///   there), and is applied ~13 s after the step: 8 s + 5 s hold-down;
-///   later if the last change was less than `min_change_interval` (30 s) ago;
+/// Reaction times with the defaults (window 16, hold-down 1 s), in samples
+/// (one per `interval`) because the step detector ([`super::detect`]) counts
+/// samples, not seconds:
+/// - a latency step well above the link's jitter (any step on a clean link,
+///   e.g. 5 -> 80 ms, 20 -> 26 ms with ±2 % jitter) is applied at the 5th sample
+///   at the new level (4 s after it at 1 probe/s); at faster rates `hold_down`
+///   is the floor: 1 s (the 11th sample at 10 probes/s). A step within the
+///   jitter needs more samples, as many as it takes to tell it from the
+///   jitter (with ±30 % uniform jitter: +50 % after ~30 samples);
+/// - a change smaller than `abs_threshold` and `rel_threshold` is never applied
+///   (it is tracked, not applied: later steps are measured from the applied cost);
+/// - `min_change_interval` (30 s) spaces changes, except a change by a factor of
+///   2 or more, applied as soon as confirmed;
 /// - a dead link is `Down` 5 s (`down_after` x `interval`) after the last
-///   packet heard from it, as BFD's detection time (RFC 5880 §6.8.4);
-/// - a link that answers again is `Up`, with a cost, at the 3rd answer (~2 s + RTT);
+///   packet heard from it, as BFD's detection time (RFC 5880 §6.8.4); a link
+///   never up since the prober started is not declared down (it is `probing`);
+/// - a link that answers again is `Up` at the 3rd answer (~2 s + RTT), with a
+///   provisional cost (the highest of those RTTs), settled to the median once
+///   `window` samples are in (one correction, whatever the thresholds);
+/// - flapping: each `Down` adds 1000 to a penalty that halves every
+///   `damp_half_life`; at `damp_suppress` the link is damped: it stays down until
+///   the penalty is below `damp_reuse` (at most `damp_max_suppress`). With the
+///   defaults one or two flaps are never damped, three within a minute always;
 /// - sustained loss enters the cost once it has been seen for more than half of
 ///   3 windows (~24 s), plus the hold-down.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -40,15 +55,21 @@ pub struct CostParams {
     /// Cost added at 100 % sustained loss, proportionally below (default 100 000:
     /// 10 % loss costs like 10 ms more RTT).
     pub loss_penalty: u32,
-    /// A new cost must differ from the reference by more than this (default 500) ...
+    /// The least change worth applying: a new cost must differ from the applied
+    /// one (and from the level the detector tracks) by more than this (default
+    /// 500) ...
     pub abs_threshold: u32,
-    /// ... and by more than this fraction of it (default 0.25, see the module docs).
+    /// ... and by more than this fraction of it (default 0.25). A shift the
+    /// detector confirms below these is tracked, never applied.
     pub rel_threshold: f64,
-    /// ... for this long without interruption (default 5 s).
+    /// Floor on the confirmation of a change (default 1 s): the detector
+    /// confirms in samples (5 at least), this keeps a fast prober from reacting
+    /// to a sub-second episode. Also how long a change of the loss must hold.
     #[serde(with = "secs")]
     pub hold_down: Duration,
-    /// Least time between two changes of the applied cost (default 30 s); not
-    /// applied to the first cost after the link comes up.
+    /// Least time between two changes of the applied cost (default 30 s), except
+    /// for a change by a factor of 2 or more, the first cost after the link comes
+    /// up, and its settling correction.
     #[serde(with = "secs")]
     pub min_change_interval: Duration,
     /// The link is down when nothing was heard for this many `interval`s
@@ -57,6 +78,21 @@ pub struct CostParams {
     pub down_after: u32,
     /// Consecutive answered probes that bring it back up (default 3).
     pub up_after: u32,
+    /// Damping of flapping links (default true), like RFC 2439's figure of merit:
+    /// each `Down` adds 1000 to a penalty that decays exponentially.
+    pub damping: bool,
+    /// Time for the penalty to halve (default 60 s).
+    #[serde(with = "secs")]
+    pub damp_half_life: Duration,
+    /// A penalty at or above this damps the link (default 2000): it stays down,
+    /// even answering, ...
+    pub damp_suppress: u32,
+    /// ... until the penalty decays below this (default 750) ...
+    pub damp_reuse: u32,
+    /// ... but never longer than this (default 300 s): the penalty is capped
+    /// at what decays to `damp_reuse` within it.
+    #[serde(with = "secs")]
+    pub damp_max_suppress: Duration,
 }
 
 impl Default for CostParams {
@@ -72,10 +108,15 @@ impl Default for CostParams {
             loss_penalty: 100_000,
             abs_threshold: 500,
             rel_threshold: 0.25,
-            hold_down: Duration::from_secs(5),
+            hold_down: Duration::from_secs(1),
             min_change_interval: Duration::from_secs(30),
             down_after: 5,
             up_after: 3,
+            damping: true,
+            damp_half_life: Duration::from_secs(60),
+            damp_suppress: 2000,
+            damp_reuse: 750,
+            damp_max_suppress: Duration::from_secs(300),
         }
     }
 }
@@ -123,6 +164,18 @@ impl CostParams {
         }
         if self.up_after == 0 {
             v.push(("up_after", "must be at least 1 probe".to_string()));
+        }
+        if self.damp_half_life.is_zero() {
+            v.push(("damp_half_life", "must be more than 0 s".to_string()));
+        }
+        if self.damp_reuse == 0 || self.damp_reuse >= self.damp_suppress {
+            v.push((
+                "damp_reuse",
+                format!(
+                    "must be more than 0 and below damp_suppress ({})",
+                    self.damp_suppress
+                ),
+            ));
         }
         v
     }

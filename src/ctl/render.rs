@@ -282,6 +282,9 @@ pub fn render_links(list: &Value) -> String {
             loss,
             s(l, "cost")
         );
+        for line in [detector_line(l), damping_line(l)].into_iter().flatten() {
+            let _ = writeln!(out, "    {line}");
+        }
         for h in l
             .get("history")
             .and_then(Value::as_array)
@@ -306,6 +309,44 @@ pub fn render_links(list: &Value) -> String {
         }
     }
     out
+}
+
+/// The step detector of a link: the level it tracks, the link's jitter, the
+/// evidence of a shift (1.0 confirms it) and where that shift would land.
+fn detector_line(l: &Value) -> Option<String> {
+    let d = l.get("detector")?;
+    let provisional = l.get("provisional").and_then(Value::as_bool) == Some(true);
+    let Some(level) = d.get("level_ms").and_then(Value::as_f64) else {
+        return provisional.then(|| "cost provisional (until the window is full)".to_string());
+    };
+    let mut line = format!(
+        "detector: level {level:.2} ms, jitter {:.1} %, evidence {:.2}",
+        d.get("scale").and_then(Value::as_f64).unwrap_or(0.0) * 100.0,
+        d.get("evidence").and_then(Value::as_f64).unwrap_or(0.0)
+    );
+    if let Some(c) = d.get("candidate_ms").and_then(Value::as_f64) {
+        let _ = write!(
+            line,
+            ", candidate {c:.2} ms ({} samples)",
+            s(d, "candidate_samples")
+        );
+    }
+    Some(line)
+}
+
+/// Flap damping of a link, when it has a penalty.
+fn damping_line(l: &Value) -> Option<String> {
+    let d = l.get("damping").filter(|d| !d.is_null())?;
+    let mut line = format!(
+        "damping: {} flaps, penalty {}",
+        s(d, "flaps"),
+        s(d, "penalty")
+    );
+    if d.get("suppressed").and_then(Value::as_bool) == Some(true) {
+        let reuse = d.get("reuse_in_s").and_then(Value::as_f64).unwrap_or(0.0);
+        let _ = write!(line, ", suppressed: stays down, reuse in {reuse:.0} s");
+    }
+    Some(line)
 }
 
 /// `show kernel`: per prefix, the state of its kernel route and why when not installed.
@@ -371,6 +412,41 @@ mod tests {
         );
         assert!(out.contains("lost to m2 at step interior_cost"), "{out}");
         assert!(!out.contains("link cost"), "{out}");
+    }
+
+    #[test]
+    fn links_show_the_detector_and_the_damping() {
+        let l = serde_json::json!([{
+            "name": "b", "state": "down", "last_rtt_ms": 10.2, "smoothed_rtt_ms": 10.0,
+            "loss": 0.0, "cost": null, "provisional": false,
+            "detector": {"level_ms": 10.0, "scale": 0.021, "evidence": 0.4,
+                         "candidate_ms": 14.5, "candidate_samples": 3},
+            "damping": {"flaps": 3, "penalty": 2412, "suppressed": true, "reuse_in_s": 41.2},
+            "history": []
+        }, {
+            "name": "c", "state": "up", "cost": 20000, "provisional": true,
+            "detector": {"level_ms": null, "scale": 0.01, "evidence": 0.0,
+                         "candidate_ms": null, "candidate_samples": 0},
+            "damping": null, "history": []
+        }]);
+        let out = render_links(&l);
+        assert!(
+            out.contains("    detector: level 10.00 ms, jitter 2.1 %, evidence 0.40, candidate 14.50 ms (3 samples)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "    damping: 3 flaps, penalty 2412, suppressed: stays down, reuse in 41 s\n"
+            ),
+            "{out}"
+        );
+        // Not based yet: provisional; no penalty: no damping line.
+        assert_eq!(out.matches("detector:").count(), 1, "{out}");
+        assert!(
+            out.contains("    cost provisional (until the window is full)\n"),
+            "{out}"
+        );
+        assert_eq!(out.matches("damping:").count(), 1, "{out}");
     }
 
     #[test]

@@ -154,10 +154,16 @@ async fn run(
                 }
                 CostEvent::Up => {
                     info!(link = %probe.name, "link up: probes answered again");
-                    let _ = peer.send(PeerCmd::Link {
-                        up: true,
-                        why: HoldReason::Probe,
-                    });
+                    for why in [HoldReason::Damped, HoldReason::Probe] {
+                        let _ = peer.send(PeerCmd::Link { up: true, why });
+                    }
+                }
+                CostEvent::Damped { reason } => {
+                    // Held as damped (first, so the session never starts in between), no longer as dead.
+                    warn!(link = %probe.name, "link answers but stays down: {reason}");
+                    for (up, why) in [(false, HoldReason::Damped), (true, HoldReason::Probe)] {
+                        let _ = peer.send(PeerCmd::Link { up, why });
+                    }
                 }
             }
         }

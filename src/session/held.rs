@@ -19,6 +19,9 @@ pub enum HoldReason {
     Interface,
     /// The latency prober declared the link dead.
     Probe,
+    /// The link answers again but flapped too often: damped until its penalty
+    /// decays (`[cost]` damping, `show links` says when).
+    Damped,
     /// The tunnel's latest WireGuard handshake is too old (`[wireguard] handshake_timeout`).
     Handshake,
     /// `kittbgpd disable NEIGHBOR`.
@@ -35,6 +38,7 @@ impl HoldReason {
             HoldReason::ImportLimit => "import limit reached (disabled until `kittbgpd enable`)",
             HoldReason::Interface => "interface down",
             HoldReason::Probe => "link dead (probes unanswered)",
+            HoldReason::Damped => "link flapping (damped, see show links)",
             HoldReason::Handshake => "link dead (no recent WireGuard handshake)",
             HoldReason::Operator => "disabled by operator",
             HoldReason::NoRoute => "no route to its address in the underlay",
