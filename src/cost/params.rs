@@ -57,6 +57,11 @@ pub struct CostParams {
     pub down_after: u32,
     /// Consecutive answered probes that bring it back up (default 3).
     pub up_after: u32,
+    /// What a measured link sends: `"auto"` (default: the stream to kittbgpd
+    /// neighbors, ICMPv6 echo to others), `"stream"` or `"icmp"` ([`crate::probe`]).
+    pub probe: crate::probe::ProbeSetting,
+    /// UDP port of the stream on every link, both ends (default 1790: BGP's number).
+    pub probe_port: u16,
 }
 
 impl Default for CostParams {
@@ -76,6 +81,8 @@ impl Default for CostParams {
             min_change_interval: Duration::from_secs(30),
             down_after: 5,
             up_after: 3,
+            probe: crate::probe::ProbeSetting::Auto,
+            probe_port: 1790,
         }
     }
 }
@@ -123,6 +130,9 @@ impl CostParams {
         }
         if self.up_after == 0 {
             v.push(("up_after", "must be at least 1 probe".to_string()));
+        }
+        if self.probe_port == 0 {
+            v.push(("probe_port", "must be a UDP port, 1 to 65535".to_string()));
         }
         v
     }

@@ -141,7 +141,10 @@ mod tests {
         let b = p.encode();
         assert_eq!(&b[..8], b"KBst\x01\x01\x00\x40");
         assert_eq!(&b[8..20], &[1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 9]);
-        assert_eq!(&b[24..32], &[0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]);
+        assert_eq!(
+            &b[24..32],
+            &[0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]
+        );
         assert_eq!(&b[56..64], &[0, 1, 0x86, 0xa0, 0, 0, 0, 14]);
         assert_eq!(Packet::decode(&b), Ok(p));
     }

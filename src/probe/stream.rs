@@ -36,7 +36,9 @@ pub struct Answer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Received {
     /// New (possibly late): the neighbor is alive; these packets of ours are answered now.
-    Fresh { answers: Vec<Answer> },
+    Fresh {
+        answers: Vec<Answer>,
+    },
     /// Seen already (a duplicate), or too old to tell: ignored.
     Duplicate,
     TooOld,

@@ -117,7 +117,10 @@ fn rtt_exact_with_asymmetric_delays_and_clock_offsets() {
     assert!(unanswered(&a) <= 2 && unanswered(&b) <= 2);
     assert_eq!((a.duplicate_answers, b.duplicate_answers), (0, 0));
     let s = a.stream.stats();
-    assert_eq!((s.rx_lost, s.tx_lost, s.duplicates, s.bad_echoes), (0, 0, 0, 0));
+    assert_eq!(
+        (s.rx_lost, s.tx_lost, s.duplicates, s.bad_echoes),
+        (0, 0, 0, 0)
+    );
 }
 
 /// B sends 2 % slower, then A does: echoes repeat or skip sequence numbers,
@@ -125,7 +128,11 @@ fn rtt_exact_with_asymmetric_delays_and_clock_offsets() {
 /// and samples come at the slower end's rate.
 #[test]
 fn drift_neither_loss_nor_duplicate_samples() {
-    for (ia, ib) in [(100 * MS, 102 * MS), (102 * MS, 100 * MS), (100 * MS, 100 * MS + 1)] {
+    for (ia, ib) in [
+        (100 * MS, 102 * MS),
+        (102 * MS, 100 * MS),
+        (100 * MS, 100 * MS + 1),
+    ] {
         let mut a = End::new(1, 0, ia, 0);
         let mut b = End::new(2, 50 * MS, ib, 1 << 40);
         let ab = Path {
@@ -141,7 +148,11 @@ fn drift_neither_loss_nor_duplicate_samples() {
         run(&mut a, &mut b, &ab, &ba, 120_000 * MS);
         for e in [&a, &b] {
             let s = e.stream.stats();
-            assert!(unanswered(e) <= 2, "{ia} {ib}: {} unanswered", unanswered(e));
+            assert!(
+                unanswered(e) <= 2,
+                "{ia} {ib}: {} unanswered",
+                unanswered(e)
+            );
             assert_eq!(e.duplicate_answers, 0);
             assert!(e.samples().all(|r| r == Duration::from_nanos(10 * MS)));
             assert_eq!((s.rx_lost, s.tx_lost, s.duplicates), (0, 0, 0), "{ia} {ib}");
@@ -204,7 +215,10 @@ fn reordering_and_duplicates() {
     run(&mut a, &mut b, &ab, &ba, 30_000 * MS);
     let (sa, sb) = (a.stream.stats(), b.stream.stats());
     assert_eq!(sa.rx_lost, 0, "late is not lost");
-    assert_eq!(sa.received, sb.sent, "late, not lost (the very first one too)");
+    assert_eq!(
+        sa.received, sb.sent,
+        "late, not lost (the very first one too)"
+    );
     assert_eq!(sb.received, sa.sent);
     assert!(sa.duplicates >= 70, "{}", sa.duplicates);
     assert!(sb.duplicates >= 40, "{}", sb.duplicates);
@@ -215,8 +229,9 @@ fn reordering_and_duplicates() {
         .samples()
         .all(|r| r == Duration::from_nanos(10 * MS) || r == Duration::from_nanos(160 * MS)));
     assert!(unanswered(&a) <= 2);
-    assert!(b.samples().all(|r| r == Duration::from_nanos(10 * MS)
-        || r == Duration::from_nanos(160 * MS)));
+    assert!(b
+        .samples()
+        .all(|r| r == Duration::from_nanos(10 * MS) || r == Duration::from_nanos(160 * MS)));
 }
 
 /// The other end restarts (new sender id, seq from 1): its new stream is taken
@@ -257,6 +272,9 @@ fn restart_of_the_other_end() {
     let mut forged = b2.send(t + 20 * MS, false);
     forged.echo_seq = p.seq - 1;
     forged.echo_tx_time = 12345;
-    assert_eq!(a.receive(&forged, t + 21 * MS), Received::Fresh { answers: vec![] });
+    assert_eq!(
+        a.receive(&forged, t + 21 * MS),
+        Received::Fresh { answers: vec![] }
+    );
     assert_eq!(a.stats().bad_echoes, 1);
 }
