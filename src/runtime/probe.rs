@@ -292,7 +292,10 @@ async fn run(
             r = recv_icmp(link.pinger.as_ref()) => match r {
                 Ok(r) => {
                     link.icmp_received += 1;
-                    est.on_reply(r.seq, Instant::now());
+                    match r.rtt {
+                        Some(rtt) => est.on_answer(r.seq, Some(rtt), Instant::now()),
+                        None => est.on_reply(r.seq, Instant::now()),
+                    }
                 }
                 Err(e) => {
                     warn!(link = %probe.name, "probe socket failed: {e}");

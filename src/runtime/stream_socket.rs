@@ -79,7 +79,12 @@ impl StreamSocket {
     }
 }
 
-fn set_int(s: &Socket, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+pub(super) fn set_int(
+    s: &Socket,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: v lives for the call; the size is that of a c_int.
     let rc = unsafe {
         libc::setsockopt(
@@ -98,7 +103,7 @@ fn set_int(s: &Socket, level: libc::c_int, name: libc::c_int, v: libc::c_int) ->
 }
 
 /// recvmsg(2) with room for the SCM_TIMESTAMPNS control message.
-fn recvmsg(fd: libc::c_int, buf: &mut [u8]) -> io::Result<Datagram> {
+pub(super) fn recvmsg(fd: libc::c_int, buf: &mut [u8]) -> io::Result<Datagram> {
     // SAFETY: all-zero is a valid sockaddr_in6 / msghdr.
     let mut name: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
