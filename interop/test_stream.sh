@@ -17,6 +17,8 @@
 #   d  A-B blackholed (relay: 100 % loss, the tunnels stay up): both ends' links go down within
 #      3 x 0.1 s + 0.4 s (detection counts from the last packet heard), and come back on the
 #      stream once the link passes packets again
+#   e  B's side of A-B reloaded to a static cost: B only answers A's stream (`show links` on B says
+#      probe "answer"), A stays up on the stream with new samples, still at most 24 packets/s
 #   z  both daemons still running
 # Environment: KB_COUNT_S (10), KB_LAB_PREFIX, KB_LAB_STATE, KB_KEEP_STATE=1, RUST_LOG (lib.sh).
 set -euo pipefail
@@ -97,6 +99,20 @@ t0=$(now_ms)
 lab_unblackhole 1 2
 if wait_for "stream_up 1 wg2 && stream_up 2 wg1" 30 0.2; then pass "d  A-B back up on the stream $(( $(now_ms) - t0 )) ms after"
 else fail "d  A-B back on the stream within 30 s: A $(link_field 1 wg2 'l.get("probe"), l.get("state")')"; fi
+
+# e: B static on A-B: answers only
+lab_cost 2 1 10
+kb_conf 2 --cost-set interval=0.1 --cost-set down_after=3 --cost-set probe_timeout=0.5
+kb_ctl 2 reload >/dev/null
+answering() { [[ $(link_field 2 wg1 'l.get("probe")') == answer ]]; }
+samples() { link_field 1 wg2 'l["stream"]["rtt_samples"]'; }
+if wait_for answering 10 0.2; then
+    s0=$(samples); p0=$(packets 1 wg2); sleep "$COUNT_S"; s1=$(samples); p1=$(packets 1 wg2)
+    rate=$(( (p1 - p0) * 10 / COUNT_S ))
+    if [[ $(link_field 1 wg2 'l.get("probe"), l.get("state")') == "('stream', 'up')" ]] && (( s1 - s0 >= 9 * COUNT_S && rate <= 240 )); then
+        pass "e  B static answers A's stream: A up, $(( (s1 - s0) / COUNT_S )) samples/s, $((rate / 10)).$((rate % 10)) packets/s on the tunnel"
+    else fail "e  B static answers A's stream: A $(link_field 1 wg2 'l.get("probe"), l.get("state")'), $(( s1 - s0 )) samples in $COUNT_S s, $((rate / 10)).$((rate % 10)) packets/s"; fi
+else fail "e  B's wg1 answering after the reload: $(link_field 2 wg1 'l.get("probe")')"; fi
 
 if lab_pid kittbgpd-1 >/dev/null && lab_pid kittbgpd-2 >/dev/null; then pass "z  both daemons running"
 else fail "z  a daemon died"; fi

@@ -352,7 +352,8 @@ async fn run(
         let mut v = if measure {
             serde_json::to_value(est.snapshot()).unwrap_or_default()
         } else {
-            serde_json::json!({ "state": "static" })
+            // A static cost: no state of the estimator's (`show links` takes the tunnel's).
+            serde_json::json!({})
         };
         if let Some(o) = v.as_object_mut() {
             o.insert("name".into(), probe.name.clone().into());
