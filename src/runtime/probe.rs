@@ -255,9 +255,7 @@ async fn run(
                 if !measure {
                     link.socket();
                     retry_at = now + Duration::from_secs(1);
-                    continue;
-                }
-                if est.next_probe_at().is_none_or(|t| t <= now) {
+                } else if est.next_probe_at().is_none_or(|t| t <= now) {
                     let due = link.select.on_due();
                     // A probe that could not be sent counts as sent and lost.
                     if due.probe == Mode::Stream || due.hello {
@@ -271,7 +269,9 @@ async fn run(
                         est.on_probe_sent(seq, now);
                     }
                 }
-                est.on_tick(now);
+                if measure {
+                    est.on_tick(now);
+                }
             }
             Ok(()) = params.changed() => {
                 let p = params.borrow_and_update().clone();
