@@ -797,6 +797,22 @@ hold_time = 9
     }
 
     #[test]
+    fn cost_probe_and_probe_port() {
+        use crate::probe::ProbeSetting;
+        let c = parse(GOOD, "f.toml").unwrap();
+        assert_eq!((c.cost.probe, c.cost.probe_port), (ProbeSetting::Auto, 1790));
+        let text = format!("{GOOD}\n[cost]\nprobe = \"icmp\"\nprobe_port = 4790\n");
+        let c = parse(&text, "f.toml").unwrap();
+        assert_eq!((c.cost.probe, c.cost.probe_port), (ProbeSetting::Icmp, 4790));
+        let e = errors(&format!("{GOOD}\n[cost]\nprobe_port = 0\n"));
+        assert_eq!((e[0].key.as_str(), e[0].line), ("cost.probe_port", 25), "{e:?}");
+        let e = errors(&format!("{GOOD}\n[cost]\nprobe_port = 65536\n"));
+        assert_eq!(e[0].key, "cost.probe_port", "{e:?}");
+        let e = errors(&format!("{GOOD}\n[cost]\nprobe = \"bfd\"\n"));
+        assert_eq!(e[0].key, "cost.probe", "{e:?}");
+    }
+
+    #[test]
     fn ebgp_remote_as_is_rejected() {
         let ok = GOOD.replace(
             "cost = 10
