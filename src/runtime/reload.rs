@@ -271,8 +271,17 @@ impl Running {
             }
         }
         for (id, (interface, address, measure)) in want {
+            // `[cost]`, with the neighbor's own `probe` if it has one.
+            let mut params = self.config.cost.clone();
+            if let Some(p) = live
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, n)| n.probe)
+            {
+                params.probe = p;
+            }
             match self.probes.get(&id) {
-                Some(h) => h.set_params(&self.config.cost),
+                Some(h) => h.set_params(&params),
                 None => {
                     let name = live
                         .iter()
@@ -283,7 +292,7 @@ impl Running {
                         name: name.unwrap_or_default(),
                         interface,
                         address,
-                        params: self.config.cost.clone(),
+                        params,
                         measure,
                     };
                     let h = probe::spawn(p, self.peers[id].tx.clone(), self.rib.clone());
