@@ -330,3 +330,73 @@ fn estimator_fed_by_the_stream_sees_no_loss_under_drift() {
     assert!(est.loss() <= 0.07, "{}", est.loss()); // the latest probe or so in flight
     assert!(unanswered(&a) <= 2);
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn packet() -> impl Strategy<Value = Packet> {
+        (
+            any::<u8>(),
+            prop_oneof![Just(2u32), any::<u32>()],
+            prop_oneof![Just(1u32), any::<u32>()],
+            prop_oneof![1..100u32, any::<u32>()],
+            any::<u32>(),
+            any::<u64>(),
+            prop_oneof![0..100u32, any::<u32>()],
+            any::<u32>(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(
+                |(
+                    flags,
+                    sender_id,
+                    your_id,
+                    seq,
+                    rx_count,
+                    tx_time,
+                    echo_seq,
+                    echo_bitmap,
+                    echo_tx_time,
+                    echo_held,
+                )| Packet {
+                    flags,
+                    sender_id,
+                    your_id,
+                    seq: seq.max(1),
+                    rx_count,
+                    tx_time,
+                    echo_seq,
+                    echo_bitmap,
+                    echo_tx_time,
+                    echo_held,
+                    interval_us: 100_000,
+                    rx_lost: 0,
+                },
+            )
+    }
+
+    proptest! {
+        /// Whatever the other end (or an attacker on the link) sends, in any
+        /// order and at any time: no panic, and no packet of ours is answered twice.
+        #[test]
+        fn arbitrary_packets_never_panic_nor_answer_twice(
+            ops in proptest::collection::vec((any::<bool>(), packet(), any::<u64>()), 1..200)
+        ) {
+            let mut s = Stream::new(1, Duration::from_millis(100));
+            let mut answered = std::collections::HashSet::new();
+            for (send, p, t) in ops {
+                if send {
+                    s.send(t, false);
+                } else if let Received::Fresh { answers } = s.receive(&p, t) {
+                    for a in answers {
+                        prop_assert!(answered.insert(a.seq), "seq {} answered twice", a.seq);
+                    }
+                }
+                let st = s.stats();
+                prop_assert!(st.rx_lost <= u64::from(u32::MAX));
+            }
+        }
+    }
+}
