@@ -5,8 +5,10 @@
 //! node): ICMPv6 echo from then on, plus one stream packet every
 //! [`HELLO_EVERY`] intervals, so two kittbgpd ends that both fell back (the
 //! tunnel was down when they started) still find each other. The first stream
-//! packet received switches to the stream for good (while the prober lives).
-//! `"stream"` and `"icmp"` force one.
+//! packet received switches to the stream; a stream silent for
+//! [`REPROBE_AFTER`] intervals (a dead link, or the neighbor now runs BIRD)
+//! goes back to the choice: ICMPv6 echo with hellos until a stream packet
+//! comes. `"stream"` and `"icmp"` force one.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub const FALLBACK_AFTER: u32 = 3;
 /// In the fallback, one stream packet every this many intervals.
 pub const HELLO_EVERY: u32 = 10;
+/// Intervals of a silent stream after which auto chooses again.
+pub const REPROBE_AFTER: u32 = 50;
 
 /// `[cost] probe`: what a link with `cost = "auto"` sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -49,6 +53,8 @@ pub struct ModeSelect {
     stream_heard: bool,
     /// Probes due so far without a stream packet received (auto), or in the fallback.
     due_count: u32,
+    /// Probes due since the last stream packet.
+    silent: u32,
 }
 
 impl ModeSelect {
@@ -61,6 +67,7 @@ impl ModeSelect {
             },
             stream_heard: false,
             due_count: 0,
+            silent: 0,
         }
     }
 
@@ -86,6 +93,7 @@ impl ModeSelect {
     /// A valid stream packet from the neighbor (switches auto to the stream).
     pub fn on_stream_packet(&mut self) {
         self.stream_heard = true;
+        self.silent = 0;
         if self.setting != ProbeSetting::Icmp {
             self.mode = Mode::Stream;
         }
@@ -93,6 +101,12 @@ impl ModeSelect {
 
     /// A probe is due: what to send.
     pub fn on_due(&mut self) -> Due {
+        self.silent = self.silent.saturating_add(1);
+        if self.setting == ProbeSetting::Auto && self.stream_heard && self.silent > REPROBE_AFTER {
+            // Silent that long: choose again (to ICMPv6 echo at once).
+            self.stream_heard = false;
+            self.due_count = FALLBACK_AFTER;
+        }
         if self.setting == ProbeSetting::Auto && !self.stream_heard {
             self.due_count = self.due_count.saturating_add(1);
             if self.mode == Mode::Stream && self.due_count > FALLBACK_AFTER {
@@ -128,7 +142,7 @@ mod tests {
         assert_eq!(dues.iter().filter(|d| d.hello).count(), 2);
         m.on_stream_packet();
         assert_eq!(m.mode(), Mode::Stream);
-        for _ in 0..100 {
+        for _ in 0..REPROBE_AFTER {
             assert_eq!(
                 m.on_due(),
                 Due {
@@ -140,11 +154,22 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_heard_early_never_falls_back() {
+    fn a_stream_heard_stays_until_silent_long() {
         let mut m = ModeSelect::new(ProbeSetting::Auto);
         m.on_due();
+        for _ in 0..100 {
+            m.on_stream_packet();
+            assert_eq!(m.on_due().probe, Mode::Stream);
+        }
+        // Silent (dead link, or a BIRD node now): the stream for REPROBE_AFTER intervals, then echo.
+        // (the last due of the loop above was the first silent one)
+        assert!((1..REPROBE_AFTER).all(|_| m.on_due().probe == Mode::Stream));
+        assert_eq!(m.on_due().probe, Mode::Icmp);
+        let dues: Vec<Due> = (0..HELLO_EVERY).map(|_| m.on_due()).collect();
+        assert!(dues.iter().all(|d| d.probe == Mode::Icmp));
+        assert_eq!(dues.iter().filter(|d| d.hello).count(), 1);
         m.on_stream_packet();
-        assert!((0..100).all(|_| m.on_due().probe == Mode::Stream));
+        assert_eq!(m.on_due().probe, Mode::Stream);
     }
 
     #[test]
