@@ -15,12 +15,13 @@
 #   c  B-C (BIRD) fell back to ICMPv6 echo: B's `show links` says probe "icmp", the link is up with
 #      a cost, echoes answered
 #   d  A-B blackholed (relay: 100 % loss, the tunnels stay up): both ends' links go down within
-#      3 x 0.1 s + 0.4 s (detection counts from the last packet heard), and come back on the
-#      stream once the link passes packets again
+#      3 x 0.1 s + 0.4 s (detection counts from the last packet heard); after KB_BLACKHOLE_S (7) s
+#      (past the 50 silent intervals after which auto chooses again: both ends on ICMPv6 echo with
+#      hellos) the link passes packets again and comes back on the stream at both ends
 #   e  B's side of A-B reloaded to a static cost: B only answers A's stream (`show links` on B says
 #      probe "answer"), A stays up on the stream with new samples, still at most 24 packets/s
 #   z  both daemons still running
-# Environment: KB_COUNT_S (10), KB_LAB_PREFIX, KB_LAB_STATE, KB_KEEP_STATE=1, RUST_LOG (lib.sh).
+# Environment: KB_COUNT_S (10), KB_BLACKHOLE_S (7), KB_LAB_PREFIX, KB_LAB_STATE, KB_KEEP_STATE=1, RUST_LOG (lib.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +30,7 @@ source "$HERE/lib.sh"
 lab_args "$@"
 lab_checks
 COUNT_S=${KB_COUNT_S:-10}
+BLACKHOLE_S=${KB_BLACKHOLE_S:-7}
 
 # link_field I IFACE EXPR: a Python expression on node i's `show links` entry for IFACE (l)
 link_field() {
@@ -95,6 +97,8 @@ if wait_for down_both 5 0.02; then
     if ((ms <= 700)); then pass "d  A-B down at both ends $ms ms after the blackhole (bound 700 ms)"
     else fail "d  A-B down at both ends after $ms ms (bound 700 ms)"; fi
 else fail "d  A-B down at both ends within 5 s"; fi
+sleep "$BLACKHOLE_S"
+info "after $BLACKHOLE_S s of blackhole: A probes by $(link_field 1 wg2 'l.get("probe")'), B by $(link_field 2 wg1 'l.get("probe")')"
 t0=$(now_ms)
 lab_unblackhole 1 2
 if wait_for "stream_up 1 wg2 && stream_up 2 wg1" 30 0.2; then pass "d  A-B back up on the stream $(( $(now_ms) - t0 )) ms after"
