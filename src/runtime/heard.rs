@@ -16,26 +16,37 @@ use tokio::sync::watch;
 pub struct Heard {
     tx: watch::Sender<Instant>,
     min_gap: Duration,
+    /// This clone's last stored mark: most marks end at this comparison,
+    /// without touching the channel's lock.
+    last: std::cell::Cell<Option<Instant>>,
 }
 
 impl Heard {
     /// A new channel: the sender side, and the receiver for the prober.
     pub fn channel(min_gap: Duration, now: Instant) -> (Heard, watch::Receiver<Instant>) {
         let (tx, rx) = watch::channel(now);
-        (Heard { tx, min_gap }, rx)
+        let last = std::cell::Cell::new(None);
+        (Heard { tx, min_gap, last }, rx)
     }
 
     /// Heard from the neighbor at `now` (stored if `min_gap` passed since the last mark).
     pub fn mark(&self, now: Instant) {
         let gap = self.min_gap;
+        let near = |t: Instant| now.saturating_duration_since(t) < gap;
+        if self.last.get().is_some_and(near) {
+            return;
+        }
+        let mut current = now;
         self.tx.send_if_modified(|t| {
-            if now.saturating_duration_since(*t) >= gap {
+            if near(*t) {
+                current = *t; // another marker's, recent enough
+                false
+            } else {
                 *t = now;
                 true
-            } else {
-                false
             }
         });
+        self.last.set(Some(current));
     }
 
     /// The channel itself: `send_replace(now)` marks without the gap (for a
