@@ -32,7 +32,8 @@ impl Heard {
     /// Heard from the neighbor at `now` (stored if `min_gap` passed since the last mark).
     pub fn mark(&self, now: Instant) {
         let gap = self.min_gap;
-        let near = |t: Instant| now.saturating_duration_since(t) < gap;
+        // Not newer by the gap (an older mark never moves it back).
+        let near = |t: Instant| now <= t || now.duration_since(t) < gap;
         if self.last.get().is_some_and(near) {
             return;
         }

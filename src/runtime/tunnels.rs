@@ -752,6 +752,33 @@ fn write_owned(path: &Path, owned: &BTreeSet<String>) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Bytes received since the last reading are heard at that reading's time;
+    /// a handshake at its own time; nothing moved, nothing heard.
+    #[test]
+    fn wireguard_activity_is_heard_never_later_than_it_happened() {
+        let t0 = Instant::now() - Duration::from_secs(60);
+        let (heard, mut rx) = Heard::channel(Duration::ZERO, t0);
+        let mut activity = BTreeMap::new();
+        let view = |rx_bytes: u64| serde_json::json!({ "rx_bytes": rx_bytes });
+        mark_activity(&view(100), &mut activity, "wg1", Some(&heard));
+        assert!(!rx.has_changed().unwrap(), "a first reading says nothing");
+        let first = activity["wg1"].read_at;
+        mark_activity(&view(100), &mut activity, "wg1", Some(&heard));
+        assert!(!rx.has_changed().unwrap(), "no bytes, no activity");
+        let second = activity["wg1"].read_at;
+        mark_activity(&view(180), &mut activity, "wg1", Some(&heard));
+        assert_eq!(*rx.borrow_and_update(), second, "at the previous reading");
+        assert!(first <= second);
+        // (a fresh channel: a mark older than the last one never moves it back)
+        let (heard, mut rx) = Heard::channel(Duration::ZERO, t0);
+        let v = serde_json::json!({ "rx_bytes": 180, "latest_handshake_age_ms": 1500 });
+        let before = Instant::now();
+        mark_activity(&v, &mut activity, "wg1", Some(&heard));
+        let at = *rx.borrow_and_update();
+        assert!(at <= before - Duration::from_millis(1500) + Duration::from_millis(100));
+        assert!(at >= before - Duration::from_millis(1600));
+    }
+
     #[test]
     fn owned_names_round_trip_through_the_state_file() {
         let dir = tempfile::tempdir().unwrap();
