@@ -12,6 +12,7 @@ pub mod ctl;
 pub mod fib;
 pub mod metrics;
 pub mod mrt;
+pub mod probe;
 pub mod rib;
 pub mod runtime;
 pub mod session;

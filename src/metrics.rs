@@ -96,6 +96,7 @@ pub fn render(snap: &Snapshot) -> String {
     .set(&[], snap.uptime_s);
     neighbors(&mut reg, snap);
     links(&mut reg, snap);
+    probes(&mut reg, snap);
     Counters::new(
         &mut reg,
         "best_path_changes",
@@ -289,6 +290,51 @@ fn links(reg: &mut Registry, snap: &Snapshot) {
     }
 }
 
+/// Probe packets per link (stream and ICMPv6 echo) and the stream's loss per direction.
+fn probes(reg: &mut Registry, snap: &Snapshot) {
+    let packets = Counters::new(
+        reg,
+        "link_probe_packets",
+        "Probe packets sent and received, by probe (stream, icmp)",
+    );
+    let lost = Counters::new(
+        reg,
+        "link_stream_lost_packets",
+        "Stream packets lost, by direction (to_neighbor as it reports, from_neighbor)",
+    );
+    for link in &snap.links {
+        let (name, ifname) = (str_of(link, "name"), str_of(link, "interface"));
+        for probe in ["stream", "icmp"] {
+            let Some(p) = link.get(probe) else { continue };
+            for dir in ["sent", "received"] {
+                if let Some(v) = p.get(dir).and_then(Value::as_u64) {
+                    let l = [
+                        ("link", name),
+                        ("interface", ifname),
+                        ("probe", probe),
+                        ("direction", dir),
+                    ];
+                    packets.set(&l, v);
+                }
+            }
+        }
+        let Some(st) = link.get("stream") else {
+            continue;
+        };
+        for (key, dir) in [
+            ("lost_to_neighbor", "to_neighbor"),
+            ("lost_from_neighbor", "from_neighbor"),
+        ] {
+            if let Some(v) = st.get(key).and_then(Value::as_u64) {
+                lost.set(
+                    &[("link", name), ("interface", ifname), ("direction", dir)],
+                    v,
+                );
+            }
+        }
+    }
+}
+
 fn kernel(reg: &mut Registry, snap: &Snapshot) {
     let (Some(routes), Some((done, failed))) = (&snap.kernel, snap.kernel_ops) else {
         return;
@@ -340,7 +386,9 @@ mod tests {
             links: vec![
                 json!({"name": "bird", "interface": "wg0", "state": "up", "cost": 12,
                        "smoothed_rtt_ms": 1.5, "loss": 0.0, "sustained_loss": 0.25,
-                       "last_reply_ago_s": 0.5, "cost_changes": 2,
+                       "last_reply_ago_s": 0.5, "cost_changes": 2, "probe": "stream",
+                       "stream": {"sent": 30, "received": 29, "lost_to_neighbor": 2, "lost_from_neighbor": 1},
+                       "icmp": {"sent": 3, "received": 0},
                        "tunnel": {"latest_handshake_age_s": 7, "rx_bytes": 10, "tx_bytes": 20}}),
                 json!({"name": "t2", "interface": "wg9", "state": "down",
                        "tunnel": {"latest_handshake_age_s": null}}),
@@ -377,6 +425,9 @@ mod tests {
             "kittbgpd_link_cost_changes_total{link=\"bird\",interface=\"wg0\"} 2",
             "kittbgpd_link_probe_reply_age_seconds{link=\"bird\",interface=\"wg0\"} 0.5",
             "kittbgpd_tunnel_handshake_age_seconds{link=\"bird\",interface=\"wg0\"} 7",
+            "kittbgpd_link_probe_packets_total{link=\"bird\",interface=\"wg0\",probe=\"stream\",direction=\"received\"} 29",
+            "kittbgpd_link_probe_packets_total{link=\"bird\",interface=\"wg0\",probe=\"icmp\",direction=\"sent\"} 3",
+            "kittbgpd_link_stream_lost_packets_total{link=\"bird\",interface=\"wg0\",direction=\"to_neighbor\"} 2",
             "kittbgpd_tunnel_sent_bytes_total{link=\"bird\",interface=\"wg0\"} 20",
             "kittbgpd_kernel_routes{state=\"installed\"} 2",
             "kittbgpd_kernel_routes{state=\"failed\"} 1",

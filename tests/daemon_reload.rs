@@ -180,7 +180,8 @@ fn link_names(d: &Daemon) -> Vec<String> {
 
 /// A neighbor added by reload gets what one configured at start gets: its
 /// interface tracked (held down while it is missing) and, with
-/// `cost = "auto"`, a prober; switching it to a static cost stops the prober.
+/// `cost = "auto"`, a prober; switching it to a static cost stops the prober
+/// (the link then only answers the neighbor's probe stream).
 #[test]
 fn an_added_neighbor_gets_link_tracking_and_its_prober() {
     // `_p`: the peer stays connected to the end (its session must not move).
@@ -208,7 +209,13 @@ fn an_added_neighbor_gets_link_tracking_and_its_prober() {
     );
     assert!(out.contains("[live] [cost] changed"), "{out}");
     assert!(!out.contains("needs daemon restart"), "{out}");
-    assert!(link_names(&d).is_empty(), "prober stopped");
+    // The measuring prober stopped; the link only answers the neighbor's stream now.
+    assert_eq!(link_names(&d), ["m"], "answering the stream");
+    wait_until("m only answers the stream", || {
+        d.show(&Request::Links)[0]["probe"] == "answer"
+    });
+    let link = d.show(&Request::Links)[0].clone();
+    assert!(link.get("cost").is_none(), "nothing measured: {link}");
     assert_eq!(d.show(&Request::Config)["neighbor"][1]["cost"], 40);
     assert_eq!(
         neighbor_named(&d, "m")["held_down"],

@@ -284,6 +284,17 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
             format!("cost {} -> {}", opt(&o.cost), opt(&n.cost)),
         );
     }
+    if o.probe != n.probe {
+        let how = |p: Option<crate::probe::ProbeSetting>| {
+            p.map_or("([cost] probe)".to_string(), |p| {
+                format!("{p:?}").to_lowercase()
+            })
+        };
+        push(
+            Apply::Live,
+            format!("probe {} -> {}", how(o.probe), how(n.probe)),
+        );
+    }
     if o.import_limit != n.import_limit || o.import_limit_action != n.import_limit_action {
         push(
             Apply::Live,
@@ -689,6 +700,17 @@ cost = 200
             diff(&eff, &cfg(&new)).is_empty(),
             "nothing left for the next reload"
         );
+    }
+
+    #[test]
+    fn a_neighbors_probe_is_live() {
+        let auto = BASE.replace("cost = 100", "cost = \"auto\"");
+        let icmp = BASE.replace("cost = 100", "cost = \"auto\"\nprobe = \"icmp\"");
+        let d = diff(&cfg(&auto), &cfg(&icmp));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].apply, Apply::Live);
+        assert_eq!(d[0].what, "probe ([cost] probe) -> icmp");
+        assert!(diff(&effective(&cfg(&auto), &cfg(&icmp)), &cfg(&icmp)).is_empty());
     }
 
     #[test]

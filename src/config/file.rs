@@ -102,6 +102,8 @@ with_session_options!(
         pub address: Option<Spanned<IpAddr>>,
         pub remote_as: Option<Spanned<u32>>,
         pub cost: Option<LinkCost>,
+        /// With `cost = "auto"`: what this link sends (else `[cost] probe`).
+        pub probe: Option<crate::probe::ProbeSetting>,
         /// false: configured but held down (the session never starts).
         pub enabled: Option<bool>,
         pub wireguard: Option<Spanned<super::wireguard::FileTunnel>>,

@@ -67,6 +67,13 @@ impl Validator<'_> {
                 );
             }
         }
+        if n.probe.is_some() && n.cost != Some(LinkCost::Auto) {
+            self.error(
+                key_span(self.text, span.clone(), "probe"),
+                &key("probe"),
+                "chooses how cost = \"auto\" measures the link; this neighbor's cost is not measured",
+            );
+        }
         let (multihop, source) = self.check_multihop(i, span.clone(), &n, address, loopbacks);
         let name = n
             .name
@@ -175,6 +182,7 @@ impl Validator<'_> {
                 Some(LinkCost::Auto) | None => None,
             },
             cost_auto: n.cost == Some(LinkCost::Auto),
+            probe: n.probe,
             hold_time: hold,
             keepalive,
             connect_retry: Duration::from_secs(connect_retry.into()),

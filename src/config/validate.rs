@@ -147,6 +147,8 @@ pub struct Neighbor {
     pub cost: Option<u32>,
     /// `cost = "auto"`: the cost is measured ([`crate::cost`], tuned by `[cost]`).
     pub cost_auto: bool,
+    /// With `cost_auto`: the probe of this link (`None`: `[cost] probe`).
+    pub probe: Option<crate::probe::ProbeSetting>,
     pub hold_time: u16,
     pub keepalive: u16,
     #[serde(with = "secs")]
@@ -807,6 +809,45 @@ hold_time = 9
         assert_eq!(
             (e[0].key.as_str(), e[0].line),
             ("cost.damp_reuse", 26),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn cost_probe_and_probe_port() {
+        use crate::probe::ProbeSetting;
+        let c = parse(GOOD, "f.toml").unwrap();
+        assert_eq!(
+            (c.cost.probe, c.cost.probe_port),
+            (ProbeSetting::Auto, 1790)
+        );
+        let text = format!("{GOOD}\n[cost]\nprobe = \"icmp\"\nprobe_port = 4790\n");
+        let c = parse(&text, "f.toml").unwrap();
+        assert_eq!(
+            (c.cost.probe, c.cost.probe_port),
+            (ProbeSetting::Icmp, 4790)
+        );
+        let e = errors(&format!("{GOOD}\n[cost]\nprobe_port = 0\n"));
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("cost.probe_port", 25),
+            "{e:?}"
+        );
+        let e = errors(&format!("{GOOD}\n[cost]\nprobe_port = 65536\n"));
+        assert_eq!(e[0].key, "cost.probe_port", "{e:?}");
+        let e = errors(&format!("{GOOD}\n[cost]\nprobe = \"bfd\"\n"));
+        assert_eq!(e[0].key, "cost.probe", "{e:?}");
+        // Per neighbor, with cost = "auto" only.
+        let c = parse(
+            &GOOD.replace("cost = 10", "cost = \"auto\"\nprobe = \"icmp\""),
+            "f.toml",
+        )
+        .unwrap();
+        assert_eq!(c.neighbors[0].probe, Some(ProbeSetting::Icmp));
+        let e = errors(&GOOD.replace("cost = 10", "cost = 10\nprobe = \"icmp\""));
+        assert_eq!(
+            (e[0].key.as_str(), e[0].line),
+            ("neighbor[0].probe", 17),
             "{e:?}"
         );
     }

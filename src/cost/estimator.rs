@@ -696,6 +696,36 @@ impl Estimator {
             HISTORY_LEN,
         );
     }
+
+    /// The stream ([`crate::probe`]) answered probe `seq` at `now`: with the RTT
+    /// it measured from kernel timestamps (`Some`, used instead of `now - sent`),
+    /// or acknowledged without an echo of its own (`None`: delivered, not lost,
+    /// no sample). Unknown or already answered probes are ignored, as in
+    /// [`on_reply`](Self::on_reply).
+    pub fn on_answer(&mut self, seq: impl Into<u64>, rtt: Option<Duration>, now: Instant) {
+        let seq = seq.into();
+        self.expire(now);
+        let Some(i) = self.in_flight.iter().position(|o| o.seq == seq) else {
+            self.check_liveness(now);
+            return;
+        };
+        let mut o = self.in_flight.remove(i).expect("position is in range");
+        match rtt {
+            Some(rtt) => {
+                o.sent = now.checked_sub(rtt).unwrap_or(o.sent);
+                self.answered(o, now);
+            }
+            None => {
+                self.heard(now);
+                if o.overdue {
+                    self.unrecord_loss();
+                } else {
+                    self.record_outcome(false);
+                }
+            }
+        }
+        self.evaluate(now);
+    }
 }
 
 fn trim_front<T>(q: &mut VecDeque<T>, cap: usize) {

@@ -93,6 +93,11 @@ pub struct CostParams {
     /// at what decays to `damp_reuse` within it.
     #[serde(with = "secs")]
     pub damp_max_suppress: Duration,
+    /// What a measured link sends: `"auto"` (default: the stream to kittbgpd
+    /// neighbors, ICMPv6 echo to others), `"stream"` or `"icmp"` ([`crate::probe`]).
+    pub probe: crate::probe::ProbeSetting,
+    /// UDP port of the stream on every link, both ends (default 1790: BGP's number).
+    pub probe_port: u16,
 }
 
 impl Default for CostParams {
@@ -117,6 +122,8 @@ impl Default for CostParams {
             damp_suppress: 2000,
             damp_reuse: 750,
             damp_max_suppress: Duration::from_secs(300),
+            probe: crate::probe::ProbeSetting::Auto,
+            probe_port: 1790,
         }
     }
 }
@@ -176,6 +183,9 @@ impl CostParams {
                     self.damp_suppress
                 ),
             ));
+        }
+        if self.probe_port == 0 {
+            v.push(("probe_port", "must be a UDP port, 1 to 65535".to_string()));
         }
         v
     }

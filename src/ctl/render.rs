@@ -304,6 +304,9 @@ pub fn render_links(list: &Value) -> String {
             );
             let _ = writeln!(out, "    {ago}: {old} -> {new}  {}", s(h, "reason"));
         }
+        if let Some(p) = probe_line(l) {
+            let _ = writeln!(out, "    {p}");
+        }
         if let Some(t) = l.get("tunnel") {
             let _ = writeln!(out, "    {}", super::tunnels::tunnel_line(t));
         }
@@ -349,6 +352,38 @@ fn damping_line(l: &Value) -> Option<String> {
     Some(line)
 }
 
+/// The probe in use on a link and its counters: the stream's (kernel-time
+/// RTT, loss per direction) or ICMPv6 echo's.
+fn probe_line(l: &Value) -> Option<String> {
+    let probe = l.get("probe")?.as_str()?;
+    let n = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).and_then(Value::as_u64);
+    let st = l.get("stream");
+    let pct = |lost: Option<u64>, of: Option<u64>| match (lost, of) {
+        (Some(l), Some(o)) if l + o > 0 => format!("{:.1}%", l as f64 * 100.0 / (l + o) as f64),
+        _ => "-".into(),
+    };
+    let stream = format!(
+        "stream sent {} received {} rtt(kernel) {} ms, loss to neighbor {} from neighbor {}",
+        n(st, "sent").unwrap_or(0),
+        n(st, "received").unwrap_or(0),
+        st.and_then(|v| v.get("last_rtt_ms"))
+            .and_then(Value::as_f64)
+            .map_or("-".to_string(), |x| format!("{x:.3}")),
+        pct(n(st, "lost_to_neighbor"), n(st, "delivered_to_neighbor")),
+        pct(n(st, "lost_from_neighbor"), n(st, "received")),
+    );
+    let ic = l.get("icmp");
+    Some(match probe {
+        "icmp" => format!(
+            "probe icmp: echo sent {} answered {}",
+            n(ic, "sent").unwrap_or(0),
+            n(ic, "received").unwrap_or(0)
+        ),
+        "answer" => format!("probe answer (static cost): {stream}"),
+        other => format!("probe {other}: {stream}"),
+    })
+}
+
 /// `show kernel`: per prefix, the state of its kernel route and why when not installed.
 pub fn render_kernel(list: &Value) -> String {
     let mut out = String::new();
@@ -388,6 +423,27 @@ pub fn render_kernel(list: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn links_show_the_probe_in_use() {
+        let out = render_links(&json!([
+            { "name": "n2", "state": "up", "probe": "stream",
+              "stream": { "sent": 100, "received": 98, "last_rtt_ms": 0.123456,
+                          "lost_to_neighbor": 1, "delivered_to_neighbor": 99,
+                          "lost_from_neighbor": 2 },
+              "icmp": { "sent": 0, "received": 0 } },
+            { "name": "bird", "state": "up", "probe": "icmp",
+              "stream": { "sent": 5 }, "icmp": { "sent": 40, "received": 39 } },
+        ]));
+        assert!(
+            out.contains("probe stream: stream sent 100 received 98 rtt(kernel) 0.123 ms, loss to neighbor 1.0% from neighbor 2.0%"),
+            "{out}"
+        );
+        assert!(
+            out.contains("probe icmp: echo sent 40 answered 39"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn explain_names_the_exit_and_its_underlay_cost() {

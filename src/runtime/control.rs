@@ -327,6 +327,10 @@ fn links_with_tunnels(views: &Views) -> serde_json::Value {
         {
             Some(l) => {
                 if let Some(o) = l.as_object_mut() {
+                    // A static-cost link (its prober only answers the stream): the tunnel's state.
+                    if !o.contains_key("state") {
+                        o.insert("state".into(), t.get("link").cloned().unwrap_or_default());
+                    }
                     o.insert("tunnel".into(), t);
                 }
             }

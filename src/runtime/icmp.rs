@@ -1,10 +1,12 @@
 //! ICMPv6 echo (RFC 4443 §4.1, §4.2) over one tunnel: a raw socket bound to the
 //! interface, so the neighbor needs nothing but an IPv6 stack (BIRD nodes too).
 //! The kernel fills in the ICMPv6 checksum for raw ICMPv6 sockets (RFC 3542 §3.1).
+//! The request's payload is its transmit time (CLOCK_REALTIME ns), echoed back
+//! (RFC 4443 §4.2); the reply's kernel receive stamp (SO_TIMESTAMPNS) minus it
+//! is the RTT, so daemon load never looks like latency here either.
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use tokio::io::unix::AsyncFd;
 
@@ -17,9 +19,11 @@ pub struct Pinger {
     ident: u16,
 }
 
-/// An echo reply: its sequence number.
+/// An echo reply: its sequence number and RTT from kernel time stamps
+/// (`None`: the payload was not a time of ours).
 pub struct Reply {
     pub seq: u16,
+    pub rtt: Option<std::time::Duration>,
 }
 
 impl Pinger {
@@ -34,6 +38,7 @@ impl Pinger {
         socket.bind_device(Some(interface.as_bytes()))?;
         socket.set_unicast_hops_v6(255)?;
         set_echo_reply_filter(&socket)?;
+        super::stream_socket::set_int(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
         // SAFETY: the Socket owns its descriptor, which stays open and the same
         // until the AsyncFd (which owns the Socket) is dropped.
         let fd = unsafe { AsyncFd::register(socket) }.map_err(|e| e.into_parts().1)?;
@@ -44,13 +49,13 @@ impl Pinger {
         })
     }
 
-    /// Send echo request `seq` (8-byte header plus 8 bytes of payload).
+    /// Send echo request `seq` (8-byte header plus 8 bytes of payload: the time now).
     pub fn send(&self, seq: u16) -> io::Result<()> {
         let mut pkt = [0u8; 16];
         pkt[0] = ECHO_REQUEST;
         pkt[4..6].copy_from_slice(&self.ident.to_be_bytes());
         pkt[6..8].copy_from_slice(&seq.to_be_bytes());
-        pkt[8..16].copy_from_slice(b"kittbgpd");
+        pkt[8..16].copy_from_slice(&super::stream_socket::realtime_ns().to_be_bytes());
         self.fd
             .get_ref()
             .send_to(&pkt, &SockAddr::from(self.target))
@@ -59,25 +64,27 @@ impl Pinger {
 
     /// The next echo reply of ours from the target.
     pub async fn recv(&self) -> io::Result<Reply> {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 1500];
         loop {
             let mut guard = self.fd.readable().await?;
-            let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
-            match guard.try_io(|s| s.get_ref().recv_from(&mut buf)) {
-                Ok(Ok((n, from))) => {
-                    // SAFETY: recv_from initialised the first n bytes.
-                    let data: Vec<u8> = buf[..n]
-                        .iter()
-                        .map(|b| unsafe { b.assume_init() })
-                        .collect();
-                    if from.as_socket_ipv6().map(|a| *a.ip()) != Some(*self.target.ip()) {
-                        continue;
-                    }
-                    if let Some(seq) = parse_reply(&data, self.ident) {
-                        return Ok(Reply { seq });
-                    }
-                }
-                Ok(Err(e)) => return Err(e),
+            let d = match guard
+                .try_io(|s| super::stream_socket::recvmsg(s.get_ref().as_raw_fd(), &mut buf))
+            {
+                Ok(r) => r?,
                 Err(_would_block) => continue,
+            };
+            if d.from.ip() != self.target.ip() {
+                continue;
+            }
+            let data = &buf[..d.len.min(buf.len())];
+            if let Some(seq) = parse_reply(data, self.ident) {
+                let rtt = data
+                    .get(8..16)
+                    .and_then(|b| d.rx_ns.checked_sub(u64::from_be_bytes(b.try_into().ok()?)))
+                    .filter(|ns| *ns < 60_000_000_000)
+                    .map(std::time::Duration::from_nanos);
+                return Ok(Reply { seq, rtt });
             }
         }
     }
@@ -145,5 +152,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.seq, 1);
+        assert!(
+            r.rtt.is_some_and(|d| d < std::time::Duration::from_secs(1)),
+            "kernel-time RTT"
+        );
     }
 }

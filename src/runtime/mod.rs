@@ -5,6 +5,7 @@ mod bmp;
 mod conn;
 mod control;
 mod fib_task;
+mod heard;
 mod icmp;
 mod lo;
 mod metrics;
@@ -15,6 +16,7 @@ mod probe;
 mod reload;
 mod rib_task;
 mod services;
+mod stream_socket;
 pub mod transport;
 mod tunnels;
 

@@ -74,6 +74,9 @@ pub enum PeerCmd {
         graceful: bool,
         done: oneshot::Sender<()>,
     },
+    /// Where to mark "heard from the neighbor" (its prober's liveness): every
+    /// BGP message received marks it. `None`: no prober any more.
+    Heard(Option<super::heard::Heard>),
 }
 
 /// What operators see of a neighbor (`show neighbors`).
@@ -193,6 +196,7 @@ pub fn spawn(
         epoch: 0,
         generation: 0,
         graceful: None,
+        heard: None,
     };
     tokio::spawn(task.run(rx, conn_rx));
     PeerHandle {
@@ -227,6 +231,8 @@ struct PeerTask {
     generation: u64,
     /// Graceful restart negotiated on the current session (RFC 4724).
     graceful: Option<crate::wire::open::GracefulRestart>,
+    /// The link's prober: every message received is heard from the neighbor.
+    heard: Option<super::heard::Heard>,
 }
 
 fn slot(dir: Direction) -> usize {
@@ -299,6 +305,7 @@ impl PeerTask {
 
     fn on_cmd(&mut self, cmd: PeerCmd) {
         match cmd {
+            PeerCmd::Heard(h) => self.heard = h,
             PeerCmd::Inbound(stream) => {
                 let remote = stream.peer_addr().ok();
                 if !self.session.accepts(Direction::Inbound) {
@@ -536,8 +543,12 @@ impl PeerTask {
                 if !self.current(dir, generation) {
                     return;
                 }
+                let now = Instant::now();
+                if let Some(h) = &self.heard {
+                    h.mark(now);
+                }
                 let event = self.decode(dir, frame);
-                let actions = self.session.handle(event, Instant::now());
+                let actions = self.session.handle(event, now);
                 self.execute(actions);
             }
             ConnEvent::BadFrame {

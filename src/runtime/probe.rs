@@ -1,17 +1,25 @@
-//! One prober per link with `cost = "auto"`: ICMPv6 echo to the neighbor's
-//! link-local address every interval, samples into the sans-IO estimator
-//! ([`crate::cost`]), and what it decides straight into the routing task (new
-//! link cost) or the session (link down / up). No config rewrite, no reload.
+//! One prober per link with an interface and an IPv6 neighbor address. With
+//! `cost = "auto"` it measures: the stream to a kittbgpd neighbor (UDP,
+//! kernel timestamps, [`crate::probe`]) or ICMPv6 echo to others, chosen per
+//! `[cost] probe`; samples into the sans-IO estimator ([`crate::cost`]), and
+//! what it decides straight into the routing task (new link cost) or the
+//! session (link down / up). Anything else heard from the neighbor (BGP
+//! messages, WireGuard activity, later BFD: [`Heard`]) is liveness too.
+//! With a static cost it only answers the neighbor's stream (one packet per
+//! packet received), so every kittbgpd node serves its neighbors' measurements.
 
+use super::heard::Heard;
 use super::icmp::Pinger;
 use super::peer::{PeerCmd, PeerId};
 use super::rib_task::RibMsg;
+use super::stream_socket::{realtime_ns, StreamSocket};
 use crate::cost::{CostEvent, CostParams, Estimator};
+use crate::probe::{packet::FLAG_ANSWER, Mode, ModeSelect, Packet, Stream, STREAM_SEQ_BASE};
 use crate::session::HoldReason;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub struct Probe {
     pub peer: PeerId,
@@ -19,6 +27,8 @@ pub struct Probe {
     pub interface: String,
     pub address: Ipv6Addr,
     pub params: CostParams,
+    /// `cost = "auto"`: measure; else only answer the neighbor's stream.
+    pub measure: bool,
 }
 
 /// What `show links` shows of one link.
@@ -26,9 +36,11 @@ pub type LinkView = serde_json::Value;
 
 /// A running prober: stops (its task aborted) when dropped.
 pub struct Handle {
-    /// Where it pings: a change of either is a new prober.
-    pub target: (String, Ipv6Addr),
+    /// Where it probes and whether it measures: a change of any is a new prober.
+    pub target: (String, Ipv6Addr, bool),
     pub view: watch::Receiver<LinkView>,
+    /// Marks "heard from the neighbor" for this prober (see [`Heard`]).
+    pub heard: Heard,
     params: watch::Sender<CostParams>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -58,13 +70,137 @@ pub fn spawn(
     let (tx, rx) =
         watch::channel(serde_json::json!({ "name": probe.name, "interface": probe.interface }));
     let (params_tx, params_rx) = watch::channel(probe.params.clone());
-    let target = (probe.interface.clone(), probe.address);
-    let task = tokio::spawn(run(probe, peer, rib, tx, params_rx));
+    let (heard, heard_rx) = Heard::channel(probe.params.interval / 4, Instant::now());
+    let target = (probe.interface.clone(), probe.address, probe.measure);
+    let task = tokio::spawn(run(probe, peer, rib, tx, params_rx, heard_rx));
     Handle {
         target,
         view: rx,
+        heard,
         params: params_tx,
         task,
+    }
+}
+
+/// A stream id: random per prober (a restart must not continue the old stream).
+fn random_id() -> u32 {
+    let mut b = [0u8; 4];
+    // SAFETY: b is valid for 4 bytes.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n == 4 {
+        u32::from_ne_bytes(b)
+    } else {
+        (realtime_ns() as u32) ^ std::process::id()
+    }
+}
+
+/// The prober's sockets and counters beside the estimator.
+struct Link {
+    name: String,
+    interface: String,
+    address: Ipv6Addr,
+    port: u16,
+    stream: Stream,
+    select: ModeSelect,
+    socket: Option<StreamSocket>,
+    pinger: Option<Pinger>,
+    ident: u16,
+    icmp_seq: u16,
+    icmp_sent: u64,
+    icmp_received: u64,
+    /// Datagrams on the stream port that are not the neighbor's stream packets.
+    foreign: u64,
+    malformed: u64,
+    /// Datagrams the kernel gave no receive timestamp (stamped when read instead).
+    late_stamps: u64,
+    last_stream_rtt: Option<Duration>,
+}
+
+impl Link {
+    /// The stream socket, (re)opened if needed (the tunnel may not exist yet).
+    fn socket(&mut self) -> Option<&StreamSocket> {
+        if self.socket.is_none() {
+            match StreamSocket::new(&self.interface, self.address, self.port) {
+                Ok(s) => self.socket = Some(s),
+                Err(e) => debug!(link = %self.name, "stream socket: {e}"),
+            }
+        }
+        self.socket.as_ref()
+    }
+
+    /// Sends a stream packet now; its seq, whether or not it left.
+    fn send_stream(&mut self, answer: bool) -> u32 {
+        self.socket();
+        let p = self.stream.send(realtime_ns(), answer);
+        if let Some(s) = &self.socket {
+            if let Err(e) = s.send(&p.encode()) {
+                debug!(link = %self.name, "stream packet not sent: {e}");
+                self.socket = None;
+            }
+        }
+        p.seq
+    }
+
+    fn send_icmp(&mut self) -> u16 {
+        if self.pinger.is_none() {
+            match Pinger::new(&self.interface, self.address, self.ident) {
+                Ok(p) => self.pinger = Some(p),
+                Err(e) => debug!(link = %self.name, "probe socket: {e}"),
+            }
+        }
+        self.icmp_seq = self.icmp_seq.wrapping_add(1);
+        self.icmp_sent += 1;
+        if let Some(p) = &self.pinger {
+            if let Err(e) = p.send(self.icmp_seq) {
+                debug!(link = %self.name, "probe not sent: {e}");
+                self.pinger = None;
+            }
+        }
+        self.icmp_seq
+    }
+
+    fn view(&self) -> serde_json::Value {
+        let s = self.stream.stats();
+        serde_json::json!({
+            "probe": self.select.mode(),
+            "probe_setting": self.select.setting(),
+            "stream": {
+                "port": self.port,
+                "sent": s.sent,
+                "received": s.received,
+                "rtt_samples": s.rtt_samples,
+                "last_rtt_ms": self.last_stream_rtt.map(|d| d.as_secs_f64() * 1e3),
+                "lost_to_neighbor": s.tx_lost,
+                "delivered_to_neighbor": s.tx_delivered,
+                "lost_from_neighbor": s.rx_lost,
+                "duplicates": s.duplicates,
+                "too_old": s.too_old,
+                "bad_echoes": s.bad_echoes,
+                "malformed": self.malformed,
+                "late_stamps": self.late_stamps,
+                "foreign": self.foreign,
+                "neighbor_restarts": s.peer_streams.saturating_sub(1),
+            },
+            "icmp": { "sent": self.icmp_sent, "received": self.icmp_received },
+        })
+    }
+}
+
+/// A stream datagram, read from the socket if there is one.
+async fn recv_stream(
+    socket: Option<&StreamSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<super::stream_socket::Datagram> {
+    match socket {
+        Some(s) => s.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_icmp(pinger: Option<&Pinger>) -> std::io::Result<super::icmp::Reply> {
+    match pinger {
+        Some(p) => p.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -74,62 +210,114 @@ async fn run(
     rib: mpsc::Sender<RibMsg>,
     view: watch::Sender<LinkView>,
     mut params: watch::Receiver<CostParams>,
+    mut heard: watch::Receiver<Instant>,
 ) {
     let mut est = Estimator::new(probe.params.clone(), Instant::now());
-    // Identifier: tells our replies from other pingers' on the same host.
-    let ident = (std::process::id() as u16) ^ ((probe.peer as u16) << 8);
-    let mut pinger: Option<Pinger> = None;
-    let mut seq: u16 = 0;
+    let mut link = Link {
+        name: probe.name.clone(),
+        interface: probe.interface.clone(),
+        address: probe.address,
+        port: probe.params.probe_port,
+        stream: Stream::new(random_id(), probe.params.interval),
+        select: ModeSelect::new(probe.params.probe),
+        socket: None,
+        pinger: None,
+        // Identifier: tells our replies from other pingers' on the same host.
+        ident: (std::process::id() as u16) ^ ((probe.peer as u16) << 8),
+        icmp_seq: 0,
+        icmp_sent: 0,
+        icmp_received: 0,
+        foreign: 0,
+        malformed: 0,
+        late_stamps: 0,
+        last_stream_rtt: None,
+    };
+    let measure = probe.measure;
     let mut cost_changes: u64 = 0;
     let mut last_wake = Instant::now() - Duration::from_secs(1);
+    let mut buf = [0u8; 128];
+    // An answering prober retries its socket every second; a measuring one on its schedule.
+    let mut retry_at = Instant::now();
     loop {
-        let reply = async {
-            match &pinger {
-                Some(p) => p.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         // The estimator says when the next probe is due and when a probe
         // times out or a held change matures; the first probe goes out at once.
         // (At most one wake per 10 ms whatever it says: a safety net against spinning.)
-        let deadline = est
-            .poll_timeout()
-            .unwrap_or_else(Instant::now)
-            .max(last_wake + Duration::from_millis(10));
+        let deadline = if measure {
+            est.poll_timeout().unwrap_or_else(Instant::now)
+        } else {
+            retry_at
+        }
+        .max(last_wake + Duration::from_millis(10));
         tokio::select! {
             () = tokio::time::sleep_until(deadline.into()) => {
                 let now = Instant::now();
                 last_wake = now;
-                if est.next_probe_at().is_none_or(|t| t <= now) {
-                    if pinger.is_none() {
-                        // The tunnel may not exist yet, or came back: (re)open the socket.
-                        match Pinger::new(&probe.interface, probe.address, ident) {
-                            Ok(p) => pinger = Some(p),
-                            Err(e) => tracing::debug!(link = %probe.name, "probe socket: {e}"),
-                        }
-                    }
-                    seq = seq.wrapping_add(1);
-                    if let Some(p) = &pinger {
-                        if let Err(e) = p.send(seq) {
-                            tracing::debug!(link = %probe.name, "probe not sent: {e}");
-                            pinger = None;
-                        }
-                    }
+                if !measure {
+                    link.socket();
+                    retry_at = now + Duration::from_secs(1);
+                } else if est.next_probe_at().is_none_or(|t| t <= now) {
+                    let due = link.select.on_due();
                     // A probe that could not be sent counts as sent and lost.
-                    est.on_probe_sent(seq, now);
+                    if due.probe == Mode::Stream || due.hello {
+                        let seq = link.send_stream(false);
+                        if due.probe == Mode::Stream {
+                            est.on_probe_sent(STREAM_SEQ_BASE + u64::from(seq), now);
+                        }
+                    }
+                    if due.probe == Mode::Icmp {
+                        let seq = link.send_icmp();
+                        est.on_probe_sent(seq, now);
+                    }
                 }
-                est.on_tick(now);
+                if measure {
+                    est.on_tick(now);
+                }
             }
             Ok(()) = params.changed() => {
                 let p = params.borrow_and_update().clone();
                 info!(link = %probe.name, "[cost] reloaded: new parameters");
+                if p.probe_port != link.port {
+                    link.port = p.probe_port;
+                    link.socket = None;
+                    link.socket();
+                }
+                link.select.set_setting(p.probe);
+                link.stream.set_interval(p.interval);
                 est.set_params(p, Instant::now());
             }
-            r = reply => match r {
-                Ok(r) => est.on_reply(r.seq, Instant::now()),
+            Ok(()) = heard.changed(), if measure => {
+                let t = *heard.borrow_and_update();
+                est.on_heard(t.min(Instant::now()));
+            }
+            r = recv_icmp(link.pinger.as_ref()) => match r {
+                Ok(r) => {
+                    link.icmp_received += 1;
+                    match r.rtt {
+                        Some(rtt) => est.on_answer(r.seq, Some(rtt), Instant::now()),
+                        None => est.on_reply(r.seq, Instant::now()),
+                    }
+                }
                 Err(e) => {
                     warn!(link = %probe.name, "probe socket failed: {e}");
-                    pinger = None;
+                    link.pinger = None;
+                }
+            },
+            r = recv_stream(link.socket.as_ref(), &mut buf) => match r {
+                Ok(d) => {
+                    let now = Instant::now();
+                    link.late_stamps += u64::from(d.late_stamp);
+                    if *d.from.ip() != probe.address {
+                        link.foreign += 1;
+                    } else {
+                        match Packet::decode(&buf[..d.len.min(buf.len())]) {
+                            Err(_) => link.malformed += 1,
+                            Ok(p) => on_stream_packet(&mut link, &mut est, &p, d.rx_ns, now, measure),
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(link = %probe.name, "stream socket failed: {e}");
+                    link.socket = None;
                 }
             },
         }
@@ -167,12 +355,56 @@ async fn run(
                 }
             }
         }
-        let mut v = serde_json::to_value(est.snapshot()).unwrap_or_default();
+        let mut v = if measure {
+            serde_json::to_value(est.snapshot()).unwrap_or_default()
+        } else {
+            // A static cost: no state of the estimator's (`show links` takes the tunnel's).
+            serde_json::json!({})
+        };
         if let Some(o) = v.as_object_mut() {
             o.insert("name".into(), probe.name.clone().into());
             o.insert("interface".into(), probe.interface.clone().into());
-            o.insert("cost_changes".into(), cost_changes.into());
+            if measure {
+                o.insert("cost_changes".into(), cost_changes.into());
+            }
+            if let Some(l) = link.view().as_object() {
+                o.extend(l.clone());
+            }
+            if !measure {
+                o.insert("probe".into(), "answer".into());
+            }
         }
         view.send_replace(v);
+    }
+}
+
+/// A stream packet from the neighbor: answers of ours into the estimator
+/// (kernel-time RTTs), liveness, and an answer of our own if we do not stream.
+fn on_stream_packet(
+    link: &mut Link,
+    est: &mut Estimator,
+    p: &Packet,
+    rx_ns: u64,
+    now: Instant,
+    measure: bool,
+) {
+    let crate::probe::Received::Fresh { answers } = link.stream.receive(p, rx_ns) else {
+        return;
+    };
+    // Not streaming on our own timer: answer this packet (never an answer, so
+    // two answering ends never ping-pong).
+    if p.flags & FLAG_ANSWER == 0 && (!measure || link.select.mode() != Mode::Stream) {
+        link.send_stream(true);
+    }
+    if !measure {
+        return;
+    }
+    link.select.on_stream_packet();
+    est.on_heard(now);
+    for a in answers {
+        if let Some(rtt) = a.rtt {
+            link.last_stream_rtt = Some(rtt);
+        }
+        est.on_answer(STREAM_SEQ_BASE + u64::from(a.seq), a.rtt, now);
     }
 }

@@ -243,8 +243,9 @@ impl Running {
         let mut want = BTreeMap::new();
         for (id, n) in &live {
             match (n.cost_auto, &n.interface, n.address) {
-                (true, Some(ifname), std::net::IpAddr::V6(addr)) => {
-                    want.insert(*id, (ifname.clone(), addr));
+                // Measured, or (a static cost) answering the neighbor's stream.
+                (measure, Some(ifname), std::net::IpAddr::V6(addr)) => {
+                    want.insert(*id, (ifname.clone(), addr, measure));
                 }
                 (true, _, _) => {
                     warn!(peer = %n.name, "cost = \"auto\" needs an interface and an IPv6 neighbor address; no probing")
@@ -259,8 +260,9 @@ impl Running {
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
-            drop(self.probes.remove(&id));
-            if !want.contains_key(&id) {
+            let was_measuring = self.probes.remove(&id).is_some_and(|h| h.target.2);
+            let _ = self.peers[id].tx.send(PeerCmd::Heard(None));
+            if was_measuring && !want.get(&id).is_some_and(|w| w.2) {
                 // No prober any more: it no longer holds the session down.
                 let _ = self.peers[id].tx.send(PeerCmd::Link {
                     up: true,
@@ -268,9 +270,18 @@ impl Running {
                 });
             }
         }
-        for (id, (interface, address)) in want {
+        for (id, (interface, address, measure)) in want {
+            // `[cost]`, with the neighbor's own `probe` if it has one.
+            let mut params = self.config.cost.clone();
+            if let Some(p) = live
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, n)| n.probe)
+            {
+                params.probe = p;
+            }
             match self.probes.get(&id) {
-                Some(h) => h.set_params(&self.config.cost),
+                Some(h) => h.set_params(&params),
                 None => {
                     let name = live
                         .iter()
@@ -281,9 +292,12 @@ impl Running {
                         name: name.unwrap_or_default(),
                         interface,
                         address,
-                        params: self.config.cost.clone(),
+                        params,
+                        measure,
                     };
                     let h = probe::spawn(p, self.peers[id].tx.clone(), self.rib.clone());
+                    let heard = measure.then(|| h.heard.clone());
+                    let _ = self.peers[id].tx.send(PeerCmd::Heard(heard));
                     self.probes.insert(id, h);
                 }
             }
@@ -298,6 +312,14 @@ impl Running {
                 .map(|(n, t)| (n.name.clone(), t.clone()))
                 .collect();
             let _ = tx.send(TunnelMsg::Peers(by_name));
+            let heard = live
+                .iter()
+                .filter_map(|(id, n)| {
+                    let h = self.probes.get(id).filter(|h| h.target.2)?;
+                    Some((n.name.clone(), h.heard.clone()))
+                })
+                .collect();
+            let _ = tx.send(TunnelMsg::Heard(heard));
         }
         let _ = self.watch.send(WatchCmd::Neighbors(with_tx));
     }

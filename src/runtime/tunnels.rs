@@ -9,6 +9,7 @@
 //! `[wireguard] state_file`; at start a name in it that the config no longer
 //! names is deleted. No other interface is ever touched.
 
+use super::heard::Heard;
 use super::peer::PeerCmd;
 use crate::config::wireguard::{Tunnel, WgKey, Wireguard};
 use crate::config::OnStop;
@@ -41,6 +42,16 @@ pub enum TunnelMsg {
     },
     /// The live sessions by neighbor name (after start and every reload).
     Peers(BTreeMap<String, mpsc::UnboundedSender<PeerCmd>>),
+    /// The probers' liveness marks by neighbor name (after start and every
+    /// reload): a newer handshake or more bytes received is heard from it.
+    Heard(BTreeMap<String, Heard>),
+}
+
+/// A tunnel's counters at the last reading: what moved since is activity.
+#[derive(Clone, Copy)]
+struct Activity {
+    rx_bytes: u64,
+    read_at: Instant,
 }
 
 /// What `show tunnels` prints of one tunnel.
@@ -453,6 +464,8 @@ impl Tunnels {
         // Per interface: its liveness and since when it is watched.
         let mut live: BTreeMap<String, (Liveness, Instant)> = BTreeMap::new();
         let mut peers: BTreeMap<String, mpsc::UnboundedSender<PeerCmd>> = BTreeMap::new();
+        let mut heard: BTreeMap<String, Heard> = BTreeMap::new();
+        let mut activity: BTreeMap<String, Activity> = BTreeMap::new();
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut repair = tokio::time::interval(self.wg.reconcile_interval);
         stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -463,13 +476,16 @@ impl Tunnels {
                 _ = stats.tick() => {
                     let timeout = self.wg.handshake_timeout;
                     live.retain(|name, _| self.wg.tunnels.iter().any(|t| &t.interface == name));
+                    activity.retain(|name, _| self.wg.tunnels.iter().any(|t| &t.interface == name));
                     let mut all = Vec::new();
                     for t in &self.wg.tunnels {
                         let (l, since) = live
                             .entry(t.interface.clone())
                             .or_insert_with(|| (Liveness::new(timeout), Instant::now()));
                         let watched = since.elapsed();
-                        all.push(self.observe(t, l, watched, peers.get(&t.neighbor_name)).await);
+                        let v = self.observe(t, l, watched, peers.get(&t.neighbor_name)).await;
+                        mark_activity(&v, &mut activity, &t.interface, heard.get(&t.neighbor_name));
+                        all.push(v);
                     }
                     views.send_replace(all);
                 }
@@ -507,6 +523,7 @@ impl Tunnels {
                         }
                         peers = now;
                     }
+                    Some(TunnelMsg::Heard(now)) => heard = now,
                     stop => {
                         let done = match stop {
                             Some(TunnelMsg::Stop { done }) => Some(done),
@@ -584,6 +601,7 @@ impl Tunnels {
             "local_address": t.local_address,
             "peer_address": t.peer_address,
             "latest_handshake_age_s": age.map(|a| a.as_secs()),
+            "latest_handshake_age_ms": age.map(|a| a.as_millis() as u64),
             "rx_bytes": peer.as_ref().map(|p| p.stats.rx_bytes),
             "tx_bytes": peer.as_ref().map(|p| p.stats.tx_bytes),
             "interface_up": interface_up,
@@ -607,6 +625,36 @@ impl Tunnels {
         }
         self.owned.clear();
         let _ = write_owned(&self.wg.state_file, &self.owned);
+    }
+}
+
+/// WireGuard activity is liveness ([`Heard`]): a handshake at its time, bytes
+/// received since the last reading at that reading's time (they came after it;
+/// when exactly is unknown, so the earliest bound: never later than the truth).
+fn mark_activity(
+    view: &TunnelView,
+    activity: &mut BTreeMap<String, Activity>,
+    interface: &str,
+    heard: Option<&Heard>,
+) {
+    let now = Instant::now();
+    let Some(rx_bytes) = view.get("rx_bytes").and_then(|v| v.as_u64()) else {
+        return;
+    };
+    let prev = activity.insert(
+        interface.to_string(),
+        Activity {
+            rx_bytes,
+            read_at: now,
+        },
+    );
+    let Some(heard) = heard else { return };
+    if prev.is_some_and(|p| rx_bytes > p.rx_bytes) {
+        heard.mark(prev.map_or(now, |p| p.read_at));
+    }
+    let age = view.get("latest_handshake_age_ms").and_then(|v| v.as_u64());
+    if let Some(t) = age.and_then(|ms| now.checked_sub(Duration::from_millis(ms))) {
+        heard.mark(t);
     }
 }
 
@@ -703,6 +751,33 @@ fn write_owned(path: &Path, owned: &BTreeSet<String>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes received since the last reading are heard at that reading's time;
+    /// a handshake at its own time; nothing moved, nothing heard.
+    #[test]
+    fn wireguard_activity_is_heard_never_later_than_it_happened() {
+        let t0 = Instant::now() - Duration::from_secs(60);
+        let (heard, mut rx) = Heard::channel(Duration::ZERO, t0);
+        let mut activity = BTreeMap::new();
+        let view = |rx_bytes: u64| serde_json::json!({ "rx_bytes": rx_bytes });
+        mark_activity(&view(100), &mut activity, "wg1", Some(&heard));
+        assert!(!rx.has_changed().unwrap(), "a first reading says nothing");
+        let first = activity["wg1"].read_at;
+        mark_activity(&view(100), &mut activity, "wg1", Some(&heard));
+        assert!(!rx.has_changed().unwrap(), "no bytes, no activity");
+        let second = activity["wg1"].read_at;
+        mark_activity(&view(180), &mut activity, "wg1", Some(&heard));
+        assert_eq!(*rx.borrow_and_update(), second, "at the previous reading");
+        assert!(first <= second);
+        // (a fresh channel: a mark older than the last one never moves it back)
+        let (heard, mut rx) = Heard::channel(Duration::ZERO, t0);
+        let v = serde_json::json!({ "rx_bytes": 180, "latest_handshake_age_ms": 1500 });
+        let before = Instant::now();
+        mark_activity(&v, &mut activity, "wg1", Some(&heard));
+        let at = *rx.borrow_and_update();
+        assert!(at <= before - Duration::from_millis(1500) + Duration::from_millis(100));
+        assert!(at >= before - Duration::from_millis(1600));
+    }
 
     #[test]
     fn owned_names_round_trip_through_the_state_file() {
