@@ -210,10 +210,15 @@ impl Session {
     pub fn on_timeout(&mut self, now: Instant) {
         if self.detect_at.is_some_and(|t| t <= now) {
             self.detect_at = None;
-            // §6.8.1: bfd.RemoteDiscr is reset when the Detection Time expires.
+            // §6.8.1: bfd.RemoteDiscr is reset when the Detection Time
+            // expires; what the neighbor said is forgotten with it (as BIRD does).
             self.remote_discr = 0;
             self.remote_state = State::Down;
+            self.poll = Poll::Idle;
             self.set_state(State::Down, Diag::DETECTION_TIME_EXPIRED, false, now);
+            self.remote_min_rx = Duration::from_micros(1);
+            self.remote_desired_tx = Duration::ZERO;
+            self.remote_mult = 0;
         }
     }
 
@@ -373,7 +378,7 @@ impl Session {
 
     /// Bring the advertised intervals to the state: `idle_tx` while not Up
     /// (§6.8.3 slow start), the configured ones once Up. A change starts a
-    /// Poll Sequence; while Up, a slower TX or a faster RX take effect
+    /// Poll Sequence (once the neighbor is known); while Up, a slower TX or a faster RX take effect
     /// for timing only at its Final (§6.8.3).
     fn update_intervals(&mut self, now: Instant) {
         let tx = if self.state == State::Up {
@@ -394,8 +399,10 @@ impl Session {
         if !(up && rx < self.rx_in_use) {
             self.rx_in_use = rx;
         }
-        self.poll = match self.poll {
-            Poll::Idle => Poll::Active,
+        // No neighbor known yet: nobody to poll (BIRD does the same).
+        self.poll = match (self.poll, self.remote_discr) {
+            (Poll::Idle, 0) => Poll::Idle,
+            (Poll::Idle, _) => Poll::Active,
             _ => Poll::ActiveAgain,
         };
         self.reschedule(now);

@@ -205,6 +205,17 @@ fn silence_for_the_detection_time_is_down_with_diag_1_at_that_instant() {
         0,
         "§6.8.1: reset on expiry"
     );
+    let (_, _, told) = p
+        .sent
+        .iter()
+        .find(|(t, w, _)| *w == 'a' && *t >= at)
+        .unwrap();
+    assert_eq!(
+        (told.state, told.diag),
+        (State::Down, Diag::DETECTION_TIME_EXPIRED)
+    );
+    assert_eq!(told.desired_min_tx_us, 1_000_000, "back to the slow rate");
+    assert!(!told.poll, "no poll to a neighbor no longer known");
     // The path heals: both come up again.
     p.b_to_a = true;
     p.run(3000 * MS);

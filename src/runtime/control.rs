@@ -31,6 +31,8 @@ impl Control {
 pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
+    /// Each BFD session (`show bfd`).
+    pub bfd: Vec<watch::Receiver<super::bfd::BfdView>>,
     /// Tunnels built from `[wireguard]`: endpoint, handshake age, counters, link state.
     pub tunnels: Option<watch::Receiver<Vec<serde_json::Value>>>,
     /// Each peer task, in neighbor order (for enable / disable).
@@ -203,6 +205,13 @@ pub(super) async fn answer(
             }
         },
         Request::Links => links_with_tunnels(views),
+        Request::Bfd => json(serde_json::to_value(
+            views
+                .bfd
+                .iter()
+                .map(|b| b.borrow().clone())
+                .collect::<Vec<_>>(),
+        )),
         Request::Config => json(serde_json::to_value(&views.config)),
         Request::Reload { dry_run } => {
             let sent = ask_task(&views.reload, |reply| super::reload::ReloadReq {
