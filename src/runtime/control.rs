@@ -173,6 +173,7 @@ pub(super) async fn answer(
                     if let (Some(obj), Some(c)) = (v.as_object_mut(), counts.get(i)) {
                         obj.insert("routes".into(), json(serde_json::to_value(c)));
                     }
+                    bfd_of(views, &mut v);
                     v
                 })
                 .collect();
@@ -321,6 +322,31 @@ fn annotate(routes: &mut [crate::ctl::RouteView], kernel: &[KernelView]) {
             },
         });
     }
+}
+
+/// A neighbor with BFD: its session's state and why it last went down, under
+/// "bfd" (what `show neighbors` says of a session BFD holds down).
+fn bfd_of(views: &Views, neighbor: &mut serde_json::Value) {
+    let Some(obj) = neighbor.as_object_mut() else {
+        return;
+    };
+    let name = obj.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+    let Some(b) = views
+        .bfd
+        .iter()
+        .map(|b| b.borrow().clone())
+        .find(|b| b.name == name)
+    else {
+        return;
+    };
+    let s = b.session.as_ref();
+    obj.insert(
+        "bfd".into(),
+        serde_json::json!({
+            "state": s.map(|s| s.state),
+            "last_down": s.and_then(|s| s.last_down.clone()),
+        }),
+    );
 }
 
 /// Measured links, each with its tunnel's view under "tunnel" (same interface);
