@@ -144,12 +144,21 @@ async fn run(
                 }
             }
         }
+        let mut send_error = None;
         while let Some(p) = session.poll_transmit(now) {
             if let Some(s) = &sockets {
                 if let Err(e) = s.send(&p) {
                     debug!(peer = %bfd.name, "BFD packet not sent: {e}");
+                    send_error = Some(e);
                 }
             }
+        }
+        if let Some(e) = send_error {
+            // The interface went down or was made anew (the sockets are bound
+            // to the old one): open them again in a second.
+            socket_error = Some(e.to_string());
+            sockets = None;
+            reopen_at = now + Duration::from_secs(1);
         }
         while let Some(event) = session.poll_event() {
             report(&bfd.name, &peer, event);
