@@ -25,6 +25,8 @@
 #   e  node 3 reloaded without `bfd`: its BFD sessions stop with AdminDown; node 1's BFD session to
 #      node 3 goes down (diag 3) but both BGP ends stay Established for KB_STABLE_S (3 s): AdminDown
 #      is not a failure (RFC 5882 §3.2); node 3 reloaded with `bfd` again: BFD Up on both ends
+#   f  node 1's wg2 set down (its address goes with it) and up again: BFD comes back Up on both
+#      ends (the BFD sockets are opened again) and BGP Established, within KB_RETURN_S
 #   z  every daemon still running
 # Environment: KB_BFD_BOUND_MS (1000), KB_RETURN_S (20), KB_STABLE_S (3), KB_CONVERGE_S (30), KB_BFD_INTERVAL_MS,
 # KB_BFD_MULT (lib.sh), KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
@@ -224,6 +226,17 @@ kb_conf 3 --bfd
 kb_ctl 3 reload >/dev/null
 if wait_for all_up "$RETURN_S" 0.05; then pass "e node 3 reloaded with bfd again: every BFD session Up ($WAITED_MS ms)"
 else fail "e node 3 reloaded with bfd again: every BFD session Up within $RETURN_S s"; fi
+
+# f: the tunnel interface down and up under the BFD task
+lab_link_down 1 2
+if wait_for '[[ -n $(kb_held_down 1 wg2) ]] && ! bird_established 2 wg1' 5 0.05; then
+    pass "f node 1's wg2 down: its session held ($(kb_held_down 1 wg2)), BIRD's down ($WAITED_MS ms)"
+else
+    fail "f node 1's wg2 down: its session held, BIRD's down (got '$(kb_held_down 1 wg2)', $(bird_proto_line 2 wg1))"
+fi
+lab_link_up 1 2
+if wait_for all_up "$RETURN_S" 0.05; then pass "f wg2 up again: every BFD session Up, every BGP session Established ($WAITED_MS ms)"
+else fail "f wg2 up again: every BFD session Up, every BGP session Established within $RETURN_S s"; fi
 
 for n in kittbgpd-1 kittbgpd-3 bird-2; do
     if lab_pid "$n" >/dev/null; then pass "z $n still running"; else fail "z $n still running"; fi
