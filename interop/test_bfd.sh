@@ -13,7 +13,7 @@
 # multiplier 3 on both daemons (detection time 300 ms); BGP hold time 240 s, so only BFD can
 # end a session within the bounds below.
 #   0  every BGP session Established (6 ends) and every BFD session Up (kittbgpd `show bfd`,
-#      BIRD `show bfd sessions`)
+#      BIRD `show bfd sessions`); node 1's /metrics has kittbgpd_bfd_up 1 for both its neighbors
 #   a  link 1-2 (kittbgpd - BIRD) blackholed: kittbgpd's session to BIRD is held down by BFD
 #      ("BFD session down" in `show neighbors`) and BIRD's session to node 1 leaves Established,
 #      each within KB_BFD_BOUND_MS (1000) of the blackhole (times printed); both BFD ends Down;
@@ -180,7 +180,7 @@ lab_up 3 ring --relay
 lab_bird_conf 2 --bfd
 lab_bird_start 2
 for i in 1 3; do
-    kb_conf "$i" --bfd
+    kb_conf "$i" --bfd --metrics
     kb_start "$i" "$TMPD/kittbgpd"
 done
 
@@ -190,6 +190,12 @@ if wait_for all_up "$CONVERGE_S" 0.1; then
 else
     fail "0 every BGP session Established and every BFD session Up within $CONVERGE_S s"
     exit 1
+fi
+m=$(kb_metrics 1 2>/dev/null || true)
+if grep -q '^kittbgpd_bfd_up{neighbor="wg2"} 1' <<< "$m" && grep -q '^kittbgpd_bfd_up{neighbor="wg3"} 1' <<< "$m"; then
+    pass "0 node 1's /metrics: kittbgpd_bfd_up 1 for wg2 and wg3"
+else
+    fail "0 node 1's /metrics: kittbgpd_bfd_up 1 for wg2 and wg3 (got: $(grep bfd_up <<< "$m" | tr '\n' ' '))"
 fi
 kb_show 1 bfd | sed 's/^/     /'
 birdc_n 2 show bfd sessions | sed 's/^/     /'
