@@ -314,3 +314,58 @@ fn no_periodic_packets_while_the_neighbor_asks_for_none() {
     assert!(s.poll_transmit(now + 5000 * MS).is_none());
     assert_eq!(s.poll_timeout(), Some(now + 3000 * MS), "detection only");
 }
+
+#[test]
+fn a_faster_rx_counts_for_detection_only_after_the_final() {
+    let now = Instant::now();
+    let fast = BfdParams {
+        interval: 50 * MS,
+        min_rx: Some(100 * MS),
+        ..BfdParams::default()
+    };
+    let mut p = Pair {
+        a: Session::new(cfg(11, fast.clone()), now),
+        b: Session::new(cfg(22, fast), now),
+        ..Pair::new()
+    };
+    p.run(1000 * MS);
+    let s = p.a.snapshot(p.now);
+    assert_eq!((s.tx_ms, s.rx_ms, s.detect_ms), (100.0, 100.0, 300.0));
+    p.a_to_b = false;
+    let faster = BfdParams {
+        interval: 50 * MS,
+        ..BfdParams::default()
+    };
+    p.a.set_params(faster, p.now);
+    p.run(100 * MS);
+    let (_, _, polled) = p.sent.iter().rev().find(|(_, w, _)| *w == 'a').unwrap();
+    assert_eq!((polled.poll, polled.required_min_rx_us), (true, 50_000));
+    assert_eq!(
+        p.a.snapshot(p.now).detect_ms,
+        300.0,
+        "§6.8.3: the old RX counts until the Final"
+    );
+    p.a_to_b = true;
+    p.run(200 * MS);
+    let s = p.a.snapshot(p.now);
+    assert!(!s.poll);
+    assert_eq!((s.rx_ms, s.detect_ms), (50.0, 150.0));
+    assert_eq!(p.b.snapshot(p.now).tx_ms, 50.0, "b sends faster at once");
+}
+
+#[test]
+fn admin_down_while_init_goes_down_without_an_event() {
+    let now = Instant::now();
+    let mut s = Session::new(cfg(5, BfdParams::default()), now);
+    let mut pkt = Session::new(cfg(9, BfdParams::default()), now)
+        .poll_transmit(now)
+        .unwrap();
+    s.on_packet(&pkt, now).unwrap();
+    assert_eq!(s.state(), State::Init);
+    pkt.state = State::AdminDown;
+    pkt.your_discr = 5;
+    s.on_packet(&pkt, now).unwrap();
+    assert_eq!(s.state(), State::Down);
+    assert_eq!(s.snapshot(now).diag, Diag::NEIGHBOR_SIGNALED_DOWN);
+    assert_eq!(s.poll_event(), None, "never Up: nothing for the client");
+}
