@@ -331,14 +331,10 @@ fn bfd_of(views: &Views, neighbor: &mut serde_json::Value) {
         return;
     };
     let name = obj.get("name").and_then(|n| n.as_str()).unwrap_or_default();
-    let Some(b) = views
-        .bfd
-        .iter()
-        .map(|b| b.borrow().clone())
-        .find(|b| b.name == name)
-    else {
+    let Some(rx) = views.bfd.iter().find(|b| b.borrow().name == name) else {
         return;
     };
+    let b = rx.borrow();
     let s = b.session.as_ref();
     obj.insert(
         "bfd".into(),
