@@ -604,9 +604,14 @@ lab_ping_ll() { ip netns exec "$(lab_ns "$1")" ping -6 -c1 -W1 -q "fe80::$2:$1%w
 #   --add-paths: ADD-PATH (RFC 7911) on the multihop sessions: "add paths tx" towards rr clients,
 #   "add paths on" (both) from a reflector to a non-client (another reflector), "add paths rx"
 #   on a client's.
+#   --bfd: BFD (RFC 5880/5881) with every link neighbor: "bfd on" in the BGP template and a
+#   "protocol bfd" on the tunnels with interval $KB_BFD_INTERVAL_MS ms, multiplier $KB_BFD_MULT
+#   (kb_conf --bfd writes the same timers for kittbgpd).
+KB_BFD_INTERVAL_MS=${KB_BFD_INTERVAL_MS:-100}
+KB_BFD_MULT=${KB_BFD_MULT:-3}
 lab_bird_conf() {
     local i=$1; shift
-    local hold="" ka="" leak=0 gr=0 d j cost mh=() mhgtsm=0 hops ov="" rrc=" " ap=0 client nh apx
+    local hold="" ka="" leak=0 gr=0 d j cost mh=() mhgtsm=0 hops ov="" rrc=" " ap=0 client nh apx bfd=0
     while (($#)); do
         case $1 in
             --hold) hold=$2; shift 2 ;;
@@ -620,6 +625,7 @@ lab_bird_conf() {
             --overlay) ov=$2; shift 2 ;;
             --rr-clients) rrc+="$2 "; shift 2 ;;
             --add-paths) ap=1; shift ;;
+            --bfd) bfd=1; shift ;;
             *) lab_die "lab_bird_conf: unknown option $1" ;;
         esac
     done
@@ -659,6 +665,10 @@ protocol kernel kernel6 {
   ipv6 { import none; export filter { if source = RTS_BGP then { krt_prefsrc = fd00:255::$i; accept; } reject; }; };
 }
 EOF
+        if ((bfd)); then
+            printf '\nprotocol bfd {\n  interface "wg*" { interval %s ms; multiplier %s; };\n}\n' \
+                "$KB_BFD_INTERVAL_MS" "$KB_BFD_MULT"
+        fi
         if ((leak)); then
             cat <<EOF
 
@@ -682,6 +692,7 @@ EOF
         [[ -z $hold ]] || echo "  hold time $hold;"
         [[ -z $ka ]] || echo "  keepalive time $ka;"
         ((gr == 0)) || echo "  graceful restart on;"
+        ((bfd == 0)) || echo "  bfd on;"
         [[ -z $KB_BIRD_DEBUG ]] || echo "  debug { $KB_BIRD_DEBUG };"
         echo "}"
         while read -r j; do
@@ -780,6 +791,11 @@ bird_established() { bird_proto_line "$1" "$2" | grep -q 'Established'; }
 bird_since_ms() { awk '{ split($5, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }' <<< "$1"; }
 # bird_since_same A B: two bird_since_ms values within 20 ms (the same session start)
 bird_since_same() { local d=$(( $1 - $2 )); (( d >= -20 && d <= 20 )); }
+# bird_bfd_state I ADDR: the state of node i's BFD session to ADDR (`show bfd sessions`:
+# Up, Down, Init, AdminDown; "-" if none)
+bird_bfd_state() {
+    birdc_n "$1" show bfd sessions 2>/dev/null | awk -v a="$2" '$1 == a { s = $3 } END { print (s == "" ? "-" : s) }'
+}
 
 # ------------------------------------------------------------------ kittbgpd
 
@@ -801,6 +817,8 @@ bird_since_same() { local d=$(( $1 - $2 )); (( d >= -20 && d <= 20 )); }
 # block (with J: only in mh<J>/mh<J>v6's), e.g. rr_client=false, add_paths='"both"'.
 # --overlay-set KEY=VALUE (repeatable; raw TOML): an [overlay] table with those keys, e.g.
 # ipv4='["10.77.0.0/16"]' from_lo=true.
+# --bfd: BFD with every link neighbor (`bfd = true` in [defaults]) and a [bfd] table with
+# lab_bird_conf --bfd's timers (KB_BFD_INTERVAL_MS, KB_BFD_MULT).
 # KB_UNPRIV=1 adds `control_group = "$KB_UNPRIV_GROUP"` (see kb_start).
 KB_METRICS_PORT=${KB_METRICS_PORT:-9179}
 KB_UNPRIV_USER=${KB_UNPRIV_USER:-nobody}
@@ -810,7 +828,7 @@ KB_KERNEL_DEFAULTS="enabled=true table=254 protocol=200 metric=32 on_stop=keep s
 kb_conf() {
     local i=$1; shift
     local hold=240 ka="" passive="" d j c tmpl="$KB_INTEROP_DIR/kittbgpd-node.toml.tmpl" nb=""
-    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0 mh="" ovtab="" mhset=()
+    local kernel=0 kv k passive_to=" " costtab="" metrics=0 gr=0 mh="" ovtab="" mhset=() bfd=0
     declare -A kset=()
     for kv in $KB_KERNEL_DEFAULTS; do kset[${kv%%=*}]=${kv#*=}; done
     while (($#)); do
@@ -822,6 +840,7 @@ kb_conf() {
             --kernel) kernel=1; shift ;;
             --metrics) metrics=1; shift ;;
             --gr) gr=1; shift ;;
+            --bfd) bfd=1; shift ;;
             --multihop|--multihop6)
                 [[ ${2:-} =~ ^([0-9]+)(:([0-9]+))?$ ]] || lab_die "kb_conf: $1 '${2:-}': want J[:HOPS]"
                 k=${BASH_REMATCH[1]}
@@ -873,8 +892,11 @@ kb_conf() {
             -e "s|@SOCK@|$d/kittbgpd.sock|g" -e "s/@HOLD@/$hold/g" -e "s/@PORT@/$KB_PORT/g" \
             -e "s/@ASN@/$KB_ASN/g" -e "s/@I@/$i/g" \
             -e "$([[ ${KB_UNPRIV:-0} == 1 ]] && echo "/^control_socket = /a control_group = \"$KB_UNPRIV_GROUP\"" || true)" \
-            -e "$( ((gr)) && echo '/^\[defaults\]/a graceful_restart = true' )"
+            -e "$( ((gr)) && echo '/^\[defaults\]/a graceful_restart = true' )" \
+            -e "$( ((bfd)) && echo '/^\[defaults\]/a bfd = true' )"
         ((metrics == 0)) || printf '\n[metrics]\nlisten = "127.0.0.1:%s"\n' "$KB_METRICS_PORT"
+        ((bfd == 0)) || printf '\n[bfd]\ninterval = %s\nmultiplier = %s\n' \
+            "$(awk -v m="$KB_BFD_INTERVAL_MS" 'BEGIN { print m / 1000 }')" "$KB_BFD_MULT"
         [[ -z $costtab ]] || printf '\n[%s]\n%s' "${KB_COST_TABLE:-cost}" "$costtab"
         if lab_kb_tunnels "$i"; then
             printf '\n[wireguard]\nprivate_key_file = "%s"\nbackend = "userspace"\nreconcile_interval = %s\n' \
@@ -956,6 +978,15 @@ for n in json.load(sys.stdin):
     if n.get("name") == sys.argv[1]:
         print(",".join(n.get("held_down") or [])); break
 ' "$2"
+}
+
+# kb_bfd_state I NAME [KEY]: the state (or KEY, e.g. remote_state) of node i's BFD session to
+# neighbor NAME (`show bfd --json`; states up, down, init, admin_down; "-" if none)
+kb_bfd_state() {
+    kb_show "$1" bfd --json 2>/dev/null | "$PYTHON" -c '
+import json, sys
+print(next((str(b.get(sys.argv[2], "-")) for b in json.load(sys.stdin) if b.get("name") == sys.argv[1]), "-"))
+' "$2" "${3:-state}"
 }
 
 # kb_kernel_state I PREFIX: the state of PREFIX in node i's `show kernel --json`

@@ -5,6 +5,7 @@
 //! [`ctl`] is the control protocol and its rendering.
 //! See ARCHITECTURE.md for the module map and the path of one UPDATE.
 
+pub mod bfd;
 pub mod bmp;
 pub mod config;
 pub mod cost;

@@ -160,6 +160,9 @@ enum Show {
     Links,
     /// Tunnels built from [wireguard]: endpoint, latest handshake, rx/tx bytes, link state.
     Tunnels,
+    /// BFD sessions (neighbors with bfd = true): state, remote state, discriminators,
+    /// negotiated intervals, detection time, last diagnostic, uptime, packets.
+    Bfd,
     /// Why a route won or lost: every candidate for PREFIX with its received MED,
     /// link cost and total, and the decision step that ruled each loser out.
     Explain {
@@ -481,6 +484,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         },
         Show::Links => Request::Links,
         Show::Tunnels => Request::Tunnels,
+        Show::Bfd => Request::Bfd,
         Show::Kernel => Request::Kernel,
         Show::Routes { best, filtered } => Request::Routes {
             all: !best && !filtered,
@@ -551,6 +555,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Explain { .. } => print!("{}", ctl::render_explain(&value)),
         Request::Links => print!("{}", ctl::render_links(&value)),
         Request::Tunnels => print!("{}", ctl::render_tunnels(&value)),
+        Request::Bfd => print!("{}", ctl::render_bfd(&value)),
         Request::Kernel => print!("{}", ctl::render_kernel(&value)),
         Request::Enable { .. } | Request::Disable { .. } | Request::DumpMrt { .. } => {}
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {

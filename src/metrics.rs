@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub neighbors: Vec<Value>,
     /// `show links`: measured links, tunnels under "tunnel".
     pub links: Vec<Value>,
+    /// `show bfd`: one object per BFD session.
+    pub bfd: Vec<Value>,
     /// `show kernel` (None: `[kernel] enabled = false`).
     pub kernel: Option<Vec<Value>>,
     /// Kernel route operations done and refused since start.
@@ -97,6 +99,7 @@ pub fn render(snap: &Snapshot) -> String {
     neighbors(&mut reg, snap);
     links(&mut reg, snap);
     probes(&mut reg, snap);
+    bfd(&mut reg, snap);
     Counters::new(
         &mut reg,
         "best_path_changes",
@@ -335,6 +338,22 @@ fn probes(reg: &mut Registry, snap: &Snapshot) {
     }
 }
 
+/// BFD sessions: Up or not, packets each way.
+fn bfd(reg: &mut Registry, snap: &Snapshot) {
+    let up = Gauges::new(reg, "bfd_up", "1 if the neighbor's BFD session is Up", None);
+    let rx = Counters::new(reg, "bfd_packets_received", "Valid BFD packets received");
+    let tx = Counters::new(reg, "bfd_packets_sent", "BFD packets sent");
+    for b in &snap.bfd {
+        let l = [("neighbor", str_of(b, "name"))];
+        up.set(&l, f64::from(u8::from(str_of(b, "state") == "up")));
+        rx.set(&l, b.get("packets_in").and_then(Value::as_u64).unwrap_or(0));
+        tx.set(
+            &l,
+            b.get("packets_out").and_then(Value::as_u64).unwrap_or(0),
+        );
+    }
+}
+
 fn kernel(reg: &mut Registry, snap: &Snapshot) {
     let (Some(routes), Some((done, failed))) = (&snap.kernel, snap.kernel_ops) else {
         return;
@@ -393,6 +412,10 @@ mod tests {
                 json!({"name": "t2", "interface": "wg9", "state": "down",
                        "tunnel": {"latest_handshake_age_s": null}}),
             ],
+            bfd: vec![
+                json!({"name": "bird", "state": "up", "packets_in": 40, "packets_out": 41}),
+                json!({"name": "down", "state": "init"}),
+            ],
             kernel: Some(vec![
                 json!({"prefix": "10.0.0.1/32", "state": "installed"}),
                 json!({"prefix": "10.0.0.2/32", "state": "installed"}),
@@ -429,6 +452,10 @@ mod tests {
             "kittbgpd_link_probe_packets_total{link=\"bird\",interface=\"wg0\",probe=\"icmp\",direction=\"sent\"} 3",
             "kittbgpd_link_stream_lost_packets_total{link=\"bird\",interface=\"wg0\",direction=\"to_neighbor\"} 2",
             "kittbgpd_tunnel_sent_bytes_total{link=\"bird\",interface=\"wg0\"} 20",
+            "kittbgpd_bfd_up{neighbor=\"bird\"} 1",
+            "kittbgpd_bfd_up{neighbor=\"down\"} 0",
+            "kittbgpd_bfd_packets_received_total{neighbor=\"bird\"} 40",
+            "kittbgpd_bfd_packets_sent_total{neighbor=\"bird\"} 41",
             "kittbgpd_kernel_routes{state=\"installed\"} 2",
             "kittbgpd_kernel_routes{state=\"failed\"} 1",
             "kittbgpd_kernel_route_operations_total 7",

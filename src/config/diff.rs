@@ -140,6 +140,10 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         let w = "[cost] changed (probers take the new parameters)".into();
         global(&mut out, Apply::Live, w);
     }
+    if old.bfd != new.bfd {
+        let w = "[bfd] changed (BFD sessions take the new timers with a poll sequence)".into();
+        global(&mut out, Apply::Live, w);
+    }
     let (lo, ln) = (&old.loopbacks, &new.loopbacks);
     if lo.originate != ln.originate {
         let w = format!(
@@ -350,6 +354,9 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
             ),
         );
     }
+    if o.bfd != n.bfd {
+        push(Apply::Live, format!("bfd {} -> {}", o.bfd, n.bfd));
+    }
     if o.enabled != n.enabled {
         push(
             Apply::Live,
@@ -459,6 +466,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         kernel: old.kernel.clone(),
         wireguard,
         cost: new.cost.clone(),
+        bfd: new.bfd.clone(),
         bmp: new.bmp.clone(),
         mrt: new.mrt.clone(),
         overlay: new.overlay.clone(),

@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub kernel: Option<Spanned<FileKernel>>,
     /// `[cost]`: how measured links are priced (every key optional).
     pub cost: Option<Spanned<crate::cost::CostParams>>,
+    /// `[bfd]`: timers of the BFD sessions of neighbors with `bfd = true`.
+    pub bfd: Option<Spanned<crate::bfd::BfdParams>>,
     /// `[wireguard]`: the tunnels this node builds (step 6).
     pub wireguard: Option<Spanned<super::wireguard::FileWireguard>>,
     /// `[bmp]`: BMP collectors (RFC 7854).
@@ -85,6 +87,8 @@ macro_rules! with_session_options {
             pub restart_time: Option<Spanned<u16>>,
             pub filtered_limit: Option<u32>,
             pub add_paths: Option<Spanned<String>>,
+            /// BFD (RFC 5880/5881) to the neighbor; its Down ends the session.
+            pub bfd: Option<Spanned<bool>>,
         }
     };
 }

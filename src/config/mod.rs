@@ -3,6 +3,7 @@
 //!
 //! No I/O beyond reading the file named by the caller; no clock.
 
+mod bfd;
 pub mod bmp;
 pub mod diff;
 mod file;

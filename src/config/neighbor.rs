@@ -207,6 +207,7 @@ impl Validator<'_> {
             enabled: n.enabled.unwrap_or(true),
             graceful_restart: n.graceful_restart.or(d.graceful_restart).unwrap_or(false),
             restart_time,
+            bfd: self.check_neighbor_bfd(i, &n, d, address),
         })
     }
     /// `multihop = N` and `source`: a session to a neighbor's loopback, not

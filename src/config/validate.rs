@@ -29,6 +29,8 @@ pub struct Config {
     pub kernel: Kernel,
     /// `[cost]`: pricing of links whose neighbor has `cost = "auto"`.
     pub cost: CostParams,
+    /// `[bfd]`: timers of every BFD session (neighbors with `bfd = true`).
+    pub bfd: crate::bfd::BfdParams,
     #[serde(rename = "neighbor")]
     pub neighbors: Vec<Neighbor>,
     /// `[wireguard]`: tunnels built by kittbgpd (none: the tunnels exist already).
@@ -186,6 +188,9 @@ pub struct Neighbor {
     pub restart_time: u16,
     /// ADD-PATH (RFC 7911) announced for IPv4 and IPv6 unicast.
     pub add_paths: AddPaths,
+    /// `bfd = true`: a single-hop BFD session (RFC 5881) to the neighbor;
+    /// its going Down ends the BGP session and holds it until Up again.
+    pub bfd: bool,
 }
 
 /// Default of `filtered_limit`.
@@ -323,6 +328,7 @@ impl Validator<'_> {
         let loopbacks = self.check_loopbacks(raw.loopbacks);
         let kernel = self.check_kernel(raw.kernel);
         let cost = self.check_cost(raw.cost);
+        let bfd = self.check_bfd(raw.bfd);
         let bmp = self.check_bmp(raw.bmp);
         let mrt = self.check_mrt(raw.mrt);
         let overlay = self.check_overlay(raw.overlay, &loopbacks);
@@ -394,6 +400,7 @@ impl Validator<'_> {
             loopbacks,
             kernel,
             cost,
+            bfd,
             neighbors,
             wireguard,
             bmp,

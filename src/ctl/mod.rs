@@ -2,11 +2,13 @@
 //! request per line on a Unix socket, one JSON response per line; plus the
 //! human rendering of responses, in the birdc tradition.
 
+mod bfd;
 pub mod graceful;
 mod render;
 mod show;
 mod tunnels;
 
+pub use bfd::render_bfd;
 pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
 pub use show::{render_config, render_protocols, render_reload, render_route_detail, routes_for};
 pub use tunnels::render_tunnels;
@@ -33,6 +35,8 @@ pub enum Request {
     Links,
     /// Tunnels built from `[wireguard]`: peer, endpoint, handshake age, counters, link state.
     Tunnels,
+    /// BFD sessions: state, remote state, discriminators, intervals, diagnostic, counters.
+    Bfd,
     /// Every candidate for one prefix and the decision step each loser lost at.
     Explain {
         prefix: ipnet::IpNet,

@@ -42,6 +42,10 @@ pub fn render_neighbors(list: &Value) -> String {
             .filter_map(|r| serde_json::from_value::<HoldReason>(r.clone()).ok())
             .map(|r| match r {
                 HoldReason::NoRoute => format!("no route to {} in the underlay", s(n, "address")),
+                HoldReason::Bfd => match n.pointer("/bfd/last_down").and_then(Value::as_str) {
+                    Some(why) => format!("{} ({why})", r.as_str()),
+                    None => r.as_str().to_string(),
+                },
                 r => r.as_str().to_string(),
             })
             .collect();
@@ -545,6 +549,17 @@ mod tests {
                 .nth(1)
                 .unwrap()
                 .ends_with("held down: no route to 10.255.0.3 in the underlay"),
+            "{out}"
+        );
+        let out = render_neighbors(&json!([
+            { "name": "wg2", "address": "fe80::2:1", "state": "Idle", "held_down": ["bfd"],
+              "bfd": { "state": "down", "last_down": "nothing heard for 300 ms (3 x 100 ms)" } }
+        ]));
+        assert!(
+            out.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("held down: BFD session down (nothing heard for 300 ms (3 x 100 ms))"),
             "{out}"
         );
     }

@@ -31,6 +31,8 @@ impl Control {
 pub struct Views {
     pub peers: Vec<watch::Receiver<PeerStatus>>,
     pub links: Vec<watch::Receiver<serde_json::Value>>,
+    /// Each BFD session (`show bfd`).
+    pub bfd: Vec<watch::Receiver<super::bfd::BfdView>>,
     /// Tunnels built from `[wireguard]`: endpoint, handshake age, counters, link state.
     pub tunnels: Option<watch::Receiver<Vec<serde_json::Value>>>,
     /// Each peer task, in neighbor order (for enable / disable).
@@ -171,6 +173,7 @@ pub(super) async fn answer(
                     if let (Some(obj), Some(c)) = (v.as_object_mut(), counts.get(i)) {
                         obj.insert("routes".into(), json(serde_json::to_value(c)));
                     }
+                    bfd_of(views, &mut v);
                     v
                 })
                 .collect();
@@ -203,6 +206,13 @@ pub(super) async fn answer(
             }
         },
         Request::Links => links_with_tunnels(views),
+        Request::Bfd => json(serde_json::to_value(
+            views
+                .bfd
+                .iter()
+                .map(|b| b.borrow().clone())
+                .collect::<Vec<_>>(),
+        )),
         Request::Config => json(serde_json::to_value(&views.config)),
         Request::Reload { dry_run } => {
             let sent = ask_task(&views.reload, |reply| super::reload::ReloadReq {
@@ -312,6 +322,27 @@ fn annotate(routes: &mut [crate::ctl::RouteView], kernel: &[KernelView]) {
             },
         });
     }
+}
+
+/// A neighbor with BFD: its session's state and why it last went down, under
+/// "bfd" (what `show neighbors` says of a session BFD holds down).
+fn bfd_of(views: &Views, neighbor: &mut serde_json::Value) {
+    let Some(obj) = neighbor.as_object_mut() else {
+        return;
+    };
+    let name = obj.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+    let Some(rx) = views.bfd.iter().find(|b| b.borrow().name == name) else {
+        return;
+    };
+    let b = rx.borrow();
+    let s = b.session.as_ref();
+    obj.insert(
+        "bfd".into(),
+        serde_json::json!({
+            "state": s.map(|s| s.state),
+            "last_down": s.and_then(|s| s.last_down.clone()),
+        }),
+    );
 }
 
 /// Measured links, each with its tunnel's view under "tunnel" (same interface);

@@ -1,6 +1,6 @@
 //! [`Heard`]: "something came from this neighbor at this time", from whoever
 //! sees it (the peer task for BGP messages, the tunnel task for WireGuard
-//! activity, later BFD) to the link's prober, whose estimator counts liveness
+//! activity, the BFD task for its packets) to the link's prober, whose estimator counts liveness
 //! from the last packet heard ([`crate::cost::Estimator::on_heard`]).
 //!
 //! A `tokio::sync::watch` channel: the prober awaits `changed()`; a mark costs
@@ -50,9 +50,8 @@ impl Heard {
         self.last.set(Some(current));
     }
 
-    /// The channel itself: `send_replace(now)` marks without the gap (for a
-    /// BFD session's received packets, as it is the lead's to wire).
-    #[allow(dead_code)]
+    /// The channel itself: `send_replace(now)` marks without the gap (a BFD
+    /// session's received packets, at most a few per interval).
     pub fn sender(&self) -> watch::Sender<Instant> {
         self.tx.clone()
     }

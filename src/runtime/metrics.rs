@@ -125,6 +125,7 @@ async fn snapshot(views: &Views, rib: &mpsc::Sender<RibMsg>, started: Instant) -
     };
     let neighbors = array(control::answer(Request::Neighbors, views, rib).await);
     let links = array(control::answer(Request::Links, views, rib).await);
+    let bfd = array(control::answer(Request::Bfd, views, rib).await);
     let (kernel, kernel_ops) = match &views.fib {
         Some(fib) => (
             Some(array(control::answer(Request::Kernel, views, rib).await)),
@@ -144,6 +145,7 @@ async fn snapshot(views: &Views, rib: &mpsc::Sender<RibMsg>, started: Instant) -
             .map_or(0, |d| d.as_secs()),
         neighbors,
         links,
+        bfd,
         kernel,
         kernel_ops,
         best_changes,

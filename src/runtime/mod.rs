@@ -1,6 +1,7 @@
 //! The tokio side: sockets, timers, netlink, the control socket. It moves
 //! bytes and events between the sans-IO cores and decides nothing.
 
+mod bfd;
 mod bmp;
 mod conn;
 mod control;
@@ -225,6 +226,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     let views = control::Views {
         peers: peers.iter().map(|p| p.status.clone()).collect(),
         links: Vec::new(),
+        bfd: Vec::new(),
         tunnels: None,
         peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
@@ -283,6 +285,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         views: views_tx,
         restart,
         probes: Default::default(),
+        bfd: Default::default(),
         watch: watch_tx,
         tunnels: tunnels.map(tunnels::Tunnels::spawn),
         services,

@@ -3,6 +3,7 @@
 //! neighbor keeps its id (its slot in the RIB) for the life of the daemon; a
 //! removed one's slot stays empty, an added one gets a new slot.
 
+use super::bfd;
 use super::netlink_events::WatchCmd;
 use super::peer::{self, PeerCmd, PeerHandle};
 use super::probe;
@@ -29,7 +30,8 @@ pub struct ReloadReq {
 pub type Accepting = (Vec<Neighbor>, Vec<mpsc::UnboundedSender<PeerCmd>>);
 
 /// The owner of the running configuration and of the set of peer tasks, and
-/// of what goes with each neighbor: its prober (`cost = "auto"`), its
+/// of what goes with each neighbor: its prober (`cost = "auto"`), its BFD
+/// session (`bfd = true`), its
 /// interface tracking and its tunnel's handshake tracking. A neighbor added by
 /// a reload gets exactly what one configured at start gets ([`Running::sync_links`]).
 pub struct Running {
@@ -46,6 +48,8 @@ pub struct Running {
     pub restart: super::RestartState,
     /// Per peer id with `cost = "auto"`: its prober.
     pub probes: BTreeMap<usize, probe::Handle>,
+    /// Per peer id with `bfd = true`: its BFD task.
+    pub bfd: BTreeMap<usize, bfd::Handle>,
     /// Interface tracking and the owner of what we originate.
     pub watch: mpsc::UnboundedSender<WatchCmd>,
     /// The tunnel task (`None`: no `[wireguard]` yet).
@@ -302,6 +306,7 @@ impl Running {
                 }
             }
         }
+        self.sync_bfd(&live);
         let with_tx: Vec<_> = live
             .iter()
             .map(|(id, n)| (n.clone(), self.peers[*id].tx.clone()))
@@ -322,6 +327,59 @@ impl Running {
             let _ = tx.send(TunnelMsg::Heard(heard));
         }
         let _ = self.watch.send(WatchCmd::Neighbors(with_tx));
+    }
+
+    /// A BFD task per live neighbor with `bfd = true` (an interface and an
+    /// IPv6 address, checked by the config); a stopped one says AdminDown to
+    /// the neighbor and releases its hold; `[bfd]` to every running one.
+    fn sync_bfd(&mut self, live: &[(usize, Neighbor)]) {
+        let mut want = BTreeMap::new();
+        for (id, n) in live.iter().filter(|(_, n)| n.bfd) {
+            if let (Some(ifname), std::net::IpAddr::V6(addr)) = (&n.interface, n.address) {
+                want.insert(*id, (n.name.clone(), ifname.clone(), addr));
+            }
+        }
+        let stale: Vec<usize> = self
+            .bfd
+            .iter()
+            .filter(|(id, h)| {
+                want.get(id).map(|(_, i, a)| (i.clone(), *a)) != Some(h.target.clone())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            drop(self.bfd.remove(&id));
+            if !want.contains_key(&id) {
+                let _ = self.peers[id].tx.send(PeerCmd::Link {
+                    up: true,
+                    why: HoldReason::Bfd,
+                });
+            }
+        }
+        for (id, (name, interface, address)) in want {
+            // Its packets are liveness for the link's prober (one that measures).
+            let heard = self
+                .probes
+                .get(&id)
+                .filter(|p| p.target.2)
+                .map(|p| p.heard.sender());
+            match self.bfd.get(&id) {
+                Some(h) => {
+                    h.set_params(&self.config.bfd);
+                    h.set_heard(heard);
+                }
+                None => {
+                    let b = bfd::Bfd {
+                        name,
+                        interface,
+                        address,
+                        params: self.config.bfd.clone(),
+                    };
+                    let h = bfd::spawn(b, self.peers[id].tx.clone(), heard);
+                    self.bfd.insert(id, h);
+                }
+            }
+        }
     }
 
     /// Our graceful restart is over (RFC 4724 §3): sessions opened from now
@@ -398,6 +456,7 @@ impl Running {
             v.removed = self.ids.iter().map(Option::is_none).collect();
             v.config = self.config.clone();
             v.links = self.probes.values().map(|h| h.view.clone()).collect();
+            v.bfd = self.bfd.values().map(|h| h.view.clone()).collect();
             v.tunnels = self.tunnels.as_ref().map(|(_, views)| views.clone());
         });
     }

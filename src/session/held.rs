@@ -29,6 +29,9 @@ pub enum HoldReason {
     /// A multihop neighbor's address has no route in the underlay (the RIB
     /// watches it): no connection is attempted until one is learned.
     NoRoute,
+    /// The neighbor's BFD session went from Up to Down (RFC 5882 §3.2); held
+    /// until BFD is Up again. `show bfd` and the log give the diagnostic.
+    Bfd,
 }
 
 impl HoldReason {
@@ -42,6 +45,7 @@ impl HoldReason {
             HoldReason::Handshake => "link dead (no recent WireGuard handshake)",
             HoldReason::Operator => "disabled by operator",
             HoldReason::NoRoute => "no route to its address in the underlay",
+            HoldReason::Bfd => "BFD session down",
         }
     }
 
