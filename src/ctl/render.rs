@@ -46,6 +46,20 @@ pub fn render_neighbors(list: &Value) -> String {
                     Some(why) => format!("{} ({why})", r.as_str()),
                     None => r.as_str().to_string(),
                 },
+                HoldReason::Probe => match n.pointer("/link/last_down").and_then(Value::as_str) {
+                    Some(why) => format!("{} ({why})", r.as_str()),
+                    None => r.as_str().to_string(),
+                },
+                HoldReason::Damped => match n.pointer("/link/damping").filter(|d| d.is_object()) {
+                    Some(d) => format!(
+                        "{} ({} flaps, penalty {}, reuse in {:.0} s)",
+                        r.as_str(),
+                        s(d, "flaps"),
+                        s(d, "penalty"),
+                        d.get("reuse_in_s").and_then(Value::as_f64).unwrap_or(0.0)
+                    ),
+                    None => r.as_str().to_string(),
+                },
                 r => r.as_str().to_string(),
             })
             .collect();
@@ -560,6 +574,21 @@ mod tests {
                 .nth(1)
                 .unwrap()
                 .ends_with("held down: BFD session down (nothing heard for 300 ms (3 x 100 ms))"),
+            "{out}"
+        );
+        let out = render_neighbors(&json!([
+            { "name": "wg3", "address": "fe80::3:1", "state": "Idle", "held_down": ["probe"],
+              "link": { "last_down": "nothing heard for 0.3 s (3 x 0.1 s), 3 probes unanswered", "damping": null } },
+            { "name": "wg4", "address": "fe80::4:1", "state": "Idle", "held_down": ["damped"],
+              "link": { "last_down": "x", "damping": { "flaps": 3, "penalty": 2412, "suppressed": true, "reuse_in_s": 41.2 } } }
+        ]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[1].ends_with("held down: link dead (probes unanswered) (nothing heard for 0.3 s (3 x 0.1 s), 3 probes unanswered)"),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains("(3 flaps, penalty 2412, reuse in 41 s)"),
             "{out}"
         );
     }

@@ -174,6 +174,7 @@ pub(super) async fn answer(
                         obj.insert("routes".into(), json(serde_json::to_value(c)));
                     }
                     bfd_of(views, &mut v);
+                    link_of(views, &mut v);
                     v
                 })
                 .collect();
@@ -341,6 +342,41 @@ fn bfd_of(views: &Views, neighbor: &mut serde_json::Value) {
         serde_json::json!({
             "state": s.map(|s| s.state),
             "last_down": s.and_then(|s| s.last_down.clone()),
+        }),
+    );
+}
+
+/// A neighbor with a measured link: why the prober last took it down and its
+/// damping, under "link" (what `show neighbors` says of a session the prober
+/// holds down).
+fn link_of(views: &Views, neighbor: &mut serde_json::Value) {
+    let Some(obj) = neighbor.as_object_mut() else {
+        return;
+    };
+    let name = obj.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+    let Some(rx) = views
+        .links
+        .iter()
+        .find(|l| l.borrow().get("name").and_then(|n| n.as_str()) == Some(name))
+    else {
+        return;
+    };
+    let l = rx.borrow();
+    // The history is oldest first: the latest entry without a new cost is the last down.
+    let down = l
+        .get("history")
+        .and_then(|h| h.as_array())
+        .and_then(|h| {
+            h.iter()
+                .rev()
+                .find(|c| c.get("new").is_some_and(|n| n.is_null()))
+        })
+        .and_then(|c| c.get("reason").cloned());
+    obj.insert(
+        "link".into(),
+        serde_json::json!({
+            "last_down": down,
+            "damping": l.get("damping").cloned(),
         }),
     );
 }
