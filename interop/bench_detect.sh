@@ -8,7 +8,8 @@
 # the daemons are (re)started for each mode:
 #   bird      BIRD 2 on every node, static costs, BFD (interval KB_BFD_MS 100 ms, multiplier 3)
 #   kittbgpd  kittbgpd on every node, cost = "auto", [cost] interval 0.1 s, down_after 3: the same
-#             packet rate and multiplier as BFD 100 ms x 3, from its own probe stream
+#             packet rate and multiplier as BFD 100 ms x 3, from its own probe stream (damping off:
+#             the tries flap the same link every ~20 s; damping would hold it down after the third)
 #   mixed     nodes 1 and 3 kittbgpd, 2 and 4 BIRD; BFD on every link (kittbgpd `bfd = true`), so
 #             the dead link 1-2 is kittbgpd <-> BIRD
 # Per mode:
@@ -72,12 +73,16 @@ kind() {  # kind MODE I: bird|kittbgpd
     esac
 }
 
+# stop_all: every daemon stopped, and their kernel routes gone (BIRD removes its own at shutdown,
+# kittbgpd with on_stop = remove), so that the next mode converges on routes of its own
+bgp_routes() { local i; for i in "${NODES[@]}"; do ip -n "$(lab_ns "$i")" route show proto bird; ip -n "$(lab_ns "$i")" route show proto 200; done; }
 stop_all() {
     local i
     for i in "${NODES[@]}"; do
         kb_stop "$i" TERM 5 2>/dev/null || true
         lab_kill "bird-$i" TERM 5 2>/dev/null || true
     done
+    wait_for '[[ -z $(bgp_routes) ]]' 10 0.1 || note "BGP routes left after stopping the daemons: $(bgp_routes | head -3 | tr '\n' ' ')"
 }
 
 # start_mode MODE: write every node's config for MODE, start the daemons, wait until node 1 and
@@ -98,7 +103,9 @@ start_mode() {
         done
         case $mode in
             kittbgpd-1s) ;;
-            *) args+=(--cost-set interval=0.1 --cost-set down_after=3) ;;
+            # damping off: the tries blackhole the same link every ~20 s, and a third flap within a
+            # minute would keep it down ~2 min (that is what damping is for; detection is the same)
+            *) args+=(--cost-set interval=0.1 --cost-set down_after=3 --cost-set damping=false) ;;
         esac
         # every neighbor of a kittbgpd node in the mixed mode is a BIRD node: BFD with all
         [[ $mode != mixed ]] || args+=(--bfd)
@@ -137,7 +144,7 @@ outage_try() {
 idle() {
     local mode=$1 i j p pk0 pk1 d0=0 d1=0 w0=0 w1=0 pids_d=() pids_w=()
     for i in "${NODES[@]}"; do
-        if [[ $(kind "$mode" "$i") == bird ]]; then p=$(lab_pid "bird-$i") else p=$(lab_pid "kittbgpd-$i"); fi
+        if [[ $(kind "$mode" "$i") == bird ]]; then p=$(lab_pid "bird-$i"); else p=$(lab_pid "kittbgpd-$i"); fi
         pids_d+=("$p")
         for j in $(lab_peers "$i"); do pids_w+=("$(lab_pid "wg-$i-$j")"); done
     done
