@@ -11,6 +11,10 @@
 //!
 //! `cargo bench --bench reflect -- [--routes 100000,1000000] [--runs 3] [--only kittbgpd|bird] [--before BIN]`
 //! `--before BIN`: also run another kittbgpd binary (e.g. the main branch's), as row "before".
+//! `--kernel`: the daemon also installs every route in the kernel (kittbgpd's
+//! `[kernel]`, BIRD's `protocol kernel`), next hop 192.0.2.2 on a veth
+//! (`kbdummy`); VmHWM and CPU are then read once the daemon's CPU time stops
+//! growing (the kernel FIB done), the wall time still ends at the sink.
 //! Needs root (namespace). BIRD: Debian's `bird2`, skipped with a note if absent.
 
 use bytes::Bytes;
@@ -28,6 +32,8 @@ const FEEDER: [u8; 4] = [127, 0, 0, 2];
 const SINK: [u8; 4] = [127, 0, 0, 3];
 /// Routes sharing one attribute set (MED changes every this many prefixes).
 const ROUTES_PER_ATTR_SET: u32 = 64;
+/// With `--kernel`: the routes' next hop, on a veth with 192.0.2.1/24.
+const KERNEL_NEXT_HOP: [u8; 4] = [192, 0, 2, 2];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -40,6 +46,7 @@ fn main() {
     let runs: usize = opt("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
     let only = opt("--only");
     let before = opt("--before").map(PathBuf::from);
+    let kernel = args.iter().any(|a| a == "--kernel");
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("reflect bench: needs root (network namespace); skipped");
         return;
@@ -53,7 +60,7 @@ fn main() {
 
     let mut rows = Vec::new();
     for &n in &routes {
-        let feed = Feed::new(n);
+        let feed = Feed::new(n, if kernel { KERNEL_NEXT_HOP } else { FEEDER });
         eprintln!(
             "{n} routes in {} UPDATEs, {} bytes",
             feed.messages,
@@ -70,7 +77,10 @@ fn main() {
         let mut results: Vec<Vec<RunResult>> = duts.iter().map(|_| Vec::new()).collect();
         for _ in 0..runs {
             for (i, (_, dut)) in duts.iter().enumerate() {
-                results[i].push(run_dut(&feed, *dut, work.path()));
+                if kernel {
+                    dummy_link();
+                }
+                results[i].push(run_dut(&feed, *dut, work.path(), kernel));
             }
         }
         let row = Row {
@@ -96,9 +106,9 @@ struct Feed {
 }
 
 impl Feed {
-    /// N /32s from 10.0.0.0 up, next hop the feeder, packed per attribute set.
-    fn new(n: u32) -> Feed {
-        let (bytes, messages) = announcements(n, ROUTES_PER_ATTR_SET, 0, FEEDER);
+    /// N /32s from 10.0.0.0 up, packed per attribute set.
+    fn new(n: u32, next_hop: [u8; 4]) -> Feed {
+        let (bytes, messages) = announcements(n, ROUTES_PER_ATTR_SET, 0, next_hop);
         Feed { n, bytes, messages }
     }
 }
@@ -149,7 +159,37 @@ fn run_floor(feed: &Feed) -> Duration {
     t1 - t0
 }
 
-fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path) -> RunResult {
+/// (Re)creates the interface (a veth pair: no dummy module here) the kernel routes point to: a new one
+/// carries none of the previous run's routes.
+fn dummy_link() {
+    let ip = |args: &str| {
+        std::process::Command::new("ip")
+            .args(args.split(' '))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    ip("link del kbdummy");
+    assert!(ip("link add kbdummy type veth peer name kbdummy-peer"));
+    assert!(ip("link set kbdummy-peer up"));
+    assert!(ip("addr add 192.0.2.1/24 dev kbdummy"));
+    assert!(ip("link set kbdummy up"));
+}
+
+/// Waits until the daemon's CPU time stops growing (200 ms without a tick).
+fn settle(pid: u32) {
+    let mut last = proc_cpu_seconds(pid);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = proc_cpu_seconds(pid);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool) -> RunResult {
     let mut child = match dut {
         Dut::Kittbgpd(bin) => {
             let cfg = work.join("kittbgpd.toml");
@@ -163,7 +203,7 @@ control_socket = "{}"
 ipv4 = ["10.0.0.0/8"]
 from_lo = false
 [kernel]
-enabled = false
+enabled = {kernel}
 [defaults]
 passive = true
 import_limit = 4000000
@@ -192,7 +232,12 @@ cost = 0
             std::fs::write(
                 &cfg,
                 format!(
-                    "router id 127.0.0.1;\nprotocol device {{}}\n{}{}",
+                    "router id 127.0.0.1;\nprotocol device {{}}\n{}{}{}",
+                    if kernel {
+                        "protocol kernel { ipv4 { export all; }; }\nprotocol direct { ipv4; interface \"kbdummy\"; }\n"
+                    } else {
+                        ""
+                    },
                     peer("feeder", "127.0.0.2"),
                     peer("sink", "127.0.0.3")
                 ),
@@ -224,6 +269,15 @@ cost = 0
     let t0 = Instant::now();
     f.stream.write_all(&feed.bytes).unwrap();
     let t1 = sink_thread.join().unwrap().expect("sink lost its session");
+    if kernel {
+        settle(pid);
+        let routes = std::process::Command::new("sh")
+            .args(["-c", "ip -4 route show dev kbdummy | wc -l"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        eprintln!("{n} routes: {routes} kernel routes via kbdummy (incl. the connected one)");
+    }
     let cpu = proc_cpu_seconds(pid) - cpu0;
     let hwm_kib = proc_status_kib(pid, "VmHWM:");
     // SAFETY: our own child.

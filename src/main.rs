@@ -400,15 +400,28 @@ fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // RUST_LOG, else --log-level: `level` or `target=level,...` (no span filters).
+    let parse = |s: &str| s.parse::<tracing_subscriber::filter::Targets>().ok();
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| parse(&s))
+        .or_else(|| parse(log_level))
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        });
     // Colours only for a person at a terminal, not in log files or journald.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // (A layer: `fmt()`'s own builder would filter at INFO before `filter`.)
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(ansi),
+        )
+        .with(filter)
         .init();
     let cfg = match config::load(path) {
         Ok(c) => c,

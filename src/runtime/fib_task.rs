@@ -27,6 +27,8 @@ use tracing::{debug, error, info, warn};
 /// A full dump now and then, whatever the events said: the kernel does not
 /// announce every removal (IPv4 routes of an interface going down).
 const REDUMP_EVERY: Duration = Duration::from_secs(30);
+/// Kernel route operations awaiting their answer at once (see `execute`).
+const IN_FLIGHT: usize = 256;
 
 #[derive(Debug)]
 pub enum FibMsg {
@@ -71,6 +73,19 @@ pub struct FibTask {
     rib: mpsc::Sender<RibMsg>,
     next_dump: Instant,
     ops: OpCounts,
+    /// Route events read while a batch of operations ran, already reduced to
+    /// what the core needs (the kernel's echo of a whole table of our own adds,
+    /// kept as parsed netlink messages until the batch ended, cost ~300 B per route).
+    early: Vec<Event>,
+}
+
+/// A kernel route event as the core sees it.
+#[derive(Debug)]
+enum Event {
+    /// Events were lost (ENOBUFS): read the table again.
+    Overrun,
+    /// A route at our table and metric appeared (`true`) or went away.
+    Route(Seen, bool),
 }
 
 impl FibTask {
@@ -105,6 +120,7 @@ impl FibTask {
             rib,
             next_dump: Instant::now() + REDUMP_EVERY,
             ops: OpCounts::default(),
+            early: Vec::new(),
         };
         let seen = task.dump().await?;
         let ours = seen.iter().filter(|s| matches!(s, Seen::Ours(_))).count();
@@ -166,7 +182,10 @@ impl FibTask {
                 }
             }
             let mut redump = Instant::now() >= self.next_dump;
-            for e in events {
+            let mut reduced = std::mem::take(&mut self.early);
+            reduced.extend(events.iter().filter_map(|e| self.event(e)));
+            drop(events);
+            for e in reduced {
                 redump |= self.on_event(e);
             }
             if redump || self.fib.wants_dump() {
@@ -226,31 +245,43 @@ impl FibTask {
         }
     }
 
-    /// One route event; true if events were lost (ENOBUFS) and a dump is needed.
-    fn on_event(&mut self, e: NetlinkMessage<RouteNetlinkMessage>) -> bool {
-        let (msg, present) = match e.payload {
-            NetlinkPayload::Overrun(_) => {
-                warn!("kernel route events lost (ENOBUFS): reading the table again");
-                return true;
-            }
+    /// What a route event means to us, if anything.
+    fn event(&self, e: &NetlinkMessage<RouteNetlinkMessage>) -> Option<Event> {
+        let (msg, present) = match &e.payload {
+            NetlinkPayload::Overrun(_) => return Some(Event::Overrun),
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) => (m, true),
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(m)) => (m, false),
-            _ => return false,
+            _ => return None,
         };
-        if let Some(seen) = self.classify(&msg) {
-            match &seen {
-                Seen::Foreign { prefix, protocol } if present => {
-                    warn!(%prefix, protocol, "conflict: another protocol's route at our metric; ours stays out of the kernel")
-                }
-                Seen::Foreign { prefix, protocol } => {
-                    info!(%prefix, protocol, "the conflicting route is gone")
-                }
-                Seen::Ours(r) if !present => debug!(prefix = %r.prefix, "our kernel route removed"),
-                Seen::Ours(_) => {}
+        Some(Event::Route(self.classify(msg)?, present))
+    }
+
+    /// One route event; true if events were lost (ENOBUFS) and a dump is needed.
+    fn on_event(&mut self, e: Event) -> bool {
+        match e {
+            Event::Overrun => {
+                warn!("kernel route events lost (ENOBUFS): reading the table again");
+                true
             }
-            self.fib.kernel_event(seen, present);
+            Event::Route(seen, present) => {
+                self.on_route_event(seen, present);
+                false
+            }
         }
-        false
+    }
+
+    fn on_route_event(&mut self, seen: Seen, present: bool) {
+        match &seen {
+            Seen::Foreign { prefix, protocol } if present => {
+                warn!(%prefix, protocol, "conflict: another protocol's route at our metric; ours stays out of the kernel")
+            }
+            Seen::Foreign { prefix, protocol } => {
+                info!(%prefix, protocol, "the conflicting route is gone")
+            }
+            Seen::Ours(r) if !present => debug!(prefix = %r.prefix, "our kernel route removed"),
+            Seen::Ours(_) => {}
+        }
+        self.fib.kernel_event(seen, present);
     }
 
     async fn redump(&mut self) {
@@ -311,7 +342,36 @@ impl FibTask {
         if ops.is_empty() {
             return;
         }
-        let results = futures::future::join_all(ops.iter().map(|op| self.apply(op))).await;
+        // At most IN_FLIGHT requests at a time, results in order: each request
+        // holds its netlink message and reply channel until the kernel answers
+        // (a whole table at once cost ~250 B per route).
+        // Events (the kernel's echo of these very operations) are read
+        // meanwhile and kept reduced; they are handled after the results, as
+        // if read then.
+        let mut events = self.events.take();
+        let mut early = std::mem::take(&mut self.early);
+        let mut results = Vec::with_capacity(ops.len());
+        {
+            let mut pending = futures::stream::FuturesOrdered::new();
+            let mut next = ops.iter();
+            loop {
+                while pending.len() < IN_FLIGHT {
+                    let Some(op) = next.next() else { break };
+                    pending.push_back(self.apply(op));
+                }
+                let Some(result) = pending.next().await else {
+                    break;
+                };
+                results.push(result);
+                if let Some(ev) = events.as_mut() {
+                    while let Ok((e, _)) = ev.try_recv() {
+                        early.extend(self.event(&e));
+                    }
+                }
+            }
+        }
+        self.events = events;
+        self.early = early;
         let now = Instant::now();
         for (op, result) in ops.iter().zip(results) {
             let prefix = op.prefix();

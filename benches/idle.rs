@@ -1,0 +1,185 @@
+//! Idle memory: the daemon under test with two iBGP peers Established and the
+//! kernel FIB on, no routes, settled (2 s after the second session is up).
+//!
+//! Read from /proc/PID/smaps_rollup: RSS, its anonymous part (heap, stacks:
+//! the daemon's own memory) and its file-backed part (the pages of the
+//! binary's and the C libraries' code and read-only data it has mapped; the
+//! kernel maps text 64 KiB around each fault). kittbgpd and BIRD 2 take turns
+//! run by run in one namespace and are printed side by side.
+//!
+//! `cargo bench --bench idle -- [--runs 5] [--only kittbgpd|bird] [--before BIN]`
+//! Needs root (namespace). BIRD: Debian's `bird2`, skipped with a note if absent.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod common;
+use common::*;
+
+const FEEDER: [u8; 4] = [127, 0, 0, 2];
+const SINK: [u8; 4] = [127, 0, 0, 3];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let opt = |name: &str| arg(&args, name);
+    let runs: usize = opt("--runs").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let only = opt("--only");
+    let before = opt("--before").map(PathBuf::from);
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("idle bench: needs root (network namespace); skipped");
+        return;
+    }
+    let ns = Netns::create();
+    ns.enter();
+    pin_self(0);
+    let work = tempfile::tempdir().unwrap();
+    let kittbgpd = PathBuf::from(env!("CARGO_BIN_EXE_kittbgpd"));
+    let bird = which("bird");
+    let duts = duts(
+        before.as_deref(),
+        &kittbgpd,
+        bird.as_deref(),
+        only.as_deref(),
+    );
+    let mut results: Vec<Vec<Idle>> = duts.iter().map(|_| Vec::new()).collect();
+    for _ in 0..runs {
+        for (i, (_, dut)) in duts.iter().enumerate() {
+            results[i].push(run_dut(*dut, work.path()));
+        }
+    }
+    println!();
+    println!("idle: 2 iBGP peers Established, kernel FIB on, no routes, 2 s settled; median of {runs} runs (by RSS)");
+    println!(
+        "{:<9} {:>9} {:>10} {:>10}",
+        "DUT", "RSS MiB", "anon MiB", "file MiB"
+    );
+    let medians: Vec<(&str, Idle)> = duts
+        .iter()
+        .zip(results)
+        .map(|((name, _), mut r)| {
+            r.sort_by_key(|i| i.rss_kib);
+            (*name, r[r.len() / 2])
+        })
+        .collect();
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    for (name, m) in &medians {
+        println!(
+            "{:<9} {:>9.2} {:>10.2} {:>10.2}",
+            name,
+            mib(m.rss_kib),
+            mib(m.anon_kib),
+            mib(m.file_kib)
+        );
+    }
+    let get = |n: &str| medians.iter().find(|(k, _)| *k == n).map(|(_, m)| *m);
+    if let (Some(k), Some(b)) = (get("kittbgpd"), get("bird")) {
+        let r = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+        println!(
+            "{:<9} {:>9.2} {:>10.2} {:>10.2}",
+            "ratio k/b",
+            r(k.rss_kib, b.rss_kib),
+            r(k.anon_kib, b.anon_kib),
+            r(k.file_kib, b.file_kib)
+        );
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Idle {
+    rss_kib: u64,
+    anon_kib: u64,
+    file_kib: u64,
+}
+
+/// RSS and its anonymous and file-backed parts, from smaps_rollup.
+fn smaps_rollup(pid: u32) -> Idle {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let rss_kib = field("Rss:");
+    let anon_kib = field("Anonymous:");
+    Idle {
+        rss_kib,
+        anon_kib,
+        file_kib: rss_kib.saturating_sub(anon_kib),
+    }
+}
+
+fn run_dut(dut: Dut<'_>, work: &Path) -> Idle {
+    let mut child = match dut {
+        Dut::Kittbgpd(bin) => {
+            let cfg = work.join("kittbgpd.toml");
+            std::fs::write(
+                &cfg,
+                format!(
+                    r#"router_id = "127.0.0.1"
+local_as = {AS}
+control_socket = "{}"
+[loopbacks]
+ipv4 = ["10.0.0.0/8"]
+from_lo = false
+[kernel]
+enabled = true
+[defaults]
+passive = true
+[[neighbor]]
+name = "feeder"
+address = "127.0.0.2"
+cost = 0
+[[neighbor]]
+name = "sink"
+address = "127.0.0.3"
+cost = 0
+"#,
+                    work.join("kittbgpd.sock").display()
+                ),
+            )
+            .unwrap();
+            spawn_pinned(bin, &["-c", cfg.to_str().unwrap(), "--log-level", "warn"])
+        }
+        Dut::Bird(bin) => {
+            let cfg = work.join("bird.conf");
+            let peer = |name: &str, addr: &str| {
+                format!(
+                    "protocol bgp {name} {{\n  local 127.0.0.1 port {PORT} as {AS};\n  neighbor {addr} as {AS};\n  passive on;\n  rr client;\n  ipv4 {{ import all; export all; next hop self; }};\n}}\n"
+                )
+            };
+            std::fs::write(
+                &cfg,
+                format!(
+                    "router id 127.0.0.1;\nprotocol device {{}}\nprotocol kernel {{ ipv4 {{ export all; }}; }}\n{}{}",
+                    peer("feeder", "127.0.0.2"),
+                    peer("sink", "127.0.0.3")
+                ),
+            )
+            .unwrap();
+            let sock = work.join("bird.ctl");
+            spawn_pinned(
+                bin,
+                &[
+                    "-f",
+                    "-c",
+                    cfg.to_str().unwrap(),
+                    "-s",
+                    sock.to_str().unwrap(),
+                ],
+            )
+        }
+    };
+    let pid = child.id();
+    let mut sink = connect_retry(SINK);
+    assert!(sink.establish(SINK), "sink session");
+    let mut feeder = connect_retry(FEEDER);
+    assert!(feeder.establish(FEEDER), "feeder session");
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = smaps_rollup(pid);
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    drop((sink, feeder));
+    idle
+}
