@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+/// The longest a link's `show links` view lags behind its estimator.
+const VIEW_EVERY: Duration = Duration::from_millis(500);
+
 pub struct Probe {
     pub peer: PeerId,
     pub name: String,
@@ -234,6 +237,7 @@ async fn run(
     };
     let measure = probe.measure;
     let mut cost_changes: u64 = 0;
+    let mut last_view: Option<Instant> = None;
     let mut last_wake = Instant::now() - Duration::from_secs(1);
     let mut buf = [0u8; 128];
     // An answering prober retries its socket every second; a measuring one on its schedule.
@@ -321,7 +325,9 @@ async fn run(
                 }
             },
         }
+        let mut decided = false;
         while let Some(event) = est.poll_event() {
+            decided = true;
             match event {
                 CostEvent::Cost { cost, reason } => {
                     cost_changes += 1;
@@ -355,6 +361,14 @@ async fn run(
                 }
             }
         }
+        // `show links` reads the view: rebuilt when the estimator decided
+        // something, else at most once a VIEW_EVERY (at 10 probes/s per link,
+        // serializing the snapshot per packet was most of the daemon's idle CPU).
+        let now = Instant::now();
+        if !decided && last_view.is_some_and(|t| now.duration_since(t) < VIEW_EVERY) {
+            continue;
+        }
+        last_view = Some(now);
         let mut v = if measure {
             serde_json::to_value(est.snapshot()).unwrap_or_default()
         } else {
