@@ -190,72 +190,12 @@ fn settle(pid: u32) {
 }
 
 fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool) -> RunResult {
-    let mut child = match dut {
-        Dut::Kittbgpd(bin) => {
-            let cfg = work.join("kittbgpd.toml");
-            std::fs::write(
-                &cfg,
-                format!(
-                    r#"router_id = "127.0.0.1"
-local_as = {AS}
-control_socket = "{}"
-[loopbacks]
-ipv4 = ["10.0.0.0/8"]
-from_lo = false
-[kernel]
-enabled = {kernel}
-[defaults]
-passive = true
-import_limit = 4000000
-[[neighbor]]
-name = "feeder"
-address = "127.0.0.2"
-cost = 0
-[[neighbor]]
-name = "sink"
-address = "127.0.0.3"
-cost = 0
-"#,
-                    work.join("kittbgpd.sock").display()
-                ),
-            )
-            .unwrap();
-            spawn_pinned(bin, &["-c", cfg.to_str().unwrap(), "--log-level", "warn"])
-        }
-        Dut::Bird(bin) => {
-            let cfg = work.join("bird.conf");
-            let peer = |name: &str, addr: &str| {
-                format!(
-                    "protocol bgp {name} {{\n  local 127.0.0.1 port {PORT} as {AS};\n  neighbor {addr} as {AS};\n  passive on;\n  rr client;\n  ipv4 {{ import all; export all; next hop self; }};\n}}\n"
-                )
-            };
-            std::fs::write(
-                &cfg,
-                format!(
-                    "router id 127.0.0.1;\nprotocol device {{}}\n{}{}{}",
-                    if kernel {
-                        "protocol kernel { ipv4 { export all; }; }\nprotocol direct { ipv4; interface \"kbdummy\"; }\n"
-                    } else {
-                        ""
-                    },
-                    peer("feeder", "127.0.0.2"),
-                    peer("sink", "127.0.0.3")
-                ),
-            )
-            .unwrap();
-            let sock = work.join("bird.ctl");
-            spawn_pinned(
-                bin,
-                &[
-                    "-f",
-                    "-c",
-                    cfg.to_str().unwrap(),
-                    "-s",
-                    sock.to_str().unwrap(),
-                ],
-            )
-        }
+    let bird_kernel = if kernel {
+        "protocol kernel { ipv4 { export all; }; }\nprotocol direct { ipv4; interface \"kbdummy\"; }\n"
+    } else {
+        ""
     };
+    let mut child = spawn_reflector(&dut, work, kernel, "import_limit = 4000000", bird_kernel);
     let pid = child.id();
     let mut sink = connect_retry(SINK);
     assert!(sink.establish(SINK), "sink session");

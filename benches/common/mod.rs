@@ -312,3 +312,77 @@ pub fn spawn_pinned(bin: &Path, args: &[&str]) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+/// A reflector between two passive RR clients, "feeder" (127.0.0.2) and
+/// "sink" (127.0.0.3), as `dut`: its config written into `work`, started on
+/// CPU 1. `kernel`: routes into the kernel FIB too; `kb_defaults` more
+/// `[defaults]` lines for kittbgpd; `bird_kernel` the kernel protocols for BIRD.
+pub fn spawn_reflector(
+    dut: &Dut<'_>,
+    work: &Path,
+    kernel: bool,
+    kb_defaults: &str,
+    bird_kernel: &str,
+) -> std::process::Child {
+    match dut {
+        Dut::Kittbgpd(bin) => {
+            let cfg = work.join("kittbgpd.toml");
+            std::fs::write(
+                &cfg,
+                format!(
+                    r#"router_id = "127.0.0.1"
+local_as = {AS}
+control_socket = "{}"
+[loopbacks]
+ipv4 = ["10.0.0.0/8"]
+from_lo = false
+[kernel]
+enabled = {kernel}
+[defaults]
+passive = true
+{kb_defaults}
+[[neighbor]]
+name = "feeder"
+address = "127.0.0.2"
+cost = 0
+[[neighbor]]
+name = "sink"
+address = "127.0.0.3"
+cost = 0
+"#,
+                    work.join("kittbgpd.sock").display()
+                ),
+            )
+            .unwrap();
+            spawn_pinned(bin, &["-c", cfg.to_str().unwrap(), "--log-level", "warn"])
+        }
+        Dut::Bird(bin) => {
+            let cfg = work.join("bird.conf");
+            let peer = |name: &str, addr: &str| {
+                format!(
+                    "protocol bgp {name} {{\n  local 127.0.0.1 port {PORT} as {AS};\n  neighbor {addr} as {AS};\n  passive on;\n  rr client;\n  ipv4 {{ import all; export all; next hop self; }};\n}}\n"
+                )
+            };
+            std::fs::write(
+                &cfg,
+                format!(
+                    "router id 127.0.0.1;\nprotocol device {{}}\n{bird_kernel}{}{}",
+                    peer("feeder", "127.0.0.2"),
+                    peer("sink", "127.0.0.3")
+                ),
+            )
+            .unwrap();
+            let sock = work.join("bird.ctl");
+            spawn_pinned(
+                bin,
+                &[
+                    "-f",
+                    "-c",
+                    cfg.to_str().unwrap(),
+                    "-s",
+                    sock.to_str().unwrap(),
+                ],
+            )
+        }
+    }
+}

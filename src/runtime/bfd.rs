@@ -304,7 +304,7 @@ impl Sockets {
         };
         let rx = udp()?;
         rx.set_reuse_address(true)?;
-        setsockopt_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+        super::stream_socket::set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
         rx.bind(&SockAddr::from(SocketAddrV6::new(
             Ipv6Addr::UNSPECIFIED,
             PORT,
@@ -349,29 +349,6 @@ impl Sockets {
                 Err(_would_block) => continue,
             }
         }
-    }
-}
-
-fn setsockopt_int(
-    s: &Socket,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: v lives for the call; its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
@@ -427,7 +404,7 @@ mod tests {
     #[test]
     fn hop_limit_is_read_from_ancillary_data() {
         let rx = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).unwrap();
-        setsockopt_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1).unwrap();
+        super::stream_socket::set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1).unwrap();
         rx.bind(&SockAddr::from(SocketAddrV6::new(
             Ipv6Addr::LOCALHOST,
             0,

@@ -79,6 +79,7 @@ impl StreamSocket {
     }
 }
 
+/// setsockopt(2) of an int option (the stream and BFD sockets).
 pub(super) fn set_int(
     s: &Socket,
     level: libc::c_int,
