@@ -10,7 +10,7 @@ use std::time::Duration;
 #[serde(default, deny_unknown_fields)]
 pub struct BfdParams {
     /// Desired Min TX and Required Min RX once Up (default 0.1 s).
-    #[serde(with = "secs")]
+    #[serde(with = "crate::cost::secs")]
     pub interval: Duration,
     /// Required Min RX Interval, overriding `interval`.
     #[serde(with = "opt_secs", skip_serializing_if = "Option::is_none")]
@@ -20,7 +20,7 @@ pub struct BfdParams {
     pub min_tx: Option<Duration>,
     /// Desired Min TX Interval while not Up (default 1 s; RFC 5880 §6.8.3
     /// asks for at least 1 s).
-    #[serde(with = "secs")]
+    #[serde(with = "crate::cost::secs")]
     pub idle_tx: Duration,
     /// Detect Mult: the session is down after this many intervals of silence (default 3).
     pub multiplier: u32,
@@ -83,34 +83,18 @@ impl BfdParams {
     }
 }
 
-mod secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(s).map_err(|_| {
-            serde::de::Error::custom(format!("{s}: expected a duration in seconds (>= 0)"))
-        })
-    }
-}
-
 mod opt_secs {
     use serde::{Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => super::secs::serialize(d, s),
+            Some(d) => crate::cost::secs::serialize(d, s),
             None => s.serialize_none(),
         }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        super::secs::deserialize(d).map(Some)
+        crate::cost::secs::deserialize(d).map(Some)
     }
 }

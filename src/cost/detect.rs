@@ -296,7 +296,7 @@ fn mad(xs: &VecDeque<f64>) -> Option<f64> {
     median_sorted(&mut v)
 }
 
-fn median_sorted(v: &mut [f64]) -> Option<f64> {
+pub(super) fn median_sorted(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }

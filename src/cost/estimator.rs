@@ -758,16 +758,7 @@ pub(super) fn median(xs: impl Iterator<Item = Duration>) -> Option<Duration> {
 
 fn median_f64(xs: impl Iterator<Item = f64>) -> Option<f64> {
     let mut v: Vec<f64> = xs.collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_unstable_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+    super::detect::median_sorted(&mut v)
 }
 
 pub(super) fn fmt_ms(d: Duration) -> String {

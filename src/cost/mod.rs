@@ -73,6 +73,7 @@ pub use estimator::{
     CostChange, CostEvent, CostSnapshot, Estimator, HistoryEntry, LinkState, HISTORY_LEN,
     MAX_OUTSTANDING,
 };
+pub(crate) use params::secs;
 pub use params::{CostParams, MAX_WINDOW};
 
 #[cfg(test)]

@@ -191,8 +191,9 @@ impl CostParams {
     }
 }
 
-/// Durations as seconds (integer or fractional) in the file and in JSON.
-mod secs {
+/// Durations as seconds (integer or fractional) in the file and in JSON
+/// (`[cost]` and `[bfd]`).
+pub(crate) mod secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 

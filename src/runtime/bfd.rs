@@ -404,7 +404,8 @@ mod tests {
     #[test]
     fn hop_limit_is_read_from_ancillary_data() {
         let rx = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).unwrap();
-        super::stream_socket::set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1).unwrap();
+        crate::runtime::stream_socket::set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
+            .unwrap();
         rx.bind(&SockAddr::from(SocketAddrV6::new(
             Ipv6Addr::LOCALHOST,
             0,
