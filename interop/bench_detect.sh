@@ -17,7 +17,7 @@
 #             one-way UDP streams 10.255.0.1 -> 10.255.0.2 and back, a datagram every 5 ms
 #             (interop/oneway.py); the outage of a direction is its longest silence; then the link
 #             is restored and the routes awaited back before the next try (KB_SETTLE_S, 10 s)
-#   packets   tunnel 1-2 (node 1's wg2, rx + tx) per second over KB_IDLE_S (20 s), no test traffic:
+#   packets   tunnel 1-2 (node 1's wg2, rx + tx) per second over KB_IDLE_S (30 s), no test traffic:
 #             what detection costs on the wire, WireGuard keepalives and BGP keepalives included
 #   CPU       daemons and wireguard-go processes of all four nodes over the same KB_IDLE_S: % of
 #             one core, per node (wireguard-go's share grows with the packets it carries)
@@ -41,7 +41,7 @@ lab_args "$@"
 
 TRIES=${KB_TRIES:-3}
 SETTLE_S=${KB_SETTLE_S:-10}
-IDLE_S=${KB_IDLE_S:-20}
+IDLE_S=${KB_IDLE_S:-30}
 BFD_MS=${KB_BFD_MS:-100}
 export KB_BFD_INTERVAL_MS=$BFD_MS KB_BFD_MULT=3   # lab_bird_conf --bfd / kb_conf --bfd
 STEP_SETTLE_S=${KB_STEP_SETTLE_S:-35}
@@ -54,7 +54,6 @@ TMPD=$(mktemp -d /tmp/kbdetect.XXXXXX)
 trap 'rm -rf "$TMPD"' EXIT
 now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 note() { echo "  $*" >&2; }
-CLK_TCK=$(getconf CLK_TCK)
 
 lab_exit_hook() { rm -rf "$TMPD"; }
 
@@ -148,14 +147,17 @@ idle() {
         pids_d+=("$p")
         for j in $(lab_peers "$i"); do pids_w+=("$(lab_pid "wg-$i-$j")"); done
     done
-    ticks() { local s=0 q; for q in "$@"; do s=$((s + $(awk '{ print $14 + $15 }' "/proc/$q/stat"))); done; echo "$s"; }
+    # CPU time in ns of every thread of the processes (schedstat: ns, where /proc/PID/stat counts
+    # 10 ms ticks; BIRD runs BFD in a thread of its own)
+    ticks() { local q; for q in "$@"; do cat /proc/"$q"/task/*/schedstat; done | awk '{ s += $1 } END { printf "%.0f\n", s }'; }  # %.0f: mawk caps %d at 2^31
     pkts() { lab_exec 1 cat /sys/class/net/wg2/statistics/rx_packets /sys/class/net/wg2/statistics/tx_packets | awk '{ s += $1 } END { print s }'; }
+    ((${#pids_w[@]} == 8)) || note "$mode: ${#pids_w[@]} wireguard-go processes found (8 expected): ${pids_w[*]}"
     pk0=$(pkts); d0=$(ticks "${pids_d[@]}"); w0=$(ticks "${pids_w[@]}")
     sleep "$IDLE_S"
     pk1=$(pkts); d1=$(ticks "${pids_d[@]}"); w1=$(ticks "${pids_w[@]}")
     awk -v a="$pk0" -v b="$pk1" -v s="$IDLE_S" 'BEGIN { printf "%.1f\n", (b - a) / s }' > "$TMPD/$mode.pps"
-    awk -v a="$d0" -v b="$d1" -v s="$IDLE_S" -v t="$CLK_TCK" 'BEGIN { printf "%.2f\n", (b - a) / t / s * 100 / 4 }' > "$TMPD/$mode.cpu_d"
-    awk -v a="$w0" -v b="$w1" -v s="$IDLE_S" -v t="$CLK_TCK" 'BEGIN { printf "%.2f\n", (b - a) / t / s * 100 / 4 }' > "$TMPD/$mode.cpu_w"
+    awk -v a="$d0" -v b="$d1" -v s="$IDLE_S" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 / s * 100 / 4 }' > "$TMPD/$mode.cpu_d"
+    awk -v a="$w0" -v b="$w1" -v s="$IDLE_S" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 / s * 100 / 4 }' > "$TMPD/$mode.cpu_w"
     note "$mode: $(cat "$TMPD/$mode.pps") packets/s on tunnel 1-2; CPU per node: daemon $(cat "$TMPD/$mode.cpu_d") %, wireguard-go $(cat "$TMPD/$mode.cpu_w") %"
 }
 

@@ -238,6 +238,7 @@ async fn run(
     let measure = probe.measure;
     let mut cost_changes: u64 = 0;
     let mut last_view: Option<Instant> = None;
+    let mut interval = probe.params.interval;
     let mut last_wake = Instant::now() - Duration::from_secs(1);
     let mut buf = [0u8; 128];
     // An answering prober retries its socket every second; a measuring one on its schedule.
@@ -260,17 +261,21 @@ async fn run(
                     link.socket();
                     retry_at = now + Duration::from_secs(1);
                 } else if est.next_probe_at().is_none_or(|t| t <= now) {
+                    // Probes go on the wall clock's grid of the interval: every
+                    // link of this node sends in the same wake (one timer wake
+                    // per interval for all of them, not one per link).
+                    let sent_at = on_grid(now, interval);
                     let due = link.select.on_due();
                     // A probe that could not be sent counts as sent and lost.
                     if due.probe == Mode::Stream || due.hello {
                         let seq = link.send_stream(false);
                         if due.probe == Mode::Stream {
-                            est.on_probe_sent(STREAM_SEQ_BASE + u64::from(seq), now);
+                            est.on_probe_sent(STREAM_SEQ_BASE + u64::from(seq), sent_at);
                         }
                     }
                     if due.probe == Mode::Icmp {
                         let seq = link.send_icmp();
-                        est.on_probe_sent(seq, now);
+                        est.on_probe_sent(seq, sent_at);
                     }
                 }
                 if measure {
@@ -287,6 +292,7 @@ async fn run(
                 }
                 link.select.set_setting(p.probe);
                 link.stream.set_interval(p.interval);
+                interval = p.interval;
                 est.set_params(p, Instant::now());
             }
             Ok(()) = heard.changed(), if measure => {
@@ -421,4 +427,20 @@ fn on_stream_packet(
         }
         est.on_answer(STREAM_SEQ_BASE + u64::from(a.seq), a.rtt, now);
     }
+}
+
+/// The latest instant at or before `t` that is a whole multiple of `interval`
+/// on the wall clock (CLOCK_REALTIME): a probe sent on time is stamped with
+/// it, so the estimator schedules the next one on the grid as well.
+fn on_grid(t: Instant, interval: Duration) -> Instant {
+    let iv = interval.as_nanos();
+    if iv == 0 {
+        return t;
+    }
+    let now = Instant::now();
+    let rt = u128::from(super::stream_socket::realtime_ns());
+    // The wall clock at `t` (t is at most `now`).
+    let rt_t = rt.saturating_sub(now.saturating_duration_since(t).as_nanos());
+    let past = u64::try_from(rt_t % iv).unwrap_or(0);
+    t.checked_sub(Duration::from_nanos(past)).unwrap_or(t)
 }
