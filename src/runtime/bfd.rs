@@ -357,43 +357,17 @@ fn recv_with_hop_limit(
     fd: libc::c_int,
     buf: &mut [u8],
 ) -> io::Result<(usize, SocketAddrV6, Option<u8>)> {
-    // SAFETY: all-zero is a valid sockaddr_in6 / msghdr; every pointer in msg
-    // refers to a local that outlives the call, with its true length.
-    let mut name: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut control = [0u64; 8];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut name as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
     let mut hops = None;
-    // SAFETY: the CMSG_* macros walk the control buffer recvmsg filled in.
-    let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    while !c.is_null() {
-        let h = unsafe { &*c };
-        if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_HOPLIMIT {
-            let v = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>()) };
-            hops = u8::try_from(v).ok();
-        }
-        c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
-    }
-    let from = SocketAddrV6::new(
-        Ipv6Addr::from(name.sin6_addr.s6_addr),
-        u16::from_be(name.sin6_port),
-        name.sin6_flowinfo,
-        name.sin6_scope_id,
-    );
-    Ok((n as usize, from, hops))
+    let (n, from) =
+        super::stream_socket::recvmsg_with(fd, buf, libc::MSG_DONTWAIT, |level, kind, data| {
+            if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_HOPLIMIT {
+                if let Some(v) = data.get(..4) {
+                    let v = libc::c_int::from_ne_bytes([v[0], v[1], v[2], v[3]]);
+                    hops = u8::try_from(v).ok();
+                }
+            }
+        })?;
+    Ok((n, from, hops))
 }
 
 #[cfg(test)]

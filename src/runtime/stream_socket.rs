@@ -103,8 +103,15 @@ pub(super) fn set_int(
     }
 }
 
-/// recvmsg(2) with room for the SCM_TIMESTAMPNS control message.
-pub(super) fn recvmsg(fd: libc::c_int, buf: &mut [u8]) -> io::Result<Datagram> {
+/// recvmsg(2) of one datagram: its length as `flags` make recvmsg report it,
+/// its source, and each control message as (level, type, data) to `on_cmsg`
+/// (the stream's receive timestamp, BFD's hop limit).
+pub(super) fn recvmsg_with(
+    fd: libc::c_int,
+    buf: &mut [u8],
+    flags: libc::c_int,
+    mut on_cmsg: impl FnMut(libc::c_int, libc::c_int, &[u8]),
+) -> io::Result<(usize, SocketAddrV6)> {
     // SAFETY: all-zero is a valid sockaddr_in6 / msghdr.
     let mut name: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
@@ -121,23 +128,18 @@ pub(super) fn recvmsg(fd: libc::c_int, buf: &mut [u8]) -> io::Result<Datagram> {
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&control) as _;
     // SAFETY: every pointer in msg is valid for the call, with the lengths given.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_TRUNC) };
+    let n = unsafe { libc::recvmsg(fd, &mut msg, flags) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut rx_ns = None;
-    // SAFETY: the CMSG macros walk the control buffer the kernel filled, within msg_controllen.
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled, within
+    // msg_controllen; each message's data is cmsg_len less its header.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                rx_ns = Some(
-                    (ts.tv_sec as u64)
-                        .saturating_mul(1_000_000_000)
-                        .saturating_add(ts.tv_nsec as u64),
-                );
-            }
+            let len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            let data = std::slice::from_raw_parts(libc::CMSG_DATA(c), len);
+            on_cmsg((*c).cmsg_level, (*c).cmsg_type, data);
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
@@ -147,9 +149,29 @@ pub(super) fn recvmsg(fd: libc::c_int, buf: &mut [u8]) -> io::Result<Datagram> {
         0,
         name.sin6_scope_id,
     );
+    Ok((n as usize, from))
+}
+
+/// One datagram with its SCM_TIMESTAMPNS receive time.
+pub(super) fn recvmsg(fd: libc::c_int, buf: &mut [u8]) -> io::Result<Datagram> {
+    let mut rx_ns = None;
+    // MSG_TRUNC: the datagram's real length, so an oversized one fails the length check.
+    let (len, from) = recvmsg_with(fd, buf, libc::MSG_TRUNC, |level, kind, data| {
+        if level == libc::SOL_SOCKET
+            && kind == libc::SCM_TIMESTAMPNS
+            && data.len() >= std::mem::size_of::<libc::timespec>()
+        {
+            // SAFETY: data holds a timespec (length checked); read unaligned.
+            let ts: libc::timespec = unsafe { std::ptr::read_unaligned(data.as_ptr().cast()) };
+            rx_ns = Some(
+                (ts.tv_sec as u64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(ts.tv_nsec as u64),
+            );
+        }
+    })?;
     Ok(Datagram {
-        // MSG_TRUNC: the datagram's real length, so an oversized one fails the length check.
-        len: n as usize,
+        len,
         from,
         rx_ns: rx_ns.unwrap_or_else(realtime_ns),
         late_stamp: rx_ns.is_none(),
