@@ -25,11 +25,9 @@ fn main() {
     let runs: usize = opt("--runs").and_then(|s| s.parse().ok()).unwrap_or(5);
     let only = opt("--only");
     let before = opt("--before").map(PathBuf::from);
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("idle bench: needs root (network namespace); skipped");
+    let Some(ns) = root_netns("idle bench") else {
         return;
-    }
-    let ns = Netns::create();
+    };
     ns.enter();
     pin_self(0);
     let work = tempfile::tempdir().unwrap();

@@ -47,11 +47,9 @@ fn main() {
     let only = opt("--only");
     let before = opt("--before").map(PathBuf::from);
     let kernel = args.iter().any(|a| a == "--kernel");
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("reflect bench: needs root (network namespace); skipped");
+    let Some(ns) = root_netns("reflect bench") else {
         return;
-    }
-    let ns = Netns::create();
+    };
     ns.enter();
     pin_self(0);
     let work = tempfile::tempdir().unwrap();

@@ -29,8 +29,8 @@ use tokio::sync::{mpsc, watch};
 
 mod common;
 use common::{
-    arg, duts, pin_self, proc_cpu_seconds, proc_status_kib, spawn_pinned, which, Dut, Netns, AS,
-    PORT,
+    arg, duts, pin_self, proc_cpu_seconds, proc_status_kib, root_netns, spawn_pinned, which, Dut,
+    AS, PORT,
 };
 
 const DUT: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
@@ -79,12 +79,10 @@ fn main() {
         .collect();
     let only = opt("--only");
     let before = opt("--before").map(PathBuf::from);
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("reflector bench: needs root (network namespace); skipped");
+    let Some(ns) = root_netns("reflector bench") else {
         return;
-    }
+    };
     let max = clients.iter().copied().max().unwrap_or(0);
-    let ns = Netns::create();
     let mut batch = format!("address add {DUT}/64 dev lo\n");
     for i in 1..=max {
         batch += &format!("address add {}/64 dev lo\n", client_addr(i));

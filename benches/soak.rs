@@ -50,11 +50,9 @@ fn main() {
     let bin = opt("--bin")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kittbgpd")));
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("soak: needs root (network namespace); skipped");
+    let Some(ns) = root_netns("soak") else {
         return;
-    }
-    let ns = Netns::create();
+    };
     ns.enter();
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("kittbgpd.log");

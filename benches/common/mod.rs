@@ -386,3 +386,14 @@ cost = 0
         }
     }
 }
+
+/// A network namespace of its own for bench `name` (not entered yet), or
+/// `None` with a note when not root (the bench is then skipped).
+pub fn root_netns(name: &str) -> Option<Netns> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("{name}: needs root (network namespace); skipped");
+        return None;
+    }
+    Some(Netns::create())
+}
