@@ -3,6 +3,7 @@
 
 mod bfd;
 mod bmp;
+mod code_pages;
 mod conn;
 mod control;
 mod fib_task;
@@ -297,6 +298,8 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     // systemd (Type=notify): ready once the control socket answers and the
     // kernel routes of an earlier run are adopted (FibTask::start read them).
     notify(&[sd_notify::NotifyState::Ready]);
+    tokio::spawn(code_pages::release_when_quiet());
+    code_pages::rare_code_ran();
     if let Some(period) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(period, rib_tx.clone()));
     }
