@@ -318,6 +318,13 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }
+    // BFD before BGP: AdminDown first, so no neighbor sees a path failure.
+    let bfd = std::mem::take(&mut running.bfd);
+    futures::future::join_all(
+        bfd.into_values()
+            .map(|h| h.stop(Duration::from_millis(500))),
+    )
+    .await;
     let mut done = Vec::new();
     for p in &peers {
         let (tx, rx) = oneshot::channel();
