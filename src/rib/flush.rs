@@ -284,10 +284,11 @@ impl Batch<'_> {
             }
             let clients = &self.clients;
             let from_client = |src: u32| clients.get(src as usize).copied().unwrap_or(false);
-            // Groups are link sessions: an overlay prefix only to withdraw
-            // one they still hold (`[overlay]` reloaded).
+            // A group gets the prefixes of its kind of session, and a
+            // prefix that left that kind only to withdraw what it still
+            // holds (`[overlay]` reloaded).
             for g in self.groups.iter_mut().filter(|g| g.following > 0) {
-                if !overlay || g.sent.get(id) != NONE {
+                if carries(g.key.multihop(), overlay) || g.sent.get(id) != NONE {
                     let to = g.key.rr_client();
                     if group_eligible(old_x, from_client(old_x), to)
                         || group_eligible(x, from_client(x), to)

@@ -322,12 +322,12 @@ impl Rib {
             return;
         };
         p.addpath_out.start(&ctx);
-        // Update groups share encodings between link sessions; a multihop
-        // session (the overlay) or one with ADD-PATH send is encoded alone.
-        let grouped =
-            !p.cfg.multihop && ctx.negotiated.add_path_send == crate::wire::Families::NONE;
+        // Update groups share encodings between sessions of one kind (link
+        // sessions: the loopbacks; multihop: the overlay); a session with
+        // ADD-PATH send is encoded alone.
+        let grouped = ctx.negotiated.add_path_send == crate::wire::Families::NONE;
         let g = grouped.then(|| {
-            let key = group::GroupKey::new(&ctx, p.cfg.rr_client);
+            let key = group::GroupKey::new(&ctx, p.cfg.rr_client, p.cfg.multihop);
             let g = match self.groups.iter().position(|g| g.key == key) {
                 Some(g) => g,
                 None => match self.groups.iter().position(|g| g.members.is_empty()) {
