@@ -300,8 +300,8 @@ impl Ipv6Prefixes {
         if !self.mixed {
             if let Some((&[128], addr)) = rest.get(..17).map(|p| p.split_at(1)) {
                 self.pos += 17;
-                let addr = u128::from_be_bytes(addr.try_into().ok()?);
-                return Some(Ipv6Net::new_assert(Ipv6Addr::from(addr), 128));
+                let octets: [u8; 16] = addr.try_into().ok()?;
+                return Some(Ipv6Net::new_assert(Ipv6Addr::from(octets), 128));
             }
             self.mixed = true;
         }
