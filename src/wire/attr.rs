@@ -490,13 +490,6 @@ pub struct PathAttributes {
     pub unknown: Vec<RawAttribute>,
 }
 
-/// Result of [`PathAttributes::decode`].
-pub(crate) struct DecodedAttrs {
-    pub attrs: PathAttributes,
-    /// RFC 7606 §4: an attribute's length ran past the path attributes field.
-    pub framing_error: bool,
-}
-
 enum Bad {
     /// RFC 7606 action for a malformed attribute.
     Act(AttrErrorAction, &'static str),
@@ -562,8 +555,14 @@ fn decode_aggregator(v: &[u8], four: bool) -> Option<Aggregator> {
     }
 }
 
-fn decode_mp_reach(value: &Bytes, rx: Families) -> Result<Option<MpReach>, Bad> {
-    let v = &value[..];
+/// MP_REACH_NLRI whose value is `buf[range]`; only the prefix list is sliced
+/// off as `Bytes` (each slice is an atomic reference count update).
+fn decode_mp_reach(
+    buf: &Bytes,
+    range: std::ops::Range<usize>,
+    rx: Families,
+) -> Result<Option<MpReach>, Bad> {
+    let v = &buf[range.clone()];
     let reset = Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR);
     let &[a1, a2, safi, nh_len, ..] = v else {
         return Err(reset);
@@ -582,7 +581,7 @@ fn decode_mp_reach(value: &Bytes, rx: Families) -> Result<Option<MpReach>, Bad> 
     }
     let next_hop =
         MpNextHop::decode(afi_safi.afi, nh).ok_or(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR))?;
-    let nlri = value.slice(nh_end + 1..);
+    let nlri = buf.slice(range.start + nh_end + 1..range.end);
     let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
         nlri::validate_v4_as(&nlri, add_path)
@@ -598,8 +597,13 @@ fn decode_mp_reach(value: &Bytes, rx: Families) -> Result<Option<MpReach>, Bad> 
     }))
 }
 
-fn decode_mp_unreach(value: &Bytes, rx: Families) -> Result<Option<MpUnreach>, Bad> {
-    let &[a1, a2, safi, ..] = &value[..] else {
+/// MP_UNREACH_NLRI whose value is `buf[range]` (see [`decode_mp_reach`]).
+fn decode_mp_unreach(
+    buf: &Bytes,
+    range: std::ops::Range<usize>,
+    rx: Families,
+) -> Result<Option<MpUnreach>, Bad> {
+    let &[a1, a2, safi, ..] = &buf[range.clone()] else {
         return Err(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR));
     };
     let afi_safi = AfiSafi {
@@ -609,7 +613,7 @@ fn decode_mp_unreach(value: &Bytes, rx: Families) -> Result<Option<MpUnreach>, B
     if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST {
         return Ok(None);
     }
-    let withdrawn = value.slice(3..);
+    let withdrawn = buf.slice(range.start + 3..range.end);
     let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
         nlri::validate_v4_as(&withdrawn, add_path)
@@ -694,24 +698,30 @@ impl PathAttributes {
         }
     }
 
-    /// Decodes the path attributes field of an UPDATE (RFC 4271 §4.3) applying
-    /// RFC 7606. Issues (treat-as-withdraw, attribute discard) go to `issues`;
-    /// session-reset errors are returned as the NOTIFICATION to send.
-    pub(crate) fn decode(
+    /// Decodes the path attributes field of an UPDATE (RFC 4271 §4.3) into
+    /// `self` (empty: `PathAttributes::default()`), in place inside the
+    /// `Update` being built rather than moved there, applying RFC 7606.
+    /// Issues (treat-as-withdraw, attribute discard) go to `issues`;
+    /// session-reset errors are returned as the NOTIFICATION to send. Returns
+    /// whether an attribute's length ran past the field (RFC 7606 §4). The
+    /// field is `buf[field]`: positions stay in `buf`, which is not sliced.
+    pub(crate) fn decode_into(
+        &mut self,
         buf: &Bytes,
+        field: std::ops::Range<usize>,
         neg: &Negotiated,
         issues: &mut Vec<AttrIssue>,
-    ) -> Result<DecodedAttrs, Notification> {
+    ) -> Result<bool, Notification> {
         let four = neg.four_octet_as;
-        let mut a = PathAttributes::default();
+        let a = self;
         let mut seen = [0u64; 4];
         let mut as4_path: Option<AsPath> = None;
         let mut as4_aggregator: Option<Aggregator> = None;
         let mut framing_error = false;
-        let mut pos = 0;
-        while pos < buf.len() {
+        let (mut pos, end) = (field.start, field.end.min(buf.len()));
+        while pos < end {
             // RFC 7606 §4: attribute header or value running past the field.
-            let rest = &buf[pos..];
+            let rest = &buf[pos..end];
             let (flags, c) = match *rest {
                 [f, c, _, ..] => (f, c),
                 _ => {
@@ -809,10 +819,7 @@ impl PathAttributes {
                 }
             }
         }
-        Ok(DecodedAttrs {
-            attrs: a,
-            framing_error,
-        })
+        Ok(framing_error)
     }
 
     fn apply(
@@ -890,7 +897,7 @@ impl PathAttributes {
                     .map(|x| Ipv4Addr::new(x[0], x[1], x[2], x[3]))
                     .collect();
             }
-            code::MP_REACH_NLRI => match decode_mp_reach(&buf.slice(range), rx)? {
+            code::MP_REACH_NLRI => match decode_mp_reach(buf, range, rx)? {
                 Some(r) => self.mp_reach = Some(r),
                 None => {
                     return Err(Bad::Act(
@@ -899,7 +906,7 @@ impl PathAttributes {
                     ))
                 }
             },
-            code::MP_UNREACH_NLRI => match decode_mp_unreach(&buf.slice(range), rx)? {
+            code::MP_UNREACH_NLRI => match decode_mp_unreach(buf, range, rx)? {
                 Some(u) => self.mp_unreach = Some(u),
                 None => {
                     return Err(Bad::Act(
