@@ -164,6 +164,11 @@ impl Fib {
         }
     }
 
+    /// Prefixes another protocol holds at our metric.
+    pub fn foreign(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.foreign.keys().copied()
+    }
+
     /// Desired prefixes another protocol holds at our metric.
     pub fn conflicts(&self) -> impl Iterator<Item = &IpNet> {
         self.foreign.keys().filter(|p| self.desired(p) != NO_NH)
