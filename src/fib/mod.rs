@@ -17,10 +17,10 @@ mod view;
 pub use view::{KernelView, PrefixState};
 
 use ipnet::IpNet;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-use table::{NextHops, Nh, Slot, Slots, BLOCKED, DIRTY, IN_FLIGHT, NO_NH, TOUCHED};
+use table::{NextHops, Nh, PrefixQueue, Slot, Slots, BLOCKED, DIRTY, IN_FLIGHT, NO_NH, TOUCHED};
 
 /// One kernel route: prefix via a gateway (for IPv4 possibly an IPv6 link-local, RTA_VIA) on an interface.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -100,7 +100,7 @@ pub struct Fib {
     /// only from an EEXIST, until a dump tells).
     foreign: BTreeMap<IpNet, Option<u8>>,
     /// Prefixes whose kernel state may differ from the desired one (flag `DIRTY`).
-    dirty: VecDeque<IpNet>,
+    dirty: PrefixQueue,
     retries: BTreeMap<IpNet, Retry>,
     /// Routes adopted from an earlier run are kept until then even if not desired.
     grace_until: Option<Instant>,
@@ -140,7 +140,7 @@ impl Fib {
             slots: Slots::default(),
             next_hops: NextHops::default(),
             foreign: BTreeMap::new(),
-            dirty: VecDeque::new(),
+            dirty: PrefixQueue::default(),
             retries: BTreeMap::new(),
             grace_until: None,
             want_dump: false,

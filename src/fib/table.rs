@@ -5,6 +5,7 @@
 
 use crate::rib::FastMap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 /// A next hop's id in [`NextHops`]; 0 is "no route".
@@ -155,5 +156,45 @@ impl NextHops {
     #[cfg(test)]
     pub fn in_use(&self) -> usize {
         self.list.len() - self.free.len()
+    }
+}
+
+/// Prefixes in line, IPv4 and IPv6 apart (5 bytes an IPv4 prefix, not 18).
+#[derive(Debug, Default)]
+pub(super) struct PrefixQueue {
+    v4: VecDeque<Ipv4Net>,
+    v6: VecDeque<Ipv6Net>,
+}
+
+impl PrefixQueue {
+    pub fn push_back(&mut self, p: IpNet) {
+        match p {
+            IpNet::V4(p) => self.v4.push_back(p),
+            IpNet::V6(p) => self.v6.push_back(p),
+        }
+    }
+
+    pub fn push_front(&mut self, p: IpNet) {
+        match p {
+            IpNet::V4(p) => self.v4.push_front(p),
+            IpNet::V6(p) => self.v6.push_front(p),
+        }
+    }
+
+    pub fn pop_front(&mut self) -> Option<IpNet> {
+        let p = match self.v4.pop_front() {
+            Some(p) => Some(IpNet::V4(p)),
+            None => self.v6.pop_front().map(IpNet::V6),
+        };
+        if p.is_none() {
+            // A full table's queue is not kept once drained.
+            self.v4 = VecDeque::new();
+            self.v6 = VecDeque::new();
+        }
+        p
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
     }
 }
