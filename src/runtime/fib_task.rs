@@ -114,6 +114,9 @@ impl FibTask {
             .socket_mut()
             .bind(&SocketAddr::new(0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE))
             .map_err(|e| format!("netlink (route events): {e}"))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(econn.socket_mut().socket_mut());
+        skip_own_additions(fd, cfg.protocol)
+            .map_err(|e| format!("netlink (route events filter): {e}"))?;
         tokio::spawn(econn);
         let mut task = FibTask {
             fib: Fib::empty(),
@@ -508,6 +511,54 @@ impl FibTask {
             }
         };
         msg
+    }
+}
+
+/// A socket filter (classic BPF) on the route event socket: the kernel's
+/// echo of our own additions (RTM_NEWROUTE of our protocol) is dropped in the
+/// kernel, not read and parsed one by one (a full table is as many events
+/// as routes; each result already says what it did). Removals of ours by
+/// others, and every route of another protocol, still come in; an addition
+/// of ours by someone else is seen by the periodic dump.
+fn skip_own_additions(fd: std::os::fd::RawFd, protocol: u8) -> std::io::Result<()> {
+    use libc::{
+        sock_filter, sock_fprog, BPF_ABS, BPF_B, BPF_H, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET,
+    };
+    let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // Offsets: nlmsghdr.nlmsg_type at 4 (host order; BPF loads big-endian),
+    // then struct rtmsg from 16, its rtm_protocol at 16 + 5.
+    let new_route = u32::from(u16::from_be_bytes(libc::RTM_NEWROUTE.to_ne_bytes()));
+    let mut program = [
+        op(BPF_LD | BPF_B | BPF_ABS, 0, 0, 21),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, u32::from(protocol)),
+        op(BPF_LD | BPF_H | BPF_ABS, 0, 0, 4),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, new_route),
+        op(BPF_RET | BPF_K, 0, 0, 0),
+        op(BPF_RET | BPF_K, 0, 0, u32::MAX),
+    ];
+    let prog = sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: prog points to `program`, alive for the call; the kernel copies it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::addr_of!(prog).cast(),
+            std::mem::size_of::<sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
