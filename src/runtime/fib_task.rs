@@ -48,8 +48,9 @@ pub enum FibMsg {
     },
     /// Kernel route operations done and failed since start (metrics).
     Ops { reply: oneshot::Sender<OpCounts> },
-    /// A reloaded `[overlay]`: its ranges are ours in the kernel table too.
-    Overlay(Overlay),
+    /// A reloaded `[overlay]`: its ranges are ours in the kernel table too
+    /// (boxed: every queued `Best` is as large as the largest variant).
+    Overlay(Box<Overlay>),
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
     /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1): the
@@ -203,7 +204,7 @@ impl FibTask {
             for m in msgs {
                 match m {
                     FibMsg::Best { .. } => {}
-                    FibMsg::Overlay(o) => self.overlay = o,
+                    FibMsg::Overlay(o) => self.overlay = *o,
                     FibMsg::EndGrace => {
                         if self.fib.end_grace() {
                             info!("End-of-RIB from every graceful-restart neighbor: kernel routes of the previous run not re-learned are removed");

@@ -389,7 +389,7 @@ impl RibTask {
             RibMsg::Overlay(overlay) => {
                 info!(?overlay, "[overlay] reloaded");
                 if let Some(fib) = &self.fib {
-                    let _ = fib.send(super::fib_task::FibMsg::Overlay(overlay.clone()));
+                    let _ = fib.send(super::fib_task::FibMsg::Overlay(Box::new(overlay.clone())));
                 }
                 self.rib.set_overlay(overlay);
             }
