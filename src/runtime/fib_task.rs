@@ -469,7 +469,7 @@ impl FibTask {
     /// The netlink message for a route (with `r`) or for its deletion (without).
     fn message(&self, prefix: IpNet, r: Option<&FibRoute>, oif: Option<u32>) -> RouteMessage {
         let protocol = RouteProtocol::from(self.cfg.protocol);
-        let msg = match prefix {
+        match prefix {
             IpNet::V4(p) => {
                 let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
                     .destination_prefix(p.addr(), p.prefix_len())
@@ -510,8 +510,7 @@ impl FibTask {
                 }
                 b.build()
             }
-        };
-        msg
+        }
     }
 }
 
