@@ -30,6 +30,7 @@ pub use graceful::RestartGrace;
 mod group;
 mod import;
 mod intern;
+pub(crate) use intern::FastMap;
 mod loc_rib;
 mod nexthop;
 mod overlay;
