@@ -50,7 +50,7 @@ const NO_ENTRY: Entry = Entry {
 
 const F_LOCAL: u8 = 1;
 const F_DIRTY: u8 = 2;
-/// More than one entry: they live in `LocRib::more`.
+/// More than one entry: they live in `LocRib::more`, in the slot `first.route` names.
 const F_MORE: u8 = 4;
 const F_LIVE: u8 = 8;
 
@@ -376,8 +376,11 @@ impl<T: InternKey> Interned<T> {
 pub(crate) struct LocRib {
     pub slab: Vec<Dest>,
     index: PrefixIndex,
-    /// Entries of dests with more than one.
-    more: FastMap<u32, Vec<Entry>>,
+    /// Entries of dests with more than one, by slot (a dest's `first.route`
+    /// names its slot while it has [`F_MORE`]): found without a map lookup.
+    more: Vec<Vec<Entry>>,
+    /// Slots of `more` free for reuse.
+    more_free: Vec<u32>,
     free: Vec<u32>,
     dirty: Vec<u32>,
     live: usize,
@@ -444,7 +447,9 @@ impl LocRib {
     pub fn entries(&self, id: u32) -> &[Entry] {
         let d = &self.slab[id as usize];
         if d.flags & F_MORE != 0 {
-            self.more.get(&id).map_or(&[], Vec::as_slice)
+            self.more
+                .get(d.first.route as usize)
+                .map_or(&[], Vec::as_slice)
         } else if d.first.peer != NONE {
             std::slice::from_ref(&d.first)
         } else {
@@ -487,7 +492,7 @@ impl LocRib {
         let d = &mut self.slab[id as usize];
         let same = |e: &Entry| e.peer == peer && e.route == old;
         if d.flags & F_MORE != 0 {
-            let v = self.more.entry(id).or_default();
+            let v = &mut self.more[d.first.route as usize];
             match v.iter_mut().find(|e| same(e)).filter(|_| old != NONE) {
                 Some(e) => e.route = route,
                 None => v.push(Entry { peer, route }),
@@ -497,9 +502,22 @@ impl LocRib {
         } else if d.first.peer == NONE {
             d.first = Entry { peer, route };
         } else {
-            let first = std::mem::replace(&mut d.first, NO_ENTRY);
+            let entries = vec![d.first, Entry { peer, route }];
+            let slot = match self.more_free.pop() {
+                Some(s) => {
+                    self.more[s as usize] = entries;
+                    s
+                }
+                None => {
+                    self.more.push(entries);
+                    (self.more.len() - 1) as u32
+                }
+            };
+            d.first = Entry {
+                peer: NONE,
+                route: slot,
+            };
             d.flags |= F_MORE;
-            self.more.insert(id, vec![first, Entry { peer, route }]);
         }
     }
 
@@ -509,7 +527,8 @@ impl LocRib {
         let d = &mut self.slab[id as usize];
         let hit = |e: &Entry| e.peer == peer && (route == NONE || e.route == route);
         if d.flags & F_MORE != 0 {
-            let Some(v) = self.more.get_mut(&id) else {
+            let slot = d.first.route;
+            let Some(v) = self.more.get_mut(slot as usize) else {
                 return NONE;
             };
             let Some(i) = v.iter().position(hit) else {
@@ -519,7 +538,8 @@ impl LocRib {
             if let [last] = v[..] {
                 d.first = last;
                 d.flags &= !F_MORE;
-                self.more.remove(&id);
+                self.more[slot as usize] = Vec::new();
+                self.more_free.push(slot);
             }
             old
         } else if d.first.peer != NONE && hit(&d.first) {
