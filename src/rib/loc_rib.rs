@@ -13,12 +13,14 @@
 //! Changes only mark prefixes dirty; the decision runs in batches.
 
 use super::adj_in::InRoute;
-use super::intern::FastMap;
+use super::intern::FastHasher;
 use super::policy::FilterReason;
 use super::PeerId;
 use crate::wire::PathAttributes;
+use hashbrown::HashTable;
 use ipnet::IpNet;
 use serde::Serialize;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -288,11 +290,12 @@ impl InternKey for Arc<PathAttributes> {
 
 /// Values shared by id and reference counted. Ids whose count drops to zero
 /// are freed by [`Interned::sweep`], so ids cached during a batch stay valid.
-#[derive(Debug)]
 pub(crate) struct Interned<T: InternKey> {
     /// Value and reference count (64 bits: entries times peers can pass 2^32).
     slots: Vec<(Option<T>, u64)>,
-    index: FastMap<T::Key, u32>,
+    /// Ids by the hash of their value's key; the keys are read in `slots`,
+    /// so an entry costs 4 bytes and a control byte, not a copy of the key.
+    index: HashTable<u32>,
     free: Vec<u32>,
     zero: Vec<u32>,
 }
@@ -301,11 +304,31 @@ impl<T: InternKey> Default for Interned<T> {
     fn default() -> Self {
         Interned {
             slots: Vec::new(),
-            index: FastMap::default(),
+            index: HashTable::new(),
             free: Vec::new(),
             zero: Vec::new(),
         }
     }
+}
+
+impl<T: InternKey> std::fmt::Debug for Interned<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interned")
+            .field("values", &self.index.len())
+            .field("free", &self.free.len())
+            .finish()
+    }
+}
+
+fn key_hash<K: Hash>(key: &K) -> u64 {
+    let mut h = FastHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The hash of the key of the value in `slot` (live).
+fn slot_hash<T: InternKey>(slots: &[(Option<T>, u64)], id: u32) -> u64 {
+    key_hash(&slots[id as usize].0.as_ref().expect("indexed id").key())
 }
 
 /// Interned received routes (next hop, attributes, verdict), counted by entries and selected paths.
@@ -324,7 +347,15 @@ impl<T: InternKey> Interned<T> {
     /// The id of `value` (not counted: call [`Interned::inc`] when stored).
     pub fn intern(&mut self, value: T) -> u32 {
         let key = value.key();
-        if let Some(&id) = self.index.get(&key) {
+        let hash = key_hash(&key);
+        let slots = &self.slots;
+        let same = |&id: &u32| {
+            slots[id as usize]
+                .0
+                .as_ref()
+                .is_some_and(|v| v.key() == key)
+        };
+        if let Some(&id) = self.index.find(hash, same) {
             return id;
         }
         let id = match self.free.pop() {
@@ -338,7 +369,8 @@ impl<T: InternKey> Interned<T> {
             }
         };
         self.zero.push(id);
-        self.index.insert(key, id);
+        let slots = &self.slots;
+        self.index.insert_unique(hash, id, |&i| slot_hash(slots, i));
         id
     }
 
@@ -361,13 +393,18 @@ impl<T: InternKey> Interned<T> {
     /// Frees values nothing refers to.
     pub fn sweep(&mut self) {
         for id in std::mem::take(&mut self.zero) {
-            let (value, refs) = &mut self.slots[id as usize];
-            if *refs == 0 {
-                if let Some(v) = value.take() {
-                    self.index.remove(&v.key());
-                    self.free.push(id);
-                }
+            let (value, refs) = &self.slots[id as usize];
+            if *refs != 0 {
+                continue;
             }
+            let Some(v) = value else {
+                continue;
+            };
+            if let Ok(e) = self.index.find_entry(key_hash(&v.key()), |&i| i == id) {
+                e.remove();
+            }
+            self.slots[id as usize].0 = None;
+            self.free.push(id);
         }
     }
 }
