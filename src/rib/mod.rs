@@ -251,6 +251,8 @@ pub struct Rib {
     path_ids: addpath_out::PathIds,
     /// Sessions whose UPDATEs are identical share their encoding ([`group`]).
     groups: Vec<group::UpdateGroup>,
+    /// Outgoing attribute sets made since the last flush ([`flush::ExportCache`]).
+    export_cache: flush::ExportCache,
 }
 
 impl Rib {
@@ -282,6 +284,7 @@ impl Rib {
             fib_outputs: true,
             forwarding: forwarding::Forwarding::default(),
             groups: Vec::new(),
+            export_cache: flush::ExportCache::default(),
         }
     }
 

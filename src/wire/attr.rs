@@ -683,19 +683,22 @@ impl PathAttributes {
     /// non-transitive attributes are dropped, unknown optional transitive ones
     /// get the Partial bit.
     pub fn for_readvertise(&self) -> PathAttributes {
-        let unknown = self
-            .unknown
+        PathAttributes {
+            unknown: self.readvertised_unknown(),
+            ..self.clone()
+        }
+    }
+
+    /// The unknown attributes of [`PathAttributes::for_readvertise`].
+    pub fn readvertised_unknown(&self) -> Vec<RawAttribute> {
+        self.unknown
             .iter()
             .filter(|a| a.flags & flag::TRANSITIVE != 0)
             .map(|a| RawAttribute {
                 flags: a.flags | flag::PARTIAL,
                 ..a.clone()
             })
-            .collect();
-        PathAttributes {
-            unknown,
-            ..self.clone()
-        }
+            .collect()
     }
 
     /// Decodes the path attributes field of an UPDATE (RFC 4271 §4.3) into
@@ -1003,6 +1006,17 @@ impl PathAttributes {
 
     /// Everything but MP_REACH_NLRI / MP_UNREACH_NLRI.
     pub(crate) fn encode_common(&self, four: bool, out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_common_with(self.next_hop, four, out)
+    }
+
+    /// [`PathAttributes::encode_common`] with `next_hop` as NEXT_HOP (`None`:
+    /// none), as export sends a shared set without copying it.
+    pub(crate) fn encode_common_with(
+        &self,
+        next_hop: Option<Ipv4Addr>,
+        four: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         if let Some(o) = self.origin {
             put_attr(out, WELL_KNOWN, code::ORIGIN, |b| b.put_u8(o as u8))?;
         }
@@ -1010,7 +1024,7 @@ impl PathAttributes {
             p.check_encodable()?;
             put_attr(out, WELL_KNOWN, code::AS_PATH, |b| p.encode(b, four, false))?;
         }
-        if let Some(nh) = self.next_hop {
+        if let Some(nh) = next_hop {
             put_attr(out, WELL_KNOWN, code::NEXT_HOP, |b| {
                 b.put_slice(&nh.octets())
             })?;

@@ -430,16 +430,14 @@ impl UpdateBuilder {
     ) -> Result<usize, EncodeError> {
         debug_assert_eq!(P::AFI, AFI_IPV4);
         let mut common = BytesMut::with_capacity(128);
-        let mut a = attrs.without_reach();
+        let four = self.neg.four_octet_as;
         match next_hop {
             MpNextHop::V4(nh) => {
-                a.next_hop = Some(nh);
-                a.encode_common(self.neg.four_octet_as, &mut common)?;
+                attrs.encode_common_with(Some(nh), four, &mut common)?;
                 self.pack(Layout::Nlri(&common), prefixes, out)
             }
             MpNextHop::V6 { .. } if self.neg.ipv4_extended_next_hop => {
-                a.next_hop = None;
-                a.encode_common(self.neg.four_octet_as, &mut common)?;
+                attrs.encode_common_with(None, four, &mut common)?;
                 self.pack(Layout::Reach(next_hop, &common), prefixes, out)
             }
             MpNextHop::V6 { .. } => Err(EncodeError::NextHopFamily),
@@ -459,9 +457,7 @@ impl UpdateBuilder {
             return Err(EncodeError::NextHopFamily);
         }
         let mut common = BytesMut::with_capacity(128);
-        let mut a = attrs.without_reach();
-        a.next_hop = None;
-        a.encode_common(self.neg.four_octet_as, &mut common)?;
+        attrs.encode_common_with(None, self.neg.four_octet_as, &mut common)?;
         self.pack(Layout::Reach(next_hop, &common), prefixes, out)
     }
 
