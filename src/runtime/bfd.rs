@@ -260,7 +260,15 @@ async fn run(
                     let now = Instant::now();
                     session.admin_down(now);
                     if let (Some(s), Some(p)) = (&sockets, session.poll_transmit(now)) {
-                        let _ = s.send(&p);
+                        // Three copies 30 ms apart, well inside the neighbor's
+                        // detection time: one lost packet does not turn a stop
+                        // into a path failure (a repeat in Down is ignored).
+                        for copy in 0..3 {
+                            if copy > 0 {
+                                tokio::time::sleep(Duration::from_millis(30)).await;
+                            }
+                            let _ = s.send(&p);
+                        }
                     }
                     info!(peer = %bfd.name, "BFD session stopped (admin down sent)");
                     return;

@@ -445,7 +445,22 @@ impl FibTask {
             FibOp::Add(r) => {
                 let msg = self.message(r.prefix, Some(r), oif);
                 // NLM_F_CREATE | NLM_F_EXCL: never over another protocol's route.
-                self.handle.route().add(msg).execute().await
+                match self.handle.route().add(msg.clone()).execute().await {
+                    // Taken: if by a route of ours the core no longer knows of
+                    // (a late echo of our own deletion cleared what it knew;
+                    // the echo of our additions is filtered out), the delete
+                    // naming our protocol removes it and the add goes in;
+                    // another protocol's route makes the delete fail (ESRCH)
+                    // and stays: a conflict.
+                    Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EEXIST => {
+                        let ours = self.message(r.prefix, None, None);
+                        match self.handle.route().del(ours).execute().await {
+                            Ok(()) => self.handle.route().add(msg).execute().await,
+                            Err(_) => Err(rtnetlink::Error::NetlinkError(m)),
+                        }
+                    }
+                    other => other,
+                }
             }
             FibOp::Replace(r) => {
                 let msg = self.message(r.prefix, Some(r), oif);
