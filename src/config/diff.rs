@@ -113,6 +113,13 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         let w = "[bmp] changed (collectors reconnected: added ones connect, removed ones end)";
         global(&mut out, Apply::Live, w.into());
     }
+    if old.views != new.views {
+        let w = format!(
+            "[views] rule_priority {} -> {} (policy rules moved)",
+            old.views.rule_priority, new.views.rule_priority
+        );
+        global(&mut out, Apply::Live, w);
+    }
     if old.mrt != new.mrt {
         let w = "[mrt] changed (update log reopened)".into();
         global(&mut out, Apply::Live, w);
@@ -470,6 +477,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         bmp: new.bmp.clone(),
         mrt: new.mrt.clone(),
         overlay: new.overlay.clone(),
+        views: new.views.clone(),
         loopbacks: new.loopbacks.clone(),
         neighbors: Vec::new(),
     };

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub mrt: Option<Spanned<super::mrt::FileMrt>>,
     /// `[overlay]`: prefixes carried on multihop sessions (issue 12).
     pub overlay: Option<Spanned<super::overlay::FileOverlay>>,
+    /// `[views]`: what the routing views share (rule priority range).
+    pub views: Option<Spanned<super::views::FileViews>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
 }

@@ -13,6 +13,7 @@ pub mod originate;
 pub mod overlay;
 mod validate;
 pub mod view_rule;
+pub mod views;
 pub mod wireguard;
 
 pub use overlay::Overlay;

@@ -42,6 +42,8 @@ pub struct Config {
     pub mrt: super::mrt::Mrt,
     /// `[overlay]`: prefixes carried on multihop sessions (empty: none).
     pub overlay: super::overlay::Overlay,
+    /// `[views]`: the `ip rule` priorities kittbgpd owns.
+    pub views: super::views::Views,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -332,6 +334,7 @@ impl Validator<'_> {
         let bmp = self.check_bmp(raw.bmp);
         let mrt = self.check_mrt(raw.mrt);
         let overlay = self.check_overlay(raw.overlay, &loopbacks);
+        let views = self.check_views(raw.views);
         let defaults = raw.defaults;
         let control_socket = raw
             .control_socket
@@ -406,6 +409,7 @@ impl Validator<'_> {
             bmp,
             mrt,
             overlay,
+            views,
         }
     }
 

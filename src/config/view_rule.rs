@@ -3,7 +3,7 @@
 //! conjunction of the keys it has, and must have at least one.
 //!
 //! ```toml
-//! rules = [ { fwmark = "0x2" }, { fwmark = "0x20/0xf0" }, { dscp = 8 },
+//! rules = [ { fwmark = "0x2" }, { fwmark = "0x20/0xf0" }, { dscp = 1 },
 //!           { from = "10.9.0.0/16", iif = "eth0" }, { uid = "1000-1999" } ]
 //! ```
 
@@ -47,6 +47,35 @@ fn number(s: &str) -> Result<u32, String> {
     r.map_err(|_| format!("{s:?}: not a 32-bit number"))
 }
 
+/// Whether the kernel's rule can match DSCP `d` in the families the rule
+/// applies to. Rules carry the DS field in the header's `tos` byte (every
+/// kernel; `FRA_DSCP` only exists from Linux 6.12). IPv4 accepts only the
+/// bits 0x1c there (net/ipv4/fib_rules.c, fib4_rule_configure: `tos &
+/// ~IPTOS_TOS_MASK` is "Invalid tos") and compares them with the packet's
+/// DS field masked the same way (IPTOS_RT_MASK on input in 6.1;
+/// fib_dscp_masked_match from 6.12): DSCP 1-7, each matching every code
+/// point equal to it modulo 8. IPv6 compares the whole DSCP, ECN bits left
+/// out (net/ipv6/fib6_rules.c, Linux 5.18+). A zero `tos` means no match on
+/// it at all: a rule with DSCP 0 would take every packet.
+fn dscp_matchable(d: u8, from: Option<&IpNet>) -> Result<(), String> {
+    if d == 0 {
+        return Err(
+            "dscp 0: the kernel reads a zero DS field as \"any\", so the rule would take \
+                    every packet; leave dscp out or match another way"
+                .into(),
+        );
+    }
+    let ipv4 = !matches!(from, Some(IpNet::V6(_)));
+    if ipv4 && d > 7 {
+        return Err(format!(
+            "dscp {d}: Linux IPv4 rules match only the DS field bits 0x1c, i.e. DSCP 1-7 \
+             (compared modulo 8); for IPv6 only, add from = \"::/0\"; for IPv4, mark the \
+             packets (nftables: ip dscp {d} meta mark set ...) and match fwmark"
+        ));
+    }
+    Ok(())
+}
+
 impl FileRule {
     /// The rule checked, or what is wrong with it (one message).
     pub fn check(&self) -> Result<RuleMatch, String> {
@@ -70,6 +99,7 @@ impl FileRule {
             if d > 63 {
                 return Err(format!("dscp {d}: a code point is 0..=63"));
             }
+            dscp_matchable(d, self.from.as_ref())?;
         }
         if let Some(i) = &self.iif {
             if i.is_empty() || i.len() > 15 || i.contains('/') || i.contains(char::is_whitespace) {
@@ -129,6 +159,14 @@ mod tests {
         );
         assert!(rule("").unwrap_err().contains("at least one"));
         assert!(rule("dscp = 64").unwrap_err().contains("0..=63"));
+        // DSCP: what the kernel's rules can match (IPv4: 1-7; IPv6: any but 0).
+        assert_eq!(rule("dscp = 1").unwrap().dscp, Some(1));
+        assert!(rule("dscp = 0").unwrap_err().contains("every packet"));
+        let e = rule("dscp = 46").unwrap_err();
+        assert!(e.contains("DSCP 1-7") && e.contains("::/0"), "{e}");
+        assert!(rule("dscp = 46\nfrom = \"10.0.0.0/8\"").is_err());
+        assert_eq!(rule("dscp = 46\nfrom = \"::/0\"").unwrap().dscp, Some(46));
+        assert!(rule("dscp = 0\nfrom = \"::/0\"").is_err());
         assert!(rule("fwmark = \"0x3/0x2\"")
             .unwrap_err()
             .contains("outside"));
