@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod mrt;
 pub mod probe;
 pub mod rib;
+pub mod rules;
 pub mod runtime;
 pub mod session;
 pub mod tunnel;
