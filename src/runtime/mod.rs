@@ -17,6 +17,7 @@ mod peer;
 mod probe;
 mod reload;
 mod rib_task;
+pub mod rules_task;
 mod services;
 mod stream_socket;
 pub mod transport;
