@@ -172,6 +172,9 @@ enum Show {
     /// Kernel routes: per prefix desired, installed, conflict (another
     /// protocol's route at our metric) or failed, with the error.
     Kernel,
+    /// Routing views: each policy rule with its priority, family, table,
+    /// selector and state; other protocols' rules in our range; failures.
+    Views,
 }
 
 fn main() -> ExitCode {
@@ -500,6 +503,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Show::Tunnels => Request::Tunnels,
         Show::Bfd => Request::Bfd,
         Show::Kernel => Request::Kernel,
+        Show::Views => Request::Views,
         Show::Routes { best, filtered } => Request::Routes {
             all: !best && !filtered,
             filtered,
@@ -571,6 +575,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Tunnels => print!("{}", ctl::render_tunnels(&value)),
         Request::Bfd => print!("{}", ctl::render_bfd(&value)),
         Request::Kernel => print!("{}", ctl::render_kernel(&value)),
+        Request::Views => print!("{}", ctl::render_views(&value)),
         Request::Enable { .. } | Request::Disable { .. } | Request::DumpMrt { .. } => {}
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {
             Ok(routes) => print!("{}", ctl::render_routes(&routes)),

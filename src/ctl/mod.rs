@@ -7,11 +7,13 @@ pub mod graceful;
 mod render;
 mod show;
 mod tunnels;
+mod views;
 
 pub use bfd::render_bfd;
 pub use render::{render_explain, render_kernel, render_links, render_neighbors, render_routes};
 pub use show::{render_config, render_protocols, render_reload, render_route_detail, routes_for};
 pub use tunnels::render_tunnels;
+pub use views::render_views;
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -43,6 +45,9 @@ pub enum Request {
     },
     /// Kernel routes per prefix: desired, installed, conflict or failed (with the error).
     Kernel,
+    /// Routing views: the policy rules installed (priority, family, table,
+    /// selector, state), other protocols' rules in our range, failure counters.
+    Views,
     /// `kittbgpd enable NEIGHBOR`: clear the operator's and the import limit's hold.
     Enable {
         neighbor: String,

@@ -193,6 +193,9 @@ struct Origin {
     index: usize,
 }
 
+/// Another protocol's rule in the range: (family, priority, protocol).
+type Other = (Family, u32, u8);
+
 #[derive(Debug)]
 pub struct Rules {
     protocol: u8,
@@ -204,12 +207,13 @@ pub struct Rules {
     /// Our rules in an owned range, as the kernel last said (and our results since).
     installed: BTreeSet<KernelRule>,
     /// Other protocols' rules inside the range: (family, priority, protocol).
-    foreign: BTreeSet<(Family, u32, u8)>,
+    foreign: BTreeSet<Other>,
     in_flight: BTreeSet<KernelRule>,
     retries: BTreeMap<KernelRule, Retry>,
     /// Rules that cannot be placed in the range (view and why).
     unplaced: Vec<String>,
-    dump: Option<(BTreeSet<KernelRule>, BTreeSet<(Family, u32, u8)>)>,
+    /// A dump under way: our rules and others' so far.
+    dump: Option<(BTreeSet<KernelRule>, BTreeSet<Other>)>,
     want_dump: bool,
     counts: RuleCounts,
 }
@@ -498,7 +502,7 @@ impl Rules {
             };
             rules.push(RuleView::new(k, None, s, retry));
         }
-        rules.sort_by(|a, b| (a.priority, a.family).cmp(&(b.priority, b.family)));
+        rules.sort_by_key(|r| (r.priority, r.family));
         RulesView {
             range: self.range.to_string(),
             protocol: self.protocol,

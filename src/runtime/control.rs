@@ -39,6 +39,8 @@ pub struct Views {
     pub peer_cmds: Vec<mpsc::UnboundedSender<PeerCmd>>,
     /// The kernel FIB task (`None`: `[kernel] enabled = false`).
     pub fib: Option<mpsc::UnboundedSender<FibMsg>>,
+    /// The views' policy rules (`None`: no view has rules, or `[kernel] enabled = false`).
+    pub rules: Option<super::rules_task::RulesHandle>,
     /// Per peer id: removed by a reload (its slot stays, not shown).
     pub removed: Vec<bool>,
     /// The configuration in force (`show config`).
@@ -224,6 +226,7 @@ pub(super) async fn answer(
                 .unwrap_or_else(|| serde_json::json!({ "error": "reload task did not answer" }))
         }
         Request::Tunnels => serde_json::Value::Array(tunnel_views(views)),
+        Request::Views => views_answer(views).await,
         Request::DumpMrt { file } => dump_mrt(rib, &file).await,
         Request::Explain { prefix } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
@@ -231,6 +234,25 @@ pub(super) async fn answer(
                 None => serde_json::json!({ "error": "routing task did not answer" }),
             }
         }
+    }
+}
+
+/// `show views`: the policy rules (priority range, each rule and its
+/// state, other protocols' rules in the range, counters); `rules` is null
+/// when no task runs.
+async fn views_answer(views: &Views) -> serde_json::Value {
+    let range = views.config.views.rule_priority.to_string();
+    let Some(h) = &views.rules else {
+        let why = if views.config.kernel.enabled {
+            "no view has rules"
+        } else {
+            "kernel routes are off ([kernel] enabled = false)"
+        };
+        return serde_json::json!({ "rule_priority": range, "rules": null, "note": why });
+    };
+    match h.view().await {
+        Some(v) => serde_json::json!({ "rule_priority": range, "rules": v }),
+        None => serde_json::json!({ "error": "policy rule task did not answer" }),
     }
 }
 

@@ -189,6 +189,11 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     } else {
         None
     };
+    // The views' policy rules, once the routes of their tables are in hand.
+    let mut rules = None;
+    rules_task::sync(&mut rules, &config)
+        .await
+        .map_err(|e| format!("cannot manage policy rules: {e}"))?;
     let mut peers: Vec<PeerHandle> = Vec::new();
     for (id, n) in config.neighbors.iter().enumerate() {
         if let Some(ifname) = &n.interface {
@@ -232,6 +237,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         tunnels: None,
         peer_cmds: peers.iter().map(|p| p.tx.clone()).collect(),
         fib: fib_tx.clone(),
+        rules: rules.clone(),
         removed: vec![false; peers.len()],
         config: config.clone(),
         reload: reload_tx,
@@ -291,6 +297,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         watch: watch_tx,
         tunnels: tunnels.map(tunnels::Tunnels::spawn),
         services,
+        rules,
     };
     // Probers, interface and handshake tracking: the same path as a reload's.
     running.sync_links();
@@ -313,6 +320,10 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     accept.abort();
     // The kernel table first: with on_stop = keep it must not follow the
     // withdrawals that closing the sessions causes (a restart cuts no traffic).
+    // Policy rules go the way of the routes (kept or removed), before them.
+    if let Some(r) = running.rules.take() {
+        r.stop(Duration::from_secs(5)).await;
+    }
     if let Some(fib) = fib_tx {
         let (tx, rx) = oneshot::channel();
         if fib.send(fib_task::FibMsg::Stop { done: tx }).is_ok() {

@@ -59,6 +59,8 @@ pub struct Running {
     )>,
     /// Metrics endpoint and BMP collectors.
     pub services: Services,
+    /// The views' policy rules (`None`: no view has rules, or no kernel routes).
+    pub rules: Option<super::rules_task::RulesHandle>,
 }
 
 impl Running {
@@ -196,6 +198,15 @@ impl Running {
         }
         if old.bmp != new.bmp {
             self.services.set_bmp(&new.bmp);
+        }
+        // The views' rules follow the new views and range (started by the
+        // first view with rules; `[kernel]` itself waits for a restart).
+        let mut rules_cfg = new.clone();
+        rules_cfg.kernel = self.config.kernel.clone();
+        if let Err(e) = super::rules_task::sync(&mut self.rules, &rules_cfg).await {
+            let e = format!("policy rules: {e}");
+            warn!("reload: {e}");
+            failed.push(e);
         }
         if let Err(e) = self.services.set_metrics(new.metrics_listen).await {
             warn!("reload: {e}");
@@ -461,6 +472,7 @@ impl Running {
             v.links = self.probes.values().map(|h| h.view.clone()).collect();
             v.bfd = self.bfd.values().map(|h| h.view.clone()).collect();
             v.tunnels = self.tunnels.as_ref().map(|(_, views)| views.clone());
+            v.rules = self.rules.clone();
         });
     }
 }

@@ -14,7 +14,7 @@
 //! steer into empty tables).
 
 use crate::config::views::PriorityRange;
-use crate::config::OnStop;
+use crate::config::{Config, OnStop};
 use crate::rules::{Dumped, Family, KernelRule, RuleError, RuleOp, Rules, RulesView, ViewRules};
 use futures::channel::mpsc::UnboundedReceiver as EventRx;
 use futures::{StreamExt, TryStreamExt};
@@ -76,6 +76,35 @@ impl RulesHandle {
             let _ = tokio::time::timeout(wait, rx).await;
         }
     }
+}
+
+/// The views' rules of a configuration.
+///
+/// Wiring point for the `[[view]]` list (step 11, built beside this): each
+/// view's name, id, table and checked rules become one [`ViewRules`]. Until
+/// then no view has rules, so no task is started.
+pub fn view_rules(_config: &Config) -> Vec<ViewRules> {
+    Vec::new()
+}
+
+/// Start, update or leave alone the rules task for `config` (at start and
+/// after each reload): no view with rules and no task yet, or `[kernel]
+/// enabled = false` (hands off the kernel): nothing, no netlink traffic.
+pub async fn sync(current: &mut Option<RulesHandle>, config: &Config) -> Result<(), String> {
+    let views = view_rules(config);
+    match current {
+        Some(h) => {
+            h.set_range(config.views.rule_priority);
+            h.set_desired(views);
+        }
+        None if !config.kernel.enabled || views.iter().all(|v| v.rules.is_empty()) => {}
+        None => {
+            let k = &config.kernel;
+            let range = config.views.rule_priority;
+            *current = Some(spawn(k.protocol, range, views, k.on_stop).await?);
+        }
+    }
+    Ok(())
 }
 
 /// Open netlink, read the kernel's rules, put the views' rules in place and
