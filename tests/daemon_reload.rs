@@ -51,7 +51,7 @@ fn reload_applies_the_difference_and_refuses_a_bad_file() {
 
     // A new neighbor and a cost: dry run first, nothing applied.
     let changed = format!(
-        "{original}cost = 77\nimport_limit = 5\n\n[[neighbor]]\nname = \"other\"\naddress = \"127.0.0.2\"\npassive = true\n"
+        "{original}cost = 77\nimport_limit = 5\n\n[[neighbor]]\nname = \"other\"\naddress = \"127.0.0.2\"\npassive = true\n\n[views]\nrule_priority = \"100-199\"\n"
     );
     std::fs::write(&path, &changed).unwrap();
     let (ok, out, err) = run(&d, &["reload", "--dry-run"]);
@@ -66,6 +66,10 @@ fn reload_applies_the_difference_and_refuses_a_bad_file() {
         "{out}"
     );
     assert_eq!(names(&d), ["test-peer"]);
+    assert!(
+        out.contains("[live] [views] rule_priority 20000-20999 -> 100-199"),
+        "{out}"
+    );
 
     let (ok, out, err) = run(&d, &["reload"]);
     assert!(ok, "{err}");
@@ -77,6 +81,15 @@ fn reload_applies_the_difference_and_refuses_a_bad_file() {
     assert_eq!(n["routes"]["limit"], 5, "{n}");
     let cfg = d.show(&Request::Config);
     assert_eq!(cfg["neighbor"][0]["cost"], 77, "{cfg}");
+    // No kernel routes: no policy rule task, the range as reloaded.
+    let v = d.show(&Request::Views);
+    assert_eq!(v["rule_priority"], "100-199", "{v}");
+    assert!(v["rules"].is_null(), "{v}");
+    let (ok, out, _) = run(&d, &["show", "views"]);
+    assert!(
+        ok && out.starts_with("Policy rules: none (kernel routes are off"),
+        "{out}"
+    );
 
     // An invalid file: check's errors, nothing changed.
     std::fs::write(&path, format!("{changed}bogus_key = 1\n")).unwrap();
