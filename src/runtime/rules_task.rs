@@ -228,21 +228,24 @@ impl RulesTask {
             while let Ok(m) = rx.try_recv() {
                 msgs.push(m);
             }
+            // A reload sends the range and the views together: what cannot
+            // be placed is said once, for the two.
+            let mut reconfigured = false;
             for m in msgs {
                 match m {
                     RulesMsg::Views(v) => {
-                        for why in self.core.set_views(v) {
-                            error!("policy rule not installed: {why}");
-                        }
+                        self.core.set_views(v);
+                        reconfigured = true;
                     }
                     RulesMsg::Range(r) => {
-                        info!(range = %r, "policy rules move to a new priority range");
-                        for why in self.core.set_range(r) {
-                            error!("policy rule not installed: {why}");
+                        if r != self.core.range() {
+                            info!(range = %r, "policy rules move to a new priority range");
+                            self.core.set_range(r);
+                            // Our rules in the new range are known only from a
+                            // dump made while it was owned: read again.
+                            self.next_dump = Instant::now();
                         }
-                        // Our rules in the old range are known from the last
-                        // dump only if it was owned then: read again.
-                        self.dump().await;
+                        reconfigured = true;
                     }
                     RulesMsg::View(reply) => {
                         let _ = reply.send(self.core.view());
@@ -252,6 +255,11 @@ impl RulesTask {
                         let _ = done.send(());
                         return;
                     }
+                }
+            }
+            if reconfigured {
+                for why in self.core.view().unplaced {
+                    error!("policy rule not installed: {why}");
                 }
             }
         }
