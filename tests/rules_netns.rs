@@ -7,7 +7,8 @@
 //! ours outside it are left alone; a restart adopts the rules (nothing added
 //! or removed); a reload removing a view removes exactly its rules; packets
 //! marked with `ping -m` leave by the view's table, unmarked ones by main;
-//! the DSCP rule follows the kernel's IPv4 semantics (DSCP modulo 8).
+//! DSCP rules follow the kernel's semantics (IPv4: DSCP modulo 8; IPv6: the
+//! whole DSCP, ECN bits left out).
 
 use kittbgpd::config::view_rule::FileRule;
 use kittbgpd::config::views::PriorityRange;
@@ -149,6 +150,8 @@ fn setup() {
         "ip route add 203.0.113.1 via 192.0.2.2 dev a1 table 101",
         "ip -6 route add 2001:db8:99::1 via 2001:db8:2::2 dev a2",
         "ip -6 route add 2001:db8:99::1 via 2001:db8:1::2 dev a1 table 101",
+        // The hops view's table 102: by a1 too, for IPv6 (its DSCP rule).
+        "ip -6 route add 2001:db8:99::1 via 2001:db8:1::2 dev a1 table 102",
         // Not ours: another protocol in the range, ours outside it.
         "ip rule add pref 20005 fwmark 0x9 lookup 109 proto 99",
         "ip -6 rule add pref 20006 fwmark 0x9 lookup 109 proto 99",
@@ -230,6 +233,13 @@ async fn scenario() {
     assert!(a1 >= 20, "DSCP 9 (1 modulo 8): a1 {a1}");
     let (a1, a2) = ping_out("-Q 0x20 203.0.113.1");
     assert!(a2 >= 20 && a1 < 20, "DSCP 8: a1 {a1}, a2 {a2}");
+    // IPv6 DSCP: the whole code point, ECN bits left out (EF = 46 = 0xb8).
+    let (a1, _) = ping_out("-6 -Q 0xb8 2001:db8:99::1");
+    assert!(a1 >= 20, "IPv6 DSCP 46: a1 {a1}");
+    let (a1, _) = ping_out("-6 -Q 0xb9 2001:db8:99::1");
+    assert!(a1 >= 20, "IPv6 DSCP 46 with ECT(1): a1 {a1}");
+    let (a1, a2) = ping_out("-6 -Q 0xb0 2001:db8:99::1");
+    assert!(a2 >= 20 && a1 < 20, "IPv6 DSCP 44: a1 {a1}, a2 {a2}");
 
     // Restart: a new task adopts every rule, adds and removes nothing.
     h.stop(Duration::from_secs(5)).await;
