@@ -94,7 +94,8 @@ impl KernelRule {
                 tos: m.dscp.map_or(0, |d| d << 2),
                 from: m.from.filter(|p| p.prefix_len() > 0),
                 iif: m.iif.clone(),
-                uid: m.uid,
+                // The whole uid space is the kernel's "no uid range" (never reported).
+                uid: m.uid.filter(|&u| u != (0, u32::MAX)),
                 other: false,
             })
             .collect()

@@ -364,6 +364,8 @@ fn families_follow_from_and_ipv6_only_by_the_null_prefix() {
     let both = KernelRule::from_match(&rule("fwmark = \"0x20/0xf0\""), 7, 101);
     assert_eq!(both.len(), 2);
     assert_eq!(both[0].selector(), "from all fwmark 0x20/0xf0");
+    let every_uid = KernelRule::from_match(&rule("uid = \"0-4294967295\"\niif = \"lo\""), 7, 1);
+    assert_eq!(every_uid[0].uid, None, "as the kernel reports it: no range");
 }
 
 #[test]
