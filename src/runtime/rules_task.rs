@@ -343,6 +343,10 @@ impl RulesTask {
                     }
                 }
             }
+            if matches!(result, Err(RuleError::Exists)) {
+                // Ours after all, or another's: the next dump says, at once.
+                self.next_dump = now;
+            }
             if matches!(op, RuleOp::Delete(_)) && matches!(result, Ok(()) | Err(RuleError::Absent))
             {
                 self.raw.remove(k);
