@@ -69,6 +69,17 @@ impl PriorityRange {
     }
 }
 
+impl PriorityRange {
+    /// Whether a view with `id` and `rules` rules fits (for the `[[view]]`
+    /// check: an error there names the view's `rules` or `id` key).
+    pub fn fits(&self, id: u8, rules: usize) -> Result<(), String> {
+        match rules {
+            0 => Ok(()),
+            n => self.priority(id, n - 1).map(|_| ()),
+        }
+    }
+}
+
 impl fmt::Display for PriorityRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.first, self.last)
@@ -184,5 +195,8 @@ mod tests {
         };
         assert_eq!(small.priority(1, 4), Ok(504));
         assert!(small.priority(1, 5).is_err());
+        assert!(r.fits(100, 10).is_ok() && r.fits(200, 0).is_ok());
+        assert!(r.fits(100, 11).unwrap_err().contains("at most 10"));
+        assert!(r.fits(101, 1).unwrap_err().contains("widen"));
     }
 }
