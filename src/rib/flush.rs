@@ -258,12 +258,13 @@ impl Batch<'_> {
                 };
                 loc.fib_queue.mark(id);
             }
-        } else if self.fib_outputs && (old_src, old_route) != (src, route) {
-            if underlay_route(loc, old_src, old_route) != underlay_route(loc, src, route) {
-                // Pulled by the FIB ([`super::fib_out`]): one bit, however
-                // often the route changes before it is taken.
-                loc.fib_queue.mark(id);
-            }
+        } else if self.fib_outputs
+            && (old_src, old_route) != (src, route)
+            && underlay_route(loc, old_src, old_route) != underlay_route(loc, src, route)
+        {
+            // Pulled by the FIB ([`super::fib_out`]): one bit, however
+            // often the route changes before it is taken.
+            loc.fib_queue.mark(id);
         }
         // What export sees: no peer's path while the kernel cannot hold it.
         let (old_x, x) = self.forwarding.decide(prefix, old_src, src);
