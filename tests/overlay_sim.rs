@@ -298,7 +298,8 @@ fn a_thousand_overlay_prefixes_follow_one_underlay_change() {
     f.cost.insert((5, 4), 13);
     let before = f.mh_messages;
     let t = std::time::Instant::now();
-    let out = f.nodes[5].rib.flush();
+    let mut out = f.nodes[5].rib.flush();
+    out.extend(f.nodes[5].rib.fib_all());
     let took = t.elapsed();
     let moved = out
         .iter()

@@ -203,14 +203,14 @@ impl Fib {
         let slot = self.slots.entry(p);
         self.desired_count += usize::from(nh != NO_NH);
         self.desired_count -= usize::from(slot.desired != NO_NH);
-        self.next_hops.assign(&mut slot.desired, nh);
+        slot.desired = self.next_hops.assign(slot.desired, nh);
     }
 
     fn set_installed(&mut self, p: IpNet, nh: Nh) {
         let slot = self.slots.entry(p);
         self.installed_count += usize::from(nh != NO_NH);
         self.installed_count -= usize::from(slot.installed != NO_NH);
-        self.next_hops.assign(&mut slot.installed, nh);
+        slot.installed = self.next_hops.assign(slot.installed, nh);
     }
 
     fn mark_dirty(&mut self, p: IpNet) {
@@ -307,7 +307,7 @@ impl Fib {
         self.foreign.clear();
         let next_hops = &mut self.next_hops;
         for (p, slot) in self.slots.iter_mut() {
-            next_hops.assign(&mut slot.installed, NO_NH);
+            slot.installed = next_hops.assign(slot.installed, NO_NH);
             if slot.flags & DIRTY == 0 && slot.desired != NO_NH {
                 slot.flags |= DIRTY;
                 self.dirty.push_back(p);
@@ -557,7 +557,7 @@ impl Fib {
         let next_hops = &mut self.next_hops;
         let mut ops = Vec::new();
         for (p, slot) in self.slots.iter_mut() {
-            next_hops.assign(&mut slot.desired, NO_NH);
+            slot.desired = next_hops.assign(slot.desired, NO_NH);
             if slot.installed != NO_NH {
                 ops.push(FibOp::Delete(p));
             }

@@ -202,6 +202,12 @@ impl DestQueue {
     pub fn len(&self) -> usize {
         self.count
     }
+
+    pub fn contains(&self, id: u32) -> bool {
+        self.bits
+            .get(id as usize / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
 }
 
 struct Group {

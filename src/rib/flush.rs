@@ -5,6 +5,7 @@ use super::adj_in::InRoute;
 use super::adj_out::AdjRibOut;
 use super::decision::{select, Candidate};
 use super::export::originated_attributes;
+use super::fib_out::underlay_route;
 use super::group::group_eligible;
 use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
@@ -215,7 +216,6 @@ struct Batch<'a> {
     multihop: Vec<bool>,
     /// The queues of established peers, out while the decider reads `peers`.
     queues: Vec<(usize, AdjRibOut)>,
-    out: Vec<RibOutput>,
     fib_outputs: bool,
     forwarding: &'a mut super::forwarding::Forwarding,
     resolver: &'a mut Resolver,
@@ -226,7 +226,7 @@ struct Batch<'a> {
 
 impl Batch<'_> {
     /// Decides dest `id` (an overlay prefix if `overlay`), queues it for the
-    /// peers that may see it, reports the FIB change.
+    /// peers that may see it and, if its kernel route changed, for the FIB.
     fn apply(&mut self, decider: &mut Decider<'_>, loc: &mut LocRib, id: u32, overlay: bool) {
         let (src, route, export) = decider.decide(loc, id, overlay);
         let d = &loc.slab[id as usize];
@@ -256,23 +256,15 @@ impl Batch<'_> {
                     Some(f) => self.resolver.fib.insert(prefix, f),
                     None => self.resolver.fib.remove(&prefix),
                 };
-                self.out.push(RibOutput::BestChanged {
-                    prefix,
-                    best: new_fib,
-                });
+                loc.fib_queue.mark(id);
             }
-        } else if self.fib_outputs && (old_src, old_route) != (src, route) {
-            let fib = |src: u32, route: u32| match src {
-                NONE | LOCAL => None,
-                p => loc.routes.get(route).next_hop.map(|nh| (nh, p as usize)),
-            };
-            let new_fib = fib(src, route);
-            if fib(old_src, old_route) != new_fib {
-                self.out.push(RibOutput::BestChanged {
-                    prefix,
-                    best: new_fib,
-                });
-            }
+        } else if self.fib_outputs
+            && (old_src, old_route) != (src, route)
+            && underlay_route(loc, old_src, old_route) != underlay_route(loc, src, route)
+        {
+            // Pulled by the FIB ([`super::fib_out`]): one bit, however
+            // often the route changes before it is taken.
+            loc.fib_queue.mark(id);
         }
         // What export sees: no peer's path while the kernel cannot hold it.
         let (old_x, x) = self.forwarding.decide(prefix, old_src, src);
@@ -317,8 +309,9 @@ impl Batch<'_> {
 
 impl Rib {
     /// Runs the decision for every dirty prefix in one batch: returns the
-    /// forwarding changes and import limit reports, and queues each changed
-    /// prefix for the peers that may see it; [`Rib::poll_transmit`] encodes.
+    /// import limit reports, queues each changed prefix for the peers that
+    /// may see it ([`Rib::poll_transmit`] encodes) and each whose kernel
+    /// route changed for the FIB ([`Rib::poll_fib`] answers).
     /// Underlay prefixes first; then the overlay ones, with those whose next
     /// hops' underlay paths just changed ([`super::resolve`]).
     pub fn flush(&mut self) -> Vec<RibOutput> {
@@ -361,7 +354,6 @@ impl Rib {
                 .map(|(i, p)| (i, std::mem::take(&mut p.adj_out)))
                 .collect(),
             groups,
-            out,
             fib_outputs: *fib_outputs,
             forwarding,
             resolver,
@@ -426,6 +418,6 @@ impl Rib {
         loc.exports.sweep();
         interner.maybe_purge();
         export_cache.clear();
-        batch.out
+        out
     }
 }

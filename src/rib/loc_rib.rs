@@ -13,6 +13,7 @@
 //! Changes only mark prefixes dirty; the decision runs in batches.
 
 use super::adj_in::InRoute;
+use super::adj_out::DestQueue;
 use super::intern::FastHasher;
 use super::policy::FilterReason;
 use super::PeerId;
@@ -424,6 +425,9 @@ pub(crate) struct LocRib {
     /// Per dest, how many peers' Adj-RIB-Out hold it advertised: such a dest
     /// is not freed (its id must keep naming the prefix until withdrawn).
     pub held: Vec<u16>,
+    /// Dests whose kernel route changed, until the FIB pulls them
+    /// ([`super::fib_out`]): not freed meanwhile either.
+    pub fib_queue: DestQueue,
     pub routes: Routes,
     pub exports: Exports,
     /// A smaller table limit than [`MAX_DESTS`], for tests.
@@ -594,6 +598,7 @@ impl LocRib {
             && d.first.peer == NONE
             && d.best_src == NONE
             && self.held.get(id as usize).is_none_or(|h| *h == 0)
+            && !self.fib_queue.contains(id)
         {
             self.index.remove(&d.prefix, &self.slab);
             self.slab[id as usize].flags = 0;

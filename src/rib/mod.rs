@@ -12,7 +12,7 @@
 //! checks, MED + link cost, import limit), [`decision`] the selection steps,
 //! [`reflect`] route reflection and outgoing attributes, [`overlay`] what
 //! travels on link and multihop sessions, [`resolve`] overlay next hops over
-//! the underlay, [`flush`] the batch,
+//! the underlay, [`flush`] the batch, [`fib_out`] the pull of kernel routes,
 //! [`transmit`] the pull of UPDATEs per peer,
 //! [`explain`] the views for operators, [`export`] encoding helpers.
 
@@ -23,6 +23,8 @@ pub mod decision;
 mod dump;
 mod explain;
 mod export;
+mod fib_out;
+pub use fib_out::BestRoute;
 mod flush;
 mod forwarding;
 mod graceful;
@@ -151,7 +153,8 @@ pub enum RibOutput {
         action: ImportLimitAction,
         limit: u32,
     },
-    /// The forwarding decision for `prefix` changed (`None`: no route, or our own).
+    /// The forwarding decision for `prefix` changed (`None`: no route, or our
+    /// own); only from [`Rib::fib_all`] (the runtime pulls with [`Rib::poll_fib`]).
     BestChanged {
         prefix: IpNet,
         best: Option<(IpAddr, PeerId)>,
@@ -235,7 +238,7 @@ pub struct Rib {
     local_export: u32,
     /// Outputs recorded outside flush (import limit reports).
     pending: Vec<RibOutput>,
-    /// Whether flush reports [`RibOutput::BestChanged`].
+    /// Whether flush queues kernel route changes ([`fib_out`]).
     fib_outputs: bool,
     /// Prefixes the kernel does not hold: not exported (see [`forwarding`]).
     forwarding: forwarding::Forwarding,
@@ -288,8 +291,8 @@ impl Rib {
         }
     }
 
-    /// Whether [`Rib::flush`] reports [`RibOutput::BestChanged`] (default on);
-    /// off when nothing feeds a kernel FIB, which saves an output per prefix.
+    /// Whether [`Rib::flush`] queues kernel route changes for [`Rib::poll_fib`]
+    /// (default on); off when nothing feeds a kernel FIB.
     pub fn set_fib_outputs(&mut self, on: bool) {
         self.fib_outputs = on;
     }

@@ -62,6 +62,7 @@ pub(super) fn rib_with(costs: [Option<u32>; 3]) -> Rib {
 pub(super) fn flush(rib: &mut Rib) -> Vec<RibOutput> {
     let mut out = rib.flush();
     out.extend(rib.transmit_all());
+    out.extend(rib.fib_all());
     out
 }
 
@@ -809,3 +810,6 @@ mod overlay;
 
 /// Step 5: resource limits (route table, filtered routes) on peer input.
 mod limits;
+
+/// Kernel routes pulled by the FIB in batches.
+mod fib_pull;

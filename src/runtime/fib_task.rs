@@ -35,13 +35,16 @@ const IN_FLIGHT: usize = 256;
 /// compact per-prefix state, not as operations.
 const BATCH: usize = 4 * IN_FLIGHT;
 
+/// A prefix's kernel route: via `gateway` on `interface`, or none.
+pub type Route = (IpNet, Option<(IpAddr, Option<Arc<str>>)>);
+
 #[derive(Debug)]
 pub enum FibMsg {
-    /// The best route of `prefix`: via `gateway` on `interface`, or none.
-    Best {
-        prefix: IpNet,
-        route: Option<(IpAddr, Option<Arc<str>>)>,
-    },
+    /// The routes now in force for prefixes whose kernel route changed, at
+    /// most [`FIB_BATCH`](super::rib_task::FIB_BATCH): the RIB sends one per
+    /// batch of room ([`RibMsg::FibReady`]), the rest waits in the RIB as a
+    /// bit per prefix.
+    Routes(Vec<Route>),
     /// `show kernel`: every prefix desired or installed and its state.
     View {
         reply: oneshot::Sender<Vec<KernelView>>,
@@ -83,6 +86,8 @@ pub struct FibTask {
     /// what the core needs (the kernel's echo of a whole table of our own adds,
     /// kept as parsed netlink messages until the batch ended, cost ~300 B per route).
     early: Vec<Event>,
+    /// Batches of routes taken from the RIB since room was last given back.
+    taken: u32,
 }
 
 /// A kernel route event as the core sees it.
@@ -130,6 +135,7 @@ impl FibTask {
             next_dump: Instant::now() + REDUMP_EVERY,
             ops: OpCounts::default(),
             early: Vec::new(),
+            taken: 0,
         };
         task.dump().await?;
         let conflicts: Vec<IpNet> = task.fib.foreign().collect();
@@ -203,7 +209,7 @@ impl FibTask {
             }
             for m in msgs {
                 match m {
-                    FibMsg::Best { .. } => {}
+                    FibMsg::Routes(_) => {}
                     FibMsg::Overlay(o) => self.overlay = *o,
                     FibMsg::EndGrace => {
                         if self.fib.end_grace() {
@@ -245,17 +251,25 @@ impl FibTask {
                 }
                 let _ = self.rib.send(RibMsg::Forwarding { prefix, ok }).await;
             }
+            // The routes taken are in the kernel (or retrying): room for more.
+            if self.taken > 0 && !self.fib.has_work() {
+                let batches = std::mem::take(&mut self.taken);
+                let _ = self.rib.send(RibMsg::FibReady { batches }).await;
+            }
         }
     }
 
-    /// A best-route change into the core; other messages back.
+    /// Routes pulled from the RIB into the core; other messages back.
     fn take_best(&mut self, m: FibMsg) -> Option<FibMsg> {
         match m {
-            FibMsg::Best { prefix, route } => {
-                let route = route
-                    .as_ref()
-                    .map(|(g, i)| (*g, i.as_deref().unwrap_or("")));
-                self.fib.set_via(prefix, route);
+            FibMsg::Routes(routes) => {
+                for (prefix, route) in &routes {
+                    let route = route
+                        .as_ref()
+                        .map(|(g, i)| (*g, i.as_deref().unwrap_or("")));
+                    self.fib.set_via(*prefix, route);
+                }
+                self.taken += 1;
                 None
             }
             m => Some(m),

@@ -28,6 +28,10 @@ pub const RIB_QUEUE: usize = 1024;
 /// Chunks in flight to one peer's writer, and the bytes of each.
 const CREDITS: u32 = 4;
 const CHUNK: usize = 64 * 1024;
+/// Batches of kernel routes the FIB task can hold at once (its room at
+/// start), and the routes of each: what it runs over netlink at a time.
+pub const FIB_CREDITS: u32 = 2;
+pub const FIB_BATCH: usize = 1024;
 
 #[derive(Debug)]
 // Messages from peers, the prober (`LinkCost`) and the control socket.
@@ -89,6 +93,13 @@ pub enum RibMsg {
         peer: PeerId,
         limit: u32,
         action: crate::config::ImportLimitAction,
+    },
+    /// The FIB task took `batches` batches of kernel routes into its core
+    /// and ran them: room for as many more ([`FibMsg::Routes`]).
+    ///
+    /// [`FibMsg::Routes`]: super::fib_task::FibMsg::Routes
+    FibReady {
+        batches: u32,
     },
     /// Whether the kernel holds our route for `prefix` (from the FIB task):
     /// a path that cannot be installed is not exported.
@@ -165,8 +176,13 @@ struct RibTask {
     epochs: Vec<Option<u64>>,
     /// Chunks each peer's writer can take now.
     credits: Vec<u32>,
-    /// Best-route changes for the kernel, when `[kernel] enabled`.
+    /// Kernel routes for the FIB task, when `[kernel] enabled`.
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+    /// Batches the FIB task can take now (see [`RibMsg::FibReady`]).
+    fib_credits: u32,
+    /// Our restart is over: `FibMsg::EndGrace` goes once the FIB has
+    /// pulled every route queued before it.
+    end_grace_owed: bool,
     best_changes: u64,
     /// BMP: peers up and the collectors' queues.
     bmp: super::bmp::BmpFeed,
@@ -216,6 +232,8 @@ pub async fn run(
         credits: vec![0; peers.len()],
         peers,
         fib,
+        fib_credits: FIB_CREDITS,
+        end_grace_owed: false,
         best_changes: 0,
         bmp: Default::default(),
         mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
@@ -429,6 +447,9 @@ impl RibTask {
                 limit,
                 action,
             } => self.rib.set_import_limit(peer, limit, action),
+            RibMsg::FibReady { batches } => {
+                self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
+            }
             RibMsg::Forwarding { prefix, ok } => self.rib.set_forwarding(prefix, ok),
             RibMsg::Counts { reply } => {
                 self.flush();
@@ -461,14 +482,44 @@ impl RibTask {
 
     /// Restarting speaker (RFC 4724 §4.1): once every awaited GR neighbor
     /// sent End-of-RIB for each family of its session, the FIB sweeps the
-    /// routes of the previous run not re-learned (sent after the routes).
+    /// routes of the previous run not re-learned (sent after the routes,
+    /// once the FIB pulled them all: [`RibTask::feed_fib`]).
     fn restart_progress(&mut self) {
         if self.restart.progress(&self.rib, std::time::Instant::now()) {
             info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
-            if let Some(fib) = &self.fib {
-                let _ = fib.send(super::fib_task::FibMsg::EndGrace);
-            }
+            self.end_grace_owed = self.fib.is_some();
             self.restarting.send_replace(false);
+        }
+    }
+
+    /// Kernel routes are pulled: a batch of the routes in force for the
+    /// prefixes whose kernel route changed, per batch the FIB task has room
+    /// for ([`RibMsg::FibReady`]); the rest waits as a bit per prefix.
+    fn feed_fib(&mut self) {
+        let Some(fib) = &self.fib else {
+            return;
+        };
+        while self.fib_credits > 0 && self.rib.fib_queued() > 0 {
+            let mut batch = Vec::with_capacity(FIB_BATCH.min(self.rib.fib_queued()));
+            self.rib.poll_fib(FIB_BATCH, &mut batch);
+            self.best_changes += batch.len() as u64;
+            let peers = &self.peers;
+            let routes = batch
+                .into_iter()
+                .map(|b| {
+                    debug!(prefix = %b.prefix, best = ?b.best, "kernel route changed");
+                    let route = b.best.map(|(gateway, peer)| {
+                        (gateway, peers.get(peer).and_then(|p| p.interface.clone()))
+                    });
+                    (b.prefix, route)
+                })
+                .collect();
+            self.fib_credits -= 1;
+            let _ = fib.send(super::fib_task::FibMsg::Routes(routes));
+        }
+        if self.end_grace_owed && self.rib.fib_queued() == 0 {
+            self.end_grace_owed = false;
+            let _ = fib.send(super::fib_task::FibMsg::EndGrace);
         }
     }
 
@@ -494,6 +545,7 @@ impl RibTask {
             }
         }
         self.restart_progress();
+        self.feed_fib();
     }
 
     fn decide(&mut self) {
@@ -528,19 +580,8 @@ impl RibTask {
                         restart,
                     });
                 }
-                RibOutput::BestChanged { prefix, best } => {
-                    debug!(%prefix, ?best, "best path changed");
-                    self.best_changes += 1;
-                    if let Some(fib) = &self.fib {
-                        let route = best.map(|(gateway, peer)| {
-                            (
-                                gateway,
-                                self.peers.get(peer).and_then(|p| p.interface.clone()),
-                            )
-                        });
-                        let _ = fib.send(super::fib_task::FibMsg::Best { prefix, route });
-                    }
-                }
+                // Pulled in batches instead (`feed_fib`).
+                RibOutput::BestChanged { .. } => {}
             }
         }
     }

@@ -232,7 +232,8 @@ impl Fabric {
             visits += 1;
             assert!(visits < 1000 * n.max(100), "fabric did not converge");
             enter(i);
-            let outputs = self.nodes[i].rib.flush();
+            let mut outputs = self.nodes[i].rib.flush();
+            outputs.extend(self.nodes[i].rib.fib_all());
             enter(NO_NODE);
             for out in outputs {
                 match out {
