@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub overlay: Option<Spanned<super::overlay::FileOverlay>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
+    /// `[[view]]`: routing views (step 11).
+    #[serde(default, rename = "view")]
+    pub views: Vec<Spanned<super::view::FileView>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +118,8 @@ with_session_options!(
         pub multihop: Option<Spanned<u8>>,
         /// Our address a multihop session leaves from (default: our loopback of the family).
         pub source: Option<Spanned<IpAddr>>,
+        /// Static cost of this link per view (`static` views, an expression's weight).
+        pub view_cost: Option<Spanned<std::collections::BTreeMap<String, u32>>>,
     }
 );
 
