@@ -55,6 +55,13 @@ pub fn local_capabilities(
         Capability::FourOctetAs(config.local_as),
         Capability::ExtendedMessage,
     ];
+    // Routing views (SAFI 241) on link sessions, only when views exist: a
+    // node without views sends exactly the OPEN it always sent.
+    let views = !config.views.is_empty() && neighbor.multihop.is_none();
+    if views {
+        caps.push(Capability::Multiprotocol(crate::wire::view_nlri::IPV4_VIEW));
+        caps.push(Capability::Multiprotocol(crate::wire::view_nlri::IPV6_VIEW));
+    }
     if neighbor.extended_next_hop {
         caps.push(Capability::ExtendedNextHop(vec![
             crate::wire::capability::ExtNhEntry {
@@ -71,14 +78,19 @@ pub fn local_capabilities(
     }
     if neighbor.graceful_restart {
         let flags = if restart.forwarding { 0x80 } else { 0 };
+        let mut families = vec![
+            (AfiSafi::IPV4_UNICAST, flags),
+            (AfiSafi::IPV6_UNICAST, flags),
+        ];
+        if views {
+            families.push((crate::wire::view_nlri::IPV4_VIEW, flags));
+            families.push((crate::wire::view_nlri::IPV6_VIEW, flags));
+        }
         caps.push(Capability::GracefulRestart {
             restart_state: restart.restarted,
             notification: false,
             restart_time: neighbor.restart_time,
-            families: vec![
-                (AfiSafi::IPV4_UNICAST, flags),
-                (AfiSafi::IPV6_UNICAST, flags),
-            ],
+            families,
         });
     }
     caps
