@@ -18,4 +18,5 @@ pub mod rib;
 pub mod runtime;
 pub mod session;
 pub mod tunnel;
+pub mod views;
 pub mod wire;
