@@ -168,6 +168,10 @@ impl Views {
             return;
         };
         if link.multihop || !negotiated.views.any() {
+            // A session without views: nothing of an earlier one stays.
+            for t in &mut self.tables {
+                t.rib.peer_down(peer);
+            }
             return;
         }
         for t in &mut self.tables {
