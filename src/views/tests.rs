@@ -410,3 +410,41 @@ fn random_graphs_match_dijkstra_per_view_after_changes() {
         }
     }
 }
+
+#[test]
+fn graceful_restart_keeps_view_routes_only_for_the_view_families() {
+    let mut net = Net::new(2, &[(0, 1, 10)]);
+    net.converge();
+    let p = loopbacks_of(1)[0];
+    let id = net.nodes[0].peer_of[&1];
+    let has = |net: &Net| {
+        !net.nodes[0].views.tables()[1]
+            .rib
+            .explain(p)
+            .candidates
+            .is_empty()
+    };
+    assert!(has(&net));
+    let until = Instant::now() + std::time::Duration::from_secs(60);
+    let unicast = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
+    let all = [
+        AfiSafi::IPV4_UNICAST,
+        AfiSafi::IPV6_UNICAST,
+        crate::wire::view_nlri::IPV4_VIEW,
+        crate::wire::view_nlri::IPV6_VIEW,
+    ];
+    // The view families in the GR capability: the view's routes stay, stale.
+    net.nodes[0].views.peer_down_graceful(id, &all, until);
+    net.converge();
+    assert!(has(&net), "kept while the peer restarts");
+    // Back without preserving the view families: purged.
+    net.nodes[0].views.graceful_session_up(id, &unicast, until);
+    net.converge();
+    assert!(!has(&net), "not preserved: gone");
+    // Without the view families in the capability, a drop removes them at once.
+    let mut net = Net::new(2, &[(0, 1, 10)]);
+    net.converge();
+    net.nodes[0].views.peer_down_graceful(id, &unicast, until);
+    net.converge();
+    assert!(!has(&net));
+}
