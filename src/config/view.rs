@@ -346,3 +346,35 @@ mod tests {
         assert!(e[0].message.contains("\"bulk\""), "{}", e[0].message);
     }
 }
+
+#[cfg(test)]
+mod reload_tests {
+    use crate::config::diff::{diff, effective, Apply};
+    use crate::config::parse;
+
+    #[test]
+    fn views_and_view_cost_take_a_daemon_restart() {
+        let base = "router_id = \"10.255.0.1\"\nlocal_as = 65000\n[loopbacks]\n\
+            ipv4 = [\"10.255.0.0/16\"]\noriginate = [\"10.255.0.1/32\"]\n\
+            [[neighbor]]\ninterface = \"wg1\"\naddress = \"fe80::1:2\"\ncost = 10\n";
+        let view = "[[view]]\nname = \"bulk\"\nid = 2\ntable = 102\n";
+        let old = parse(base, "t").unwrap();
+        let new = parse(&format!("{base}{view}"), "t").unwrap();
+        let d = diff(&old, &new);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].apply, Apply::NeedsDaemonRestart);
+        assert!(
+            effective(&old, &new).views.is_empty(),
+            "still the running views"
+        );
+        let cost = format!("{base}view_cost = {{ bulk = 4 }}\n{view}");
+        let with_cost = parse(&cost, "t").unwrap();
+        let d = diff(&new, &with_cost);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].apply, Apply::NeedsDaemonRestart);
+        assert!(effective(&new, &with_cost).neighbors[0]
+            .view_cost
+            .is_empty());
+        assert!(diff(&with_cost, &with_cost).is_empty());
+    }
+}
