@@ -16,7 +16,8 @@
 #   c  node 3 holds BIRD's loopbacks in the default table (via node 2), not in the view (BIRD is
 #      not part of it)
 #   d  BIRD holds both kittbgpd nodes' loopbacks (the default view as before)
-#   e  `show explain 10.255.0.3/32 --view hops` on node 2: link cost 1, total 1
+#   e  `show explain 10.255.0.3/32 --view hops` on node 2: link cost 1, total 1; `show routes
+#      --view nosuch` fails
 # Scenario ring: a ring of five kittbgpd nodes, views `fast` (id 1, metric latency) and `hops`
 # (id 2, metric hops); static costs 10 except the link 5-1 (100), so node 1 reaches node 5 over
 # 2-3-4 in the default and fast tables and directly in hops.
@@ -132,8 +133,11 @@ e = json.loads(sys.argv[1])
 best = [c for c in e["candidates"] if c.get("best")]
 sys.exit(0 if best and best[0].get("link_cost") == 1 and best[0].get("med") == 1 else 1)
 ' "$explain"
+    check "e  show routes --view nosuch: an error" no_such_view
     lab_down >/dev/null
 }
+
+no_such_view() { ! kb_show 2 routes --view nosuch >/dev/null 2>&1; }
 
 # table_snapshot I TABLE: "I PREFIX NEXTHOP%IF MED" per best route of node i in TABLE (default,
 # or a view name)
