@@ -150,13 +150,19 @@ for r in json.load(sys.stdin):
         print(sys.argv[1], r.get("prefix"), "%s%%%s" % (r.get("next_hop"), r.get("interface")), r.get("med"))
 ' "$1"
 }
-ring_snapshot() { local i; for i in 1 2 3 4 5; do table_snapshot "$i" "$1"; done | LC_ALL=C sort; }
-expected() { lab_expected_paths "$1" "1 2 3 4 5" | awk '{ print $1, $2, $3, $4 }'; }
+# the kittbgpd nodes of the ring (KB_NODES) and the nodes a table spans (SPAN: without the BIRD
+# node for a view)
+KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+ring_snapshot() { local i; for i in $KB_NODES; do table_snapshot "$i" "$1"; done | LC_ALL=C sort; }
+expected() {
+    lab_expected_paths "$1" "$SPAN" | awk -v kb=" $KB_NODES " 'index(kb, " " $1 " ") { print $1, $2, $3, $4 }'
+}
 check_table() {  # TABLE COSTS WHAT
-    local exp got
+    local exp got table=$1
     exp=$(expected "$2")
-    wait_for '[[ $(ring_snapshot "$1") == "$exp" ]]' 20 0.3 || true
-    got=$(ring_snapshot "$1")
+    # (wait_for evaluates its command in its own frame: $table, not $1)
+    wait_for '[[ $(ring_snapshot "$table") == "$exp" ]]' 20 0.3 || true
+    got=$(ring_snapshot "$table")
     if [[ $got == "$exp" ]]; then pass "$3: $(wc -l <<< "$got") best routes equal Dijkstra's"
     else
         fail "$3: best routes equal Dijkstra's; differences (< expected, > got):"
@@ -203,5 +209,46 @@ scenario_ring() {
     lab_down >/dev/null
 }
 
+# Scenario mixed: the same ring with BIRD on node 3. The default table spans every node as
+# before; the views run only over kittbgpd nodes: they are Dijkstra's paths over the line
+# 2 - 1 - 5 - 4, and no view holds a route to node 3's loopbacks.
+#   m  sessions up; default table (kittbgpd nodes) equals Dijkstra over the ring; each view
+#      equals Dijkstra over the kittbgpd nodes only
+scenario_mixed() {
+    echo "== scenario mixed: the ring with BIRD on node 3"
+    KB_LAB_STATE=$STATE_BASE/mixed
+    local costs="1-2:10 2-1:10 2-3:10 3-2:10 3-4:10 4-3:10 4-5:10 5-4:10 5-1:100 1-5:100"
+    local kbcosts="1-2:10 2-1:10 4-5:10 5-4:10 5-1:100 1-5:100"
+    local kbhops="1-2:1 2-1:1 4-5:1 5-4:1 5-1:1 1-5:1"
+    local i
+    lab_init
+    lab_up 5 ring
+    lab_costs "$costs"
+    lab_bird_conf 3
+    for i in 1 2 4 5; do kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops; done
+    lab_bird_start 3
+    for i in 1 2 4 5; do kb_start "$i" "$BIN"; done
+    if wait_for mixed_up 30 0.2; then pass "m  all 10 session ends Established (${WAITED_MS} ms)"
+    else fail "m  all 10 session ends Established within 30 s"; fi
+    KB_NODES="1 2 4 5" SPAN="1 2 3 4 5"
+    check_table default "$costs" "m  default table (kittbgpd nodes, BIRD on 3)"
+    SPAN="1 2 4 5"
+    check_table fast "$kbcosts" "m  view fast, over kittbgpd nodes only"
+    check_table hops "$kbhops" "m  view hops, over kittbgpd nodes only"
+    check "m  node 2 to node 4: default over BIRD (3), views around it (1-5)" \
+        test "$(table_snapshot 2 default | awk '$2 == "10.255.0.4/32" { print $3 }') $(table_snapshot 2 fast | awk '$2 == "10.255.0.4/32" { print $3, $4 }')" \
+        == "fe80::3:2%wg3 fe80::1:2%wg1 120"
+    KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+    lab_down >/dev/null
+}
+mixed_up() {
+    bird_established 3 wg2 && bird_established 3 wg4 || return 1
+    local i j
+    for i in 1 2 4 5; do
+        for j in $(lab_peers "$i"); do kb_established "$i" "wg$j" || return 1; done
+    done
+}
+
 scenario_pair
 scenario_ring
+scenario_mixed
