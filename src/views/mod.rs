@@ -50,6 +50,34 @@ pub struct Views {
     links: Vec<Link>,
     /// Where each peer's next pull starts (views take turns).
     turn: Vec<usize>,
+    /// Per peer: view tables whose End-of-RIB for IPv4 / IPv6 went by in
+    /// this session (only the last is sent: see [`Views::poll_transmit_parts`]).
+    eor: Vec<[usize; 2]>,
+}
+
+/// The whole messages of an encoded run.
+fn messages(mut run: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let len = usize::from(u16::from_be_bytes([*run.get(16)?, *run.get(17)?]));
+        if len < crate::wire::HEADER_LEN || len > run.len() {
+            return None;
+        }
+        let (msg, rest) = run.split_at(len);
+        run = rest;
+        Some(msg)
+    })
+}
+
+/// The AFI index (0: IPv4, 1: IPv6) of `msg` if it is the End-of-RIB of a
+/// view family as `UpdateBuilder` writes it (an UPDATE holding only an empty
+/// MP_UNREACH_NLRI of SAFI 241, 30 octets).
+fn view_end_of_rib(msg: &[u8]) -> Option<usize> {
+    match msg.get(18..)? {
+        [2, 0, 0, 0, 6, 0x80, 15, 3, 0, afi @ (1 | 2), crate::wire::view_nlri::SAFI_VIEW] => {
+            Some(usize::from(*afi) - 1)
+        }
+        _ => None,
+    }
 }
 
 /// How a session's values read for view `id`'s table: the view families as
@@ -105,6 +133,7 @@ impl Views {
             tables,
             links: Vec::new(),
             turn: Vec::new(),
+            eor: Vec::new(),
         }
     }
 
@@ -152,6 +181,7 @@ impl Views {
         }
         self.links.push(link);
         self.turn.push(0);
+        self.eor.push([0; 2]);
         self.links.len() - 1
     }
 
@@ -174,6 +204,7 @@ impl Views {
             }
             return;
         }
+        self.eor[peer] = [0; 2];
         for t in &mut self.tables {
             let mut ctx = ExportContext::new(view_negotiated(negotiated, t.view.id), local);
             // A view's next hop is always IPv6.
@@ -280,6 +311,11 @@ impl Views {
     }
 
     /// The next UPDATEs of some view for `peer` (views take turns).
+    ///
+    /// End-of-RIB is per (AFI, 241), one family for every view: each view's
+    /// table ends its initial table with one, and only the last of them goes
+    /// out, so the neighbor's End-of-RIB (graceful restart: the end of the
+    /// stale routes) comes after every view's routes.
     pub fn poll_transmit_parts(
         &mut self,
         peer: PeerId,
@@ -287,17 +323,60 @@ impl Views {
         out: &mut Vec<Bytes>,
     ) -> bool {
         let n = self.tables.len();
-        let Some(turn) = self.turn.get_mut(peer) else {
+        if self.turn.get(peer).is_none() {
             return false;
-        };
-        for k in 0..n {
-            let i = (*turn + k) % n;
-            if self.tables[i].rib.poll_transmit_parts(peer, budget, out) {
-                *turn = (i + 1) % n;
-                return true;
+        }
+        loop {
+            let mut any = false;
+            for k in 0..n {
+                let i = (self.turn[peer] + k) % n;
+                let start = out.len();
+                if !self.tables[i].rib.poll_transmit_parts(peer, budget, out) {
+                    continue;
+                }
+                any = true;
+                self.hold_end_of_rib(peer, start, out);
+                if out.len() > start {
+                    self.turn[peer] = (i + 1) % n;
+                    return true;
+                }
+            }
+            // Only held End-of-RIB markers came out (or nothing): pull again.
+            if !any {
+                return false;
             }
         }
-        false
+    }
+
+    /// Drops from `out[start..]` each view End-of-RIB but the last view's.
+    fn hold_end_of_rib(&mut self, peer: PeerId, start: usize, out: &mut Vec<Bytes>) {
+        let n = self.tables.len();
+        let mut k = start;
+        while k < out.len() {
+            // The usual part holds none: no copy.
+            if !messages(&out[k]).any(|m| view_end_of_rib(m).is_some()) {
+                k += 1;
+                continue;
+            }
+            let mut kept = Vec::with_capacity(out[k].len());
+            for msg in messages(&out[k]) {
+                match view_end_of_rib(msg) {
+                    Some(afi) => {
+                        self.eor[peer][afi] += 1;
+                        if self.eor[peer][afi] >= n {
+                            kept.extend_from_slice(msg);
+                        }
+                    }
+                    None => kept.extend_from_slice(msg),
+                }
+            }
+            if kept.is_empty() {
+                out.remove(k);
+            } else {
+                out[k] = Bytes::from(kept);
+                k += 1;
+            }
+        }
     }
 
     /// As [`Views::poll_transmit_parts`], one buffer.

@@ -448,3 +448,31 @@ fn graceful_restart_keeps_view_routes_only_for_the_view_families() {
     net.converge();
     assert!(!has(&net));
 }
+
+#[test]
+fn one_end_of_rib_per_view_family_after_every_view_table() {
+    let mut net = Net::new(2, &[(0, 1, 10)]);
+    let views = &mut net.nodes[0].views;
+    views.flush();
+    let mut kinds = Vec::new();
+    while let Some(chunk) = views.poll_transmit(0, 512) {
+        for m in split_messages(chunk) {
+            let Ok(Message::Update(u)) = Message::decode(m, &neg()) else {
+                panic!("not an UPDATE");
+            };
+            kinds.push(match u.is_end_of_rib() {
+                Some(f) => format!("eor {f}"),
+                None => "routes".to_string(),
+            });
+        }
+    }
+    let eors: Vec<&String> = kinds.iter().filter(|k| k.starts_with("eor")).collect();
+    assert_eq!(eors, ["eor afi1/safi241", "eor afi2/safi241"], "{kinds:?}");
+    // Both views' routes (2 views x 2 families) before the first End-of-RIB.
+    let first = kinds.iter().position(|k| k.starts_with("eor")).unwrap();
+    assert_eq!(kinds[..first].len(), 4, "{kinds:?}");
+    assert!(
+        kinds[first..].iter().all(|k| k.starts_with("eor")),
+        "{kinds:?}"
+    );
+}
