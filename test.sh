@@ -3,7 +3,7 @@
 # FSM tables), packaging (systemd-analyze verify of the unit, the NixOS module evaluated with
 # nix-instantiate), then the interop labs (interop/test_bird_pair.sh, test_ring4.sh, test_fabric5.sh, test_latency.sh,
 # test_kernel.sh, test_tunnels.sh, test_reload.sh, test_gr.sh, test_bmp.sh, test_multihop.sh, test_add_paths.sh,
-# test_reflectors.sh, test_migration.sh, test_bfd.sh, test_stream.sh, and test_bird_pair.sh again with KB_UNPRIV=1;
+# test_reflectors.sh, test_migration.sh, test_bfd.sh, test_stream.sh, test_views.sh, and test_bird_pair.sh again with KB_UNPRIV=1;
 # root, network namespaces).
 #
 # Usage: ./test.sh
@@ -84,14 +84,14 @@ else
     # shellcheck disable=SC2086  # KB_INTEROP_ARGS is a word list on purpose
     set -- ${KB_INTEROP_ARGS:-}
     if [[ " $* " != *" --peer-bird "* ]]; then set -- "$@" "$BIN"; fi
-    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel test_tunnels test_reload test_gr test_bmp test_multihop test_add_paths test_reflectors test_migration test_bfd test_stream; do
+    for lab in test_bird_pair test_ring4 test_fabric5 test_latency test_kernel test_tunnels test_reload test_gr test_bmp test_multihop test_add_paths test_reflectors test_migration test_bfd test_stream test_views; do
         stage "interop/$lab.sh"
         args=("$@")
         # the ring lab takes --all-bird where the pair lab takes --peer-bird
         if [[ $lab == test_ring4 && " $* " == *" --peer-bird "* ]]; then args=(--all-bird); fi
         # the fabric, latency, kernel, tunnels, reload, bmp, multihop, add-paths, reflectors and migration
         # labs take only a kittbgpd binary: no self-test variant
-        if [[ " test_fabric5 test_latency test_kernel test_tunnels test_reload test_bmp test_multihop test_add_paths test_reflectors test_migration test_bfd test_stream " == *" $lab "* ]] \
+        if [[ " test_fabric5 test_latency test_kernel test_tunnels test_reload test_bmp test_multihop test_add_paths test_reflectors test_migration test_bfd test_stream test_views " == *" $lab "* ]] \
             && [[ " $* " == *" --peer-bird "* ]]; then continue; fi
         run_lab "interop $lab" "$lab" interop/$lab.sh "${args[@]}"
     done

@@ -45,6 +45,8 @@ fn negotiated() -> Negotiated {
         enhanced_route_refresh: false,
         add_path_receive: kittbgpd::wire::Families::NONE,
         add_path_send: kittbgpd::wire::Families::NONE,
+        views: Default::default(),
+        view: None,
     }
 }
 

@@ -908,6 +908,18 @@ kb_conf() {
     } > "$d/kittbgpd.toml"
 }
 
+# kb_views I NAME:ID:TABLE:METRIC...: append a [[view]] per argument to node i's kittbgpd.toml
+# (after kb_conf); METRIC latency, static or hops
+kb_views() {
+    local i=$1 v name id table metric; shift
+    for v in "$@"; do
+        IFS=: read -r name id table metric <<< "$v"
+        [[ -n $metric ]] || lab_die "kb_views: '$v': want NAME:ID:TABLE:METRIC"
+        printf '\n[[view]]\nname = "%s"\nid = %s\ntable = %s\nmetric = "%s"\n' \
+            "$name" "$id" "$table" "$metric" >> "$(lab_dir "$i")/kittbgpd.toml"
+    done
+}
+
 # _kb_mh_keys TEXT [J:]KEY=VALUE...: TEXT (kb_conf's multihop blocks) with each "@MH<J>@" line
 # replaced by the keys meant for mh<J>
 _kb_mh_keys() {

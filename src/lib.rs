@@ -19,4 +19,5 @@ pub mod rules;
 pub mod runtime;
 pub mod session;
 pub mod tunnel;
+pub mod views;
 pub mod wire;

@@ -155,6 +155,9 @@ enum Show {
         /// Only routes rejected by import policy, with the reason.
         #[arg(long)]
         filtered: bool,
+        /// The table of this [[view]] (default: the default view).
+        #[arg(long)]
+        view: Option<String>,
     },
     /// Measured links: last and smoothed RTT, loss, applied cost, last cost changes.
     Links,
@@ -168,6 +171,9 @@ enum Show {
     Explain {
         /// An IPv4 or IPv6 prefix (a bare address means /32 or /128).
         prefix: String,
+        /// In the table of this [[view]]: the link cost is the view's.
+        #[arg(long)]
+        view: Option<String>,
     },
     /// Kernel routes: per prefix desired, installed, conflict (another
     /// protocol's route at our metric) or failed, with the error.
@@ -492,6 +498,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
                 Request::Routes {
                     all: true,
                     filtered: true,
+                    view: None,
                 }
             }
             None => {
@@ -504,16 +511,21 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Show::Bfd => Request::Bfd,
         Show::Kernel => Request::Kernel,
         Show::Views => Request::Views,
-        Show::Routes { best, filtered } => Request::Routes {
+        Show::Routes {
+            best,
+            filtered,
+            view,
+        } => Request::Routes {
             all: !best && !filtered,
             filtered,
+            view,
         },
-        Show::Explain { prefix } => {
+        Show::Explain { prefix, view } => {
             let parsed = prefix
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| prefix.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
             match parsed {
-                Ok(p) => Request::Explain { prefix: p },
+                Ok(p) => Request::Explain { prefix: p, view },
                 Err(_) => {
                     eprintln!("kittbgpd: {prefix:?} is not a prefix or address");
                     return ExitCode::from(2);

@@ -155,6 +155,8 @@ fn negotiated_with_bird() {
             enhanced_route_refresh: true,
             add_path_receive: kittbgpd::wire::Families::NONE,
             add_path_send: kittbgpd::wire::Families::NONE,
+            views: Default::default(),
+            view: None,
         }
     );
     assert_eq!(session().max_message_len(), 4096);

@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
             ipv4_unicast: flags & 16 != 0,
             ipv6_unicast: flags & 32 != 0,
         },
+        views: Default::default(),
+        view: None,
     };
     // Re-encoded messages may be longer than the input (4-octet AS_PATH of a
     // 2-octet session is not longer, but extended length octets are), so

@@ -24,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
             ipv6_unicast: flags & 8 != 0,
         },
         add_path_send: Families::NONE,
+        views: Default::default(),
+        view: None,
     };
     let mut m = BytesMut::with_capacity(HEADER_LEN + 4 + attrs.len());
     m.put_slice(&[0xff; 16]);

@@ -113,10 +113,10 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         let w = "[bmp] changed (collectors reconnected: added ones connect, removed ones end)";
         global(&mut out, Apply::Live, w.into());
     }
-    if old.views != new.views {
+    if old.view_settings != new.view_settings {
         let w = format!(
             "[views] rule_priority {} -> {} (policy rules moved)",
-            old.views.rule_priority, new.views.rule_priority
+            old.view_settings.rule_priority, new.view_settings.rule_priority
         );
         global(&mut out, Apply::Live, w);
     }
@@ -142,6 +142,11 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         global(&mut out, Apply::Live, w);
     }
     let ranges_changed = (&oo.ipv4, &oo.ipv6) != (&no.ipv4, &no.ipv6);
+    // Views change the capabilities of every OPEN and the tables of the RIB.
+    if old.views != new.views {
+        let w = "[[view]] changed (views are built at daemon start)".into();
+        global(&mut out, Apply::NeedsDaemonRestart, w);
+    }
     wireguard(old.wireguard.as_ref(), new.wireguard.as_ref(), &mut out);
     if old.cost != new.cost {
         let w = "[cost] changed (probers take the new parameters)".into();
@@ -241,6 +246,13 @@ fn neighbor(o: &Neighbor, n: &Neighbor, out: &mut Vec<Change>) {
             what,
         })
     };
+    if o.view_cost != n.view_cost {
+        let what = format!(
+            "view_cost {:?} -> {:?} (at daemon start)",
+            o.view_cost, n.view_cost
+        );
+        push(Apply::NeedsDaemonRestart, what);
+    }
     // What the session is: where it connects, what OPEN carries, how it is secured.
     if o.interface != n.interface {
         push(
@@ -477,13 +489,16 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         bmp: new.bmp.clone(),
         mrt: new.mrt.clone(),
         overlay: new.overlay.clone(),
-        views: new.views.clone(),
+        view_settings: new.view_settings.clone(),
         loopbacks: new.loopbacks.clone(),
         neighbors: Vec::new(),
+        views: old.views.clone(),
     };
     for o in &old.neighbors {
         if let Some(n) = new.neighbors.iter().find(|n| n.name == o.name) {
-            eff.neighbors.push(n.clone());
+            let mut n = n.clone();
+            n.view_cost = o.view_cost.clone();
+            eff.neighbors.push(n);
         }
     }
     for n in &new.neighbors {

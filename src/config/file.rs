@@ -35,9 +35,13 @@ pub struct FileConfig {
     /// `[overlay]`: prefixes carried on multihop sessions (issue 12).
     pub overlay: Option<Spanned<super::overlay::FileOverlay>>,
     /// `[views]`: what the routing views share (rule priority range).
-    pub views: Option<Spanned<super::views::FileViews>>,
+    #[serde(rename = "views")]
+    pub view_settings: Option<Spanned<super::views::FileViews>>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Spanned<FileNeighbor>>,
+    /// `[[view]]`: routing views (step 11).
+    #[serde(default, rename = "view")]
+    pub views: Vec<Spanned<super::view::FileView>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +121,8 @@ with_session_options!(
         pub multihop: Option<Spanned<u8>>,
         /// Our address a multihop session leaves from (default: our loopback of the family).
         pub source: Option<Spanned<IpAddr>>,
+        /// Static cost of this link per view (`static` views, an expression's weight).
+        pub view_cost: Option<Spanned<std::collections::BTreeMap<String, u32>>>,
     }
 );
 

@@ -12,6 +12,7 @@ mod neighbor;
 pub mod originate;
 pub mod overlay;
 mod validate;
+pub mod view;
 pub mod view_rule;
 pub mod views;
 pub mod wireguard;
@@ -21,6 +22,7 @@ pub use validate::{
     load, parse, AddPaths, Config, ConfigError, ConfigErrors, ImportLimitAction, Kernel, Loopbacks,
     Neighbor, OnStop,
 };
+pub use view::{Metric, View};
 
 /// Default TCP port of the fabric (both sides listen and connect here).
 pub const DEFAULT_PORT: u16 = 1790;

@@ -208,6 +208,7 @@ impl Validator<'_> {
             graceful_restart: n.graceful_restart.or(d.graceful_restart).unwrap_or(false),
             restart_time,
             bfd: self.check_neighbor_bfd(i, &n, d, address),
+            view_cost: Default::default(),
         })
     }
     /// `multihop = N` and `source`: a session to a neighbor's loopback, not

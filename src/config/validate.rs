@@ -43,7 +43,11 @@ pub struct Config {
     /// `[overlay]`: prefixes carried on multihop sessions (empty: none).
     pub overlay: super::overlay::Overlay,
     /// `[views]`: the `ip rule` priorities kittbgpd owns.
-    pub views: super::views::Views,
+    #[serde(rename = "views")]
+    pub view_settings: super::views::Views,
+    /// `[[view]]`: routing views besides the default one (none: today's behaviour).
+    #[serde(rename = "view", skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<super::view::View>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,6 +197,9 @@ pub struct Neighbor {
     /// `bfd = true`: a single-hop BFD session (RFC 5881) to the neighbor;
     /// its going Down ends the BGP session and holds it until Up again.
     pub bfd: bool,
+    /// `view_cost = { NAME = N }`: the link's static cost per view.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub view_cost: std::collections::BTreeMap<String, u32>,
 }
 
 /// Default of `filtered_limit`.
@@ -334,7 +341,8 @@ impl Validator<'_> {
         let bmp = self.check_bmp(raw.bmp);
         let mrt = self.check_mrt(raw.mrt);
         let overlay = self.check_overlay(raw.overlay, &loopbacks);
-        let views = self.check_views(raw.views);
+        let view_settings = self.check_view_settings(raw.view_settings);
+        let views = self.check_views(raw.views, kernel.table, &view_settings.rule_priority);
         let defaults = raw.defaults;
         let control_socket = raw
             .control_socket
@@ -365,8 +373,10 @@ impl Validator<'_> {
                 self.error(t.span(), &k, m);
             }
             let tunnel = self.neighbor_tunnel(i, span.clone(), &mut n);
+            let view_cost = self.check_view_cost(i, n.view_cost.take(), &views);
             let checked = self.check_neighbor(i, span.clone(), n, &defaults, local_as, &loopbacks);
-            if let Some(nb) = checked {
+            if let Some(mut nb) = checked {
+                nb.view_cost = view_cost;
                 if let (Some(t), Some(wg)) = (tunnel, wireguard.as_mut()) {
                     let (ifname, addr) = (nb.interface.as_deref(), nb.address);
                     let at = (neighbors.len(), nb.name.as_str());
@@ -409,6 +419,7 @@ impl Validator<'_> {
             bmp,
             mrt,
             overlay,
+            view_settings,
             views,
         }
     }

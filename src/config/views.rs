@@ -122,7 +122,7 @@ pub struct Views {
 }
 
 impl Validator<'_> {
-    pub(super) fn check_views(&mut self, v: Option<Spanned<FileViews>>) -> Views {
+    pub(super) fn check_view_settings(&mut self, v: Option<Spanned<FileViews>>) -> Views {
         let Some(v) = v else {
             return Views::default();
         };
@@ -149,14 +149,14 @@ mod tests {
     #[test]
     fn rule_priority_default_and_checks() {
         let c = parse(BASE, "t.toml").unwrap();
-        assert_eq!(c.views.rule_priority, PriorityRange::default());
+        assert_eq!(c.view_settings.rule_priority, PriorityRange::default());
         let c = parse(
             &format!("{BASE}[views]\nrule_priority = \"100-199\"\n"),
             "t.toml",
         )
         .unwrap();
         assert_eq!(
-            c.views.rule_priority,
+            c.view_settings.rule_priority,
             PriorityRange {
                 first: 100,
                 last: 199

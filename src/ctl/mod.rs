@@ -32,6 +32,9 @@ pub enum Request {
         all: bool,
         #[serde(default)]
         filtered: bool,
+        /// A `[[view]]`'s table instead of the default one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<String>,
     },
     /// Links with measured cost: RTT, smoothed RTT, loss, applied cost, last changes.
     Links,
@@ -42,6 +45,9 @@ pub enum Request {
     /// Every candidate for one prefix and the decision step each loser lost at.
     Explain {
         prefix: ipnet::IpNet,
+        /// A `[[view]]`'s table: the link cost shown is the view's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<String>,
     },
     /// Kernel routes per prefix: desired, installed, conflict or failed (with the error).
     Kernel,

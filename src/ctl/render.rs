@@ -80,6 +80,19 @@ pub fn render_neighbors(list: &Value) -> String {
             if gr != "-" {
                 let _ = write!(info, ", graceful restart {gr}");
             }
+            // Routing views: the view families (SAFI 241) of the session.
+            let views: Vec<&str> = [("ipv4_unicast", "ipv4"), ("ipv6_unicast", "ipv6")]
+                .into_iter()
+                .filter(|(k, _)| {
+                    n.pointer(&format!("/negotiated/views/{k}"))
+                        .and_then(Value::as_bool)
+                        == Some(true)
+                })
+                .map(|(_, f)| f)
+                .collect();
+            if !views.is_empty() {
+                let _ = write!(info, ", views {}", views.join(" "));
+            }
             if let Some(m) = r
                 .get("missing_local_pref")
                 .and_then(Value::as_u64)
@@ -621,5 +634,23 @@ mod tests {
             text.contains("router id 10.0.0.2, end-of-rib ipv4, 3 updates without local-pref"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn neighbors_show_the_view_families() {
+        let n = |views: serde_json::Value| {
+            serde_json::json!([{
+                "name": "n1", "address": "fe80::1", "interface": "wg0", "state": "Established",
+                "since": 0, "remote_id": "10.0.0.2", "routes": {"accepted": 1},
+                "negotiated": {"views": views}
+            }])
+        };
+        let text = render_neighbors(&n(json!({"ipv4_unicast": true, "ipv6_unicast": true})));
+        assert!(
+            text.contains("router id 10.0.0.2, views ipv4 ipv6"),
+            "{text}"
+        );
+        let text = render_neighbors(&n(serde_json::Value::Null));
+        assert!(!text.contains("views"), "{text}");
     }
 }

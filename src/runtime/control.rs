@@ -182,7 +182,29 @@ pub(super) async fn answer(
                 .collect();
             serde_json::Value::Array(list)
         }
-        Request::Routes { all, filtered } => {
+        Request::Routes {
+            all,
+            filtered,
+            view: Some(view),
+        } => {
+            let query = RouteQuery { all, filtered };
+            match ask(rib, |reply| RibMsg::ViewRoutes {
+                view: view.clone(),
+                query,
+                reply,
+            })
+            .await
+            {
+                Some(Some(routes)) => json(serde_json::to_value(routes)),
+                Some(None) => serde_json::json!({ "error": format!("no [[view]] named {view:?}") }),
+                None => serde_json::json!({ "error": "routing task did not answer" }),
+            }
+        }
+        Request::Routes {
+            all,
+            filtered,
+            view: None,
+        } => {
             let query = RouteQuery { all, filtered };
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
                 Some(mut routes) => {
@@ -228,7 +250,22 @@ pub(super) async fn answer(
         Request::Tunnels => serde_json::Value::Array(tunnel_views(views)),
         Request::Views => views_answer(views).await,
         Request::DumpMrt { file } => dump_mrt(rib, &file).await,
-        Request::Explain { prefix } => {
+        Request::Explain {
+            prefix,
+            view: Some(view),
+        } => {
+            let msg = |reply| RibMsg::ViewExplain {
+                view: view.clone(),
+                prefix,
+                reply,
+            };
+            match ask(rib, msg).await {
+                Some(Some(e)) => json(serde_json::to_value(e)),
+                Some(None) => serde_json::json!({ "error": format!("no [[view]] named {view:?}") }),
+                None => serde_json::json!({ "error": "routing task did not answer" }),
+            }
+        }
+        Request::Explain { prefix, view: None } => {
             match ask(rib, |reply| RibMsg::Explain { prefix, reply }).await {
                 Some(e) => json(serde_json::to_value(e)),
                 None => serde_json::json!({ "error": "routing task did not answer" }),
@@ -241,7 +278,7 @@ pub(super) async fn answer(
 /// state, other protocols' rules in the range, counters); `rules` is null
 /// when no task runs.
 async fn views_answer(views: &Views) -> serde_json::Value {
-    let range = views.config.views.rule_priority.to_string();
+    let range = views.config.view_settings.rule_priority.to_string();
     let Some(h) = &views.rules else {
         let why = if views.config.kernel.enabled {
             "no view has rules"

@@ -56,6 +56,13 @@ pub fn local_capabilities(
         Capability::FourOctetAs(config.local_as),
         Capability::ExtendedMessage,
     ];
+    // Routing views (SAFI 241) on link sessions, only when views exist: a
+    // node without views sends exactly the OPEN it always sent.
+    let views = !config.views.is_empty() && neighbor.multihop.is_none();
+    if views {
+        caps.push(Capability::Multiprotocol(crate::wire::view_nlri::IPV4_VIEW));
+        caps.push(Capability::Multiprotocol(crate::wire::view_nlri::IPV6_VIEW));
+    }
     if neighbor.extended_next_hop {
         caps.push(Capability::ExtendedNextHop(vec![
             crate::wire::capability::ExtNhEntry {
@@ -72,14 +79,19 @@ pub fn local_capabilities(
     }
     if neighbor.graceful_restart {
         let flags = if restart.forwarding { 0x80 } else { 0 };
+        let mut families = vec![
+            (AfiSafi::IPV4_UNICAST, flags),
+            (AfiSafi::IPV6_UNICAST, flags),
+        ];
+        if views {
+            families.push((crate::wire::view_nlri::IPV4_VIEW, flags));
+            families.push((crate::wire::view_nlri::IPV6_VIEW, flags));
+        }
         caps.push(Capability::GracefulRestart {
             restart_state: restart.restarted,
             notification: false,
             restart_time: neighbor.restart_time,
-            families: vec![
-                (AfiSafi::IPV4_UNICAST, flags),
-                (AfiSafi::IPV6_UNICAST, flags),
-            ],
+            families,
         });
     }
     caps
@@ -472,5 +484,80 @@ async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{view_nlri, Negotiated, Open};
+
+    const BASE: &str = "router_id = \"10.255.0.1\"\nlocal_as = 65000\n[loopbacks]\n\
+        ipv4 = [\"10.255.0.0/16\"]\noriginate = [\"10.255.0.1/32\"]\n\
+        [[neighbor]]\ninterface = \"wg1\"\naddress = \"fe80::1:2\"\n\
+        [[neighbor]]\naddress = \"10.255.0.9\"\nmultihop = 3\n";
+    const VIEW: &str = "[[view]]\nname = \"fast\"\nid = 1\ntable = 101\n";
+
+    fn config(text: &str) -> Config {
+        crate::config::parse(text, "t").unwrap()
+    }
+
+    fn open_of(c: &Config, n: usize) -> Open {
+        let caps = local_capabilities(c, &c.neighbors[n], RestartState::default());
+        Open::new(65000, 240, c.router_id, caps)
+    }
+
+    fn encoded(o: &Open) -> Vec<u8> {
+        let mut b = bytes::BytesMut::new();
+        o.encode_body(&mut b).unwrap();
+        b.to_vec()
+    }
+
+    #[test]
+    fn view_families_are_announced_only_with_views_and_on_link_sessions() {
+        let plain = config(BASE);
+        // Without views: the capabilities (and OPEN bytes) of before views.
+        let caps = local_capabilities(&plain, &plain.neighbors[0], RestartState::default());
+        let before = vec![
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+            Capability::RouteRefresh,
+            Capability::EnhancedRouteRefresh,
+            Capability::FourOctetAs(65000),
+            Capability::ExtendedMessage,
+            Capability::ExtendedNextHop(vec![crate::wire::capability::ExtNhEntry {
+                nlri: AfiSafi::IPV4_UNICAST,
+                nexthop_afi: crate::wire::AFI_IPV6,
+            }]),
+        ];
+        assert_eq!(caps, before);
+        let bytes = encoded(&open_of(&plain, 0));
+        assert!(!bytes.windows(4).any(|w| w == [0, 1, 0, 241]), "{bytes:?}");
+        let views = config(&format!("{BASE}{VIEW}"));
+        let link = open_of(&views, 0);
+        assert!(link.families().contains(&view_nlri::IPV4_VIEW));
+        assert!(link.families().contains(&view_nlri::IPV6_VIEW));
+        assert!(encoded(&link).windows(4).any(|w| w == [0, 1, 0, 241]));
+        // A multihop session carries no view.
+        assert_eq!(encoded(&open_of(&views, 1)), encoded(&open_of(&plain, 1)));
+        // Negotiated only when both sides announce them.
+        let n = Negotiated::from_opens(&link, &link);
+        assert!(n.views.ipv4_unicast && n.views.ipv6_unicast && n.view.is_none());
+        let bird_like = open_of(&plain, 0);
+        let n = Negotiated::from_opens(&link, &bird_like);
+        assert!(!n.views.any());
+        // Everything else negotiates as it does between two nodes without views.
+        assert_eq!(n, Negotiated::from_opens(&bird_like, &bird_like));
+        // Graceful restart lists the view families with views.
+        let gr = config(&format!("{BASE}{VIEW}").replace(
+            "address = \"fe80::1:2\"\n",
+            "address = \"fe80::1:2\"\ngraceful_restart = true\n",
+        ));
+        let caps = local_capabilities(&gr, &gr.neighbors[0], RestartState::default());
+        let families = caps.iter().find_map(|c| match c {
+            Capability::GracefulRestart { families, .. } => Some(families.clone()),
+            _ => None,
+        });
+        assert_eq!(families.unwrap().len(), 4);
     }
 }

@@ -118,6 +118,13 @@ pub struct NegotiatedView {
     /// RFC 7911: families on which we receive / send several paths.
     pub add_path_receive: crate::wire::Families,
     pub add_path_send: crate::wire::Families,
+    /// Routing views: the view families (SAFI 241) negotiated, when any.
+    #[serde(skip_serializing_if = "no_views")]
+    pub views: crate::wire::Families,
+}
+
+fn no_views(f: &crate::wire::Families) -> bool {
+    !f.any()
 }
 
 impl From<Negotiated> for NegotiatedView {
@@ -132,6 +139,7 @@ impl From<Negotiated> for NegotiatedView {
             enhanced_route_refresh: n.enhanced_route_refresh,
             add_path_receive: n.add_path_receive,
             add_path_send: n.add_path_send,
+            views: n.views,
         }
     }
 }

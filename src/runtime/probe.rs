@@ -342,6 +342,8 @@ async fn run(
                         .send(RibMsg::LinkCost {
                             peer: probe.peer,
                             cost: Some(cost),
+                            rtt: est.smoothed_rtt(),
+                            loss: est.sustained_loss(),
                         })
                         .await;
                 }

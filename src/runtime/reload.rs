@@ -185,7 +185,13 @@ impl Running {
         // a prober stopped now sends no measured cost after them.
         self.sync_links();
         for (peer, cost) in costs {
-            let _ = self.rib.send(RibMsg::LinkCost { peer, cost }).await;
+            let msg = RibMsg::LinkCost {
+                peer,
+                cost,
+                rtt: None,
+                loss: 0.0,
+            };
+            let _ = self.rib.send(msg).await;
         }
         if old.loopbacks != new.loopbacks {
             let _ = self.watch.send(WatchCmd::Loopbacks(new.loopbacks.clone()));

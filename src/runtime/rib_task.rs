@@ -9,6 +9,7 @@ use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
 use crate::ctl::{RouteQuery, RouteView};
 use crate::rib::{Explanation, ExportContext, PeerConfig, RestartGrace, Rib, RibConfig, RibOutput};
+use crate::views::Views;
 use crate::wire::open::GracefulRestart;
 use crate::wire::{notification, AfiSafi, Negotiated, Notification, RouteRefresh, Update};
 use ipnet::IpNet;
@@ -78,10 +79,13 @@ pub enum RibMsg {
     Originate(BTreeSet<IpNet>),
     /// A reload of `[mrt] updates`: log to this file from now on (`None`: stop).
     MrtLogFile(Option<std::path::PathBuf>),
-    /// A new link cost for a neighbor (`None`: unknown); sent by the latency prober.
+    /// A new link cost for a neighbor (`None`: unknown); sent by the latency
+    /// prober with the smoothed RTT and loss behind it (the views' metrics).
     LinkCost {
         peer: PeerId,
         cost: Option<u32>,
+        rtt: Option<std::time::Duration>,
+        loss: f64,
     },
     /// A neighbor added by `kittbgpd reload`: its id is the next one.
     AddPeer {
@@ -125,6 +129,18 @@ pub enum RibMsg {
         prefix: IpNet,
         reply: oneshot::Sender<Explanation>,
     },
+    /// [`RibMsg::RouteList`] of a `[[view]]`'s table (`None`: no such view).
+    ViewRoutes {
+        view: String,
+        query: RouteQuery,
+        reply: oneshot::Sender<Option<Vec<RouteView>>>,
+    },
+    /// [`RibMsg::Explain`] in a `[[view]]`'s table (`None`: no such view).
+    ViewExplain {
+        view: String,
+        prefix: IpNet,
+        reply: oneshot::Sender<Option<Explanation>>,
+    },
     /// From a BMP collector task.
     Bmp(super::bmp::BmpReq),
     /// The tables as MRT TABLE_DUMP_V2, stamped `time` (seconds since the epoch).
@@ -142,6 +158,8 @@ pub struct RibPeer {
     /// The neighbor's address; for a multihop one, watched in the underlay.
     pub address: IpAddr,
     pub multihop: bool,
+    /// `view_cost` by view name (routing views).
+    pub view_cost: std::collections::BTreeMap<String, u32>,
     pub tx: mpsc::UnboundedSender<PeerCmd>,
 }
 
@@ -152,6 +170,7 @@ impl RibPeer {
             interface: n.interface.as_deref().map(Into::into),
             address: n.address,
             multihop: n.multihop.is_some(),
+            view_cost: n.view_cost.clone(),
             tx,
         }
     }
@@ -171,6 +190,9 @@ fn forward_reachability(peers: &[RibPeer], changes: impl IntoIterator<Item = (Ip
 
 struct RibTask {
     rib: Rib,
+    /// The `[[view]]` tables (none configured: empty, and the default
+    /// table's traffic is exactly what it was without views).
+    views: Views,
     peers: Vec<RibPeer>,
     /// Epoch of each peer's established session; output for others is dropped.
     epochs: Vec<Option<u64>>,
@@ -204,12 +226,17 @@ pub async fn run(
     restarting: watch::Sender<bool>,
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
+    let mut views = Views::new(&config.views, &RibConfig::from_config(&config));
+    // The views' best routes are not installed yet (kernel tables per view:
+    // to do), so they report no forwarding changes.
+    views.set_fib_outputs(false);
     // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
     rib.set_overlay(config.overlay.clone());
     // Forwarding changes only matter to the kernel FIB.
     rib.set_fib_outputs(fib.is_some());
     for n in &config.neighbors {
         rib.add_peer(PeerConfig::from(n));
+        views.add_peer(&PeerConfig::from(n), &n.view_cost);
         if n.multihop.is_some() {
             // Reported by the first flush: the session starts once a route exists.
             rib.watch_address(n.address);
@@ -228,6 +255,7 @@ pub async fn run(
     let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
     let mut task = RibTask {
         rib,
+        views,
         epochs: vec![None; peers.len()],
         credits: vec![0; peers.len()],
         peers,
@@ -244,15 +272,20 @@ pub async fn run(
     loop {
         // Helper side of graceful restart: stale routes have a deadline.
         // And our own restart has a deadline.
-        let timer = [task.rib.stale_timeout(), task.restart.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        let timer = [
+            task.rib.stale_timeout(),
+            task.views.stale_timeout(),
+            task.restart.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let msg = match timer {
             Some(t) => tokio::select! {
                 m = rx.recv() => m,
                 () = tokio::time::sleep_until(t.into()) => {
                     task.rib.expire_stale(std::time::Instant::now());
+                    task.views.expire_stale(std::time::Instant::now());
                     task.flush();
                     continue;
                 }
@@ -299,6 +332,10 @@ impl RibTask {
                 self.epochs[peer] = Some(epoch);
                 self.credits[peer] = CREDITS;
                 self.rib.peer_up(peer, ctx, remote_id);
+                self.views.peer_up(peer, &negotiated, local, remote_id);
+                if negotiated.views.any() && !self.views.is_empty() {
+                    debug!(peer = %p.name, views = self.views.tables().len(), "session up with the view families");
+                }
                 let address = self
                     .rib
                     .peer_address(peer)
@@ -315,6 +352,11 @@ impl RibTask {
                 let stale_time =
                     std::time::Duration::from_secs(u64::from(time).max(STALE_PATH_TIME));
                 self.rib.graceful_session_up(
+                    peer,
+                    preserved,
+                    std::time::Instant::now() + stale_time,
+                );
+                self.views.graceful_session_up(
                     peer,
                     preserved,
                     std::time::Instant::now() + stale_time,
@@ -344,12 +386,14 @@ impl RibTask {
                                 + std::time::Duration::from_secs(g.restart_time.into());
                             info!(peer = %p.name, restart_time = g.restart_time, families = ?g.families, "graceful restart: keeping {} routes as stale", c.accepted + c.filtered);
                             self.rib.peer_down_graceful(peer, &g.families, until);
+                            self.views.peer_down_graceful(peer, &g.families, until);
                         }
                         None => {
                             if c.accepted + c.filtered > 0 {
                                 info!(peer = %p.name, "removing {} routes of the closed session", c.accepted + c.filtered);
                             }
                             self.rib.peer_down(peer);
+                            self.views.peer_down(peer);
                         }
                     }
                 }
@@ -361,7 +405,12 @@ impl RibTask {
                 for issue in &update.issues {
                     warn!(peer = %p.name, "UPDATE attribute {}: {:?} ({})", issue.code, issue.action, issue.reason);
                 }
-                let l = self.rib.update(peer, &update);
+                // View routes go to their tables; the rest (all of it
+                // without views) to the default one.
+                let l = match self.views.update(peer, &update) {
+                    Some(default) => self.rib.update(peer, &default),
+                    None => Default::default(),
+                };
                 self.bmp.update(&self.rib, peer, &update);
                 self.mrt_log.update(&self.rib, peer, &update);
                 debug!(peer = %p.name, accepted = l.accepted, filtered = l.filtered, withdrawn = l.withdrawn, "update");
@@ -426,10 +475,21 @@ impl RibTask {
                 if !added.is_empty() || !removed.is_empty() {
                     info!(?added, ?removed, "originated loopbacks changed");
                 }
+                self.views.set_originated(&now);
                 self.rib.set_originated(now);
             }
-            RibMsg::LinkCost { peer, cost } => self.rib.set_link_cost(peer, cost),
+            RibMsg::LinkCost {
+                peer,
+                cost,
+                rtt,
+                loss,
+            } => {
+                self.rib.set_link_cost(peer, cost);
+                let measure = crate::views::LinkMeasure { cost, rtt, loss };
+                self.views.set_link_measure(peer, measure);
+            }
             RibMsg::AddPeer { cfg, peer } => {
+                self.views.add_peer(&cfg, &peer.view_cost);
                 self.rib.add_peer(cfg);
                 if peer.multihop {
                     // Already watched (a restarted session): no change would be reported.
@@ -446,7 +506,10 @@ impl RibTask {
                 peer,
                 limit,
                 action,
-            } => self.rib.set_import_limit(peer, limit, action),
+            } => {
+                self.rib.set_import_limit(peer, limit, action);
+                self.views.set_import_limit(peer, limit, action);
+            }
             RibMsg::FibReady { batches } => {
                 self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
             }
@@ -468,6 +531,19 @@ impl RibTask {
             RibMsg::Explain { prefix, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.explain(prefix));
+            }
+            RibMsg::ViewRoutes { view, query, reply } => {
+                self.flush();
+                let t = self.views.by_name(&view);
+                let _ = reply.send(t.map(|t| t.rib.routes(query.all, query.filtered)));
+            }
+            RibMsg::ViewExplain {
+                view,
+                prefix,
+                reply,
+            } => {
+                self.flush();
+                let _ = reply.send(self.views.by_name(&view).map(|t| t.rib.explain(prefix)));
             }
             RibMsg::Bmp(req) => {
                 self.flush();
@@ -535,7 +611,10 @@ impl RibTask {
             // encoding, refcounted), in one or a few parts: one credit each.
             let mut parts = Vec::new();
             while self.credits[peer] > 0 {
-                if !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts) {
+                // The default table first, then the views in turn.
+                if !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts)
+                    && !self.views.poll_transmit_parts(peer, CHUNK, &mut parts)
+                {
                     break;
                 }
                 for chunk in parts.drain(..) {
@@ -549,10 +628,19 @@ impl RibTask {
     }
 
     fn decide(&mut self) {
-        if !self.rib.has_work() {
+        if !self.rib.has_work() && !self.views.has_work() {
             return;
         }
-        for out in self.rib.flush() {
+        // The views' outputs: import limits as the default table's; their
+        // best routes stay in their tables (no kernel table per view yet).
+        let views = self.views.flush().into_iter().map(|(_, o)| o);
+        let views = views.filter(|o| matches!(o, RibOutput::LimitReached { .. }));
+        let outputs: Vec<RibOutput> = if self.rib.has_work() {
+            self.rib.flush()
+        } else {
+            Vec::new()
+        };
+        for out in outputs.into_iter().chain(views) {
             match out {
                 RibOutput::Send { .. } => {}
                 RibOutput::LimitReached {

@@ -78,13 +78,19 @@ impl RulesHandle {
     }
 }
 
-/// The views' rules of a configuration.
-///
-/// Wiring point for the `[[view]]` list (step 11, built beside this): each
-/// view's name, id, table and checked rules become one [`ViewRules`]. Until
-/// then no view has rules, so no task is started.
-pub fn view_rules(_config: &Config) -> Vec<ViewRules> {
-    Vec::new()
+/// The views' rules of a configuration: each `[[view]]`'s name, id, table
+/// and checked rules.
+pub fn view_rules(config: &Config) -> Vec<ViewRules> {
+    config
+        .views
+        .iter()
+        .map(|v| ViewRules {
+            name: v.name.clone(),
+            id: v.id,
+            table: v.table,
+            rules: v.rules.clone(),
+        })
+        .collect()
 }
 
 /// Start, update or leave alone the rules task for `config` (at start and
@@ -94,13 +100,13 @@ pub async fn sync(current: &mut Option<RulesHandle>, config: &Config) -> Result<
     let views = view_rules(config);
     match current {
         Some(h) => {
-            h.set_range(config.views.rule_priority);
+            h.set_range(config.view_settings.rule_priority);
             h.set_desired(views);
         }
         None if !config.kernel.enabled || views.iter().all(|v| v.rules.is_empty()) => {}
         None => {
             let k = &config.kernel;
-            let range = config.views.rule_priority;
+            let range = config.view_settings.rule_priority;
             *current = Some(spawn(k.protocol, range, views, k.on_stop).await?);
         }
     }

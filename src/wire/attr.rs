@@ -16,6 +16,7 @@
 use super::nlri::{self, Ipv4Prefixes, Ipv6Prefixes, Prefixes};
 use super::notification::{update as sub, Notification};
 use super::update::{AttrErrorAction, AttrIssue};
+use super::view_nlri;
 use super::{
     AfiSafi, EncodeError, Families, Negotiated, AFI_IPV4, AFI_IPV6, AS_TRANS, SAFI_UNICAST,
 };
@@ -385,6 +386,15 @@ fn prefixes_of(afi_safi: AfiSafi, b: &Bytes, add_path: bool) -> Prefixes {
     }
 }
 
+fn view_entries(afi_safi: AfiSafi, b: &Bytes) -> view_nlri::ViewPrefixes {
+    let list = if is_view(afi_safi) {
+        b.clone()
+    } else {
+        Bytes::new()
+    };
+    view_nlri::ViewPrefixes::validated(afi_safi.afi, list)
+}
+
 /// A prefix list as serialized: prefixes, or (path id, prefix) pairs with ADD-PATH.
 pub(crate) struct PrefixList(pub Prefixes, pub bool);
 
@@ -413,6 +423,11 @@ impl MpReach {
         prefixes_of(self.afi_safi, &self.nlri, self.add_path)
     }
 
+    /// The announced (view id, prefix) entries of a view family (else none).
+    pub fn view_prefixes(&self) -> view_nlri::ViewPrefixes {
+        view_entries(self.afi_safi, &self.nlri)
+    }
+
     /// Builds an MP_REACH_NLRI; `prefixes` must all be of the family of `afi_safi`.
     pub fn new(
         afi_safi: AfiSafi,
@@ -431,6 +446,11 @@ impl MpReach {
 impl MpUnreach {
     pub fn prefixes(&self) -> Prefixes {
         prefixes_of(self.afi_safi, &self.withdrawn, self.add_path)
+    }
+
+    /// The withdrawn (view id, prefix) entries of a view family (else none).
+    pub fn view_prefixes(&self) -> view_nlri::ViewPrefixes {
+        view_entries(self.afi_safi, &self.withdrawn)
     }
 
     pub fn new(afi_safi: AfiSafi, prefixes: impl IntoIterator<Item = IpNet>) -> MpUnreach {
@@ -555,6 +575,11 @@ fn decode_aggregator(v: &[u8], four: bool) -> Option<Aggregator> {
     }
 }
 
+/// A routing view's family (AFI 1 or 2, SAFI 241; see [`view_nlri`]).
+pub fn is_view(f: AfiSafi) -> bool {
+    f == view_nlri::IPV4_VIEW || f == view_nlri::IPV6_VIEW
+}
+
 /// MP_REACH_NLRI whose value is `buf[range]`; only the prefix list is sliced
 /// off as `Bytes` (each slice is an atomic reference count update).
 fn decode_mp_reach(
@@ -576,12 +601,27 @@ fn decode_mp_reach(
     let (Some(nh), Some(_reserved)) = (v.get(4..nh_end), v.get(nh_end)) else {
         return Err(reset);
     };
-    if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST {
+    let view = is_view(afi_safi);
+    if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST && !view {
         return Ok(None);
     }
     let next_hop =
         MpNextHop::decode(afi_safi.afi, nh).ok_or(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR))?;
     let nlri = buf.slice(range.start + nh_end + 1..range.end);
+    if view {
+        // A view's next hop is always IPv6 (RFC 8950's form for IPv4 too).
+        let ok = matches!(next_hop, MpNextHop::V6 { .. })
+            && view_nlri::validate(afi_safi.afi, &nlri).is_ok();
+        if !ok {
+            return Err(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR));
+        }
+        return Ok(Some(MpReach {
+            afi_safi,
+            next_hop,
+            nlri,
+            add_path: false,
+        }));
+    }
     let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
         nlri::validate_v4_as(&nlri, add_path)
@@ -610,10 +650,20 @@ fn decode_mp_unreach(
         afi: u16::from_be_bytes([a1, a2]),
         safi,
     };
-    if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST {
+    let view = is_view(afi_safi);
+    if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST && !view {
         return Ok(None);
     }
     let withdrawn = buf.slice(range.start + 3..range.end);
+    if view {
+        view_nlri::validate(afi_safi.afi, &withdrawn)
+            .map_err(|_| Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR))?;
+        return Ok(Some(MpUnreach {
+            afi_safi,
+            withdrawn,
+            add_path: false,
+        }));
+    }
     let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
         nlri::validate_v4_as(&withdrawn, add_path)

@@ -17,6 +17,7 @@ pub mod nlri;
 pub mod notification;
 pub mod open;
 pub mod update;
+pub mod view_nlri;
 
 mod serde_util;
 pub use serde_util::hex_string;
@@ -98,6 +99,13 @@ pub struct Negotiated {
     /// Families whose NLRI we send with a Path Identifier (we announced
     /// send, the peer receive).
     pub add_path_send: Families,
+    /// Routing views (ARCHITECTURE.md): the view families both OPENs carry,
+    /// `ipv4_unicast` standing for (1, 241) and `ipv6_unicast` for (2, 241).
+    pub views: Families,
+    /// `Some(id)`: what is built with this value is view `id`'s table: IPv4
+    /// and IPv6 routes go out in the view families (SAFI 241, the id before
+    /// each prefix, an IPv6 next hop), End-of-RIB too. `None`: the default view.
+    pub view: Option<u8>,
 }
 
 /// A flag per family the daemon routes (IPv4 and IPv6 unicast).
@@ -149,6 +157,8 @@ impl Negotiated {
         enhanced_route_refresh: true,
         add_path_receive: Families::NONE,
         add_path_send: Families::NONE,
+        views: Families::NONE,
+        view: None,
     };
 
     /// Capabilities in force on a session: those both OPENs carry (RFC 5492 §3).

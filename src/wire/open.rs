@@ -243,6 +243,11 @@ pub fn negotiate(local: &Open, remote: &Open) -> Negotiated {
         enhanced_route_refresh: route_refresh && both(capability::ENHANCED_ROUTE_REFRESH),
         add_path_receive: add_path(AddPathMode::receives, AddPathMode::sends),
         add_path_send: add_path(AddPathMode::sends, AddPathMode::receives),
+        views: Families {
+            ipv4_unicast: family(super::view_nlri::IPV4_VIEW),
+            ipv6_unicast: family(super::view_nlri::IPV6_VIEW),
+        },
+        view: None,
     }
 }
 
@@ -418,6 +423,8 @@ mod tests {
                 enhanced_route_refresh: true,
                 add_path_receive: Families::NONE,
                 add_path_send: Families::NONE,
+                views: Default::default(),
+                view: None,
             }
         );
         // A speaker with no capabilities: IPv4 unicast only, nothing else.

@@ -371,6 +371,30 @@ impl<P: Pfx> Pfx for (u32, P) {
     }
 }
 
+/// A prefix of view `.0`'s family (`view_nlri`): the view id goes between
+/// the length octet (8 bits more) and the prefix.
+#[derive(Clone, Copy)]
+struct InView<P>(u8, P);
+
+impl<P: Pfx> Pfx for InView<P> {
+    const AFI: u16 = P::AFI;
+    const PATH: bool = P::PATH;
+    fn wire_len(&self) -> usize {
+        self.1.wire_len() + 1
+    }
+    fn put(&self, out: &mut BytesMut) {
+        let start = out.len();
+        self.1.put(out);
+        // The length octet, after a Path Identifier if there is one.
+        let at = start + if P::PATH { 4 } else { 0 };
+        out.put_u8(0);
+        let end = out.len();
+        out.copy_within(at + 1..end - 1, at + 2);
+        out[at] += 8;
+        out[at + 1] = self.0;
+    }
+}
+
 /// Where the prefixes go in the message.
 enum Layout<'a> {
     Withdrawn,
@@ -431,6 +455,15 @@ impl UpdateBuilder {
         debug_assert_eq!(P::AFI, AFI_IPV4);
         let mut common = BytesMut::with_capacity(128);
         let four = self.neg.four_octet_as;
+        if let Some(id) = self.neg.view {
+            // A view's family: always MP_REACH_NLRI with an IPv6 next hop.
+            if !matches!(next_hop, MpNextHop::V6 { .. }) {
+                return Err(EncodeError::NextHopFamily);
+            }
+            attrs.encode_common_with(None, four, &mut common)?;
+            let layout = Layout::Reach(next_hop, &common);
+            return self.pack(layout, prefixes.into_iter().map(|p| InView(id, p)), out);
+        }
         match next_hop {
             MpNextHop::V4(nh) => {
                 attrs.encode_common_with(Some(nh), four, &mut common)?;
@@ -458,7 +491,11 @@ impl UpdateBuilder {
         }
         let mut common = BytesMut::with_capacity(128);
         attrs.encode_common_with(None, self.neg.four_octet_as, &mut common)?;
-        self.pack(Layout::Reach(next_hop, &common), prefixes, out)
+        let layout = Layout::Reach(next_hop, &common);
+        match self.neg.view {
+            Some(id) => self.pack(layout, prefixes.into_iter().map(|p| InView(id, p)), out),
+            None => self.pack(layout, prefixes, out),
+        }
     }
 
     /// Withdraws IPv4 unicast prefixes in the Withdrawn Routes field.
@@ -468,7 +505,15 @@ impl UpdateBuilder {
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
         debug_assert_eq!(P::AFI, AFI_IPV4);
-        self.pack(Layout::Withdrawn, prefixes, out)
+        match self.neg.view {
+            // A view's family: MP_UNREACH_NLRI (AFI 1, SAFI 241).
+            Some(id) => self.pack(
+                Layout::Unreach,
+                prefixes.into_iter().map(|p| InView(id, p)),
+                out,
+            ),
+            None => self.pack(Layout::Withdrawn, prefixes, out),
+        }
     }
 
     /// Withdraws IPv6 unicast prefixes in MP_UNREACH_NLRI.
@@ -478,12 +523,27 @@ impl UpdateBuilder {
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
         debug_assert_eq!(P::AFI, AFI_IPV6);
-        self.pack(Layout::Unreach, prefixes, out)
+        match self.neg.view {
+            Some(id) => self.pack(
+                Layout::Unreach,
+                prefixes.into_iter().map(|p| InView(id, p)),
+                out,
+            ),
+            None => self.pack(Layout::Unreach, prefixes, out),
+        }
     }
 
     /// Appends the End-of-RIB marker for `afi_safi` (RFC 4724 §2).
+    /// Built for a view (`Negotiated::view`), (AFI, 1) becomes (AFI, 241).
     pub fn end_of_rib(&self, afi_safi: AfiSafi, out: &mut BytesMut) -> Result<(), EncodeError> {
-        super::Message::Update(Update::end_of_rib(afi_safi)).encode(&self.neg, out)
+        let family = match self.neg.view {
+            Some(_) => AfiSafi {
+                afi: afi_safi.afi,
+                safi: super::view_nlri::SAFI_VIEW,
+            },
+            None => afi_safi,
+        };
+        super::Message::Update(Update::end_of_rib(family)).encode(&self.neg, out)
     }
 
     fn pack<P: Pfx>(
@@ -496,6 +556,10 @@ impl UpdateBuilder {
         if self.neg.add_path_send.afi(P::AFI) != P::PATH {
             return Err(EncodeError::AddPath);
         }
+        let safi = match self.neg.view {
+            Some(_) => super::view_nlri::SAFI_VIEW,
+            None => SAFI_UNICAST,
+        };
         let mut it = prefixes.into_iter().peekable();
         let mut messages = 0;
         while let Some(first) = it.peek() {
@@ -521,7 +585,7 @@ impl UpdateBuilder {
                     let at = out.len();
                     out.put_u16(0);
                     out.put_u16(P::AFI);
-                    out.put_u8(SAFI_UNICAST);
+                    out.put_u8(safi);
                     out.put_u8(nh.wire_len() as u8);
                     nh.put(out);
                     out.put_u8(0);
@@ -535,7 +599,7 @@ impl UpdateBuilder {
                     let at = out.len();
                     out.put_u16(0);
                     out.put_u16(P::AFI);
-                    out.put_u8(SAFI_UNICAST);
+                    out.put_u8(safi);
                     (at, 3, &[])
                 }
             };

@@ -58,7 +58,11 @@ impl Daemon {
 
     /// `show routes --json`, with `all` candidates and/or `filtered` routes.
     pub fn routes(&self, all: bool, filtered: bool) -> Vec<serde_json::Value> {
-        let v = self.show(&Request::Routes { all, filtered });
+        let v = self.show(&Request::Routes {
+            all,
+            filtered,
+            view: None,
+        });
         v.as_array()
             .or_else(|| v.get("routes").and_then(|r| r.as_array()))
             .cloned()

@@ -13,6 +13,8 @@ const N4: Negotiated = Negotiated {
     enhanced_route_refresh: true,
     add_path_receive: crate::wire::Families::NONE,
     add_path_send: crate::wire::Families::NONE,
+    views: crate::wire::Families::NONE,
+    view: None,
 };
 const N2: Negotiated = Negotiated {
     four_octet_as: false,

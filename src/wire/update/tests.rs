@@ -17,6 +17,8 @@ fn neg(ext: bool) -> Negotiated {
         enhanced_route_refresh: true,
         add_path_receive: crate::wire::Families::NONE,
         add_path_send: crate::wire::Families::NONE,
+        views: Default::default(),
+        view: None,
     }
 }
 

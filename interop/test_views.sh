@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# test_views.sh -- routing views (step 11) smoke test: a view's family over a kittbgpd session,
+# a BIRD neighbor on another session unchanged.
+#
+# Usage: interop/test_views.sh [/path/to/kittbgpd]   (root)
+# Default binary: target/release/kittbgpd, else target/debug/kittbgpd.
+#
+# Scenario pair: a line 1 - 2 - 3 of wireguard-go tunnels; node 1 runs BIRD 2, nodes 2 and 3
+# kittbgpd with one view `hops` (id 2, table 102, metric hops); static costs 10 on every link.
+# Checks:
+#   0  the three sessions Established (BIRD ignores the view capabilities it does not know)
+#   a  node 2: the view families negotiated with node 3 (`show neighbors --json`), none with BIRD
+#   b  `show routes --view hops`: node 2 holds node 3's loopbacks (and node 3 node 2's) with
+#      MED 1 (one hop), next hop the neighbor's link-local address; the default table has them
+#      with MED 10 (the static cost)
+#   c  node 3 holds BIRD's loopbacks in the default table (via node 2), not in the view (BIRD is
+#      not part of it)
+#   d  BIRD holds both kittbgpd nodes' loopbacks (the default view as before)
+#   e  `show explain 10.255.0.3/32 --view hops` on node 2: link cost 1, total 1; `show routes
+#      --view nosuch` fails
+# Scenario ring: a ring of five kittbgpd nodes, views `fast` (id 1, metric latency) and `hops`
+# (id 2, metric hops); static costs 10 except the link 5-1 (100), so node 1 reaches node 5 over
+# 2-3-4 in the default and fast tables and directly in hops.
+#   r  every node's best route to every other loopback, in the default table and in each view,
+#      is the path Dijkstra gives over that table's metric (lab_expected_paths): next hop and MED
+#   s  link 5-1 reloaded to cost 15 on both ends (`kittbgpd reload`: live): default and fast
+#      follow Dijkstra's new paths (node 1 to node 5 now direct), hops is unchanged
+# Environment: KB_LAB_PREFIX, KB_LAB_STATE, KB_KEEP_STATE=1, RUST_LOG, see lib.sh.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=interop/lib.sh
+source "$HERE/lib.sh"
+
+BIN=${1:-}
+if [[ -z $BIN ]]; then
+    for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do [[ -x $b ]] && { BIN=$b; break; }; done
+fi
+[[ -n $BIN && -x $BIN ]] || { echo "test_views.sh: kittbgpd binary not found; build it or pass its path" >&2; exit 2; }
+BIN=$(readlink -f "$BIN")
+
+PASSED=0 FAILED=0
+pass() { PASSED=$((PASSED+1)); echo "PASS $*"; }
+fail() { FAILED=$((FAILED+1)); echo "FAIL $*"; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+lab_exit_hook() {
+    local rc=$1 i
+    if ((rc != 0 || FAILED > 0)) && [[ -d $KB_LAB_STATE ]]; then
+        for i in 2 3; do
+            echo "== node $i: show routes --view hops"; kb_show "$i" routes --view hops 2>&1 | head -n 20 || true
+            echo "== node $i: kittbgpd log, last WARN/ERROR lines"
+            grep -aE 'WARN|ERROR' "$(lab_dir "$i")/kittbgpd.log" 2>/dev/null | tail -n 10 || true
+        done
+    fi
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED == 0))
+}
+
+# view_route I PREFIX: "next_hop%interface med" of node i's best route in view hops ("" if none)
+view_route() {
+    kb_show "$1" routes --view hops --json | "$PYTHON" -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r.get("prefix") == sys.argv[1] and r.get("peer") not in ("self", None) and r.get("best", True):
+        print("%s%%%s %s" % (r.get("next_hop"), r.get("interface"), r.get("med")))
+' "$2"
+}
+# default_route I PREFIX: the same in the default table
+default_route() { kb_best_routes "$1" | awk -v p="$2" '$1 == p { print $2, $3 }'; }
+# views_negotiated I NAME: "ipv4 ipv6" flags of the view families on neighbor NAME's session
+views_negotiated() {
+    kb_show "$1" neighbors --json | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+d = d.get("neighbors", d) if isinstance(d, dict) else d
+for n in d:
+    if n.get("name") == sys.argv[1]:
+        v = (n.get("negotiated") or {}).get("views") or {}
+        print(bool(v.get("ipv4_unicast")), bool(v.get("ipv6_unicast")))
+' "$2"
+}
+all_up() { bird_established 1 wg2 && kb_established 2 wg1 && kb_established 2 wg3 && kb_established 3 wg2; }
+converged() {
+    [[ -n $(view_route 2 10.255.0.3/32) && -n $(view_route 3 fd00:255::2/128) ]] \
+        && [[ -n $(default_route 3 10.255.0.1/32) ]] && bird_has_prefix 1 10.255.0.3/32
+}
+
+STATE_BASE=${KB_LAB_STATE:-/run/kblab/$KB_LAB_PREFIX}
+
+scenario_pair() {
+    echo "== scenario pair: BIRD (1) - kittbgpd (2) - kittbgpd (3), view hops"
+    KB_LAB_STATE=$STATE_BASE/pair
+    lab_init
+    lab_up 3 line
+    lab_costs "1-2:10 2-1:10 2-3:10 3-2:10"
+    lab_bird_conf 1
+    for i in 2 3; do kb_conf "$i"; kb_views "$i" hops:2:102:hops; done
+    lab_bird_start 1
+    for i in 2 3; do kb_start "$i" "$BIN"; done
+
+    if wait_for all_up 30 0.2; then pass "0  sessions 1-2 (BIRD) and 2-3 Established (${WAITED_MS} ms)"
+    else fail "0  sessions 1-2 (BIRD) and 2-3 Established within 30 s"; fi
+    wait_for converged 30 0.2 || true
+    echo "     routes settled after ${WAITED_MS} ms"
+
+    check "a  node 2: view families negotiated with node 3" test "$(views_negotiated 2 wg3)" == "True True"
+    check "a  node 2: no view family with BIRD (node 1)" test "$(views_negotiated 2 wg1)" == "False False"
+    for p in 10.255.0.3/32 fd00:255::3/128; do
+        got=$(view_route 2 "$p")
+        check "b  node 2 view hops: $p via fe80::3:2%wg3 MED 1 (got: ${got:-none})" test "$got" == "fe80::3:2%wg3 1"
+        got=$(default_route 2 "$p")
+        check "b  node 2 default: $p via fe80::3:2%wg3 MED 10 (got: ${got:-none})" test "$got" == "fe80::3:2%wg3 10"
+    done
+    for p in 10.255.0.2/32 fd00:255::2/128; do
+        got=$(view_route 3 "$p")
+        check "b  node 3 view hops: $p via fe80::2:3%wg2 MED 1 (got: ${got:-none})" test "$got" == "fe80::2:3%wg2 1"
+    done
+    for p in 10.255.0.1/32 fd00:255::1/128; do
+        got=$(default_route 3 "$p")
+        check "c  node 3 default: BIRD's $p via node 2, MED 20 (got: ${got:-none})" test "$got" == "fe80::2:3%wg2 20"
+        got=$(view_route 3 "$p")
+        check "c  node 3 view hops: no route to BIRD's $p (got: ${got:-none})" test -z "$got"
+    done
+    for p in 10.255.0.2/32 10.255.0.3/32 fd00:255::2/128 fd00:255::3/128; do
+        check "d  BIRD (node 1) has $p" bird_has_prefix 1 "$p"
+    done
+    explain=$(kb_show 2 explain 10.255.0.3/32 --view hops --json)
+    check "e  node 2 explain --view hops: link cost 1, MED 1" "$PYTHON" -c '
+import json, sys
+e = json.loads(sys.argv[1])
+best = [c for c in e["candidates"] if c.get("best")]
+sys.exit(0 if best and best[0].get("link_cost") == 1 and best[0].get("med") == 1 else 1)
+' "$explain"
+    check "e  show routes --view nosuch: an error" no_such_view
+    lab_down >/dev/null
+}
+
+no_such_view() { ! kb_show 2 routes --view nosuch >/dev/null 2>&1; }
+
+# table_snapshot I TABLE: "I PREFIX NEXTHOP%IF MED" per best route of node i in TABLE (default,
+# or a view name)
+table_snapshot() {
+    local view=(); [[ $2 == default ]] || view=(--view "$2")
+    kb_show "$1" routes "${view[@]}" --json | "$PYTHON" -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r.get("peer") not in ("self", None) and r.get("best", True):
+        print(sys.argv[1], r.get("prefix"), "%s%%%s" % (r.get("next_hop"), r.get("interface")), r.get("med"))
+' "$1"
+}
+# the kittbgpd nodes of the ring (KB_NODES) and the nodes a table spans (SPAN: without the BIRD
+# node for a view)
+KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+ring_snapshot() { local i; for i in $KB_NODES; do table_snapshot "$i" "$1"; done | LC_ALL=C sort; }
+expected() {
+    lab_expected_paths "$1" "$SPAN" | awk -v kb=" $KB_NODES " 'index(kb, " " $1 " ") { print $1, $2, $3, $4 }'
+}
+check_table() {  # TABLE COSTS WHAT
+    local exp got table=$1
+    exp=$(expected "$2")
+    # (wait_for evaluates its command in its own frame: $table, not $1)
+    wait_for '[[ $(ring_snapshot "$table") == "$exp" ]]' 20 0.3 || true
+    got=$(ring_snapshot "$table")
+    if [[ $got == "$exp" ]]; then pass "$3: $(wc -l <<< "$got") best routes equal Dijkstra's"
+    else
+        fail "$3: best routes equal Dijkstra's; differences (< expected, > got):"
+        diff <(echo "$exp") <(echo "$got") | grep '^[<>]' | head -n 12 || true
+    fi
+}
+
+ring_up() {
+    local i j
+    for i in 1 2 3 4 5; do
+        for j in $(lab_peers "$i"); do kb_established "$i" "wg$j" || return 1; done
+    done
+}
+
+scenario_ring() {
+    echo "== scenario ring: five kittbgpd nodes, views fast (latency) and hops"
+    KB_LAB_STATE=$STATE_BASE/ring
+    local costs="1-2:10 2-1:10 2-3:10 3-2:10 3-4:10 4-3:10 4-5:10 5-4:10 5-1:100 1-5:100"
+    local hops="1-2:1 2-1:1 2-3:1 3-2:1 3-4:1 4-3:1 4-5:1 5-4:1 5-1:1 1-5:1"
+    local i
+    lab_init
+    lab_up 5 ring
+    lab_costs "$costs"
+    for i in 1 2 3 4 5; do kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops; done
+    for i in 1 2 3 4 5; do kb_start "$i" "$BIN"; done
+    if wait_for ring_up 30 0.2; then
+        pass "r  all 10 session ends Established (${WAITED_MS} ms)"
+    else fail "r  all 10 session ends Established within 30 s"; fi
+    check_table default "$costs" "r  default table"
+    check_table fast "$costs" "r  view fast (latency)"
+    check_table hops "$hops" "r  view hops"
+    check "r  node 1 to node 5: default over 2-3-4, hops direct" \
+        test "$(table_snapshot 1 default | awk '$2 == "10.255.0.5/32" { print $3 }') $(table_snapshot 1 hops | awk '$2 == "10.255.0.5/32" { print $3 }')" \
+        == "fe80::2:1%wg2 fe80::5:1%wg5"
+    costs=${costs/5-1:100/5-1:15}; costs=${costs/1-5:100/1-5:15}
+    lab_cost 1 5 15; lab_cost 5 1 15
+    for i in 1 5; do
+        kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops
+        kb_ctl "$i" reload >/dev/null
+    done
+    check_table default "$costs" "s  after 5-1 -> 15: default table"
+    check_table fast "$costs" "s  after 5-1 -> 15: view fast (latency)"
+    check_table hops "$hops" "s  after 5-1 -> 15: view hops (unchanged)"
+    lab_down >/dev/null
+}
+
+# Scenario mixed: the same ring with BIRD on node 3. The default table spans every node as
+# before; the views run only over kittbgpd nodes: they are Dijkstra's paths over the line
+# 2 - 1 - 5 - 4, and no view holds a route to node 3's loopbacks.
+#   m  sessions up; default table (kittbgpd nodes) equals Dijkstra over the ring; each view
+#      equals Dijkstra over the kittbgpd nodes only
+scenario_mixed() {
+    echo "== scenario mixed: the ring with BIRD on node 3"
+    KB_LAB_STATE=$STATE_BASE/mixed
+    local costs="1-2:10 2-1:10 2-3:10 3-2:10 3-4:10 4-3:10 4-5:10 5-4:10 5-1:100 1-5:100"
+    local kbcosts="1-2:10 2-1:10 4-5:10 5-4:10 5-1:100 1-5:100"
+    local kbhops="1-2:1 2-1:1 4-5:1 5-4:1 5-1:1 1-5:1"
+    local i
+    lab_init
+    lab_up 5 ring
+    lab_costs "$costs"
+    lab_bird_conf 3
+    for i in 1 2 4 5; do kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops; done
+    lab_bird_start 3
+    for i in 1 2 4 5; do kb_start "$i" "$BIN"; done
+    if wait_for mixed_up 30 0.2; then pass "m  all 10 session ends Established (${WAITED_MS} ms)"
+    else fail "m  all 10 session ends Established within 30 s"; fi
+    KB_NODES="1 2 4 5" SPAN="1 2 3 4 5"
+    check_table default "$costs" "m  default table (kittbgpd nodes, BIRD on 3)"
+    SPAN="1 2 4 5"
+    check_table fast "$kbcosts" "m  view fast, over kittbgpd nodes only"
+    check_table hops "$kbhops" "m  view hops, over kittbgpd nodes only"
+    check "m  node 2 to node 4: default over BIRD (3), views around it (1-5)" \
+        test "$(table_snapshot 2 default | awk '$2 == "10.255.0.4/32" { print $3 }') $(table_snapshot 2 fast | awk '$2 == "10.255.0.4/32" { print $3, $4 }')" \
+        == "fe80::3:2%wg3 fe80::1:2%wg1 120"
+    KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+    lab_down >/dev/null
+}
+mixed_up() {
+    bird_established 3 wg2 && bird_established 3 wg4 || return 1
+    local i j
+    for i in 1 2 4 5; do
+        for j in $(lab_peers "$i"); do kb_established "$i" "wg$j" || return 1; done
+    done
+}
+
+scenario_pair
+scenario_ring
+scenario_mixed
