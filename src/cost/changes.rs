@@ -41,6 +41,26 @@ impl Estimator {
         }
         self.detector.push(now, rtt);
         self.evaluate(now);
+        self.look_closer(now, rtt);
+    }
+
+    /// A burst of extra probes (`burst.rs`) while the detector suspects a
+    /// shift that would be worth applying: the latest sample is beyond the
+    /// thresholds from the applied cost, in the direction of the evidence.
+    /// The burst stops once neither holds any more (a spike: a probe or two).
+    fn look_closer(&mut self, now: Instant, rtt: Duration) {
+        let Some(applied) = self.applied else {
+            return;
+        };
+        let latest = self.p.cost(rtt, applied.loss);
+        let beyond = |up: bool| (latest > applied.cost) == up && self.exceeds(latest, applied.cost);
+        match self.detector.suspicion() {
+            Some(s) if beyond(s.up) => {
+                self.burst.suspect(&self.p, (s.up, s.start), now);
+            }
+            Some(_) => {}
+            None => self.burst.stop(),
+        }
     }
 
     /// The provisional cost is replaced by the median of the window (once).
@@ -109,15 +129,21 @@ impl Estimator {
             }
             return false;
         }
+        // It has lasted `hold_down`: its samples span it, and the latest
+        // still shows it (an episode that ended is no step, however many
+        // samples a burst took of it).
+        let lasted = shift.last.saturating_duration_since(shift.since) >= self.p.hold_down;
+        if !(lasted && shift.holds) {
+            return false;
+        }
         let ratio = f64::from(cautious.max(1)) / f64::from(applied.cost.max(1));
         let large = !(1.0 / LARGE_FACTOR..LARGE_FACTOR).contains(&ratio);
-        let mut due = shift.since + self.p.hold_down;
         if let (false, Some(t)) = (large, self.last_change) {
-            due = due.max(t + self.p.min_change_interval);
-        }
-        if now < due {
-            self.shift_due = Some(due);
-            return false;
+            let due = t + self.p.min_change_interval;
+            if now < due {
+                self.shift_due = Some(due);
+                return false;
+            }
         }
         // The loss part moves only by its own rule (`evaluate_loss`).
         let loss = applied.loss;
@@ -209,6 +235,7 @@ impl Estimator {
         self.applied = Some(Applied { cost, rtt, loss });
         self.pending = None;
         self.shift_due = None;
+        self.burst.stop();
         self.last_change = Some(now);
         self.record_history(now, old, Some(cost), &reason);
         self.events

@@ -52,6 +52,10 @@ pub const MIN_SAMPLES: usize = 5;
 /// shift, so a few bursts that happen to cluster are not a level.
 pub const CONSISTENT_BELOW: usize = 32;
 const CONSISTENT_QUANTILE: f64 = 0.2;
+/// Evidence (in scales) at which a shift is suspected: one sample at the clip
+/// (`CLIP - K`), or several smaller ones. The estimator may then probe faster
+/// ([`super::burst`]), so that the confirmation does not wait for the interval.
+pub const SUSPECT: f64 = CLIP - K;
 /// Samples kept since the oldest change point (the candidate's median).
 const RECENT: usize = 64;
 /// The scale is recomputed after this many new scale samples.
@@ -69,8 +73,24 @@ pub struct Shift {
     pub samples: usize,
     /// When the first of them arrived.
     pub since: Instant,
+    /// When the latest of them arrived.
+    pub last: Instant,
+    /// The latest sample is on the shifted side of the midpoint between the
+    /// reference and `level` (the shift still holds).
+    pub holds: bool,
     /// Upwards (a longer RTT).
     pub up: bool,
+}
+
+/// Evidence of a shift building up, not yet confirmed: worth a closer look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Suspicion {
+    /// Upwards (a longer RTT).
+    pub up: bool,
+    /// Number of the first sample of the evidence: one suspicion, one number.
+    pub start: u64,
+    /// The latest sample.
+    pub latest: Duration,
 }
 
 /// What `show links` shows of the detector.
@@ -180,6 +200,23 @@ impl StepDetector {
         self.shift()
     }
 
+    /// Evidence of at least [`SUSPECT`] in the direction of the latest sample
+    /// (`None`: no shift suspected).
+    pub fn suspicion(&self) -> Option<Suspicion> {
+        let r = self.reference?;
+        let &(_, y) = self.recent.back()?;
+        let (side, up) = if y >= r {
+            (self.up, true)
+        } else {
+            (self.down, false)
+        };
+        (side.sum >= SUSPECT).then(|| Suspicion {
+            up,
+            start: side.start,
+            latest: exp(y),
+        })
+    }
+
     /// The shift the evidence so far confirms (`None`: not enough).
     pub fn shift(&self) -> Option<Shift> {
         let (side, up) = if self.up.sum >= self.down.sum {
@@ -210,8 +247,15 @@ impl StepDetector {
             .take_while(|&&y| if up { y < mid } else { y > mid })
             .count();
         let since = self.recent.get(skip + lead)?.0;
+        let &(last, latest) = self.recent.back()?;
         let mut v = ys[lead..].to_vec();
         let med = median_sorted(&mut v)?;
+        let mid_level = (self.reference.unwrap_or(med) + med) / 2.0;
+        let holds = if up {
+            latest > mid_level
+        } else {
+            latest < mid_level
+        };
         let n = v.len();
         // Standard error of a median: sqrt(pi / 2) sigma / sqrt(n).
         let se = 1.2533 * self.scale / (n as f64).sqrt();
@@ -233,6 +277,8 @@ impl StepDetector {
             cautious: exp(cautious),
             samples: n,
             since,
+            last,
+            holds,
             up,
         })
     }

@@ -70,14 +70,16 @@ mod params;
 pub use damping::{DampingView, FLAP_PENALTY};
 pub use detect::DetectorView;
 pub use estimator::{
-    CostChange, CostEvent, CostSnapshot, Estimator, HistoryEntry, LinkState, HISTORY_LEN,
-    MAX_OUTSTANDING,
+    BurstView, CostChange, CostEvent, CostSnapshot, Estimator, HistoryEntry, LinkState,
+    HISTORY_LEN, MAX_OUTSTANDING,
 };
 pub(crate) use params::secs;
 pub use params::{CostParams, MAX_WINDOW};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_burst;
 #[cfg(test)]
 mod tests_detect;
 #[cfg(test)]

@@ -72,6 +72,12 @@ pub struct CostParams {
     /// up, and its settling correction.
     #[serde(with = "secs")]
     pub min_change_interval: Duration,
+    /// While a shift is suspected, send a short burst of extra probes
+    /// (default true): `hold_down / 5` apart, 7 at most per suspicion, at most
+    /// 30 a minute, only where `interval` is at least twice that spacing
+    /// (0.4 s and more with the defaults). A shift is then applied `hold_down`
+    /// after its first sample instead of at the 5th sample on the interval.
+    pub burst: bool,
     /// The link is down when nothing was heard for this many `interval`s
     /// (default 5), counted from the last packet received; a probe unanswered
     /// that long (or `probe_timeout` if longer) is forgotten.
@@ -115,6 +121,7 @@ impl Default for CostParams {
             rel_threshold: 0.25,
             hold_down: Duration::from_secs(1),
             min_change_interval: Duration::from_secs(30),
+            burst: true,
             down_after: 5,
             up_after: 3,
             damping: true,
