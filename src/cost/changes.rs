@@ -129,10 +129,10 @@ impl Estimator {
             }
             return false;
         }
-        // It has lasted `hold_down`: its samples span it, and the latest
-        // still shows it (an episode that ended is no step, however many
-        // samples a burst took of it).
-        let lasted = shift.last.saturating_duration_since(shift.since) >= self.p.hold_down;
+        // It has lasted `hold_down`: its samples span it without a break, and
+        // the latest still shows it (an episode that ended, or two with a
+        // gap, is no step, however many samples a burst took of it).
+        let lasted = shift.last.saturating_duration_since(shift.steady_since) >= self.p.hold_down;
         if !(lasted && shift.holds) {
             return false;
         }

@@ -75,6 +75,12 @@ pub struct Shift {
     pub since: Instant,
     /// When the latest of them arrived.
     pub last: Instant,
+    /// Since when it has held without a break: `since`, or the latest later
+    /// sample more than [`CLIP`] scales from `level` back towards (or past)
+    /// the reference (an episode that ended and one that began again are not
+    /// one shift; a real step has no such sample, its samples scatter by the
+    /// link's own jitter around the new level).
+    pub steady_since: Instant,
     /// The latest sample is on the shifted side of the midpoint between the
     /// reference and `level` (the shift still holds).
     pub holds: bool,
@@ -256,6 +262,15 @@ impl StepDetector {
         } else {
             latest < mid_level
         };
+        let reach = CLIP * self.scale;
+        let steady_since = self
+            .recent
+            .iter()
+            .skip(skip + lead + 1)
+            .filter(|&&(_, y)| if up { y < med - reach } else { y > med + reach })
+            .map(|&(t, _)| t)
+            .last()
+            .unwrap_or(since);
         let n = v.len();
         // Standard error of a median: sqrt(pi / 2) sigma / sqrt(n).
         let se = 1.2533 * self.scale / (n as f64).sqrt();
@@ -278,6 +293,7 @@ impl StepDetector {
             samples: n,
             since,
             last,
+            steady_since,
             holds,
             up,
         })

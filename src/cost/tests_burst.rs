@@ -272,3 +272,59 @@ fn bursts_are_bounded_per_suspicion_and_per_minute() {
         "{extra} extra probes in 10 min"
     );
 }
+
+#[test]
+#[ignore = "debugging aid: prints the events of one reaction"]
+fn print_one_reaction() {
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let from: f64 = std::env::var("FROM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20.0);
+    let to: f64 = std::env::var("TO")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40.0);
+    let jitter = 0.3;
+    for k in 1..=20 {
+        println!(
+            "seed {k}: {:?}",
+            reaction_s(params(1.0), true, from, to, jitter, k)
+        );
+    }
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let phase = (rng.sym() + 1.0) / 2.0;
+    let at = 60.0 + phase;
+    let mut s = TimeSim::new(params(1.0));
+    s.stream = true;
+    s.run_until(at + 30.0, |t| {
+        let level = if t < at { from } else { to };
+        Some(ms(level * (1.0 + jitter * rng.sym())))
+    });
+    println!("step at {at:.2}");
+    for (t, e) in &s.events {
+        println!("{t:.2} {e:?}");
+    }
+    println!("{:?}", s.est.snapshot().burst);
+}
+
+/// Two episodes with a short gap are not one shift: it must hold for
+/// `hold_down` without a sample back at the old level (a burst samples the gap).
+#[test]
+fn two_short_episodes_with_a_gap_are_not_a_step() {
+    let mut s = TimeSim::new(params(1.0));
+    // Every 60 s from 89.9 s: +50 % for 0.5 s, 0.15 s back (a burst probe
+    // falls in it), +50 % for 0.75 s: 1.4 s in all, 0.75 s at most in one.
+    let on = |t: f64| {
+        let x = (t - 89.9).rem_euclid(60.0);
+        t >= 89.9 && (x < 0.5 || (0.65..1.4).contains(&x))
+    };
+    s.run_until(90.0 + 60.0 * 10.0, |t| {
+        Some(ms(if on(t) { 30.0 } else { 20.0 }))
+    });
+    assert_eq!(s.costs().len(), 1, "{:?}", s.costs());
+    assert!(s.est.snapshot().burst.bursts >= 10);
+}

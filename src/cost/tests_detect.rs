@@ -1,13 +1,16 @@
 //! The step detector end to end (probes in, costs out): how fast real steps
 //! are applied, and how many changes pure jitter makes in a simulated day.
 //!
-//! The false-change rate is per sample (the detector counts samples), so one
-//! simulated day at 1 probe/s is 86 400 samples and checks <= 1 change per
-//! day at that rate directly. A day at 10 probes/s is 864 000 samples: too
-//! slow for `cargo test` in a debug build, so `cargo test` runs 86 400 of them
-//! (2.4 h) and asserts none; `reaction_and_false_change_table` (ignored, run
-//! with `--ignored --nocapture`) runs the full days at both rates and prints
-//! the tables the README quotes.
+//! The false-change simulation runs in time (`tests_burst.rs`: probes on the
+//! grid, bursts of extra probes when the estimator asks, the jitter models'
+//! episodes in seconds), since with bursts the samples per second vary. A day
+//! at 1 probe/s is checked for <= 1 change directly. A day at 10 probes/s
+//! (864 000 probes) is too slow for `cargo test` in a debug build, so `cargo
+//! test` runs a tenth of one (2.4 h) and asserts none;
+//! `reaction_and_false_change_table` (ignored, run with `--ignored
+//! --nocapture`) runs full days over seeds at both rates and prints the tables
+//! the README quotes. `reaction` (samples on the interval, no bursts) is the
+//! detector alone.
 
 use super::tests::{ms, Rng, Sim};
 use super::tests_burst::{reaction_s, TimeSim};
@@ -343,5 +346,36 @@ fn reaction_and_false_change_table() {
             changes(&a),
             changes(&b)
         );
+    }
+}
+
+#[test]
+#[ignore = "debugging aid"]
+fn print_bursty_changes() {
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(13);
+    let iv: f64 = std::env::var("IV")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let mut m = Model::new(Jitter::Bursty, seed);
+    let mut s = TimeSim::new(params(iv));
+    let mut log: Vec<(f64, f64)> = Vec::new();
+    s.run_until(DAY, |t| {
+        let r = m.rtt(t, iv, 20.0);
+        log.push((t, r.map_or(0.0, |d| d.as_secs_f64() * 1e3)));
+        r
+    });
+    for (t, e) in &s.events {
+        if let CostEvent::Cost { reason, .. } = e {
+            if reason.starts_with("rtt") {
+                println!("{t:.2} {reason}");
+                for (a, r) in log.iter().filter(|(a, _)| (*a - t).abs() < 3.0) {
+                    println!("   {a:.2} {r:.1}");
+                }
+            }
+        }
     }
 }
