@@ -76,10 +76,10 @@ pub struct Shift {
     /// When the latest of them arrived.
     pub last: Instant,
     /// Since when it has held without a break: `since`, or the latest later
-    /// sample more than [`CLIP`] scales from `level` back towards (or past)
-    /// the reference (an episode that ended and one that began again are not
-    /// one shift; a real step has no such sample, its samples scatter by the
-    /// link's own jitter around the new level).
+    /// sample back on the reference's side of the midpoint between the
+    /// reference and `level`, and more than [`CLIP`] scales from `level` (an
+    /// episode that ended and one that began again are not one shift; a real
+    /// step's samples scatter by the link's own jitter around the new level).
     pub steady_since: Instant,
     /// The latest sample is on the shifted side of the midpoint between the
     /// reference and `level` (the shift still holds).
@@ -262,12 +262,16 @@ impl StepDetector {
         } else {
             latest < mid_level
         };
-        let reach = CLIP * self.scale;
+        // Back at the old level: past the midpoint, and further from the new
+        // level than its own jitter goes (the jitter at a new, lower level
+        // may be larger in log terms than the scale measured at the old one).
+        let back = (med - CLIP * self.scale).min(mid_level);
+        let back_down = (med + CLIP * self.scale).max(mid_level);
         let steady_since = self
             .recent
             .iter()
             .skip(skip + lead + 1)
-            .filter(|&&(_, y)| if up { y < med - reach } else { y > med + reach })
+            .filter(|&&(_, y)| if up { y < back } else { y > back_down })
             .map(|&(t, _)| t)
             .last()
             .unwrap_or(since);

@@ -328,3 +328,33 @@ fn two_short_episodes_with_a_gap_are_not_a_step() {
     assert_eq!(s.costs().len(), 1, "{:?}", s.costs());
     assert!(s.est.snapshot().burst.bursts >= 10);
 }
+
+/// A step down to a level where the link's jitter is larger in log terms
+/// (a few ms of absolute jitter on 6 ms, measured as 1 % at 42 ms) is
+/// applied as fast: its jittery samples are no break, only a return past the
+/// midpoint is.
+#[test]
+fn a_step_down_into_larger_relative_jitter_is_not_held_up() {
+    let mut rng = Rng(5);
+    for interval_s in [0.1, 1.0] {
+        let mut s = TimeSim::new(params(interval_s));
+        s.stream = true;
+        let at = 60.05;
+        s.run_until(at + 20.0, |t| {
+            let spike = if rng.sym() > 0.4 {
+                3.0 * (rng.sym() + 1.0) / 2.0
+            } else {
+                0.0
+            };
+            Some(ms(if t < at {
+                42.0 * (1.0 + 0.01 * rng.sym())
+            } else {
+                6.6 + spike
+            }))
+        });
+        let (t, c) = *s.costs().last().unwrap();
+        assert!(c < 10_000, "{:?}", s.costs());
+        let bound = if interval_s < 0.5 { 1.5 } else { 3.5 };
+        assert!(t - at < bound, "at {interval_s} s: {:.2} s", t - at);
+    }
+}
