@@ -7,8 +7,8 @@
 //! after the step, plus the stream's echo at the neighbor's next packet). A
 //! burst sends [`PROBES`] probes `hold_down / MIN_SAMPLES` apart (200 ms by
 //! default), starting at once: the shift is confirmed `hold_down` after its
-//! first sample. Bounded: one burst per suspicion (per CUSUM change point),
-//! stopped when the suspicion is gone (a spike costs a probe or two), and at
+//! first sample. Bounded: one burst per suspicion (a crossing of the
+//! threshold), stopped when the suspicion is gone (a spike costs a probe or two), and at
 //! most [`BUDGET`] extra probes a minute (a token bucket), so jitter costs
 //! little and a link that keeps looking suspicious falls back to the interval.
 //! Only where the interval is too slow for that (at least twice the burst's
@@ -99,10 +99,18 @@ impl Burst {
         };
     }
 
-    /// The suspicion is gone, or settled (applied, the link went down).
+    /// The suspicion is settled (applied, the link went down).
     pub fn stop(&mut self) {
         self.next = None;
         self.left = 0;
+    }
+
+    /// The suspicion is gone (the evidence fell below the threshold): a later
+    /// one may burst again, even before the CUSUM has come back to 0 (a spike
+    /// just before a real step must not use up the step's burst).
+    pub fn suspicion_gone(&mut self) {
+        self.stop();
+        self.last_for = None;
     }
 
     pub fn view(&self) -> BurstView {

@@ -59,7 +59,7 @@ impl Estimator {
                 self.burst.suspect(&self.p, (s.up, s.start), now);
             }
             Some(_) => {}
-            None => self.burst.stop(),
+            None => self.burst.suspicion_gone(),
         }
     }
 

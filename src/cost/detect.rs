@@ -81,6 +81,8 @@ pub struct Shift {
     /// episode that ended and one that began again are not one shift; a real
     /// step's samples scatter by the link's own jitter around the new level).
     pub steady_since: Instant,
+    /// Number of its first sample after the last break: one suspicion, one number.
+    pub start: u64,
     /// The latest sample is on the shifted side of the midpoint between the
     /// reference and `level` (the shift still holds).
     pub holds: bool,
@@ -216,9 +218,12 @@ impl StepDetector {
         } else {
             (self.down, false)
         };
-        (side.sum >= SUSPECT).then(|| Suspicion {
+        if side.sum < SUSPECT {
+            return None;
+        }
+        Some(Suspicion {
             up,
-            start: side.start,
+            start: self.candidate(side, up).map_or(side.start, |c| c.start),
             latest: exp(y),
         })
     }
@@ -255,7 +260,7 @@ impl StepDetector {
         let since = self.recent.get(skip + lead)?.0;
         let &(last, latest) = self.recent.back()?;
         let mut v = ys[lead..].to_vec();
-        let med = median_sorted(&mut v)?;
+        let mut med = median_sorted(&mut v)?;
         let mid_level = (self.reference.unwrap_or(med) + med) / 2.0;
         let holds = if up {
             latest > mid_level
@@ -267,14 +272,22 @@ impl StepDetector {
         // may be larger in log terms than the scale measured at the old one).
         let back = (med - CLIP * self.scale).min(mid_level);
         let back_down = (med + CLIP * self.scale).max(mid_level);
-        let steady_since = self
-            .recent
+        // The candidate is what came after the last break: an episode that
+        // ended (or a spike) before a real step is not part of its level.
+        let broke = ys[lead..]
             .iter()
-            .skip(skip + lead + 1)
-            .filter(|&&(_, y)| if up { y < back } else { y > back_down })
-            .map(|&(t, _)| t)
-            .last()
-            .unwrap_or(since);
+            .rposition(|&y| if up { y < back } else { y > back_down })
+            .filter(|&i| i > 0)
+            .map_or(0, |i| i + 1);
+        let steady_since = match broke {
+            0 => since,
+            i => self.recent.get(skip + lead + i)?.0,
+        };
+        let start = (first + (skip + lead + broke) as u64).min(self.count - 1);
+        if broke > 0 {
+            v = ys[lead + broke..].to_vec();
+            med = median_sorted(&mut v)?;
+        }
         let n = v.len();
         // Standard error of a median: sqrt(pi / 2) sigma / sqrt(n).
         let se = 1.2533 * self.scale / (n as f64).sqrt();
@@ -298,6 +311,7 @@ impl StepDetector {
             since,
             last,
             steady_since,
+            start,
             holds,
             up,
         })

@@ -358,3 +358,29 @@ fn a_step_down_into_larger_relative_jitter_is_not_held_up() {
         assert!(t - at < bound, "at {interval_s} s: {:.2} s", t - at);
     }
 }
+
+/// A spike shortly before a real step (the CUSUM has not come back to 0
+/// since): the step still gets its burst (a burst per crossing of the
+/// suspicion threshold, not per change point).
+#[test]
+fn a_spike_just_before_a_step_does_not_use_up_its_burst() {
+    let mut s = TimeSim::new(params(1.0));
+    s.run_until(90.0, |t| {
+        Some(ms(if (58.0..58.5).contains(&t) {
+            40.0
+        } else if t >= 60.5 {
+            80.0
+        } else {
+            20.0
+        }))
+    });
+    let (t, c) = *s.costs().last().unwrap();
+    assert_eq!(c, 80_000, "{:?}", s.costs());
+    assert!(
+        t - 60.5 < 2.5,
+        "{:.2} s {:?} {:?}",
+        t - 60.5,
+        s.events,
+        s.est.snapshot().burst
+    );
+}

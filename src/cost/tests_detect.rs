@@ -41,7 +41,8 @@ enum Jitter {
     Heavy,
     /// ±10 %, with episodes of +50 % lasting 0.1-0.9 s (under `hold_down`),
     /// starting at random, one every 300 s on average (as often as the
-    /// 1-3 sample episodes of the model in samples at 1 probe/s before).
+    /// 1-3 sample episodes of the model in samples at 1 probe/s before), at
+    /// least 1 s apart (two back to back are one longer episode: a step).
     Bursty,
     /// ±10 %, with bursts of loss lasting 1-3 intervals (`down_after` is 5),
     /// one every 100 intervals on average (2 % loss), each ended by an answer.
@@ -117,7 +118,7 @@ impl Model {
                 } else {
                     (1.0, 3.0)
                 };
-                let on = self.episode(t, 300.0, len, 0.0);
+                let on = self.episode(t, 300.0, len, 1.0);
                 jitter10(&mut self.rng) * if on { 1.5 } else { 1.0 }
             }
             Jitter::LossBursts => {
