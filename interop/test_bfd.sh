@@ -27,6 +27,9 @@
 #      is not a failure (RFC 5882 §3.2); node 3 reloaded with `bfd` again: BFD Up on both ends
 #   f  node 1's wg2 set down (its address goes with it) and up again: BFD comes back Up on both
 #      ends (the BFD sockets are opened again) and BGP Established, within KB_RETURN_S
+#   g  node 3 stopped (SIGTERM): its BFD sessions say AdminDown before its BGP sessions close, so
+#      node 1's BFD session to it goes down told admin-down, not by detection timeout (RFC 5882
+#      §3.2: a stop is not a path failure); node 3 started again: every session back
 #   z  every daemon still running
 # Environment: KB_BFD_BOUND_MS (1000), KB_RETURN_S (20), KB_STABLE_S (3), KB_CONVERGE_S (30), KB_BFD_INTERVAL_MS,
 # KB_BFD_MULT (lib.sh), KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
@@ -243,6 +246,18 @@ fi
 lab_link_up 1 2
 if wait_for all_up "$RETURN_S" 0.05; then pass "f wg2 up again: every BFD session Up, every BGP session Established ($WAITED_MS ms)"
 else fail "f wg2 up again: every BFD session Up, every BGP session Established within $RETURN_S s"; fi
+
+# g: a daemon's stop says AdminDown first
+kb_stop 3
+if wait_for '[[ $(kb_bfd_state 1 wg3) == down ]]' 5 0.05 \
+    && [[ $(kb_bfd_state 1 wg3 remote_state) == admin_down ]]; then
+    pass "g node 3 stopped: node 1's BFD session to it down, told admin-down ($WAITED_MS ms)"
+else
+    fail "g node 3 stopped: node 1's BFD session to it down, told admin-down (got $(kb_bfd_state 1 wg3) remote $(kb_bfd_state 1 wg3 remote_state))"
+fi
+kb_start 3 "$TMPD/kittbgpd"
+if wait_for all_up "$RETURN_S" 0.05; then pass "g node 3 started again: every BFD session Up, every BGP session Established ($WAITED_MS ms)"
+else fail "g node 3 started again: every BFD session Up, every BGP session Established within $RETURN_S s"; fi
 
 for n in kittbgpd-1 kittbgpd-3 bird-2; do
     if lab_pid "$n" >/dev/null; then pass "z $n still running"; else fail "z $n still running"; fi

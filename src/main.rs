@@ -418,6 +418,7 @@ fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
                 .with_target(false)
                 .with_ansi(ansi),
         )

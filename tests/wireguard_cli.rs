@@ -106,9 +106,9 @@ public_key = "{pk}"
             "WG_USERSPACE_IMPLEMENTATION",
             dir.path().join("no-such-wireguard-go"),
         )
-        // The log goes to standard output.
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // The log goes to standard error.
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -123,7 +123,7 @@ public_key = "{pk}"
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut err).unwrap();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(!status.success(), "{status:?} {err}");
     assert!(
         err.contains("wireguard-go is not on the PATH"),

@@ -12,6 +12,7 @@ mod neighbor;
 pub mod originate;
 pub mod overlay;
 mod validate;
+pub mod view_rule;
 pub mod wireguard;
 
 pub use overlay::Overlay;

@@ -11,14 +11,16 @@
 //! kernel only, the BGP state is untouched) and comes back when the slot is
 //! free again.
 
+mod table;
 mod view;
 
 pub use view::{KernelView, PrefixState};
 
 use ipnet::IpNet;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+use table::{NextHops, Nh, PrefixQueue, Slot, Slots, BLOCKED, DIRTY, IN_FLIGHT, NO_NH, TOUCHED};
 
 /// One kernel route: prefix via a gateway (for IPv4 possibly an IPv6 link-local, RTA_VIA) on an interface.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -91,24 +93,23 @@ struct Retry {
 
 #[derive(Debug)]
 pub struct Fib {
-    desired: HashMap<IpNet, FibRoute>,
-    /// Our routes in the kernel, as far as results, events and dumps tell.
-    installed: HashMap<IpNet, FibRoute>,
+    /// Per prefix: desired and installed next hop, state bits (one record).
+    slots: Slots,
+    next_hops: NextHops,
     /// Slots another protocol holds at our metric (its number; `None`: known
     /// only from an EEXIST, until a dump tells).
     foreign: BTreeMap<IpNet, Option<u8>>,
-    /// Prefixes whose kernel state may differ from the desired one.
-    dirty: BTreeSet<IpNet>,
+    /// Prefixes whose kernel state may differ from the desired one (flag `DIRTY`).
+    dirty: PrefixQueue,
     retries: BTreeMap<IpNet, Retry>,
     /// Routes adopted from an earlier run are kept until then even if not desired.
     grace_until: Option<Instant>,
-    in_flight: BTreeSet<IpNet>,
     /// The kernel's view is in doubt (an EEXIST we did not expect): dump again.
     want_dump: bool,
-    /// Desired prefixes not in the kernel (conflict, refused), as last reported.
-    blocked: BTreeSet<IpNet>,
-    /// Prefixes whose blocked state may have changed since the last report.
-    touched: BTreeSet<IpNet>,
+    /// Prefixes whose blocked state may have changed since the last report (flag `TOUCHED`).
+    touched: Vec<IpNet>,
+    desired_count: usize,
+    installed_count: usize,
 }
 
 /// Counts for operators.
@@ -126,56 +127,130 @@ impl Fib {
     /// still not wanted after `grace` are removed (RFC 4724's spirit: a
     /// restart does not cut traffic).
     pub fn new(seen: Vec<Seen>, now: Instant, grace: Duration) -> Fib {
-        let mut fib = Fib {
-            desired: HashMap::new(),
-            installed: HashMap::new(),
+        let mut fib = Fib::empty();
+        fib.reconcile(seen);
+        fib.start_grace(now, grace);
+        fib
+    }
+
+    /// Nothing desired, nothing known of the kernel (then [`Fib::begin_dump`],
+    /// [`Fib::dumped`] per route, [`Fib::end_dump`], [`Fib::start_grace`]).
+    pub fn empty() -> Fib {
+        Fib {
+            slots: Slots::default(),
+            next_hops: NextHops::default(),
             foreign: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: PrefixQueue::default(),
             retries: BTreeMap::new(),
             grace_until: None,
-            in_flight: BTreeSet::new(),
             want_dump: false,
-            blocked: BTreeSet::new(),
-            touched: BTreeSet::new(),
-        };
-        fib.reconcile(seen);
-        fib.grace_until = (!fib.installed.is_empty()).then_some(now + grace);
-        fib
+            touched: Vec::new(),
+            desired_count: 0,
+            installed_count: 0,
+        }
+    }
+
+    /// Our routes found at start are kept until `now + grace` (if there are any).
+    pub fn start_grace(&mut self, now: Instant, grace: Duration) {
+        self.grace_until = (self.installed_count > 0).then_some(now + grace);
     }
 
     pub fn counts(&self) -> FibCounts {
         FibCounts {
-            desired: self.desired.len(),
-            installed: self.installed.len(),
+            desired: self.desired_count,
+            installed: self.installed_count,
             conflicts: self.conflicts().count(),
             retrying: self.retries.len(),
         }
     }
 
-    pub fn installed(&self) -> impl Iterator<Item = &FibRoute> {
-        self.installed.values()
+    /// Prefixes another protocol holds at our metric.
+    pub fn foreign(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.foreign.keys().copied()
     }
 
     /// Desired prefixes another protocol holds at our metric.
     pub fn conflicts(&self) -> impl Iterator<Item = &IpNet> {
-        self.foreign
-            .keys()
-            .filter(|p| self.desired.contains_key(*p))
+        self.foreign.keys().filter(|p| self.desired(p) != NO_NH)
+    }
+
+    fn desired(&self, p: &IpNet) -> Nh {
+        self.slots.get(p).map_or(NO_NH, |s| s.desired)
+    }
+
+    fn installed_nh(&self, p: &IpNet) -> Nh {
+        self.slots.get(p).map_or(NO_NH, |s| s.installed)
+    }
+
+    fn route(&self, prefix: IpNet, nh: Nh) -> Option<FibRoute> {
+        let (gateway, interface) = self.next_hops.get(nh)?;
+        Some(FibRoute {
+            prefix,
+            gateway,
+            interface: interface.into(),
+        })
+    }
+
+    /// The next hop id of a route; `NO_NH` if every id is taken (the route
+    /// then stays out of the kernel: 65 535 distinct next hops at once).
+    fn intern(&mut self, route: Option<(IpAddr, &str)>) -> Nh {
+        route
+            .and_then(|(g, i)| self.next_hops.intern(g, i))
+            .unwrap_or(NO_NH)
+    }
+
+    fn set_desired(&mut self, p: IpNet, nh: Nh) {
+        let slot = self.slots.entry(p);
+        self.desired_count += usize::from(nh != NO_NH);
+        self.desired_count -= usize::from(slot.desired != NO_NH);
+        self.next_hops.assign(&mut slot.desired, nh);
+    }
+
+    fn set_installed(&mut self, p: IpNet, nh: Nh) {
+        let slot = self.slots.entry(p);
+        self.installed_count += usize::from(nh != NO_NH);
+        self.installed_count -= usize::from(slot.installed != NO_NH);
+        self.next_hops.assign(&mut slot.installed, nh);
+    }
+
+    fn mark_dirty(&mut self, p: IpNet) {
+        let slot = self.slots.entry(p);
+        if slot.flags & DIRTY == 0 {
+            slot.flags |= DIRTY;
+            self.dirty.push_back(p);
+        }
+    }
+
+    fn touch(&mut self, p: IpNet) {
+        let slot = self.slots.entry(p);
+        if slot.flags & TOUCHED == 0 {
+            slot.flags |= TOUCHED;
+            self.touched.push(p);
+        }
+    }
+
+    /// Touched if its blocked state may change with a change of `retries`
+    /// or `foreign` for it (reported as blocked, or held by another protocol).
+    fn touch_if_blocked(&mut self, p: IpNet) {
+        let blocked = self.slots.get(&p).is_some_and(|s| s.flags & BLOCKED != 0);
+        if blocked || self.foreign.contains_key(&p) {
+            self.touch(p);
+        }
     }
 
     /// The best route for `prefix` changed (`None`: no route, or our own loopback).
     pub fn set(&mut self, prefix: IpNet, route: Option<FibRoute>) {
-        match route {
-            Some(r) => {
-                self.desired.insert(prefix, r);
-            }
-            None => {
-                self.desired.remove(&prefix);
-            }
-        }
+        let route = route.as_ref().map(|r| (r.gateway, r.interface.as_str()));
+        self.set_via(prefix, route);
+    }
+
+    /// [`Fib::set`] with the next hop as gateway and interface name.
+    pub fn set_via(&mut self, prefix: IpNet, route: Option<(IpAddr, &str)>) {
+        let nh = self.intern(route);
+        self.set_desired(prefix, nh);
         self.retries.remove(&prefix);
-        self.dirty.insert(prefix);
-        self.touched.insert(prefix);
+        self.mark_dirty(prefix);
+        self.touch_if_blocked(prefix);
     }
 
     /// A route event from the kernel (RTM_NEWROUTE: `present`, RTM_DELROUTE: not).
@@ -183,61 +258,97 @@ impl Fib {
         let prefix = seen.prefix();
         match (seen, present) {
             (Seen::Ours(r), true) => {
-                self.installed.insert(prefix, r);
+                let nh = self.intern(Some((r.gateway, &r.interface)));
+                self.set_installed(prefix, nh);
             }
             (Seen::Ours(r), false) => {
                 // Only if it is the route we believe is there (a late event of
                 // an older route says nothing about the current one). The
                 // gateway tells: the interface may be gone, its name unknown.
+                let have = self.installed_nh(&prefix);
                 if self
-                    .installed
-                    .get(&prefix)
-                    .is_some_and(|h| h.gateway == r.gateway)
+                    .next_hops
+                    .get(have)
+                    .is_some_and(|(g, _)| g == r.gateway)
                 {
-                    self.installed.remove(&prefix);
+                    self.set_installed(prefix, NO_NH);
                 }
             }
             (Seen::Foreign { protocol, .. }, true) => {
                 self.foreign.insert(prefix, Some(protocol));
+                self.touch(prefix);
             }
             (Seen::Foreign { .. }, false) => {
                 self.foreign.remove(&prefix);
+                self.touch(prefix);
             }
         }
-        self.dirty.insert(prefix);
-        self.touched.insert(prefix);
+        self.mark_dirty(prefix);
     }
 
     /// A full dump of the slots we use: the kernel's view is replaced by it and
     /// every prefix compared again (after lost events, or a doubtful EEXIST).
     pub fn reconcile(&mut self, seen: Vec<Seen>) {
-        let old: Vec<IpNet> = self
-            .installed
-            .keys()
-            .chain(self.foreign.keys())
-            .copied()
-            .collect();
-        self.installed.clear();
-        self.foreign.clear();
+        self.begin_dump();
         for s in seen {
-            match s {
-                Seen::Ours(r) => {
-                    self.installed.insert(r.prefix, r);
-                }
-                Seen::Foreign { prefix, protocol } => {
-                    self.foreign.insert(prefix, Some(protocol));
-                }
+            self.dumped(s);
+        }
+        self.end_dump();
+    }
+
+    /// A dump starts: what we knew of the kernel is forgotten, every prefix
+    /// will be compared again ([`Fib::reconcile`] in steps, without a list
+    /// of the whole table).
+    pub fn begin_dump(&mut self) {
+        let known: Vec<IpNet> = self.foreign.keys().copied().collect();
+        for p in known {
+            self.touch(p);
+        }
+        self.foreign.clear();
+        let next_hops = &mut self.next_hops;
+        for (p, slot) in self.slots.iter_mut() {
+            next_hops.assign(&mut slot.installed, NO_NH);
+            if slot.flags & DIRTY == 0 && slot.desired != NO_NH {
+                slot.flags |= DIRTY;
+                self.dirty.push_back(p);
             }
         }
-        let all: Vec<IpNet> = old
-            .into_iter()
-            .chain(self.desired.keys().copied())
-            .chain(self.installed.keys().copied())
-            .chain(self.foreign.keys().copied())
-            .collect();
-        self.dirty.extend(all.iter().copied());
-        self.touched.extend(all);
+        self.installed_count = 0;
+        // What was installed and is not desired: such slots are empty now
+        // unless flagged; the dump says again whether they are there.
+        self.prune_all();
+    }
+
+    /// One route of the dump.
+    pub fn dumped(&mut self, seen: Seen) {
+        let prefix = seen.prefix();
+        match seen {
+            Seen::Ours(r) => {
+                let nh = self.intern(Some((r.gateway, &r.interface)));
+                self.set_installed(prefix, nh);
+            }
+            Seen::Foreign { protocol, .. } => {
+                self.foreign.insert(prefix, Some(protocol));
+                self.touch(prefix);
+            }
+        }
+        self.mark_dirty(prefix);
+    }
+
+    pub fn end_dump(&mut self) {
         self.want_dump = false;
+    }
+
+    fn prune_all(&mut self) {
+        let empty: Vec<IpNet> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| **s == Slot::default())
+            .map(|(p, _)| p)
+            .collect();
+        for p in empty {
+            self.slots.prune(&p);
+        }
     }
 
     /// Whether the runtime should dump the kernel and call [`Fib::reconcile`].
@@ -249,13 +360,12 @@ impl Fib {
             return false;
         }
         self.grace_until = None;
-        let stale: Vec<IpNet> = self
-            .installed
-            .keys()
-            .filter(|p| !self.desired.contains_key(*p))
-            .copied()
-            .collect();
-        self.dirty.extend(stale);
+        for (p, slot) in self.slots.iter_mut() {
+            if slot.installed != NO_NH && slot.desired == NO_NH && slot.flags & DIRTY == 0 {
+                slot.flags |= DIRTY;
+                self.dirty.push_back(p);
+            }
+        }
         true
     }
 
@@ -267,58 +377,87 @@ impl Fib {
     /// time the removal of adopted routes nobody wants. Each prefix at most once
     /// until its result is reported.
     pub fn poll(&mut self, now: Instant) -> Vec<FibOp> {
-        for (p, r) in self.retries.iter_mut() {
-            if r.at.is_some_and(|at| at <= now) {
+        self.poll_max(now, usize::MAX)
+    }
+
+    /// [`Fib::poll`], at most `max` operations (the rest at the next call:
+    /// memory for operations follows what the kernel is given, not the table).
+    pub fn poll_max(&mut self, now: Instant, max: usize) -> Vec<FibOp> {
+        let due: Vec<IpNet> = self
+            .retries
+            .iter_mut()
+            .filter(|(_, r)| r.at.is_some_and(|at| at <= now))
+            .map(|(p, r)| {
                 r.at = None;
-                self.dirty.insert(*p);
-            }
+                *p
+            })
+            .collect();
+        for p in due {
+            self.mark_dirty(p);
         }
         if self.grace_until.is_some_and(|t| t <= now) {
             self.end_grace();
         }
         let mut ops = Vec::new();
-        let dirty = std::mem::take(&mut self.dirty);
-        for prefix in dirty {
-            if self.in_flight.contains(&prefix) {
-                self.dirty.insert(prefix);
+        let mut busy = Vec::new();
+        while ops.len() < max {
+            let Some(prefix) = self.dirty.pop_front() else {
+                break;
+            };
+            let slot = self.slots.entry(prefix);
+            if slot.flags & IN_FLIGHT != 0 {
+                // Looked at again once its result is in.
+                busy.push(prefix);
                 continue;
             }
-            if let Some(op) = self.op_for(prefix) {
-                self.in_flight.insert(prefix);
-                ops.push(op);
+            slot.flags &= !DIRTY;
+            match self.op_for(prefix) {
+                Some(op) => {
+                    self.slots.entry(prefix).flags |= IN_FLIGHT;
+                    ops.push(op);
+                }
+                None => self.slots.prune(&prefix),
             }
+        }
+        // Still dirty (flag kept): first in line next time.
+        for p in busy.into_iter().rev() {
+            self.dirty.push_front(p);
         }
         ops
     }
 
     fn op_for(&self, prefix: IpNet) -> Option<FibOp> {
-        let want = self.desired.get(&prefix);
-        let have = self.installed.get(&prefix);
+        let slot = self.slots.get(&prefix).copied().unwrap_or_default();
+        let (want, have) = (slot.desired, slot.installed);
         if self.foreign.contains_key(&prefix) {
             // Never touch theirs; ours (if any) out of the way.
-            return have.map(|_| FibOp::Delete(prefix));
+            return (have != NO_NH).then_some(FibOp::Delete(prefix));
         }
-        match (want, have) {
-            (Some(want), Some(have)) if want == have => None,
-            (Some(want), Some(_)) => Some(FibOp::Replace(want.clone())),
-            (Some(want), None) => Some(FibOp::Add(want.clone())),
-            (None, Some(_)) if self.grace_until.is_some() => None,
-            (None, Some(_)) => Some(FibOp::Delete(prefix)),
-            (None, None) => None,
+        match (want != NO_NH, have != NO_NH) {
+            (true, true) if want == have => None,
+            (true, true) => Some(FibOp::Replace(self.route(prefix, want)?)),
+            (true, false) => Some(FibOp::Add(self.route(prefix, want)?)),
+            (false, true) if self.grace_until.is_some() => None,
+            (false, true) => Some(FibOp::Delete(prefix)),
+            (false, false) => None,
         }
     }
 
     /// The outcome of an operation from [`Fib::poll`].
     pub fn result(&mut self, op: &FibOp, result: Result<(), FibError>, now: Instant) {
         let prefix = op.prefix();
-        self.in_flight.remove(&prefix);
-        self.touched.insert(prefix);
+        self.slots.entry(prefix).flags &= !IN_FLIGHT;
+        let failed = result.is_err();
         match result {
             Ok(()) => {
-                match op {
-                    FibOp::Add(r) | FibOp::Replace(r) => self.installed.insert(prefix, r.clone()),
-                    FibOp::Delete(_) => self.installed.remove(&prefix),
+                let nh = match op {
+                    FibOp::Add(r) | FibOp::Replace(r) => {
+                        self.intern(Some((r.gateway, &r.interface)))
+                    }
+                    FibOp::Delete(_) => NO_NH,
                 };
+                self.set_installed(prefix, nh);
+                self.touch_if_blocked(prefix);
                 self.retries.remove(&prefix);
             }
             Err(FibError::Conflict) => {
@@ -329,16 +468,20 @@ impl Fib {
                 self.want_dump = true;
             }
             Err(FibError::Absent) if matches!(op, FibOp::Delete(_)) => {
-                self.installed.remove(&prefix);
+                self.set_installed(prefix, NO_NH);
                 self.retries.remove(&prefix);
             }
             Err(FibError::Absent) => self.failed(prefix, "no such route".into(), now),
             Err(FibError::Failed(why)) => self.failed(prefix, why, now),
         }
+        if failed {
+            self.touch(prefix);
+        }
         // Desired state may have moved while the operation ran.
         if self.op_for(prefix).is_some() && !self.retries.contains_key(&prefix) {
-            self.dirty.insert(prefix);
+            self.mark_dirty(prefix);
         }
+        self.slots.prune(&prefix);
     }
 
     fn failed(&mut self, prefix: IpNet, why: String, now: Instant) {
@@ -388,7 +531,7 @@ impl Fib {
     /// refused it.
     pub fn is_blocked(&self, prefix: &IpNet) -> bool {
         self.foreign.contains_key(prefix)
-            || (self.desired.contains_key(prefix) && self.retries.contains_key(prefix))
+            || (self.desired(prefix) != NO_NH && self.retries.contains_key(prefix))
     }
 
     /// Prefixes whose forwarding state changed since the last call:
@@ -398,22 +541,29 @@ impl Fib {
         let mut out = Vec::new();
         for p in std::mem::take(&mut self.touched) {
             let blocked = self.is_blocked(&p);
-            if blocked != self.blocked.contains(&p) {
-                if blocked {
-                    self.blocked.insert(p);
-                } else {
-                    self.blocked.remove(&p);
-                }
+            let slot = self.slots.entry(p);
+            slot.flags &= !TOUCHED;
+            if blocked != (slot.flags & BLOCKED != 0) {
+                slot.flags ^= BLOCKED;
                 out.push((p, !blocked));
             }
+            self.slots.prune(&p);
         }
         out
     }
 
     /// On a clean stop with `on_stop = "remove"`: delete everything installed.
     pub fn remove_all(&mut self) -> Vec<FibOp> {
-        self.desired.clear();
-        self.installed.keys().map(|p| FibOp::Delete(*p)).collect()
+        let next_hops = &mut self.next_hops;
+        let mut ops = Vec::new();
+        for (p, slot) in self.slots.iter_mut() {
+            next_hops.assign(&mut slot.desired, NO_NH);
+            if slot.installed != NO_NH {
+                ops.push(FibOp::Delete(p));
+            }
+        }
+        self.desired_count = 0;
+        ops
     }
 }
 

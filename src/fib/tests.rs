@@ -412,3 +412,56 @@ fn refused_routes_are_not_forwardable_until_installed() {
         "known at start, before any path"
     );
 }
+
+#[test]
+fn a_bounded_poll_hands_out_the_rest_later_and_waits_for_busy_prefixes() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let routes: Vec<FibRoute> = (1..=10u32)
+        .map(|i| route(&format!("10.255.0.{i}/32"), "fe80::2:1", "wg2"))
+        .collect();
+    for r in &routes {
+        fib.set(r.prefix, Some(r.clone()));
+    }
+    let first = fib.poll_max(t, 4);
+    assert_eq!(first.len(), 4);
+    // A change of a prefix in flight waits for its result, not lost.
+    let moved = route("10.255.0.1/32", "fe80::3:1", "wg3");
+    fib.set(moved.prefix, Some(moved.clone()));
+    let second = fib.poll_max(t, 100);
+    assert_eq!(second.len(), 6, "the rest, not the busy prefix again");
+    assert!(second.iter().all(|op| !first.contains(op)));
+    for op in first.iter().chain(&second) {
+        fib.result(op, Ok(()), t);
+    }
+    assert_eq!(fib.poll_max(t, 100), vec![FibOp::Replace(moved)]);
+}
+
+#[test]
+fn next_hops_are_shared_and_given_back_and_empty_prefixes_forgotten() {
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    for i in 1..=50u32 {
+        let r = route(&format!("10.255.0.{i}/32"), "fe80::2:1", "wg2");
+        fib.set(r.prefix, Some(r));
+    }
+    // Same gateway, another interface: another next hop.
+    let other = route("2001:db8::1/128", "fe80::2:1", "wg3");
+    fib.set(other.prefix, Some(other.clone()));
+    apply_all(&mut fib, t);
+    assert_eq!(fib.next_hops.in_use(), 2);
+    assert_eq!(fib.view()[0].installed.as_ref().unwrap().interface, "wg2");
+    for i in 1..=50u32 {
+        fib.set(p(&format!("10.255.0.{i}/32")), None);
+    }
+    fib.set(other.prefix, None);
+    assert_eq!(apply_all(&mut fib, t).len(), 51);
+    fib.forwarding_changes();
+    assert_eq!(fib.next_hops.in_use(), 0);
+    assert_eq!(
+        fib.slots.iter().count(),
+        0,
+        "no state left for gone prefixes"
+    );
+    assert_eq!(fib.counts(), FibCounts::default());
+}

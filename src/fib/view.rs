@@ -1,7 +1,7 @@
 //! `show kernel`: per prefix, what kittbgpd wants in the kernel, what is
 //! there, and why not when they differ.
 
-use super::{Fib, FibRoute};
+use super::{Fib, FibRoute, NO_NH};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -39,16 +39,17 @@ impl Fib {
     /// Every prefix desired or installed, in prefix order.
     pub fn view(&self) -> Vec<KernelView> {
         let prefixes: BTreeSet<IpNet> = self
-            .desired
-            .keys()
-            .chain(self.installed.keys())
-            .copied()
+            .slots
+            .iter()
+            .filter(|(_, s)| s.desired != NO_NH || s.installed != NO_NH)
+            .map(|(p, _)| p)
             .collect();
         prefixes
             .into_iter()
             .map(|p| {
-                let desired = self.desired.get(&p).cloned();
-                let installed = self.installed.get(&p).cloned();
+                let slot = self.slots.get(&p).copied().unwrap_or_default();
+                let desired = self.route(p, slot.desired);
+                let installed = self.route(p, slot.installed);
                 let foreign = self.foreign.get(&p);
                 let error = self.retries.get(&p).map(|r| r.last_error.clone());
                 let state = if desired.is_none() {

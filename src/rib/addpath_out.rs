@@ -32,7 +32,6 @@ use super::{Peer, PeerId, Rib};
 use crate::wire::{EncodeError, Families, PathAttributes, UpdateBuilder};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use tracing::warn;
 
@@ -173,9 +172,6 @@ pub(super) fn mark_dirty(peers: &mut [Peer], dirty: &[u32]) {
     }
 }
 
-/// Outgoing attributes per (received set, MED, originator) within one pull.
-type ExportCache = FastMap<(usize, u32, Ipv4Addr, Option<std::net::IpAddr>), u32>;
-
 /// Paths sharing one outgoing attribute set.
 struct Group {
     attrs: Arc<PathAttributes>,
@@ -282,6 +278,7 @@ impl Rib {
             overlay,
             overlay_cluster_id,
             path_ids,
+            export_cache: cache,
             ..
         } = self;
         let underlay = Underlay {
@@ -300,8 +297,8 @@ impl Rib {
             ctx.v4_route_next_hop().is_some(),
             ctx.v6_route_next_hop().is_some(),
         );
-        let mut cache = ExportCache::default();
         let mut batch = Batch::default();
+        let mut found: Vec<(u32, u32)> = Vec::new();
         let mut size = 0;
         while size < budget {
             let Some(id) = out.queue.next(loc.slab.len()) else {
@@ -327,15 +324,20 @@ impl Rib {
                 if d.local() && d.best_src == LOCAL && eligible(&clients, LOCAL, peer) {
                     want.push((path_ids.get(LOCAL, 0), d.best_export));
                 }
-                let found: Vec<(u32, Arc<PathAttributes>, u32, Option<std::net::IpAddr>)> =
+                // (source, route id): the routes are read again below, as
+                // making an outgoing set needs the table mutably.
+                found.clear();
+                found.extend(
                     paths(loc, id)
                         .filter(|(e, _)| eligible(&clients, e.peer, peer))
-                        .map(|(e, r)| (e.peer, r.attrs.clone(), r.path_id, r.next_hop))
-                        .collect();
-                for (from, attrs, received_id, next_hop) in found {
+                        .map(|(e, _)| (e.peer, e.route)),
+                );
+                for &(from, route) in &found {
                     let Some(src) = peers.get(from as usize) else {
                         continue;
                     };
+                    let r = loc.routes.get(route);
+                    let (received_id, next_hop) = (r.path_id, r.next_hop);
                     // An overlay path: next hop unchanged, only if it resolves.
                     let next_hop = match (is_overlay, next_hop) {
                         (false, _) => None,
@@ -344,20 +346,21 @@ impl Rib {
                         }
                         (true, _) => continue,
                     };
+                    let attrs = &loc.routes.get(route).attrs;
                     let med = total_med(attrs.med, src.link_cost());
-                    let key = (Arc::as_ptr(&attrs) as usize, med, src.remote_id(), next_hop);
+                    let key = (Arc::as_ptr(attrs) as usize, med, src.remote_id(), next_hop);
                     let export = match cache.get(&key) {
                         Some(&x) => x,
                         None => {
                             let a = interner.intern(match next_hop {
                                 Some(nh) => overlay_attributes(
-                                    &attrs,
+                                    attrs,
                                     src.remote_id(),
                                     *overlay_cluster_id,
                                     nh,
                                 ),
                                 None => {
-                                    reflected_attributes(&attrs, med, src.remote_id(), *cluster_id)
+                                    reflected_attributes(attrs, med, src.remote_id(), *cluster_id)
                                 }
                             });
                             let x = loc.exports.intern(a);

@@ -9,6 +9,7 @@ use super::overlay::route_next_hop;
 use crate::wire::{AfiSafi, PathAttributes, UpdateBuilder};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use smallvec::SmallVec;
 use std::ops::Range;
 use std::sync::Arc;
 use tracing::warn;
@@ -207,8 +208,9 @@ struct Group {
     /// The source peer of the routes ([`NONE`] when it does not matter).
     source: u32,
     attrs: Arc<PathAttributes>,
-    v4: Vec<Ipv4Net>,
-    v6: Vec<Ipv6Net>,
+    /// Inline for one: each loopback's path has a set of its own.
+    v4: SmallVec<[Ipv4Net; 1]>,
+    v6: SmallVec<[Ipv6Net; 1]>,
 }
 
 /// Changes for one peer, grouped by outgoing attribute set (export id).
@@ -244,8 +246,8 @@ impl OutBatch {
                     groups.push(Group {
                         source,
                         attrs: attrs.clone(),
-                        v4: Vec::new(),
-                        v6: Vec::new(),
+                        v4: SmallVec::new(),
+                        v6: SmallVec::new(),
                     });
                     groups.len() - 1
                 });

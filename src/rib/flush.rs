@@ -111,9 +111,14 @@ type Selected = (u32, u32, u32);
 
 const NO_BEST: Selected = (NONE, NONE, NONE);
 
-/// Outgoing attributes per (received set, MED, originator, overlay next hop) within one flush.
-type ExportKey = (usize, u32, Ipv4Addr, Option<IpAddr>);
-type ExportCache = FastMap<ExportKey, u32>;
+/// Outgoing attributes per (received set, MED, originator, overlay next hop),
+/// shared by the decision and the ADD-PATH pulls (a reflector's clients all
+/// get the same sets). The received set is named by its address: the
+/// interner keeps it until a purge, and export ids live until a sweep; both
+/// run only at the end of [`Rib::flush`], where the cache is emptied.
+/// The overlay's sets ignore the MED (an entry per MED value at worst).
+pub(super) type ExportKey = (usize, u32, Ipv4Addr, Option<IpAddr>);
+pub(super) type ExportCache = FastMap<ExportKey, u32>;
 
 struct Decider<'a> {
     peers: &'a [Peer],
@@ -126,7 +131,7 @@ struct Decider<'a> {
     overlay_local: [u32; 2],
     underlay: Underlay<'a>,
     interner: &'a mut Interner,
-    cache: ExportCache,
+    cache: &'a mut ExportCache,
     last: Option<(ExportKey, u32)>,
     scratch: Vec<Candidate>,
     scratch_routes: Vec<u32>,
@@ -284,10 +289,11 @@ impl Batch<'_> {
             }
             let clients = &self.clients;
             let from_client = |src: u32| clients.get(src as usize).copied().unwrap_or(false);
-            // Groups are link sessions: an overlay prefix only to withdraw
-            // one they still hold (`[overlay]` reloaded).
+            // A group gets the prefixes of its kind of session, and a
+            // prefix that left that kind only to withdraw what it still
+            // holds (`[overlay]` reloaded).
             for g in self.groups.iter_mut().filter(|g| g.following > 0) {
-                if !overlay || g.sent.get(id) != NONE {
+                if carries(g.key.multihop(), overlay) || g.sent.get(id) != NONE {
                     let to = g.key.rr_client();
                     if group_eligible(old_x, from_client(old_x), to)
                         || group_eligible(x, from_client(x), to)
@@ -332,6 +338,7 @@ impl Rib {
             fib_outputs,
             forwarding,
             groups,
+            export_cache,
             ..
         } = self;
         let dirty = loc.take_dirty();
@@ -383,7 +390,7 @@ impl Rib {
             overlay_local,
             underlay,
             interner: &mut *interner,
-            cache: ExportCache::default(),
+            cache: export_cache,
             last: None,
             scratch: Vec::new(),
             scratch_routes: Vec::new(),
@@ -418,6 +425,7 @@ impl Rib {
         loc.routes.sweep();
         loc.exports.sweep();
         interner.maybe_purge();
+        export_cache.clear();
         batch.out
     }
 }

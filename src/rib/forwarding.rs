@@ -22,6 +22,11 @@ impl Forwarding {
     /// The source export uses for `prefix` after a decision: none while a
     /// peer's path cannot be forwarded. Returns (as exported before, as now).
     pub(super) fn decide(&mut self, prefix: IpNet, old_src: u32, src: u32) -> (u32, u32) {
+        // Nothing held back and nothing unforwardable (the usual case, and
+        // always without a kernel FIB): no hashing per decision.
+        if self.withheld.is_empty() && self.not_forwardable.is_empty() {
+            return (old_src, src);
+        }
         let old = if self.withheld.contains(&prefix) {
             NONE
         } else {

@@ -1,8 +1,10 @@
 //! Update groups: peers whose UPDATEs are byte-identical share one encoding.
 //!
 //! Peers with the same export key (same negotiated session options, same
-//! next hop self addresses, same client role: at a reflector over loopback
-//! sessions, every client) form a group. The flush queues a changed prefix
+//! next hop self addresses, same client role, same kind of session: link or
+//! multihop; at a reflector over loopback sessions, every client) form a
+//! group. Sessions with ADD-PATH send are encoded alone (their paths come
+//! from [`super::addpath_out`]). The flush queues a changed prefix
 //! once for the group instead of once per member; when a member that follows
 //! the group's stream can take more, the group encodes the next entry (one
 //! chunk of UPDATEs, at most `budget` bytes, what the Loc-RIB says now) and
@@ -41,6 +43,8 @@ pub(crate) struct GroupKey {
     local_v4: Option<Ipv4Addr>,
     local_v6: Option<Ipv6Addr>,
     rr_client: bool,
+    /// Multihop sessions carry the overlay, link sessions the loopbacks.
+    multihop: bool,
 }
 
 impl GroupKey {
@@ -48,12 +52,17 @@ impl GroupKey {
         self.rr_client
     }
 
-    pub fn new(ctx: &ExportContext, rr_client: bool) -> GroupKey {
+    pub fn multihop(&self) -> bool {
+        self.multihop
+    }
+
+    pub fn new(ctx: &ExportContext, rr_client: bool, multihop: bool) -> GroupKey {
         GroupKey {
             negotiated: ctx.negotiated,
             local_v4: ctx.local_v4,
             local_v6: ctx.local_v6,
             rr_client,
+            multihop,
         }
     }
 }
@@ -102,12 +111,13 @@ impl UpdateGroup {
         }
     }
 
-    /// Whether its sessions carry IPv4, IPv6, and go to clients.
-    pub fn families(&self) -> (bool, bool, bool) {
+    /// Whether its sessions carry IPv4, IPv6, go to clients, are multihop.
+    pub fn families(&self) -> (bool, bool, bool, bool) {
         (
             self.ctx.v4_route_next_hop().is_some(),
             self.ctx.v6_route_next_hop().is_some(),
             self.key.rr_client,
+            self.key.multihop,
         )
     }
 

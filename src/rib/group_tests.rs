@@ -257,3 +257,92 @@ fn a_prefix_moved_into_the_overlay_is_withdrawn_from_the_group() {
         assert!(held.is_empty(), "member {member} still holds {held:?}");
     }
 }
+
+/// A reflector of the scaling phase: multihop client sessions from our
+/// loopback carry the overlay in one group (one encoding for every client),
+/// apart from the link sessions' group, and never a loopback.
+#[test]
+fn multihop_clients_share_one_group_that_carries_only_the_overlay() {
+    let mut rib = Rib::new(RibConfig {
+        router_id: ME,
+        cluster_id: None,
+        local_as: 65000,
+        loopbacks: loopbacks(),
+    });
+    rib.set_overlay(crate::config::Overlay {
+        ipv4: vec!["10.100.0.0/16".parse().unwrap()],
+        ..Default::default()
+    });
+    let link = rib.add_peer(peer_cfg(1, Some(1)));
+    rib.peer_up(link, shared_ctx(neg()), Ipv4Addr::new(10, 0, 1, 1));
+    let clients: Vec<PeerId> = (0..4u16)
+        .map(|i| {
+            let id = rib.add_peer(super::super::PeerConfig {
+                address: format!("10.255.1.{}", i + 1).parse().unwrap(),
+                interface: None,
+                multihop: true,
+                ..peer_cfg(10 + i, None)
+            });
+            let local = Some("[fd00:255::1]:1790".parse().unwrap());
+            rib.peer_up(
+                id,
+                ExportContext::new(neg(), local),
+                Ipv4Addr::new(10, 0, 2, i as u8 + 1),
+            );
+            id
+        })
+        .collect();
+    rib.flush();
+    for p in 0..5 {
+        drain(&mut rib, p, usize::MAX);
+    }
+    let g: Vec<usize> = clients
+        .iter()
+        .map(|&p| rib.update_group(p).unwrap().0)
+        .collect();
+    assert!(g.iter().all(|&x| x == g[0]), "{g:?}");
+    assert_ne!(
+        rib.update_group(link).unwrap().0,
+        g[0],
+        "links: a group of their own"
+    );
+    // The link brings a loopback; client 0 announces overlay prefixes with
+    // that loopback as next hop (resolved over the link).
+    rib.update(link, &announce(Some(3), &["10.255.0.9/32"]));
+    rib.flush();
+    let overlay: Vec<std::net::Ipv4Addr> = (0..20).map(|i| Ipv4Addr::new(10, 100, 0, i)).collect();
+    let update = crate::wire::Update::announce_v4(
+        super::super::tests::attrs(Some(7)),
+        "10.255.0.9".parse().unwrap(),
+        overlay.iter().map(|a| ipnet::Ipv4Net::new(*a, 32).unwrap()),
+    );
+    rib.update(clients[0], &update);
+    rib.flush();
+    let parts: Vec<Vec<Bytes>> = clients
+        .iter()
+        .map(|&p| drain(&mut rib, p, usize::MAX))
+        .collect();
+    for c in 1..4 {
+        assert_eq!(parts[c].len(), 1, "client {c}: {:?}", parts[c]);
+        assert_eq!(
+            parts[c][0].as_ptr(),
+            parts[1][0].as_ptr(),
+            "client {c} shares the bytes"
+        );
+        let mut held = BTreeMap::new();
+        apply(&mut held, &parts[c]);
+        assert_eq!(held.len(), 20, "client {c}: the overlay only: {held:?}");
+        assert!(held.keys().all(|p| p.to_string().starts_with("10.100.")));
+    }
+    assert!(
+        parts[0].is_empty(),
+        "the sender gets none of its own: {:?}",
+        parts[0]
+    );
+    let mut held = BTreeMap::new();
+    apply(&mut held, &drain(&mut rib, link, usize::MAX));
+    assert!(
+        held.keys().all(|p| !p.to_string().starts_with("10.100.")),
+        "{held:?}"
+    );
+}

@@ -15,6 +15,7 @@ use super::{PeerId, Rib, RibOutput};
 use crate::config::ImportLimitAction;
 use crate::wire::{AfiSafi, AttrErrorAction, Negotiated, Update};
 use ipnet::IpNet;
+use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tracing::warn;
@@ -130,11 +131,12 @@ impl Rib {
             } else {
                 Ok(())
             };
-            let attrs = interner.intern(a.without_reach());
+            let attrs = interner.intern_received(a);
             // RFC 4271 §6.3, RFC 7606 §7.3: an unusable next hop is treat-as-withdraw.
             let v4_nh = next_hop_attr(a.next_hop, &ctx);
             let mp_nh: Option<Checked> = a.mp_reach.as_ref().map(|r| mp_next_hop(r, &ctx));
-            let announced: Vec<(IpNet, Option<u32>, &Checked)> = update
+            // Inline for a few: a loopback's UPDATE carries one prefix.
+            let announced: SmallVec<[(IpNet, Option<u32>, &Checked); 4]> = update
                 .nlri_v4()
                 .with_path_ids()
                 .filter(|_| use_v4_field)
@@ -158,7 +160,7 @@ impl Rib {
                 loc.prefetch(prefix);
             }
             // Route ids of this UPDATE by (next hop, verdict, path id): mostly one.
-            let mut ids: Vec<RouteIdOf> = Vec::new();
+            let mut ids: SmallVec<[RouteIdOf; 2]> = SmallVec::new();
             for (prefix, path, (next_hop, nh_verdict)) in announced {
                 let path_id = path.unwrap_or(0);
                 let next_hop: Option<IpAddr> = *next_hop;

@@ -75,7 +75,47 @@ fn attrs_hash(a: &PathAttributes) -> u64 {
     h.finish()
 }
 
-/// Interns attribute sets without MP_REACH/MP_UNREACH.
+/// `held` (an interned set) is `attrs` without its reach attributes: no
+/// MP_REACH/MP_UNREACH of its own, every other attribute equal. The values
+/// that differ most between sets are compared first.
+fn same_without_reach(held: &PathAttributes, attrs: &PathAttributes) -> bool {
+    let PathAttributes {
+        origin,
+        as_path,
+        next_hop,
+        med,
+        local_pref,
+        atomic_aggregate,
+        aggregator,
+        communities,
+        originator_id,
+        cluster_list,
+        mp_reach: _,
+        mp_unreach: _,
+        extended_communities,
+        large_communities,
+        unknown,
+    } = attrs;
+    held.mp_reach.is_none()
+        && held.mp_unreach.is_none()
+        && held.med == *med
+        && held.originator_id == *originator_id
+        && held.next_hop == *next_hop
+        && held.local_pref == *local_pref
+        && held.origin == *origin
+        && held.atomic_aggregate == *atomic_aggregate
+        && held.cluster_list == *cluster_list
+        && held.as_path == *as_path
+        && held.aggregator == *aggregator
+        && held.communities == *communities
+        && held.extended_communities == *extended_communities
+        && held.large_communities == *large_communities
+        && held.unknown == *unknown
+}
+
+/// Interns attribute sets: received ones without MP_REACH/MP_UNREACH
+/// ([`Interner::intern_received`]), outgoing ones as they are (an overlay
+/// route's carries its next hop in an MP_REACH without prefixes).
 #[derive(Default)]
 pub struct Interner {
     sets: FastMap<u64, Vec<Arc<PathAttributes>>>,
@@ -84,13 +124,27 @@ pub struct Interner {
 }
 
 impl Interner {
-    /// The shared copy of `attrs` (reach attributes must already be stripped).
+    /// The shared copy of `attrs`.
     pub fn intern(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
         let bucket = self.sets.entry(attrs_hash(&attrs)).or_default();
         if let Some(a) = bucket.iter().find(|a| ***a == attrs) {
             return a.clone();
         }
         let a = Arc::new(attrs);
+        bucket.push(a.clone());
+        self.len += 1;
+        a
+    }
+
+    /// The shared copy of received `attrs` without their reach attributes
+    /// (the prefixes are kept apart): copied only when no set matches, so a
+    /// route received again costs a hash and a comparison.
+    pub fn intern_received(&mut self, attrs: &PathAttributes) -> Arc<PathAttributes> {
+        let bucket = self.sets.entry(attrs_hash(attrs)).or_default();
+        if let Some(a) = bucket.iter().find(|a| same_without_reach(a, attrs)) {
+            return a.clone();
+        }
+        let a = Arc::new(attrs.without_reach());
         bucket.push(a.clone());
         self.len += 1;
         a
@@ -130,6 +184,28 @@ mod tests {
             ..Default::default()
         });
         assert!(Arc::ptr_eq(&a, &b));
+        let received = PathAttributes {
+            med: Some(1),
+            mp_reach: Some(crate::rib::overlay::next_hop_carrier(
+                std::net::Ipv4Addr::LOCALHOST.into(),
+            )),
+            ..Default::default()
+        };
+        let r = i.intern_received(&received);
+        assert!(
+            Arc::ptr_eq(&a, &r),
+            "the same set once the prefixes are apart"
+        );
+        let carrier = i.intern(received.clone());
+        assert!(
+            !Arc::ptr_eq(&a, &carrier),
+            "an outgoing set keeps its next hop"
+        );
+        assert!(
+            Arc::ptr_eq(&i.intern_received(&received), &a),
+            "a received set never matches an outgoing set with MP_REACH"
+        );
+        drop((r, carrier));
         for m in 2..3000 {
             i.intern(PathAttributes {
                 med: Some(m),

@@ -13,12 +13,14 @@
 //! Changes only mark prefixes dirty; the decision runs in batches.
 
 use super::adj_in::InRoute;
-use super::intern::FastMap;
+use super::intern::FastHasher;
 use super::policy::FilterReason;
 use super::PeerId;
 use crate::wire::PathAttributes;
+use hashbrown::HashTable;
 use ipnet::IpNet;
 use serde::Serialize;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -50,7 +52,7 @@ const NO_ENTRY: Entry = Entry {
 
 const F_LOCAL: u8 = 1;
 const F_DIRTY: u8 = 2;
-/// More than one entry: they live in `LocRib::more`.
+/// More than one entry: they live in `LocRib::more`, in the slot `first.route` names.
 const F_MORE: u8 = 4;
 const F_LIVE: u8 = 8;
 
@@ -288,11 +290,12 @@ impl InternKey for Arc<PathAttributes> {
 
 /// Values shared by id and reference counted. Ids whose count drops to zero
 /// are freed by [`Interned::sweep`], so ids cached during a batch stay valid.
-#[derive(Debug)]
 pub(crate) struct Interned<T: InternKey> {
     /// Value and reference count (64 bits: entries times peers can pass 2^32).
     slots: Vec<(Option<T>, u64)>,
-    index: FastMap<T::Key, u32>,
+    /// Ids by the hash of their value's key; the keys are read in `slots`,
+    /// so an entry costs 4 bytes and a control byte, not a copy of the key.
+    index: HashTable<u32>,
     free: Vec<u32>,
     zero: Vec<u32>,
 }
@@ -301,11 +304,31 @@ impl<T: InternKey> Default for Interned<T> {
     fn default() -> Self {
         Interned {
             slots: Vec::new(),
-            index: FastMap::default(),
+            index: HashTable::new(),
             free: Vec::new(),
             zero: Vec::new(),
         }
     }
+}
+
+impl<T: InternKey> std::fmt::Debug for Interned<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interned")
+            .field("values", &self.index.len())
+            .field("free", &self.free.len())
+            .finish()
+    }
+}
+
+fn key_hash<K: Hash>(key: &K) -> u64 {
+    let mut h = FastHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The hash of the key of the value in `slot` (live).
+fn slot_hash<T: InternKey>(slots: &[(Option<T>, u64)], id: u32) -> u64 {
+    key_hash(&slots[id as usize].0.as_ref().expect("indexed id").key())
 }
 
 /// Interned received routes (next hop, attributes, verdict), counted by entries and selected paths.
@@ -324,7 +347,15 @@ impl<T: InternKey> Interned<T> {
     /// The id of `value` (not counted: call [`Interned::inc`] when stored).
     pub fn intern(&mut self, value: T) -> u32 {
         let key = value.key();
-        if let Some(&id) = self.index.get(&key) {
+        let hash = key_hash(&key);
+        let slots = &self.slots;
+        let same = |&id: &u32| {
+            slots[id as usize]
+                .0
+                .as_ref()
+                .is_some_and(|v| v.key() == key)
+        };
+        if let Some(&id) = self.index.find(hash, same) {
             return id;
         }
         let id = match self.free.pop() {
@@ -338,7 +369,8 @@ impl<T: InternKey> Interned<T> {
             }
         };
         self.zero.push(id);
-        self.index.insert(key, id);
+        let slots = &self.slots;
+        self.index.insert_unique(hash, id, |&i| slot_hash(slots, i));
         id
     }
 
@@ -361,13 +393,18 @@ impl<T: InternKey> Interned<T> {
     /// Frees values nothing refers to.
     pub fn sweep(&mut self) {
         for id in std::mem::take(&mut self.zero) {
-            let (value, refs) = &mut self.slots[id as usize];
-            if *refs == 0 {
-                if let Some(v) = value.take() {
-                    self.index.remove(&v.key());
-                    self.free.push(id);
-                }
+            let (value, refs) = &self.slots[id as usize];
+            if *refs != 0 {
+                continue;
             }
+            let Some(v) = value else {
+                continue;
+            };
+            if let Ok(e) = self.index.find_entry(key_hash(&v.key()), |&i| i == id) {
+                e.remove();
+            }
+            self.slots[id as usize].0 = None;
+            self.free.push(id);
         }
     }
 }
@@ -376,8 +413,11 @@ impl<T: InternKey> Interned<T> {
 pub(crate) struct LocRib {
     pub slab: Vec<Dest>,
     index: PrefixIndex,
-    /// Entries of dests with more than one.
-    more: FastMap<u32, Vec<Entry>>,
+    /// Entries of dests with more than one, by slot (a dest's `first.route`
+    /// names its slot while it has [`F_MORE`]): found without a map lookup.
+    more: Vec<Vec<Entry>>,
+    /// Slots of `more` free for reuse.
+    more_free: Vec<u32>,
     free: Vec<u32>,
     dirty: Vec<u32>,
     live: usize,
@@ -444,7 +484,9 @@ impl LocRib {
     pub fn entries(&self, id: u32) -> &[Entry] {
         let d = &self.slab[id as usize];
         if d.flags & F_MORE != 0 {
-            self.more.get(&id).map_or(&[], Vec::as_slice)
+            self.more
+                .get(d.first.route as usize)
+                .map_or(&[], Vec::as_slice)
         } else if d.first.peer != NONE {
             std::slice::from_ref(&d.first)
         } else {
@@ -487,7 +529,7 @@ impl LocRib {
         let d = &mut self.slab[id as usize];
         let same = |e: &Entry| e.peer == peer && e.route == old;
         if d.flags & F_MORE != 0 {
-            let v = self.more.entry(id).or_default();
+            let v = &mut self.more[d.first.route as usize];
             match v.iter_mut().find(|e| same(e)).filter(|_| old != NONE) {
                 Some(e) => e.route = route,
                 None => v.push(Entry { peer, route }),
@@ -497,9 +539,22 @@ impl LocRib {
         } else if d.first.peer == NONE {
             d.first = Entry { peer, route };
         } else {
-            let first = std::mem::replace(&mut d.first, NO_ENTRY);
+            let entries = vec![d.first, Entry { peer, route }];
+            let slot = match self.more_free.pop() {
+                Some(s) => {
+                    self.more[s as usize] = entries;
+                    s
+                }
+                None => {
+                    self.more.push(entries);
+                    (self.more.len() - 1) as u32
+                }
+            };
+            d.first = Entry {
+                peer: NONE,
+                route: slot,
+            };
             d.flags |= F_MORE;
-            self.more.insert(id, vec![first, Entry { peer, route }]);
         }
     }
 
@@ -509,7 +564,8 @@ impl LocRib {
         let d = &mut self.slab[id as usize];
         let hit = |e: &Entry| e.peer == peer && (route == NONE || e.route == route);
         if d.flags & F_MORE != 0 {
-            let Some(v) = self.more.get_mut(&id) else {
+            let slot = d.first.route;
+            let Some(v) = self.more.get_mut(slot as usize) else {
                 return NONE;
             };
             let Some(i) = v.iter().position(hit) else {
@@ -519,7 +575,8 @@ impl LocRib {
             if let [last] = v[..] {
                 d.first = last;
                 d.flags &= !F_MORE;
-                self.more.remove(&id);
+                self.more[slot as usize] = Vec::new();
+                self.more_free.push(slot);
             }
             old
         } else if d.first.peer != NONE && hit(&d.first) {

@@ -30,6 +30,7 @@ pub use graceful::RestartGrace;
 mod group;
 mod import;
 mod intern;
+pub(crate) use intern::FastMap;
 mod loc_rib;
 mod nexthop;
 mod overlay;
@@ -250,6 +251,8 @@ pub struct Rib {
     path_ids: addpath_out::PathIds,
     /// Sessions whose UPDATEs are identical share their encoding ([`group`]).
     groups: Vec<group::UpdateGroup>,
+    /// Outgoing attribute sets made since the last flush ([`flush::ExportCache`]).
+    export_cache: flush::ExportCache,
 }
 
 impl Rib {
@@ -281,6 +284,7 @@ impl Rib {
             fib_outputs: true,
             forwarding: forwarding::Forwarding::default(),
             groups: Vec::new(),
+            export_cache: flush::ExportCache::default(),
         }
     }
 
@@ -322,12 +326,12 @@ impl Rib {
             return;
         };
         p.addpath_out.start(&ctx);
-        // Update groups share encodings between link sessions; a multihop
-        // session (the overlay) or one with ADD-PATH send is encoded alone.
-        let grouped =
-            !p.cfg.multihop && ctx.negotiated.add_path_send == crate::wire::Families::NONE;
+        // Update groups share encodings between sessions of one kind (link
+        // sessions: the loopbacks; multihop: the overlay); a session with
+        // ADD-PATH send is encoded alone.
+        let grouped = ctx.negotiated.add_path_send == crate::wire::Families::NONE;
         let g = grouped.then(|| {
-            let key = group::GroupKey::new(&ctx, p.cfg.rr_client);
+            let key = group::GroupKey::new(&ctx, p.cfg.rr_client, p.cfg.multihop);
             let g = match self.groups.iter().position(|g| g.key == key) {
                 Some(g) => g,
                 None => match self.groups.iter().position(|g| g.members.is_empty()) {

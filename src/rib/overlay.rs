@@ -133,6 +133,8 @@ impl Rib {
     /// arrives with the next originated set.
     pub fn set_overlay(&mut self, overlay: Overlay) {
         self.overlay_cluster_id = overlay.cluster_id.unwrap_or(self.cluster_id);
+        // Cached outgoing sets carry the old CLUSTER_ID.
+        self.export_cache.clear();
         self.overlay = overlay;
         let kept = self.overlay_originated.clone();
         self.set_overlay_originated(kept);

@@ -50,15 +50,45 @@ pub fn reflected_attributes(
     peer_router_id: Ipv4Addr,
     cluster_id: Ipv4Addr,
 ) -> PathAttributes {
-    let mut a = received.for_readvertise();
-    a.next_hop = None;
-    a.mp_reach = None;
-    a.mp_unreach = None;
-    a.med = Some(advertised_med(med));
-    a.local_pref = Some(received.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
-    a.originator_id = Some(received.originator_id.unwrap_or(peer_router_id));
-    a.cluster_list.insert(0, cluster_id);
-    a
+    // Built field by field: the reach attributes and the next hop are not
+    // copied only to be dropped, the CLUSTER_LIST is allocated once.
+    let PathAttributes {
+        origin,
+        as_path,
+        next_hop: _,
+        med: _,
+        local_pref,
+        atomic_aggregate,
+        aggregator,
+        communities,
+        originator_id,
+        cluster_list,
+        mp_reach: _,
+        mp_unreach: _,
+        extended_communities,
+        large_communities,
+        unknown: _,
+    } = received;
+    let mut clusters = Vec::with_capacity(cluster_list.len() + 1);
+    clusters.push(cluster_id);
+    clusters.extend_from_slice(cluster_list);
+    PathAttributes {
+        origin: *origin,
+        as_path: as_path.clone(),
+        next_hop: None,
+        med: Some(advertised_med(med)),
+        local_pref: Some(local_pref.unwrap_or(DEFAULT_LOCAL_PREF)),
+        atomic_aggregate: *atomic_aggregate,
+        aggregator: *aggregator,
+        communities: communities.clone(),
+        originator_id: Some(originator_id.unwrap_or(peer_router_id)),
+        cluster_list: clusters,
+        mp_reach: None,
+        mp_unreach: None,
+        extended_communities: extended_communities.clone(),
+        large_communities: large_communities.clone(),
+        unknown: received.readvertised_unknown(),
+    }
 }
 
 #[cfg(test)]

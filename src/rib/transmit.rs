@@ -410,12 +410,13 @@ fn group_want(
     loc: &super::loc_rib::LocRib,
     forwarding: &super::forwarding::Forwarding,
     overlay: &crate::config::Overlay,
-    (v4_ok, v6_ok, to_client): (bool, bool, bool),
+    (v4_ok, v6_ok, to_client, multihop): (bool, bool, bool, bool),
     id: u32,
 ) -> (u32, u32) {
     let d = &loc.slab[id as usize];
-    // Groups are link sessions: never an overlay prefix ([`super::overlay`]).
-    if overlay.contains(&d.prefix) {
+    // Link groups carry no overlay prefix, multihop groups only those
+    // ([`super::overlay`]).
+    if !carries(multihop, overlay.contains(&d.prefix)) {
         return (NONE, NONE);
     }
     let source = forwarding.exported(&d.prefix, d.best_src);

@@ -62,9 +62,20 @@ pub struct Handle {
     params: watch::Sender<BfdParams>,
     /// Where valid packets are reported (the link prober's [`super::heard::Heard`] channel).
     heard: watch::Sender<Option<watch::Sender<Instant>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Handle {
+    /// Stop the session and wait (at most `within`) until the neighbor was
+    /// sent AdminDown: on daemon stop, before the BGP sessions close, so the
+    /// neighbor's BFD does not take the stop for a path failure (RFC 5882
+    /// §3.2) and a graceful restart keeps its routes.
+    pub async fn stop(self, within: Duration) {
+        let Handle { params, task, .. } = self;
+        drop(params);
+        let _ = tokio::time::timeout(within, task).await;
+    }
+
     /// A reload of `[bfd]`: new intervals with a Poll Sequence.
     pub fn set_params(&self, params: &BfdParams) {
         self.params.send_if_modified(|p| {
@@ -106,12 +117,13 @@ pub fn spawn(
     let (params_tx, params_rx) = watch::channel(bfd.params.clone());
     let (heard_tx, heard_rx) = watch::channel(heard);
     let target = (bfd.interface.clone(), bfd.address);
-    tokio::spawn(run(bfd, peer, heard_rx, view_tx, params_rx));
+    let task = tokio::spawn(run(bfd, peer, heard_rx, view_tx, params_rx));
     Handle {
         target,
         view: view_rx,
         params: params_tx,
         heard: heard_tx,
+        task,
     }
 }
 
@@ -248,7 +260,15 @@ async fn run(
                     let now = Instant::now();
                     session.admin_down(now);
                     if let (Some(s), Some(p)) = (&sockets, session.poll_transmit(now)) {
-                        let _ = s.send(&p);
+                        // Three copies 30 ms apart, well inside the neighbor's
+                        // detection time: one lost packet does not turn a stop
+                        // into a path failure (a repeat in Down is ignored).
+                        for copy in 0..3 {
+                            if copy > 0 {
+                                tokio::time::sleep(Duration::from_millis(30)).await;
+                            }
+                            let _ = s.send(&p);
+                        }
                     }
                     info!(peer = %bfd.name, "BFD session stopped (admin down sent)");
                     return;

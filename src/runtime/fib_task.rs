@@ -19,7 +19,9 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::sys::{AsyncSocket, SocketAddr};
 use rtnetlink::{Handle, RouteMessageBuilder};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -29,13 +31,16 @@ use tracing::{debug, error, info, warn};
 const REDUMP_EVERY: Duration = Duration::from_secs(30);
 /// Kernel route operations awaiting their answer at once (see `execute`).
 const IN_FLIGHT: usize = 256;
+/// Operations taken from the core at once: the core keeps the rest as
+/// compact per-prefix state, not as operations.
+const BATCH: usize = 4 * IN_FLIGHT;
 
 #[derive(Debug)]
 pub enum FibMsg {
     /// The best route of `prefix`: via `gateway` on `interface`, or none.
     Best {
         prefix: IpNet,
-        route: Option<(IpAddr, Option<String>)>,
+        route: Option<(IpAddr, Option<Arc<str>>)>,
     },
     /// `show kernel`: every prefix desired or installed and its state.
     View {
@@ -43,8 +48,9 @@ pub enum FibMsg {
     },
     /// Kernel route operations done and failed since start (metrics).
     Ops { reply: oneshot::Sender<OpCounts> },
-    /// A reloaded `[overlay]`: its ranges are ours in the kernel table too.
-    Overlay(Overlay),
+    /// A reloaded `[overlay]`: its ranges are ours in the kernel table too
+    /// (boxed: every queued `Best` is as large as the largest variant).
+    Overlay(Box<Overlay>),
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
     /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1): the
@@ -109,9 +115,12 @@ impl FibTask {
             .socket_mut()
             .bind(&SocketAddr::new(0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE))
             .map_err(|e| format!("netlink (route events): {e}"))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(econn.socket_mut().socket_mut());
+        skip_own_additions(fd, cfg.protocol)
+            .map_err(|e| format!("netlink (route events filter): {e}"))?;
         tokio::spawn(econn);
         let mut task = FibTask {
-            fib: Fib::new(Vec::new(), Instant::now(), cfg.startup_grace),
+            fib: Fib::empty(),
             cfg,
             loopbacks: loopbacks.clone(),
             overlay: overlay.clone(),
@@ -122,17 +131,16 @@ impl FibTask {
             ops: OpCounts::default(),
             early: Vec::new(),
         };
-        let seen = task.dump().await?;
-        let ours = seen.iter().filter(|s| matches!(s, Seen::Ours(_))).count();
-        for s in &seen {
-            if let Seen::Foreign { prefix, protocol } = s {
-                warn!(%prefix, protocol, metric = task.cfg.metric, "conflict: another protocol holds this loopback at our metric; left alone");
-            }
+        task.dump().await?;
+        let conflicts: Vec<IpNet> = task.fib.foreign().collect();
+        for prefix in conflicts {
+            warn!(%prefix, metric = task.cfg.metric, "conflict: another protocol holds this loopback at our metric; left alone");
         }
+        let ours = task.fib.counts().installed;
         if ours > 0 {
             info!(routes = ours, grace = ?task.cfg.startup_grace, "kernel routes of an earlier run kept while sessions come up");
         }
-        task.fib = Fib::new(seen, Instant::now(), task.cfg.startup_grace);
+        task.fib.start_grace(Instant::now(), task.cfg.startup_grace);
         Ok(task)
     }
 
@@ -152,6 +160,7 @@ impl FibTask {
             };
             let mut msgs = Vec::new();
             let mut events = Vec::new();
+            let mut ifs = Interfaces::default();
             let next_event = async {
                 match self.events.as_mut() {
                     Some(ev) => ev.next().await,
@@ -160,7 +169,7 @@ impl FibTask {
             };
             tokio::select! {
                 m = rx.recv() => match m {
-                    Some(m) => msgs.push(m),
+                    Some(m) => msgs.extend(self.take_best(m)),
                     None => return,
                 },
                 e = next_event => match e {
@@ -173,8 +182,9 @@ impl FibTask {
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
             // Take everything queued, then act once: many changes, one batch.
+            // Best routes go straight into the core (compact), not into a list.
             while let Ok(m) = rx.try_recv() {
-                msgs.push(m);
+                msgs.extend(self.take_best(m));
             }
             if let Some(ev) = self.events.as_mut() {
                 while let Ok((e, _)) = ev.try_recv() {
@@ -183,7 +193,7 @@ impl FibTask {
             }
             let mut redump = Instant::now() >= self.next_dump;
             let mut reduced = std::mem::take(&mut self.early);
-            reduced.extend(events.iter().filter_map(|e| self.event(e)));
+            reduced.extend(events.iter().filter_map(|e| self.event(e, &mut ifs)));
             drop(events);
             for e in reduced {
                 redump |= self.on_event(e);
@@ -193,15 +203,8 @@ impl FibTask {
             }
             for m in msgs {
                 match m {
-                    FibMsg::Best { prefix, route } => {
-                        let r = route.map(|(gateway, interface)| FibRoute {
-                            prefix,
-                            gateway,
-                            interface: interface.unwrap_or_default(),
-                        });
-                        self.fib.set(prefix, r);
-                    }
-                    FibMsg::Overlay(o) => self.overlay = o,
+                    FibMsg::Best { .. } => {}
+                    FibMsg::Overlay(o) => self.overlay = *o,
                     FibMsg::EndGrace => {
                         if self.fib.end_grace() {
                             info!("End-of-RIB from every graceful-restart neighbor: kernel routes of the previous run not re-learned are removed");
@@ -232,7 +235,7 @@ impl FibTask {
                     }
                 }
             }
-            let ops = self.fib.poll(Instant::now());
+            let ops = self.fib.poll_max(Instant::now(), BATCH);
             self.execute(ops).await;
             for (prefix, ok) in self.fib.forwarding_changes() {
                 if ok {
@@ -245,15 +248,33 @@ impl FibTask {
         }
     }
 
+    /// A best-route change into the core; other messages back.
+    fn take_best(&mut self, m: FibMsg) -> Option<FibMsg> {
+        match m {
+            FibMsg::Best { prefix, route } => {
+                let route = route
+                    .as_ref()
+                    .map(|(g, i)| (*g, i.as_deref().unwrap_or("")));
+                self.fib.set_via(prefix, route);
+                None
+            }
+            m => Some(m),
+        }
+    }
+
     /// What a route event means to us, if anything.
-    fn event(&self, e: &NetlinkMessage<RouteNetlinkMessage>) -> Option<Event> {
+    fn event(
+        &self,
+        e: &NetlinkMessage<RouteNetlinkMessage>,
+        ifs: &mut Interfaces,
+    ) -> Option<Event> {
         let (msg, present) = match &e.payload {
             NetlinkPayload::Overrun(_) => return Some(Event::Overrun),
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) => (m, true),
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(m)) => (m, false),
             _ => return None,
         };
-        Some(Event::Route(self.classify(msg)?, present))
+        Some(Event::Route(self.classify(msg, ifs)?, present))
     }
 
     /// One route event; true if events were lost (ENOBUFS) and a dump is needed.
@@ -286,39 +307,48 @@ impl FibTask {
 
     async fn redump(&mut self) {
         self.next_dump = Instant::now() + REDUMP_EVERY;
-        match self.dump().await {
-            Ok(seen) => self.fib.reconcile(seen),
-            Err(e) => warn!("cannot read the kernel table: {e}"),
+        if let Err(e) = self.dump().await {
+            warn!("cannot read the kernel table: {e}");
         }
     }
 
-    /// What the kernel holds at our table and metric, for admitted loopbacks.
-    async fn dump(&self) -> Result<Vec<Seen>, String> {
+    /// Reads what the kernel holds at our table and metric, for admitted
+    /// loopbacks, into the core route by route (a table of parsed
+    /// messages at once would cost hundreds of bytes per route).
+    async fn dump(&mut self) -> Result<(), String> {
+        let mut ifs = Interfaces::default();
+        self.fib.begin_dump();
         // One dump at a time: the kernel answers EBUSY to a second on the same socket.
-        let route = self.handle.route();
-        let v4: Vec<RouteMessage> = route
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| format!("route dump: {e}"))?;
-        let v6: Vec<RouteMessage> = route
-            .get(RouteMessageBuilder::<Ipv6Addr>::new().build())
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| format!("route dump: {e}"))?;
-        Ok(v4
-            .iter()
-            .chain(&v6)
-            .filter_map(|m| self.classify(m))
-            .collect())
+        for request in [
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
+        ] {
+            let mut routes = self.handle.route().get(request).execute();
+            loop {
+                match routes.try_next().await {
+                    Ok(Some(m)) => {
+                        if let Some(seen) = self.classify(&m, &mut ifs) {
+                            self.fib.dumped(seen);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // What was read stands; the rest is learned by events,
+                        // results, or the next dump.
+                        self.fib.end_dump();
+                        return Err(format!("route dump: {e}"));
+                    }
+                }
+            }
+        }
+        self.fib.end_dump();
+        Ok(())
     }
 
     /// Ours, another protocol's at our metric, or of no concern (another
     /// table or metric, e.g. the kernel's own route for an address on lo).
-    fn classify(&self, msg: &RouteMessage) -> Option<Seen> {
-        let kr = parse_route(msg)?;
+    fn classify(&self, msg: &RouteMessage, ifs: &mut Interfaces) -> Option<Seen> {
+        let kr = parse_route(msg, ifs)?;
         if kr.table != self.cfg.table
             || !(self.loopbacks.admits(kr.prefix) || self.overlay.contains(&kr.prefix))
             || kr.metric != self.cfg.metric
@@ -350,6 +380,7 @@ impl FibTask {
         // if read then.
         let mut events = self.events.take();
         let mut early = std::mem::take(&mut self.early);
+        let mut ifs = Interfaces::default();
         let mut results = Vec::with_capacity(ops.len());
         {
             let mut pending = futures::stream::FuturesOrdered::new();
@@ -357,7 +388,8 @@ impl FibTask {
             loop {
                 while pending.len() < IN_FLIGHT {
                     let Some(op) = next.next() else { break };
-                    pending.push_back(self.apply(op));
+                    let oif = self.oif(op, &mut ifs);
+                    pending.push_back(self.apply(op, oif));
                 }
                 let Some(result) = pending.next().await else {
                     break;
@@ -365,7 +397,7 @@ impl FibTask {
                 results.push(result);
                 if let Some(ev) = events.as_mut() {
                     while let Ok((e, _)) = ev.try_recv() {
-                        early.extend(self.event(&e));
+                        early.extend(self.event(&e, &mut ifs));
                     }
                 }
             }
@@ -397,20 +429,46 @@ impl FibTask {
         }
     }
 
-    async fn apply(&self, op: &FibOp) -> Result<(), FibError> {
+    /// The output interface of an add or replace (`None`: none named).
+    fn oif(&self, op: &FibOp, ifs: &mut Interfaces) -> Result<Option<u32>, FibError> {
+        match op {
+            FibOp::Add(r) | FibOp::Replace(r) if !r.interface.is_empty() => {
+                ifs.index(&r.interface).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn apply(&self, op: &FibOp, oif: Result<Option<u32>, FibError>) -> Result<(), FibError> {
+        let oif = oif?;
         let result = match op {
             FibOp::Add(r) => {
-                let msg = self.message(r.prefix, Some(r))?;
+                let msg = self.message(r.prefix, Some(r), oif);
                 // NLM_F_CREATE | NLM_F_EXCL: never over another protocol's route.
-                self.handle.route().add(msg).execute().await
+                match self.handle.route().add(msg.clone()).execute().await {
+                    // Taken: if by a route of ours the core no longer knows of
+                    // (a late echo of our own deletion cleared what it knew;
+                    // the echo of our additions is filtered out), the delete
+                    // naming our protocol removes it and the add goes in;
+                    // another protocol's route makes the delete fail (ESRCH)
+                    // and stays: a conflict.
+                    Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EEXIST => {
+                        let ours = self.message(r.prefix, None, None);
+                        match self.handle.route().del(ours).execute().await {
+                            Ok(()) => self.handle.route().add(msg).execute().await,
+                            Err(_) => Err(rtnetlink::Error::NetlinkError(m)),
+                        }
+                    }
+                    other => other,
+                }
             }
             FibOp::Replace(r) => {
-                let msg = self.message(r.prefix, Some(r))?;
+                let msg = self.message(r.prefix, Some(r), oif);
                 self.handle.route().add(msg).replace().execute().await
             }
             FibOp::Delete(prefix) => {
                 // Names our protocol: the kernel matches it, another's route stays.
-                let msg = self.message(*prefix, None)?;
+                let msg = self.message(*prefix, None, None);
                 self.handle.route().del(msg).execute().await
             }
         };
@@ -424,15 +482,9 @@ impl FibTask {
     }
 
     /// The netlink message for a route (with `r`) or for its deletion (without).
-    fn message(&self, prefix: IpNet, r: Option<&FibRoute>) -> Result<RouteMessage, FibError> {
-        let oif = match r.map(|r| r.interface.as_str()) {
-            Some("") | None => None,
-            Some(name) => Some(
-                super::transport::if_index(name).map_err(|e| FibError::Failed(e.to_string()))?,
-            ),
-        };
+    fn message(&self, prefix: IpNet, r: Option<&FibRoute>, oif: Option<u32>) -> RouteMessage {
         let protocol = RouteProtocol::from(self.cfg.protocol);
-        let msg = match prefix {
+        match prefix {
             IpNet::V4(p) => {
                 let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
                     .destination_prefix(p.addr(), p.prefix_len())
@@ -473,8 +525,55 @@ impl FibTask {
                 }
                 b.build()
             }
-        };
-        Ok(msg)
+        }
+    }
+}
+
+/// A socket filter (classic BPF) on the route event socket: the kernel's
+/// echo of our own additions (RTM_NEWROUTE of our protocol) is dropped in the
+/// kernel, not read and parsed one by one (a full table is as many events
+/// as routes; each result already says what it did). Removals of ours by
+/// others, and every route of another protocol, still come in; an addition
+/// of ours by someone else is seen by the periodic dump.
+fn skip_own_additions(fd: std::os::fd::RawFd, protocol: u8) -> std::io::Result<()> {
+    use libc::{
+        sock_filter, sock_fprog, BPF_ABS, BPF_B, BPF_H, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET,
+    };
+    let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // Offsets: nlmsghdr.nlmsg_type at 4 (host order; BPF loads big-endian),
+    // then struct rtmsg from 16, its rtm_protocol at 16 + 5.
+    let new_route = u32::from(u16::from_be_bytes(libc::RTM_NEWROUTE.to_ne_bytes()));
+    let mut program = [
+        op(BPF_LD | BPF_B | BPF_ABS, 0, 0, 21),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, u32::from(protocol)),
+        op(BPF_LD | BPF_H | BPF_ABS, 0, 0, 4),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, new_route),
+        op(BPF_RET | BPF_K, 0, 0, 0),
+        op(BPF_RET | BPF_K, 0, 0, u32::MAX),
+    ];
+    let prog = sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: prog points to `program`, alive for the call; the kernel copies it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::addr_of!(prog).cast(),
+            std::mem::size_of::<sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -487,7 +586,33 @@ struct KernelRoute {
     interface: Option<String>,
 }
 
-fn parse_route(msg: &RouteMessage) -> Option<KernelRoute> {
+/// Interface names and indexes, each looked up once per batch of
+/// operations or events (a lookup is a few system calls; once per route
+/// it was a good part of the CPU time of a full table).
+#[derive(Default)]
+struct Interfaces {
+    names: HashMap<u32, Option<String>>,
+    indexes: HashMap<String, Result<u32, String>>,
+}
+
+impl Interfaces {
+    fn name(&mut self, index: u32) -> Option<String> {
+        self.names
+            .entry(index)
+            .or_insert_with(|| super::transport::if_name(index))
+            .clone()
+    }
+
+    fn index(&mut self, name: &str) -> Result<u32, FibError> {
+        if !self.indexes.contains_key(name) {
+            let i = super::transport::if_index(name).map_err(|e| e.to_string());
+            self.indexes.insert(name.to_string(), i);
+        }
+        self.indexes[name].clone().map_err(FibError::Failed)
+    }
+}
+
+fn parse_route(msg: &RouteMessage, ifs: &mut Interfaces) -> Option<KernelRoute> {
     let mut dst = None;
     let mut table = u32::from(msg.header.table);
     let mut metric = 0;
@@ -501,7 +626,7 @@ fn parse_route(msg: &RouteMessage) -> Option<KernelRoute> {
             RouteAttribute::Gateway(RouteAddress::Inet6(g)) => gateway = Some(IpAddr::V6(*g)),
             RouteAttribute::Via(RouteVia::Inet6(g)) => gateway = Some(IpAddr::V6(*g)),
             RouteAttribute::Via(RouteVia::Inet(g)) => gateway = Some(IpAddr::V4(*g)),
-            RouteAttribute::Oif(i) => interface = super::transport::if_name(*i),
+            RouteAttribute::Oif(i) => interface = ifs.name(*i),
             RouteAttribute::Priority(p) => metric = *p,
             RouteAttribute::Table(t) => table = *t,
             _ => {}

@@ -3,6 +3,7 @@
 
 mod bfd;
 mod bmp;
+mod code_pages;
 mod conn;
 mod control;
 mod fib_task;
@@ -297,6 +298,8 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     // systemd (Type=notify): ready once the control socket answers and the
     // kernel routes of an earlier run are adopted (FibTask::start read them).
     notify(&[sd_notify::NotifyState::Ready]);
+    tokio::spawn(code_pages::release_when_quiet());
+    code_pages::rare_code_ran();
     if let Some(period) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(period, rib_tx.clone()));
     }
@@ -315,6 +318,13 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
             let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
         }
     }
+    // BFD before BGP: AdminDown first, so no neighbor sees a path failure.
+    let bfd = std::mem::take(&mut running.bfd);
+    futures::future::join_all(
+        bfd.into_values()
+            .map(|h| h.stop(Duration::from_millis(500))),
+    )
+    .await;
     let mut done = Vec::new();
     for p in &peers {
         let (tx, rx) = oneshot::channel();

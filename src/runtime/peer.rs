@@ -691,6 +691,7 @@ impl PeerTask {
                     conn.established = true;
                     let (local, remote_addr) = (conn.local, conn.remote);
                     info!(peer = %self.neighbor.name, remote_id = %remote.bgp_id, ?direction, "session established");
+                    super::code_pages::rare_code_ran();
                     self.graceful = self.session.graceful_restart(&remote);
                     self.send_rib(RibMsg::PeerUp {
                         peer: self.id,

@@ -86,6 +86,7 @@ impl Running {
             Ok(c) => c,
             Err(errors) => {
                 warn!(file = %self.path.display(), "reload refused:\n{errors}");
+                super::code_pages::rare_code_ran();
                 return serde_json::json!({
                     "error": format!("{errors}\n{}: {} error(s); running configuration unchanged",
                         self.path.display(), errors.0.len()),
@@ -109,6 +110,8 @@ impl Running {
         if !failed.is_empty() {
             answer["failed"] = failed.into();
         }
+        // The parser and the diff ran once more; they need not stay mapped.
+        super::code_pages::rare_code_ran();
         answer
     }
 

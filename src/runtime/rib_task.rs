@@ -126,7 +126,8 @@ pub enum RibMsg {
 #[derive(Debug)]
 pub struct RibPeer {
     pub name: String,
-    pub interface: Option<String>,
+    /// Shared with every best-route change sent to the kernel FIB.
+    pub interface: Option<std::sync::Arc<str>>,
     /// The neighbor's address; for a multihop one, watched in the underlay.
     pub address: IpAddr,
     pub multihop: bool,
@@ -137,7 +138,7 @@ impl RibPeer {
     pub fn new(n: &crate::config::Neighbor, tx: mpsc::UnboundedSender<PeerCmd>) -> RibPeer {
         RibPeer {
             name: n.name.clone(),
-            interface: n.interface.clone(),
+            interface: n.interface.as_deref().map(Into::into),
             address: n.address,
             multihop: n.multihop.is_some(),
             tx,
@@ -388,7 +389,7 @@ impl RibTask {
             RibMsg::Overlay(overlay) => {
                 info!(?overlay, "[overlay] reloaded");
                 if let Some(fib) = &self.fib {
-                    let _ = fib.send(super::fib_task::FibMsg::Overlay(overlay.clone()));
+                    let _ = fib.send(super::fib_task::FibMsg::Overlay(Box::new(overlay.clone())));
                 }
                 self.rib.set_overlay(overlay);
             }

@@ -490,13 +490,6 @@ pub struct PathAttributes {
     pub unknown: Vec<RawAttribute>,
 }
 
-/// Result of [`PathAttributes::decode`].
-pub(crate) struct DecodedAttrs {
-    pub attrs: PathAttributes,
-    /// RFC 7606 §4: an attribute's length ran past the path attributes field.
-    pub framing_error: bool,
-}
-
 enum Bad {
     /// RFC 7606 action for a malformed attribute.
     Act(AttrErrorAction, &'static str),
@@ -562,8 +555,14 @@ fn decode_aggregator(v: &[u8], four: bool) -> Option<Aggregator> {
     }
 }
 
-fn decode_mp_reach(value: &Bytes, rx: Families) -> Result<Option<MpReach>, Bad> {
-    let v = &value[..];
+/// MP_REACH_NLRI whose value is `buf[range]`; only the prefix list is sliced
+/// off as `Bytes` (each slice is an atomic reference count update).
+fn decode_mp_reach(
+    buf: &Bytes,
+    range: std::ops::Range<usize>,
+    rx: Families,
+) -> Result<Option<MpReach>, Bad> {
+    let v = &buf[range.clone()];
     let reset = Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR);
     let &[a1, a2, safi, nh_len, ..] = v else {
         return Err(reset);
@@ -582,7 +581,7 @@ fn decode_mp_reach(value: &Bytes, rx: Families) -> Result<Option<MpReach>, Bad> 
     }
     let next_hop =
         MpNextHop::decode(afi_safi.afi, nh).ok_or(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR))?;
-    let nlri = value.slice(nh_end + 1..);
+    let nlri = buf.slice(range.start + nh_end + 1..range.end);
     let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
         nlri::validate_v4_as(&nlri, add_path)
@@ -598,8 +597,13 @@ fn decode_mp_reach(value: &Bytes, rx: Families) -> Result<Option<MpReach>, Bad> 
     }))
 }
 
-fn decode_mp_unreach(value: &Bytes, rx: Families) -> Result<Option<MpUnreach>, Bad> {
-    let &[a1, a2, safi, ..] = &value[..] else {
+/// MP_UNREACH_NLRI whose value is `buf[range]` (see [`decode_mp_reach`]).
+fn decode_mp_unreach(
+    buf: &Bytes,
+    range: std::ops::Range<usize>,
+    rx: Families,
+) -> Result<Option<MpUnreach>, Bad> {
+    let &[a1, a2, safi, ..] = &buf[range.clone()] else {
         return Err(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR));
     };
     let afi_safi = AfiSafi {
@@ -609,7 +613,7 @@ fn decode_mp_unreach(value: &Bytes, rx: Families) -> Result<Option<MpUnreach>, B
     if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST {
         return Ok(None);
     }
-    let withdrawn = value.slice(3..);
+    let withdrawn = buf.slice(range.start + 3..range.end);
     let add_path = rx.get(afi_safi);
     let ok = if afi_safi.afi == AFI_IPV4 {
         nlri::validate_v4_as(&withdrawn, add_path)
@@ -679,39 +683,48 @@ impl PathAttributes {
     /// non-transitive attributes are dropped, unknown optional transitive ones
     /// get the Partial bit.
     pub fn for_readvertise(&self) -> PathAttributes {
-        let unknown = self
-            .unknown
+        PathAttributes {
+            unknown: self.readvertised_unknown(),
+            ..self.clone()
+        }
+    }
+
+    /// The unknown attributes of [`PathAttributes::for_readvertise`].
+    pub fn readvertised_unknown(&self) -> Vec<RawAttribute> {
+        self.unknown
             .iter()
             .filter(|a| a.flags & flag::TRANSITIVE != 0)
             .map(|a| RawAttribute {
                 flags: a.flags | flag::PARTIAL,
                 ..a.clone()
             })
-            .collect();
-        PathAttributes {
-            unknown,
-            ..self.clone()
-        }
+            .collect()
     }
 
-    /// Decodes the path attributes field of an UPDATE (RFC 4271 §4.3) applying
-    /// RFC 7606. Issues (treat-as-withdraw, attribute discard) go to `issues`;
-    /// session-reset errors are returned as the NOTIFICATION to send.
-    pub(crate) fn decode(
+    /// Decodes the path attributes field of an UPDATE (RFC 4271 §4.3) into
+    /// `self` (empty: `PathAttributes::default()`), in place inside the
+    /// `Update` being built rather than moved there, applying RFC 7606.
+    /// Issues (treat-as-withdraw, attribute discard) go to `issues`;
+    /// session-reset errors are returned as the NOTIFICATION to send. Returns
+    /// whether an attribute's length ran past the field (RFC 7606 §4). The
+    /// field is `buf[field]`: positions stay in `buf`, which is not sliced.
+    pub(crate) fn decode_into(
+        &mut self,
         buf: &Bytes,
+        field: std::ops::Range<usize>,
         neg: &Negotiated,
         issues: &mut Vec<AttrIssue>,
-    ) -> Result<DecodedAttrs, Notification> {
+    ) -> Result<bool, Notification> {
         let four = neg.four_octet_as;
-        let mut a = PathAttributes::default();
+        let a = self;
         let mut seen = [0u64; 4];
         let mut as4_path: Option<AsPath> = None;
         let mut as4_aggregator: Option<Aggregator> = None;
         let mut framing_error = false;
-        let mut pos = 0;
-        while pos < buf.len() {
+        let (mut pos, end) = (field.start, field.end.min(buf.len()));
+        while pos < end {
             // RFC 7606 §4: attribute header or value running past the field.
-            let rest = &buf[pos..];
+            let rest = &buf[pos..end];
             let (flags, c) = match *rest {
                 [f, c, _, ..] => (f, c),
                 _ => {
@@ -809,10 +822,7 @@ impl PathAttributes {
                 }
             }
         }
-        Ok(DecodedAttrs {
-            attrs: a,
-            framing_error,
-        })
+        Ok(framing_error)
     }
 
     fn apply(
@@ -890,7 +900,7 @@ impl PathAttributes {
                     .map(|x| Ipv4Addr::new(x[0], x[1], x[2], x[3]))
                     .collect();
             }
-            code::MP_REACH_NLRI => match decode_mp_reach(&buf.slice(range), rx)? {
+            code::MP_REACH_NLRI => match decode_mp_reach(buf, range, rx)? {
                 Some(r) => self.mp_reach = Some(r),
                 None => {
                     return Err(Bad::Act(
@@ -899,7 +909,7 @@ impl PathAttributes {
                     ))
                 }
             },
-            code::MP_UNREACH_NLRI => match decode_mp_unreach(&buf.slice(range), rx)? {
+            code::MP_UNREACH_NLRI => match decode_mp_unreach(buf, range, rx)? {
                 Some(u) => self.mp_unreach = Some(u),
                 None => {
                     return Err(Bad::Act(
@@ -996,6 +1006,17 @@ impl PathAttributes {
 
     /// Everything but MP_REACH_NLRI / MP_UNREACH_NLRI.
     pub(crate) fn encode_common(&self, four: bool, out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_common_with(self.next_hop, four, out)
+    }
+
+    /// [`PathAttributes::encode_common`] with `next_hop` as NEXT_HOP (`None`:
+    /// none), as export sends a shared set without copying it.
+    pub(crate) fn encode_common_with(
+        &self,
+        next_hop: Option<Ipv4Addr>,
+        four: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         if let Some(o) = self.origin {
             put_attr(out, WELL_KNOWN, code::ORIGIN, |b| b.put_u8(o as u8))?;
         }
@@ -1003,7 +1024,7 @@ impl PathAttributes {
             p.check_encodable()?;
             put_attr(out, WELL_KNOWN, code::AS_PATH, |b| p.encode(b, four, false))?;
         }
-        if let Some(nh) = self.next_hop {
+        if let Some(nh) = next_hop {
             put_attr(out, WELL_KNOWN, code::NEXT_HOP, |b| {
                 b.put_slice(&nh.octets())
             })?;

@@ -115,12 +115,21 @@ impl Update {
         {
             return Err(reset(sub::INVALID_NETWORK_FIELD));
         }
-        let mut issues = Vec::new();
-        let decoded = PathAttributes::decode(&body.slice(wend + 2..aend), neg, &mut issues)?;
-        let attrs = decoded.attrs;
-        if decoded.framing_error {
+        // Built in place: the attributes are decoded into the returned value.
+        let mut u = Update {
+            withdrawn,
+            attrs: PathAttributes::default(),
+            nlri,
+            issues: Vec::new(),
+            add_path,
+        };
+        let framing_error = u
+            .attrs
+            .decode_into(&body, wend + 2..aend, neg, &mut u.issues)?;
+        let (attrs, issues) = (&u.attrs, &mut u.issues);
+        if framing_error {
             let locatable =
-                !nlri.is_empty() || attrs.mp_reach.is_some() || attrs.mp_unreach.is_some();
+                !u.nlri.is_empty() || attrs.mp_reach.is_some() || attrs.mp_unreach.is_some();
             if !locatable {
                 return Err(reset(sub::MALFORMED_ATTRIBUTE_LIST));
             }
@@ -131,7 +140,7 @@ impl Update {
             });
         }
         // RFC 7606 §3 d: missing well-known mandatory attributes.
-        if !nlri.is_empty() || attrs.mp_reach.is_some() {
+        if !u.nlri.is_empty() || attrs.mp_reach.is_some() {
             let mut missing = |present: bool, code: u8, reason| {
                 if !present && !issues.iter().any(|i| i.code == code) {
                     issues.push(AttrIssue {
@@ -152,18 +161,12 @@ impl Update {
                 "missing AS_PATH",
             );
             missing(
-                nlri.is_empty() || attrs.next_hop.is_some(),
+                u.nlri.is_empty() || attrs.next_hop.is_some(),
                 super::attr::code::NEXT_HOP,
                 "missing NEXT_HOP",
             );
         }
-        Ok(Update {
-            withdrawn,
-            attrs,
-            nlri,
-            issues,
-            add_path,
-        })
+        Ok(u)
     }
 
     /// Appends the UPDATE body.
@@ -427,16 +430,14 @@ impl UpdateBuilder {
     ) -> Result<usize, EncodeError> {
         debug_assert_eq!(P::AFI, AFI_IPV4);
         let mut common = BytesMut::with_capacity(128);
-        let mut a = attrs.without_reach();
+        let four = self.neg.four_octet_as;
         match next_hop {
             MpNextHop::V4(nh) => {
-                a.next_hop = Some(nh);
-                a.encode_common(self.neg.four_octet_as, &mut common)?;
+                attrs.encode_common_with(Some(nh), four, &mut common)?;
                 self.pack(Layout::Nlri(&common), prefixes, out)
             }
             MpNextHop::V6 { .. } if self.neg.ipv4_extended_next_hop => {
-                a.next_hop = None;
-                a.encode_common(self.neg.four_octet_as, &mut common)?;
+                attrs.encode_common_with(None, four, &mut common)?;
                 self.pack(Layout::Reach(next_hop, &common), prefixes, out)
             }
             MpNextHop::V6 { .. } => Err(EncodeError::NextHopFamily),
@@ -456,9 +457,7 @@ impl UpdateBuilder {
             return Err(EncodeError::NextHopFamily);
         }
         let mut common = BytesMut::with_capacity(128);
-        let mut a = attrs.without_reach();
-        a.next_hop = None;
-        a.encode_common(self.neg.four_octet_as, &mut common)?;
+        attrs.encode_common_with(None, self.neg.four_octet_as, &mut common)?;
         self.pack(Layout::Reach(next_hop, &common), prefixes, out)
     }
 
