@@ -123,8 +123,16 @@ impl Estimator {
             toward && self.exceeds(cautious, applied.cost) && self.exceeds(cautious, at(reference));
         if !worth {
             // Tracked, not applied, once well estimated, unless at face value
-            // it is a change worth making (more samples will tell).
-            if shift.samples >= TRACK_AFTER && !self.exceeds(at(shift.level), applied.cost) {
+            // it is a change worth making (more samples will tell), or the
+            // latest sample is (a rebase would drop the evidence of a step
+            // that has just begun: its burst, its first samples).
+            let latest_beyond = self
+                .last_rtt
+                .is_some_and(|r| self.exceeds(at(r), applied.cost));
+            if shift.samples >= TRACK_AFTER
+                && !self.exceeds(at(shift.level), applied.cost)
+                && !latest_beyond
+            {
                 self.detector.rebase(shift.level);
             }
             return false;

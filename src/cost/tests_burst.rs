@@ -384,3 +384,119 @@ fn a_spike_just_before_a_step_does_not_use_up_its_burst() {
         s.est.snapshot().burst
     );
 }
+
+/// Seconds from `at` until the first cost within 25 % of `target_ms`, over a
+/// run to `at + 30` s of `rtt(t)` (`None`: never).
+fn reaction_to(
+    interval_s: f64,
+    stream: bool,
+    at: f64,
+    target_ms: f64,
+    rtt: impl FnMut(f64) -> Option<Duration>,
+) -> Option<f64> {
+    let mut s = TimeSim::new(params(interval_s));
+    s.stream = stream;
+    s.run_until(at + 30.0, rtt);
+    let target = (target_ms * 1000.0) as u32;
+    s.costs()
+        .into_iter()
+        .find(|&(t, c)| t >= at && c.abs_diff(target) < target / 4)
+        .map(|(t, _)| t - at)
+}
+
+/// Issue 13 item 5, the lab's outliers (9.95 s at 1 probe/s, 8.22 s at 0.1 s
+/// for 4 -> 40 ms): jitter before a step kept the evidence from falling back
+/// to 0 (the level a few % up, within the thresholds, and a spike past the
+/// midpoint to the new level), and the step was held back: its samples were
+/// measured against that episode's level until they outnumbered it, its
+/// burst was taken for the episode's, and the episode's level was tracked
+/// (a rebase) as the step's first samples came in. The step is applied
+/// within the bursts' bound at 1 probe/s (its first sample plus `hold_down`,
+/// plus the stream's echo: 2.5 s, 3.5 s; the target is 5 s) and within the
+/// target at 10 probes/s (1.5 s).
+#[test]
+fn jitter_just_before_a_step_up_does_not_hold_it_back() {
+    let mut failed = Vec::new();
+    for (interval_s, bound_icmp, bound_stream) in [(1.0, 2.5, 3.5), (0.1, 1.5, 1.5)] {
+        for seed in 1..=3u64 {
+            // The spike this long before the step, the level up by `drift`
+            // from 10 s before the spike.
+            for lead_s in [2.0, 5.0, 8.0, 15.0] {
+                for drift in [1.01, 1.02, 1.05] {
+                    for stream in [false, true] {
+                        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                        let at = 90.0 + (rng.sym() + 1.0) / 2.0 * interval_s;
+                        let spike = at - lead_s;
+                        let t = reaction_to(interval_s, stream, at, 40.0, |t| {
+                            let level = if t >= at {
+                                40.0
+                            } else if (spike..spike + interval_s.max(0.3)).contains(&t) {
+                                16.0
+                            } else if t >= spike - 10.0 {
+                                4.0 * drift
+                            } else {
+                                4.0
+                            };
+                            Some(ms(level * (1.0 + 0.02 * rng.sym())))
+                        });
+                        let bound = if stream { bound_stream } else { bound_icmp };
+                        if !t.is_some_and(|t| t < bound) {
+                            failed.push(format!(
+                                "interval {interval_s} s, stream {stream}, seed {seed}, \
+                                 spike {lead_s} s before, drift {drift}: {t:?}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// The lab's other outlier (4.8 s at 0.1 s for 7 -> 42 ms, "confirmed by 49
+/// samples"): the level had settled ~10 % below the applied one, too little
+/// to apply, and spikes kept breaking that shift so it was never tracked; the
+/// evidence downwards grew for half a minute, and the step up waited until
+/// its own evidence outgrew it. The evidence in the direction of the latest
+/// samples is judged first.
+#[test]
+fn evidence_the_other_way_does_not_hold_a_step_back() {
+    let mut failed = Vec::new();
+    for (interval_s, bound_icmp, bound_stream) in [(1.0, 2.5, 3.5), (0.1, 1.5, 1.5)] {
+        for seed in 1..=3u64 {
+            for (from, to) in [(7.0, 42.0), (42.0, 7.0)] {
+                // The level 10 % towards the step's opposite side from 60 s
+                // (after settling), a sample +-15 % off that every 1.7 s.
+                let drift: f64 = if to > from { 0.9 } else { 1.1 };
+                for stream in [false, true] {
+                    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                    let at = 120.0 + (rng.sym() + 1.0) / 2.0 * interval_s;
+                    let t = reaction_to(interval_s, stream, at, to, |t| {
+                        let level = if t >= at {
+                            to
+                        } else if t >= 60.0 {
+                            let off = if t % 1.7 < interval_s.min(0.5) {
+                                1.0 / drift.powf(1.5)
+                            } else {
+                                1.0
+                            };
+                            from * drift * off
+                        } else {
+                            from
+                        };
+                        Some(ms(level * (1.0 + 0.02 * rng.sym())))
+                    });
+                    let bound = if stream { bound_stream } else { bound_icmp };
+                    if !t.is_some_and(|t| t < bound) {
+                        failed.push(format!(
+                            "interval {interval_s} s, stream {stream}, seed {seed}, \
+                             {from} -> {to} ms: {t:?}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
