@@ -9,8 +9,10 @@
 //! test` runs a tenth of one (2.4 h) and asserts none;
 //! `reaction_and_false_change_table` (ignored, run with `--ignored
 //! --nocapture`) runs full days over seeds at both rates and prints the tables
-//! the README quotes. `reaction` (samples on the interval, no bursts) is the
-//! detector alone.
+//! the README quotes; `false_changes_over_seeds` (ignored, best in a release
+//! build) runs 20 days per model at 1 probe/s and 5 at 10 probes/s, or
+//! `SEEDS` / `SEEDS10`. `reaction` (samples on the interval, no bursts) is
+//! the detector alone.
 
 use super::tests::{ms, Rng, Sim};
 use super::tests_burst::{reaction_s, TimeSim};
