@@ -8,7 +8,9 @@
 //! burst sends [`PROBES`] probes `hold_down / MIN_SAMPLES` apart (200 ms by
 //! default), starting at once: the shift is confirmed `hold_down` after its
 //! first sample. Bounded: one burst per suspicion (a crossing of the
-//! threshold), stopped when the suspicion is gone (a spike costs a probe or two), and at
+//! threshold, or a sample after one back from it: a step just after a spike
+//! is a suspicion of its own, `detect.rs`), stopped when the suspicion is
+//! gone (a spike costs a probe or two), and at
 //! most [`BUDGET`] extra probes a minute (a token bucket), so jitter costs
 //! little and a link that keeps looking suspicious falls back to the interval.
 //! Only where the interval is too slow for that (at least twice the burst's

@@ -85,8 +85,6 @@ pub struct Shift {
     /// that started the evidence just before a step is a break from what
     /// came after the step, not a part of the step until outvoted).
     pub steady_since: Instant,
-    /// Number of its first sample after the last break.
-    pub start: u64,
     /// The latest sample is on the shifted side of the midpoint between the
     /// reference and `level` (the shift still holds).
     pub holds: bool,
@@ -322,7 +320,6 @@ impl StepDetector {
             0 => since,
             i => self.recent.get(skip + lead + i)?.0,
         };
-        let start = (first + (skip + lead + broke) as u64).min(self.count - 1);
         if broke > 0 {
             v = ys[lead + broke..].to_vec();
             med = median_sorted(&mut v)?;
@@ -356,7 +353,6 @@ impl StepDetector {
             since,
             last,
             steady_since,
-            start,
             holds,
             up,
         })
