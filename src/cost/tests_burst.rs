@@ -500,3 +500,29 @@ fn evidence_the_other_way_does_not_hold_a_step_back() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// The lab's 5-6 s steps at 1 probe/s after the fixes above ("confirmed by
+/// 5 samples over 4.0 s", 15 suspicions over the budget): the level was a
+/// little off the applied one (its evidence kept the suspicion alive) and
+/// relay spikes beyond the thresholds each ran a burst to its 7 probes,
+/// draining the budget before the step. A burst stops at its first sample
+/// back within the thresholds, suspicion or not: a spike costs a probe or two.
+#[test]
+fn a_spike_costs_a_probe_or_two_while_evidence_lasts() {
+    let mut s = TimeSim::new(params(1.0));
+    s.run_until(60.0, |_| Some(ms(20.0)));
+    // The level 15 % up (too little to apply: evidence that lasts until it
+    // is tracked), a
+    // spike of one probe every 3 s (+60 %), for 14 s.
+    s.run_until(74.0, |t| {
+        Some(ms(if t.fract() < 0.01 && (t as u64) % 3 == 0 {
+            36.8
+        } else {
+            23.0
+        }))
+    });
+    let v = s.est.snapshot().burst;
+    assert!(v.bursts >= 3, "{v:?}");
+    assert!(v.probes <= 2 * v.bursts, "{v:?}");
+    assert_eq!(s.costs().len(), 1, "{:?}", s.costs());
+}
