@@ -107,7 +107,8 @@ impl Burst {
         self.left = 0;
     }
 
-    /// The suspicion is gone (the evidence fell below the threshold): a later
+    /// The suspicion is gone (the evidence fell below the threshold, or the
+    /// latest sample is back within the thresholds): a later
     /// one may burst again, even before the CUSUM has come back to 0 (a spike
     /// just before a real step must not use up the step's burst).
     pub fn suspicion_gone(&mut self) {
