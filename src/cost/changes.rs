@@ -41,6 +41,29 @@ impl Estimator {
         }
         self.detector.push(now, rtt);
         self.evaluate(now);
+        self.look_closer(now, rtt);
+    }
+
+    /// A burst of extra probes (`burst.rs`) while the detector suspects a
+    /// shift that would be worth applying: the latest sample is beyond the
+    /// thresholds from the applied cost, in the direction of the evidence.
+    /// The burst stops as soon as either fails (a spike: a probe or two, even
+    /// while evidence from a level a little off keeps the suspicion alive:
+    /// in the lab, relay spikes on a 6 ms link ran every burst to its 7
+    /// probes and drained the budget before a step, which then waited for the
+    /// 5th sample on the interval); a later sample beyond them may burst again.
+    fn look_closer(&mut self, now: Instant, rtt: Duration) {
+        let Some(applied) = self.applied else {
+            return;
+        };
+        let latest = self.p.cost(rtt, applied.loss);
+        let beyond = |up: bool| (latest > applied.cost) == up && self.exceeds(latest, applied.cost);
+        match self.detector.suspicion() {
+            Some(s) if beyond(s.up) => {
+                self.burst.suspect(&self.p, (s.up, s.start), now);
+            }
+            _ => self.burst.suspicion_gone(),
+        }
     }
 
     /// The provisional cost is replaced by the median of the window (once).
@@ -103,21 +126,35 @@ impl Estimator {
             toward && self.exceeds(cautious, applied.cost) && self.exceeds(cautious, at(reference));
         if !worth {
             // Tracked, not applied, once well estimated, unless at face value
-            // it is a change worth making (more samples will tell).
-            if shift.samples >= TRACK_AFTER && !self.exceeds(at(shift.level), applied.cost) {
+            // it is a change worth making (more samples will tell), or the
+            // latest sample is (a rebase would drop the evidence of a step
+            // that has just begun: its burst, its first samples).
+            let latest_beyond = self
+                .last_rtt
+                .is_some_and(|r| self.exceeds(at(r), applied.cost));
+            if shift.samples >= TRACK_AFTER
+                && !self.exceeds(at(shift.level), applied.cost)
+                && !latest_beyond
+            {
                 self.detector.rebase(shift.level);
             }
             return false;
         }
+        // It has lasted `hold_down`: its samples span it without a break, and
+        // the latest still shows it (an episode that ended, or two with a
+        // gap, is no step, however many samples a burst took of it).
+        let lasted = shift.last.saturating_duration_since(shift.steady_since) >= self.p.hold_down;
+        if !(lasted && shift.holds) {
+            return false;
+        }
         let ratio = f64::from(cautious.max(1)) / f64::from(applied.cost.max(1));
         let large = !(1.0 / LARGE_FACTOR..LARGE_FACTOR).contains(&ratio);
-        let mut due = shift.since + self.p.hold_down;
         if let (false, Some(t)) = (large, self.last_change) {
-            due = due.max(t + self.p.min_change_interval);
-        }
-        if now < due {
-            self.shift_due = Some(due);
-            return false;
+            let due = t + self.p.min_change_interval;
+            if now < due {
+                self.shift_due = Some(due);
+                return false;
+            }
         }
         // The loss part moves only by its own rule (`evaluate_loss`).
         let loss = applied.loss;
@@ -209,6 +246,7 @@ impl Estimator {
         self.applied = Some(Applied { cost, rtt, loss });
         self.pending = None;
         self.shift_due = None;
+        self.burst.stop();
         self.last_change = Some(now);
         self.record_history(now, old, Some(cost), &reason);
         self.events

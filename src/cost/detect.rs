@@ -52,6 +52,10 @@ pub const MIN_SAMPLES: usize = 5;
 /// shift, so a few bursts that happen to cluster are not a level.
 pub const CONSISTENT_BELOW: usize = 32;
 const CONSISTENT_QUANTILE: f64 = 0.2;
+/// Evidence (in scales) at which a shift is suspected: one sample at the clip
+/// (`CLIP - K`), or several smaller ones. The estimator may then probe faster
+/// ([`super::burst`]), so that the confirmation does not wait for the interval.
+pub const SUSPECT: f64 = CLIP - K;
 /// Samples kept since the oldest change point (the candidate's median).
 const RECENT: usize = 64;
 /// The scale is recomputed after this many new scale samples.
@@ -69,8 +73,36 @@ pub struct Shift {
     pub samples: usize,
     /// When the first of them arrived.
     pub since: Instant,
+    /// When the latest of them arrived.
+    pub last: Instant,
+    /// Since when it has held without a break: `since`, or the sample after
+    /// the latest one back on the reference's side of the midpoint between
+    /// the reference and the new level, and more than [`CLIP`] scales from it
+    /// (an episode that ended and one that began again are not one shift; a
+    /// real step's samples scatter by the link's own jitter around the new
+    /// level). The new level: the median since the change point or that of
+    /// the latest [`MIN_SAMPLES`], whichever makes the stricter test (jitter
+    /// that started the evidence just before a step is a break from what
+    /// came after the step, not a part of the step until outvoted).
+    pub steady_since: Instant,
+    /// The latest sample is on the shifted side of the midpoint between the
+    /// reference and `level` (the shift still holds).
+    pub holds: bool,
     /// Upwards (a longer RTT).
     pub up: bool,
+}
+
+/// Evidence of a shift building up, not yet confirmed: worth a closer look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Suspicion {
+    /// Upwards (a longer RTT).
+    pub up: bool,
+    /// Number of the first sample of the evidence after the last one back
+    /// from the latest sample (see [`Shift::steady_since`]): one suspicion,
+    /// one number, and a step just after jitter is a suspicion of its own.
+    pub start: u64,
+    /// The latest sample.
+    pub latest: Duration,
 }
 
 /// What `show links` shows of the detector.
@@ -180,18 +212,72 @@ impl StepDetector {
         self.shift()
     }
 
-    /// The shift the evidence so far confirms (`None`: not enough).
-    pub fn shift(&self) -> Option<Shift> {
-        let (side, up) = if self.up.sum >= self.down.sum {
+    /// Evidence of at least [`SUSPECT`] in the direction of the latest sample
+    /// (`None`: no shift suspected).
+    pub fn suspicion(&self) -> Option<Suspicion> {
+        let r = self.reference?;
+        let &(_, y) = self.recent.back()?;
+        let (side, up) = if y >= r {
             (self.up, true)
         } else {
             (self.down, false)
         };
+        if side.sum < SUSPECT {
+            return None;
+        }
+        // Its first sample: after the last one back from the latest (a
+        // spike or an episode before a step started the evidence; the step
+        // is a new suspicion, worth a burst of its own, at its first sample).
+        let first = self.count - self.recent.len() as u64;
+        let skip = (side.start.max(first) - first) as usize;
+        let back = self.back_from(y, up);
+        let start = self
+            .recent
+            .iter()
+            .skip(skip)
+            .rposition(|s| if up { s.1 < back } else { s.1 > back })
+            .map_or(side.start.max(first), |i| first + (skip + i + 1) as u64);
+        Some(Suspicion {
+            up,
+            start,
+            latest: exp(y),
+        })
+    }
+
+    /// The shift the evidence so far confirms (`None`: not enough).
+    pub fn shift(&self) -> Option<Shift> {
+        let (side, up) = self.leading();
         if side.sum <= H {
             return None;
         }
         let c = self.candidate(side, up)?;
         (c.samples >= MIN_SAMPLES).then_some(c)
+    }
+
+    /// The side judged: the one the latest sample is on, once its evidence
+    /// is past [`H`], else the other one past it, else the larger. Not the
+    /// larger alone: evidence that kept growing the other way (a level a
+    /// little off, too little to apply, broken too often to be tracked)
+    /// would hold a step back until the step's own evidence outgrew it.
+    fn leading(&self) -> (Side, bool) {
+        let latest_up = match (self.reference, self.recent.back()) {
+            (Some(r), Some(&(_, y))) => y >= r,
+            _ => self.up.sum >= self.down.sum,
+        };
+        let (toward, away) = if latest_up {
+            ((self.up, true), (self.down, false))
+        } else {
+            ((self.down, false), (self.up, true))
+        };
+        if toward.0.sum > H {
+            toward
+        } else if away.0.sum > H {
+            away
+        } else if self.up.sum >= self.down.sum {
+            (self.up, true)
+        } else {
+            (self.down, false)
+        }
     }
 
     /// The samples since the change point: the median, and the cautious end.
@@ -210,8 +296,40 @@ impl StepDetector {
             .take_while(|&&y| if up { y < mid } else { y > mid })
             .count();
         let since = self.recent.get(skip + lead)?.0;
+        let &(last, latest) = self.recent.back()?;
         let mut v = ys[lead..].to_vec();
-        let med = median_sorted(&mut v)?;
+        let mut med = median_sorted(&mut v)?;
+        // Back at the old level: past the midpoint, and further from the new
+        // level than its own jitter goes (the jitter at a new, lower level
+        // may be larger in log terms than the scale measured at the old one);
+        // from the level of all the samples since the change point or from
+        // the latest ones, whichever is stricter: jitter that started the
+        // evidence before a real step (and kept it from falling back to 0)
+        // is a break from the level after the step, and does not hold it
+        // back until the step's samples outnumber it.
+        let (a, b) = (self.back_from(med, up), self.back_from(now_level, up));
+        let back = if up { a.max(b) } else { a.min(b) };
+        // The candidate is what came after the last break: an episode that
+        // ended (or a spike) before a real step is not part of its level.
+        let broke = ys[lead..]
+            .iter()
+            .rposition(|&y| if up { y < back } else { y > back })
+            .filter(|&i| i > 0)
+            .map_or(0, |i| i + 1);
+        let steady_since = match broke {
+            0 => since,
+            i => self.recent.get(skip + lead + i)?.0,
+        };
+        if broke > 0 {
+            v = ys[lead + broke..].to_vec();
+            med = median_sorted(&mut v)?;
+        }
+        let mid_level = (self.reference.unwrap_or(med) + med) / 2.0;
+        let holds = if up {
+            latest > mid_level
+        } else {
+            latest < mid_level
+        };
         let n = v.len();
         // Standard error of a median: sqrt(pi / 2) sigma / sqrt(n).
         let se = 1.2533 * self.scale / (n as f64).sqrt();
@@ -233,17 +351,28 @@ impl StepDetector {
             cautious: exp(cautious),
             samples: n,
             since,
+            last,
+            steady_since,
+            holds,
             up,
         })
     }
 
+    /// Where a sample is back from `level` (ln): past the midpoint between
+    /// the reference and `level`, and further from `level` than [`CLIP`]
+    /// scales (a new level's own jitter is no break).
+    fn back_from(&self, level: f64, up: bool) -> f64 {
+        let mid = (self.reference.unwrap_or(level) + level) / 2.0;
+        if up {
+            (level - CLIP * self.scale).min(mid)
+        } else {
+            (level + CLIP * self.scale).max(mid)
+        }
+    }
+
     pub fn view(&self) -> DetectorView {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let (side, up) = if self.up.sum >= self.down.sum {
-            (self.up, true)
-        } else {
-            (self.down, false)
-        };
+        let (side, up) = self.leading();
         let c = (side.sum > 0.0).then(|| self.candidate(side, up)).flatten();
         DetectorView {
             level_ms: self.reference().map(ms),

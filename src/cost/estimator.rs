@@ -14,8 +14,12 @@ pub const HISTORY_LEN: usize = 32;
 const LOSS_SPAN_WINDOWS: usize = 3;
 /// A change of loss must also show over this many windows of probes (256 by default) (`changes.rs`).
 const LONG_LOSS_WINDOWS: usize = 16;
+#[path = "burst.rs"]
+pub(super) mod burst;
 #[path = "changes.rs"]
 mod changes;
+use burst::Burst;
+pub use burst::BurstView;
 /// At most this many probes are remembered while unanswered (a bound on the
 /// table whatever the timers): a reply to one forgotten is ignored.
 pub const MAX_OUTSTANDING: usize = 256;
@@ -99,6 +103,8 @@ pub struct CostSnapshot {
     pub detector: DetectorView,
     /// Flap damping (`None`: no penalty).
     pub damping: Option<DampingView>,
+    /// Extra probes while a shift is suspected.
+    pub burst: BurstView,
     pub last_reply_ago_s: Option<f64>,
     /// Since the last packet of any kind from the neighbor: liveness counts from it.
     pub last_heard_ago_s: Option<f64>,
@@ -161,6 +167,8 @@ pub struct Estimator {
     shift_due: Option<Instant>,
     /// The applied cost is still the provisional one from coming up.
     provisional: bool,
+    /// Extra probes while the detector suspects a shift (`burst.rs`).
+    burst: Burst,
     damping: Damping,
     /// Down, answering again, but damped: silence makes it `Down` again.
     alive_damped: bool,
@@ -199,6 +207,7 @@ impl Estimator {
             detector: StepDetector::new(),
             shift_due: None,
             provisional: false,
+            burst: Burst::default(),
             damping: Damping::default(),
             alive_damped: false,
             last_rtt: None,
@@ -364,10 +373,49 @@ impl Estimator {
             held,
             self.shift_due,
             reuse,
+            self.burst_at(),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// When an extra probe is due: a burst while the detector suspects a
+    /// shift (`burst.rs`). The runtime sends it (a stream packet asking for an
+    /// immediate answer, or an echo request) and reports it with
+    /// [`on_burst_probe_sent`](Self::on_burst_probe_sent). `None`: no burst.
+    pub fn burst_at(&self) -> Option<Instant> {
+        self.burst.due()
+    }
+
+    /// The due extra probe `seq` left at `now` (the interval's schedule stays).
+    pub fn on_burst_probe_sent(&mut self, seq: impl Into<u64>, now: Instant) {
+        self.burst.sent(&self.p, now);
+        self.on_extra_probe_sent(seq, now);
+    }
+
+    /// A probe outside the interval's schedule left at `now`: awaited like any
+    /// other, without moving the next one due (e.g. a stream packet sent at
+    /// once in answer to the neighbor's burst, which its echo answers in turn).
+    pub fn on_extra_probe_sent(&mut self, seq: impl Into<u64>, now: Instant) {
+        let seq = seq.into();
+        self.expire(now);
+        if self.in_flight.len() >= MAX_OUTSTANDING {
+            if let Some(o) = self.in_flight.pop_front() {
+                self.forgotten(o, now);
+            }
+        }
+        // In the order sent (a probe on the grid may be stamped a little before `now`).
+        let i = self.in_flight.partition_point(|o| o.sent <= now);
+        self.in_flight.insert(
+            i,
+            Outstanding {
+                seq,
+                sent: now,
+                overdue: false,
+            },
+        );
+        self.check_liveness(now);
     }
 
     pub fn poll_event(&mut self) -> Option<CostEvent> {
@@ -473,6 +521,7 @@ impl Estimator {
             provisional: self.provisional && self.state == LinkState::Up,
             detector: self.detector.view(),
             damping: self.damping.view(&self.p, now),
+            burst: self.burst.view(),
             last_reply_ago_s: self.last_reply.map(ago),
             last_heard_ago_s: self.last_heard.map(ago),
             history: self.history(),
@@ -627,6 +676,7 @@ impl Estimator {
         self.alive_damped = false;
         self.pending = None;
         self.shift_due = None;
+        self.burst.stop();
         let old = self.applied.take().map(|a| a.cost);
         self.rtts.clear();
         self.streak.clear();

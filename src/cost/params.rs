@@ -7,15 +7,16 @@ use std::time::Duration;
 /// Tuning of one link's cost estimator. Durations are written in seconds in the
 /// file (`interval = 1`, `probe_timeout = 0.5`).
 ///
-/// Reaction times with the defaults (window 16, hold-down 1 s), in samples
-/// (one per `interval`) because the step detector ([`super::detect`]) counts
-/// samples, not seconds:
+/// Reaction times with the defaults (window 16, hold-down 1 s): the step
+/// detector ([`super::detect`]) needs 5 samples at least, and a shift is
+/// applied once it has lasted `hold_down`:
 /// - a latency step well above the link's jitter (any step on a clean link,
-///   e.g. 5 -> 80 ms, 20 -> 26 ms with ±2 % jitter) is applied at the 5th sample
-///   at the new level (4 s after it at 1 probe/s); at faster rates `hold_down`
-///   is the floor: 1 s (the 11th sample at 10 probes/s). A step within the
-///   jitter needs more samples, as many as it takes to tell it from the
-///   jitter (with ±30 % uniform jitter: +50 % after ~30 samples);
+///   e.g. 5 -> 80 ms, 20 -> 26 ms with ±2 % jitter) is applied `hold_down` after
+///   its first sample: at 10 probes/s the 11th sample (1 s); at 1 probe/s a
+///   burst of extra probes (`burst`) brings the samples, 1 s after the first
+///   (without bursts: the 5th sample, 4 s). A step within the jitter needs
+///   more samples, as many as it takes to tell it from the jitter (with ±30 %
+///   uniform jitter: +50 % after ~30 samples);
 /// - a change smaller than `abs_threshold` and `rel_threshold` is never applied
 ///   (it is tracked, not applied: later steps are measured from the applied cost);
 /// - `min_change_interval` (30 s) spaces changes, except a change by a factor of
@@ -62,9 +63,11 @@ pub struct CostParams {
     /// ... and by more than this fraction of it (default 0.25). A shift the
     /// detector confirms below these is tracked, never applied.
     pub rel_threshold: f64,
-    /// Floor on the confirmation of a change (default 1 s): the detector
-    /// confirms in samples (5 at least), this keeps a fast prober from reacting
-    /// to a sub-second episode. Also how long a change of the loss must hold.
+    /// How long a shift must have lasted to be applied (default 1 s): its
+    /// samples span this, and the latest still shows it (the detector also
+    /// needs 5 samples): an episode shorter than this is no step, at any
+    /// probe rate and however many samples a burst takes of it. Also how long
+    /// a change of the loss must hold.
     #[serde(with = "secs")]
     pub hold_down: Duration,
     /// Least time between two changes of the applied cost (default 30 s), except
@@ -72,6 +75,12 @@ pub struct CostParams {
     /// up, and its settling correction.
     #[serde(with = "secs")]
     pub min_change_interval: Duration,
+    /// While a shift is suspected, send a short burst of extra probes
+    /// (default true): `hold_down / 5` apart, 7 at most per suspicion, at most
+    /// 30 a minute, only where `interval` is at least twice that spacing
+    /// (0.4 s and more with the defaults). A shift is then applied `hold_down`
+    /// after its first sample instead of at the 5th sample on the interval.
+    pub burst: bool,
     /// The link is down when nothing was heard for this many `interval`s
     /// (default 5), counted from the last packet received; a probe unanswered
     /// that long (or `probe_timeout` if longer) is forgotten.
@@ -115,6 +124,7 @@ impl Default for CostParams {
             rel_threshold: 0.25,
             hold_down: Duration::from_secs(1),
             min_change_interval: Duration::from_secs(30),
+            burst: true,
             down_after: 5,
             up_after: 3,
             damping: true,

@@ -33,8 +33,11 @@ pub(super) struct Sim {
 }
 
 impl Sim {
+    /// Probes on the interval only: no bursts (`burst` off; `tests_burst.rs`
+    /// has the simulation in time that sends them).
     pub(super) fn new(p: CostParams) -> Sim {
         let t0 = Instant::now();
+        let p = CostParams { burst: false, ..p };
         Sim {
             est: Estimator::new(p, t0),
             t0,
@@ -54,6 +57,10 @@ impl Sim {
     pub(super) fn probe(&mut self, rtt: Option<Duration>) {
         let now = self.t0 + self.est.params().interval * self.seq as u32;
         while let Some(t) = self.est.poll_timeout().filter(|&t| t < now) {
+            assert!(
+                self.est.burst_at().is_none(),
+                "Sim sends no bursts: burst = false"
+            );
             self.est.on_tick(t);
             self.drain(t);
         }

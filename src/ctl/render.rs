@@ -365,6 +365,24 @@ fn detector_line(l: &Value) -> Option<String> {
             s(d, "candidate_samples")
         );
     }
+    // Bursts of extra probes (a shift suspected), once there was one.
+    if let Some(b) = l
+        .get("burst")
+        .filter(|b| b.get("bursts").and_then(Value::as_u64).unwrap_or(0) > 0)
+    {
+        let _ = write!(
+            line,
+            "; bursts {} ({} extra probes, {} over budget){}",
+            s(b, "bursts"),
+            s(b, "probes"),
+            s(b, "over_budget"),
+            if b.get("active").and_then(Value::as_bool) == Some(true) {
+                ", one under way"
+            } else {
+                ""
+            }
+        );
+    }
     Some(line)
 }
 

@@ -18,6 +18,7 @@
 //!
 //! Decoding is strict: magic, version, length field = datagram length = 64,
 //! a non-zero seq; echo fields are used only when `your id` is the receiver's.
+//! Flags: [`FLAG_ANSWER`], [`FLAG_ECHO_NOW`]; others are ignored (reserved, sent as 0).
 
 /// First four bytes of every packet.
 pub const MAGIC: [u8; 4] = *b"KBst";
@@ -27,6 +28,12 @@ pub const LEN: usize = 64;
 /// Flag: sent in answer to a packet (by an end that does not stream on its own
 /// timer); such a packet is never answered, so two answering ends never ping-pong.
 pub const FLAG_ANSWER: u8 = 0x01;
+/// Flag: an echo request, sent outside the sender's interval while it
+/// suspects a latency change: please answer at once (a packet with
+/// [`FLAG_ANSWER`], echoing this one), within a rate limit. An end that does not
+/// know the flag ignores it (flags it does not know change nothing): it then
+/// echoes the packet in its next one, as any other.
+pub const FLAG_ECHO_NOW: u8 = 0x02;
 
 /// One decoded packet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //! Loss per direction: ours -> theirs from their report (`rx count`, `rx lost`:
 //! gaps below the highest they received), theirs -> ours from our own gaps.
 
-use super::packet::{Packet, FLAG_ANSWER};
+use super::packet::{Packet, FLAG_ANSWER, FLAG_ECHO_NOW};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -22,6 +22,10 @@ use std::time::Duration;
 pub const RING: usize = 64;
 /// Bits of the echo bitmap: how far below the highest a late packet still counts.
 const WINDOW: u32 = 32;
+/// Echo requests ([`FLAG_ECHO_NOW`]) answered at once: at most this many in a
+/// row, and this many per second (a token bucket); beyond, they wait for our
+/// next packet like any other.
+pub const ANSWER_NOW_PER_S: u32 = 10;
 
 /// One of our packets acknowledged by the other end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +104,9 @@ pub struct Stream {
     sent: [Sent; RING],
     peer: Option<Peer>,
     stats: StreamStats,
+    /// Tokens for answering echo requests at once, and when they were counted (our clock, ns).
+    answer_tokens: f64,
+    answer_tokens_at: Option<u64>,
 }
 
 impl Stream {
@@ -112,6 +119,8 @@ impl Stream {
             sent: [Sent::default(); RING],
             peer: None,
             stats: StreamStats::default(),
+            answer_tokens: f64::from(ANSWER_NOW_PER_S),
+            answer_tokens_at: None,
         }
     }
 
@@ -159,6 +168,34 @@ impl Stream {
             p.echo_held = tx.saturating_sub(peer.highest_rx);
         }
         p
+    }
+
+    /// An echo request ([`FLAG_ECHO_NOW`]): the packet to send at `tx`, outside
+    /// our interval; the other end answers it at once if it knows the flag.
+    pub fn send_echo_request(&mut self, tx: u64) -> Packet {
+        let mut p = self.send(tx, false);
+        p.flags |= FLAG_ECHO_NOW;
+        p
+    }
+
+    /// Whether `p` (just received at `rx` as [`Received::Fresh`]) is an echo
+    /// request to answer at once (with `send(tx, true)`): it asks for it, is
+    /// not itself an answer (no ping-pong), and the rate limit allows it.
+    pub fn answer_now(&mut self, p: &Packet, rx: u64) -> bool {
+        if p.flags & FLAG_ECHO_NOW == 0 || p.flags & FLAG_ANSWER != 0 {
+            return false;
+        }
+        let rate = f64::from(ANSWER_NOW_PER_S);
+        let gained = self
+            .answer_tokens_at
+            .map_or(0.0, |t| rx.saturating_sub(t) as f64 / 1e9 * rate);
+        self.answer_tokens = (self.answer_tokens + gained).min(rate);
+        self.answer_tokens_at = Some(self.answer_tokens_at.map_or(rx, |t| t.max(rx)));
+        if self.answer_tokens < 1.0 {
+            return false;
+        }
+        self.answer_tokens -= 1.0;
+        true
     }
 
     /// A packet from the other end, received by the kernel at `rx` (our clock).

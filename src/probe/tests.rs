@@ -400,3 +400,80 @@ mod hostile {
         }
     }
 }
+
+/// An echo request is answered at once by an end that knows the flag: the
+/// requester gets its RTT without waiting for the other end's next packet;
+/// answers are never requests (no ping-pong), and the rate limit holds.
+#[test]
+fn echo_requests_are_answered_at_once_within_the_rate_limit() {
+    let mut a = Stream::new(1, Duration::from_secs(1));
+    let mut b = Stream::new(2, Duration::from_secs(1));
+    // The streams on their interval: each has heard the other.
+    let p = a.send(0, false);
+    b.receive(&p, 5 * MS);
+    let q = b.send(0, false);
+    a.receive(&q, 5 * MS);
+    // A suspects a change: an echo request at 300 ms, B answers at once.
+    let r = a.send_echo_request(300 * MS);
+    assert_eq!(r.flags & packet::FLAG_ECHO_NOW, packet::FLAG_ECHO_NOW);
+    assert!(matches!(b.receive(&r, 320 * MS), Received::Fresh { .. }));
+    assert!(b.answer_now(&r, 320 * MS));
+    let ans = b.send(321 * MS, true);
+    assert_eq!(ans.flags, packet::FLAG_ANSWER);
+    let Received::Fresh { answers } = a.receive(&ans, 341 * MS) else {
+        panic!()
+    };
+    assert_eq!(
+        answers,
+        vec![Answer {
+            seq: r.seq,
+            rtt: Some(Duration::from_nanos(40 * MS))
+        }]
+    );
+    // An answer is never answered, whatever its flags; a plain packet neither.
+    let mut both = ans;
+    both.flags |= packet::FLAG_ECHO_NOW;
+    assert!(!a.answer_now(&both, 342 * MS));
+    assert!(!b.answer_now(&p, 343 * MS));
+    // 100 requests within a second: at most the bucket and its refill.
+    let answered = (0..100u64)
+        .filter(|i| {
+            let t = 400 * MS + i * 10 * MS;
+            let r = a.send_echo_request(t);
+            b.receive(&r, t + MS);
+            b.answer_now(&r, t + MS)
+        })
+        .count();
+    assert!((10..=20).contains(&answered), "{answered}");
+}
+
+/// A packet with flags an end does not know (an echo request to a version
+/// without it, or flags of a later one) decodes, and is echoed in the next
+/// packet as any other: the requester gets its sample then.
+#[test]
+fn unknown_flags_change_nothing() {
+    let mut a = Stream::new(1, Duration::from_secs(1));
+    let mut b = Stream::new(2, Duration::from_secs(1));
+    let q = b.send(0, false);
+    a.receive(&q, 5 * MS);
+    let mut r = a.send_echo_request(300 * MS);
+    r.flags |= 0xf0;
+    let decoded = Packet::decode(&r.encode()).unwrap();
+    assert_eq!(decoded, r);
+    assert!(matches!(
+        b.receive(&decoded, 320 * MS),
+        Received::Fresh { .. }
+    ));
+    // B (as an older version would) answers in its next packet.
+    let next = b.send(1000 * MS, false);
+    let Received::Fresh { answers } = a.receive(&next, 1020 * MS) else {
+        panic!()
+    };
+    assert_eq!(
+        answers,
+        vec![Answer {
+            seq: r.seq,
+            rtt: Some(Duration::from_nanos(40 * MS))
+        }]
+    );
+}

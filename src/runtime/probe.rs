@@ -135,13 +135,25 @@ impl Link {
     fn send_stream(&mut self, answer: bool) -> u32 {
         self.socket();
         let p = self.stream.send(realtime_ns(), answer);
+        self.send_packet(&p);
+        p.seq
+    }
+
+    /// Sends an echo request now (a burst: the estimator suspects a shift); its seq.
+    fn send_echo_request(&mut self) -> u32 {
+        self.socket();
+        let p = self.stream.send_echo_request(realtime_ns());
+        self.send_packet(&p);
+        p.seq
+    }
+
+    fn send_packet(&mut self, p: &Packet) {
         if let Some(s) = &self.socket {
             if let Err(e) = s.send(&p.encode()) {
                 debug!(link = %self.name, "stream packet not sent: {e}");
                 self.socket = None;
             }
         }
-        p.seq
     }
 
     fn send_icmp(&mut self) -> u16 {
@@ -263,7 +275,8 @@ async fn run(
                 } else if est.next_probe_at().is_none_or(|t| t <= now) {
                     // Probes go on the wall clock's grid of the interval: every
                     // link of this node sends in the same wake (one timer wake
-                    // per interval for all of them, not one per link).
+                    // per interval for all of them, not one per link). A burst
+                    // probe due as well waits for the next wake (10 ms).
                     let sent_at = on_grid(now, interval);
                     let due = link.select.on_due();
                     // A probe that could not be sent counts as sent and lost.
@@ -276,6 +289,19 @@ async fn run(
                     if due.probe == Mode::Icmp {
                         let seq = link.send_icmp();
                         est.on_probe_sent(seq, sent_at);
+                    }
+                } else if est.burst_at().is_some_and(|t| t <= now) {
+                    // A shift is suspected: an extra probe, answered at once
+                    // (an echo request; ICMPv6 echo is answered at once anyway).
+                    match link.select.mode() {
+                        Mode::Stream => {
+                            let seq = link.send_echo_request();
+                            est.on_burst_probe_sent(STREAM_SEQ_BASE + u64::from(seq), now);
+                        }
+                        Mode::Icmp => {
+                            let seq = link.send_icmp();
+                            est.on_burst_probe_sent(seq, now);
+                        }
                     }
                 }
                 if measure {
@@ -414,9 +440,16 @@ fn on_stream_packet(
         return;
     };
     // Not streaming on our own timer: answer this packet (never an answer, so
-    // two answering ends never ping-pong).
-    if p.flags & FLAG_ANSWER == 0 && (!measure || link.select.mode() != Mode::Stream) {
-        link.send_stream(true);
+    // two answering ends never ping-pong). Streaming: answer an echo request
+    // at once (rate-limited); it is a probe of ours too (its echo comes back
+    // in the neighbor's next request), so both ends see a shift sooner.
+    let streaming = measure && link.select.mode() == Mode::Stream;
+    let answer_now = link.stream.answer_now(p, rx_ns);
+    if p.flags & FLAG_ANSWER == 0 && (!streaming || answer_now) {
+        let seq = link.send_stream(true);
+        if streaming {
+            est.on_extra_probe_sent(STREAM_SEQ_BASE + u64::from(seq), now);
+        }
     }
     if !measure {
         return;
