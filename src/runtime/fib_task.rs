@@ -73,6 +73,11 @@ pub enum FibMsg {
     /// A reloaded `[overlay]`: its ranges are ours in the kernel table too
     /// (boxed: every queued `Best` is as large as the largest variant).
     Overlay(Box<Overlay>),
+    /// The tables owned from now on ([`fib_tables`] of a reloaded config;
+    /// not sent yet: `[[view]]` changes need a restart today). A table
+    /// given up has its routes of ours removed; a new one is dumped and
+    /// what of ours it holds adopted.
+    Tables(Vec<TableId>),
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
     /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1) for
@@ -235,6 +240,10 @@ impl FibTask {
                 match m {
                     FibMsg::Routes { .. } => {}
                     FibMsg::Overlay(o) => self.overlay = *o,
+                    FibMsg::Tables(tables) => {
+                        info!(?tables, "kernel tables owned");
+                        self.fib.set_tables(&tables);
+                    }
                     FibMsg::EndGrace { table } => {
                         if self.fib.end_grace(table) {
                             info!(table, "End-of-RIB from every graceful-restart neighbor: kernel routes of the previous run not re-learned are removed");
