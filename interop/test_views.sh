@@ -153,9 +153,11 @@ for r in json.load(sys.stdin):
 # the kittbgpd nodes of the ring (KB_NODES) and the nodes a table spans (SPAN: without the BIRD
 # node for a view)
 KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+# the ring's views: fast (latency, the static link costs) and hops, each with its fwmark rule
+VIEWS="fast:1:101:latency:0x1 hops:2:102:hops:0x2"
 ring_snapshot() { local i; for i in $KB_NODES; do table_snapshot "$i" "$1"; done | LC_ALL=C sort; }
-expected() {
-    lab_expected_paths "$1" "$SPAN" | awk -v kb=" $KB_NODES " 'index(kb, " " $1 " ") { print $1, $2, $3, $4 }'
+expected() {  # COSTS [I-J: that link left out]
+    lab_expected_paths "$1" "$SPAN" "${2:-}" | awk -v kb=" $KB_NODES " 'index(kb, " " $1 " ") { print $1, $2, $3, $4 }'
 }
 check_table() {  # TABLE COSTS WHAT
     local exp got table=$1
@@ -168,6 +170,41 @@ check_table() {  # TABLE COSTS WHAT
         fail "$3: best routes equal Dijkstra's; differences (< expected, > got):"
         diff <(echo "$exp") <(echo "$got") | grep '^[<>]' | head -n 12 || true
     fi
+}
+
+# kernel_snapshot TABLE: "I PREFIX NEXTHOP%IF proto P" per loopback route of the kittbgpd nodes
+# in kernel table TABLE ("main", "101", ...)
+kernel_snapshot() {
+    lab_kernel_routes $KB_NODES | awk -v t="$1" '$NF == t { print $1, $2, $3, $4, $5 }' | LC_ALL=C sort
+}
+check_kernel() {  # TABLE COSTS WHAT [I-J]: the table holds exactly Dijkstra's next hops, proto 200
+    local exp got ktable=$1
+    exp=$(expected "$2" "${4:-}" | awk '{ print $1, $2, $3, "proto", "200" }' | LC_ALL=C sort)
+    wait_for '[[ $(kernel_snapshot "$ktable") == "$exp" ]]' 20 0.3 || true
+    got=$(kernel_snapshot "$ktable")
+    if [[ $got == "$exp" ]]; then pass "$3: $(wc -l <<< "$got") kernel routes, Dijkstra's next hops, proto 200 (${WAITED_MS} ms)"
+    else
+        fail "$3: kernel routes equal Dijkstra's; differences (< expected, > got):"
+        diff <(echo "$exp") <(echo "$got") | grep '^[<>]' | head -n 12 || true
+    fi
+}
+# rules_in I: node i's IPv4 and IPv6 policy rules of the views, "FAMILY fwmark M lookup T" per rule
+rules_in() {
+    local f
+    for f in -4 -6; do
+        ip -n "$(lab_ns "$1")" "$f" rule show | grep -o 'fwmark 0x[0-9a-f]* lookup [0-9a-z]*' | sed "s/^/$f /"
+    done | LC_ALL=C sort | tr '\n' ' '
+}
+RULES_WANT="-4 fwmark 0x1 lookup 101 -4 fwmark 0x2 lookup 102 -6 fwmark 0x1 lookup 101 -6 fwmark 0x2 lookup 102 "
+check_rules() {
+    local i bad=""
+    for i in $KB_NODES; do [[ $(rules_in "$i") == "$RULES_WANT" ]] || bad+=" $i"; done
+    check "p  ip rule / ip -6 rule on nodes $KB_NODES: fwmark 0x1 -> 101, 0x2 -> 102${bad:+ (wrong on$bad)}" test -z "$bad"
+}
+# check_hop WHAT I SRC DST MARK WANT: pings from node i take tunnel WANT first (lab_ping_first_hop)
+check_hop() {
+    local got; got=$(lab_ping_first_hop "$2" "$3" "$4" "$5")
+    check "$1: node $2 -> $4${5:+ (mark $5)} first hop $6 (got: $got)" test "$got" == "$6"
 }
 
 ring_up() {
@@ -186,7 +223,7 @@ scenario_ring() {
     lab_init
     lab_up 5 ring
     lab_costs "$costs"
-    for i in 1 2 3 4 5; do kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops; done
+    for i in 1 2 3 4 5; do kb_conf "$i" --kernel; kb_views "$i" $VIEWS; done
     for i in 1 2 3 4 5; do kb_start "$i" "$BIN"; done
     if wait_for ring_up 30 0.2; then
         pass "r  all 10 session ends Established (${WAITED_MS} ms)"
@@ -197,15 +234,38 @@ scenario_ring() {
     check "r  node 1 to node 5: default over 2-3-4, hops direct" \
         test "$(table_snapshot 1 default | awk '$2 == "10.255.0.5/32" { print $3 }') $(table_snapshot 1 hops | awk '$2 == "10.255.0.5/32" { print $3 }')" \
         == "fe80::2:1%wg2 fe80::5:1%wg5"
+    check_kernel main "$costs" "k  default view, table main"
+    check_kernel 101 "$costs" "k  view fast, table 101"
+    check_kernel 102 "$hops" "k  view hops, table 102"
+    check_rules
+    check_hop "p  no mark: main" 1 10.255.0.1 10.255.0.5 "" wg2
+    check_hop "p  fast" 1 10.255.0.1 10.255.0.5 1 wg2
+    check_hop "p  hops" 1 10.255.0.1 10.255.0.5 2 wg5
+    check_hop "p  hops (IPv6)" 1 fd00:255::1 fd00:255::5 2 wg5
+    check_hop "p  fast (IPv6)" 1 fd00:255::1 fd00:255::5 1 wg2
     costs=${costs/5-1:100/5-1:15}; costs=${costs/1-5:100/1-5:15}
     lab_cost 1 5 15; lab_cost 5 1 15
     for i in 1 5; do
-        kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops
+        kb_conf "$i" --kernel; kb_views "$i" $VIEWS
         kb_ctl "$i" reload >/dev/null
     done
     check_table default "$costs" "s  after 5-1 -> 15: default table"
     check_table fast "$costs" "s  after 5-1 -> 15: view fast (latency)"
     check_table hops "$hops" "s  after 5-1 -> 15: view hops (unchanged)"
+    check_kernel main "$costs" "c  after 5-1 -> 15: table main"
+    check_kernel 101 "$costs" "c  after 5-1 -> 15: table 101 (fast)"
+    check_kernel 102 "$hops" "c  after 5-1 -> 15: table 102 (hops) unchanged"
+    check_hop "c  fast" 1 10.255.0.1 10.255.0.5 1 wg5
+    check_hop "c  hops" 1 10.255.0.1 10.255.0.5 2 wg5
+    check_hop "c  fast" 2 10.255.0.2 10.255.0.4 1 wg3
+    # the link 1-5 dies (both ends down): both views (and main) go the long way round
+    lab_link_down 1 5; lab_link_down 5 1
+    check_kernel main "$costs" "d  link 1-5 down: table main" 1-5
+    check_kernel 101 "$costs" "d  link 1-5 down: table 101 (fast)" 1-5
+    check_kernel 102 "$hops" "d  link 1-5 down: table 102 (hops)" 1-5
+    check_hop "d  fast" 1 10.255.0.1 10.255.0.5 1 wg2
+    check_hop "d  hops" 1 10.255.0.1 10.255.0.5 2 wg2
+    check_hop "d  hops" 5 10.255.0.5 10.255.0.1 2 wg4
     lab_down >/dev/null
 }
 
@@ -225,7 +285,7 @@ scenario_mixed() {
     lab_up 5 ring
     lab_costs "$costs"
     lab_bird_conf 3
-    for i in 1 2 4 5; do kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops; done
+    for i in 1 2 4 5; do kb_conf "$i" --kernel; kb_views "$i" $VIEWS; done
     lab_bird_start 3
     for i in 1 2 4 5; do kb_start "$i" "$BIN"; done
     if wait_for mixed_up 30 0.2; then pass "m  all 10 session ends Established (${WAITED_MS} ms)"
@@ -238,6 +298,19 @@ scenario_mixed() {
     check "m  node 2 to node 4: default over BIRD (3), views around it (1-5)" \
         test "$(table_snapshot 2 default | awk '$2 == "10.255.0.4/32" { print $3 }') $(table_snapshot 2 fast | awk '$2 == "10.255.0.4/32" { print $3, $4 }')" \
         == "fe80::3:2%wg3 fe80::1:2%wg1 120"
+    check_kernel 101 "$kbcosts" "m  table 101 (fast), kittbgpd nodes only"
+    check_kernel 102 "$kbhops" "m  table 102 (hops), kittbgpd nodes only"
+    SPAN="1 2 3 4 5"
+    check_kernel main "$costs" "m  table main (kittbgpd nodes), through BIRD"
+    check_rules
+    local lost; lost=$(lab_ping_matrix 1 2 3 4 5 -- 1 2 3 4 5 | awk '$3 != "ok" { printf " %s->%s", $1, $2 }')
+    check "m  pings without mark between all five nodes (IPv4 and IPv6)${lost:+; lost:$lost}" test -z "$lost"
+    # node 1 to node 4: main over 2 and BIRD (30), the views over 5 (the next node forwards by
+    # its main table: 5-4 direct; from node 2 the views' path would come back through node 2,
+    # whose own source address the kernel drops as martian)
+    check_hop "m  no mark: through BIRD" 1 10.255.0.1 10.255.0.4 "" wg2
+    check_hop "m  fast: around BIRD" 1 10.255.0.1 10.255.0.4 1 wg5
+    check_hop "m  hops: around BIRD (IPv6)" 1 fd00:255::1 fd00:255::4 2 wg5
     KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
     lab_down >/dev/null
 }

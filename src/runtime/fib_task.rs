@@ -40,12 +40,11 @@ const BATCH: usize = 4 * IN_FLIGHT;
 /// A prefix's kernel route: via `gateway` on `interface`, or none.
 pub type Route = (IpNet, Option<(IpAddr, Option<Arc<str>>)>);
 
-/// The kernel tables of the routing views (`[[view]] table`), besides
-/// `[kernel] table` (the default view's). THE WIRING POINT for views: empty
-/// until the `[[view]]` list is in the configuration; every list works (a
-/// table repeated, or equal to `[kernel] table`, is one table).
-pub fn view_tables(_config: &Config) -> Vec<TableId> {
-    Vec::new()
+/// The kernel tables of the routing views (`[[view]] table`, in view
+/// order), besides `[kernel] table` (the default view's). Every list works
+/// (a table repeated, or equal to `[kernel] table`, is one table).
+pub fn view_tables(config: &Config) -> Vec<TableId> {
+    config.views.iter().map(|v| v.table).collect()
 }
 
 /// Every table the FIB owns: the default view's first.

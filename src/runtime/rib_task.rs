@@ -234,9 +234,8 @@ pub async fn run(
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
     let mut views = Views::new(&config.views, &RibConfig::from_config(&config));
-    // The views' best routes are not installed yet (kernel tables per view:
-    // to do), so they report no forwarding changes.
-    views.set_fib_outputs(false);
+    // Each view's best routes go to its own kernel table (`feed_fib`).
+    views.set_fib_outputs(fib.is_some());
     // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
     rib.set_overlay(config.overlay.clone());
     // Forwarding changes only matter to the kernel FIB.
@@ -584,12 +583,13 @@ impl RibTask {
     }
 
     /// Each view's RIB with the kernel table of its best routes, the default
-    /// view's first. THE WIRING POINT for views: each view's `Rib` joins
-    /// this list with its `[[view]] table` (the tables of
+    /// view's first, then each `[[view]]`'s with its `table` (the tables of
     /// `fib_task::fib_tables`, in the same order); the FIB feed, the
     /// forwarding feedback and the end of our restart's grace follow it.
     fn fib_views(&mut self) -> Vec<(TableId, &mut Rib)> {
-        vec![(self.kernel_table, &mut self.rib)]
+        let mut list = vec![(self.kernel_table, &mut self.rib)];
+        list.extend(self.views.fib_ribs());
+        list
     }
 
     /// Kernel routes are pulled: a batch of the routes in force for the
@@ -669,7 +669,7 @@ impl RibTask {
             return;
         }
         // The views' outputs: import limits as the default table's; their
-        // best routes stay in their tables (no kernel table per view yet).
+        // kernel routes are pulled like the default table's (`feed_fib`).
         let views = self.views.flush().into_iter().map(|(_, o)| o);
         let views = views.filter(|o| matches!(o, RibOutput::LimitReached { .. }));
         let outputs: Vec<RibOutput> = if self.rib.has_work() {
