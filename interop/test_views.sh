@@ -25,6 +25,15 @@
 #      is the path Dijkstra gives over that table's metric (lab_expected_paths): next hop and MED
 #   s  link 5-1 reloaded to cost 15 on both ends (`kittbgpd reload`: live): default and fast
 #      follow Dijkstra's new paths (node 1 to node 5 now direct), hops is unchanged
+# The ring runs with [kernel] on, fast with the rule fwmark 0x1 (table 101), hops fwmark 0x2 (102);
+# costs are static (fast = the latency metric over them; no delay relays):
+#   k  each node's kernel tables main, 101 and 102 hold exactly one route per other loopback, next
+#      hop = Dijkstra's over the table's metric, proto 200 (lab_kernel_routes)
+#   p  `ip rule` / `ip -6 rule` hold both rules on every node; 20 pings from node 1's loopback to
+#      node 5's (no mark, -m 1, -m 2; IPv4 and IPv6) get their replies and leave by the table's
+#      first hop (the tunnel whose TX packet counter grew by 20: lab_ping_first_hop)
+#   c  after s: tables main and 101 moved (Dijkstra), 102 unchanged; marked pings follow
+#   d  tunnel 1-5 down (both ends): the three tables equal Dijkstra without it; pings follow
 # Environment: KB_LAB_PREFIX, KB_LAB_STATE, KB_KEEP_STATE=1, RUST_LOG, see lib.sh.
 set -euo pipefail
 
@@ -273,7 +282,9 @@ scenario_ring() {
 # before; the views run only over kittbgpd nodes: they are Dijkstra's paths over the line
 # 2 - 1 - 5 - 4, and no view holds a route to node 3's loopbacks.
 #   m  sessions up; default table (kittbgpd nodes) equals Dijkstra over the ring; each view
-#      equals Dijkstra over the kittbgpd nodes only
+#      equals Dijkstra over the kittbgpd nodes only; the same in the kernel tables (main, 101,
+#      102); the rules in place; unmarked pings between all five nodes succeed; node 1 to node 4
+#      leaves through BIRD's side unmarked, around BIRD with -m 1 / -m 2
 scenario_mixed() {
     echo "== scenario mixed: the ring with BIRD on node 3"
     KB_LAB_STATE=$STATE_BASE/mixed
