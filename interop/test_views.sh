@@ -189,7 +189,7 @@ kernel_snapshot() {
 check_kernel() {  # TABLE COSTS WHAT [I-J]: the table holds exactly Dijkstra's next hops, proto 200
     local exp got ktable=$1
     exp=$(expected "$2" "${4:-}" | awk '{ print $1, $2, $3, "proto", "200" }' | LC_ALL=C sort)
-    wait_for '[[ $(kernel_snapshot "$ktable") == "$exp" ]]' 20 0.3 || true
+    wait_for '[[ $(kernel_snapshot "$ktable") == "$exp" ]]' "${KERNEL_WAIT:-20}" 0.3 || true
     got=$(kernel_snapshot "$ktable")
     if [[ $got == "$exp" ]]; then pass "$3: $(wc -l <<< "$got") kernel routes, Dijkstra's next hops, proto 200 (${WAITED_MS} ms)"
     else
@@ -333,6 +333,47 @@ mixed_up() {
     done
 }
 
+# Scenario latency: the ring over delay relays (lab_up --relay), `cost = "auto"` on every link
+# (probes every 0.2 s), [kernel] and the rules; one-way delays 5 ms, 30 ms on 5-1 (RTT ~ 2 x
+# delay + 1 ms). Expected paths: Dijkstra over those RTTs (next hops only: the measured MEDs vary).
+#   l  tables main and 101 (fast) equal Dijkstra over the measured latency, 102 (hops) over hops;
+#      node 1's pings to node 5 leave by wg2 with -m 1, wg5 with -m 2
+#   l  5-1 delay 30 -> 3 ms: main and 101 move (node 1 to node 5 direct), 102 does not
+scenario_latency() {
+    echo "== scenario latency: the ring over delay relays, measured costs"
+    KB_LAB_STATE=$STATE_BASE/latency
+    local rtt="1-2:11 2-1:11 2-3:11 3-2:11 3-4:11 4-3:11 4-5:11 5-4:11 5-1:61 1-5:61"
+    local hops="1-2:1 2-1:1 2-3:1 3-2:1 3-4:1 4-3:1 4-5:1 5-4:1 5-1:1 1-5:1"
+    local i t0
+    lab_init
+    lab_up 5 ring --relay
+    for i in 1 2 3 4; do lab_delay "$i" $((i + 1)) 5; done
+    lab_delay 5 1 30
+    lab_costs "${hops//:1/:auto}"
+    for i in 1 2 3 4 5; do kb_conf "$i" --kernel --cost-set interval=0.2; kb_views "$i" $VIEWS; done
+    t0=$(lab_ms)
+    for i in 1 2 3 4 5; do kb_start "$i" "$BIN"; done
+    if wait_for ring_up 30 0.2; then pass "l  all 10 session ends Established (${WAITED_MS} ms)"
+    else fail "l  all 10 session ends Established within 30 s"; fi
+    KERNEL_WAIT=30
+    check_kernel main "$rtt" "l  measured latency: table main"
+    check_kernel 101 "$rtt" "l  measured latency: table 101 (fast)"
+    check_kernel 102 "$hops" "l  table 102 (hops)"
+    echo "     kernel tables as expected $(( $(lab_ms) - t0 )) ms after the daemons' start"
+    check_hop "l  fast" 1 10.255.0.1 10.255.0.5 1 wg2
+    check_hop "l  hops" 1 10.255.0.1 10.255.0.5 2 wg5
+    lab_delay 5 1 3
+    rtt=${rtt//:61/:7}
+    check_kernel main "$rtt" "l  5-1 delay 30 -> 3 ms: table main moved"
+    check_kernel 101 "$rtt" "l  5-1 delay 30 -> 3 ms: table 101 (fast) moved"
+    check_kernel 102 "$hops" "l  5-1 delay 30 -> 3 ms: table 102 (hops) unchanged"
+    check_hop "l  fast" 1 10.255.0.1 10.255.0.5 1 wg5
+    check_hop "l  fast" 2 10.255.0.2 10.255.0.5 1 wg1
+    KERNEL_WAIT=20
+    lab_down >/dev/null
+}
+
 scenario_pair
 scenario_ring
 scenario_mixed
+scenario_latency
