@@ -373,7 +373,43 @@ scenario_latency() {
     lab_down >/dev/null
 }
 
+# Scenario gr: a line 1 - 2 - 3 of kittbgpd nodes with graceful restart, [kernel] (on_stop keep)
+# and the views; node 2 stops and starts again.
+#   g  node 2's tables main, 101 and 102 keep its routes while it is down; after its start the
+#      grace ends in each view's table on that view's End-of-RIB (log), well before the restart
+#      time (120 s); then every table equals Dijkstra again
+scenario_gr() {
+    echo "== scenario gr: a line of three, node 2 restarts gracefully"
+    KB_LAB_STATE=$STATE_BASE/gr
+    local costs="1-2:10 2-1:10 2-3:10 3-2:10" hops="1-2:1 2-1:1 2-3:1 3-2:1" i log from n
+    lab_init
+    lab_up 3 line
+    lab_costs "$costs"
+    for i in 1 2 3; do kb_conf "$i" --kernel --gr; kb_views "$i" $VIEWS; done
+    for i in 1 2 3; do kb_start "$i" "$BIN"; done
+    line_up() { kb_established 1 wg2 && kb_established 2 wg1 && kb_established 2 wg3 && kb_established 3 wg2; }
+    wait_for line_up 30 0.2 || true
+    KB_NODES="1 2 3" SPAN="1 2 3"
+    check_kernel 101 "$costs" "g  before: table 101"
+    kb_stop 2
+    n=$(lab_kernel_routes 2 | awk '$NF == "main" || $NF == 101 || $NF == 102' | wc -l)
+    check "g  node 2 down: its tables main, 101, 102 keep 12 routes (got $n)" test "$n" -eq 12
+    log=$(lab_dir 2)/kittbgpd.log; from=$(($(wc -l < "$log") + 1))
+    kb_start 2 "$BIN"
+    for v in fast hops; do
+        if wait_for "tail -n +$from '$log' | grep -q 'graceful restart of this node over in the view view=$v'" 30 0.2; then
+            pass "g  node 2 restarted: grace over in view $v (${WAITED_MS} ms after kb_start returned)"
+        else fail "g  node 2 restarted: grace over in view $v within 30 s"; fi
+    done
+    check_kernel main "$costs" "g  after: table main"
+    check_kernel 101 "$costs" "g  after: table 101 (fast)"
+    check_kernel 102 "$hops" "g  after: table 102 (hops)"
+    KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+    lab_down >/dev/null
+}
+
 scenario_pair
 scenario_ring
 scenario_mixed
 scenario_latency
+scenario_gr

@@ -221,6 +221,9 @@ struct RibTask {
     /// awaited before the kernel routes of the previous run not re-learned go
     /// and OPENs stop carrying the R bit.
     restart: RestartGrace,
+    /// The same per view, over the view's table (its End-of-RIB): a view's
+    /// kernel table is swept once its own routes are back.
+    view_restart: Vec<RestartGrace>,
     /// `true` while our restart lasts (read by the reload owner for the R bit).
     restarting: watch::Sender<bool>,
 }
@@ -259,6 +262,7 @@ pub async fn run(
         .max()
         .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t.into()));
     let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
+    let view_restart = vec![restart.clone(); views.tables().len()];
     let mut task = RibTask {
         rib,
         views,
@@ -273,20 +277,22 @@ pub async fn run(
         bmp: Default::default(),
         mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
         restart,
+        view_restart,
         restarting,
     };
     task.restart_progress();
     loop {
         // Helper side of graceful restart: stale routes have a deadline.
         // And our own restart has a deadline.
-        let timer = [
-            task.rib.stale_timeout(),
-            task.views.stale_timeout(),
-            task.restart.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let timer = [task.rib.stale_timeout(), task.views.stale_timeout()]
+            .into_iter()
+            .chain(
+                std::iter::once(&task.restart)
+                    .chain(&task.view_restart)
+                    .map(|r| r.poll_timeout()),
+            )
+            .flatten()
+            .min();
         let msg = match timer {
             Some(t) => tokio::select! {
                 m = rx.recv() => m,
@@ -371,6 +377,12 @@ impl RibTask {
                 if graceful.is_none() && self.restart.session_without_gr(peer) {
                     debug!(peer = %p.name, "no graceful restart on this session: its End-of-RIB is not awaited");
                 }
+                // A session without the view families (BIRD) sends no view End-of-RIB.
+                if graceful.is_none() || !negotiated.views.any() {
+                    for r in &mut self.view_restart {
+                        r.session_without_gr(peer);
+                    }
+                }
             }
             RibMsg::PeerDown {
                 peer,
@@ -382,6 +394,9 @@ impl RibTask {
                 if reason.is_none() {
                     // De-configured by a reload: its End-of-RIB is not awaited.
                     self.restart.forget(peer);
+                    for r in &mut self.view_restart {
+                        r.forget(peer);
+                    }
                 }
                 if let Some(p) = self.peers.get(peer) {
                     let c = self.rib.counts(peer);
@@ -572,13 +587,22 @@ impl RibTask {
     /// sent End-of-RIB for each family of its session, the FIB sweeps the
     /// routes of the previous run not re-learned (sent after the routes,
     /// once the FIB pulled them all: [`RibTask::feed_fib`]).
+    /// Each view's table is swept on its own, once the view's End-of-RIB
+    /// came from every graceful-restart neighbor carrying the views.
     fn restart_progress(&mut self) {
-        if self.restart.progress(&self.rib, std::time::Instant::now()) {
+        let now = std::time::Instant::now();
+        if self.restart.progress(&self.rib, now) {
             info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
             if self.fib.is_some() {
-                self.end_grace_owed = self.fib_views().iter().map(|(t, _)| *t).collect();
+                self.end_grace_owed.push(self.kernel_table);
             }
             self.restarting.send_replace(false);
+        }
+        for (r, t) in self.view_restart.iter_mut().zip(self.views.tables()) {
+            if r.progress(&t.rib, now) && self.fib.is_some() {
+                debug!(view = %t.view.name, "graceful restart of this node over in the view");
+                self.end_grace_owed.push(t.view.table);
+            }
         }
     }
 
