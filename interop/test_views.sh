@@ -339,6 +339,7 @@ mixed_up() {
 #   l  tables main and 101 (fast) equal Dijkstra over the measured latency, 102 (hops) over hops;
 #      node 1's pings to node 5 leave by wg2 with -m 1, wg5 with -m 2
 #   l  5-1 delay 30 -> 3 ms: main and 101 move (node 1 to node 5 direct), 102 does not
+#   l  tunnel 1-5 blackholed (interfaces up, lab_blackhole): all three tables go around it
 scenario_latency() {
     echo "== scenario latency: the ring over delay relays, measured costs"
     KB_LAB_STATE=$STATE_BASE/latency
@@ -369,6 +370,12 @@ scenario_latency() {
     check_kernel 102 "$hops" "l  5-1 delay 30 -> 3 ms: table 102 (hops) unchanged"
     check_hop "l  fast" 1 10.255.0.1 10.255.0.5 1 wg5
     check_hop "l  fast" 2 10.255.0.2 10.255.0.5 1 wg1
+    # the tunnel 1-5 dead but up (relay: 100 % loss): the probes end the sessions, both views move
+    lab_blackhole 1 5
+    check_kernel main "$rtt" "l  tunnel 1-5 blackholed: table main" 1-5
+    check_kernel 101 "$rtt" "l  tunnel 1-5 blackholed: table 101 (fast)" 1-5
+    check_kernel 102 "$hops" "l  tunnel 1-5 blackholed: table 102 (hops)" 1-5
+    check_hop "l  hops" 1 10.255.0.1 10.255.0.5 2 wg2
     KERNEL_WAIT=20
     lab_down >/dev/null
 }
