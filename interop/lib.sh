@@ -908,15 +908,19 @@ kb_conf() {
     } > "$d/kittbgpd.toml"
 }
 
-# kb_views I NAME:ID:TABLE:METRIC...: append a [[view]] per argument to node i's kittbgpd.toml
-# (after kb_conf); METRIC latency, static or hops
+# kb_views I NAME:ID:TABLE:METRIC[:FWMARK]...: append a [[view]] per argument to node i's
+# kittbgpd.toml (after kb_conf); METRIC latency, static or hops; FWMARK (e.g. 0x1): the view's
+# policy rule `rules = [ { fwmark = "FWMARK" } ]` (installed with kb_conf --kernel)
 kb_views() {
-    local i=$1 v name id table metric; shift
+    local i=$1 v name id table metric mark; shift
     for v in "$@"; do
-        IFS=: read -r name id table metric <<< "$v"
-        [[ -n $metric ]] || lab_die "kb_views: '$v': want NAME:ID:TABLE:METRIC"
-        printf '\n[[view]]\nname = "%s"\nid = %s\ntable = %s\nmetric = "%s"\n' \
-            "$name" "$id" "$table" "$metric" >> "$(lab_dir "$i")/kittbgpd.toml"
+        IFS=: read -r name id table metric mark <<< "$v"
+        [[ -n $metric ]] || lab_die "kb_views: '$v': want NAME:ID:TABLE:METRIC[:FWMARK]"
+        {
+            printf '\n[[view]]\nname = "%s"\nid = %s\ntable = %s\nmetric = "%s"\n' \
+                "$name" "$id" "$table" "$metric"
+            [[ -z $mark ]] || printf 'rules = [ { fwmark = "%s" } ]\n' "$mark"
+        } >> "$(lab_dir "$i")/kittbgpd.toml"
     done
 }
 
@@ -1223,6 +1227,29 @@ for i, ns in zip(a[::2], a[1::2]):
             print(i, dst, nh, "proto", r.get("protocol", "-"), "metric", r.get("metric", 0),
                   "src", r.get("prefsrc", "-"), "table", r.get("table", "main"))
 ' "${args[@]}" | LC_ALL=C sort
+}
+
+# lab_tx_packets I J: packets sent on node i's tunnel wg<j> since it was made
+lab_tx_packets() {
+    ip -n "$(lab_ns "$1")" -s -j link show "wg$2" \
+        | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[0]["stats64"]["tx"]["packets"])'
+}
+
+# lab_ping_first_hop I SRC DST [MARK]: COUNT (20) pings from node i (source address SRC, packet
+# mark MARK as `ping -m`) to DST, 10 ms apart; prints the tunnel "wg<j>" whose TX packet counter
+# grew by at least COUNT while the others grew by less (the first hop the pings took), "lost" if
+# a reply was missing, "?" if no single tunnel carried them
+lab_ping_first_hop() {
+    local i=$1 src=$2 dst=$3 mark=${4:-} n=20 j before after hop="?" ok=1 m=()
+    local -A tx0
+    [[ -z $mark ]] || m=(-m "$mark")
+    for j in $(lab_peers "$i"); do tx0[$j]=$(lab_tx_packets "$i" "$j"); done
+    ip netns exec "$(lab_ns "$i")" ping -q -c "$n" -i 0.01 -W 1 "${m[@]}" -I "$src" "$dst" >/dev/null 2>&1 || ok=0
+    for j in $(lab_peers "$i"); do
+        before=${tx0[$j]}; after=$(lab_tx_packets "$i" "$j")
+        if ((after - before >= n)); then [[ $hop == "?" ]] && hop=wg$j || { echo "?"; return; }; fi
+    done
+    ((ok)) && echo "$hop" || echo lost
 }
 
 # lab_ping_lost FILE: the echoes a continuous `ping` (stopped by SIGINT; its output in FILE) got

@@ -25,6 +25,15 @@
 #      is the path Dijkstra gives over that table's metric (lab_expected_paths): next hop and MED
 #   s  link 5-1 reloaded to cost 15 on both ends (`kittbgpd reload`: live): default and fast
 #      follow Dijkstra's new paths (node 1 to node 5 now direct), hops is unchanged
+# The ring runs with [kernel] on, fast with the rule fwmark 0x1 (table 101), hops fwmark 0x2 (102);
+# costs are static (fast = the latency metric over them; no delay relays):
+#   k  each node's kernel tables main, 101 and 102 hold exactly one route per other loopback, next
+#      hop = Dijkstra's over the table's metric, proto 200 (lab_kernel_routes)
+#   p  `ip rule` / `ip -6 rule` hold both rules on every node; 20 pings from node 1's loopback to
+#      node 5's (no mark, -m 1, -m 2; IPv4 and IPv6) get their replies and leave by the table's
+#      first hop (the tunnel whose TX packet counter grew by 20: lab_ping_first_hop)
+#   c  after s: tables main and 101 moved (Dijkstra), 102 unchanged; marked pings follow
+#   d  tunnel 1-5 down (both ends): the three tables equal Dijkstra without it; pings follow
 # Environment: KB_LAB_PREFIX, KB_LAB_STATE, KB_KEEP_STATE=1, RUST_LOG, see lib.sh.
 set -euo pipefail
 
@@ -153,9 +162,11 @@ for r in json.load(sys.stdin):
 # the kittbgpd nodes of the ring (KB_NODES) and the nodes a table spans (SPAN: without the BIRD
 # node for a view)
 KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+# the ring's views: fast (latency, the static link costs) and hops, each with its fwmark rule
+VIEWS="fast:1:101:latency:0x1 hops:2:102:hops:0x2"
 ring_snapshot() { local i; for i in $KB_NODES; do table_snapshot "$i" "$1"; done | LC_ALL=C sort; }
-expected() {
-    lab_expected_paths "$1" "$SPAN" | awk -v kb=" $KB_NODES " 'index(kb, " " $1 " ") { print $1, $2, $3, $4 }'
+expected() {  # COSTS [I-J: that link left out]
+    lab_expected_paths "$1" "$SPAN" "${2:-}" | awk -v kb=" $KB_NODES " 'index(kb, " " $1 " ") { print $1, $2, $3, $4 }'
 }
 check_table() {  # TABLE COSTS WHAT
     local exp got table=$1
@@ -168,6 +179,41 @@ check_table() {  # TABLE COSTS WHAT
         fail "$3: best routes equal Dijkstra's; differences (< expected, > got):"
         diff <(echo "$exp") <(echo "$got") | grep '^[<>]' | head -n 12 || true
     fi
+}
+
+# kernel_snapshot TABLE: "I PREFIX NEXTHOP%IF proto P" per loopback route of the kittbgpd nodes
+# in kernel table TABLE ("main", "101", ...)
+kernel_snapshot() {
+    lab_kernel_routes $KB_NODES | awk -v t="$1" '$NF == t { print $1, $2, $3, $4, $5 }' | LC_ALL=C sort
+}
+check_kernel() {  # TABLE COSTS WHAT [I-J]: the table holds exactly Dijkstra's next hops, proto 200
+    local exp got ktable=$1
+    exp=$(expected "$2" "${4:-}" | awk '{ print $1, $2, $3, "proto", "200" }' | LC_ALL=C sort)
+    wait_for '[[ $(kernel_snapshot "$ktable") == "$exp" ]]' "${KERNEL_WAIT:-20}" 0.3 || true
+    got=$(kernel_snapshot "$ktable")
+    if [[ $got == "$exp" ]]; then pass "$3: $(wc -l <<< "$got") kernel routes, Dijkstra's next hops, proto 200 (${WAITED_MS} ms)"
+    else
+        fail "$3: kernel routes equal Dijkstra's; differences (< expected, > got):"
+        diff <(echo "$exp") <(echo "$got") | grep '^[<>]' | head -n 12 || true
+    fi
+}
+# rules_in I: node i's IPv4 and IPv6 policy rules of the views, "FAMILY fwmark M lookup T" per rule
+rules_in() {
+    local f
+    for f in -4 -6; do
+        ip -n "$(lab_ns "$1")" "$f" rule show | grep -o 'fwmark 0x[0-9a-f]* lookup [0-9a-z]*' | sed "s/^/$f /"
+    done | LC_ALL=C sort | tr '\n' ' '
+}
+RULES_WANT="-4 fwmark 0x1 lookup 101 -4 fwmark 0x2 lookup 102 -6 fwmark 0x1 lookup 101 -6 fwmark 0x2 lookup 102 "
+check_rules() {
+    local i bad=""
+    for i in $KB_NODES; do [[ $(rules_in "$i") == "$RULES_WANT" ]] || bad+=" $i"; done
+    check "p  ip rule / ip -6 rule on nodes $KB_NODES: fwmark 0x1 -> 101, 0x2 -> 102${bad:+ (wrong on$bad)}" test -z "$bad"
+}
+# check_hop WHAT I SRC DST MARK WANT: pings from node i take tunnel WANT first (lab_ping_first_hop)
+check_hop() {
+    local got; got=$(lab_ping_first_hop "$2" "$3" "$4" "$5")
+    check "$1: node $2 -> $4${5:+ (mark $5)} first hop $6 (got: $got)" test "$got" == "$6"
 }
 
 ring_up() {
@@ -186,7 +232,7 @@ scenario_ring() {
     lab_init
     lab_up 5 ring
     lab_costs "$costs"
-    for i in 1 2 3 4 5; do kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops; done
+    for i in 1 2 3 4 5; do kb_conf "$i" --kernel; kb_views "$i" $VIEWS; done
     for i in 1 2 3 4 5; do kb_start "$i" "$BIN"; done
     if wait_for ring_up 30 0.2; then
         pass "r  all 10 session ends Established (${WAITED_MS} ms)"
@@ -197,15 +243,38 @@ scenario_ring() {
     check "r  node 1 to node 5: default over 2-3-4, hops direct" \
         test "$(table_snapshot 1 default | awk '$2 == "10.255.0.5/32" { print $3 }') $(table_snapshot 1 hops | awk '$2 == "10.255.0.5/32" { print $3 }')" \
         == "fe80::2:1%wg2 fe80::5:1%wg5"
+    check_kernel main "$costs" "k  default view, table main"
+    check_kernel 101 "$costs" "k  view fast, table 101"
+    check_kernel 102 "$hops" "k  view hops, table 102"
+    check_rules
+    check_hop "p  no mark: main" 1 10.255.0.1 10.255.0.5 "" wg2
+    check_hop "p  fast" 1 10.255.0.1 10.255.0.5 1 wg2
+    check_hop "p  hops" 1 10.255.0.1 10.255.0.5 2 wg5
+    check_hop "p  hops (IPv6)" 1 fd00:255::1 fd00:255::5 2 wg5
+    check_hop "p  fast (IPv6)" 1 fd00:255::1 fd00:255::5 1 wg2
     costs=${costs/5-1:100/5-1:15}; costs=${costs/1-5:100/1-5:15}
     lab_cost 1 5 15; lab_cost 5 1 15
     for i in 1 5; do
-        kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops
+        kb_conf "$i" --kernel; kb_views "$i" $VIEWS
         kb_ctl "$i" reload >/dev/null
     done
     check_table default "$costs" "s  after 5-1 -> 15: default table"
     check_table fast "$costs" "s  after 5-1 -> 15: view fast (latency)"
     check_table hops "$hops" "s  after 5-1 -> 15: view hops (unchanged)"
+    check_kernel main "$costs" "c  after 5-1 -> 15: table main"
+    check_kernel 101 "$costs" "c  after 5-1 -> 15: table 101 (fast)"
+    check_kernel 102 "$hops" "c  after 5-1 -> 15: table 102 (hops) unchanged"
+    check_hop "c  fast" 1 10.255.0.1 10.255.0.5 1 wg5
+    check_hop "c  hops" 1 10.255.0.1 10.255.0.5 2 wg5
+    check_hop "c  fast" 2 10.255.0.2 10.255.0.4 1 wg3
+    # the link 1-5 dies (both ends down): both views (and main) go the long way round
+    lab_link_down 1 5; lab_link_down 5 1
+    check_kernel main "$costs" "d  link 1-5 down: table main" 1-5
+    check_kernel 101 "$costs" "d  link 1-5 down: table 101 (fast)" 1-5
+    check_kernel 102 "$hops" "d  link 1-5 down: table 102 (hops)" 1-5
+    check_hop "d  fast" 1 10.255.0.1 10.255.0.5 1 wg2
+    check_hop "d  hops" 1 10.255.0.1 10.255.0.5 2 wg2
+    check_hop "d  hops" 5 10.255.0.5 10.255.0.1 2 wg4
     lab_down >/dev/null
 }
 
@@ -213,7 +282,9 @@ scenario_ring() {
 # before; the views run only over kittbgpd nodes: they are Dijkstra's paths over the line
 # 2 - 1 - 5 - 4, and no view holds a route to node 3's loopbacks.
 #   m  sessions up; default table (kittbgpd nodes) equals Dijkstra over the ring; each view
-#      equals Dijkstra over the kittbgpd nodes only
+#      equals Dijkstra over the kittbgpd nodes only; the same in the kernel tables (main, 101,
+#      102); the rules in place; unmarked pings between all five nodes succeed; node 1 to node 4
+#      leaves through BIRD's side unmarked, around BIRD with -m 1 / -m 2
 scenario_mixed() {
     echo "== scenario mixed: the ring with BIRD on node 3"
     KB_LAB_STATE=$STATE_BASE/mixed
@@ -225,7 +296,7 @@ scenario_mixed() {
     lab_up 5 ring
     lab_costs "$costs"
     lab_bird_conf 3
-    for i in 1 2 4 5; do kb_conf "$i"; kb_views "$i" fast:1:101:latency hops:2:102:hops; done
+    for i in 1 2 4 5; do kb_conf "$i" --kernel; kb_views "$i" $VIEWS; done
     lab_bird_start 3
     for i in 1 2 4 5; do kb_start "$i" "$BIN"; done
     if wait_for mixed_up 30 0.2; then pass "m  all 10 session ends Established (${WAITED_MS} ms)"
@@ -238,6 +309,19 @@ scenario_mixed() {
     check "m  node 2 to node 4: default over BIRD (3), views around it (1-5)" \
         test "$(table_snapshot 2 default | awk '$2 == "10.255.0.4/32" { print $3 }') $(table_snapshot 2 fast | awk '$2 == "10.255.0.4/32" { print $3, $4 }')" \
         == "fe80::3:2%wg3 fe80::1:2%wg1 120"
+    check_kernel 101 "$kbcosts" "m  table 101 (fast), kittbgpd nodes only"
+    check_kernel 102 "$kbhops" "m  table 102 (hops), kittbgpd nodes only"
+    SPAN="1 2 3 4 5"
+    check_kernel main "$costs" "m  table main (kittbgpd nodes), through BIRD"
+    check_rules
+    local lost; lost=$(lab_ping_matrix 1 2 3 4 5 -- 1 2 3 4 5 | awk '$3 != "ok" { printf " %s->%s", $1, $2 }')
+    check "m  pings without mark between all five nodes (IPv4 and IPv6)${lost:+; lost:$lost}" test -z "$lost"
+    # node 1 to node 4: main over 2 and BIRD (30), the views over 5 (the next node forwards by
+    # its main table: 5-4 direct; from node 2 the views' path would come back through node 2,
+    # whose own source address the kernel drops as martian)
+    check_hop "m  no mark: through BIRD" 1 10.255.0.1 10.255.0.4 "" wg2
+    check_hop "m  fast: around BIRD" 1 10.255.0.1 10.255.0.4 1 wg5
+    check_hop "m  hops: around BIRD (IPv6)" 1 fd00:255::1 fd00:255::4 2 wg5
     KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
     lab_down >/dev/null
 }
@@ -249,6 +333,90 @@ mixed_up() {
     done
 }
 
+# Scenario latency: the ring over delay relays (lab_up --relay), `cost = "auto"` on every link
+# (probes every 0.2 s), [kernel] and the rules; one-way delays 5 ms, 30 ms on 5-1 (RTT ~ 2 x
+# delay + 1 ms). Expected paths: Dijkstra over those RTTs (next hops only: the measured MEDs vary).
+#   l  tables main and 101 (fast) equal Dijkstra over the measured latency, 102 (hops) over hops;
+#      node 1's pings to node 5 leave by wg2 with -m 1, wg5 with -m 2
+#   l  5-1 delay 30 -> 3 ms: main and 101 move (node 1 to node 5 direct), 102 does not
+#   l  tunnel 1-5 blackholed (interfaces up, lab_blackhole): all three tables go around it
+scenario_latency() {
+    echo "== scenario latency: the ring over delay relays, measured costs"
+    KB_LAB_STATE=$STATE_BASE/latency
+    local rtt="1-2:11 2-1:11 2-3:11 3-2:11 3-4:11 4-3:11 4-5:11 5-4:11 5-1:61 1-5:61"
+    local hops="1-2:1 2-1:1 2-3:1 3-2:1 3-4:1 4-3:1 4-5:1 5-4:1 5-1:1 1-5:1"
+    local i t0
+    lab_init
+    lab_up 5 ring --relay
+    for i in 1 2 3 4; do lab_delay "$i" $((i + 1)) 5; done
+    lab_delay 5 1 30
+    lab_costs "${hops//:1/:auto}"
+    for i in 1 2 3 4 5; do kb_conf "$i" --kernel --cost-set interval=0.2; kb_views "$i" $VIEWS; done
+    t0=$(lab_ms)
+    for i in 1 2 3 4 5; do kb_start "$i" "$BIN"; done
+    if wait_for ring_up 30 0.2; then pass "l  all 10 session ends Established (${WAITED_MS} ms)"
+    else fail "l  all 10 session ends Established within 30 s"; fi
+    KERNEL_WAIT=30
+    check_kernel main "$rtt" "l  measured latency: table main"
+    check_kernel 101 "$rtt" "l  measured latency: table 101 (fast)"
+    check_kernel 102 "$hops" "l  table 102 (hops)"
+    echo "     kernel tables as expected $(( $(lab_ms) - t0 )) ms after the daemons' start"
+    check_hop "l  fast" 1 10.255.0.1 10.255.0.5 1 wg2
+    check_hop "l  hops" 1 10.255.0.1 10.255.0.5 2 wg5
+    lab_delay 5 1 3
+    rtt=${rtt//:61/:7}
+    check_kernel main "$rtt" "l  5-1 delay 30 -> 3 ms: table main moved"
+    check_kernel 101 "$rtt" "l  5-1 delay 30 -> 3 ms: table 101 (fast) moved"
+    check_kernel 102 "$hops" "l  5-1 delay 30 -> 3 ms: table 102 (hops) unchanged"
+    check_hop "l  fast" 1 10.255.0.1 10.255.0.5 1 wg5
+    check_hop "l  fast" 2 10.255.0.2 10.255.0.5 1 wg1
+    # the tunnel 1-5 dead but up (relay: 100 % loss): the probes end the sessions, both views move
+    lab_blackhole 1 5
+    check_kernel main "$rtt" "l  tunnel 1-5 blackholed: table main" 1-5
+    check_kernel 101 "$rtt" "l  tunnel 1-5 blackholed: table 101 (fast)" 1-5
+    check_kernel 102 "$hops" "l  tunnel 1-5 blackholed: table 102 (hops)" 1-5
+    check_hop "l  hops" 1 10.255.0.1 10.255.0.5 2 wg2
+    KERNEL_WAIT=20
+    lab_down >/dev/null
+}
+
+# Scenario gr: a line 1 - 2 - 3 of kittbgpd nodes with graceful restart, [kernel] (on_stop keep)
+# and the views; node 2 stops and starts again.
+#   g  node 2's tables main, 101 and 102 keep its routes while it is down; after its start the
+#      grace ends in each view's table on that view's End-of-RIB (log), well before the restart
+#      time (120 s); then every table equals Dijkstra again
+scenario_gr() {
+    echo "== scenario gr: a line of three, node 2 restarts gracefully"
+    KB_LAB_STATE=$STATE_BASE/gr
+    local costs="1-2:10 2-1:10 2-3:10 3-2:10" hops="1-2:1 2-1:1 2-3:1 3-2:1" i log from n
+    lab_init
+    lab_up 3 line
+    lab_costs "$costs"
+    for i in 1 2 3; do kb_conf "$i" --kernel --gr; kb_views "$i" $VIEWS; done
+    for i in 1 2 3; do kb_start "$i" "$BIN"; done
+    line_up() { kb_established 1 wg2 && kb_established 2 wg1 && kb_established 2 wg3 && kb_established 3 wg2; }
+    wait_for line_up 30 0.2 || true
+    KB_NODES="1 2 3" SPAN="1 2 3"
+    check_kernel 101 "$costs" "g  before: table 101"
+    kb_stop 2
+    n=$(lab_kernel_routes 2 | awk '$NF == "main" || $NF == 101 || $NF == 102' | wc -l)
+    check "g  node 2 down: its tables main, 101, 102 keep 12 routes (got $n)" test "$n" -eq 12
+    log=$(lab_dir 2)/kittbgpd.log; from=$(($(wc -l < "$log") + 1))
+    kb_start 2 "$BIN"
+    for v in fast hops; do
+        if wait_for "tail -n +$from '$log' | grep -q 'graceful restart of this node over in the view view=$v'" 30 0.2; then
+            pass "g  node 2 restarted: grace over in view $v (${WAITED_MS} ms after kb_start returned)"
+        else fail "g  node 2 restarted: grace over in view $v within 30 s"; fi
+    done
+    check_kernel main "$costs" "g  after: table main"
+    check_kernel 101 "$costs" "g  after: table 101 (fast)"
+    check_kernel 102 "$hops" "g  after: table 102 (hops)"
+    KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
+    lab_down >/dev/null
+}
+
 scenario_pair
 scenario_ring
 scenario_mixed
+scenario_latency
+scenario_gr

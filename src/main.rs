@@ -175,9 +175,13 @@ enum Show {
         #[arg(long)]
         view: Option<String>,
     },
-    /// Kernel routes: per prefix desired, installed, conflict (another
-    /// protocol's route at our metric) or failed, with the error.
-    Kernel,
+    /// Kernel routes: per table and prefix desired, installed, conflict
+    /// (another protocol's route at our metric) or failed, with the error.
+    Kernel {
+        /// Only this kernel table (`[kernel] table`, or a view's).
+        #[arg(long)]
+        table: Option<u32>,
+    },
     /// Routing views: each policy rule with its priority, family, table,
     /// selector and state; other protocols' rules in our range; failures.
     Views,
@@ -509,7 +513,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Show::Links => Request::Links,
         Show::Tunnels => Request::Tunnels,
         Show::Bfd => Request::Bfd,
-        Show::Kernel => Request::Kernel,
+        Show::Kernel { table } => Request::Kernel { table },
         Show::Views => Request::Views,
         Show::Routes {
             best,
@@ -586,7 +590,7 @@ fn show(cfg: &Option<PathBuf>, what: Show, socket: Option<PathBuf>, json: bool) 
         Request::Links => print!("{}", ctl::render_links(&value)),
         Request::Tunnels => print!("{}", ctl::render_tunnels(&value)),
         Request::Bfd => print!("{}", ctl::render_bfd(&value)),
-        Request::Kernel => print!("{}", ctl::render_kernel(&value)),
+        Request::Kernel { .. } => print!("{}", ctl::render_kernel(&value)),
         Request::Views => print!("{}", ctl::render_views(&value)),
         Request::Enable { .. } | Request::Disable { .. } | Request::DumpMrt { .. } => {}
         Request::Routes { .. } => match serde_json::from_value::<Vec<RouteView>>(value) {

@@ -361,15 +361,16 @@ fn kernel(reg: &mut Registry, snap: &Snapshot) {
     let by_state = Gauges::new(
         reg,
         "kernel_routes",
-        "Kernel routes by state (installed, pending, conflict, failed, ...)",
+        "Kernel routes by table and state (installed, pending, conflict, failed, ...)",
         None,
     );
-    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    let mut counts = std::collections::BTreeMap::<(String, &str), u64>::new();
     for r in routes {
-        *counts.entry(str_of(r, "state")).or_default() += 1;
+        let table = r.get("table").map_or(String::new(), Value::to_string);
+        *counts.entry((table, str_of(r, "state"))).or_default() += 1;
     }
-    for (state, n) in counts {
-        by_state.set(&[("state", state)], n as f64);
+    for ((table, state), n) in counts {
+        by_state.set(&[("table", &table), ("state", state)], n as f64);
     }
     Counters::new(
         reg,
@@ -417,9 +418,10 @@ mod tests {
                 json!({"name": "down", "state": "init"}),
             ],
             kernel: Some(vec![
-                json!({"prefix": "10.0.0.1/32", "state": "installed"}),
-                json!({"prefix": "10.0.0.2/32", "state": "installed"}),
-                json!({"prefix": "10.0.0.3/32", "state": "failed"}),
+                json!({"table": 254, "prefix": "10.0.0.1/32", "state": "installed"}),
+                json!({"table": 254, "prefix": "10.0.0.2/32", "state": "installed"}),
+                json!({"table": 254, "prefix": "10.0.0.3/32", "state": "failed"}),
+                json!({"table": 102, "prefix": "10.0.0.3/32", "state": "installed"}),
             ]),
             kernel_ops: Some((7, 1)),
             best_changes: 9,
@@ -456,8 +458,9 @@ mod tests {
             "kittbgpd_bfd_up{neighbor=\"down\"} 0",
             "kittbgpd_bfd_packets_received_total{neighbor=\"bird\"} 40",
             "kittbgpd_bfd_packets_sent_total{neighbor=\"bird\"} 41",
-            "kittbgpd_kernel_routes{state=\"installed\"} 2",
-            "kittbgpd_kernel_routes{state=\"failed\"} 1",
+            "kittbgpd_kernel_routes{table=\"254\",state=\"installed\"} 2",
+            "kittbgpd_kernel_routes{table=\"254\",state=\"failed\"} 1",
+            "kittbgpd_kernel_routes{table=\"102\",state=\"installed\"} 1",
             "kittbgpd_kernel_route_operations_total 7",
             "kittbgpd_kernel_route_failures_total 1",
             "# TYPE kittbgpd_updates_received counter",

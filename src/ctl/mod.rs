@@ -49,8 +49,12 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         view: Option<String>,
     },
-    /// Kernel routes per prefix: desired, installed, conflict or failed (with the error).
-    Kernel,
+    /// Kernel routes per table and prefix: desired, installed, conflict or
+    /// failed (with the error); `table`: that kernel table only.
+    Kernel {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        table: Option<u32>,
+    },
     /// Routing views: the policy rules installed (priority, family, table,
     /// selector, state), other protocols' rules in our range, failure counters.
     Views,

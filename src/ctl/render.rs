@@ -438,8 +438,8 @@ pub fn render_kernel(list: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<22} {:<10} {:<28} {:<28} Info",
-        "Prefix", "State", "Desired", "Installed"
+        "{:<6} {:<22} {:<10} {:<28} {:<28} Info",
+        "Table", "Prefix", "State", "Desired", "Installed"
     );
     let route = |r: Option<&Value>| match r {
         Some(r) if !r.is_null() => format!("{}%{}", s(r, "gateway"), s(r, "interface")),
@@ -457,7 +457,8 @@ pub fn render_kernel(list: &Value) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<22} {:<10} {:<28} {:<28} {}",
+            "{:<6} {:<22} {:<10} {:<28} {:<28} {}",
+            k.get("table").map_or(String::new(), Value::to_string),
             s(k, "prefix"),
             s(k, "state"),
             route(k.get("desired")),
@@ -557,7 +558,7 @@ mod tests {
     #[test]
     fn kernel_view_says_why_a_route_is_not_installed() {
         let out = render_kernel(&json!([
-            { "prefix": "10.255.0.3/32", "state": "conflict", "foreign_protocol": 3,
+            { "table": 102, "prefix": "10.255.0.3/32", "state": "conflict", "foreign_protocol": 3,
               "desired": { "prefix": "10.255.0.3/32", "gateway": "fe80::3:2", "interface": "wg3" },
               "installed": null },
             { "prefix": "10.255.0.4/32", "state": "failed", "error": "Network is unreachable",
@@ -566,6 +567,7 @@ mod tests {
         ]));
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[1].contains("conflict") && lines[1].contains("fe80::3:2%wg3"));
+        assert!(lines[1].starts_with("102    10.255.0.3/32 "), "{out}");
         assert!(lines[1].ends_with("another route at our metric (proto 3) holds it"));
         assert!(lines[2].ends_with("Network is unreachable"));
     }

@@ -12,8 +12,10 @@
 //! free again.
 
 mod table;
+mod tables;
 mod view;
 
+pub use tables::{FibTables, TableId};
 pub use view::{KernelView, PrefixState};
 
 use ipnet::IpNet;
@@ -569,3 +571,5 @@ impl Fib {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tables;

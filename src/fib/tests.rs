@@ -224,7 +224,7 @@ fn foreign(prefix: &str, protocol: u8) -> Seen {
 }
 
 fn state(fib: &Fib, prefix: &str) -> Option<PrefixState> {
-    fib.view()
+    fib.view(254)
         .into_iter()
         .find(|v| v.prefix == p(prefix))
         .map(|v| v.state)
@@ -385,7 +385,7 @@ fn refused_routes_are_not_forwardable_until_installed() {
         t,
     );
     assert_eq!(fib.forwarding_changes(), vec![(r.prefix, false)]);
-    let v = fib.view();
+    let v = fib.view(254);
     assert_eq!(v[0].state, PrefixState::Failed);
     assert_eq!(v[0].error.as_deref(), Some("Network is unreachable"));
     let ops = fib.poll(t + RETRY_MIN);
@@ -450,7 +450,10 @@ fn next_hops_are_shared_and_given_back_and_empty_prefixes_forgotten() {
     fib.set(other.prefix, Some(other.clone()));
     apply_all(&mut fib, t);
     assert_eq!(fib.next_hops.in_use(), 2);
-    assert_eq!(fib.view()[0].installed.as_ref().unwrap().interface, "wg2");
+    assert_eq!(
+        fib.view(254)[0].installed.as_ref().unwrap().interface,
+        "wg2"
+    );
     for i in 1..=50u32 {
         fib.set(p(&format!("10.255.0.{i}/32")), None);
     }

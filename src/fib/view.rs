@@ -24,6 +24,8 @@ pub enum PrefixState {
 /// One prefix of `show kernel`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KernelView {
+    /// The kernel table (`[kernel] table` for the default view, a view's own otherwise).
+    pub table: u32,
     pub prefix: IpNet,
     pub state: PrefixState,
     pub desired: Option<FibRoute>,
@@ -36,8 +38,8 @@ pub struct KernelView {
 }
 
 impl Fib {
-    /// Every prefix desired or installed, in prefix order.
-    pub fn view(&self) -> Vec<KernelView> {
+    /// Every prefix desired or installed, in prefix order; this core is `table`'s.
+    pub fn view(&self, table: u32) -> Vec<KernelView> {
         let prefixes: BTreeSet<IpNet> = self
             .slots
             .iter()
@@ -64,6 +66,7 @@ impl Fib {
                     PrefixState::Pending
                 };
                 KernelView {
+                    table,
                     prefix: p,
                     state,
                     desired,

@@ -209,7 +209,9 @@ pub(super) async fn answer(
             match ask(rib, |reply| RibMsg::RouteList { query, reply }).await {
                 Some(mut routes) => {
                     if let Some(fib) = &views.fib {
-                        let kernel = ask_task(fib, |reply| FibMsg::View { reply })
+                        // The default view's table (the routes shown are its).
+                        let table = Some(views.config.kernel.table);
+                        let kernel = ask_task(fib, |reply| FibMsg::View { table, reply })
                             .await
                             .unwrap_or_default();
                         annotate(&mut routes, &kernel);
@@ -221,8 +223,8 @@ pub(super) async fn answer(
         }
         Request::Enable { neighbor } => admin(views, &neighbor, true),
         Request::Disable { neighbor } => admin(views, &neighbor, false),
-        Request::Kernel => match &views.fib {
-            Some(fib) => match ask_task(fib, |reply| FibMsg::View { reply }).await {
+        Request::Kernel { table } => match &views.fib {
+            Some(fib) => match ask_task(fib, |reply| FibMsg::View { table, reply }).await {
                 Some(v) => json(serde_json::to_value(v)),
                 None => serde_json::json!({ "error": "kernel task did not answer" }),
             },

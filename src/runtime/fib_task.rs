@@ -1,4 +1,6 @@
-//! The kernel FIB worker: runs what [`crate::fib::Fib`] decides over rtnetlink.
+//! The kernel FIB worker: runs what [`crate::fib::FibTables`] decides over
+//! rtnetlink, one core per kernel table it owns (`[kernel] table` for the
+//! default view, then each view's table: [`view_tables`]).
 //! Best-route changes come from the RIB task; route events of the kernel
 //! (RTNLGRP_IPV4_ROUTE / RTNLGRP_IPV6_ROUTE) tell it what others do to the
 //! table; operations of one batch run concurrently on one netlink socket;
@@ -6,8 +8,8 @@
 //! back to the RIB (which does not export what this node cannot forward).
 
 use super::rib_task::RibMsg;
-use crate::config::{Kernel, Loopbacks, OnStop, Overlay};
-use crate::fib::{Fib, FibError, FibOp, FibRoute, KernelView, Seen};
+use crate::config::{Config, Kernel, Loopbacks, OnStop, Overlay};
+use crate::fib::{FibError, FibOp, FibRoute, FibTables, KernelView, Seen, TableId};
 use futures::channel::mpsc::UnboundedReceiver as EventRx;
 use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
@@ -38,15 +40,31 @@ const BATCH: usize = 4 * IN_FLIGHT;
 /// A prefix's kernel route: via `gateway` on `interface`, or none.
 pub type Route = (IpNet, Option<(IpAddr, Option<Arc<str>>)>);
 
+/// The kernel tables of the routing views (`[[view]] table`, in view
+/// order), besides `[kernel] table` (the default view's). Every list works
+/// (a table repeated, or equal to `[kernel] table`, is one table).
+pub fn view_tables(config: &Config) -> Vec<TableId> {
+    config.views.iter().map(|v| v.table).collect()
+}
+
+/// Every table the FIB owns: the default view's first.
+pub fn fib_tables(config: &Config) -> Vec<TableId> {
+    let mut tables = vec![config.kernel.table];
+    tables.extend(view_tables(config));
+    tables
+}
+
 #[derive(Debug)]
 pub enum FibMsg {
     /// The routes now in force for prefixes whose kernel route changed, at
     /// most [`FIB_BATCH`](super::rib_task::FIB_BATCH): the RIB sends one per
     /// batch of room ([`RibMsg::FibReady`]), the rest waits in the RIB as a
-    /// bit per prefix.
-    Routes(Vec<Route>),
-    /// `show kernel`: every prefix desired or installed and its state.
+    /// bit per prefix. Batches of every table share the credits.
+    Routes { table: TableId, routes: Vec<Route> },
+    /// `show kernel`: every prefix desired or installed and its state, in
+    /// every table or in `table`.
     View {
+        table: Option<TableId>,
         reply: oneshot::Sender<Vec<KernelView>>,
     },
     /// Kernel route operations done and failed since start (metrics).
@@ -54,11 +72,17 @@ pub enum FibMsg {
     /// A reloaded `[overlay]`: its ranges are ours in the kernel table too
     /// (boxed: every queued `Best` is as large as the largest variant).
     Overlay(Box<Overlay>),
+    /// The tables owned from now on ([`fib_tables`] of a reloaded config;
+    /// not sent yet: `[[view]]` changes need a restart today). A table
+    /// given up has its routes of ours removed; a new one is dumped and
+    /// what of ours it holds adopted.
+    Tables(Vec<TableId>),
     /// Clean stop: keep or remove what is installed, then answer.
     Stop { done: oneshot::Sender<()> },
-    /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1): the
-    /// routes of the previous run not re-learned go now, not at the grace time.
-    EndGrace,
+    /// Every graceful-restart neighbor sent End-of-RIB (RFC 4724 §4.1) for
+    /// the view of `table`: the routes of the previous run not re-learned
+    /// there go now, not at the grace time.
+    EndGrace { table: TableId },
 }
 
 /// Route operations sent to the kernel since start, and how many it refused.
@@ -78,7 +102,8 @@ pub struct FibTask {
     handle: Handle,
     /// `None` once the event socket failed (then only the periodic dump sees changes).
     events: Option<Events>,
-    fib: Fib,
+    /// One core per owned table (state apart), and ours in tables not owned.
+    fib: FibTables,
     rib: mpsc::Sender<RibMsg>,
     next_dump: Instant,
     ops: OpCounts,
@@ -95,16 +120,19 @@ pub struct FibTask {
 enum Event {
     /// Events were lost (ENOBUFS): read the table again.
     Overrun,
-    /// A route at our table and metric appeared (`true`) or went away.
-    Route(Seen, bool),
+    /// A route at our metric in a table of ours (or ours in another
+    /// table) appeared (`true`) or went away.
+    Route(TableId, Seen, bool),
 }
 
 impl FibTask {
     /// Open netlink, listen to route events, and read what the table holds
     /// (an earlier run's routes, other protocols' at our metric). An error
     /// here is fatal: a daemon that cannot install routes must say so.
+    /// `tables`: the tables owned ([`fib_tables`]).
     pub async fn start(
         cfg: Kernel,
+        tables: &[TableId],
         loopbacks: &Loopbacks,
         overlay: &Overlay,
         rib: mpsc::Sender<RibMsg>,
@@ -125,7 +153,7 @@ impl FibTask {
             .map_err(|e| format!("netlink (route events filter): {e}"))?;
         tokio::spawn(econn);
         let mut task = FibTask {
-            fib: Fib::empty(),
+            fib: FibTables::new(tables),
             cfg,
             loopbacks: loopbacks.clone(),
             overlay: overlay.clone(),
@@ -138,13 +166,13 @@ impl FibTask {
             taken: 0,
         };
         task.dump().await?;
-        let conflicts: Vec<IpNet> = task.fib.foreign().collect();
-        for prefix in conflicts {
-            warn!(%prefix, metric = task.cfg.metric, "conflict: another protocol holds this loopback at our metric; left alone");
+        for (table, prefix) in task.fib.foreign() {
+            warn!(%prefix, table, metric = task.cfg.metric, "conflict: another protocol holds this loopback at our metric; left alone");
         }
-        let ours = task.fib.counts().installed;
-        if ours > 0 {
-            info!(routes = ours, grace = ?task.cfg.startup_grace, "kernel routes of an earlier run kept while sessions come up");
+        for (table, c) in task.fib.counts() {
+            if c.installed > 0 {
+                info!(table, routes = c.installed, grace = ?task.cfg.startup_grace, "kernel routes of an earlier run kept while sessions come up");
+            }
         }
         task.fib.start_grace(Instant::now(), task.cfg.startup_grace);
         Ok(task)
@@ -152,7 +180,7 @@ impl FibTask {
 
     /// Routes of an earlier run found in the kernel at start.
     pub fn adopted(&self) -> usize {
-        self.fib.counts().installed
+        self.fib.installed()
     }
 
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<FibMsg>) {
@@ -209,15 +237,19 @@ impl FibTask {
             }
             for m in msgs {
                 match m {
-                    FibMsg::Routes(_) => {}
+                    FibMsg::Routes { .. } => {}
                     FibMsg::Overlay(o) => self.overlay = *o,
-                    FibMsg::EndGrace => {
-                        if self.fib.end_grace() {
-                            info!("End-of-RIB from every graceful-restart neighbor: kernel routes of the previous run not re-learned are removed");
+                    FibMsg::Tables(tables) => {
+                        info!(?tables, "kernel tables owned");
+                        self.fib.set_tables(&tables);
+                    }
+                    FibMsg::EndGrace { table } => {
+                        if self.fib.end_grace(table) {
+                            info!(table, "End-of-RIB from every graceful-restart neighbor: kernel routes of the previous run not re-learned are removed");
                         }
                     }
-                    FibMsg::View { reply } => {
-                        let _ = reply.send(self.fib.view());
+                    FibMsg::View { table, reply } => {
+                        let _ = reply.send(self.fib.view(table));
                     }
                     FibMsg::Ops { reply } => {
                         let _ = reply.send(self.ops);
@@ -232,7 +264,7 @@ impl FibTask {
                             self.execute(ops).await;
                         } else {
                             info!(
-                                routes = self.fib.counts().installed,
+                                routes = self.fib.installed(),
                                 "keeping kernel routes (on_stop = keep)"
                             );
                         }
@@ -243,13 +275,14 @@ impl FibTask {
             }
             let ops = self.fib.poll_max(Instant::now(), BATCH);
             self.execute(ops).await;
-            for (prefix, ok) in self.fib.forwarding_changes() {
+            for (table, prefix, ok) in self.fib.forwarding_changes() {
                 if ok {
-                    info!(%prefix, "kernel route in place: exported again");
+                    info!(%prefix, table, "kernel route in place: exported again");
                 } else {
-                    warn!(%prefix, "not in the kernel: not exported to peers until it is");
+                    warn!(%prefix, table, "not in the kernel: not exported to peers until it is");
                 }
-                let _ = self.rib.send(RibMsg::Forwarding { prefix, ok }).await;
+                let msg = RibMsg::Forwarding { table, prefix, ok };
+                let _ = self.rib.send(msg).await;
             }
             // The routes taken are in the kernel (or retrying): room for more.
             if self.taken > 0 && !self.fib.has_work() {
@@ -262,12 +295,12 @@ impl FibTask {
     /// Routes pulled from the RIB into the core; other messages back.
     fn take_best(&mut self, m: FibMsg) -> Option<FibMsg> {
         match m {
-            FibMsg::Routes(routes) => {
+            FibMsg::Routes { table, routes } => {
                 for (prefix, route) in &routes {
                     let route = route
                         .as_ref()
                         .map(|(g, i)| (*g, i.as_deref().unwrap_or("")));
-                    self.fib.set_via(*prefix, route);
+                    self.fib.set_via(table, *prefix, route);
                 }
                 self.taken += 1;
                 None
@@ -288,7 +321,8 @@ impl FibTask {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(m)) => (m, false),
             _ => return None,
         };
-        Some(Event::Route(self.classify(msg, ifs)?, present))
+        let (table, seen) = self.classify(msg, ifs)?;
+        Some(Event::Route(table, seen, present))
     }
 
     /// One route event; true if events were lost (ENOBUFS) and a dump is needed.
@@ -298,25 +332,30 @@ impl FibTask {
                 warn!("kernel route events lost (ENOBUFS): reading the table again");
                 true
             }
-            Event::Route(seen, present) => {
-                self.on_route_event(seen, present);
+            Event::Route(table, seen, present) => {
+                self.on_route_event(table, seen, present);
                 false
             }
         }
     }
 
-    fn on_route_event(&mut self, seen: Seen, present: bool) {
+    fn on_route_event(&mut self, table: TableId, seen: Seen, present: bool) {
         match &seen {
             Seen::Foreign { prefix, protocol } if present => {
-                warn!(%prefix, protocol, "conflict: another protocol's route at our metric; ours stays out of the kernel")
+                warn!(%prefix, table, protocol, "conflict: another protocol's route at our metric; ours stays out of the kernel")
             }
             Seen::Foreign { prefix, protocol } => {
-                info!(%prefix, protocol, "the conflicting route is gone")
+                info!(%prefix, table, protocol, "the conflicting route is gone")
             }
-            Seen::Ours(r) if !present => debug!(prefix = %r.prefix, "our kernel route removed"),
+            Seen::Ours(r) if !present => {
+                debug!(prefix = %r.prefix, table, "our kernel route removed")
+            }
+            Seen::Ours(r) if !self.fib.owns(table) => {
+                warn!(prefix = %r.prefix, table, "our route in a table no longer ours: removed")
+            }
             Seen::Ours(_) => {}
         }
-        self.fib.kernel_event(seen, present);
+        self.fib.kernel_event(table, seen, present);
     }
 
     async fn redump(&mut self) {
@@ -326,9 +365,11 @@ impl FibTask {
         }
     }
 
-    /// Reads what the kernel holds at our table and metric, for admitted
-    /// loopbacks, into the core route by route (a table of parsed
-    /// messages at once would cost hundreds of bytes per route).
+    /// Reads what the kernel holds at our metric in our tables, for admitted
+    /// loopbacks, into the cores route by route (a table of parsed
+    /// messages at once would cost hundreds of bytes per route). One dump
+    /// of all tables serves every core; routes of ours in other tables
+    /// (a view removed) are found too, and deleted.
     async fn dump(&mut self) -> Result<(), String> {
         let mut ifs = Interfaces::default();
         self.fib.begin_dump();
@@ -341,8 +382,8 @@ impl FibTask {
             loop {
                 match routes.try_next().await {
                     Ok(Some(m)) => {
-                        if let Some(seen) = self.classify(&m, &mut ifs) {
-                            self.fib.dumped(seen);
+                        if let Some((table, seen)) = self.classify(&m, &mut ifs) {
+                            self.fib.dumped(table, seen);
                         }
                     }
                     Ok(None) => break,
@@ -359,30 +400,33 @@ impl FibTask {
         Ok(())
     }
 
-    /// Ours, another protocol's at our metric, or of no concern (another
-    /// table or metric, e.g. the kernel's own route for an address on lo).
-    fn classify(&self, msg: &RouteMessage, ifs: &mut Interfaces) -> Option<Seen> {
+    /// Ours (in any table: our protocol number at our metric, for an
+    /// admitted prefix), another protocol's at our metric in a table of
+    /// ours, or of no concern (another metric, another protocol's route in
+    /// another table, the kernel's own route for an address on lo).
+    fn classify(&self, msg: &RouteMessage, ifs: &mut Interfaces) -> Option<(TableId, Seen)> {
         let kr = parse_route(msg, ifs)?;
-        if kr.table != self.cfg.table
-            || !(self.loopbacks.admits(kr.prefix) || self.overlay.contains(&kr.prefix))
+        if !(self.loopbacks.admits(kr.prefix) || self.overlay.contains(&kr.prefix))
             || kr.metric != self.cfg.metric
         {
             return None;
         }
         if kr.protocol != self.cfg.protocol {
-            return Some(Seen::Foreign {
+            let seen = Seen::Foreign {
                 prefix: kr.prefix,
                 protocol: kr.protocol,
-            });
+            };
+            return self.fib.owns(kr.table).then_some((kr.table, seen));
         }
-        Some(Seen::Ours(FibRoute {
+        let ours = Seen::Ours(FibRoute {
             prefix: kr.prefix,
             gateway: kr.gateway?,
             interface: kr.interface.unwrap_or_default(),
-        }))
+        });
+        Some((kr.table, ours))
     }
 
-    async fn execute(&mut self, ops: Vec<FibOp>) {
+    async fn execute(&mut self, ops: Vec<(TableId, FibOp)>) {
         if ops.is_empty() {
             return;
         }
@@ -401,9 +445,11 @@ impl FibTask {
             let mut next = ops.iter();
             loop {
                 while pending.len() < IN_FLIGHT {
-                    let Some(op) = next.next() else { break };
+                    let Some((table, op)) = next.next() else {
+                        break;
+                    };
                     let oif = self.oif(op, &mut ifs);
-                    pending.push_back(self.apply(op, oif));
+                    pending.push_back(self.apply(*table, op, oif));
                 }
                 let Some(result) = pending.next().await else {
                     break;
@@ -419,27 +465,29 @@ impl FibTask {
         self.events = events;
         self.early = early;
         let now = Instant::now();
-        for (op, result) in ops.iter().zip(results) {
-            let prefix = op.prefix();
+        for ((table, op), result) in ops.iter().zip(results) {
+            let (table, prefix) = (*table, op.prefix());
             self.ops.done += 1;
             if matches!(result, Err(FibError::Failed(_) | FibError::Conflict)) {
                 self.ops.failed += 1;
             }
             match &result {
-                Ok(()) => debug!(?op, "kernel route done"),
+                Ok(()) => debug!(?op, table, "kernel route done"),
                 Err(FibError::Conflict) => {
-                    warn!(%prefix, "conflict: the kernel has another route at our metric; left alone")
+                    warn!(%prefix, table, "conflict: the kernel has another route at our metric; left alone")
                 }
-                Err(FibError::Absent) => debug!(%prefix, "our kernel route was already gone"),
+                Err(FibError::Absent) => {
+                    debug!(%prefix, table, "our kernel route was already gone")
+                }
                 Err(FibError::Failed(e)) => {
-                    if self.fib.keeps_failing(&prefix) {
-                        error!(%prefix, "the kernel keeps refusing this route: {e}")
+                    if self.fib.keeps_failing(table, &prefix) {
+                        error!(%prefix, table, "the kernel keeps refusing this route: {e}")
                     } else {
-                        warn!(%prefix, "kernel route failed, will retry: {e}")
+                        warn!(%prefix, table, "kernel route failed, will retry: {e}")
                     }
                 }
             }
-            self.fib.result(op, result, now);
+            self.fib.result(table, op, result, now);
         }
     }
 
@@ -453,11 +501,16 @@ impl FibTask {
         }
     }
 
-    async fn apply(&self, op: &FibOp, oif: Result<Option<u32>, FibError>) -> Result<(), FibError> {
+    async fn apply(
+        &self,
+        table: TableId,
+        op: &FibOp,
+        oif: Result<Option<u32>, FibError>,
+    ) -> Result<(), FibError> {
         let oif = oif?;
         let result = match op {
             FibOp::Add(r) => {
-                let msg = self.message(r.prefix, Some(r), oif);
+                let msg = self.message(table, r.prefix, Some(r), oif);
                 // NLM_F_CREATE | NLM_F_EXCL: never over another protocol's route.
                 match self.handle.route().add(msg.clone()).execute().await {
                     // Taken: if by a route of ours the core no longer knows of
@@ -467,7 +520,7 @@ impl FibTask {
                     // another protocol's route makes the delete fail (ESRCH)
                     // and stays: a conflict.
                     Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EEXIST => {
-                        let ours = self.message(r.prefix, None, None);
+                        let ours = self.message(table, r.prefix, None, None);
                         match self.handle.route().del(ours).execute().await {
                             Ok(()) => self.handle.route().add(msg).execute().await,
                             Err(_) => Err(rtnetlink::Error::NetlinkError(m)),
@@ -477,12 +530,12 @@ impl FibTask {
                 }
             }
             FibOp::Replace(r) => {
-                let msg = self.message(r.prefix, Some(r), oif);
+                let msg = self.message(table, r.prefix, Some(r), oif);
                 self.handle.route().add(msg).replace().execute().await
             }
             FibOp::Delete(prefix) => {
                 // Names our protocol: the kernel matches it, another's route stays.
-                let msg = self.message(*prefix, None, None);
+                let msg = self.message(table, *prefix, None, None);
                 self.handle.route().del(msg).execute().await
             }
         };
@@ -495,14 +548,20 @@ impl FibTask {
         })
     }
 
-    /// The netlink message for a route (with `r`) or for its deletion (without).
-    fn message(&self, prefix: IpNet, r: Option<&FibRoute>, oif: Option<u32>) -> RouteMessage {
+    /// The netlink message for a route in `table` (with `r`) or for its deletion (without).
+    fn message(
+        &self,
+        table: TableId,
+        prefix: IpNet,
+        r: Option<&FibRoute>,
+        oif: Option<u32>,
+    ) -> RouteMessage {
         let protocol = RouteProtocol::from(self.cfg.protocol);
         match prefix {
             IpNet::V4(p) => {
                 let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
                     .destination_prefix(p.addr(), p.prefix_len())
-                    .table_id(self.cfg.table)
+                    .table_id(table)
                     .protocol(protocol)
                     .priority(self.cfg.metric);
                 if let Some(r) = r {
@@ -523,7 +582,7 @@ impl FibTask {
             IpNet::V6(p) => {
                 let mut b = RouteMessageBuilder::<Ipv6Addr>::new()
                     .destination_prefix(p.addr(), p.prefix_len())
-                    .table_id(self.cfg.table)
+                    .table_id(table)
                     .protocol(protocol)
                     .priority(self.cfg.metric);
                 if let Some(r) = r {

@@ -128,7 +128,9 @@ async fn snapshot(views: &Views, rib: &mpsc::Sender<RibMsg>, started: Instant) -
     let bfd = array(control::answer(Request::Bfd, views, rib).await);
     let (kernel, kernel_ops) = match &views.fib {
         Some(fib) => (
-            Some(array(control::answer(Request::Kernel, views, rib).await)),
+            Some(array(
+                control::answer(Request::Kernel { table: None }, views, rib).await,
+            )),
             control::ask_task(fib, |reply| FibMsg::Ops { reply })
                 .await
                 .map(|o| (o.done, o.failed)),

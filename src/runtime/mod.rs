@@ -6,7 +6,7 @@ mod bmp;
 mod code_pages;
 mod conn;
 mod control;
-mod fib_task;
+pub mod fib_task;
 mod heard;
 mod icmp;
 mod lo;
@@ -16,7 +16,7 @@ mod netlink_events;
 mod peer;
 mod probe;
 mod reload;
-mod rib_task;
+pub mod rib_task;
 pub mod rules_task;
 mod services;
 mod stream_socket;
@@ -183,14 +183,19 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         forwarding: kernel.enabled && kernel.on_stop == crate::config::OnStop::Keep,
     };
     let fib_tx = if kernel.enabled {
-        let task =
-            fib_task::FibTask::start(kernel, &config.loopbacks, &config.overlay, rib_tx.clone())
-                .await
-                .map_err(|e| {
-                    format!(
-                    "cannot manage kernel routes: {e} ([kernel] enabled = false to run without)"
-                )
-                })?;
+        // The default view's table, then each view's (`view_tables`).
+        let tables = fib_task::fib_tables(&config);
+        let task = fib_task::FibTask::start(
+            kernel,
+            &tables,
+            &config.loopbacks,
+            &config.overlay,
+            rib_tx.clone(),
+        )
+        .await
+        .map_err(|e| {
+            format!("cannot manage kernel routes: {e} ([kernel] enabled = false to run without)")
+        })?;
         restart.restarted = task.adopted() > 0;
         if restart.restarted {
             info!("restarted with kernel routes kept: announcing graceful restart with the R bit");

@@ -8,6 +8,7 @@
 use super::peer::{PeerCmd, PeerId};
 use crate::config::{Config, ImportLimitAction};
 use crate::ctl::{RouteQuery, RouteView};
+use crate::fib::TableId;
 use crate::rib::{Explanation, ExportContext, PeerConfig, RestartGrace, Rib, RibConfig, RibOutput};
 use crate::views::Views;
 use crate::wire::open::GracefulRestart;
@@ -31,6 +32,8 @@ const CREDITS: u32 = 4;
 const CHUNK: usize = 64 * 1024;
 /// Batches of kernel routes the FIB task can hold at once (its room at
 /// start), and the routes of each: what it runs over netlink at a time.
+/// One pool for every kernel table: the views take batches in turn, so the
+/// FIB task's memory does not grow with the number of views.
 pub const FIB_CREDITS: u32 = 2;
 pub const FIB_BATCH: usize = 1024;
 
@@ -105,9 +108,11 @@ pub enum RibMsg {
     FibReady {
         batches: u32,
     },
-    /// Whether the kernel holds our route for `prefix` (from the FIB task):
-    /// a path that cannot be installed is not exported.
+    /// Whether the kernel holds our route for `prefix` in `table` (from the
+    /// FIB task): a path that cannot be installed is not exported (by the
+    /// view whose table it is).
     Forwarding {
+        table: TableId,
         prefix: IpNet,
         ok: bool,
     },
@@ -202,9 +207,11 @@ struct RibTask {
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
     /// Batches the FIB task can take now (see [`RibMsg::FibReady`]).
     fib_credits: u32,
-    /// Our restart is over: `FibMsg::EndGrace` goes once the FIB has
-    /// pulled every route queued before it.
-    end_grace_owed: bool,
+    /// `[kernel] table`: the default view's best routes go there.
+    kernel_table: TableId,
+    /// Our restart is over: `FibMsg::EndGrace` goes to each of these
+    /// tables once the FIB has pulled every route of its view queued before it.
+    end_grace_owed: Vec<TableId>,
     best_changes: u64,
     /// BMP: peers up and the collectors' queues.
     bmp: super::bmp::BmpFeed,
@@ -214,6 +221,9 @@ struct RibTask {
     /// awaited before the kernel routes of the previous run not re-learned go
     /// and OPENs stop carrying the R bit.
     restart: RestartGrace,
+    /// The same per view, over the view's table (its End-of-RIB): a view's
+    /// kernel table is swept once its own routes are back.
+    view_restart: Vec<RestartGrace>,
     /// `true` while our restart lasts (read by the reload owner for the R bit).
     restarting: watch::Sender<bool>,
 }
@@ -227,9 +237,8 @@ pub async fn run(
 ) {
     let mut rib = Rib::new(RibConfig::from_config(&config));
     let mut views = Views::new(&config.views, &RibConfig::from_config(&config));
-    // The views' best routes are not installed yet (kernel tables per view:
-    // to do), so they report no forwarding changes.
-    views.set_fib_outputs(false);
+    // Each view's best routes go to its own kernel table (`feed_fib`).
+    views.set_fib_outputs(fib.is_some());
     // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
     rib.set_overlay(config.overlay.clone());
     // Forwarding changes only matter to the kernel FIB.
@@ -253,6 +262,7 @@ pub async fn run(
         .max()
         .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t.into()));
     let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
+    let view_restart = vec![restart.clone(); views.tables().len()];
     let mut task = RibTask {
         rib,
         views,
@@ -261,25 +271,28 @@ pub async fn run(
         peers,
         fib,
         fib_credits: FIB_CREDITS,
-        end_grace_owed: false,
+        kernel_table: config.kernel.table,
+        end_grace_owed: Vec::new(),
         best_changes: 0,
         bmp: Default::default(),
         mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
         restart,
+        view_restart,
         restarting,
     };
     task.restart_progress();
     loop {
         // Helper side of graceful restart: stale routes have a deadline.
         // And our own restart has a deadline.
-        let timer = [
-            task.rib.stale_timeout(),
-            task.views.stale_timeout(),
-            task.restart.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let timer = [task.rib.stale_timeout(), task.views.stale_timeout()]
+            .into_iter()
+            .chain(
+                std::iter::once(&task.restart)
+                    .chain(&task.view_restart)
+                    .map(|r| r.poll_timeout()),
+            )
+            .flatten()
+            .min();
         let msg = match timer {
             Some(t) => tokio::select! {
                 m = rx.recv() => m,
@@ -364,6 +377,12 @@ impl RibTask {
                 if graceful.is_none() && self.restart.session_without_gr(peer) {
                     debug!(peer = %p.name, "no graceful restart on this session: its End-of-RIB is not awaited");
                 }
+                // A session without the view families (BIRD) sends no view End-of-RIB.
+                if graceful.is_none() || !negotiated.views.any() {
+                    for r in &mut self.view_restart {
+                        r.session_without_gr(peer);
+                    }
+                }
             }
             RibMsg::PeerDown {
                 peer,
@@ -375,6 +394,9 @@ impl RibTask {
                 if reason.is_none() {
                     // De-configured by a reload: its End-of-RIB is not awaited.
                     self.restart.forget(peer);
+                    for r in &mut self.view_restart {
+                        r.forget(peer);
+                    }
                 }
                 if let Some(p) = self.peers.get(peer) {
                     let c = self.rib.counts(peer);
@@ -513,7 +535,12 @@ impl RibTask {
             RibMsg::FibReady { batches } => {
                 self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
             }
-            RibMsg::Forwarding { prefix, ok } => self.rib.set_forwarding(prefix, ok),
+            RibMsg::Forwarding { table, prefix, ok } => {
+                // A table no view has (any more): a late answer, nothing to do.
+                for (_, rib) in self.fib_views().into_iter().filter(|(t, _)| *t == table) {
+                    rib.set_forwarding(prefix, ok);
+                }
+            }
             RibMsg::Counts { reply } => {
                 self.flush();
                 let now = std::time::Instant::now();
@@ -560,43 +587,77 @@ impl RibTask {
     /// sent End-of-RIB for each family of its session, the FIB sweeps the
     /// routes of the previous run not re-learned (sent after the routes,
     /// once the FIB pulled them all: [`RibTask::feed_fib`]).
+    /// Each view's table is swept on its own, once the view's End-of-RIB
+    /// came from every graceful-restart neighbor carrying the views.
     fn restart_progress(&mut self) {
-        if self.restart.progress(&self.rib, std::time::Instant::now()) {
+        let now = std::time::Instant::now();
+        if self.restart.progress(&self.rib, now) {
             info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
-            self.end_grace_owed = self.fib.is_some();
+            if self.fib.is_some() {
+                self.end_grace_owed.push(self.kernel_table);
+            }
             self.restarting.send_replace(false);
         }
+        for (r, t) in self.view_restart.iter_mut().zip(self.views.tables()) {
+            if r.progress(&t.rib, now) && self.fib.is_some() {
+                debug!(view = %t.view.name, "graceful restart of this node over in the view");
+                self.end_grace_owed.push(t.view.table);
+            }
+        }
+    }
+
+    /// Each view's RIB with the kernel table of its best routes, the default
+    /// view's first, then each `[[view]]`'s with its `table` (the tables of
+    /// `fib_task::fib_tables`, in the same order); the FIB feed, the
+    /// forwarding feedback and the end of our restart's grace follow it.
+    fn fib_views(&mut self) -> Vec<(TableId, &mut Rib)> {
+        let mut list = vec![(self.kernel_table, &mut self.rib)];
+        list.extend(self.views.fib_ribs());
+        list
     }
 
     /// Kernel routes are pulled: a batch of the routes in force for the
     /// prefixes whose kernel route changed, per batch the FIB task has room
-    /// for ([`RibMsg::FibReady`]); the rest waits as a bit per prefix.
+    /// for ([`RibMsg::FibReady`]); the rest waits as a bit per prefix. The
+    /// views take batches in turn from one pool of credits.
     fn feed_fib(&mut self) {
-        let Some(fib) = &self.fib else {
+        let Some(fib) = self.fib.clone() else {
             return;
         };
-        while self.fib_credits > 0 && self.rib.fib_queued() > 0 {
-            let mut batch = Vec::with_capacity(FIB_BATCH.min(self.rib.fib_queued()));
-            self.rib.poll_fib(FIB_BATCH, &mut batch);
-            self.best_changes += batch.len() as u64;
-            let peers = &self.peers;
-            let routes = batch
-                .into_iter()
-                .map(|b| {
-                    debug!(prefix = %b.prefix, best = ?b.best, "kernel route changed");
-                    let route = b.best.map(|(gateway, peer)| {
-                        (gateway, peers.get(peer).and_then(|p| p.interface.clone()))
-                    });
-                    (b.prefix, route)
-                })
-                .collect();
-            self.fib_credits -= 1;
-            let _ = fib.send(super::fib_task::FibMsg::Routes(routes));
+        let mut credits = self.fib_credits;
+        let mut changes = 0;
+        let mut owed = std::mem::take(&mut self.end_grace_owed);
+        let peers = std::mem::take(&mut self.peers);
+        let mut views = self.fib_views();
+        while credits > 0 {
+            let mut sent = false;
+            for (table, rib) in views.iter_mut().filter(|(_, r)| r.fib_queued() > 0) {
+                if credits == 0 {
+                    break;
+                }
+                let routes = fib_batch(rib, &peers);
+                changes += routes.len() as u64;
+                credits -= 1;
+                sent = true;
+                let table = *table;
+                let _ = fib.send(super::fib_task::FibMsg::Routes { table, routes });
+            }
+            if !sent {
+                break;
+            }
         }
-        if self.end_grace_owed && self.rib.fib_queued() == 0 {
-            self.end_grace_owed = false;
-            let _ = fib.send(super::fib_task::FibMsg::EndGrace);
+        for (table, rib) in &views {
+            if rib.fib_queued() == 0 && owed.contains(table) {
+                owed.retain(|t| t != table);
+                let table = *table;
+                let _ = fib.send(super::fib_task::FibMsg::EndGrace { table });
+            }
         }
+        drop(views);
+        self.peers = peers;
+        self.end_grace_owed = owed;
+        self.fib_credits = credits;
+        self.best_changes += changes;
     }
 
     /// Decide what changed, then encode for every peer that can take more.
@@ -632,7 +693,7 @@ impl RibTask {
             return;
         }
         // The views' outputs: import limits as the default table's; their
-        // best routes stay in their tables (no kernel table per view yet).
+        // kernel routes are pulled like the default table's (`feed_fib`).
         let views = self.views.flush().into_iter().map(|(_, o)| o);
         let views = views.filter(|o| matches!(o, RibOutput::LimitReached { .. }));
         let outputs: Vec<RibOutput> = if self.rib.has_work() {
@@ -673,6 +734,23 @@ impl RibTask {
             }
         }
     }
+}
+
+/// The next batch of `rib`'s kernel routes, each out of the interface of
+/// the peer it came from.
+fn fib_batch(rib: &mut Rib, peers: &[RibPeer]) -> Vec<super::fib_task::Route> {
+    let mut batch = Vec::with_capacity(FIB_BATCH.min(rib.fib_queued()));
+    rib.poll_fib(FIB_BATCH, &mut batch);
+    batch
+        .into_iter()
+        .map(|b| {
+            debug!(prefix = %b.prefix, best = ?b.best, "kernel route changed");
+            let route = b.best.map(|(gateway, peer)| {
+                (gateway, peers.get(peer).and_then(|p| p.interface.clone()))
+            });
+            (b.prefix, route)
+        })
+        .collect()
 }
 
 #[cfg(test)]

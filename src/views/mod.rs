@@ -150,6 +150,12 @@ impl Views {
         self.tables.iter().find(|t| t.view.name == name)
     }
 
+    /// Each view's kernel table (`[[view]] table`) and its `Rib`, in view
+    /// order: what the kernel FIB is fed from.
+    pub fn fib_ribs(&mut self) -> impl Iterator<Item = (u32, &mut Rib)> {
+        self.tables.iter_mut().map(|t| (t.view.table, &mut t.rib))
+    }
+
     /// Forwarding changes are reported only when a FIB takes them.
     pub fn set_fib_outputs(&mut self, on: bool) {
         for t in &mut self.tables {

@@ -182,7 +182,17 @@ impl Net {
                 node.default.flush().into_iter().map(|o| (0, o)).collect();
             outs.extend(node.default.fib_all().into_iter().map(|o| (0, o)));
             outs.extend(node.views.flush().into_iter().map(|(v, o)| (v + 1, o)));
-            outs.extend(node.views.fib_all().into_iter().map(|(v, o)| (v + 1, o)));
+            // The views' kernel routes as the RIB task pulls them: each view's
+            // `Rib` by its kernel table (views_config: 101 fast, 102 hops).
+            for (table, rib) in node.views.fib_ribs() {
+                let mut batch = Vec::new();
+                rib.poll_fib(usize::MAX, &mut batch);
+                let t = (table - 100) as usize;
+                outs.extend(batch.into_iter().map(|b| {
+                    let (prefix, best) = (b.prefix, b.best);
+                    (t, RibOutput::BestChanged { prefix, best })
+                }));
+            }
             for (table, o) in outs {
                 if let RibOutput::BestChanged { prefix, best } = o {
                     match best {
@@ -339,6 +349,27 @@ fn latency_and_hops_views_choose_different_next_hops() {
     net.check();
     assert_eq!(net.via(1, 0, &p), Some(1));
     assert_eq!(net.via(2, 0, &p), Some(1));
+}
+
+#[test]
+fn a_view_exports_only_what_its_kernel_table_holds() {
+    // Line n0 - n1 - n2: n0 reaches n2 only through n1.
+    let mut net = Net::new(3, &[(0, 1, 10), (1, 2, 10)]);
+    net.converge();
+    net.check();
+    let p = loopbacks_of(2)[0];
+    // n1's kernel refused n2's loopback in table 101 (view fast) only.
+    let fast = net.nodes[1].views.fib_ribs().find(|(t, _)| *t == 101);
+    fast.unwrap().1.set_forwarding(p, false);
+    net.converge();
+    assert_eq!(net.via(1, 0, &p), None, "fast: n1 holds it back");
+    assert_eq!(net.via(2, 0, &p), Some(1), "hops: still through n1");
+    assert_eq!(net.via(0, 0, &p), Some(1), "default: still through n1");
+    let fast = net.nodes[1].views.fib_ribs().find(|(t, _)| *t == 101);
+    fast.unwrap().1.set_forwarding(p, true);
+    net.converge();
+    net.check();
+    assert_eq!(net.via(1, 0, &p), Some(1), "fast: exported again");
 }
 
 #[test]
