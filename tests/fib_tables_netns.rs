@@ -11,19 +11,12 @@
 use kittbgpd::fib::{KernelView, PrefixState};
 use kittbgpd::runtime::fib_task::{FibMsg, FibTask};
 use kittbgpd::runtime::rib_task::RibMsg;
-use std::process::Command;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+#[path = "common/netns.rs"]
+mod netns;
+use netns::sh;
 
 /// `ip route show table N` for our loopback range, one line per route.
 fn table(n: u32) -> Vec<String> {
@@ -146,23 +139,5 @@ async fn scenario() {
 
 #[test]
 fn two_kernel_tables_in_a_fresh_network_namespace() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("skipped: needs root and iproute2 (a network namespace)");
-        return;
-    }
-    std::thread::spawn(|| {
-        // SAFETY: unshare(2) on this thread only; its netns ends with it.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            eprintln!("skipped: cannot create a network namespace");
-            return;
-        }
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(scenario());
-    })
-    .join()
-    .unwrap();
+    netns::in_fresh_netns(scenario);
 }

@@ -18,17 +18,11 @@ use kittbgpd::runtime::rules_task::{self, RulesHandle};
 use std::process::Command;
 use std::time::Duration;
 
-const PROTO: u8 = 200;
+#[path = "common/netns.rs"]
+mod netns;
+use netns::sh;
 
-fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+const PROTO: u8 = 200;
 
 fn view(name: &str, id: u8, table: u32, rules: &[&str]) -> ViewRules {
     let rules = rules
@@ -299,23 +293,5 @@ async fn scenario() {
 
 #[test]
 fn rules_in_a_fresh_network_namespace() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("skipped: needs root and iproute2 (a network namespace)");
-        return;
-    }
-    std::thread::spawn(|| {
-        // SAFETY: unshare(2) on this thread only; its netns ends with it.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            eprintln!("skipped: cannot create a network namespace");
-            return;
-        }
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(scenario());
-    })
-    .join()
-    .unwrap();
+    netns::in_fresh_netns(scenario);
 }
