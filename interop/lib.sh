@@ -908,18 +908,22 @@ kb_conf() {
     } > "$d/kittbgpd.toml"
 }
 
-# kb_views I NAME:ID:TABLE:METRIC[:FWMARK]...: append a [[view]] per argument to node i's
+# kb_views I NAME:ID:TABLE:METRIC[:FWMARK[:DSCP6]]...: append a [[view]] per argument to node i's
 # kittbgpd.toml (after kb_conf); METRIC latency, static or hops; FWMARK (e.g. 0x1): the view's
-# policy rule `rules = [ { fwmark = "FWMARK" } ]` (installed with kb_conf --kernel)
+# policy rule `{ fwmark = "FWMARK" }`; DSCP6: a rule `{ dscp = DSCP6, from = "::/0" }` (IPv6
+# packets of that DSCP, at every node they cross); rules are installed with kb_conf --kernel
 kb_views() {
-    local i=$1 v name id table metric mark; shift
+    local i=$1 v name id table metric mark dscp rules; shift
     for v in "$@"; do
-        IFS=: read -r name id table metric mark <<< "$v"
-        [[ -n $metric ]] || lab_die "kb_views: '$v': want NAME:ID:TABLE:METRIC[:FWMARK]"
+        IFS=: read -r name id table metric mark dscp <<< "$v"
+        [[ -n $metric ]] || lab_die "kb_views: '$v': want NAME:ID:TABLE:METRIC[:FWMARK[:DSCP6]]"
+        rules=()
+        [[ -z $mark ]] || rules+=("{ fwmark = \"$mark\" }")
+        [[ -z $dscp ]] || rules+=("{ dscp = $dscp, from = \"::/0\" }")
         {
             printf '\n[[view]]\nname = "%s"\nid = %s\ntable = %s\nmetric = "%s"\n' \
                 "$name" "$id" "$table" "$metric"
-            [[ -z $mark ]] || printf 'rules = [ { fwmark = "%s" } ]\n' "$mark"
+            ((${#rules[@]} == 0)) || (IFS=,; printf 'rules = [ %s ]\n' "${rules[*]}")
         } >> "$(lab_dir "$i")/kittbgpd.toml"
     done
 }

@@ -32,6 +32,10 @@
 #   p  `ip rule` / `ip -6 rule` hold both rules on every node; 20 pings from node 1's loopback to
 #      node 5's (no mark, -m 1, -m 2; IPv4 and IPv6) get their replies and leave by the table's
 #      first hop (the tunnel whose TX packet counter grew by 20: lab_ping_first_hop)
+#   e  end to end: hops also has the IPv6 rule dscp 10 (a classifier that travels with the packet,
+#      unlike fwmark): 20 pings with DSCP 10 (`ping -Q 40`) from node 2's loopback to node 5's get
+#      their replies and go 2-1-5 (the hops view at node 2 and again at node 1: node 2's wg1 and
+#      node 1's wg5 TX grow by 20 each, node 1's wg2 does not), where the default view goes 2-3-4-5
 #   c  after s: tables main and 101 moved (Dijkstra), 102 unchanged; marked pings follow
 #   d  tunnel 1-5 down (both ends): the three tables equal Dijkstra without it; pings follow
 # Environment: KB_LAB_PREFIX, KB_LAB_STATE, KB_KEEP_STATE=1, RUST_LOG, see lib.sh.
@@ -163,7 +167,7 @@ for r in json.load(sys.stdin):
 # node for a view)
 KB_NODES="1 2 3 4 5" SPAN="1 2 3 4 5"
 # the ring's views: fast (latency, the static link costs) and hops, each with its fwmark rule
-VIEWS="fast:1:101:latency:0x1 hops:2:102:hops:0x2"
+VIEWS="fast:1:101:latency:0x1 hops:2:102:hops:0x2:10"
 ring_snapshot() { local i; for i in $KB_NODES; do table_snapshot "$i" "$1"; done | LC_ALL=C sort; }
 expected() {  # COSTS [I-J: that link left out]
     lab_expected_paths "$1" "$SPAN" "${2:-}" | awk -v kb=" $KB_NODES " 'index(kb, " " $1 " ") { print $1, $2, $3, $4 }'
@@ -216,6 +220,16 @@ check_hop() {
     check "$1: node $2 -> $4${5:+ (mark $5)} first hop $6 (got: $got)" test "$got" == "$6"
 }
 
+# check_dscp_path: check e (see the header)
+check_dscp_path() {
+    local a0 b0 c0 ok=1 a b c
+    a0=$(lab_tx_packets 2 1) b0=$(lab_tx_packets 1 5) c0=$(lab_tx_packets 1 2)
+    ip netns exec "$(lab_ns 2)" ping -6 -q -c 20 -i 0.01 -W 1 -Q 40 -I fd00:255::2 fd00:255::5 >/dev/null 2>&1 || ok=0
+    a=$(($(lab_tx_packets 2 1) - a0)) b=$(($(lab_tx_packets 1 5) - b0)) c=$(($(lab_tx_packets 1 2) - c0))
+    check "e  DSCP 10 node 2 -> 5 stays in view hops hop by hop: 2-1-5 (replies: $ok, TX node 2 wg1 +$a, node 1 wg5 +$b, node 1 wg2 +$c)" \
+        test "$ok" = 1 -a "$a" -ge 20 -a "$b" -ge 20 -a "$c" -lt 20
+}
+
 ring_up() {
     local i j
     for i in 1 2 3 4 5; do
@@ -252,6 +266,7 @@ scenario_ring() {
     check_hop "p  hops" 1 10.255.0.1 10.255.0.5 2 wg5
     check_hop "p  hops (IPv6)" 1 fd00:255::1 fd00:255::5 2 wg5
     check_hop "p  fast (IPv6)" 1 fd00:255::1 fd00:255::5 1 wg2
+    check_dscp_path
     costs=${costs/5-1:100/5-1:15}; costs=${costs/1-5:100/1-5:15}
     lab_cost 1 5 15; lab_cost 5 1 15
     for i in 1 5; do
