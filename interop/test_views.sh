@@ -32,6 +32,8 @@
 #   p  `ip rule` / `ip -6 rule` hold both rules on every node; 20 pings from node 1's loopback to
 #      node 5's (no mark, -m 1, -m 2; IPv4 and IPv6) get their replies and leave by the table's
 #      first hop (the tunnel whose TX packet counter grew by 20: lab_ping_first_hop)
+#   o  node 1's /metrics (promtool-valid): kittbgpd_view_routes per view and family,
+#      kittbgpd_view_link_cost per view and neighbor
 #   e  end to end: hops also has the IPv6 rule dscp 10 (a classifier that travels with the packet,
 #      unlike fwmark): 20 pings with DSCP 10 (`ping -Q 40`) from node 2's loopback to node 5's get
 #      their replies and go 2-1-5 (the hops view at node 2 and again at node 1: node 2's wg1 and
@@ -220,6 +222,15 @@ check_hop() {
     check "$1: node $2 -> $4${5:+ (mark $5)} first hop $6 (got: $got)" test "$got" == "$6"
 }
 
+# check_view_metrics: check o (see the header)
+check_view_metrics() {
+    local m; m=$(kb_metrics 1) || return 1
+    grep -Eq '^kittbgpd_view_routes\{view="hops",family="ipv4"\} 5(\.0)?$' <<< "$m" &&
+        grep -Eq '^kittbgpd_view_routes\{view="hops",family="ipv6"\} 5(\.0)?$' <<< "$m" &&
+        grep -Eq '^kittbgpd_view_link_cost\{view="hops",neighbor="wg5"\} 1(\.0)?$' <<< "$m" &&
+        grep -Eq '^kittbgpd_view_link_cost\{view="fast",neighbor="wg5"\} 100(\.0)?$' <<< "$m" &&
+        kb_metrics_valid 1
+}
 # check_dscp_path: check e (see the header)
 check_dscp_path() {
     local a0 b0 c0 ok=1 a b c
@@ -246,7 +257,7 @@ scenario_ring() {
     lab_init
     lab_up 5 ring
     lab_costs "$costs"
-    for i in 1 2 3 4 5; do kb_conf "$i" --kernel; kb_views "$i" $VIEWS; done
+    for i in 1 2 3 4 5; do kb_conf "$i" --kernel --metrics; kb_views "$i" $VIEWS; done
     for i in 1 2 3 4 5; do kb_start "$i" "$BIN"; done
     if wait_for ring_up 30 0.2; then
         pass "r  all 10 session ends Established (${WAITED_MS} ms)"
@@ -261,6 +272,7 @@ scenario_ring() {
     check_kernel 101 "$costs" "k  view fast, table 101"
     check_kernel 102 "$hops" "k  view hops, table 102"
     check_rules
+    check "o  node 1 metrics: view_routes of hops = 5 IPv4 and 5 IPv6 (with its own), view_link_cost per view (hops 1, fast 100 on wg5), promtool-valid" check_view_metrics
     check_hop "p  no mark: main" 1 10.255.0.1 10.255.0.5 "" wg2
     check_hop "p  fast" 1 10.255.0.1 10.255.0.5 1 wg2
     check_hop "p  hops" 1 10.255.0.1 10.255.0.5 2 wg5

@@ -28,6 +28,9 @@ pub struct Snapshot {
     /// Kernel route operations done and refused since start.
     pub kernel_ops: Option<(u64, u64)>,
     pub best_changes: u64,
+    /// Per `[[view]]`: "view", "table", best routes "ipv4" / "ipv6",
+    /// "link_costs" [{"neighbor", "cost" (null: unknown)}].
+    pub views: Vec<Value>,
 }
 
 const STATES: [&str; 6] = [
@@ -107,6 +110,7 @@ pub fn render(snap: &Snapshot) -> String {
     )
     .set(&[], snap.best_changes);
     kernel(&mut reg, snap);
+    views(&mut reg, snap);
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &reg);
@@ -354,6 +358,41 @@ fn bfd(reg: &mut Registry, snap: &Snapshot) {
     }
 }
 
+/// Routing views: best routes per view and family, link cost per view and
+/// neighbor (absent while unknown). Nothing without `[[view]]`.
+fn views(reg: &mut Registry, snap: &Snapshot) {
+    if snap.views.is_empty() {
+        return;
+    }
+    let routes = Gauges::new(
+        reg,
+        "view_routes",
+        "Best routes in a routing view's table, by family",
+        None,
+    );
+    let cost = Gauges::new(
+        reg,
+        "view_link_cost",
+        "A neighbor's link cost under a view's metric (MED added on import)",
+        None,
+    );
+    for v in &snap.views {
+        let view = str_of(v, "view");
+        for family in ["ipv4", "ipv6"] {
+            routes.set(
+                &[("view", view), ("family", family)],
+                num(v, family).unwrap_or(0.0),
+            );
+        }
+        let links = v.get("link_costs").and_then(Value::as_array);
+        for l in links.into_iter().flatten() {
+            if let Some(c) = num(l, "cost") {
+                cost.set(&[("view", view), ("neighbor", str_of(l, "neighbor"))], c);
+            }
+        }
+    }
+}
+
 fn kernel(reg: &mut Registry, snap: &Snapshot) {
     let (Some(routes), Some((done, failed))) = (&snap.kernel, snap.kernel_ops) else {
         return;
@@ -425,6 +464,8 @@ mod tests {
             ]),
             kernel_ops: Some((7, 1)),
             best_changes: 9,
+            views: vec![json!({"view": "hops", "table": 102, "ipv4": 4, "ipv6": 3,
+                "link_costs": [{"neighbor": "bird", "cost": 1}, {"neighbor": "down", "cost": null}]})],
         }
     }
 
@@ -463,6 +504,9 @@ mod tests {
             "kittbgpd_kernel_routes{table=\"102\",state=\"installed\"} 1",
             "kittbgpd_kernel_route_operations_total 7",
             "kittbgpd_kernel_route_failures_total 1",
+            "kittbgpd_view_routes{view=\"hops\",family=\"ipv4\"} 4",
+            "kittbgpd_view_routes{view=\"hops\",family=\"ipv6\"} 3",
+            "kittbgpd_view_link_cost{view=\"hops\",neighbor=\"bird\"} 1",
             "# TYPE kittbgpd_updates_received counter",
         ] {
             assert!(
@@ -472,6 +516,11 @@ mod tests {
         }
         // A tunnel without a prober gives no link gauges, and a missing age no sample.
         assert!(!text.contains("link=\"t2\""), "{text}");
+        // An unknown view cost is no sample.
+        assert!(
+            !text.contains("view_link_cost{view=\"hops\",neighbor=\"down\"}"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 

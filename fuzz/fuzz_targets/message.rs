@@ -40,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
             ipv4_unicast: flags & 16 != 0,
             ipv6_unicast: flags & 32 != 0,
         },
-        views: Default::default(),
+        // Routing views (SAFI 241): decoded only where negotiated.
+        views: Families {
+            ipv4_unicast: flags & 64 != 0,
+            ipv6_unicast: flags & 64 != 0,
+        },
         view: None,
     };
     // Re-encoded messages may be longer than the input (4-octet AS_PATH of a

@@ -27,6 +27,13 @@ pub struct FibTables {
     orphans: Vec<(TableId, IpNet)>,
     /// A table was added: a dump tells what it holds (adoption).
     want_dump: bool,
+    /// Until the first dump ends: ours found in any table not owned are
+    /// orphans (left by an earlier run whose views differed). Afterwards only
+    /// tables given up in this run are swept, so another instance using the
+    /// same protocol number in a table of its own is left alone.
+    start_sweep: bool,
+    /// Tables owned earlier in this run and given up by a reload.
+    given_up: Vec<TableId>,
     /// Where the next poll starts, so that one busy table cannot starve the others.
     next: usize,
 }
@@ -38,6 +45,8 @@ impl FibTables {
             tables: Vec::new(),
             orphans: Vec::new(),
             want_dump: false,
+            start_sweep: true,
+            given_up: Vec::new(),
             next: 0,
         };
         for &id in tables {
@@ -78,7 +87,11 @@ impl FibTables {
             .into_iter()
             .partition(|(t, _)| tables.contains(t));
         self.tables = keep;
+        self.given_up.retain(|t| !tables.contains(t));
         for (t, mut fib) in gone {
+            if !self.given_up.contains(&t) {
+                self.given_up.push(t);
+            }
             for op in fib.remove_all() {
                 self.orphans.push((t, op.prefix()));
             }
@@ -119,14 +132,16 @@ impl FibTables {
     }
 
     /// A route event of `table`: to its core, or (ours appearing in a table
-    /// not owned) an orphan to delete. Another protocol's routes in tables
+    /// given up) an orphan to delete. Another protocol's routes in tables
     /// not owned are none of our business.
     pub fn kernel_event(&mut self, table: TableId, seen: Seen, present: bool) {
         match self.get_mut(table) {
             Some(fib) => fib.kernel_event(seen, present),
             None => {
                 if let (Seen::Ours(r), true) = (seen, present) {
-                    self.orphan(table, r.prefix);
+                    if self.given_up.contains(&table) {
+                        self.orphan(table, r.prefix);
+                    }
                 }
             }
         }
@@ -152,7 +167,9 @@ impl FibTables {
             Some(fib) => fib.dumped(seen),
             None => {
                 if let Seen::Ours(r) = seen {
-                    self.orphan(table, r.prefix);
+                    if self.start_sweep || self.given_up.contains(&table) {
+                        self.orphan(table, r.prefix);
+                    }
                 }
             }
         }
@@ -163,6 +180,7 @@ impl FibTables {
             fib.end_dump();
         }
         self.want_dump = false;
+        self.start_sweep = false;
     }
 
     pub fn wants_dump(&self) -> bool {

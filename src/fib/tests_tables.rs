@@ -120,8 +120,18 @@ fn ours_in_a_table_no_longer_owned_is_deleted_at_start() {
         vec![(103, FibOp::Delete(left.prefix))],
         "ours in 103 goes at once; another protocol's in 104 and ours adopted in 102 stay"
     );
-    assert_eq!(installed(&fibs, VIEW), vec![kept]);
+    assert_eq!(installed(&fibs, VIEW), vec![kept.clone()]);
     assert!(fibs.view(Some(103)).is_empty() && !fibs.has_work());
+    // After start-up, ours in a table never owned in this run (another
+    // instance's with the same protocol number) are left alone, whether an
+    // event or a later dump shows them.
+    let other = route("10.255.0.5/32", "fe80::1:2", "wg1");
+    fibs.kernel_event(106, Seen::Ours(other.clone()), true);
+    fibs.begin_dump();
+    fibs.dumped(106, Seen::Ours(other));
+    fibs.dumped(VIEW, Seen::Ours(kept));
+    fibs.end_dump();
+    assert!(apply_all(&mut fibs, t).is_empty());
 }
 
 #[test]
@@ -144,8 +154,22 @@ fn a_table_given_up_at_reload_has_its_routes_removed() {
     assert_eq!(fibs.ids().collect::<Vec<_>>(), vec![MAIN, 105]);
     assert_eq!(installed(&fibs, MAIN), vec![a.clone()]);
     // Routes for a table not owned are ignored.
-    fibs.set(VIEW, a.prefix, Some(a));
+    fibs.set(VIEW, a.prefix, Some(a.clone()));
     assert!(apply_all(&mut fibs, t).is_empty());
+    // Ours showing up again in the table given up (a late echo, a dump): deleted.
+    fibs.kernel_event(VIEW, Seen::Ours(a.clone()), true);
+    assert_eq!(
+        apply_all(&mut fibs, t),
+        vec![(VIEW, FibOp::Delete(a.prefix))]
+    );
+    fibs.begin_dump();
+    fibs.dumped(VIEW, Seen::Ours(a.clone()));
+    fibs.dumped(MAIN, Seen::Ours(a.clone()));
+    fibs.end_dump();
+    assert_eq!(
+        apply_all(&mut fibs, t),
+        vec![(VIEW, FibOp::Delete(a.prefix))]
+    );
 }
 
 #[test]

@@ -140,6 +140,9 @@ async fn snapshot(views: &Views, rib: &mpsc::Sender<RibMsg>, started: Instant) -
     let best_changes = control::ask(rib, |reply| RibMsg::BestChanges { reply })
         .await
         .unwrap_or(0);
+    let views = control::ask(rib, |reply| RibMsg::ViewMetrics { reply })
+        .await
+        .unwrap_or_default();
     Snapshot {
         uptime_s: started.elapsed().as_secs_f64(),
         now_unix: std::time::SystemTime::now()
@@ -151,6 +154,7 @@ async fn snapshot(views: &Views, rib: &mpsc::Sender<RibMsg>, started: Instant) -
         kernel,
         kernel_ops,
         best_changes,
+        views,
     }
 }
 

@@ -129,6 +129,11 @@ pub enum RibMsg {
     BestChanges {
         reply: oneshot::Sender<u64>,
     },
+    /// Per `[[view]]` (metrics): its best routes by family and each
+    /// neighbor's link cost under its metric.
+    ViewMetrics {
+        reply: oneshot::Sender<Vec<serde_json::Value>>,
+    },
     /// Every candidate path for `prefix`, and why the losers lost.
     Explain {
         prefix: IpNet,
@@ -555,6 +560,10 @@ impl RibTask {
                 self.flush();
                 let _ = reply.send(self.best_changes);
             }
+            RibMsg::ViewMetrics { reply } => {
+                self.flush();
+                let _ = reply.send(self.view_metrics());
+            }
             RibMsg::Explain { prefix, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.explain(prefix));
@@ -686,6 +695,33 @@ impl RibTask {
         }
         self.restart_progress();
         self.feed_fib();
+    }
+
+    /// [`RibMsg::ViewMetrics`]: per view, best routes by family and the
+    /// link cost of each neighbor (`null`: unknown).
+    fn view_metrics(&self) -> Vec<serde_json::Value> {
+        let views = self.views.tables().iter().enumerate();
+        views
+            .map(|(i, t)| {
+                let best = t.rib.routes(false, false);
+                let v6 = best.iter().filter(|r| r.prefix.contains(':')).count();
+                let costs: Vec<serde_json::Value> = (0..self.peers.len())
+                    .map(|p| {
+                        serde_json::json!({
+                            "neighbor": self.peers[p].name,
+                            "cost": self.views.link_cost(i, p),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "view": t.view.name,
+                    "table": t.view.table,
+                    "ipv4": best.len() - v6,
+                    "ipv6": v6,
+                    "link_costs": costs,
+                })
+            })
+            .collect()
     }
 
     fn decide(&mut self) {

@@ -97,7 +97,14 @@ mod tests {
     use ipnet::Ipv4Net;
 
     fn decode(b: bytes::Bytes) -> Update {
-        match Message::decode(b, &Negotiated::FABRIC).unwrap() {
+        let neg = Negotiated {
+            views: crate::wire::Families {
+                ipv4_unicast: true,
+                ipv6_unicast: true,
+            },
+            ..Negotiated::FABRIC
+        };
+        match Message::decode(b, &neg).unwrap() {
             Message::Update(u) => u,
             m => panic!("{m:?}"),
         }

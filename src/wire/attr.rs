@@ -580,12 +580,21 @@ pub fn is_view(f: AfiSafi) -> bool {
     f == view_nlri::IPV4_VIEW || f == view_nlri::IPV6_VIEW
 }
 
+/// A view family (SAFI 241) this session negotiated. SAFI 241 is for private
+/// use (RFC 4760 §6): where it was not negotiated it may mean anything, so it
+/// is ignored as any other family the session does not carry.
+fn is_negotiated_view(f: AfiSafi, views: Families) -> bool {
+    (f == view_nlri::IPV4_VIEW && views.ipv4_unicast)
+        || (f == view_nlri::IPV6_VIEW && views.ipv6_unicast)
+}
+
 /// MP_REACH_NLRI whose value is `buf[range]`; only the prefix list is sliced
 /// off as `Bytes` (each slice is an atomic reference count update).
+/// `rx`: the families received with ADD-PATH ids, and the view families.
 fn decode_mp_reach(
     buf: &Bytes,
     range: std::ops::Range<usize>,
-    rx: Families,
+    (rx, views): (Families, Families),
 ) -> Result<Option<MpReach>, Bad> {
     let v = &buf[range.clone()];
     let reset = Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR);
@@ -601,7 +610,7 @@ fn decode_mp_reach(
     let (Some(nh), Some(_reserved)) = (v.get(4..nh_end), v.get(nh_end)) else {
         return Err(reset);
     };
-    let view = is_view(afi_safi);
+    let view = is_negotiated_view(afi_safi, views);
     if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST && !view {
         return Ok(None);
     }
@@ -641,7 +650,7 @@ fn decode_mp_reach(
 fn decode_mp_unreach(
     buf: &Bytes,
     range: std::ops::Range<usize>,
-    rx: Families,
+    (rx, views): (Families, Families),
 ) -> Result<Option<MpUnreach>, Bad> {
     let &[a1, a2, safi, ..] = &buf[range.clone()] else {
         return Err(Bad::Reset(sub::OPTIONAL_ATTRIBUTE_ERROR));
@@ -650,7 +659,7 @@ fn decode_mp_unreach(
         afi: u16::from_be_bytes([a1, a2]),
         safi,
     };
-    let view = is_view(afi_safi);
+    let view = is_negotiated_view(afi_safi, views);
     if afi_safi != AfiSafi::IPV4_UNICAST && afi_safi != AfiSafi::IPV6_UNICAST && !view {
         return Ok(None);
     }
@@ -843,7 +852,7 @@ impl PathAttributes {
                     None => return Err(reset(sub::ATTRIBUTE_FLAGS_ERROR)),
                 }
             }
-            let rx = neg.add_path_receive;
+            let rx = (neg.add_path_receive, neg.views);
             match a.apply(
                 c,
                 buf,
@@ -880,7 +889,7 @@ impl PathAttributes {
         c: u8,
         buf: &Bytes,
         range: std::ops::Range<usize>,
-        (four, rx): (bool, Families),
+        (four, rx): (bool, (Families, Families)),
         as4_path: &mut Option<AsPath>,
         as4_aggregator: &mut Option<Aggregator>,
     ) -> Result<(), Bad> {

@@ -238,7 +238,7 @@ mod tests {
         let mut v = Vec::new();
         while !run.is_empty() {
             let len = usize::from(u16::from_be_bytes([run[16], run[17]]));
-            match Message::decode(run.split_to(len), &Negotiated::FABRIC).unwrap() {
+            match Message::decode(run.split_to(len), &view_neg(1)).unwrap() {
                 Message::Update(u) => v.push(u),
                 m => panic!("{m:?}"),
             }
@@ -367,20 +367,31 @@ mod tests {
             v.extend_from_slice(nlri);
             update_with(14, &v)
         };
+        let neg = view_neg(2);
         // Well formed: decoded.
-        assert!(Message::decode(reach(241, &[40, 2, 10, 255, 0, 3]), &Negotiated::FABRIC).is_ok());
+        assert!(Message::decode(reach(241, &[40, 2, 10, 255, 0, 3]), &neg).is_ok());
         for bad in [&[7u8, 2][..], &[41, 2, 10, 255, 0, 3, 0], &[40, 2, 10, 255]] {
-            let e = Message::decode(reach(241, bad), &Negotiated::FABRIC).unwrap_err();
+            let e = Message::decode(reach(241, bad), &neg).unwrap_err();
             let n = e.notification;
             // UPDATE Message Error / Optional Attribute Error (RFC 4760 §7, RFC 7606 §7.11).
             assert_eq!((n.code, n.subcode), (3, 9), "{bad:?}");
         }
         // An IPv4 next hop in a view family: the same.
         let mut v = vec![0, 1, 241, 4, 10, 0, 0, 1, 0, 40, 2, 10, 255, 0, 3];
-        assert!(Message::decode(update_with(14, &v), &Negotiated::FABRIC).is_err());
+        assert!(Message::decode(update_with(14, &v), &neg).is_err());
         v.truncate(3);
         v.extend_from_slice(&[40, 2, 10, 255, 0]);
-        assert!(Message::decode(update_with(15, &v), &Negotiated::FABRIC).is_err());
+        assert!(Message::decode(update_with(15, &v), &neg).is_err());
+        // Not negotiated: SAFI 241 is private use and may mean anything
+        // elsewhere (RFC 4760 §6): discarded as any unsupported family.
+        for bad in [&[7u8, 2][..], &[41, 2, 10, 255, 0, 3, 0]] {
+            match Message::decode(reach(241, bad), &Negotiated::FABRIC) {
+                Ok(Message::Update(u)) => {
+                    assert!(u.attrs.mp_reach.is_none() && !u.issues.is_empty())
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
         // Another private SAFI is still discarded as before.
         let u = match Message::decode(reach(242, &[40, 2, 10, 255, 0, 3]), &Negotiated::FABRIC) {
             Ok(Message::Update(u)) => u,
