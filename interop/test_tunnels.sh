@@ -101,7 +101,7 @@ metrics_tunnels() {
     local t; t=$(kb_metrics "$1") || return 1
     grep -qE '^kittbgpd_tunnel_handshake_age_seconds\{link="wg1",interface="wg1"\} [0-9]' <<< "$t" &&
         grep -qE '^kittbgpd_tunnel_handshake_age_seconds\{link="wg3",interface="wg3"\} [0-9]' <<< "$t" &&
-        grep -qE '^kittbgpd_kernel_routes\{state="installed"\} [1-9]' <<< "$t"
+        grep -qE '^kittbgpd_kernel_routes\{table="254",state="installed"\} [1-9]' <<< "$t"
 }
 
 lab_ensure_packages
