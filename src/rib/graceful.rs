@@ -136,17 +136,30 @@ pub struct RestartGrace {
     waiting: std::collections::BTreeSet<PeerId>,
     deadline: Option<Instant>,
     over: bool,
+    /// Some GR neighbor was awaited (see [`RestartGrace::sweeps`]).
+    awaited: bool,
 }
 
 impl RestartGrace {
     /// `waiting`: the GR neighbors (enabled ones); `deadline`: when the
     /// restart is over whatever they send.
     pub fn new(waiting: impl IntoIterator<Item = PeerId>, deadline: Option<Instant>) -> Self {
+        let waiting: std::collections::BTreeSet<PeerId> = waiting.into_iter().collect();
         RestartGrace {
-            waiting: waiting.into_iter().collect(),
+            awaited: !waiting.is_empty(),
+            waiting,
             deadline,
             over: false,
         }
+    }
+
+    /// Whether the end of this restart sweeps the previous run's kernel
+    /// routes not re-learned. Only when GR neighbors were awaited: with none,
+    /// nothing has been re-learned when the restart "ends" at start, and the
+    /// FIB's own startup grace keeps those routes while the sessions come up
+    /// (a restart without graceful restart neighbors must not cut forwarding).
+    pub fn sweeps(&self) -> bool {
+        self.awaited
     }
 
     pub fn is_over(&self) -> bool {

@@ -602,13 +602,13 @@ impl RibTask {
         let now = std::time::Instant::now();
         if self.restart.progress(&self.rib, now) {
             info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
-            if self.fib.is_some() {
+            if self.fib.is_some() && self.restart.sweeps() {
                 self.end_grace_owed.push(self.kernel_table);
             }
             self.restarting.send_replace(false);
         }
         for (r, t) in self.view_restart.iter_mut().zip(self.views.tables()) {
-            if r.progress(&t.rib, now) && self.fib.is_some() {
+            if r.progress(&t.rib, now) && self.fib.is_some() && r.sweeps() {
                 debug!(view = %t.view.name, "graceful restart of this node over in the view");
                 self.end_grace_owed.push(t.view.table);
             }

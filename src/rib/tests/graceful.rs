@@ -158,6 +158,13 @@ fn our_restart_ends_at_the_deadline_without_end_of_rib() {
     assert_eq!(g.poll_timeout(), Some(deadline));
     assert!(!g.progress(&rib, deadline - Duration::from_secs(1)));
     assert!(g.progress(&rib, deadline));
-    // Nobody to wait for: over at once.
-    assert!(RestartGrace::new([], None).progress(&rib, now));
+    assert!(
+        g.sweeps(),
+        "GR neighbors were awaited: the FIB sweeps at the end"
+    );
+    // Nobody to wait for: over at once, and no sweep (nothing re-learned yet:
+    // the FIB's startup grace keeps the previous run's routes meanwhile).
+    let mut none = RestartGrace::new([], None);
+    assert!(none.progress(&rib, now));
+    assert!(!none.sweeps());
 }
