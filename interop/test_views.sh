@@ -3,7 +3,7 @@
 # a BIRD neighbor on another session unchanged.
 #
 # Usage: interop/test_views.sh [/path/to/kittbgpd]   (root)
-# Default binary: target/release/kittbgpd, else target/debug/kittbgpd.
+# Default binary: the newer of target/release/kittbgpd and target/debug/kittbgpd (lab_pick_bin).
 #
 # Scenario pair: a line 1 - 2 - 3 of wireguard-go tunnels; node 1 runs BIRD 2, nodes 2 and 3
 # kittbgpd with one view `hops` (id 2, table 102, metric hops); static costs 10 on every link.
@@ -44,16 +44,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-BIN=${1:-}
-if [[ -z $BIN ]]; then
-    for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do [[ -x $b ]] && { BIN=$b; break; }; done
-fi
-[[ -n $BIN && -x $BIN ]] || { echo "test_views.sh: kittbgpd binary not found; build it or pass its path" >&2; exit 2; }
-BIN=$(readlink -f "$BIN")
+BIN=$(lab_pick_bin test_views.sh "${1:-}")
 
 PASSED=0 FAILED=0
 pass() { PASSED=$((PASSED+1)); echo "PASS $*"; }
