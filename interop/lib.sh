@@ -1258,14 +1258,17 @@ lab_ping_first_hop() {
 
 # lab_ping_lost FILE: the echoes a continuous `ping` (stopped by SIGINT; its output in FILE) got
 # no reply for, e.g. "0" or "2 (seq 14 15)"; the last one sent is left out (SIGINT may come
-# before its reply could); "?" if FILE holds no summary
+# before its reply could); "?" if FILE holds no summary. With `ping -D -O` a lost one is shown
+# with the UTC time ping gave up waiting for it ("seq 14@21:02:07.706"), to match with logs.
 lab_ping_lost() {
     awk '
+        function utc(t,  s) { s = int(t); return strftime("%H:%M:%S", s, 1) sprintf(".%03d", (t - s) * 1000) }
         /icmp_seq=[0-9]+ .*time=/ { match($0, /icmp_seq=[0-9]+/); ok[substr($0, RSTART + 9, RLENGTH - 9) + 0] = 1 }
+        /^\[[0-9.]+\] no answer yet/ { match($0, /icmp_seq=[0-9]+/); at[substr($0, RSTART + 9, RLENGTH - 9) + 0] = substr($1, 2, length($1) - 2) }
         / packets transmitted/ { sent = $1 }
         END {
             if (sent == "") { print "?"; exit }
-            for (q = 1; q < sent; q++) if (!(q in ok)) { n++; l = l " " q }
+            for (q = 1; q < sent; q++) if (!(q in ok)) { n++; l = l " " q ((q in at) ? "@" utc(at[q]) : "") }
             print (n ? n " (seq" l ")" : 0)
         }' "$1"
 }

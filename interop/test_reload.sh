@@ -107,7 +107,7 @@ wait_for "kb_has_prefix 1 10.255.0.2/32 && kb_has_prefix 1 10.255.0.3/32" 15 || 
 wait_for "ip netns exec $(lab_ns 1) ping -c1 -W1 -q 10.255.0.2" 15 || true
 sleep 1.1   # "since" has a resolution of one second
 S2=$(kb_since 1 wg2)
-ip netns exec "$(lab_ns 1)" ping -i 0.05 -W 1 10.255.0.2 > "$TMPD/ping.log" 2>&1 &
+ip netns exec "$(lab_ns 1)" ping -D -O -i 0.05 -W 1 10.255.0.2 > "$TMPD/ping.log" 2>&1 &
 PING_PID=$!
 
 # ---------------------------------------------------------------- a
@@ -300,4 +300,4 @@ summary=$(grep -E "packets transmitted" "$TMPD/ping.log" || true)
 sent=$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' <<< "$summary")
 got=$(sed -nE 's/.* ([0-9]+) received.*/\1/p' <<< "$summary")
 if [[ -n $sent && $sent -gt 20 && $sent == "$got" ]]; then pass "h  ping 1 -> 10.255.0.2 never lost a packet ($summary)"
-else fail "h  ping 1 -> 10.255.0.2 never lost a packet ($summary)"; fi
+else fail "h  ping 1 -> 10.255.0.2 never lost a packet ($summary; lost: $(lab_ping_lost "$TMPD/ping.log"))"; fi

@@ -20,6 +20,10 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
+/// How long a reload waits for a removed neighbor's routes to leave the
+/// kernel's next hops over its tunnel before deleting that tunnel.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A reload request from the control socket: the answer goes back as JSON.
 pub struct ReloadReq {
     pub dry_run: bool,
@@ -123,9 +127,21 @@ impl Running {
         let old = self.config.clone();
         let mut failed = Vec::new();
         // Removed neighbors first: RFC 4486 §4 Cease / Peer De-configured.
+        let mut removed = false;
         for c in changes.iter().filter(|c| c.apply == Apply::Remove) {
             if let Some(id) = c.neighbor.as_deref().and_then(|n| self.id_of(n)) {
                 self.stop(id, 3).await;
+                removed = true;
+            }
+        }
+        // Make before break: their routes move to other next hops in the
+        // kernel before their tunnels are deleted (a route over a deleted
+        // interface is gone at once, leaving no route until the new one).
+        if removed {
+            let (reply, settled) = oneshot::channel();
+            let _ = self.rib.send(RibMsg::KernelSettled { reply }).await;
+            if tokio::time::timeout(SETTLE_WAIT, settled).await.is_err() {
+                warn!("reload: kernel routes still moving after {SETTLE_WAIT:?}; tunnels reconfigured anyway");
             }
         }
         // Tunnels before sessions: an added neighbor's session binds to its tunnel.

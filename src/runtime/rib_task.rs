@@ -151,6 +151,13 @@ pub enum RibMsg {
         prefix: IpNet,
         reply: oneshot::Sender<Option<Explanation>>,
     },
+    /// Answered once every kernel route change decided so far is in the
+    /// kernel: nothing queued for the FIB and every batch it took is done
+    /// (at once without `[kernel]`). Reload waits for it before deleting a
+    /// removed neighbor's tunnel: routes leave an interface before it goes.
+    KernelSettled {
+        reply: oneshot::Sender<()>,
+    },
     /// From a BMP collector task.
     Bmp(super::bmp::BmpReq),
     /// The tables as MRT TABLE_DUMP_V2, stamped `time` (seconds since the epoch).
@@ -231,6 +238,8 @@ struct RibTask {
     view_restart: Vec<RestartGrace>,
     /// `true` while our restart lasts (read by the reload owner for the R bit).
     restarting: watch::Sender<bool>,
+    /// [`RibMsg::KernelSettled`] waiting for the FIB to catch up.
+    settle_waiters: Vec<oneshot::Sender<()>>,
 }
 
 pub async fn run(
@@ -284,6 +293,7 @@ pub async fn run(
         restart,
         view_restart,
         restarting,
+        settle_waiters: Vec::new(),
     };
     task.restart_progress();
     loop {
@@ -540,6 +550,7 @@ impl RibTask {
             RibMsg::FibReady { batches } => {
                 self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
             }
+            RibMsg::KernelSettled { reply } => self.settle_waiters.push(reply),
             RibMsg::Forwarding { table, prefix, ok } => {
                 // A table no view has (any more): a late answer, nothing to do.
                 for (_, rib) in self.fib_views().into_iter().filter(|(t, _)| *t == table) {
@@ -695,6 +706,19 @@ impl RibTask {
         }
         self.restart_progress();
         self.feed_fib();
+        if !self.settle_waiters.is_empty() && self.kernel_settled() {
+            for w in self.settle_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    /// Nothing waits to be pulled by the FIB task and it has handed back
+    /// every batch it took (it does so once they are applied).
+    fn kernel_settled(&mut self) -> bool {
+        self.fib.is_none()
+            || (self.fib_credits == FIB_CREDITS
+                && self.fib_views().iter().all(|(_, r)| r.fib_queued() == 0))
     }
 
     /// [`RibMsg::ViewMetrics`]: per view, best routes by family and the
