@@ -30,6 +30,11 @@
 #      (the lo watcher does not bring back the start-up set)
 #   g  show protocols / show route PREFIX / show config answer (text and --json)
 #   h  the ping to node 2 never lost a packet during a..r
+#   p  listen_port changed by reload (1790 -> 1791 -> 1790): node 1 listens on the new port only,
+#      no session touched
+#   i  router_id changed by reload (after h: every session restarts, without graceful restart
+#      the neighbors drop node 1's routes meanwhile): both sessions restart and come back, the
+#      neighbors see the new BGP Identifier, node 1's loopback is learned again
 # Environment: KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
 set -euo pipefail
 
@@ -301,3 +306,37 @@ sent=$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' <<< "$summary")
 got=$(sed -nE 's/.* ([0-9]+) received.*/\1/p' <<< "$summary")
 if [[ -n $sent && $sent -gt 20 && $sent == "$got" ]]; then pass "h  ping 1 -> 10.255.0.2 never lost a packet ($summary)"
 else fail "h  ping 1 -> 10.255.0.2 never lost a packet ($summary; lost: $(lab_ping_lost "$TMPD/ping.log"))"; fi
+
+# ---------------------------------------------------------------- p
+S2=$(kb_since 1 wg2); S3=$(kb_since 1 wg3)
+listening() { [[ -n $(ip netns exec "$(lab_ns 1)" ss -Hltn "sport = :$1") ]]; }
+sed -i 's|^listen_port = .*|listen_port = 1791|' "$CONF"
+out=$(reload1 2>&1) || true
+info "reload: $(tr '\n' ' ' <<< "$out")"
+if grep -q "\[live\] listen_port 1790 -> 1791" <<< "$out" && wait_for "listening 1791 && ! listening 1790" 5; then
+    pass "p  listen_port 1790 -> 1791 by reload: node 1 listens on 1791 only"
+else fail "p  listen_port 1790 -> 1791 by reload: node 1 listens on 1791 only ($out)"; fi
+sed -i 's|^listen_port = .*|listen_port = 1790|' "$CONF"
+out=$(reload1 2>&1) || true
+if wait_for "listening 1790 && ! listening 1791" 5; then pass "p  and back to 1790"
+else fail "p  and back to 1790 ($out)"; fi
+same_since "p" wg2 "$S2"
+same_since "p" wg3 "$S3"
+
+# ---------------------------------------------------------------- i
+S2=$(kb_since 1 wg2); S3=$(kb_since 1 wg3)
+sed -i 's|^router_id = .*|router_id = "10.255.0.91"|' "$CONF"
+out=$(reload1 2>&1) || true
+info "reload: $(tr '\n' ' ' <<< "$out")"
+new_id() { [[ $(kb_neighbor_field 2 wg1 remote_id) == 10.255.0.91 && $(kb_neighbor_field 3 wg1 remote_id) == 10.255.0.91 ]]; }
+if grep -q "\[live\] router_id 10.255.0.1 -> 10.255.0.91" <<< "$out" && grep -q "\[restart session\] neighbor wg2" <<< "$out" \
+    && wait_for "kb_established 1 wg2 && kb_established 1 wg3 && new_id" 30 \
+    && [[ $(kb_since 1 wg2) != "$S2" && $(kb_since 1 wg3) != "$S3" ]]; then
+    pass "i  router_id changed by reload: both sessions restarted, nodes 2 and 3 see router id 10.255.0.91"
+else
+    fail "i  router_id changed by reload: sessions restarted with it (node 2 sees $(kb_neighbor_field 2 wg1 remote_id)): $out"
+fi
+if wait_for "kb_has_prefix 2 10.255.0.1/32 && kb_has_prefix 3 10.255.0.1/32" 10 \
+    && grep -q '^router_id = "10.255.0.91"' <<< "$(kb_show 1 config)"; then
+    pass "i  node 1's loopback learned again under the new identity; show config has it"
+else fail "i  node 1's loopback learned again under the new identity; show config has it"; fi

@@ -64,19 +64,29 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             what,
         })
     };
-    // Every session announces these in OPEN: all would restart; the listener
-    // and the control socket are bound once.
+    // Every session announces these in OPEN (BGP Identifier, My AS): each
+    // restarts (below); the listener and the control socket are bound once.
+    let identity = (old.router_id, old.local_as) != (new.router_id, new.local_as);
     if old.router_id != new.router_id {
-        let w = format!("router_id {} -> {}", old.router_id, new.router_id);
-        global(&mut out, Apply::NeedsDaemonRestart, w);
+        let w = format!(
+            "router_id {} -> {} (every session restarts)",
+            old.router_id, new.router_id
+        );
+        global(&mut out, Apply::Live, w);
     }
     if old.local_as != new.local_as {
-        let w = format!("local_as {} -> {}", old.local_as, new.local_as);
-        global(&mut out, Apply::NeedsDaemonRestart, w);
+        let w = format!(
+            "local_as {} -> {} (every session restarts)",
+            old.local_as, new.local_as
+        );
+        global(&mut out, Apply::Live, w);
     }
     if old.listen_port != new.listen_port {
-        let w = format!("listen_port {} -> {}", old.listen_port, new.listen_port);
-        global(&mut out, Apply::NeedsDaemonRestart, w);
+        let w = format!(
+            "listen_port {} -> {} (listener bound again; sessions kept)",
+            old.listen_port, new.listen_port
+        );
+        global(&mut out, Apply::Live, w);
     }
     if old.control_socket != new.control_socket {
         let w = format!(
@@ -189,6 +199,13 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             }),
             Some(o) => {
                 neighbor(o, n, &mut out);
+                if identity && !restarts(&out, &n.name) {
+                    out.push(Change {
+                        apply: Apply::Restart,
+                        neighbor: Some(n.name.clone()),
+                        what: "our router_id / local_as changed (OPEN carries them)".into(),
+                    });
+                }
                 // What a multihop session may carry is the overlay: its
                 // routes are taken again under the new ranges. Link sessions
                 // carry loopbacks only, whatever the overlay (disjoint ranges).
@@ -476,9 +493,9 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         w.backend = o.backend;
     }
     let mut eff = Config {
-        router_id: old.router_id,
-        local_as: old.local_as,
-        listen_port: old.listen_port,
+        router_id: new.router_id,
+        local_as: new.local_as,
+        listen_port: new.listen_port,
         control_socket: old.control_socket.clone(),
         control_group: new.control_group.clone(),
         metrics_listen: new.metrics_listen,
@@ -658,15 +675,35 @@ cost = 200
     }
 
     #[test]
-    fn identity_changes_need_a_daemon_restart() {
+    fn identity_changes_restart_every_session() {
         let new = BASE.replace("10.0.0.1", "10.0.0.2");
         let d = diff(&cfg(BASE), &cfg(&new));
-        assert_eq!(d.len(), 1);
-        assert_eq!(d[0].apply, Apply::NeedsDaemonRestart);
+        let shown: Vec<String> = d.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "[live] router_id 10.0.0.1 -> 10.0.0.2 (every session restarts)",
+                "[restart session] neighbor a: our router_id / local_as changed (OPEN carries them)",
+                "[restart session] neighbor b: our router_id / local_as changed (OPEN carries them)",
+            ]
+        );
+        let eff = effective(&cfg(BASE), &cfg(&new));
+        assert_eq!(eff.router_id, cfg(&new).router_id);
+        // A new AS (iBGP only: the neighbors' too): one restart per session.
+        let new_as = BASE.replace("65000", "65001");
+        let d = diff(&cfg(BASE), &cfg(&new_as));
         assert_eq!(
             d[0].to_string(),
-            "[needs daemon restart] router_id 10.0.0.1 -> 10.0.0.2"
+            "[live] local_as 65000 -> 65001 (every session restarts)"
         );
+        let a: Vec<&str> = d
+            .iter()
+            .filter(|c| c.neighbor.as_deref() == Some("a"))
+            .map(|c| c.what.as_str())
+            .collect();
+        assert_eq!(a, ["remote_as 65000 -> 65001"]);
+        assert!(restarts(&d, "b"));
+        assert_eq!(effective(&cfg(BASE), &cfg(&new_as)).local_as, 65001);
     }
 
     #[test]
@@ -697,16 +734,19 @@ cost = 200
     #[test]
     fn effective_keeps_what_needs_a_daemon_restart() {
         let new = BASE
-            .replace("10.0.0.1", "10.0.0.2")
+            .replace(
+                "local_as = 65000",
+                "local_as = 65000\ncontrol_socket = \"/run/kb-t.sock\"",
+            )
             .replace("cost = 100", "cost = 5")
             .replace("name = \"a\"", "name = \"z\"");
         let (old, new) = (cfg(BASE), cfg(&new));
         let eff = effective(&old, &new);
-        assert_eq!(eff.router_id, old.router_id);
+        assert_eq!(eff.control_socket, old.control_socket);
         let names: Vec<&str> = eff.neighbors.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["b", "z"], "running order kept, added last");
         assert_eq!(eff.neighbors[1].cost, Some(5));
-        // Only the router id is left for the next reload.
+        // Only the control socket is left for the next reload.
         let again = diff(&eff, &new);
         assert_eq!(again.len(), 1, "{again:?}");
         assert_eq!(again[0].apply, Apply::NeedsDaemonRestart);

@@ -297,6 +297,18 @@ impl Rib {
         self.fib_outputs = on;
     }
 
+    /// A new router id and local AS (reload). The CLUSTER_ID follows the
+    /// router id unless configured (RFC 4456 §7), and cached outgoing sets
+    /// carry the old one. The runtime restarts every session with the new
+    /// OPEN, so every learned route comes back and is sent again under it.
+    pub fn set_identity(&mut self, router_id: Ipv4Addr, local_as: u32) {
+        self.cfg.router_id = router_id;
+        self.cfg.local_as = local_as;
+        self.cluster_id = self.cfg.cluster_id.unwrap_or(router_id);
+        self.overlay_cluster_id = self.overlay.cluster_id.unwrap_or(self.cluster_id);
+        self.export_cache.clear();
+    }
+
     pub fn config(&self) -> &RibConfig {
         &self.cfg
     }

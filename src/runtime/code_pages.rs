@@ -139,6 +139,14 @@ pub fn release() -> io::Result<usize> {
     Ok(bytes)
 }
 
+/// A periodic safety-net dump (links, kernel routes) just ran: its parsing
+/// mapped much of the netlink crates' text again (fault-around). Released at
+/// once: nothing else rare follows it, and waiting [`QUIET`] would keep it
+/// resident for a second out of every ten.
+pub fn periodic_work_done() {
+    release_logged("after a periodic dump");
+}
+
 /// [`release`], logged; a failure only costs memory.
 fn release_logged(when: &str) {
     match release() {

@@ -363,6 +363,7 @@ impl FibTask {
         if let Err(e) = self.dump().await {
             warn!("cannot read the kernel table: {e}");
         }
+        super::code_pages::periodic_work_done();
     }
 
     /// Reads what the kernel holds at our metric in our tables, for admitted

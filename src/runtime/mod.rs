@@ -296,6 +296,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
     let peer_txs: Vec<_> = peers.iter().map(|p| p.tx.clone()).collect();
     let (accepting, accepting_rx) =
         tokio::sync::watch::channel((config.neighbors.clone(), peer_txs));
+    let (listener_tx, listener_rx) = mpsc::unbounded_channel();
     let mut running = reload::Running {
         path,
         ids: config
@@ -307,6 +308,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         peers,
         rib: rib_tx.clone(),
         accepting,
+        listener: listener_tx,
         views: views_tx,
         restart,
         probes: Default::default(),
@@ -329,7 +331,7 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), String>
         tokio::spawn(watchdog(period, rib_tx.clone()));
     }
 
-    let accept = tokio::spawn(accept_loop(listener, accepting_rx));
+    let accept = tokio::spawn(accept_loop(listener, accepting_rx, listener_rx));
     wait_for_signal(&mut running, &mut reload_rx, restarting).await;
     let peers = std::mem::take(&mut running.peers);
     info!("shutting down: sending Cease to every neighbor");
@@ -454,14 +456,21 @@ async fn wait_for_signal(
 /// Hand each inbound connection to its neighbor's task; refuse strangers.
 /// A reload changing who may connect may turn the listener's GTSM on or off
 /// (a multihop neighbor's handshake arrives with a hop limit below 255).
+/// A reload changing `listen_port` hands over a listener bound to it.
 async fn accept_loop(
-    listener: tokio::net::TcpListener,
+    mut listener: tokio::net::TcpListener,
     mut neighbors: tokio::sync::watch::Receiver<reload::Accepting>,
+    mut rebound: mpsc::UnboundedReceiver<tokio::net::TcpListener>,
 ) {
     let mut gtsm = transport::listener_gtsm(&neighbors.borrow().0);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
+            Some(l) = rebound.recv() => {
+                info!(port = l.local_addr().map(|a| a.port()).unwrap_or(0), "listening on the reloaded port");
+                listener = l;
+                continue;
+            }
             Ok(()) = neighbors.changed() => {
                 let now = transport::listener_gtsm(&neighbors.borrow().0);
                 if now != gtsm {

@@ -263,6 +263,7 @@ async fn redump(w: &Watch, handle: &Handle, links: &mut Links) {
         }
         Err(e) => warn!("cannot read interfaces: {e}"),
     }
+    super::code_pages::periodic_work_done();
 }
 
 fn link_name(link: &LinkMessage) -> Option<String> {

@@ -47,6 +47,8 @@ pub struct Running {
     pub peers: Vec<PeerHandle>,
     pub rib: mpsc::Sender<RibMsg>,
     pub accepting: watch::Sender<Accepting>,
+    /// A listener bound to a new `listen_port` for the accept loop.
+    pub listener: mpsc::UnboundedSender<tokio::net::TcpListener>,
     pub views: watch::Sender<super::control::Views>,
     /// What OPENs say about graceful restart in this run (RFC 4724).
     pub restart: super::RestartState,
@@ -125,7 +127,28 @@ impl Running {
     /// (the rest is applied all the same).
     async fn apply(&mut self, new: &Config, changes: &[diff::Change]) -> Vec<String> {
         let old = self.config.clone();
+        // What will run: sessions (re)started below take their OPEN from it.
+        let mut eff = diff::effective(&old, new);
         let mut failed = Vec::new();
+        // The new port is bound before the old listener goes: a port taken
+        // keeps the old one listening, and says so.
+        if eff.listen_port != old.listen_port {
+            let gtsm = super::transport::listener_gtsm(&eff.neighbors);
+            match super::transport::listen(eff.listen_port, gtsm) {
+                Ok(l) => {
+                    let _ = self.listener.send(l);
+                }
+                Err(e) => {
+                    let e = format!(
+                        "cannot listen on port {}: {e} (still on {})",
+                        eff.listen_port, old.listen_port
+                    );
+                    warn!("reload: {e}");
+                    failed.push(e);
+                    eff.listen_port = old.listen_port;
+                }
+            }
+        }
         // Removed neighbors first: RFC 4486 §4 Cease / Peer De-configured.
         let mut removed = false;
         for c in changes.iter().filter(|c| c.apply == Apply::Remove) {
@@ -148,6 +171,14 @@ impl Running {
         if let Err(e) = self.reconfigure_tunnels(&old, new).await {
             failed.push(e);
         }
+        // Before the sessions restart with it: the RIB's CLUSTER_ID follows.
+        if (old.router_id, old.local_as) != (eff.router_id, eff.local_as) {
+            let msg = RibMsg::Identity {
+                router_id: eff.router_id,
+                local_as: eff.local_as,
+            };
+            let _ = self.rib.send(msg).await;
+        }
         // The RIB takes the new overlay before the sessions it restarts come
         // back and before the originated set it changes (the watcher's).
         if old.overlay != new.overlay {
@@ -157,7 +188,7 @@ impl Running {
         let mut costs = Vec::new();
         for n in &new.neighbors {
             let Some(o) = old.neighbors.iter().find(|o| o.name == n.name) else {
-                self.add(&old, n).await;
+                self.add(&eff, n).await;
                 continue;
             };
             let Some(id) = self.id_of(&n.name) else {
@@ -174,12 +205,12 @@ impl Running {
             if restart && !(o.cost_auto && n.cost_auto) {
                 info!(peer = %n.name, "configuration changed: restarting this session only");
                 self.stop(id, 6).await;
-                self.add(&old, n).await;
+                self.add(&eff, n).await;
                 continue;
             }
             let _ = self.peers[id].tx.send(PeerCmd::Reconfigure {
                 neighbor: Box::new(n.clone()),
-                session: Box::new(super::session_config(&old, n, self.restart)),
+                session: Box::new(super::session_config(&eff, n, self.restart)),
                 restart,
             });
             if !n.cost_auto && (o.cost != n.cost || o.cost_auto) {
@@ -196,7 +227,7 @@ impl Running {
                     .await;
             }
         }
-        self.config = diff::effective(&old, new);
+        self.config = eff;
         // Probers (started, stopped, new [cost]) before the static costs:
         // a prober stopped now sends no measured cost after them.
         self.sync_links();

@@ -151,6 +151,11 @@ pub enum RibMsg {
         prefix: IpNet,
         reply: oneshot::Sender<Option<Explanation>>,
     },
+    /// A new router id / local AS by reload (every session restarts after it).
+    Identity {
+        router_id: std::net::Ipv4Addr,
+        local_as: u32,
+    },
     /// Answered once every kernel route change decided so far is in the
     /// kernel: nothing queued for the FIB and every batch it took is done
     /// (at once without `[kernel]`). Reload waits for it before deleting a
@@ -551,6 +556,14 @@ impl RibTask {
                 self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
             }
             RibMsg::KernelSettled { reply } => self.settle_waiters.push(reply),
+            RibMsg::Identity {
+                router_id,
+                local_as,
+            } => {
+                info!(%router_id, local_as, "identity reloaded");
+                self.rib.set_identity(router_id, local_as);
+                self.views.set_identity(router_id, local_as);
+            }
             RibMsg::Forwarding { table, prefix, ok } => {
                 // A table no view has (any more): a late answer, nothing to do.
                 for (_, rib) in self.fib_views().into_iter().filter(|(t, _)| *t == table) {

@@ -286,6 +286,13 @@ impl Views {
         }
     }
 
+    /// [`Rib::set_identity`] in every view.
+    pub fn set_identity(&mut self, router_id: std::net::Ipv4Addr, local_as: u32) {
+        for t in &mut self.tables {
+            t.rib.set_identity(router_id, local_as);
+        }
+    }
+
     pub fn set_import_limit(
         &mut self,
         peer: PeerId,
