@@ -163,6 +163,52 @@ fn link_down_reroutes_and_link_up_restores() {
     f.check_shortest_paths(&all(5));
 }
 
+/// interop/test_fabric5.sh's fabric (lib.sh `KB_FABRIC5_COSTS`): the ring
+/// n1..n5 with the chord n1-n3; (a, b, cost at a, cost at b).
+const FABRIC5: [(usize, usize, u32, u32); 6] = [
+    (0, 1, 10, 10),
+    (1, 2, 10, 12),
+    (2, 3, 30, 30),
+    (3, 4, 10, 10),
+    (4, 0, 10, 10),
+    (0, 2, 15, 15),
+];
+
+/// n1 stops (a Cease on every session). Before any UPDATE crosses, n3's
+/// second best to n5 is via n2 (32), whose path goes through n1, and n2's
+/// only one left is via n3: a loop n2 <-> n3 until they hear each other.
+/// A path through a router whose session just went down loses to one that
+/// is not (n3 goes via n4 a moment); once the window is over, Dijkstra.
+#[test]
+fn a_stopped_router_is_not_routed_through_before_the_news_spreads() {
+    let mut f = Fabric::new(5, &FABRIC5);
+    f.converge();
+    f.check_shortest_paths(&all(5));
+    for prefix in loopbacks_of(4) {
+        assert_eq!(f.forwarding_path(2, prefix), Ok(vec![2, 0, 4]));
+    }
+    for x in [1, 2, 4] {
+        f.link_down(0, x);
+    }
+    f.decide_all();
+    for prefix in loopbacks_of(4) {
+        for from in 1..4 {
+            let path = f.forwarding_path(from, prefix);
+            assert!(path.is_ok(), "n{} to {prefix}: loop {path:?}", from + 1);
+        }
+        assert_eq!(f.forwarding_path(2, prefix), Ok(vec![2, 3, 4]));
+        let e = f.nodes[2].rib.explain(prefix);
+        let via_n2 = e.candidates.iter().find(|c| c.peer == "n2").unwrap();
+        assert_eq!(
+            via_n2.lost.as_ref().unwrap().step,
+            kittbgpd::rib::Step::LostRouter,
+            "{e:#?}"
+        );
+    }
+    f.converge();
+    f.check_shortest_paths(&all(5));
+}
+
 #[test]
 fn link_cost_change_moves_traffic() {
     let edges = [(0, 1, 10, 10), (1, 2, 10, 10), (0, 2, 15, 15)];

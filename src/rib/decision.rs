@@ -6,7 +6,9 @@
 //! non-transitivity cannot arise).
 //!
 //! Order: locally originated, highest LOCAL_PREF, (AS_PATH length is not
-//! compared: one AS, next hop self), lowest ORIGIN, lowest MED, (all iBGP: no
+//! compared: one AS, next hop self), lowest ORIGIN, not through a router
+//! whose session just went down ([`super::lost_routers`]; BIRD has no such
+//! step: all paths tie there but during a second after a session loss), lowest MED, (all iBGP: no
 //! eBGP step), lowest interior cost to the next hop (§9.1.2.2 (e): the
 //! underlay cost of an overlay path, 0 for loopback paths, whose MED is
 //! already the path cost), shortest CLUSTER_LIST, lowest ORIGINATOR_ID (or the peer's router id), lowest peer
@@ -28,6 +30,10 @@ pub struct Candidate {
     pub local_pref: u32,
     /// ORIGIN, INCOMPLETE when absent.
     pub origin: Origin,
+    /// Its ORIGINATOR_ID or CLUSTER_LIST names a router whose session with
+    /// us just went down ([`super::lost_routers`]): the path is likely being
+    /// withdrawn, and it may lead back through us (a micro-loop).
+    pub through_lost: bool,
     /// MED after import (received MED + link cost; as received on the overlay).
     pub med: u32,
     /// Interior cost to the next hop (RFC 4271 §9.1.2.2 (e)): the resolved
@@ -49,6 +55,7 @@ pub enum Step {
     LocallyOriginated,
     LocalPref,
     Origin,
+    LostRouter,
     Med,
     InteriorCost,
     ClusterListLength,
@@ -64,6 +71,9 @@ impl std::fmt::Display for Step {
             Step::LocallyOriginated => "locally originated route preferred",
             Step::LocalPref => "higher LOCAL_PREF preferred (RFC 4271 §9.1.2.2)",
             Step::Origin => "lower ORIGIN preferred (RFC 4271 §9.1.2.2 b)",
+            Step::LostRouter => {
+                "path not through a router whose session just went down preferred (its paths are being withdrawn)"
+            }
             Step::Med => "lower MED (path cost) preferred (RFC 4271 §9.1.2.2 c)",
             Step::InteriorCost => {
                 "lower underlay cost to the next hop preferred (RFC 4271 §9.1.2.2 e)"
@@ -91,6 +101,10 @@ fn local_pref(a: &Candidate, b: &Candidate) -> Ordering {
 
 fn origin(a: &Candidate, b: &Candidate) -> Ordering {
     a.origin.cmp(&b.origin)
+}
+
+fn lost_router(a: &Candidate, b: &Candidate) -> Ordering {
+    a.through_lost.cmp(&b.through_lost)
 }
 
 fn med(a: &Candidate, b: &Candidate) -> Ordering {
@@ -121,10 +135,11 @@ fn path_id(a: &Candidate, b: &Candidate) -> Ordering {
     a.path_id.cmp(&b.path_id)
 }
 
-const STEPS: [(Step, StepFn); 10] = [
+const STEPS: [(Step, StepFn); 11] = [
     (Step::LocallyOriginated, locally_originated),
     (Step::LocalPref, local_pref),
     (Step::Origin, origin),
+    (Step::LostRouter, lost_router),
     (Step::Med, med),
     (Step::InteriorCost, interior_cost),
     (Step::ClusterListLength, cluster_list_length),
@@ -173,6 +188,7 @@ mod tests {
             source: Source::Peer(i),
             local_pref: 100,
             origin: Origin::Igp,
+            through_lost: false,
             med: 10,
             interior_cost: 0,
             cluster_len: 1,
@@ -220,6 +236,39 @@ mod tests {
             Candidate {
                 origin: Origin::Incomplete,
                 ..peer(1)
+            },
+            Step::Origin,
+        );
+    }
+
+    #[test]
+    fn a_path_not_through_a_lost_router_wins_after_origin_before_med() {
+        let through = Candidate {
+            through_lost: true,
+            ..peer(1)
+        };
+        decides(
+            Candidate {
+                med: 999,
+                ..peer(2)
+            },
+            through,
+            Step::LostRouter,
+        );
+        // LOCAL_PREF and ORIGIN still come first.
+        decides(
+            Candidate {
+                local_pref: 200,
+                ..through
+            },
+            peer(2),
+            Step::LocalPref,
+        );
+        decides(
+            through,
+            Candidate {
+                origin: Origin::Incomplete,
+                ..peer(2)
             },
             Step::Origin,
         );
@@ -326,8 +375,9 @@ mod tests {
             0u8..3,
             0u16..3,
             0u32..3,
+            any::<bool>(),
         )
-            .prop_map(|(local, lp, o, med, cl, orig, addr, ic)| Candidate {
+            .prop_map(|(local, lp, o, med, cl, orig, addr, ic, lost)| Candidate {
                 source: if local {
                     Source::Local
                 } else {
@@ -335,6 +385,7 @@ mod tests {
                 },
                 local_pref: lp,
                 origin: [Origin::Igp, Origin::Egp, Origin::Incomplete][usize::from(o)],
+                through_lost: lost && !local,
                 med,
                 interior_cost: ic,
                 cluster_len: cl,

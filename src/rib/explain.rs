@@ -117,6 +117,7 @@ impl Rib {
             &self.peers,
             self.cfg.router_id,
             underlay,
+            &self.lost,
             &mut cands,
             &mut route_ids,
         );

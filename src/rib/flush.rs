@@ -9,6 +9,7 @@ use super::fib_out::underlay_route;
 use super::group::group_eligible;
 use super::intern::{FastMap, Interner};
 use super::loc_rib::{Entry, LocRib, Source, LOCAL, NONE};
+use super::lost_routers::LostRouters;
 use super::overlay::{carries, local_next_hop, next_hop_carrier, overlay_attributes};
 use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PREF};
 use super::resolve::{Resolver, Underlay};
@@ -24,6 +25,7 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
         source: Source::Local,
         local_pref: DEFAULT_LOCAL_PREF,
         origin: Origin::Igp,
+        through_lost: false,
         med: 0,
         interior_cost: 0,
         cluster_len: 0,
@@ -35,18 +37,21 @@ pub(super) fn local_candidate(router_id: Ipv4Addr) -> Candidate {
 
 /// What the decision sees of a path from `peer`: its MED is the received one
 /// plus the link cost in force now; an overlay path (`interior_cost` given)
-/// keeps its MED and carries the underlay cost to its next hop.
+/// keeps its MED and carries the underlay cost to its next hop. `lost`:
+/// routers whose session just went down, if any ([`super::lost_routers`]).
 pub(super) fn path_candidate(
     peer_id: PeerId,
     r: &InRoute,
     peer: &Peer,
     interior_cost: Option<u32>,
+    lost: Option<&LostRouters>,
 ) -> Candidate {
     let a = &r.attrs;
     Candidate {
         source: Source::Peer(peer_id),
         local_pref: a.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
         origin: a.origin.unwrap_or(Origin::Incomplete),
+        through_lost: lost.is_some_and(|l| l.through(a, peer.remote_id())),
         med: match interior_cost {
             Some(_) => a.med.unwrap_or(0),
             None => total_med(a.med, peer.link_cost()),
@@ -74,18 +79,22 @@ pub(super) fn paths<'a>(
 /// Candidates of dest `id` into `out`: our own route first, then the paths in
 /// order; `routes` gets the route id of each. For an overlay dest
 /// (`underlay` given) each path's next hop is resolved: unresolvable paths
-/// are no candidates.
+/// are no candidates. Paths through a router in `lost` (underlay dests
+/// only) are marked; returns whether there was one.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn candidates(
     loc: &LocRib,
     id: u32,
     peers: &[Peer],
     router_id: Ipv4Addr,
     underlay: Option<Underlay<'_>>,
+    lost: &LostRouters,
     out: &mut Vec<Candidate>,
     routes: &mut Vec<u32>,
-) {
+) -> bool {
     out.clear();
     routes.clear();
+    let lost = (underlay.is_none() && !lost.is_empty()).then_some(lost);
     if loc.slab[id as usize].local() {
         out.push(local_candidate(router_id));
         routes.push(NONE);
@@ -101,10 +110,11 @@ pub(super) fn candidates(
                 }
                 _ => None,
             };
-            out.push(path_candidate(e.peer as usize, r, peer, cost));
+            out.push(path_candidate(e.peer as usize, r, peer, cost, lost));
             routes.push(e.route);
         }
     }
+    lost.is_some() && out.iter().any(|c| c.through_lost)
 }
 
 /// The selected path: (source, route, export), [`NONE`]s for none.
@@ -131,6 +141,9 @@ struct Decider<'a> {
     /// ([`NONE`]: no loopback to use as next hop).
     overlay_local: [u32; 2],
     underlay: Underlay<'a>,
+    lost: &'a LostRouters,
+    /// Dests decided with a path through a lost router among the candidates.
+    through_lost: Vec<u32>,
     interner: &'a mut Interner,
     cache: &'a mut ExportCache,
     last: Option<(ExportKey, u32)>,
@@ -140,15 +153,18 @@ struct Decider<'a> {
 
 impl Decider<'_> {
     fn decide(&mut self, loc: &mut LocRib, id: u32, overlay: bool) -> Selected {
-        candidates(
+        if candidates(
             loc,
             id,
             self.peers,
             self.router_id,
             overlay.then_some(self.underlay),
+            self.lost,
             &mut self.scratch,
             &mut self.scratch_routes,
-        );
+        ) {
+            self.through_lost.push(id);
+        }
         let Some(i) = select(&self.scratch) else {
             return NO_BEST;
         };
@@ -332,6 +348,7 @@ impl Rib {
             forwarding,
             groups,
             export_cache,
+            lost,
             ..
         } = self;
         let dirty = loc.take_dirty();
@@ -381,6 +398,8 @@ impl Rib {
             local_export: *local_export,
             overlay_local,
             underlay,
+            lost: &*lost,
+            through_lost: Vec::new(),
             interner: &mut *interner,
             cache: export_cache,
             last: None,
@@ -409,7 +428,9 @@ impl Rib {
             batch.apply(&mut decider, loc, id, true);
             decided.push(id);
         }
+        let mut through_lost = std::mem::take(&mut decider.through_lost);
         drop(decider);
+        lost.note_affected(&mut through_lost);
         for (q, adj_out) in batch.queues {
             peers[q].adj_out = adj_out;
         }

@@ -10,6 +10,7 @@
 //! Files: [`adj_in`] / [`adj_out`] the per-peer tables, [`loc_rib`] the
 //! candidates per prefix, [`import`] the import rules (loopbacks only, loop
 //! checks, MED + link cost, import limit), [`decision`] the selection steps,
+//! [`lost_routers`] paths through a router whose session just went down,
 //! [`reflect`] route reflection and outgoing attributes, [`overlay`] what
 //! travels on link and multihop sessions, [`resolve`] overlay next hops over
 //! the underlay, [`flush`] the batch, [`fib_out`] the pull of kernel routes,
@@ -34,6 +35,8 @@ mod import;
 mod intern;
 pub(crate) use intern::FastMap;
 mod loc_rib;
+mod lost_routers;
+pub use lost_routers::LOST_ROUTER_WINDOW;
 mod nexthop;
 mod overlay;
 mod policy;
@@ -256,6 +259,9 @@ pub struct Rib {
     groups: Vec<group::UpdateGroup>,
     /// Outgoing attribute sets made since the last flush ([`flush::ExportCache`]).
     export_cache: flush::ExportCache,
+    /// Routers whose link session just went down: paths through them are
+    /// avoided for a moment ([`lost_routers`]).
+    lost: lost_routers::LostRouters,
 }
 
 impl Rib {
@@ -288,6 +294,7 @@ impl Rib {
             forwarding: forwarding::Forwarding::default(),
             groups: Vec::new(),
             export_cache: flush::ExportCache::default(),
+            lost: lost_routers::LostRouters::default(),
         }
     }
 
@@ -399,6 +406,8 @@ impl Rib {
     }
 
     /// The session ended: its routes leave the Loc-RIB (RFC 4271 §9.1).
+    /// The runtime uses [`Rib::peer_down_at`], which also avoids paths
+    /// through the peer's router for a moment.
     pub fn peer_down(&mut self, peer: PeerId) {
         self.leave_group(peer);
         let Some(p) = self.peers.get_mut(peer) else {

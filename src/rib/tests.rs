@@ -813,3 +813,6 @@ mod limits;
 
 /// Kernel routes pulled by the FIB in batches.
 mod fib_pull;
+
+/// Paths through a router whose session just went down.
+mod lost_routers;

@@ -303,22 +303,31 @@ pub async fn run(
     task.restart_progress();
     loop {
         // Helper side of graceful restart: stale routes have a deadline.
-        // And our own restart has a deadline.
-        let timer = [task.rib.stale_timeout(), task.views.stale_timeout()]
-            .into_iter()
-            .chain(
-                std::iter::once(&task.restart)
-                    .chain(&task.view_restart)
-                    .map(|r| r.poll_timeout()),
-            )
-            .flatten()
-            .min();
+        // And our own restart has a deadline, and the avoidance of paths
+        // through a router whose session just went down an end.
+        let timer = [
+            task.rib.stale_timeout(),
+            task.views.stale_timeout(),
+            task.rib.lost_router_timeout(),
+            task.views.lost_router_timeout(),
+        ]
+        .into_iter()
+        .chain(
+            std::iter::once(&task.restart)
+                .chain(&task.view_restart)
+                .map(|r| r.poll_timeout()),
+        )
+        .flatten()
+        .min();
         let msg = match timer {
             Some(t) => tokio::select! {
                 m = rx.recv() => m,
                 () = tokio::time::sleep_until(t.into()) => {
-                    task.rib.expire_stale(std::time::Instant::now());
-                    task.views.expire_stale(std::time::Instant::now());
+                    let now = std::time::Instant::now();
+                    task.rib.expire_stale(now);
+                    task.views.expire_stale(now);
+                    task.rib.expire_lost_routers(now);
+                    task.views.expire_lost_routers(now);
                     task.flush();
                     continue;
                 }
@@ -434,8 +443,10 @@ impl RibTask {
                             if c.accepted + c.filtered > 0 {
                                 info!(peer = %p.name, "removing {} routes of the closed session", c.accepted + c.filtered);
                             }
-                            self.rib.peer_down(peer);
-                            self.views.peer_down(peer);
+                            // Paths through its router are avoided a moment.
+                            let now = std::time::Instant::now();
+                            self.rib.peer_down_at(peer, now);
+                            self.views.peer_down_at(peer, now);
                         }
                     }
                 }

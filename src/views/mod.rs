@@ -225,6 +225,14 @@ impl Views {
         }
     }
 
+    /// [`Rib::peer_down_at`] in every table: a session lost without
+    /// graceful restart at `now`.
+    pub fn peer_down_at(&mut self, peer: PeerId, now: Instant) {
+        for t in &mut self.tables {
+            t.rib.peer_down_at(peer, now);
+        }
+    }
+
     /// RFC 4724 §4.2 per table: `families` of the session's GR capability;
     /// the view families among them keep each view's routes stale.
     pub fn peer_down_graceful(&mut self, peer: PeerId, families: &[AfiSafi], deadline: Instant) {
@@ -422,6 +430,20 @@ impl Views {
     pub fn expire_stale(&mut self, now: Instant) {
         for t in &mut self.tables {
             t.rib.expire_stale(now);
+        }
+    }
+
+    /// Earliest end of a lost router's window in any table.
+    pub fn lost_router_timeout(&self) -> Option<Instant> {
+        self.tables
+            .iter()
+            .filter_map(|t| t.rib.lost_router_timeout())
+            .min()
+    }
+
+    pub fn expire_lost_routers(&mut self, now: Instant) {
+        for t in &mut self.tables {
+            t.rib.expire_lost_routers(now);
         }
     }
 

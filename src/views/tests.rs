@@ -59,6 +59,9 @@ struct Net {
     /// Default cost at node x of its link to y.
     cost: HashMap<(usize, usize), u32>,
     up: BTreeSet<(usize, usize)>,
+    /// The simulated clock: links fail at this time; `converge` moves it
+    /// on to the tables' deadlines (the end of a lost router's window).
+    now: Instant,
 }
 
 impl Net {
@@ -120,6 +123,7 @@ impl Net {
             nodes,
             cost,
             up: BTreeSet::new(),
+            now: Instant::now(),
         };
         for i in 0..n {
             let own: BTreeSet<IpNet> = loopbacks_of(i).into();
@@ -148,8 +152,8 @@ impl Net {
     fn link_down(&mut self, a: usize, b: usize) {
         for (x, y) in [(a, b), (b, a)] {
             let id = self.nodes[x].peer_of[&y];
-            self.nodes[x].default.peer_down(id);
-            self.nodes[x].views.peer_down(id);
+            self.nodes[x].default.peer_down_at(id, self.now);
+            self.nodes[x].views.peer_down_at(id, self.now);
             self.up.remove(&(x, y));
         }
     }
@@ -168,7 +172,32 @@ impl Net {
         }
     }
 
+    /// Until quiet, then the clock moves on to each deadline of the tables
+    /// (the end of a lost router's window), until none is left.
     fn converge(&mut self) {
+        self.drive();
+        while let Some(t) = self
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                [
+                    n.default.lost_router_timeout(),
+                    n.views.lost_router_timeout(),
+                ]
+            })
+            .flatten()
+            .min()
+        {
+            self.now = self.now.max(t);
+            for node in &mut self.nodes {
+                node.default.expire_lost_routers(self.now);
+                node.views.expire_lost_routers(self.now);
+            }
+            self.drive();
+        }
+    }
+
+    fn drive(&mut self) {
         let n = self.nodes.len();
         let mut queue: VecDeque<usize> = (0..n).collect();
         let mut queued = vec![true; n];
@@ -177,30 +206,7 @@ impl Net {
             queued[i] = false;
             visits += 1;
             assert!(visits < 10_000, "did not converge");
-            let node = &mut self.nodes[i];
-            let mut outs: Vec<(usize, RibOutput)> =
-                node.default.flush().into_iter().map(|o| (0, o)).collect();
-            outs.extend(node.default.fib_all().into_iter().map(|o| (0, o)));
-            outs.extend(node.views.flush().into_iter().map(|(v, o)| (v + 1, o)));
-            // The views' kernel routes as the RIB task pulls them: each view's
-            // `Rib` by its kernel table (views_config: 101 fast, 102 hops).
-            for (table, rib) in node.views.fib_ribs() {
-                let mut batch = Vec::new();
-                rib.poll_fib(usize::MAX, &mut batch);
-                let t = (table - 100) as usize;
-                outs.extend(batch.into_iter().map(|b| {
-                    let (prefix, best) = (b.prefix, b.best);
-                    (t, RibOutput::BestChanged { prefix, best })
-                }));
-            }
-            for (table, o) in outs {
-                if let RibOutput::BestChanged { prefix, best } = o {
-                    match best {
-                        Some((_, peer)) => node.fib[table].insert(prefix, peer),
-                        None => node.fib[table].remove(&prefix),
-                    };
-                }
-            }
+            self.decide(i);
             let mut more = false;
             for peer in 0..self.nodes[i].links.len() {
                 let node = &mut self.nodes[i];
@@ -231,6 +237,34 @@ impl Net {
             if more && !queued[i] {
                 queued[i] = true;
                 queue.push_back(i);
+            }
+        }
+    }
+
+    /// Node `i` decides (every table) and its kernel tables follow.
+    fn decide(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let mut outs: Vec<(usize, RibOutput)> =
+            node.default.flush().into_iter().map(|o| (0, o)).collect();
+        outs.extend(node.default.fib_all().into_iter().map(|o| (0, o)));
+        outs.extend(node.views.flush().into_iter().map(|(v, o)| (v + 1, o)));
+        // The views' kernel routes as the RIB task pulls them: each view's
+        // `Rib` by its kernel table (views_config: 101 fast, 102 hops).
+        for (table, rib) in node.views.fib_ribs() {
+            let mut batch = Vec::new();
+            rib.poll_fib(usize::MAX, &mut batch);
+            let t = (table - 100) as usize;
+            outs.extend(batch.into_iter().map(|b| {
+                let (prefix, best) = (b.prefix, b.best);
+                (t, RibOutput::BestChanged { prefix, best })
+            }));
+        }
+        for (table, o) in outs {
+            if let RibOutput::BestChanged { prefix, best } = o {
+                match best {
+                    Some((_, peer)) => node.fib[table].insert(prefix, peer),
+                    None => node.fib[table].remove(&prefix),
+                };
             }
         }
     }
@@ -442,6 +476,54 @@ fn random_graphs_match_dijkstra_per_view_after_changes() {
             net.check();
         }
     }
+}
+
+/// interop/test_fabric5.sh's ring and chord (n3-n2 costs 12 both ways): n1
+/// stops. Before any UPDATE crosses, no table loops n2 <-> n3 (n3's path via
+/// n2 runs through n1: avoided for a moment in every table); after the
+/// window, Dijkstra per view.
+#[test]
+fn a_stopped_router_is_avoided_in_every_view_table() {
+    let edges = [
+        (0, 1, 10),
+        (1, 2, 12),
+        (2, 3, 30),
+        (3, 4, 10),
+        (4, 0, 10),
+        (0, 2, 15),
+    ];
+    let mut net = Net::new(5, &edges);
+    net.converge();
+    net.check();
+    for x in [1, 2, 4] {
+        net.link_down(0, x);
+    }
+    for i in 1..5 {
+        net.decide(i);
+        let lost = Ipv4Addr::new(10, 0, 0, 1);
+        for table in 1..3 {
+            if i != 3 {
+                assert_eq!(net.rib(i, table).lost_routers(), vec![lost], "n{i}");
+            }
+        }
+    }
+    assert!(net.nodes[2].views.lost_router_timeout().is_some());
+    for table in 0..3 {
+        for prefix in loopbacks_of(4) {
+            for from in 1..4 {
+                let (mut at, mut hops) = (from, 0);
+                while let Some(next) = net.via(table, at, &prefix) {
+                    at = next;
+                    hops += 1;
+                    assert!(hops <= 5, "table {table}: loop for {prefix} from n{from}");
+                }
+            }
+            assert_eq!(net.via(table, 2, &prefix), Some(3), "table {table}");
+        }
+    }
+    net.converge();
+    net.check();
+    assert!(net.nodes[2].views.lost_router_timeout().is_none());
 }
 
 #[test]

@@ -19,6 +19,7 @@ use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Instant;
 
 /// Bytes pulled per peer per visit by default: a few UPDATEs, so pulls interleave.
 pub const CHUNK: usize = 512;
@@ -100,6 +101,9 @@ pub struct Fabric {
     /// on the reflector, receive on the client), as negotiated when a
     /// multihop session comes up.
     pub add_path: bool,
+    /// The simulated clock: link failures happen at this time, and
+    /// [`Fabric::converge`] moves it on to the RIBs' deadlines.
+    pub now: Instant,
 }
 
 impl Fabric {
@@ -180,6 +184,7 @@ impl Fabric {
             mh_messages: 0,
             mh_client: BTreeSet::new(),
             add_path: false,
+            now: Instant::now(),
         };
         for i in 0..n {
             enter(i);
@@ -209,19 +214,89 @@ impl Fabric {
         for (x, y) in [(a, b), (b, a)] {
             let id = self.nodes[x].peer_of[&y];
             enter(x);
-            self.nodes[x].rib.peer_down(id);
+            // As the runtime does: a lost session, no graceful restart.
+            self.nodes[x].rib.peer_down_at(id, self.now);
             enter(NO_NODE);
             self.up.remove(&(x, y));
         }
     }
 
-    /// Drives the fabric until quiet: every node is visited once, then a
-    /// node again whenever it received something or still has output. A
-    /// visit flushes the node and pulls at most `chunk` bytes per peer (as a
-    /// connection that takes that much at a time would), each chunk copied
-    /// into the receiver's buffer, decoded and given to its `Rib`. Returns
-    /// the messages delivered (0: nothing moved).
+    /// Drives the fabric until quiet ([`Fabric::drive`]), then moves the
+    /// clock to each RIB deadline (the end of a lost router's window:
+    /// `Rib::lost_router_timeout`), expires it and drives again, until no
+    /// deadline is left. Returns the messages delivered (0: nothing moved).
     pub fn converge(&mut self) -> usize {
+        let mut messages = self.drive();
+        while let Some(t) = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.rib.lost_router_timeout())
+            .min()
+        {
+            self.now = self.now.max(t);
+            for (i, n) in self.nodes.iter_mut().enumerate() {
+                enter(i);
+                n.rib.expire_lost_routers(self.now);
+            }
+            enter(NO_NODE);
+            messages += self.drive();
+        }
+        messages
+    }
+
+    /// Every node decides what it has learned (its kernel routes follow)
+    /// and nothing is delivered: the moment after a failure when each node
+    /// has seen only its own sessions go down.
+    pub fn decide_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            enter(i);
+            let mut outputs = self.nodes[i].rib.flush();
+            outputs.extend(self.nodes[i].rib.fib_all());
+            enter(NO_NODE);
+            self.take_outputs(i, outputs);
+        }
+    }
+
+    /// The path of packets from `from` to `prefix` over the kernel routes:
+    /// the nodes visited, `Err` with them on a loop.
+    pub fn forwarding_path(&self, from: usize, prefix: IpNet) -> Result<Vec<usize>, Vec<usize>> {
+        let mut path = vec![from];
+        let mut at = from;
+        while let Some((_, p)) = self.nodes[at].fib.get(&prefix) {
+            at = self.nodes[at].links[*p].0;
+            if path.contains(&at) {
+                path.push(at);
+                return Err(path);
+            }
+            path.push(at);
+        }
+        Ok(path)
+    }
+
+    fn take_outputs(&mut self, i: usize, outputs: Vec<RibOutput>) {
+        for out in outputs {
+            match out {
+                RibOutput::BestChanged { prefix, best } => match best {
+                    Some(b) => {
+                        self.nodes[i].fib.insert(prefix, b);
+                    }
+                    None => {
+                        self.nodes[i].fib.remove(&prefix);
+                    }
+                },
+                o @ RibOutput::LimitReached { .. } => self.nodes[i].limits.push(o),
+                o @ RibOutput::Send { .. } => panic!("flush sends nothing: {o:?}"),
+            }
+        }
+    }
+
+    /// Drives the fabric until quiet, the clock standing still: every node
+    /// is visited once, then a node again whenever it received something or
+    /// still has output. A visit flushes the node and pulls at most `chunk`
+    /// bytes per peer (as a connection that takes that much at a time
+    /// would), each chunk copied into the receiver's buffer, decoded and
+    /// given to its `Rib`. Returns the messages delivered.
+    pub fn drive(&mut self) -> usize {
         let before = self.messages;
         let n = self.nodes.len();
         let mut queue: VecDeque<usize> = (0..n).collect();
@@ -235,20 +310,7 @@ impl Fabric {
             let mut outputs = self.nodes[i].rib.flush();
             outputs.extend(self.nodes[i].rib.fib_all());
             enter(NO_NODE);
-            for out in outputs {
-                match out {
-                    RibOutput::BestChanged { prefix, best } => match best {
-                        Some(b) => {
-                            self.nodes[i].fib.insert(prefix, b);
-                        }
-                        None => {
-                            self.nodes[i].fib.remove(&prefix);
-                        }
-                    },
-                    o @ RibOutput::LimitReached { .. } => self.nodes[i].limits.push(o),
-                    o @ RibOutput::Send { .. } => panic!("flush sends nothing: {o:?}"),
-                }
-            }
+            self.take_outputs(i, outputs);
             let mut more = false;
             for peer in 0..self.nodes[i].links.len() {
                 enter(i);
