@@ -5,7 +5,7 @@
 #
 # Usage: interop/test_bird_pair.sh [/path/to/kittbgpd]   (root)
 #        interop/test_bird_pair.sh --peer-bird          (self-test of the script: BIRD on both nodes)
-# Default binary: target/release/kittbgpd, else target/debug/kittbgpd.
+# Default binary: the newer of target/release/kittbgpd and target/debug/kittbgpd (lab_pick_bin).
 # Prints one PASS/FAIL line per check and a final "N passed, M failed"; exit 1 on any failure.
 # Always cleans up (trap in lib.sh): only its own namespaces and PIDs.
 #
@@ -36,7 +36,6 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
@@ -48,13 +47,7 @@ for arg in "$@"; do
         *) BIN=$arg ;;
     esac
 done
-if [[ $PEER == kittbgpd ]]; then
-    if [[ -z $BIN ]]; then
-        for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do [[ -x $b ]] && { BIN=$b; break; }; done
-    fi
-    [[ -n $BIN && -x $BIN ]] || { echo "test_bird_pair.sh: kittbgpd binary not found (${BIN:-target/*/kittbgpd}); build it or pass its path" >&2; exit 2; }
-    BIN=$(readlink -f "$BIN")
-fi
+[[ $PEER == kittbgpd ]] && BIN=$(lab_pick_bin test_bird_pair.sh "$BIN")
 STABLE_S=${KB_STABLE_S:-30}
 HOLD=9 KA=3
 

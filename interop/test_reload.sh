@@ -310,13 +310,13 @@ else fail "h  ping 1 -> 10.255.0.2 never lost a packet ($summary; lost: $(lab_pi
 # ---------------------------------------------------------------- p
 S2=$(kb_since 1 wg2); S3=$(kb_since 1 wg3)
 listening() { [[ -n $(ip netns exec "$(lab_ns 1)" ss -Hltn "sport = :$1") ]]; }
-sed -i 's|^listen_port = .*|listen_port = 1791|' "$CONF"
+sed -i '0,/^listen_port = .*/s//listen_port = 1791/' "$CONF"   # the first: [neighbor.wireguard] have theirs
 out=$(reload1 2>&1) || true
 info "reload: $(tr '\n' ' ' <<< "$out")"
 if grep -q "\[live\] listen_port 1790 -> 1791" <<< "$out" && wait_for "listening 1791 && ! listening 1790" 5; then
     pass "p  listen_port 1790 -> 1791 by reload: node 1 listens on 1791 only"
 else fail "p  listen_port 1790 -> 1791 by reload: node 1 listens on 1791 only ($out)"; fi
-sed -i 's|^listen_port = .*|listen_port = 1790|' "$CONF"
+sed -i '0,/^listen_port = .*/s//listen_port = 1790/' "$CONF"
 out=$(reload1 2>&1) || true
 if wait_for "listening 1790 && ! listening 1791" 5; then pass "p  and back to 1790"
 else fail "p  and back to 1790 ($out)"; fi

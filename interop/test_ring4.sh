@@ -7,7 +7,7 @@
 #        interop/test_ring4.sh --all-bird            (self-test: BIRD on all four nodes, both rings)
 #        interop/test_ring4.sh --no-reference [BIN]  (skip the all-BIRD run: expect the computed paths)
 #        interop/test_ring4.sh --large [BIN]         (large and unknown costs, see below; no reference)
-# Default binary: target/release/kittbgpd, else target/debug/kittbgpd (copied to /tmp for the run,
+# Default binary: the newer of target/release/kittbgpd and target/debug/kittbgpd (lab_pick_bin) (copied to /tmp for the run,
 # so a rebuild during the test does not matter).
 # Prints PASS/FAIL lines and a final "N passed, M failed"; exit 1 on any failure.  Cleans up only
 # its own namespaces and PIDs (lib.sh), also when interrupted.
@@ -49,7 +49,6 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
@@ -64,13 +63,7 @@ for arg in "$@"; do
         *) BIN=$arg ;;
     esac
 done
-if [[ $MODE == mixed ]]; then
-    if [[ -z $BIN ]]; then
-        for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do [[ -x $b ]] && { BIN=$b; break; }; done
-    fi
-    [[ -n $BIN && -x $BIN ]] || { echo "test_ring4.sh: kittbgpd binary not found (${BIN:-target/*/kittbgpd}); build it or pass its path" >&2; exit 2; }
-    BIN=$(readlink -f "$BIN")
-fi
+[[ $MODE == mixed ]] && BIN=$(lab_pick_bin test_ring4.sh "$BIN")
 [[ $(id -u) == 0 ]] || lab_die "must run as root (network namespaces)"
 
 CONVERGE_S=${KB_CONVERGE_S:-30}

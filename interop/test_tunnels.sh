@@ -32,16 +32,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=interop/lib.sh
 source "$HERE/lib.sh"
 
-BIN=${1:-}
-if [[ -z $BIN ]]; then
-    for b in "$ROOT/target/release/kittbgpd" "$ROOT/target/debug/kittbgpd"; do [[ -x $b ]] && { BIN=$b; break; }; done
-fi
-[[ -n $BIN && -x $BIN ]] || { echo "test_tunnels.sh: kittbgpd binary not found; build it or pass its path" >&2; exit 2; }
-BIN=$(readlink -f "$BIN")
+BIN=$(lab_pick_bin test_tunnels.sh "${1:-}")
 
 PASSED=0 FAILED=0 SCEN=tunnels
 pass() { PASSED=$((PASSED+1)); echo "PASS $*"; }
