@@ -49,12 +49,15 @@ impl LostRouters {
     }
 
     /// Whether a path with these attributes, from a peer whose router id is
-    /// `peer_id`, goes through a lost router.
+    /// `peer_id`, goes through a lost router. A path heard from the lost
+    /// router itself came over a session established after the loss (the
+    /// old one's paths left with it): fresh, not avoided, so a router coming
+    /// back is used again at once.
     pub fn through(&self, attrs: &PathAttributes, peer_id: Ipv4Addr) -> bool {
         let originator = attrs.originator_id.unwrap_or(peer_id);
         self.routers
             .iter()
-            .any(|(id, _)| *id == originator || attrs.cluster_list.contains(id))
+            .any(|(id, _)| *id != peer_id && (*id == originator || attrs.cluster_list.contains(id)))
     }
 
     /// Dests decided while a path through a lost router was a candidate.

@@ -204,3 +204,25 @@ fn a_graceful_restart_or_a_multihop_session_is_no_loss() {
     rib.peer_down_at(mh, now);
     assert!(rib.lost_routers().is_empty());
 }
+
+#[test]
+fn the_lost_router_back_with_a_new_session_is_used_at_once() {
+    let now = Instant::now();
+    let mut rib = node3();
+    rib.peer_down_at(peer(1), now);
+    flush(&mut rib);
+    assert_eq!(best(&rib, N5).as_deref(), Some("p4"));
+    // n1 restarts within the window: its fresh paths win on MED at once,
+    // while n2's (through the old n1) are still avoided.
+    let local = "[fe80::3:1%3]:1790".parse().unwrap();
+    rib.peer_up(peer(1), ExportContext::new(neg(), Some(local)), id(1));
+    from(&mut rib, 1, 10, &[1]);
+    let out = flush(&mut rib);
+    for p in [N5, N5_V6] {
+        assert_eq!(best(&rib, p).as_deref(), Some("p1"));
+        assert_eq!(lost_at(&rib, p, "p4"), Some(Step::Med));
+        assert_eq!(lost_at(&rib, p, "p2"), Some(Step::LostRouter));
+        assert!(kernel(&out).contains(&(net(p), Some(peer(1)))), "{out:?}");
+    }
+    assert_eq!(rib.lost_routers(), vec![id(1)]);
+}
