@@ -329,7 +329,7 @@ sed -i 's|^router_id = .*|router_id = "10.255.0.91"|' "$CONF"
 out=$(reload1 2>&1) || true
 info "reload: $(tr '\n' ' ' <<< "$out")"
 new_id() { [[ $(kb_neighbor_field 2 wg1 remote_id) == 10.255.0.91 && $(kb_neighbor_field 3 wg1 remote_id) == 10.255.0.91 ]]; }
-if grep -q "\[live\] router_id 10.255.0.1 -> 10.255.0.91" <<< "$out" && grep -q "\[restart session\] neighbor wg2" <<< "$out" \
+if grep -q "\[live\] router_id 10.255.0.1 -> 10.255.0.91" <<< "$out" && grep -q "\[restart\] neighbor wg2" <<< "$out" \
     && wait_for "kb_established 1 wg2 && kb_established 1 wg3 && new_id" 30 \
     && [[ $(kb_since 1 wg2) != "$S2" && $(kb_since 1 wg3) != "$S3" ]]; then
     pass "i  router_id changed by reload: both sessions restarted, nodes 2 and 3 see router id 10.255.0.91"
