@@ -17,8 +17,8 @@ pub fn render_neighbors(list: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:<26} {:<12} {:<16} {:>19} {:>8}  {}",
-        "Name", "Address", "State", "Since", "Routes acc/filt/lim", "Adv", "Info"
+        "{:<12} {:<26} {:<12} {:<16} {:>19} {:>8}  Info",
+        "Name", "Address", "State", "Since", "Routes acc/filt/lim", "Adv"
     );
     for n in list.as_array().into_iter().flatten() {
         let addr = match (
@@ -149,8 +149,8 @@ pub fn render_routes(list: &[RouteView]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<22} {:<10} {:<28} {:>11} {:>6}  {}",
-        "Prefix", "From", "Next hop", "MED", "LPref", "Status"
+        "{:<22} {:<10} {:<28} {:>11} {:>6}  Status",
+        "Prefix", "From", "Next hop", "MED", "LPref"
     );
     for r in list {
         let nh = match (&r.next_hop, &r.interface) {
