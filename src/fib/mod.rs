@@ -11,6 +11,7 @@
 //! kernel only, the BGP state is untouched) and comes back when the slot is
 //! free again.
 
+mod shards;
 mod table;
 mod tables;
 mod view;
