@@ -2,16 +2,18 @@
 //! key's mix picks a shard, and each shard is a vector of (key, value)
 //! sorted by key, searched by bisection. A hash map's buckets cost 2 to 2.3
 //! times the entries right after it doubles (1M IPv4 slots: 23 MiB for 10
-//! MiB of entries); here an entry costs its size plus at most an eighth
-//! (each shard grows by an eighth), whatever the table size. Shards are
+//! MiB of entries); here an entry costs its size plus a few percent (each
+//! shard grows by a sixteenth), whatever the table size. Shards are
 //! split in two, one at a time, when their mean length passes [`SHARD_MAX`],
 //! so an insertion moves at most a few KiB.
 
 use ipnet::{Ipv4Net, Ipv6Net};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Mean entries per shard above which every shard is split in two (so a
-/// shard holds about 256 to 512 entries: an insertion moves half of one).
-const SHARD_MAX: usize = 512;
+/// shard holds about 64 to 128 entries, a few cache lines: an insertion
+/// moves half of one, a bisection takes 6 or 7 steps).
+const SHARD_MAX: usize = 128;
 /// Shards of a new map: 2^FIRST_BITS.
 const FIRST_BITS: u32 = 4;
 
@@ -42,6 +44,10 @@ pub(super) struct Sharded<K, V> {
     shards: Vec<Vec<(K, V)>>,
     bits: u32,
     len: usize,
+    /// Where the last key looked up was in its shard: the FIB looks a
+    /// prefix up several times in a row (checked before use, never trusted;
+    /// atomic only so that the FIB task's state stays `Sync`, one owner).
+    hint: AtomicUsize,
 }
 
 impl<K, V> Default for Sharded<K, V> {
@@ -50,6 +56,7 @@ impl<K, V> Default for Sharded<K, V> {
             shards: Vec::new(),
             bits: 0,
             len: 0,
+            hint: AtomicUsize::new(0),
         }
     }
 }
@@ -65,7 +72,16 @@ impl<K: ShardKey, V: Default> Sharded<K, V> {
             return None;
         }
         let s = self.shard_of(k);
-        Some((s, self.shards[s].binary_search_by(|(x, _)| x.cmp(k))))
+        let shard = &self.shards[s];
+        let hint = self.hint.load(Relaxed);
+        if shard.get(hint).is_some_and(|(x, _)| x == k) {
+            return Some((s, Ok(hint)));
+        }
+        let found = shard.binary_search_by(|(x, _)| x.cmp(k));
+        if let Ok(i) = found {
+            self.hint.store(i, Relaxed);
+        }
+        Some((s, found))
     }
 
     pub fn get(&self, k: &K) -> Option<&V> {
@@ -90,10 +106,11 @@ impl<K: ShardKey, V: Default> Sharded<K, V> {
         let shard = &mut self.shards[s];
         let i = shard.binary_search_by(|(x, _)| x.cmp(&k)).unwrap_err();
         if shard.len() == shard.capacity() {
-            shard.reserve_exact(shard.len() / 8 + 4);
+            shard.reserve_exact(shard.len() / 16 + 2);
         }
         shard.insert(i, (k, V::default()));
         self.len += 1;
+        self.hint.store(i, Relaxed);
         &mut shard[i].1
     }
 
