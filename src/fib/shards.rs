@@ -5,7 +5,8 @@
 //! MiB of entries); here an entry costs its size plus a few percent (each
 //! shard grows by a sixteenth), whatever the table size. Shards are
 //! split in two, one at a time, when their mean length passes [`SHARD_MAX`],
-//! so an insertion moves at most a few KiB.
+//! so an insertion moves at most a few KiB; never merged (a shard emptied
+//! by a shrinking table costs 24 bytes).
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
