@@ -15,6 +15,8 @@
 //! `[kernel]`, BIRD's `protocol kernel`), next hop 192.0.2.2 on a veth
 //! (`kbdummy`); VmHWM and CPU are then read once the daemon's CPU time stops
 //! growing (the kernel FIB done), the wall time still ends at the sink.
+//! `--hold SECS` (with `--kernel`): CPU and VmHWM read SECS later still (40:
+//! one periodic dump of the whole kernel table is in the figures).
 //! Needs root (namespace). BIRD: Debian's `bird2`, skipped with a note if absent.
 
 use bytes::Bytes;
@@ -47,6 +49,7 @@ fn main() {
     let only = opt("--only");
     let before = opt("--before").map(PathBuf::from);
     let kernel = args.iter().any(|a| a == "--kernel");
+    let hold = Duration::from_secs(opt("--hold").and_then(|s| s.parse().ok()).unwrap_or(0));
     let Some(ns) = root_netns("reflect bench") else {
         return;
     };
@@ -78,7 +81,7 @@ fn main() {
                 if kernel {
                     dummy_link();
                 }
-                results[i].push(run_dut(&feed, *dut, work.path(), kernel));
+                results[i].push(run_dut(&feed, *dut, work.path(), kernel, hold));
             }
         }
         let row = Row {
@@ -187,7 +190,7 @@ fn settle(pid: u32) {
     }
 }
 
-fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool) -> RunResult {
+fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool, hold: Duration) -> RunResult {
     let bird_kernel = if kernel {
         "protocol kernel { ipv4 { export all; }; }\nprotocol direct { ipv4; interface \"kbdummy\"; }\n"
     } else {
@@ -215,6 +218,10 @@ fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool) -> RunResult {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         eprintln!("{n} routes: {routes} kernel routes via kbdummy (incl. the connected one)");
+        if !hold.is_zero() {
+            std::thread::sleep(hold);
+            settle(pid);
+        }
     }
     let cpu = proc_cpu_seconds(pid) - cpu0;
     let hwm_kib = proc_status_kib(pid, "VmHWM:");

@@ -11,6 +11,7 @@
 //! kernel only, the BGP state is untouched) and comes back when the slot is
 //! free again.
 
+mod shards;
 mod table;
 mod tables;
 mod view;
@@ -260,7 +261,7 @@ impl Fib {
         let prefix = seen.prefix();
         match (seen, present) {
             (Seen::Ours(r), true) => {
-                let nh = self.intern(Some((r.gateway, &r.interface)));
+                let nh = self.seen_nh(&r);
                 self.set_installed(prefix, nh);
             }
             (Seen::Ours(r), false) => {
@@ -326,7 +327,7 @@ impl Fib {
         let prefix = seen.prefix();
         match seen {
             Seen::Ours(r) => {
-                let nh = self.intern(Some((r.gateway, &r.interface)));
+                let nh = self.seen_nh(&r);
                 self.set_installed(prefix, nh);
             }
             Seen::Foreign { protocol, .. } => {
@@ -335,6 +336,17 @@ impl Fib {
             }
         }
         self.mark_dirty(prefix);
+    }
+
+    /// The next hop of our route as the kernel shows it: the desired one if
+    /// that names the same gateway and no interface (the kernel picked it;
+    /// a route learned over a multihop session), else its own.
+    fn seen_nh(&mut self, r: &FibRoute) -> Nh {
+        let want = self.desired(&r.prefix);
+        match self.next_hops.get(want) {
+            Some((gateway, "")) if gateway == r.gateway => want,
+            _ => self.intern(Some((r.gateway, &r.interface))),
+        }
     }
 
     pub fn end_dump(&mut self) {

@@ -1,8 +1,9 @@
 //! The FIB's per-prefix state in one compact record (5 bytes next to its
-//! prefix, unaligned: a /32 costs 10 bytes in its map), and the next hops it names by
+//! prefix, unaligned: a /32 costs 10 bytes, ~11 in its shard), and the next hops it names by
 //! a small id. A fabric has few distinct next hops (one per link), so a
 //! route is two ids, not a gateway and an interface name twice.
 
+use super::shards::Sharded;
 use crate::rib::FastMap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::VecDeque;
@@ -42,31 +43,31 @@ impl Slot {
 /// Slots by prefix, IPv4 and IPv6 apart (an IPv4 key is 5 bytes, an `IpNet` 18).
 #[derive(Debug, Default)]
 pub(super) struct Slots {
-    v4: Sharded<Ipv4Net>,
-    v6: Sharded<Ipv6Net>,
+    v4: Sharded<Ipv4Net, Slot>,
+    v6: Sharded<Ipv6Net, Slot>,
 }
 
 impl Slots {
     pub fn get(&self, p: &IpNet) -> Option<&Slot> {
         match p {
-            IpNet::V4(p) => self.v4.map(p)?.get(p),
-            IpNet::V6(p) => self.v6.map(p)?.get(p),
+            IpNet::V4(p) => self.v4.get(p),
+            IpNet::V6(p) => self.v6.get(p),
         }
     }
 
     /// The slot of `p`, created empty if there is none.
     pub fn entry(&mut self, p: IpNet) -> &mut Slot {
         match p {
-            IpNet::V4(p) => self.v4.map_mut(&p).entry(p).or_default(),
-            IpNet::V6(p) => self.v6.map_mut(&p).entry(p).or_default(),
+            IpNet::V4(p) => self.v4.entry(p),
+            IpNet::V6(p) => self.v6.entry(p),
         }
     }
 
     /// Forgets `p` if its slot holds nothing.
     pub fn prune(&mut self, p: &IpNet) {
         match p {
-            IpNet::V4(p) => self.v4.prune(p),
-            IpNet::V6(p) => self.v6.prune(p),
+            IpNet::V4(p) => self.v4.remove_if(p, Slot::is_empty),
+            IpNet::V6(p) => self.v6.remove_if(p, Slot::is_empty),
         }
     }
 
@@ -78,73 +79,6 @@ impl Slots {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (IpNet, &mut Slot)> {
         let v4 = self.v4.iter_mut().map(|(p, s)| (IpNet::V4(*p), s));
         v4.chain(self.v6.iter_mut().map(|(p, s)| (IpNet::V6(*p), s)))
-    }
-}
-
-/// Maps a table of a million slots grows in: each doubles on its own, so
-/// growing holds one shard twice, not the whole table (a single map of 1M
-/// IPv4 slots held ~11 MiB of old buckets next to 23 MiB of new ones).
-const SHARDS: usize = 64;
-
-/// Which shard a prefix lives in (its own mix of the address: the map's
-/// hash picks the bucket and the tag).
-pub(super) trait ShardKey: std::hash::Hash + Eq + Copy {
-    fn shard(&self) -> usize;
-}
-
-impl ShardKey for Ipv4Net {
-    fn shard(&self) -> usize {
-        let x = u32::from(self.addr()) ^ u32::from(self.prefix_len());
-        (x.wrapping_mul(0x9e37_79b9) >> 26) as usize
-    }
-}
-
-impl ShardKey for Ipv6Net {
-    fn shard(&self) -> usize {
-        let a = u128::from(self.addr());
-        let x = (a as u64) ^ ((a >> 64) as u64) ^ u64::from(self.prefix_len());
-        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize
-    }
-}
-
-#[derive(Debug)]
-pub(super) struct Sharded<K> {
-    /// Empty until the first slot (a fabric's table is small).
-    maps: Vec<FastMap<K, Slot>>,
-}
-
-impl<K> Default for Sharded<K> {
-    fn default() -> Self {
-        Sharded { maps: Vec::new() }
-    }
-}
-
-impl<K: ShardKey> Sharded<K> {
-    fn map(&self, p: &K) -> Option<&FastMap<K, Slot>> {
-        self.maps.get(p.shard())
-    }
-
-    fn map_mut(&mut self, p: &K) -> &mut FastMap<K, Slot> {
-        if self.maps.is_empty() {
-            self.maps.resize_with(SHARDS, FastMap::default);
-        }
-        &mut self.maps[p.shard()]
-    }
-
-    fn prune(&mut self, p: &K) {
-        if let Some(m) = self.maps.get_mut(p.shard()) {
-            if m.get(p).is_some_and(Slot::is_empty) {
-                m.remove(p);
-            }
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&K, &Slot)> {
-        self.maps.iter().flat_map(|m| m.iter())
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut Slot)> {
-        self.maps.iter_mut().flat_map(|m| m.iter_mut())
     }
 }
 
@@ -273,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn slots_spread_over_shards_are_found_iterated_and_pruned() {
+    fn slots_are_found_iterated_and_pruned() {
         let mut slots = Slots::default();
         let v4 = |i: u32| IpNet::V4(Ipv4Net::new(i.into(), 32).unwrap());
         let v6 = |i: u32| IpNet::V6(Ipv6Net::new((u128::from(i) << 64).into(), 128).unwrap());
@@ -281,8 +215,6 @@ mod tests {
             slots.entry(v4(i)).desired = 1;
             slots.entry(v6(i)).installed = 2;
         }
-        let used = slots.v4.maps.iter().filter(|m| !m.is_empty()).count();
-        assert!(used > SHARDS / 2, "{used} shards used");
         assert_eq!(slots.iter().count(), 4000);
         assert_eq!(slots.get(&v4(7)).map(|s| s.desired), Some(1));
         assert_eq!(slots.get(&v6(7)).map(|s| s.installed), Some(2));

@@ -373,6 +373,41 @@ fn a_dump_reconciles_after_lost_events() {
 }
 
 #[test]
+fn a_route_without_interface_is_matched_by_the_kernels_with_its_interface() {
+    // A route learned over a multihop session names no interface: the kernel
+    // picks it, and dumps and events then show it. That is the route we
+    // wanted, not one to replace (at every dump: the whole table).
+    let t = Instant::now();
+    let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
+    let a = route("10.0.0.1/32", "192.0.2.2", "");
+    let b = route("10.0.0.2/32", "192.0.2.2", "");
+    fib.set(a.prefix, Some(a.clone()));
+    fib.set(b.prefix, Some(b.clone()));
+    assert_eq!(apply_all(&mut fib, t).len(), 2);
+    fib.kernel_event(Seen::Ours(route("10.0.0.1/32", "192.0.2.2", "eth1")), true);
+    fib.reconcile(vec![Seen::Ours(route("10.0.0.2/32", "192.0.2.2", "eth1"))]);
+    assert_eq!(
+        apply_all(&mut fib, t),
+        vec![FibOp::Add(a.clone())],
+        "a gone, b there"
+    );
+    fib.reconcile(vec![
+        Seen::Ours(route("10.0.0.1/32", "192.0.2.2", "eth1")),
+        Seen::Ours(route("10.0.0.2/32", "192.0.2.3", "eth1")),
+    ]);
+    assert_eq!(
+        apply_all(&mut fib, t),
+        vec![FibOp::Replace(b.clone())],
+        "another gateway is another route"
+    );
+    assert_eq!(
+        fib.next_hops.in_use(),
+        1,
+        "no next hop per kernel interface kept"
+    );
+}
+
+#[test]
 fn refused_routes_are_not_forwardable_until_installed() {
     let t = Instant::now();
     let mut fib = Fib::new(vec![], t, Duration::from_secs(30));
