@@ -32,8 +32,8 @@
 #   h  the ping to node 2 never lost a packet during a..r
 #   p  listen_port changed by reload (1790 -> 1791 -> 1790): node 1 listens on the new port only,
 #      no session touched
-#   i  router_id changed by reload (after h: every session restarts, without graceful restart
-#      the neighbors drop node 1's routes meanwhile): both sessions restart and come back, the
+#   i  router_id changed by reload (after h: every session restarts with a Cease, so the
+#      neighbors drop node 1's routes meanwhile): both sessions restart and come back, the
 #      neighbors see the new BGP Identifier, node 1's loopback is learned again
 # Environment: KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
 set -euo pipefail

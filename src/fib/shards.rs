@@ -4,9 +4,10 @@
 //! times the entries right after it doubles (1M IPv4 slots: 23 MiB for 10
 //! MiB of entries); here an entry costs its size plus a few percent (each
 //! shard grows by a sixteenth), whatever the table size. Shards are
-//! split in two, one at a time, when their mean length passes [`SHARD_MAX`],
-//! so an insertion moves at most a few KiB; never merged (a shard emptied
-//! by a shrinking table costs 24 bytes).
+//! split in two when their mean length passes [`SHARD_MAX`] (the insertion
+//! that triggers it rewrites the table once per doubling, holding the table
+//! plus one shard at the peak; any other moves at most a few KiB); never
+//! merged (a shard emptied by a shrinking table costs 24 bytes).
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -39,7 +39,12 @@ pub(super) struct LostRouters {
     routers: Vec<(Ipv4Addr, Instant)>,
     /// Dest ids to decide again when a window ends (may repeat).
     affected: Vec<u32>,
+    /// Length of `affected` after its last deduplication.
+    compacted: usize,
 }
+
+/// Below this many entries `affected` is left as it comes.
+const AFFECTED_COMPACT: usize = 4096;
 
 impl LostRouters {
     /// Nothing lost: the decision is the usual one (the common case costs
@@ -61,9 +66,18 @@ impl LostRouters {
     }
 
     /// Dests decided while a path through a lost router was a candidate.
+    /// Kept at most about twice the distinct dests: a window extended again
+    /// and again (a session lost over and over) decides the same dests many
+    /// times, so the list is sorted and deduplicated whenever it has doubled.
     pub fn note_affected(&mut self, ids: &mut Vec<u32>) {
-        if !self.routers.is_empty() {
-            self.affected.append(ids);
+        if self.routers.is_empty() {
+            return;
+        }
+        self.affected.append(ids);
+        if self.affected.len() >= AFFECTED_COMPACT.max(2 * self.compacted) {
+            self.affected.sort_unstable();
+            self.affected.dedup();
+            self.compacted = self.affected.len();
         }
     }
 
@@ -88,6 +102,7 @@ impl LostRouters {
             return None;
         }
         let mut ids = std::mem::take(&mut self.affected);
+        self.compacted = 0;
         ids.sort_unstable();
         ids.dedup();
         Some(ids)
@@ -143,5 +158,33 @@ impl Rib {
     /// The routers whose paths are avoided now (operators, tests).
     pub fn lost_routers(&self) -> Vec<Ipv4Addr> {
         self.lost.routers.iter().map(|(id, _)| *id).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_affected_list_stays_near_the_distinct_dests() {
+        let now = Instant::now();
+        let mut lost = LostRouters::default();
+        lost.lose(Ipv4Addr::new(10, 0, 0, 1), now + LOST_ROUTER_WINDOW);
+        // The same 5000 dests decided 100 times within one (extended) window.
+        for _ in 0..100 {
+            let mut ids: Vec<u32> = (0..5000).collect();
+            lost.note_affected(&mut ids);
+            assert!(ids.is_empty());
+            assert!(
+                lost.affected.len() <= 2 * 5000 + 5000,
+                "{}",
+                lost.affected.len()
+            );
+        }
+        let ids = lost.expire(now + LOST_ROUTER_WINDOW).unwrap();
+        assert_eq!(ids, (0..5000).collect::<Vec<u32>>());
+        // Nothing lost: nothing noted.
+        lost.note_affected(&mut vec![7]);
+        assert!(lost.affected.is_empty());
     }
 }

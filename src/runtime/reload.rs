@@ -162,8 +162,12 @@ impl Running {
         // interface is gone at once, leaving no route until the new one).
         if removed {
             let (reply, settled) = oneshot::channel();
-            let _ = self.rib.send(RibMsg::KernelSettled { reply }).await;
-            if tokio::time::timeout(SETTLE_WAIT, settled).await.is_err() {
+            let rib = self.rib.clone();
+            let wait = async move {
+                let _ = rib.send(RibMsg::KernelSettled { reply }).await;
+                settled.await
+            };
+            if tokio::time::timeout(SETTLE_WAIT, wait).await.is_err() {
                 warn!("reload: kernel routes still moving after {SETTLE_WAIT:?}; tunnels reconfigured anyway");
             }
         }

@@ -566,7 +566,11 @@ impl RibTask {
             RibMsg::FibReady { batches } => {
                 self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
             }
-            RibMsg::KernelSettled { reply } => self.settle_waiters.push(reply),
+            RibMsg::KernelSettled { reply } => {
+                // A reload that gave up waiting (no FIB progress) left its own.
+                self.settle_waiters.retain(|w| !w.is_closed());
+                self.settle_waiters.push(reply);
+            }
             RibMsg::Identity {
                 router_id,
                 local_as,
