@@ -58,6 +58,20 @@ fn run(r: &mut Rules, now: Instant) -> Vec<RuleOp> {
     ops
 }
 
+/// The core with its rules installed, beside another program's rule at
+/// 20003 (protocol 99) inside our range; the rule and the time used.
+fn installed_beside_a_foreign_rule() -> (Rules, (KernelRule, u8), Instant) {
+    let mut r = core();
+    let now = Instant::now();
+    let foreign = (
+        KernelRule::from_match(&rule("fwmark = \"0x9\""), 20003, 109).remove(0),
+        99,
+    );
+    dump(&mut r, std::slice::from_ref(&foreign));
+    run(&mut r, now);
+    (r, foreign, now)
+}
+
 fn added(ops: &[RuleOp]) -> Vec<(Family, u32, u32)> {
     ops.iter()
         .filter_map(|o| match o {
@@ -301,14 +315,7 @@ fn eexist_asks_for_a_dump_that_settles_it() {
 
 #[test]
 fn a_new_range_moves_our_rules_and_forgets_the_old_one() {
-    let mut r = core();
-    let now = Instant::now();
-    let foreign = (
-        KernelRule::from_match(&rule("fwmark = \"0x9\""), 20003, 109).remove(0),
-        99,
-    );
-    dump(&mut r, std::slice::from_ref(&foreign));
-    run(&mut r, now);
+    let (mut r, foreign, now) = installed_beside_a_foreign_rule();
     let to = PriorityRange {
         first: 5000,
         last: 5999,
@@ -370,14 +377,7 @@ fn families_follow_from_and_ipv6_only_by_the_null_prefix() {
 
 #[test]
 fn stop_with_remove_deletes_every_rule_of_ours_and_nothing_else() {
-    let mut r = core();
-    let now = Instant::now();
-    let foreign = (
-        KernelRule::from_match(&rule("fwmark = \"0x9\""), 20003, 109).remove(0),
-        99,
-    );
-    dump(&mut r, std::slice::from_ref(&foreign));
-    run(&mut r, now);
+    let (mut r, _, _) = installed_beside_a_foreign_rule();
     let ops = r.remove_all();
     assert_eq!(deleted(&ops).len(), 5);
     assert!(ops.iter().all(|o| o.rule().priority != 20003));
