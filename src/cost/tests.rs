@@ -20,6 +20,15 @@ impl Rng {
     }
 }
 
+/// A debugging knob of the ignored tests: environment variable `name`
+/// parsed, else `default`.
+pub(super) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 pub(super) fn ms(x: f64) -> Duration {
     Duration::from_secs_f64(x / 1e3)
 }

@@ -4,7 +4,7 @@
 //! the neighbor's next packet (one interval later), a burst's at once.
 
 use super::estimator::burst::{self, Burst};
-use super::tests::{ms, Rng};
+use super::tests::{env_or, ms, Rng};
 use super::*;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -276,18 +276,9 @@ fn bursts_are_bounded_per_suspicion_and_per_minute() {
 #[test]
 #[ignore = "debugging aid: prints the events of one reaction"]
 fn print_one_reaction() {
-    let seed: u64 = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let from: f64 = std::env::var("FROM")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20.0);
-    let to: f64 = std::env::var("TO")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40.0);
+    let seed: u64 = env_or("SEED", 1);
+    let from: f64 = env_or("FROM", 20.0);
+    let to: f64 = env_or("TO", 40.0);
     let jitter = 0.3;
     for k in 1..=20 {
         println!(

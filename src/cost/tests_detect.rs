@@ -14,7 +14,7 @@
 //! `SEEDS` / `SEEDS10`. `reaction` (samples on the interval, no bursts) is
 //! the detector alone.
 
-use super::tests::{ms, Rng, Sim};
+use super::tests::{env_or, ms, Rng, Sim};
 use super::tests_burst::{reaction_s, TimeSim};
 use super::*;
 use std::time::Duration;
@@ -355,14 +355,8 @@ fn reaction_and_false_change_table() {
 #[test]
 #[ignore = "debugging aid"]
 fn print_bursty_changes() {
-    let seed: u64 = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(13);
-    let iv: f64 = std::env::var("IV")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let seed: u64 = env_or("SEED", 13);
+    let iv: f64 = env_or("IV", 1.0);
     let mut m = Model::new(Jitter::Bursty, seed);
     let mut s = TimeSim::new(params(iv));
     let mut log: Vec<(f64, f64)> = Vec::new();
@@ -393,13 +387,7 @@ fn print_bursty_changes() {
 #[test]
 #[ignore = "minutes: run with --release --ignored --nocapture"]
 fn false_changes_over_seeds() {
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
-    let (n1, n10) = (env("SEEDS", 20), env("SEEDS10", 5));
+    let (n1, n10): (u64, u64) = (env_or("SEEDS", 20), env_or("SEEDS10", 5));
     println!("| jitter model | rate | days | changes in all | most in a day | downs | extra probes an hour |");
     println!("|---|---|---|---|---|---|---|");
     let mut worst = 0;
