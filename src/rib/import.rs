@@ -155,13 +155,19 @@ impl Rib {
                         .filter_map(|((n, i), nh)| Some((n, i, nh?))),
                 )
                 .collect();
-            // The table lookups miss the cache: start them all at once.
-            for (prefix, _, _) in &announced {
+            // The table lookups miss the cache: keep a few in flight, each
+            // started `AHEAD` prefixes before it is needed (more at once
+            // only queue up behind the CPU's miss buffers).
+            const AHEAD: usize = 8;
+            for (prefix, _, _) in announced.iter().take(AHEAD) {
                 loc.prefetch(prefix);
             }
             // Route ids of this UPDATE by (next hop, verdict, path id): mostly one.
             let mut ids: SmallVec<[RouteIdOf; 2]> = SmallVec::new();
-            for (prefix, path, (next_hop, nh_verdict)) in announced {
+            for (i, &(prefix, path, (next_hop, nh_verdict))) in announced.iter().enumerate() {
+                if let Some((next, _, _)) = announced.get(i + AHEAD) {
+                    loc.prefetch(next);
+                }
                 let path_id = path.unwrap_or(0);
                 let next_hop: Option<IpAddr> = *next_hop;
                 if !p.adj_in.stale.is_empty() {

@@ -99,7 +99,9 @@ pub(crate) struct PrefixIndex {
 }
 
 const EMPTY: u32 = u32::MAX;
-const ID_BITS: u32 = 27;
+/// 16.7M prefixes at most; the other 8 bits of a slot are hash bits, so a
+/// probe passing an occupied slot reads the slab once in 256 times.
+const ID_BITS: u32 = 24;
 const ID_MASK: u32 = (1 << ID_BITS) - 1;
 /// Most prefixes the table holds (the id field, minus the empty marker).
 pub(crate) const MAX_DESTS: usize = ID_MASK as usize;
@@ -143,6 +145,24 @@ fn prefetch<T>(slots: &[T], i: usize) {
     let _ = (slots, i);
 }
 
+/// Asks the kernel to back the buffer of `v` with transparent huge pages
+/// (`MADV_HUGEPAGE`; a hint): every probe of a big random-access table
+/// otherwise misses the TLB, and the miss stalls even the prefetch. Call
+/// before the buffer is touched; with the pages filled anyway, RSS does not grow.
+fn advise_huge_pages<T>(v: &Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    let start = v.as_ptr() as usize;
+    let (first, end) = ((start + HUGE - 1) & !(HUGE - 1), (start + bytes) & !(HUGE - 1));
+    if end > first {
+        // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE
+        // changes no content, only how the kernel backs the pages.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
 impl PrefixIndex {
     fn mask(&self) -> usize {
         self.slots.len() - 1
@@ -177,7 +197,10 @@ impl PrefixIndex {
     fn reserve_one(&mut self, slab: &[Dest]) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             let cap = (self.slots.len() * 2).max(64);
-            self.slots = vec![EMPTY; cap];
+            let mut slots = Vec::with_capacity(cap);
+            advise_huge_pages(&slots);
+            slots.resize(cap, EMPTY);
+            self.slots = slots;
             // Hash a few dests ahead and prefetch their slots.
             const AHEAD: usize = 16;
             let mut hashes = [0u64; AHEAD];
