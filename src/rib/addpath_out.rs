@@ -118,25 +118,22 @@ impl AddPathOut {
             }
         }
         self.advertised = (self.advertised + new_len).saturating_sub(old.len());
-        let i = id as usize;
-        if loc.held.len() <= i {
-            loc.held.resize(loc.slab.len().max(i + 1), 0);
-        }
         match (old.is_empty(), new_len == 0) {
-            (true, false) => loc.held[i] += 1,
-            (false, true) => {
-                loc.held[i] = loc.held[i].saturating_sub(1);
-                loc.release(id);
-            }
+            (true, false) => loc.hold(id),
+            (false, true) => loc.unhold(id),
             _ => {}
         }
     }
 
     /// ROUTE-REFRESH for `afi`: every advertised path of it is sent again.
     pub fn resend(&mut self, afi: u16, loc: &mut LocRib) {
-        let afi_of = |id: u32| match loc.slab[id as usize].prefix {
-            IpNet::V4(_) => crate::wire::AFI_IPV4,
-            IpNet::V6(_) => crate::wire::AFI_IPV6,
+        let slab = &loc.slab;
+        let afi_of = |id: u32| {
+            if slab[id as usize].is_v6() {
+                crate::wire::AFI_IPV6
+            } else {
+                crate::wire::AFI_IPV4
+            }
         };
         for (&id, paths) in self.adv.iter_mut() {
             if afi_of(id) != afi {
@@ -305,7 +302,7 @@ impl Rib {
                 break;
             };
             let d = &loc.slab[id as usize];
-            let prefix = d.prefix;
+            let prefix = loc.prefix(id);
             let is_overlay = overlay.contains(&prefix);
             if !out.carries(&prefix) || !carries(peers[peer].cfg.multihop, is_overlay) {
                 continue;
@@ -318,19 +315,19 @@ impl Rib {
             let mut want: Vec<(u32, u32)> = Vec::new();
             if d.live()
                 && (is_overlay || family_ok)
-                && forwarding.exported(&prefix, d.best_src) != NONE
+                && forwarding.exported(&prefix, d.best_src()) != NONE
             {
                 // Our own route is the selected one (step 1): its export as decided.
-                if d.local() && d.best_src == LOCAL && eligible(&clients, LOCAL, peer) {
-                    want.push((path_ids.get(LOCAL, 0), d.best_export));
+                if d.local() && d.best_src() == LOCAL && eligible(&clients, LOCAL, peer) {
+                    want.push((path_ids.get(LOCAL, 0), d.best_export()));
                 }
                 // (source, route id): the routes are read again below, as
                 // making an outgoing set needs the table mutably.
                 found.clear();
                 found.extend(
                     paths(loc, id)
-                        .filter(|(e, _)| eligible(&clients, e.peer, peer))
-                        .map(|(e, _)| (e.peer, e.route)),
+                        .filter(|(e, _)| eligible(&clients, e.peer(), peer))
+                        .map(|(e, _)| (e.peer(), e.route())),
                 );
                 for &(from, route) in &found {
                     let Some(src) = peers.get(from as usize) else {

@@ -73,18 +73,14 @@ impl AdjRibOut {
         if old != RESEND {
             loc.exports.dec(old);
         }
-        if loc.held.len() <= i {
-            loc.held.resize(loc.slab.len().max(i + 1), 0);
-        }
         match (old != NONE, export != NONE) {
             (false, true) => {
                 self.advertised += 1;
-                loc.held[i] += 1;
+                loc.hold(id);
             }
             (true, false) => {
                 self.advertised = self.advertised.saturating_sub(1);
-                loc.held[i] = loc.held[i].saturating_sub(1);
-                loc.release(id);
+                loc.unhold(id);
             }
             _ => {}
         }

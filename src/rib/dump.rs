@@ -45,7 +45,7 @@ impl Rib {
         let loc = &self.loc;
         for id in loc.ids() {
             let dest = &loc.slab[id as usize];
-            let prefix = dest.prefix;
+            let prefix = loc.prefix(id);
             match dest.best_source() {
                 Some(Source::Local) => loc_view.prefixes.push(DumpPrefix {
                     prefix,
@@ -57,7 +57,7 @@ impl Rib {
                 }),
                 Some(Source::Peer(best)) => {
                     if let Some((e, r)) = paths(loc, id)
-                        .find(|(e, _)| e.peer as usize == best && e.route == dest.best_route)
+                        .find(|(e, _)| e.peer() as usize == best && e.route() == dest.best_route())
                     {
                         let cost = self.peers.get(best).map_or(0, |p| p.link_cost());
                         // Overlay paths: the MED as received (no link cost on the overlay).
@@ -73,7 +73,7 @@ impl Rib {
                         loc_view.prefixes.push(DumpPrefix {
                             prefix,
                             entries: vec![DumpEntry {
-                                peer: dump_index(e.peer),
+                                peer: dump_index(e.peer()),
                                 next_hop: r.next_hop,
                                 attrs: Arc::new(attrs),
                             }],
@@ -86,9 +86,9 @@ impl Rib {
                 .entries(id)
                 .iter()
                 .map(|e| {
-                    let r = loc.routes.get(e.route);
+                    let r = loc.routes.get(e.route());
                     DumpEntry {
-                        peer: dump_index(e.peer),
+                        peer: dump_index(e.peer()),
                         next_hop: r.next_hop,
                         attrs: r.attrs.clone(),
                     }

@@ -175,7 +175,7 @@ impl Rib {
         let mut filtered: Vec<(u32, &InRoute, FilterReason)> = loc
             .entries(id)
             .iter()
-            .map(|e| (e.peer, loc.routes.get(e.route)))
+            .map(|e| (e.peer(), loc.routes.get(e.route())))
             .filter_map(|(p, r)| Some((p, r, self.unusable(overlay, r)?)))
             .collect();
         filtered.sort_by_key(|(p, _, _)| *p);
@@ -228,7 +228,7 @@ impl Rib {
         let loc = &self.loc;
         for id in loc.ids() {
             let dest = &loc.slab[id as usize];
-            let prefix = dest.prefix;
+            let prefix = loc.prefix(id);
             let overlay = self.overlay.contains(&prefix);
             if query.all || !query.filtered {
                 let best = dest.best_source();
@@ -237,8 +237,8 @@ impl Rib {
                     rows.push((prefix, best == Some(Source::Local), v));
                 }
                 for (e, r) in paths(loc, id) {
-                    let source = Source::Peer(e.peer as usize);
-                    let is_best = best == Some(source) && e.route == dest.best_route;
+                    let source = Source::Peer(e.peer() as usize);
+                    let is_best = best == Some(source) && e.route() == dest.best_route();
                     if query.all || is_best {
                         let mut v = self.view(prefix, source, r.next_hop, &r.attrs);
                         v.path_id = self.shown_path_id(source, Some(r), prefix);
@@ -258,16 +258,16 @@ impl Rib {
             if query.filtered && overlay && !query.all {
                 for (e, r) in paths(loc, id) {
                     if let Some(reason) = self.unusable(true, r) {
-                        let v = self.unusable_view(prefix, e.peer, r, "unresolved", &reason);
+                        let v = self.unusable_view(prefix, e.peer(), r, "unresolved", &reason);
                         rows.push((prefix, false, v));
                     }
                 }
             }
             if query.filtered {
                 for e in loc.entries(id) {
-                    let r = loc.routes.get(e.route);
+                    let r = loc.routes.get(e.route());
                     if let Err(reason) = &r.verdict {
-                        let v = self.unusable_view(prefix, e.peer, r, "filtered", reason);
+                        let v = self.unusable_view(prefix, e.peer(), r, "filtered", reason);
                         rows.push((prefix, false, v));
                     }
                 }

@@ -32,14 +32,14 @@ impl Rib {
                 break;
             };
             let d = &self.loc.slab[id as usize];
-            let prefix = d.prefix;
+            let prefix = self.loc.prefix(id);
             let best = if !d.live() {
                 continue;
             } else if self.overlay.contains(&prefix) {
                 // Via the underlay route to the next hop, as the last decision resolved it.
                 self.resolver.fib.get(&prefix).copied()
             } else {
-                underlay_route(&self.loc, d.best_src, d.best_route)
+                underlay_route(&self.loc, d.best_src(), d.best_route())
             };
             out.push(BestRoute { prefix, best });
             n += 1;

@@ -15,7 +15,7 @@ use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PR
 use super::resolve::{Resolver, Underlay};
 use super::{Peer, PeerId, Rib, RibOutput};
 use crate::wire::Origin;
-use ipnet::IpNet;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -72,7 +72,7 @@ pub(super) fn paths<'a>(
     let routes = &loc.routes;
     loc.entries(id)
         .iter()
-        .map(move |e| (*e, routes.get(e.route)))
+        .map(move |e| (*e, routes.get(e.route())))
         .filter(|(_, r)| r.verdict.is_ok() && r.next_hop.is_some())
 }
 
@@ -100,7 +100,7 @@ pub(super) fn candidates(
         routes.push(NONE);
     }
     for (e, r) in paths(loc, id) {
-        if let Some(peer) = peers.get(e.peer as usize) {
+        if let Some(peer) = peers.get(e.peer() as usize) {
             let cost = match (underlay, r.next_hop) {
                 (Some(u), Some(nh)) => {
                     let Some(c) = u.resolve(loc, peers, nh).cost() else {
@@ -110,8 +110,8 @@ pub(super) fn candidates(
                 }
                 _ => None,
             };
-            out.push(path_candidate(e.peer as usize, r, peer, cost, lost));
-            routes.push(e.route);
+            out.push(path_candidate(e.peer() as usize, r, peer, cost, lost));
+            routes.push(e.route());
         }
     }
     lost.is_some() && out.iter().any(|c| c.through_lost)
@@ -171,7 +171,7 @@ impl Decider<'_> {
         let c = self.scratch[i];
         let Source::Peer(peer) = c.source else {
             let export = if overlay {
-                let v6 = matches!(loc.slab[id as usize].prefix, IpNet::V6(_));
+                let v6 = loc.is_v6(id);
                 self.overlay_local[usize::from(v6)]
             } else {
                 self.local_export
@@ -246,8 +246,8 @@ impl Batch<'_> {
     fn apply(&mut self, decider: &mut Decider<'_>, loc: &mut LocRib, id: u32, overlay: bool) {
         let (src, route, export) = decider.decide(loc, id, overlay);
         let d = &loc.slab[id as usize];
-        let prefix = d.prefix;
-        let (old_src, old_route, old_export) = (d.best_src, d.best_route, d.best_export);
+        let prefix = loc.prefix(id);
+        let (old_src, old_route, old_export) = (d.best_src(), d.best_route(), d.best_export());
         if overlay {
             // Register the next hops of every path (resolved or not) and
             // report the FIB route: via the underlay route to the next hop.
@@ -315,10 +315,7 @@ impl Batch<'_> {
         loc.routes.dec(old_route);
         loc.exports.inc(export);
         loc.exports.dec(old_export);
-        let d = &mut loc.slab[id as usize];
-        d.best_src = src;
-        d.best_route = route;
-        d.best_export = export;
+        loc.set_best(id, src, route, export);
         loc.release(id);
     }
 }
@@ -357,7 +354,7 @@ impl Rib {
         } else {
             dirty
                 .into_iter()
-                .partition(|&id| overlay.contains(&loc.slab[id as usize].prefix))
+                .partition(|&id| overlay.contains(&loc.prefix(id)))
         };
         let mut batch = Batch {
             clients: peers.iter().map(|p| p.cfg.rr_client).collect(),
@@ -411,7 +408,7 @@ impl Rib {
         let peers_now = decider.peers;
         let mut decided = Vec::with_capacity(under.len() + over.len());
         for id in under {
-            let addr = loc.slab[id as usize].prefix.addr();
+            let addr = loc.prefix(id).addr();
             batch.apply(&mut decider, loc, id, false);
             decided.push(id);
             batch
@@ -420,8 +417,7 @@ impl Rib {
         }
         if loc.has_dirty() {
             over.extend(loc.take_dirty());
-            let slab = &loc.slab;
-            over.sort_unstable_by_key(|&id| slab[id as usize].prefix);
+            loc.sort_by_prefix(&mut over);
             over.dedup();
         }
         for id in over {

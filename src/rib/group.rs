@@ -188,19 +188,12 @@ impl UpdateGroup {
 
 fn hold(loc: &mut LocRib, id: u32, export: u32) {
     loc.exports.inc(export);
-    let i = id as usize;
-    if loc.held.len() <= i {
-        loc.held.resize(loc.slab.len().max(i + 1), 0);
-    }
-    loc.held[i] += 1;
+    loc.hold(id);
 }
 
 fn unhold(loc: &mut LocRib, id: u32, export: u32) {
     loc.exports.dec(export);
-    if let Some(h) = loc.held.get_mut(id as usize) {
-        *h = h.saturating_sub(1);
-    }
-    loc.release(id);
+    loc.unhold(id);
 }
 
 /// The parts of `entry` member `peer` sends: everything but the

@@ -325,8 +325,7 @@ pub(crate) fn admit_held(loc: &mut LocRib, p: &mut super::Peer, pid: u32) {
                 .flat_map(|id| {
                     view.peer_routes(id, pid).filter_map(move |r| {
                         let route = view.routes.get(r);
-                        is_held(route)
-                            .then(|| (view.slab[id as usize].prefix, route.path_id, id, r))
+                        is_held(route).then(|| (view.prefix(id), route.path_id, id, r))
                     })
                 })
                 .collect();

@@ -1,6 +1,6 @@
 //! The route table: Loc-RIB and every peer's Adj-RIB-In in one compact slab.
 //!
-//! One [`Dest`] (40 bytes) per prefix, found through [`PrefixIndex`] (4 bytes a
+//! One [`Dest`] (28 bytes) per prefix, found through [`PrefixIndex`] (4 bytes a
 //! slot). A dest holds the routes received for it as [`Entry`]s (peer, route
 //! id); a route id names an interned [`InRoute`] (next hop, shared attribute
 //! set, import verdict) in [`Routes`], so a million prefixes announced with a
@@ -20,9 +20,10 @@ use super::PeerId;
 use crate::wire::PathAttributes;
 use hashbrown::HashTable;
 use ipnet::IpNet;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// Where a path comes from.
@@ -39,16 +40,31 @@ pub(crate) const NONE: u32 = u32::MAX;
 /// `best_src` of our own route.
 pub(crate) const LOCAL: u32 = u32::MAX - 1;
 
-/// A route received from `peer` for a prefix: `route` indexes [`Routes`].
+/// A route received from a peer for a prefix: the route id indexes [`Routes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
-    pub peer: u32,
-    pub route: u32,
+    route: u32,
+    peer: u32,
+}
+
+impl Entry {
+    pub fn new(peer: u32, route: u32) -> Entry {
+        Entry { route, peer }
+    }
+
+    /// The peer id ([`NONE`] for no entry).
+    pub fn peer(&self) -> u32 {
+        self.peer
+    }
+
+    pub fn route(&self) -> u32 {
+        self.route
+    }
 }
 
 const NO_ENTRY: Entry = Entry {
-    peer: NONE,
     route: NONE,
+    peer: NONE,
 };
 
 const F_LOCAL: u8 = 1;
@@ -56,19 +72,29 @@ const F_DIRTY: u8 = 2;
 /// More than one entry: they live in `LocRib::more`, in the slot `first.route` names.
 const F_MORE: u8 = 4;
 const F_LIVE: u8 = 8;
+/// An IPv6 prefix: `addr` indexes `LocRib::v6`.
+const F_V6: u8 = 16;
 
-/// One prefix. 40 bytes.
+/// One prefix. 28 bytes: the prefix (an IPv4 address in place, an IPv6 one
+/// by index), the first received route, the selected path, and how many
+/// Adj-RIB-Outs hold the prefix advertised.
 #[derive(Clone, Debug)]
 pub(crate) struct Dest {
-    pub prefix: IpNet,
-    flags: u8,
+    /// The IPv4 address, or the index of the IPv6 one in `LocRib::v6`.
+    addr: u32,
+    /// Route of the selected path ([`NONE`] for our own route).
+    best_route: u32,
+    /// Outgoing attributes of the selected path.
+    best_export: u32,
     first: Entry,
     /// Source of the selected path: a peer id, [`LOCAL`] or [`NONE`].
-    pub best_src: u32,
-    /// Route of the selected path ([`NONE`] for our own route).
-    pub best_route: u32,
-    /// Outgoing attributes of the selected path.
-    pub best_export: u32,
+    best_src: u32,
+    /// Adj-RIB-Outs (sessions and update groups) holding the prefix
+    /// advertised: such a dest is not freed (its id must keep naming the
+    /// prefix until withdrawn).
+    held: u16,
+    len: u8,
+    flags: u8,
 }
 
 impl Dest {
@@ -80,12 +106,72 @@ impl Dest {
         self.flags & F_LIVE != 0
     }
 
+    pub fn is_v6(&self) -> bool {
+        self.flags & F_V6 != 0
+    }
+
+    /// Source of the selected path: a peer id, [`LOCAL`] or [`NONE`].
+    pub fn best_src(&self) -> u32 {
+        self.best_src
+    }
+
+    /// Route of the selected path ([`NONE`] for our own route or none).
+    pub fn best_route(&self) -> u32 {
+        self.best_route
+    }
+
+    /// Outgoing attributes of the selected path.
+    pub fn best_export(&self) -> u32 {
+        self.best_export
+    }
+
     pub fn best_source(&self) -> Option<Source> {
-        match self.best_src {
+        match self.best_src() {
             NONE => None,
             LOCAL => Some(Source::Local),
             p => Some(Source::Peer(p as PeerId)),
         }
+    }
+
+    /// Whether this dest is `p` (IPv6 addresses read in `v6`).
+    fn is(&self, p: &IpNet, v6: &[Ipv6Addr]) -> bool {
+        match p {
+            IpNet::V4(n) => {
+                self.flags & F_V6 == 0
+                    && self.len == n.prefix_len()
+                    && self.addr == u32::from(n.addr())
+            }
+            IpNet::V6(n) => {
+                self.flags & F_V6 != 0
+                    && self.len == n.prefix_len()
+                    && v6.get(self.addr as usize) == Some(&n.addr())
+            }
+        }
+    }
+
+    fn prefix(&self, v6: &[Ipv6Addr]) -> IpNet {
+        if self.flags & F_V6 == 0 {
+            IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::from(self.addr), self.len))
+        } else {
+            let a = v6
+                .get(self.addr as usize)
+                .copied()
+                .unwrap_or(Ipv6Addr::UNSPECIFIED);
+            IpNet::V6(Ipv6Net::new_assert(a, self.len))
+        }
+    }
+}
+
+/// What the index reads to compare keys: the dests and the IPv6 addresses.
+#[derive(Clone, Copy)]
+struct Keys<'a> {
+    slab: &'a [Dest],
+    v6: &'a [Ipv6Addr],
+}
+
+impl Keys<'_> {
+    fn prefix(&self, id: u32) -> IpNet {
+        self.slab[id as usize].prefix(self.v6)
     }
 }
 
@@ -153,7 +239,10 @@ fn advise_huge_pages<T>(v: &Vec<T>) {
     const HUGE: usize = 2 << 20;
     let bytes = v.capacity() * std::mem::size_of::<T>();
     let start = v.as_ptr() as usize;
-    let (first, end) = ((start + HUGE - 1) & !(HUGE - 1), (start + bytes) & !(HUGE - 1));
+    let (first, end) = (
+        (start + HUGE - 1) & !(HUGE - 1),
+        (start + bytes) & !(HUGE - 1),
+    );
     if end > first {
         // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE
         // changes no content, only how the kernel backs the pages.
@@ -178,11 +267,11 @@ impl PrefixIndex {
         ((h >> (64 - (32 - ID_BITS))) as u32) << ID_BITS
     }
 
-    fn find(&self, p: &IpNet, slab: &[Dest]) -> Option<u32> {
+    fn find(&self, p: &IpNet, keys: Keys<'_>) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
-        self.probe(p, prefix_hash(p), slab).ok()
+        self.probe(p, prefix_hash(p), keys).ok()
     }
 
     fn place(&mut self, h: u64, id: u32) {
@@ -194,7 +283,8 @@ impl PrefixIndex {
     }
 
     /// Room for one more key (rebuilding from the slab when too full).
-    fn reserve_one(&mut self, slab: &[Dest]) {
+    fn reserve_one(&mut self, keys: Keys<'_>) {
+        let slab = keys.slab;
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             let cap = (self.slots.len() * 2).max(64);
             let mut slots = Vec::with_capacity(cap);
@@ -206,13 +296,13 @@ impl PrefixIndex {
             let mut hashes = [0u64; AHEAD];
             let mask = cap - 1;
             for (i, d) in slab.iter().enumerate().take(AHEAD) {
-                hashes[i] = prefix_hash(&d.prefix);
+                hashes[i] = prefix_hash(&d.prefix(keys.v6));
                 prefetch(&self.slots, hashes[i] as usize & mask);
             }
             for i in 0..slab.len() {
                 let h = hashes[i % AHEAD];
                 if let Some(next) = slab.get(i + AHEAD) {
-                    let nh = prefix_hash(&next.prefix);
+                    let nh = prefix_hash(&next.prefix(keys.v6));
                     hashes[i % AHEAD] = nh;
                     prefetch(&self.slots, nh as usize & mask);
                 }
@@ -225,7 +315,7 @@ impl PrefixIndex {
 
     /// One probe: `Ok(id)` of `p`, or `Err(slot)` where it would go (call
     /// [`PrefixIndex::reserve_one`] first).
-    fn probe(&self, p: &IpNet, h: u64, slab: &[Dest]) -> Result<u32, usize> {
+    fn probe(&self, p: &IpNet, h: u64, keys: Keys<'_>) -> Result<u32, usize> {
         let tag = Self::tag(h);
         let mut i = h as usize & self.mask();
         loop {
@@ -233,7 +323,7 @@ impl PrefixIndex {
             if s == EMPTY {
                 return Err(i);
             }
-            if s & !ID_MASK == tag && slab[(s & ID_MASK) as usize].prefix == *p {
+            if s & !ID_MASK == tag && keys.slab[(s & ID_MASK) as usize].is(p, keys.v6) {
                 return Ok(s & ID_MASK);
             }
             i = (i + 1) & self.mask();
@@ -246,10 +336,10 @@ impl PrefixIndex {
     }
 
     /// Removes `p` (present), shifting the following run back (no tombstones).
-    fn remove(&mut self, p: &IpNet, slab: &[Dest]) {
+    fn remove(&mut self, p: &IpNet, keys: Keys<'_>) {
         let h = prefix_hash(p);
         let mask = self.mask();
-        let Ok(id) = self.probe(p, h, slab) else {
+        let Ok(id) = self.probe(p, h, keys) else {
             return;
         };
         let mut i = h as usize & mask;
@@ -265,7 +355,7 @@ impl PrefixIndex {
             if s == EMPTY {
                 break;
             }
-            let home = prefix_hash(&slab[(s & ID_MASK) as usize].prefix) as usize & mask;
+            let home = prefix_hash(&keys.prefix(s & ID_MASK)) as usize & mask;
             // Move `s` into the hole unless its home lies cyclically in (hole, j].
             let stays = if hole <= j {
                 hole < home && home <= j
@@ -436,6 +526,9 @@ impl<T: InternKey> Interned<T> {
 #[derive(Debug, Default)]
 pub(crate) struct LocRib {
     pub slab: Vec<Dest>,
+    /// The addresses of IPv6 dests, by the index in their `addr`.
+    v6: Vec<Ipv6Addr>,
+    v6_free: Vec<u32>,
     index: PrefixIndex,
     /// Entries of dests with more than one, by slot (a dest's `first.route`
     /// names its slot while it has [`F_MORE`]): found without a map lookup.
@@ -445,9 +538,6 @@ pub(crate) struct LocRib {
     free: Vec<u32>,
     dirty: Vec<u32>,
     live: usize,
-    /// Per dest, how many peers' Adj-RIB-Out hold it advertised: such a dest
-    /// is not freed (its id must keep naming the prefix until withdrawn).
-    pub held: Vec<u16>,
     /// Dests whose kernel route changed, until the FIB pulls them
     /// ([`super::fib_out`]): not freed meanwhile either.
     pub fib_queue: DestQueue,
@@ -458,8 +548,47 @@ pub(crate) struct LocRib {
 }
 
 impl LocRib {
+    fn keys(&self) -> Keys<'_> {
+        Keys {
+            slab: &self.slab,
+            v6: &self.v6,
+        }
+    }
+
     pub fn find(&self, prefix: &IpNet) -> Option<u32> {
-        self.index.find(prefix, &self.slab)
+        self.index.find(prefix, self.keys())
+    }
+
+    /// The prefix of dest `id`.
+    pub fn prefix(&self, id: u32) -> IpNet {
+        self.slab[id as usize].prefix(&self.v6)
+    }
+
+    /// Whether dest `id` is an IPv6 prefix.
+    pub fn is_v6(&self, id: u32) -> bool {
+        self.slab[id as usize].is_v6()
+    }
+
+    /// Sorts like the prefixes of the dests (IPv4 first, then by address and length).
+    fn order_key(&self, id: u32) -> (bool, u128, u8) {
+        let d = &self.slab[id as usize];
+        if d.flags & F_V6 == 0 {
+            (false, u128::from(d.addr), d.len)
+        } else {
+            let a = self
+                .v6
+                .get(d.addr as usize)
+                .copied()
+                .unwrap_or(Ipv6Addr::UNSPECIFIED);
+            (true, u128::from(a), d.len)
+        }
+    }
+
+    /// Sorts `ids` by prefix.
+    pub fn sort_by_prefix(&self, ids: &mut [u32]) {
+        if !ids.is_sorted_by_key(|&id| self.order_key(id)) {
+            ids.sort_unstable_by_key(|&id| self.order_key(id));
+        }
     }
 
     /// Live dests.
@@ -476,19 +605,45 @@ impl LocRib {
     /// The dest of `prefix`, created if absent; `None` if the table is full
     /// ([`MAX_DESTS`] prefixes).
     pub fn dest(&mut self, prefix: IpNet) -> Option<u32> {
-        self.index.reserve_one(&self.slab);
+        self.index.reserve_one(Keys {
+            slab: &self.slab,
+            v6: &self.v6,
+        });
         let h = prefix_hash(&prefix);
-        let slot = match self.index.probe(&prefix, h, &self.slab) {
+        let slot = match self.index.probe(&prefix, h, self.keys()) {
             Ok(id) => return Some(id),
             Err(slot) => slot,
         };
+        let full = self.free.is_empty()
+            && self.slab.len() >= self.max_dests.unwrap_or(MAX_DESTS).min(MAX_DESTS);
+        if full {
+            return None;
+        }
+        let (addr, flags) = match prefix {
+            IpNet::V4(n) => (u32::from(n.addr()), F_LIVE),
+            IpNet::V6(n) => {
+                let i = match self.v6_free.pop() {
+                    Some(i) => {
+                        self.v6[i as usize] = n.addr();
+                        i
+                    }
+                    None => {
+                        self.v6.push(n.addr());
+                        (self.v6.len() - 1) as u32
+                    }
+                };
+                (i, F_LIVE | F_V6)
+            }
+        };
         let d = Dest {
-            prefix,
-            flags: F_LIVE,
-            first: NO_ENTRY,
-            best_src: NONE,
+            addr,
             best_route: NONE,
             best_export: NONE,
+            first: NO_ENTRY,
+            best_src: NONE,
+            held: 0,
+            len: prefix.prefix_len(),
+            flags,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -496,9 +651,6 @@ impl LocRib {
                 id
             }
             None => {
-                if self.slab.len() >= self.max_dests.unwrap_or(MAX_DESTS).min(MAX_DESTS) {
-                    return None;
-                }
                 self.slab.push(d);
                 (self.slab.len() - 1) as u32
             }
@@ -527,7 +679,7 @@ impl LocRib {
         self.entries(id)
             .iter()
             .find(|e| e.peer == peer)
-            .map(|e| e.route)
+            .map(Entry::route)
     }
 
     /// The route of `peer` for dest `id` with Path Identifier `path` (RFC
@@ -539,7 +691,7 @@ impl LocRib {
         self.entries(id)
             .iter()
             .find(|e| e.peer == peer && self.routes.get(e.route).path_id == path)
-            .map(|e| e.route)
+            .map(Entry::route)
     }
 
     /// Routes of `peer` for dest `id` (several with ADD-PATH).
@@ -547,26 +699,27 @@ impl LocRib {
         self.entries(id)
             .iter()
             .filter(move |e| e.peer == peer)
-            .map(|e| e.route)
+            .map(Entry::route)
     }
 
     /// Replaces `peer`'s route `old` by `route`, or adds `route` when `old`
     /// is [`NONE`] (counted by the caller). A peer has one entry per path.
     pub fn set_entry(&mut self, id: u32, peer: u32, old: u32, route: u32) {
         let d = &mut self.slab[id as usize];
-        let same = |e: &Entry| e.peer == peer && e.route == old;
+        let new = Entry::new(peer, route);
+        let same = |e: &Entry| e.peer == new.peer && e.route == old;
         if d.flags & F_MORE != 0 {
             let v = &mut self.more[d.first.route as usize];
             match v.iter_mut().find(|e| same(e)).filter(|_| old != NONE) {
                 Some(e) => e.route = route,
-                None => v.push(Entry { peer, route }),
+                None => v.push(new),
             }
         } else if old != NONE && same(&d.first) {
             d.first.route = route;
         } else if d.first.peer == NONE {
-            d.first = Entry { peer, route };
+            d.first = new;
         } else {
-            let entries = vec![d.first, Entry { peer, route }];
+            let entries = vec![d.first, new];
             let slot = match self.more_free.pop() {
                 Some(s) => {
                     self.more[s as usize] = entries;
@@ -578,8 +731,8 @@ impl LocRib {
                 }
             };
             d.first = Entry {
-                peer: NONE,
                 route: slot,
+                peer: NONE,
             };
             d.flags |= F_MORE;
         }
@@ -613,6 +766,28 @@ impl LocRib {
         }
     }
 
+    /// The selected path of dest `id` is now (source, route, export).
+    pub fn set_best(&mut self, id: u32, src: u32, route: u32, export: u32) {
+        let d = &mut self.slab[id as usize];
+        d.best_src = src;
+        d.best_route = route;
+        d.best_export = export;
+    }
+
+    /// One more Adj-RIB-Out holds dest `id` advertised.
+    pub fn hold(&mut self, id: u32) {
+        let d = &mut self.slab[id as usize];
+        d.held = d.held.saturating_add(1);
+    }
+
+    /// One Adj-RIB-Out less holds dest `id` advertised (freed if that was
+    /// the last thing keeping it).
+    pub fn unhold(&mut self, id: u32) {
+        let d = &mut self.slab[id as usize];
+        d.held = d.held.saturating_sub(1);
+        self.release(id);
+    }
+
     /// Frees dest `id` if it holds nothing and awaits no decision.
     pub fn release(&mut self, id: u32) {
         let d = &self.slab[id as usize];
@@ -620,11 +795,20 @@ impl LocRib {
             && d.flags & (F_LOCAL | F_DIRTY | F_MORE) == 0
             && d.first.peer == NONE
             && d.best_src == NONE
-            && self.held.get(id as usize).is_none_or(|h| *h == 0)
+            && d.held == 0
             && !self.fib_queue.contains(id)
         {
-            self.index.remove(&d.prefix, &self.slab);
-            self.slab[id as usize].flags = 0;
+            let prefix = d.prefix(&self.v6);
+            let keys = Keys {
+                slab: &self.slab,
+                v6: &self.v6,
+            };
+            self.index.remove(&prefix, keys);
+            let d = &mut self.slab[id as usize];
+            if d.flags & F_V6 != 0 {
+                self.v6_free.push(d.addr);
+            }
+            d.flags = 0;
             self.free.push(id);
             self.live -= 1;
         }
@@ -660,10 +844,7 @@ impl LocRib {
         for &id in &dirty {
             self.slab[id as usize].flags &= !F_DIRTY;
         }
-        let slab = &self.slab;
-        if !dirty.is_sorted_by_key(|&id| slab[id as usize].prefix) {
-            dirty.sort_unstable_by_key(|&id| slab[id as usize].prefix);
-        }
+        self.sort_by_prefix(&mut dirty);
         dirty
     }
 
@@ -686,8 +867,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dest_is_forty_bytes() {
-        assert_eq!(std::mem::size_of::<Dest>(), 40);
+    fn dest_is_twenty_eight_bytes() {
+        assert_eq!(std::mem::size_of::<Dest>(), 28);
+    }
+
+    #[test]
+    fn ipv6_dests_keep_their_addresses_through_release_and_reuse() {
+        let mut loc = LocRib::default();
+        let v6 = |i: u32| {
+            let a = std::net::Ipv6Addr::from(
+                0xfd00_0000_0000_0000_0000_0000_0000_0000u128 | u128::from(i),
+            );
+            IpNet::V6(ipnet::Ipv6Net::new(a, 128).unwrap())
+        };
+        let v4 = |i: u32| IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i), 32).unwrap());
+        let ids: Vec<u32> = (0..300).map(|i| loc.dest(v6(i)).unwrap()).collect();
+        for i in (0..300).step_by(2) {
+            loc.release(ids[i as usize]);
+        }
+        // Freed slots and freed IPv6 addresses are reused by other prefixes.
+        let later: Vec<u32> = (1000..1150).map(|i| loc.dest(v6(i)).unwrap()).collect();
+        let four = loc.dest(v4(7)).unwrap();
+        for i in 0..300u32 {
+            let found = loc.find(&v6(i));
+            if i % 2 == 0 {
+                assert_eq!(found, None, "{i}");
+            } else {
+                assert_eq!(found, Some(ids[i as usize]));
+                assert_eq!(loc.prefix(ids[i as usize]), v6(i));
+            }
+        }
+        for (k, &id) in later.iter().enumerate() {
+            assert_eq!(loc.prefix(id), v6(1000 + k as u32));
+            assert_eq!(loc.find(&v6(1000 + k as u32)), Some(id));
+        }
+        assert_eq!(loc.prefix(four), v4(7));
+        assert!(loc.is_v6(later[0]) && !loc.is_v6(four));
+        // The same address as IPv4 and IPv6, and two lengths: four dests.
+        let short = IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(7), 31).unwrap());
+        assert_ne!(loc.dest(short), Some(four));
+        // Prefix order: IPv4 first, then by address and length.
+        let mut all: Vec<u32> = loc.ids().collect();
+        loc.sort_by_prefix(&mut all);
+        let prefixes: Vec<IpNet> = all.iter().map(|&id| loc.prefix(id)).collect();
+        let mut sorted = prefixes.clone();
+        sorted.sort();
+        assert_eq!(prefixes, sorted);
+        assert_eq!(prefixes[0], short);
     }
 
     #[test]

@@ -519,12 +519,9 @@ impl Rib {
             .loc
             .ids()
             .flat_map(|id| {
-                self.loc.peer_routes(id, peer as u32).map(move |r| {
-                    (
-                        self.loc.slab[id as usize].prefix,
-                        self.loc.routes.get(r).clone(),
-                    )
-                })
+                self.loc
+                    .peer_routes(id, peer as u32)
+                    .map(move |r| (self.loc.prefix(id), self.loc.routes.get(r).clone()))
             })
             .collect();
         v.sort_by_key(|(p, r)| (*p, r.path_id));
@@ -577,7 +574,7 @@ impl Rib {
         self.loc
             .slab
             .iter()
-            .filter(|d| d.live() && d.best_src != loc_rib::NONE)
+            .filter(|d| d.live() && d.best_src() != loc_rib::NONE)
             .count()
     }
 

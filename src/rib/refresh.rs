@@ -41,7 +41,7 @@ impl Rib {
         let stale: HashSet<IpNet> = loc
             .ids()
             .filter(|&id| loc.entry(id, pid).is_some())
-            .map(|id| loc.slab[id as usize].prefix)
+            .map(|id| loc.prefix(id))
             .filter(|p| family_of(p) == afi_safi)
             .collect();
         let p = &mut self.peers[peer];

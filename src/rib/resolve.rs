@@ -81,11 +81,11 @@ impl Underlay<'_> {
             return Resolution::Unresolved;
         };
         let d = &loc.slab[id as usize];
-        match d.best_src {
+        match d.best_src() {
             NONE => Resolution::Unresolved,
             LOCAL => Resolution::Local,
             p => {
-                let r = loc.routes.get(d.best_route);
+                let r = loc.routes.get(d.best_route());
                 match (r.next_hop, peers.get(p as usize)) {
                     (Some(gateway), Some(peer)) => Resolution::Via {
                         gateway,

@@ -22,13 +22,6 @@ fn nlri_len(p: &IpNet) -> usize {
     1 + usize::from(p.prefix_len()).div_ceil(8)
 }
 
-fn family(p: &IpNet) -> u16 {
-    match p {
-        IpNet::V4(_) => AFI_IPV4,
-        IpNet::V6(_) => AFI_IPV6,
-    }
-}
-
 impl Rib {
     /// Whether [`Rib::poll_transmit`] has something for `peer`.
     pub fn wants_transmit(&self, peer: PeerId) -> bool {
@@ -141,15 +134,15 @@ impl Rib {
                 break;
             };
             let d = &loc.slab[id as usize];
-            let prefix = d.prefix;
+            let prefix = loc.prefix(id);
             let want = if d.live()
                 && carries(multihop, overlay.contains(&prefix))
-                && eligible(&clients, forwarding.exported(&prefix, d.best_src), peer)
+                && eligible(&clients, forwarding.exported(&prefix, d.best_src()), peer)
                 && match prefix {
                     IpNet::V4(_) => v4_ok,
                     IpNet::V6(_) => v6_ok,
                 } {
-                d.best_export
+                d.best_export()
             } else {
                 NONE
             };
@@ -320,7 +313,7 @@ impl Rib {
             let Some(id) = group.queue.next() else {
                 break;
             };
-            let prefix = loc.slab[id as usize].prefix;
+            let prefix = loc.prefix(id);
             let (want, source) = group_want(peers, loc, forwarding, overlay, fams, id);
             if want == group.sent.get(id) {
                 continue;
@@ -396,10 +389,14 @@ impl Rib {
         }
         p.addpath_out.resend(afi, loc);
         let slab = &loc.slab;
-        q.resend(
-            |id| family(&slab[id as usize].prefix) == afi,
-            &mut loc.exports,
-        );
+        let afi_of = |id: u32| {
+            if slab[id as usize].is_v6() {
+                AFI_IPV6
+            } else {
+                AFI_IPV4
+            }
+        };
+        q.resend(|id| afi_of(id) == afi, &mut loc.exports);
     }
 }
 
@@ -414,19 +411,20 @@ fn group_want(
     id: u32,
 ) -> (u32, u32) {
     let d = &loc.slab[id as usize];
+    let prefix = loc.prefix(id);
     // Link groups carry no overlay prefix, multihop groups only those
     // ([`super::overlay`]).
-    if !carries(multihop, overlay.contains(&d.prefix)) {
+    if !carries(multihop, overlay.contains(&prefix)) {
         return (NONE, NONE);
     }
-    let source = forwarding.exported(&d.prefix, d.best_src);
+    let source = forwarding.exported(&prefix, d.best_src());
     let from_client = peers.get(source as usize).is_some_and(|p| p.cfg.rr_client);
-    let family_ok = match d.prefix {
+    let family_ok = match prefix {
         IpNet::V4(_) => v4_ok,
         IpNet::V6(_) => v6_ok,
     };
     if d.live() && family_ok && group_eligible(source, from_client, to_client) {
-        (d.best_export, source)
+        (d.best_export(), source)
     } else {
         (NONE, NONE)
     }
