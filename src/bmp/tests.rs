@@ -77,6 +77,7 @@ fn peer_down_reasons() {
 #[test]
 fn route_monitoring_pre_and_post_policy() {
     let r = InRoute {
+        peer: 0,
         next_hop: Some("fe80::1:2".parse().unwrap()),
         attrs: Arc::new(PathAttributes {
             origin: Some(Origin::Igp),
@@ -130,6 +131,7 @@ fn route_monitoring_keeps_the_path_ids_of_an_add_path_peer() {
         ..Default::default()
     });
     let route = |path_id| InRoute {
+        peer: 0,
         next_hop: Some("fe80::1:2".parse().unwrap()),
         attrs: attrs.clone(),
         verdict: Ok(()),

@@ -315,10 +315,10 @@ impl Rib {
             let mut want: Vec<(u32, u32)> = Vec::new();
             if d.live()
                 && (is_overlay || family_ok)
-                && forwarding.exported(&prefix, d.best_src()) != NONE
+                && forwarding.exported(&prefix, loc.best_src(id)) != NONE
             {
                 // Our own route is the selected one (step 1): its export as decided.
-                if d.local() && d.best_src() == LOCAL && eligible(&clients, LOCAL, peer) {
+                if d.local() && loc.best_src(id) == LOCAL && eligible(&clients, LOCAL, peer) {
                     want.push((path_ids.get(LOCAL, 0), d.best_export()));
                 }
                 // (source, route id): the routes are read again below, as

@@ -14,6 +14,8 @@ use std::sync::Arc;
 /// link cost needs no rewrite.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InRoute {
+    /// The peer it came from (a route id thus names its source).
+    pub peer: u32,
     pub next_hop: Option<IpAddr>,
     pub attrs: Arc<PathAttributes>,
     /// `Ok` if accepted by import policy, else why it was filtered.

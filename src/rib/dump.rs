@@ -46,7 +46,7 @@ impl Rib {
         for id in loc.ids() {
             let dest = &loc.slab[id as usize];
             let prefix = loc.prefix(id);
-            match dest.best_source() {
+            match loc.best_source(id) {
                 Some(Source::Local) => loc_view.prefixes.push(DumpPrefix {
                     prefix,
                     entries: vec![DumpEntry {
@@ -84,7 +84,6 @@ impl Rib {
             }
             let mut entries: Vec<DumpEntry> = loc
                 .entries(id)
-                .iter()
                 .map(|e| {
                     let r = loc.routes.get(e.route());
                     DumpEntry {

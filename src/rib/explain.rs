@@ -174,7 +174,6 @@ impl Rib {
         }
         let mut filtered: Vec<(u32, &InRoute, FilterReason)> = loc
             .entries(id)
-            .iter()
             .map(|e| (e.peer(), loc.routes.get(e.route())))
             .filter_map(|(p, r)| Some((p, r, self.unusable(overlay, r)?)))
             .collect();
@@ -231,7 +230,7 @@ impl Rib {
             let prefix = loc.prefix(id);
             let overlay = self.overlay.contains(&prefix);
             if query.all || !query.filtered {
-                let best = dest.best_source();
+                let best = loc.best_source(id);
                 if dest.local() && (query.all || best == Some(Source::Local)) {
                     let v = self.view(prefix, Source::Local, None, &self.local_attrs);
                     rows.push((prefix, best == Some(Source::Local), v));

@@ -39,7 +39,7 @@ impl Rib {
                 // Via the underlay route to the next hop, as the last decision resolved it.
                 self.resolver.fib.get(&prefix).copied()
             } else {
-                underlay_route(&self.loc, d.best_src(), d.best_route())
+                underlay_route(&self.loc, self.loc.best_src(id), d.best_route())
             };
             out.push(BestRoute { prefix, best });
             n += 1;

@@ -71,8 +71,7 @@ pub(super) fn paths<'a>(
 ) -> impl Iterator<Item = (Entry, &'a InRoute)> + 'a {
     let routes = &loc.routes;
     loc.entries(id)
-        .iter()
-        .map(move |e| (*e, routes.get(e.route())))
+        .map(move |e| (e, routes.get(e.route())))
         .filter(|(_, r)| r.verdict.is_ok() && r.next_hop.is_some())
 }
 
@@ -247,7 +246,7 @@ impl Batch<'_> {
         let (src, route, export) = decider.decide(loc, id, overlay);
         let d = &loc.slab[id as usize];
         let prefix = loc.prefix(id);
-        let (old_src, old_route, old_export) = (d.best_src(), d.best_route(), d.best_export());
+        let (old_src, old_route, old_export) = (loc.best_src(id), d.best_route(), d.best_export());
         if overlay {
             // Register the next hops of every path (resolved or not) and
             // report the FIB route: via the underlay route to the next hop.

@@ -241,6 +241,7 @@ impl Rib {
                     Some(&(_, _, _, r)) => r,
                     None => {
                         let r = loc.routes.intern(InRoute {
+                            peer: pid,
                             next_hop,
                             attrs: attrs.clone(),
                             verdict: verdict.clone(),
@@ -255,7 +256,7 @@ impl Rib {
                 }
                 p.adj_in.add(loc.routes.get(route));
                 loc.routes.inc(route);
-                loc.set_entry(id, pid, old, route);
+                loc.set_entry(id, old, route);
                 loc.routes.dec(old);
                 if accepted || was_accepted {
                     loc.touch(id);
@@ -341,7 +342,7 @@ pub(crate) fn admit_held(loc: &mut LocRib, p: &mut super::Peer, pid: u32) {
                 p.adj_in.add(&ok);
                 let route = loc.routes.intern(ok);
                 loc.routes.inc(route);
-                loc.set_entry(id, pid, old, route);
+                loc.set_entry(id, old, route);
                 loc.routes.dec(old);
                 loc.touch(id);
             }

@@ -1,12 +1,13 @@
 //! The route table: Loc-RIB and every peer's Adj-RIB-In in one compact slab.
 //!
-//! One [`Dest`] (28 bytes) per prefix, found through [`PrefixIndex`] (4 bytes a
-//! slot). A dest holds the routes received for it as [`Entry`]s (peer, route
-//! id); a route id names an interned [`InRoute`] (next hop, shared attribute
-//! set, import verdict) in [`Routes`], so a million prefixes announced with a
-//! few thousand attribute sets cost a few thousand `InRoute`s. Accepted entries
+//! One [`Dest`] (20 bytes) per prefix, found through [`PrefixIndex`] (4 bytes a
+//! slot). A dest holds the routes received for it as route ids; a route id
+//! names an interned [`InRoute`] (peer, next hop, shared attribute set,
+//! import verdict) in [`Routes`], so a million prefixes announced with a few
+//! thousand attribute sets cost a few thousand `InRoute`s. Accepted entries
 //! are the Loc-RIB candidates, filtered ones stay for the operator views. The
-//! selected path is kept as (source, route id, export id); an export id names an
+//! selected path is kept as (route id, export id), its source being the
+//! route's peer (or a flag for our own route); an export id names an
 //! interned outgoing attribute set in [`Exports`]. What each peer was sent is
 //! an export id per prefix in its Adj-RIB-Out (`adj_out`), so a peer that
 //! takes UPDATEs slowly can lag behind the selection.
@@ -40,7 +41,8 @@ pub(crate) const NONE: u32 = u32::MAX;
 /// `best_src` of our own route.
 pub(crate) const LOCAL: u32 = u32::MAX - 1;
 
-/// A route received from a peer for a prefix: the route id indexes [`Routes`].
+/// A route received from a peer for a prefix: the route id indexes
+/// [`Routes`], whose [`InRoute`] names the peer. Dests store route ids only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     route: u32,
@@ -48,11 +50,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub fn new(peer: u32, route: u32) -> Entry {
-        Entry { route, peer }
-    }
-
-    /// The peer id ([`NONE`] for no entry).
+    /// The peer id.
     pub fn peer(&self) -> u32 {
         self.peer
     }
@@ -62,33 +60,32 @@ impl Entry {
     }
 }
 
-const NO_ENTRY: Entry = Entry {
-    route: NONE,
-    peer: NONE,
-};
-
 const F_LOCAL: u8 = 1;
 const F_DIRTY: u8 = 2;
-/// More than one entry: they live in `LocRib::more`, in the slot `first.route` names.
+/// More than one entry: their route ids live in `LocRib::more`, in the slot `first` names.
 const F_MORE: u8 = 4;
 const F_LIVE: u8 = 8;
 /// An IPv6 prefix: `addr` indexes `LocRib::v6`.
 const F_V6: u8 = 16;
+/// The selected path is our own route.
+const F_BEST_LOCAL: u8 = 32;
 
-/// One prefix. 28 bytes: the prefix (an IPv4 address in place, an IPv6 one
-/// by index), the first received route, the selected path, and how many
-/// Adj-RIB-Outs hold the prefix advertised.
+/// One prefix. 20 bytes: the prefix (an IPv4 address in place, an IPv6 one
+/// by index), the routes received for it (route ids: an [`InRoute`] names
+/// its peer), the selected path, and how many Adj-RIB-Outs hold the prefix
+/// advertised.
 #[derive(Clone, Debug)]
 pub(crate) struct Dest {
     /// The IPv4 address, or the index of the IPv6 one in `LocRib::v6`.
     addr: u32,
-    /// Route of the selected path ([`NONE`] for our own route).
+    /// The only route received ([`NONE`]: none), or with [`F_MORE`] the
+    /// slot of `LocRib::more` holding them.
+    first: u32,
+    /// Route of the selected path ([`NONE`] for none or our own route,
+    /// [`F_BEST_LOCAL`]); its peer is the source.
     best_route: u32,
     /// Outgoing attributes of the selected path.
     best_export: u32,
-    first: Entry,
-    /// Source of the selected path: a peer id, [`LOCAL`] or [`NONE`].
-    best_src: u32,
     /// Adj-RIB-Outs (sessions and update groups) holding the prefix
     /// advertised: such a dest is not freed (its id must keep naming the
     /// prefix until withdrawn).
@@ -110,9 +107,9 @@ impl Dest {
         self.flags & F_V6 != 0
     }
 
-    /// Source of the selected path: a peer id, [`LOCAL`] or [`NONE`].
-    pub fn best_src(&self) -> u32 {
-        self.best_src
+    /// Whether a path is selected.
+    pub fn has_best(&self) -> bool {
+        self.best_route != NONE || self.flags & F_BEST_LOCAL != 0
     }
 
     /// Route of the selected path ([`NONE`] for our own route or none).
@@ -123,14 +120,6 @@ impl Dest {
     /// Outgoing attributes of the selected path.
     pub fn best_export(&self) -> u32 {
         self.best_export
-    }
-
-    pub fn best_source(&self) -> Option<Source> {
-        match self.best_src() {
-            NONE => None,
-            LOCAL => Some(Source::Local),
-            p => Some(Source::Peer(p as PeerId)),
-        }
     }
 
     /// Whether this dest is `p` (IPv6 addresses read in `v6`).
@@ -380,7 +369,7 @@ pub(crate) trait InternKey {
 /// What makes two received routes the same: attribute set (by address), next
 /// hop, verdict, Path Identifier (RFC 7911; peers number paths per source,
 /// so a few ids are shared by many prefixes).
-type RouteKey = (usize, Option<IpAddr>, Result<(), FilterReason>, u32);
+type RouteKey = (usize, Option<IpAddr>, Result<(), FilterReason>, u32, u32);
 
 impl InternKey for InRoute {
     type Key = RouteKey;
@@ -390,6 +379,7 @@ impl InternKey for InRoute {
             self.next_hop,
             self.verdict.clone(),
             self.path_id,
+            self.peer,
         )
     }
 }
@@ -532,7 +522,7 @@ pub(crate) struct LocRib {
     index: PrefixIndex,
     /// Entries of dests with more than one, by slot (a dest's `first.route`
     /// names its slot while it has [`F_MORE`]): found without a map lookup.
-    more: Vec<Vec<Entry>>,
+    more: Vec<Vec<u32>>,
     /// Slots of `more` free for reuse.
     more_free: Vec<u32>,
     free: Vec<u32>,
@@ -637,10 +627,9 @@ impl LocRib {
         };
         let d = Dest {
             addr,
+            first: NONE,
             best_route: NONE,
             best_export: NONE,
-            first: NO_ENTRY,
-            best_src: NONE,
             held: 0,
             len: prefix.prefix_len(),
             flags,
@@ -660,26 +649,30 @@ impl LocRib {
         Some(id)
     }
 
-    pub fn entries(&self, id: u32) -> &[Entry] {
+    /// Route ids received for dest `id`.
+    fn route_ids(&self, id: u32) -> &[u32] {
         let d = &self.slab[id as usize];
         if d.flags & F_MORE != 0 {
-            self.more
-                .get(d.first.route as usize)
-                .map_or(&[], Vec::as_slice)
-        } else if d.first.peer != NONE {
+            self.more.get(d.first as usize).map_or(&[], Vec::as_slice)
+        } else if d.first != NONE {
             std::slice::from_ref(&d.first)
         } else {
             &[]
         }
     }
 
+    /// The routes received for dest `id`, with their peers.
+    pub fn entries(&self, id: u32) -> impl Iterator<Item = Entry> + '_ {
+        self.route_ids(id).iter().map(|&route| Entry {
+            route,
+            peer: self.routes.get(route).peer,
+        })
+    }
+
     /// The (first) route of `peer` for dest `id`, if any: its only one
     /// unless the session has ADD-PATH.
     pub fn entry(&self, id: u32, peer: u32) -> Option<u32> {
-        self.entries(id)
-            .iter()
-            .find(|e| e.peer == peer)
-            .map(Entry::route)
+        self.peer_routes(id, peer).next()
     }
 
     /// The route of `peer` for dest `id` with Path Identifier `path` (RFC
@@ -688,38 +681,37 @@ impl LocRib {
         let Some(path) = path else {
             return self.entry(id, peer);
         };
-        self.entries(id)
-            .iter()
-            .find(|e| e.peer == peer && self.routes.get(e.route).path_id == path)
-            .map(Entry::route)
+        self.route_ids(id).iter().copied().find(|&r| {
+            let route = self.routes.get(r);
+            route.peer == peer && route.path_id == path
+        })
     }
 
     /// Routes of `peer` for dest `id` (several with ADD-PATH).
     pub fn peer_routes(&self, id: u32, peer: u32) -> impl Iterator<Item = u32> + '_ {
-        self.entries(id)
+        self.route_ids(id)
             .iter()
-            .filter(move |e| e.peer == peer)
-            .map(Entry::route)
+            .copied()
+            .filter(move |&r| self.routes.get(r).peer == peer)
     }
 
-    /// Replaces `peer`'s route `old` by `route`, or adds `route` when `old`
-    /// is [`NONE`] (counted by the caller). A peer has one entry per path.
-    pub fn set_entry(&mut self, id: u32, peer: u32, old: u32, route: u32) {
+    /// Replaces route `old` by `route` (of the same peer), or adds `route`
+    /// when `old` is [`NONE`] (counted by the caller). A peer has one entry
+    /// per path.
+    pub fn set_entry(&mut self, id: u32, old: u32, route: u32) {
         let d = &mut self.slab[id as usize];
-        let new = Entry::new(peer, route);
-        let same = |e: &Entry| e.peer == new.peer && e.route == old;
         if d.flags & F_MORE != 0 {
-            let v = &mut self.more[d.first.route as usize];
-            match v.iter_mut().find(|e| same(e)).filter(|_| old != NONE) {
-                Some(e) => e.route = route,
-                None => v.push(new),
+            let v = &mut self.more[d.first as usize];
+            match v.iter_mut().find(|r| **r == old).filter(|_| old != NONE) {
+                Some(r) => *r = route,
+                None => v.push(route),
             }
-        } else if old != NONE && same(&d.first) {
-            d.first.route = route;
-        } else if d.first.peer == NONE {
-            d.first = new;
+        } else if old != NONE && d.first == old {
+            d.first = route;
+        } else if d.first == NONE {
+            d.first = route;
         } else {
-            let entries = vec![d.first, new];
+            let entries = vec![d.first, route];
             let slot = match self.more_free.pop() {
                 Some(s) => {
                     self.more[s as usize] = entries;
@@ -730,10 +722,7 @@ impl LocRib {
                     (self.more.len() - 1) as u32
                 }
             };
-            d.first = Entry {
-                route: slot,
-                peer: NONE,
-            };
+            d.first = slot;
             d.flags |= F_MORE;
         }
     }
@@ -741,17 +730,24 @@ impl LocRib {
     /// Removes `peer`'s route `route`, or its first one when `route` is
     /// [`NONE`] (the caller uncounts it); returns it or [`NONE`].
     pub fn remove_entry(&mut self, id: u32, peer: u32, route: u32) -> u32 {
+        let routes = &self.routes;
+        let hit = |r: &u32| {
+            if route == NONE {
+                routes.get(*r).peer == peer
+            } else {
+                *r == route
+            }
+        };
         let d = &mut self.slab[id as usize];
-        let hit = |e: &Entry| e.peer == peer && (route == NONE || e.route == route);
         if d.flags & F_MORE != 0 {
-            let slot = d.first.route;
+            let slot = d.first;
             let Some(v) = self.more.get_mut(slot as usize) else {
                 return NONE;
             };
             let Some(i) = v.iter().position(hit) else {
                 return NONE;
             };
-            let old = v.swap_remove(i).route;
+            let old = v.swap_remove(i);
             if let [last] = v[..] {
                 d.first = last;
                 d.flags &= !F_MORE;
@@ -759,17 +755,43 @@ impl LocRib {
                 self.more_free.push(slot);
             }
             old
-        } else if d.first.peer != NONE && hit(&d.first) {
-            std::mem::replace(&mut d.first, NO_ENTRY).route
+        } else if d.first != NONE && hit(&d.first) {
+            std::mem::replace(&mut d.first, NONE)
         } else {
             NONE
         }
     }
 
+    /// Source of the selected path of dest `id`: a peer id, [`LOCAL`] or [`NONE`].
+    pub fn best_src(&self, id: u32) -> u32 {
+        let d = &self.slab[id as usize];
+        if d.flags & F_BEST_LOCAL != 0 {
+            LOCAL
+        } else if d.best_route == NONE {
+            NONE
+        } else {
+            self.routes.get(d.best_route).peer
+        }
+    }
+
+    pub fn best_source(&self, id: u32) -> Option<Source> {
+        match self.best_src(id) {
+            NONE => None,
+            LOCAL => Some(Source::Local),
+            p => Some(Source::Peer(p as PeerId)),
+        }
+    }
+
     /// The selected path of dest `id` is now (source, route, export).
+    /// `route` names its source; [`LOCAL`] as `src`: our own route.
     pub fn set_best(&mut self, id: u32, src: u32, route: u32, export: u32) {
         let d = &mut self.slab[id as usize];
-        d.best_src = src;
+        debug_assert!(src == LOCAL || route == NONE || self.routes.get(route).peer == src);
+        if src == LOCAL {
+            d.flags |= F_BEST_LOCAL;
+        } else {
+            d.flags &= !F_BEST_LOCAL;
+        }
         d.best_route = route;
         d.best_export = export;
     }
@@ -792,9 +814,9 @@ impl LocRib {
     pub fn release(&mut self, id: u32) {
         let d = &self.slab[id as usize];
         if d.live()
-            && d.flags & (F_LOCAL | F_DIRTY | F_MORE) == 0
-            && d.first.peer == NONE
-            && d.best_src == NONE
+            && d.flags & (F_LOCAL | F_DIRTY | F_MORE | F_BEST_LOCAL) == 0
+            && d.first == NONE
+            && d.best_route == NONE
             && d.held == 0
             && !self.fib_queue.contains(id)
         {
@@ -867,8 +889,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dest_is_twenty_eight_bytes() {
-        assert_eq!(std::mem::size_of::<Dest>(), 28);
+    fn dest_is_twenty_bytes() {
+        assert_eq!(std::mem::size_of::<Dest>(), 20);
     }
 
     #[test]

@@ -574,7 +574,7 @@ impl Rib {
         self.loc
             .slab
             .iter()
-            .filter(|d| d.live() && d.best_src() != loc_rib::NONE)
+            .filter(|d| d.live() && d.has_best())
             .count()
     }
 

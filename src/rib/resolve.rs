@@ -81,7 +81,7 @@ impl Underlay<'_> {
             return Resolution::Unresolved;
         };
         let d = &loc.slab[id as usize];
-        match d.best_src() {
+        match loc.best_src(id) {
             NONE => Resolution::Unresolved,
             LOCAL => Resolution::Local,
             p => {

@@ -137,7 +137,11 @@ impl Rib {
             let prefix = loc.prefix(id);
             let want = if d.live()
                 && carries(multihop, overlay.contains(&prefix))
-                && eligible(&clients, forwarding.exported(&prefix, d.best_src()), peer)
+                && eligible(
+                    &clients,
+                    forwarding.exported(&prefix, loc.best_src(id)),
+                    peer,
+                )
                 && match prefix {
                     IpNet::V4(_) => v4_ok,
                     IpNet::V6(_) => v6_ok,
@@ -417,7 +421,7 @@ fn group_want(
     if !carries(multihop, overlay.contains(&prefix)) {
         return (NONE, NONE);
     }
-    let source = forwarding.exported(&prefix, d.best_src());
+    let source = forwarding.exported(&prefix, loc.best_src(id));
     let from_client = peers.get(source as usize).is_some_and(|p| p.cfg.rr_client);
     let family_ok = match prefix {
         IpNet::V4(_) => v4_ok,
