@@ -241,19 +241,34 @@ fn advise_huge_pages<T>(v: &Vec<T>) {
     }
 }
 
+/// The home slot of hash `h` in a table of `n` slots (the high bits of
+/// `h * n`: any `n`, so the table grows by half, not by doubling).
+fn home(h: u64, n: usize) -> usize {
+    ((u128::from(h) * n as u128) >> 64) as usize
+}
+
 impl PrefixIndex {
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
+    fn home(&self, h: u64) -> usize {
+        home(h, self.slots.len())
+    }
+
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
     }
 
     fn prefetch(&self, p: &IpNet) {
         if !self.slots.is_empty() {
-            prefetch(&self.slots, prefix_hash(p) as usize & self.mask());
+            prefetch(&self.slots, self.home(prefix_hash(p)));
         }
     }
 
+    /// Hash bits kept in a slot: the low ones (the home slot comes from the high ones).
     fn tag(h: u64) -> u32 {
-        ((h >> (64 - (32 - ID_BITS))) as u32) << ID_BITS
+        (h as u32) << ID_BITS
     }
 
     fn find(&self, p: &IpNet, keys: Keys<'_>) -> Option<u32> {
@@ -264,18 +279,19 @@ impl PrefixIndex {
     }
 
     fn place(&mut self, h: u64, id: u32) {
-        let mut i = h as usize & self.mask();
+        let mut i = self.home(h);
         while self.slots[i] != EMPTY {
-            i = (i + 1) & self.mask();
+            i = self.next(i);
         }
         self.slots[i] = Self::tag(h) | id;
     }
 
-    /// Room for one more key (rebuilding from the slab when too full).
+    /// Room for one more key: rebuilt from the slab, half as big again,
+    /// when 3/4 full (linear probing gets slow beyond).
     fn reserve_one(&mut self, keys: Keys<'_>) {
         let slab = keys.slab;
         if (self.len + 1) * 4 > self.slots.len() * 3 {
-            let cap = (self.slots.len() * 2).max(64);
+            let cap = (self.slots.len() * 3 / 2).max(64);
             let mut slots = Vec::with_capacity(cap);
             advise_huge_pages(&slots);
             slots.resize(cap, EMPTY);
@@ -283,17 +299,16 @@ impl PrefixIndex {
             // Hash a few dests ahead and prefetch their slots.
             const AHEAD: usize = 16;
             let mut hashes = [0u64; AHEAD];
-            let mask = cap - 1;
             for (i, d) in slab.iter().enumerate().take(AHEAD) {
                 hashes[i] = prefix_hash(&d.prefix(keys.v6));
-                prefetch(&self.slots, hashes[i] as usize & mask);
+                prefetch(&self.slots, home(hashes[i], cap));
             }
             for i in 0..slab.len() {
                 let h = hashes[i % AHEAD];
                 if let Some(next) = slab.get(i + AHEAD) {
                     let nh = prefix_hash(&next.prefix(keys.v6));
                     hashes[i % AHEAD] = nh;
-                    prefetch(&self.slots, nh as usize & mask);
+                    prefetch(&self.slots, home(nh, cap));
                 }
                 if slab[i].live() {
                     self.place(h, i as u32);
@@ -306,7 +321,7 @@ impl PrefixIndex {
     /// [`PrefixIndex::reserve_one`] first).
     fn probe(&self, p: &IpNet, h: u64, keys: Keys<'_>) -> Result<u32, usize> {
         let tag = Self::tag(h);
-        let mut i = h as usize & self.mask();
+        let mut i = self.home(h);
         loop {
             let s = self.slots[i];
             if s == EMPTY {
@@ -315,7 +330,7 @@ impl PrefixIndex {
             if s & !ID_MASK == tag && keys.slab[(s & ID_MASK) as usize].is(p, keys.v6) {
                 return Ok(s & ID_MASK);
             }
-            i = (i + 1) & self.mask();
+            i = self.next(i);
         }
     }
 
@@ -327,24 +342,23 @@ impl PrefixIndex {
     /// Removes `p` (present), shifting the following run back (no tombstones).
     fn remove(&mut self, p: &IpNet, keys: Keys<'_>) {
         let h = prefix_hash(p);
-        let mask = self.mask();
         let Ok(id) = self.probe(p, h, keys) else {
             return;
         };
-        let mut i = h as usize & mask;
+        let mut i = self.home(h);
         while self.slots[i] & ID_MASK != id {
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
         self.len -= 1;
         let mut hole = i;
         let mut j = i;
         loop {
-            j = (j + 1) & mask;
+            j = self.next(j);
             let s = self.slots[j];
             if s == EMPTY {
                 break;
             }
-            let home = prefix_hash(&keys.prefix(s & ID_MASK)) as usize & mask;
+            let home = self.home(prefix_hash(&keys.prefix(s & ID_MASK)));
             // Move `s` into the hole unless its home lies cyclically in (hole, j].
             let stays = if hole <= j {
                 hole < home && home <= j
