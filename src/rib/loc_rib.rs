@@ -138,15 +138,17 @@ impl Dest {
         }
     }
 
+    /// The prefix; a freed dest keeps naming its last one (its IPv6
+    /// address stays its own until the slot is reused).
     fn prefix(&self, v6: &[Ipv6Addr]) -> IpNet {
         if self.flags & F_V6 == 0 {
-            IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::from(self.addr), self.len))
+            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(self.addr), self.len).unwrap_or_default())
         } else {
             let a = v6
                 .get(self.addr as usize)
                 .copied()
                 .unwrap_or(Ipv6Addr::UNSPECIFIED);
-            IpNet::V6(Ipv6Net::new_assert(a, self.len))
+            IpNet::V6(Ipv6Net::new(a, self.len).unwrap_or_default())
         }
     }
 }
@@ -623,10 +625,19 @@ impl LocRib {
         if full {
             return None;
         }
+        let id = self.free.pop();
+        // The IPv6 address slot of the freed dest reused, if it had one.
+        let old_v6 = id
+            .map(|id| &self.slab[id as usize])
+            .filter(|d| d.flags & F_V6 != 0)
+            .map(|d| d.addr);
         let (addr, flags) = match prefix {
-            IpNet::V4(n) => (u32::from(n.addr()), F_LIVE),
+            IpNet::V4(n) => {
+                self.v6_free.extend(old_v6);
+                (u32::from(n.addr()), F_LIVE)
+            }
             IpNet::V6(n) => {
-                let i = match self.v6_free.pop() {
+                let i = match old_v6.or_else(|| self.v6_free.pop()) {
                     Some(i) => {
                         self.v6[i as usize] = n.addr();
                         i
@@ -648,7 +659,7 @@ impl LocRib {
             len: prefix.prefix_len(),
             flags,
         };
-        let id = match self.free.pop() {
+        let id = match id {
             Some(id) => {
                 self.slab[id as usize] = d;
                 id
@@ -840,11 +851,8 @@ impl LocRib {
                 v6: &self.v6,
             };
             self.index.remove(&prefix, keys);
-            let d = &mut self.slab[id as usize];
-            if d.flags & F_V6 != 0 {
-                self.v6_free.push(d.addr);
-            }
-            d.flags = 0;
+            // Only the family stays: the dest names its prefix until reused.
+            self.slab[id as usize].flags &= F_V6;
             self.free.push(id);
             self.live -= 1;
         }
@@ -921,6 +929,9 @@ mod tests {
         for i in (0..300).step_by(2) {
             loc.release(ids[i as usize]);
         }
+        // A freed dest still names its prefix (queued ids are read before their liveness).
+        assert_eq!(loc.prefix(ids[4]), v6(4));
+        assert!(!loc.slab[ids[4] as usize].live());
         // Freed slots and freed IPv6 addresses are reused by other prefixes.
         let later: Vec<u32> = (1000..1150).map(|i| loc.dest(v6(i)).unwrap()).collect();
         let four = loc.dest(v4(7)).unwrap();
