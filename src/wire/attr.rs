@@ -730,12 +730,41 @@ fn mp_flags(empty: bool) -> u8 {
 }
 
 impl PathAttributes {
-    /// Copy without MP_REACH_NLRI / MP_UNREACH_NLRI: the attributes a route keeps.
+    /// Copy without MP_REACH_NLRI / MP_UNREACH_NLRI (not cloned): the attributes a route keeps.
     pub fn without_reach(&self) -> PathAttributes {
+        let PathAttributes {
+            origin,
+            as_path,
+            next_hop,
+            med,
+            local_pref,
+            atomic_aggregate,
+            aggregator,
+            communities,
+            originator_id,
+            cluster_list,
+            mp_reach: _,
+            mp_unreach: _,
+            extended_communities,
+            large_communities,
+            unknown,
+        } = self;
         PathAttributes {
+            origin: *origin,
+            as_path: as_path.clone(),
+            next_hop: *next_hop,
+            med: *med,
+            local_pref: *local_pref,
+            atomic_aggregate: *atomic_aggregate,
+            aggregator: *aggregator,
+            communities: communities.clone(),
+            originator_id: *originator_id,
+            cluster_list: cluster_list.clone(),
             mp_reach: None,
             mp_unreach: None,
-            ..self.clone()
+            extended_communities: extended_communities.clone(),
+            large_communities: large_communities.clone(),
+            unknown: unknown.clone(),
         }
     }
 
