@@ -308,7 +308,7 @@ fn mix() -> Input {
                     .map(|_| IpNet::V6(v6_prefix(&mut r)))
                     .collect();
                 if !wd6.is_empty() {
-                    attrs.mp_unreach = Some(MpUnreach::new(AfiSafi::IPV6_UNICAST, wd6));
+                    attrs.mp_unreach = Some(Box::new(MpUnreach::new(AfiSafi::IPV6_UNICAST, wd6)));
                 }
                 let nlri = if r.chance(50) {
                     attrs.next_hop = Some(Ipv4Addr::from(r.next() as u32));
@@ -319,7 +319,7 @@ fn mix() -> Input {
                         .map(|_| IpNet::V6(v6_prefix(&mut r)))
                         .collect();
                     let nh = v6_next_hop(&mut r);
-                    attrs.mp_reach = Some(MpReach::new(AfiSafi::IPV6_UNICAST, nh, p));
+                    attrs.mp_reach = Some(Box::new(MpReach::new(AfiSafi::IPV6_UNICAST, nh, p)));
                     Bytes::new()
                 };
                 Op::Raw(Message::Update(Update {

@@ -271,14 +271,14 @@ fn filtered_routes_are_kept_and_not_propagated() {
             origin: Some(Origin::Igp),
             as_path: Some(AsPath::default()),
             local_pref: Some(100),
-            mp_reach: Some(MpReach::new(
+            mp_reach: Some(Box::new(MpReach::new(
                 AfiSafi::IPV4_UNICAST,
                 MpNextHop::V6 {
                     global: Ipv6Addr::UNSPECIFIED,
                     link_local: Some(link_local(0, 1)),
                 },
                 bogus,
-            )),
+            ))),
             ..Default::default()
         },
         ..Default::default()

@@ -30,14 +30,14 @@ fn announce(prefixes: &[&str], nh: u16, med: u32) -> Update {
             as_path: Some(AsPath::default()),
             local_pref: Some(100),
             med: Some(med),
-            mp_reach: Some(MpReach::new(
+            mp_reach: Some(Box::new(MpReach::new(
                 family,
                 MpNextHop::V6 {
                     global: Ipv6Addr::UNSPECIFIED,
                     link_local: Some(ll(nh)),
                 },
                 prefixes.iter().map(|p| p.parse::<IpNet>().unwrap()),
-            )),
+            ))),
             ..Default::default()
         },
         ..Default::default()

@@ -188,7 +188,7 @@ fn as_path() -> impl Strategy<Value = AsPath> {
         .prop_map(|(kind, asns)| AsSegment { kind, asns });
     (vec(confed, 0..2), vec(plain, 0..4)).prop_map(|(mut c, p)| {
         c.extend(p);
-        AsPath { segments: c }
+        AsPath { segments: c.into() }
     })
 }
 
@@ -261,14 +261,14 @@ fn attrs() -> impl Strategy<Value = PathAttributes> {
             local_pref,
             atomic_aggregate,
             aggregator,
-            communities,
+            communities: communities.into(),
             originator_id,
-            cluster_list,
-            mp_reach,
-            mp_unreach,
-            extended_communities,
-            large_communities,
-            unknown,
+            cluster_list: cluster_list.into(),
+            mp_reach: mp_reach.map(Box::new),
+            mp_unreach: mp_unreach.map(Box::new),
+            extended_communities: extended_communities.into(),
+            large_communities: large_communities.into(),
+            unknown: unknown.into(),
         },
     )
 }
@@ -320,16 +320,20 @@ fn add_path_update() -> impl Strategy<Value = Update> {
     let v6 = || vec((any::<u32>(), v6net()), 0..20);
     (v4(), v4(), of((v6nh(), v6())), of(v6()), attrs()).prop_map(
         |(w, n, reach, unreach, mut attrs)| {
-            attrs.mp_reach = reach.map(|(next_hop, ps)| MpReach {
-                afi_safi: AfiSafi::IPV6_UNICAST,
-                next_hop,
-                nlri: pack_paths(&ps),
-                add_path: true,
+            attrs.mp_reach = reach.map(|(next_hop, ps)| {
+                Box::new(MpReach {
+                    afi_safi: AfiSafi::IPV6_UNICAST,
+                    next_hop,
+                    nlri: pack_paths(&ps),
+                    add_path: true,
+                })
             });
-            attrs.mp_unreach = unreach.map(|ps| MpUnreach {
-                afi_safi: AfiSafi::IPV6_UNICAST,
-                withdrawn: pack_paths(&ps),
-                add_path: true,
+            attrs.mp_unreach = unreach.map(|ps| {
+                Box::new(MpUnreach {
+                    afi_safi: AfiSafi::IPV6_UNICAST,
+                    withdrawn: pack_paths(&ps),
+                    add_path: true,
+                })
             });
             attrs.origin.get_or_insert(Origin::Igp);
             attrs.as_path.get_or_insert_with(AsPath::default);

@@ -443,7 +443,7 @@ impl World {
             med,
             local_pref,
             originator_id,
-            cluster_list,
+            cluster_list: cluster_list.into(),
             ..Default::default()
         };
         let mut nlri_field = BytesMut::new();
@@ -453,12 +453,12 @@ impl World {
                 nlri::put(&mut nlri_field, *n);
             }
             if !v6.is_empty() {
-                attrs.mp_reach = Some(MpReach::new(AfiSafi::IPV6_UNICAST, v6_nh, v6));
+                attrs.mp_reach = Some(Box::new(MpReach::new(AfiSafi::IPV6_UNICAST, v6_nh, v6)));
             }
         } else if !v4.is_empty() {
-            attrs.mp_reach = Some(MpReach::new(AfiSafi::IPV4_UNICAST, v6_nh, v4));
+            attrs.mp_reach = Some(Box::new(MpReach::new(AfiSafi::IPV4_UNICAST, v6_nh, v4)));
         } else if !v6.is_empty() {
-            attrs.mp_reach = Some(MpReach::new(AfiSafi::IPV6_UNICAST, v6_nh, v6));
+            attrs.mp_reach = Some(Box::new(MpReach::new(AfiSafi::IPV6_UNICAST, v6_nh, v6)));
         }
         let mut withdrawn_field = BytesMut::new();
         let mut w6 = Vec::new();
@@ -469,7 +469,7 @@ impl World {
             }
         }
         if !w6.is_empty() {
-            attrs.mp_unreach = Some(MpUnreach::new(AfiSafi::IPV6_UNICAST, w6));
+            attrs.mp_unreach = Some(Box::new(MpUnreach::new(AfiSafi::IPV6_UNICAST, w6)));
         }
         let u = Update {
             withdrawn: withdrawn_field.freeze(),

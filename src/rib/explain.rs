@@ -166,7 +166,7 @@ impl Rib {
                 origin: origin_str(a.origin),
                 as_path: as_path_str(a),
                 originator_id: a.originator_id,
-                cluster_list: a.cluster_list.clone(),
+                cluster_list: a.cluster_list.to_vec(),
                 path_id: self.shown_path_id(c.source, route, prefix),
                 best: best == Some(i),
                 lost,
@@ -188,7 +188,7 @@ impl Rib {
                 received_med: r.attrs.med,
                 local_pref: r.attrs.local_pref,
                 originator_id: r.attrs.originator_id,
-                cluster_list: r.attrs.cluster_list.clone(),
+                cluster_list: r.attrs.cluster_list.to_vec(),
                 reason_text: reason.to_string(),
                 reason,
             });

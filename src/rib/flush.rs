@@ -380,7 +380,7 @@ impl Rib {
                 return NONE;
             };
             let mut a = originated_attributes();
-            a.mp_reach = Some(next_hop_carrier(nh));
+            a.mp_reach = Some(Box::new(next_hop_carrier(nh)));
             loc.exports.intern(interner.intern(a))
         });
         let underlay = Underlay {

@@ -4,6 +4,7 @@
 //! of our own fabric, so flooding resistance is not needed there).
 
 use crate::wire::PathAttributes;
+use hashbrown::HashTable;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
@@ -116,55 +117,53 @@ fn same_without_reach(held: &PathAttributes, attrs: &PathAttributes) -> bool {
 /// Interns attribute sets: received ones without MP_REACH/MP_UNREACH
 /// ([`Interner::intern_received`]), outgoing ones as they are (an overlay
 /// route's carries its next hop in an MP_REACH without prefixes).
+/// The table holds the shared copies themselves: a set costs its `Arc` and
+/// a table slot (a pointer and a control byte); hashes are recomputed from
+/// the values when the table grows.
 #[derive(Default)]
 pub struct Interner {
-    sets: FastMap<u64, Vec<Arc<PathAttributes>>>,
-    len: usize,
+    sets: HashTable<Arc<PathAttributes>>,
     live_after_purge: usize,
 }
 
 impl Interner {
     /// The shared copy of `attrs`.
     pub fn intern(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
-        let bucket = self.sets.entry(attrs_hash(&attrs)).or_default();
-        if let Some(a) = bucket.iter().find(|a| ***a == attrs) {
+        let hash = attrs_hash(&attrs);
+        if let Some(a) = self.sets.find(hash, |a| **a == attrs) {
             return a.clone();
         }
-        let a = Arc::new(attrs);
-        bucket.push(a.clone());
-        self.len += 1;
-        a
+        self.insert(hash, Arc::new(attrs))
     }
 
     /// The shared copy of received `attrs` without their reach attributes
     /// (the prefixes are kept apart): copied only when no set matches, so a
     /// route received again costs a hash and a comparison.
     pub fn intern_received(&mut self, attrs: &PathAttributes) -> Arc<PathAttributes> {
-        let bucket = self.sets.entry(attrs_hash(attrs)).or_default();
-        if let Some(a) = bucket.iter().find(|a| same_without_reach(a, attrs)) {
+        let hash = attrs_hash(attrs);
+        if let Some(a) = self.sets.find(hash, |a| same_without_reach(a, attrs)) {
             return a.clone();
         }
-        let a = Arc::new(attrs.without_reach());
-        bucket.push(a.clone());
-        self.len += 1;
+        self.insert(hash, Arc::new(attrs.without_reach()))
+    }
+
+    fn insert(&mut self, hash: u64, a: Arc<PathAttributes>) -> Arc<PathAttributes> {
+        self.sets
+            .insert_unique(hash, a.clone(), |held| attrs_hash(held));
         a
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.sets.len()
     }
 
     /// Drops sets nobody else holds, once the table has doubled since the last purge.
     pub fn maybe_purge(&mut self) {
-        if self.len < 2 * self.live_after_purge + 1024 {
+        if self.sets.len() < 2 * self.live_after_purge + 1024 {
             return;
         }
-        self.sets.retain(|_, v| {
-            v.retain(|a| Arc::strong_count(a) > 1);
-            !v.is_empty()
-        });
-        self.len = self.sets.values().map(Vec::len).sum();
-        self.live_after_purge = self.len;
+        self.sets.retain(|a| Arc::strong_count(a) > 1);
+        self.live_after_purge = self.sets.len();
     }
 }
 
@@ -186,9 +185,9 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         let received = PathAttributes {
             med: Some(1),
-            mp_reach: Some(crate::rib::overlay::next_hop_carrier(
+            mp_reach: Some(Box::new(crate::rib::overlay::next_hop_carrier(
                 std::net::Ipv4Addr::LOCALHOST.into(),
-            )),
+            ))),
             ..Default::default()
         };
         let r = i.intern_received(&received);

@@ -105,7 +105,7 @@ pub(super) fn overlay_attributes(
 ) -> PathAttributes {
     let mut a = reflected_attributes(received, 0, peer_router_id, cluster_id);
     a.med = received.med;
-    a.mp_reach = Some(next_hop_carrier(next_hop));
+    a.mp_reach = Some(Box::new(next_hop_carrier(next_hop)));
     a
 }
 
@@ -213,7 +213,7 @@ mod tests {
             Some("[fd00:255::1]:1790".parse().unwrap()),
         );
         let with = |nh: &str| PathAttributes {
-            mp_reach: Some(next_hop_carrier(nh.parse().unwrap())),
+            mp_reach: Some(Box::new(next_hop_carrier(nh.parse().unwrap()))),
             ..Default::default()
         };
         assert_eq!(

@@ -3,7 +3,7 @@
 use super::loc_rib::Source;
 use super::PeerId;
 use crate::config::UNKNOWN_LINK_COST;
-use crate::wire::PathAttributes;
+use crate::wire::{PathAttributes, ThinVec};
 use std::net::Ipv4Addr;
 
 /// LOCAL_PREF assumed when an iBGP route carries none (BIRD's default).
@@ -69,7 +69,7 @@ pub fn reflected_attributes(
         large_communities,
         unknown: _,
     } = received;
-    let mut clusters = Vec::with_capacity(cluster_list.len() + 1);
+    let mut clusters = ThinVec::with_capacity(cluster_list.len() + 1);
     clusters.push(cluster_id);
     clusters.extend_from_slice(cluster_list);
     PathAttributes {

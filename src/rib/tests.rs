@@ -95,11 +95,11 @@ pub(super) fn announce_with(a: PathAttributes, prefixes: &[&str], nh: u16) -> Up
     };
     Update {
         attrs: PathAttributes {
-            mp_reach: Some(MpReach::new(
+            mp_reach: Some(Box::new(MpReach::new(
                 family,
                 next_hop,
                 prefixes.iter().map(|p| net(p)),
-            )),
+            ))),
             ..a
         },
         ..Default::default()
@@ -115,10 +115,10 @@ pub(super) fn withdraw(prefixes: &[&str]) -> Update {
     if v6 {
         Update {
             attrs: PathAttributes {
-                mp_unreach: Some(MpUnreach::new(
+                mp_unreach: Some(Box::new(MpUnreach::new(
                     AfiSafi::IPV6_UNICAST,
                     prefixes.iter().map(|p| net(p)),
-                )),
+                ))),
                 ..Default::default()
             },
             ..Default::default()
@@ -256,7 +256,7 @@ fn own_originator_id_and_cluster_loops_are_filtered() {
     a.originator_id = Some(ME);
     rib.update(0, &announce_with(a, &["10.255.0.7/32"], 7));
     let mut a = attrs(None);
-    a.cluster_list = vec![Ipv4Addr::new(10, 0, 0, 50), ME];
+    a.cluster_list = vec![Ipv4Addr::new(10, 0, 0, 50), ME].into();
     rib.update(0, &announce_with(a, &["10.255.0.8/32"], 7));
     let out = flush(&mut rib);
     assert!(got(&out, 1).announced.is_empty());
@@ -279,7 +279,7 @@ fn configured_cluster_id_is_used_for_loops_and_prepending() {
         up(&mut rib, id);
     }
     let mut a = attrs(None);
-    a.cluster_list = vec![cluster];
+    a.cluster_list = vec![cluster].into();
     rib.update(0, &announce_with(a, &["10.255.0.8/32"], 7));
     rib.update(0, &announce(None, &["10.255.0.9/32"]));
     let out = flush(&mut rib);
@@ -729,11 +729,11 @@ fn reflects_many_routes() {
         };
         let u = Update {
             attrs: PathAttributes {
-                mp_reach: Some(MpReach::new(
+                mp_reach: Some(Box::new(MpReach::new(
                     AfiSafi::IPV6_UNICAST,
                     next_hop,
                     chunk.iter().copied(),
-                )),
+                ))),
                 ..attrs(Some(1))
             },
             ..Default::default()

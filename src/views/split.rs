@@ -77,13 +77,17 @@ pub fn split(u: &Update) -> Split {
     if let Some(w) = unreach {
         for (id, prefixes) in group(&mut w.view_prefixes()) {
             let v = out.views.entry(id).or_insert_with(|| base.clone());
-            v.attrs.mp_unreach = Some(MpUnreach::new(unicast(w.afi_safi), prefixes));
+            v.attrs.mp_unreach = Some(Box::new(MpUnreach::new(unicast(w.afi_safi), prefixes)));
         }
     }
     if let Some(r) = reach {
         for (id, prefixes) in group(&mut r.view_prefixes()) {
             let v = out.views.entry(id).or_insert_with(|| base.clone());
-            v.attrs.mp_reach = Some(MpReach::new(unicast(r.afi_safi), r.next_hop, prefixes));
+            v.attrs.mp_reach = Some(Box::new(MpReach::new(
+                unicast(r.afi_safi),
+                r.next_hop,
+                prefixes,
+            )));
         }
     }
     out
@@ -167,11 +171,11 @@ mod tests {
         view_nlri::put(&mut list, 2, "10.255.0.1/32".parse().unwrap());
         view_nlri::put(&mut list, 3, "10.255.0.2/32".parse().unwrap());
         view_nlri::put(&mut list, 2, "10.255.0.4/32".parse().unwrap());
-        u.attrs.mp_unreach = Some(MpUnreach {
+        u.attrs.mp_unreach = Some(Box::new(MpUnreach {
             afi_safi: view_nlri::IPV4_VIEW,
             withdrawn: list.freeze(),
             add_path: false,
-        });
+        }));
         let s = split(&u);
         let d = s.default.unwrap();
         assert!(d.attrs.mp_unreach.is_none());

@@ -25,6 +25,7 @@ use ipnet::IpNet;
 use serde::ser::SerializeStruct;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
+pub use thin_vec::{thin_vec, ThinVec};
 
 /// Attribute type codes (IANA "BGP Path Attributes").
 pub mod code {
@@ -97,7 +98,7 @@ pub struct AsSegment {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct AsPath {
-    pub segments: Vec<AsSegment>,
+    pub segments: ThinVec<AsSegment>,
 }
 
 impl AsPath {
@@ -107,7 +108,7 @@ impl AsPath {
             return AsPath::default();
         }
         AsPath {
-            segments: vec![AsSegment {
+            segments: thin_vec![AsSegment {
                 kind: AsSegmentKind::Sequence,
                 asns,
             }],
@@ -170,7 +171,7 @@ impl AsPath {
     /// Parses AS_PATH / AS4_PATH with `width`-octet AS numbers. Malformed per
     /// RFC 7606 §7.2: unknown segment type, zero segment length, overrun, underrun.
     fn decode(v: &[u8], width: usize) -> Option<AsPath> {
-        let mut segments = Vec::new();
+        let mut segments = ThinVec::new();
         let mut pos = 0;
         while pos < v.len() {
             let &[t, n] = v.get(pos..pos + 2)? else {
@@ -235,7 +236,7 @@ impl AsPath {
             return self;
         }
         let mut need = n - n4;
-        let mut segments = Vec::with_capacity(self.segments.len() + as4.segments.len());
+        let mut segments = ThinVec::with_capacity(self.segments.len() + as4.segments.len());
         for s in self.segments {
             if s.kind.is_confed() {
                 segments.push(s);
@@ -500,14 +501,14 @@ pub struct PathAttributes {
     pub local_pref: Option<u32>,
     pub atomic_aggregate: bool,
     pub aggregator: Option<Aggregator>,
-    pub communities: Vec<u32>,
+    pub communities: ThinVec<u32>,
     pub originator_id: Option<Ipv4Addr>,
-    pub cluster_list: Vec<Ipv4Addr>,
-    pub mp_reach: Option<MpReach>,
-    pub mp_unreach: Option<MpUnreach>,
-    pub extended_communities: Vec<[u8; 8]>,
-    pub large_communities: Vec<[u32; 3]>,
-    pub unknown: Vec<RawAttribute>,
+    pub cluster_list: ThinVec<Ipv4Addr>,
+    pub mp_reach: Option<Box<MpReach>>,
+    pub mp_unreach: Option<Box<MpUnreach>>,
+    pub extended_communities: ThinVec<[u8; 8]>,
+    pub large_communities: ThinVec<[u32; 3]>,
+    pub unknown: ThinVec<RawAttribute>,
 }
 
 enum Bad {
@@ -729,12 +730,41 @@ fn mp_flags(empty: bool) -> u8 {
 }
 
 impl PathAttributes {
-    /// Copy without MP_REACH_NLRI / MP_UNREACH_NLRI: the attributes a route keeps.
+    /// Copy without MP_REACH_NLRI / MP_UNREACH_NLRI (not cloned): the attributes a route keeps.
     pub fn without_reach(&self) -> PathAttributes {
+        let PathAttributes {
+            origin,
+            as_path,
+            next_hop,
+            med,
+            local_pref,
+            atomic_aggregate,
+            aggregator,
+            communities,
+            originator_id,
+            cluster_list,
+            mp_reach: _,
+            mp_unreach: _,
+            extended_communities,
+            large_communities,
+            unknown,
+        } = self;
         PathAttributes {
+            origin: *origin,
+            as_path: as_path.clone(),
+            next_hop: *next_hop,
+            med: *med,
+            local_pref: *local_pref,
+            atomic_aggregate: *atomic_aggregate,
+            aggregator: *aggregator,
+            communities: communities.clone(),
+            originator_id: *originator_id,
+            cluster_list: cluster_list.clone(),
             mp_reach: None,
             mp_unreach: None,
-            ..self.clone()
+            extended_communities: extended_communities.clone(),
+            large_communities: large_communities.clone(),
+            unknown: unknown.clone(),
         }
     }
 
@@ -749,7 +779,7 @@ impl PathAttributes {
     }
 
     /// The unknown attributes of [`PathAttributes::for_readvertise`].
-    pub fn readvertised_unknown(&self) -> Vec<RawAttribute> {
+    pub fn readvertised_unknown(&self) -> ThinVec<RawAttribute> {
         self.unknown
             .iter()
             .filter(|a| a.flags & flag::TRANSITIVE != 0)
@@ -960,7 +990,7 @@ impl PathAttributes {
                     .collect();
             }
             code::MP_REACH_NLRI => match decode_mp_reach(buf, range, rx)? {
-                Some(r) => self.mp_reach = Some(r),
+                Some(r) => self.mp_reach = Some(Box::new(r)),
                 None => {
                     return Err(Bad::Act(
                         AttributeDiscard,
@@ -969,7 +999,7 @@ impl PathAttributes {
                 }
             },
             code::MP_UNREACH_NLRI => match decode_mp_unreach(buf, range, rx)? {
-                Some(u) => self.mp_unreach = Some(u),
+                Some(u) => self.mp_unreach = Some(Box::new(u)),
                 None => {
                     return Err(Bad::Act(
                         AttributeDiscard,

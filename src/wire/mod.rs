@@ -24,7 +24,7 @@ pub use serde_util::hex_string;
 
 pub use attr::{
     Aggregator, AsPath, AsSegment, AsSegmentKind, MpNextHop, MpReach, MpUnreach, Origin,
-    PathAttributes, RawAttribute,
+    PathAttributes, RawAttribute, ThinVec,
 };
 pub use capability::{AddPathMode, Capability};
 pub use frame::{split_frame, FrameError};

@@ -290,11 +290,11 @@ impl Update {
     pub fn end_of_rib(afi_safi: AfiSafi) -> Update {
         let mut u = Update::default();
         if afi_safi != AfiSafi::IPV4_UNICAST {
-            u.attrs.mp_unreach = Some(MpUnreach {
+            u.attrs.mp_unreach = Some(Box::new(MpUnreach {
                 afi_safi,
                 withdrawn: Bytes::new(),
                 add_path: false,
-            });
+            }));
         }
         u
     }

@@ -40,7 +40,7 @@ fn v6_paths(paths: &[(u32, &str)]) -> bytes::Bytes {
 pub(super) fn announce_paths(med: u32, paths: &[(u32, &str)], nh: u16) -> Update {
     Update {
         attrs: PathAttributes {
-            mp_reach: Some(MpReach {
+            mp_reach: Some(Box::new(MpReach {
                 afi_safi: AfiSafi::IPV6_UNICAST,
                 next_hop: MpNextHop::V6 {
                     global: Ipv6Addr::UNSPECIFIED,
@@ -48,7 +48,7 @@ pub(super) fn announce_paths(med: u32, paths: &[(u32, &str)], nh: u16) -> Update
                 },
                 nlri: v6_paths(paths),
                 add_path: true,
-            }),
+            })),
             ..attrs(Some(med))
         },
         ..Default::default()
@@ -58,11 +58,11 @@ pub(super) fn announce_paths(med: u32, paths: &[(u32, &str)], nh: u16) -> Update
 pub(super) fn withdraw_paths(paths: &[(u32, &str)]) -> Update {
     Update {
         attrs: PathAttributes {
-            mp_unreach: Some(MpUnreach {
+            mp_unreach: Some(Box::new(MpUnreach {
                 afi_safi: AfiSafi::IPV6_UNICAST,
                 withdrawn: v6_paths(paths),
                 add_path: true,
-            }),
+            })),
             ..Default::default()
         },
         ..Default::default()
@@ -267,7 +267,7 @@ fn every_path_goes_to_an_add_path_peer_the_best_to_others() {
     let mut per_origin: Vec<_> = g
         .announced
         .iter()
-        .map(|(_, _, a)| (a.originator_id, a.med, a.cluster_list.clone()))
+        .map(|(_, _, a)| (a.originator_id, a.med, a.cluster_list.to_vec()))
         .collect();
     per_origin.sort();
     assert_eq!(

@@ -179,14 +179,15 @@ fn route_views_show_every_attribute() {
             asn: 65010,
             address: Ipv4Addr::new(192, 0, 2, 9),
         }),
-        communities: vec![(65000 << 16) | 7],
-        extended_communities: vec![[0, 2, 0xfd, 0xe8, 0, 0, 0, 1]],
-        large_communities: vec![[65000, 1, 2]],
+        communities: vec![(65000 << 16) | 7].into(),
+        extended_communities: vec![[0, 2, 0xfd, 0xe8, 0, 0, 0, 1]].into(),
+        large_communities: vec![[65000, 1, 2]].into(),
         unknown: vec![crate::wire::RawAttribute {
             flags: 0xc0,
             code: 99,
             value: bytes::Bytes::from_static(&[1, 2, 0xab]),
-        }],
+        }]
+        .into(),
         ..attrs(None)
     };
     rib.update(0, &announce_with(a, &["10.255.0.1/32"], 7));

@@ -192,7 +192,8 @@ fn as_path_display_and_decision_length() {
                 kind: AsSegmentKind::ConfedSet,
                 asns: vec![5],
             },
-        ],
+        ]
+        .into(),
     };
     assert_eq!(p.to_string(), "(64512) 1 2 {3 4} [5]");
     assert_eq!(p.len_for_decision(), 3);
@@ -480,4 +481,14 @@ fn serializes_to_json() {
     let j = serde_json::to_string(&u).unwrap();
     assert!(j.contains("\"nlri\":[\"10.0.0.1/32\"]"), "{j}");
     assert!(j.contains("\"value\":\"abcd\""), "{j}");
+}
+
+/// An interned attribute set is one allocation per distinct set (a million
+/// routes share tens of thousands): lists are one pointer, MP_REACH and
+/// MP_UNREACH (never in an interned received set) are boxed.
+#[test]
+fn path_attributes_stay_small() {
+    let size = std::mem::size_of::<PathAttributes>();
+    println!("size_of::<PathAttributes>() = {size}");
+    assert!(size <= 112, "PathAttributes grew to {size} bytes");
 }

@@ -191,7 +191,7 @@ fn withdraw_v4_and_small_messages() {
     );
     // Attributes too large for the message: error, nothing written.
     let mut big = attrs();
-    big.communities = vec![1; 40];
+    big.communities = vec![1; 40].into();
     let mut out = BytesMut::new();
     assert!(matches!(
         b.announce_v4(&big, MpNextHop::V4(Ipv4Addr::LOCALHOST), ps, &mut out),
