@@ -409,17 +409,6 @@ fn check_fabric(path: &Option<PathBuf>, others: &[PathBuf]) -> ExitCode {
 }
 
 fn run(path: &Option<PathBuf>, log_level: &str) -> ExitCode {
-    // The big tables (route table, prefix index, Adj-RIB-Outs) grow by
-    // doubling. In mappings of their own a grown table's old buffer goes
-    // back to the kernel when freed, and growing moves pages (mremap)
-    // instead of copying them; glibc would otherwise raise its threshold at
-    // the first such free and keep the next ones in the heap, where freed
-    // memory stays in RSS.
-    // SAFETY: a malloc setting, before any thread starts.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
-    }
     let path = match config_path(path) {
         Ok(p) => p,
         Err(code) => return code,
