@@ -322,6 +322,12 @@ impl PrefixIndex {
     /// One probe: `Ok(id)` of `p`, or `Err(slot)` where it would go (call
     /// [`PrefixIndex::reserve_one`] first).
     fn probe(&self, p: &IpNet, h: u64, keys: Keys<'_>) -> Result<u32, usize> {
+        self.probe_slot(p, h, keys)
+            .map(|slot| self.slots[slot] & ID_MASK)
+    }
+
+    /// One probe: `Ok(slot)` holding `p`, or `Err(slot)` where it would go.
+    fn probe_slot(&self, p: &IpNet, h: u64, keys: Keys<'_>) -> Result<usize, usize> {
         let tag = Self::tag(h);
         let mut i = self.home(h);
         loop {
@@ -330,7 +336,7 @@ impl PrefixIndex {
                 return Err(i);
             }
             if s & !ID_MASK == tag && keys.slab[(s & ID_MASK) as usize].is(p, keys.v6) {
-                return Ok(s & ID_MASK);
+                return Ok(i);
             }
             i = self.next(i);
         }
@@ -343,14 +349,9 @@ impl PrefixIndex {
 
     /// Removes `p` (present), shifting the following run back (no tombstones).
     fn remove(&mut self, p: &IpNet, keys: Keys<'_>) {
-        let h = prefix_hash(p);
-        let Ok(id) = self.probe(p, h, keys) else {
+        let Ok(i) = self.probe_slot(p, prefix_hash(p), keys) else {
             return;
         };
-        let mut i = self.home(h);
-        while self.slots[i] & ID_MASK != id {
-            i = self.next(i);
-        }
         self.len -= 1;
         let mut hole = i;
         let mut j = i;
@@ -824,6 +825,8 @@ impl LocRib {
     /// One more Adj-RIB-Out holds dest `id` advertised.
     pub fn hold(&mut self, id: u32) {
         let d = &mut self.slab[id as usize];
+        // One per session and update group: never near 65535.
+        debug_assert!(d.held < u16::MAX, "hold count of dest {id}");
         d.held = d.held.saturating_add(1);
     }
 
@@ -961,6 +964,67 @@ mod tests {
         sorted.sort();
         assert_eq!(prefixes, sorted);
         assert_eq!(prefixes[0], short);
+    }
+
+    #[test]
+    fn ipv6_address_slots_are_reused_across_families() {
+        let mut loc = LocRib::default();
+        let v6 = |i: u32| {
+            let a = std::net::Ipv6Addr::from(0xfd00u128 << 112 | u128::from(i));
+            IpNet::V6(ipnet::Ipv6Net::new(a, 128).unwrap())
+        };
+        let v4 = |i: u32| IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i), 32).unwrap());
+        let six: Vec<u32> = (0..100).map(|i| loc.dest(v6(i)).unwrap()).collect();
+        for &id in &six {
+            loc.release(id);
+        }
+        // IPv4 prefixes take the freed dests: their IPv6 slots become free...
+        let four: Vec<u32> = (0..100).map(|i| loc.dest(v4(i)).unwrap()).collect();
+        assert_eq!(loc.slab.len(), 100);
+        assert_eq!(loc.v6_free.len(), 100);
+        // ... and new IPv6 prefixes (in new dests) take those slots.
+        let again: Vec<u32> = (500..600).map(|i| loc.dest(v6(i)).unwrap()).collect();
+        assert_eq!(loc.v6.len(), 100, "no new address slot");
+        assert!(loc.v6_free.is_empty());
+        for (i, &id) in four.iter().enumerate() {
+            assert_eq!(loc.prefix(id), v4(i as u32));
+            assert_eq!(loc.find(&v4(i as u32)), Some(id));
+        }
+        for (i, &id) in again.iter().enumerate() {
+            assert_eq!(loc.prefix(id), v6(500 + i as u32));
+            assert_eq!(loc.find(&v6(500 + i as u32)), Some(id));
+        }
+        assert_eq!(loc.find(&v6(3)), None);
+    }
+
+    #[test]
+    fn index_runs_wrap_past_the_last_slot() {
+        // Prefixes whose home is one of the last two slots of a 64-slot
+        // table: their run wraps to slot 0; removals shift across the end.
+        let p = |i: u32| IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i), 32).unwrap());
+        let wrapping: Vec<IpNet> = (0..)
+            .map(p)
+            .filter(|q| home(prefix_hash(q), 64) >= 62)
+            .take(6)
+            .collect();
+        let mut loc = LocRib::default();
+        let ids: Vec<u32> = wrapping.iter().map(|q| loc.dest(*q).unwrap()).collect();
+        assert_eq!(loc.index.slots.len(), 64);
+        assert!(
+            loc.index.slots[..4].iter().all(|&s| s != EMPTY),
+            "the run wraps to the first slots"
+        );
+        for (q, id) in wrapping.iter().zip(&ids) {
+            assert_eq!(loc.find(q), Some(*id));
+        }
+        for k in [0, 3] {
+            loc.release(ids[k]);
+        }
+        for (k, q) in wrapping.iter().enumerate() {
+            let want = (k != 0 && k != 3).then_some(ids[k]);
+            assert_eq!(loc.find(q), want, "{q}");
+        }
+        assert_eq!(loc.index.len, 4);
     }
 
     #[test]
