@@ -732,9 +732,7 @@ impl LocRib {
                 Some(r) => *r = route,
                 None => v.push(route),
             }
-        } else if old != NONE && d.first == old {
-            d.first = route;
-        } else if d.first == NONE {
+        } else if d.first == NONE || (old != NONE && d.first == old) {
             d.first = route;
         } else {
             let entries = vec![d.first, route];
