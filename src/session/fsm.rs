@@ -494,6 +494,11 @@ impl Session {
         match (&conn.state, msg) {
             (_, Message::Notification(n)) => {
                 self.last_error = Some(DownReason::NotificationReceived(n.clone()).to_string());
+                if is_deliberate_cease(&n) {
+                    // The peer closed on purpose (an operator, a reload):
+                    // no flapping to back off from, it is expected back.
+                    self.error_wait = self.cfg.error_wait_min;
+                }
                 let established = matches!(conn.state, ConnState::Established);
                 self.conns[dir.index()] = None;
                 out.push(Action::Close(dir));
@@ -683,6 +688,13 @@ impl Session {
         self.idle_until = Some(now + self.error_wait);
         self.error_wait = (self.error_wait * 2).min(self.cfg.error_wait_max);
     }
+}
+
+/// A Cease the peer sends on purpose (RFC 4486 §4): Administrative Shutdown
+/// (2), Peer De-configured (3), Administrative Reset (4), Other Configuration
+/// Change (6).
+fn is_deliberate_cease(n: &Notification) -> bool {
+    n.code == 6 && matches!(n.subcode, 2 | 3 | 4 | 6)
 }
 
 #[cfg(test)]
