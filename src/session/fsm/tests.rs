@@ -356,6 +356,26 @@ fn idle_hold_still_takes_the_peers_connection() {
     assert!(r.tick(3.1).is_empty());
 }
 
+/// From `t`: a session comes up, ends by `end` 1 s later, and the idle hold
+/// runs out into a new connect. Returns (the idle hold in s, when it ended).
+fn flap(r: &mut Run, t: f64, end: Event) -> (u64, f64) {
+    assert_eq!(
+        r.ev(t + 0.1, Event::Connected(Outbound)),
+        ["send Outbound OPEN"]
+    );
+    r.ev(
+        t + 0.2,
+        Event::Received(Outbound, peer_open("10.255.0.1", 9)),
+    );
+    r.ev(t + 0.3, Event::Received(Outbound, Message::Keepalive));
+    r.ev(t + 1.0, end);
+    let until = r.s.poll_timeout().unwrap();
+    let wait = until.duration_since(r.at(t + 1.0)).as_secs_f64().round() as u64;
+    let next = until.duration_since(r.t0).as_secs_f64();
+    assert_eq!(r.tick(next), ["connect"]);
+    (wait, next)
+}
+
 #[test]
 fn flapping_peer_waits_longer_each_time() {
     let mut r = Run::new(cfg());
@@ -363,21 +383,9 @@ fn flapping_peer_waits_longer_each_time() {
     let mut t = 0.0;
     let mut waits = Vec::new();
     for _ in 0..5 {
-        assert_eq!(
-            r.ev(t + 0.1, Event::Connected(Outbound)),
-            ["send Outbound OPEN"]
-        );
-        r.ev(
-            t + 0.2,
-            Event::Received(Outbound, peer_open("10.255.0.1", 9)),
-        );
-        r.ev(t + 0.3, Event::Received(Outbound, Message::Keepalive));
-        r.ev(t + 1.0, Event::Closed(Outbound));
-        let until = r.s.poll_timeout().unwrap();
-        let wait = until.duration_since(r.at(t + 1.0)).as_secs_f64();
-        waits.push(wait.round() as u64);
-        t = until.duration_since(r.t0).as_secs_f64();
-        assert_eq!(r.tick(t), ["connect"]);
+        let (wait, next) = flap(&mut r, t, Event::Closed(Outbound));
+        waits.push(wait);
+        t = next;
     }
     assert_eq!(waits, [2, 4, 8, 16, 16]);
     // A session that stays up longer than error_wait_max forgets the flapping.
@@ -399,29 +407,10 @@ fn deliberate_cease_from_the_peer_starts_the_backoff_over() {
     let mut r = Run::new(cfg());
     r.ev(0.0, Event::Start);
     let mut t = 0.0;
-    let session = |r: &mut Run, t: f64, notification: Notification| {
-        assert_eq!(
-            r.ev(t + 0.1, Event::Connected(Outbound)),
-            ["send Outbound OPEN"]
-        );
-        r.ev(
-            t + 0.2,
-            Event::Received(Outbound, peer_open("10.255.0.1", 9)),
-        );
-        r.ev(t + 0.3, Event::Received(Outbound, Message::Keepalive));
-        r.ev(
-            t + 1.0,
-            Event::Received(Outbound, Message::Notification(notification)),
-        );
-        let until = r.s.poll_timeout().unwrap();
-        let wait = until.duration_since(r.at(t + 1.0)).as_secs_f64().round() as u64;
-        let next = until.duration_since(r.t0).as_secs_f64();
-        assert_eq!(r.tick(next), ["connect"]);
-        (wait, next)
-    };
     let mut waits = Vec::new();
-    for n in [(6, 1), (4, 0), (6, 6), (6, 6), (6, 4), (6, 1)] {
-        let (wait, next) = session(&mut r, t, Notification::new(n.0, n.1, Vec::new()));
+    for (code, subcode) in [(6, 1), (4, 0), (6, 6), (6, 6), (6, 4), (6, 1)] {
+        let n = Message::Notification(Notification::new(code, subcode, Vec::new()));
+        let (wait, next) = flap(&mut r, t, Event::Received(Outbound, n));
         waits.push(wait);
         t = next;
     }
