@@ -15,7 +15,7 @@ use super::reflect::{may_send, reflected_attributes, total_med, DEFAULT_LOCAL_PR
 use super::resolve::{Resolver, Underlay};
 use super::{Peer, PeerId, Rib, RibOutput};
 use crate::wire::Origin;
-
+use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -242,10 +242,16 @@ struct Batch<'a> {
 impl Batch<'_> {
     /// Decides dest `id` (an overlay prefix if `overlay`), queues it for the
     /// peers that may see it and, if its kernel route changed, for the FIB.
-    fn apply(&mut self, decider: &mut Decider<'_>, loc: &mut LocRib, id: u32, overlay: bool) {
+    fn apply(
+        &mut self,
+        decider: &mut Decider<'_>,
+        loc: &mut LocRib,
+        id: u32,
+        prefix: IpNet,
+        overlay: bool,
+    ) {
         let (src, route, export) = decider.decide(loc, id, overlay);
         let d = &loc.slab[id as usize];
-        let prefix = loc.prefix(id);
         let (old_src, old_route, old_export) = (loc.best_src(id), d.best_route(), d.best_export());
         if overlay {
             // Register the next hops of every path (resolved or not) and
@@ -407,9 +413,10 @@ impl Rib {
         let peers_now = decider.peers;
         let mut decided = Vec::with_capacity(under.len() + over.len());
         for id in under {
-            let addr = loc.prefix(id).addr();
-            batch.apply(&mut decider, loc, id, false);
+            let prefix = loc.prefix(id);
+            batch.apply(&mut decider, loc, id, prefix, false);
             decided.push(id);
+            let addr = prefix.addr();
             batch
                 .resolver
                 .underlay_decided(addr, loc, |loc| underlay.resolve(loc, peers_now, addr));
@@ -420,7 +427,8 @@ impl Rib {
             over.dedup();
         }
         for id in over {
-            batch.apply(&mut decider, loc, id, true);
+            let prefix = loc.prefix(id);
+            batch.apply(&mut decider, loc, id, prefix, true);
             decided.push(id);
         }
         let mut through_lost = std::mem::take(&mut decider.through_lost);

@@ -576,25 +576,10 @@ impl LocRib {
         self.slab[id as usize].is_v6()
     }
 
-    /// Sorts like the prefixes of the dests (IPv4 first, then by address and length).
-    fn order_key(&self, id: u32) -> (bool, u128, u8) {
-        let d = &self.slab[id as usize];
-        if d.flags & F_V6 == 0 {
-            (false, u128::from(d.addr), d.len)
-        } else {
-            let a = self
-                .v6
-                .get(d.addr as usize)
-                .copied()
-                .unwrap_or(Ipv6Addr::UNSPECIFIED);
-            (true, u128::from(a), d.len)
-        }
-    }
-
     /// Sorts `ids` by prefix.
     pub fn sort_by_prefix(&self, ids: &mut [u32]) {
-        if !ids.is_sorted_by_key(|&id| self.order_key(id)) {
-            ids.sort_unstable_by_key(|&id| self.order_key(id));
+        if !ids.is_sorted_by_key(|&id| self.prefix(id)) {
+            ids.sort_unstable_by_key(|&id| self.prefix(id));
         }
     }
 
