@@ -64,7 +64,7 @@ impl AdjRibOut {
         }
         let i = id as usize;
         if i >= self.adv.len() {
-            self.adv.resize(loc.slab.len().max(i + 1), NONE);
+            super::huge_pages::resize(&mut self.adv, loc.slab.len().max(i + 1), NONE);
         }
         self.adv[i] = export;
         if export != RESEND {

@@ -423,7 +423,7 @@ impl Rib {
         }
         if loc.has_dirty() {
             over.extend(loc.take_dirty());
-            loc.sort_by_prefix(&mut over);
+            over.sort_unstable();
             over.dedup();
         }
         for id in over {

@@ -222,27 +222,6 @@ fn prefetch<T>(slots: &[T], i: usize) {
     let _ = (slots, i);
 }
 
-/// Asks the kernel to back the buffer of `v` with transparent huge pages
-/// (`MADV_HUGEPAGE`; a hint): every probe of a big random-access table
-/// otherwise misses the TLB, and the miss stalls even the prefetch. Call
-/// before the buffer is touched; with the pages filled anyway, RSS does not grow.
-fn advise_huge_pages<T>(v: &Vec<T>) {
-    const HUGE: usize = 2 << 20;
-    let bytes = v.capacity() * std::mem::size_of::<T>();
-    let start = v.as_ptr() as usize;
-    let (first, end) = (
-        (start + HUGE - 1) & !(HUGE - 1),
-        (start + bytes) & !(HUGE - 1),
-    );
-    if end > first {
-        // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE
-        // changes no content, only how the kernel backs the pages.
-        unsafe {
-            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
 /// The home slot of hash `h` in a table of `n` slots (the high bits of
 /// `h * n`: any `n`, so the table grows by half, not by doubling).
 fn home(h: u64, n: usize) -> usize {
@@ -295,7 +274,7 @@ impl PrefixIndex {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             let cap = (self.slots.len() * 3 / 2).max(64);
             let mut slots = Vec::with_capacity(cap);
-            advise_huge_pages(&slots);
+            super::huge_pages::advise(&slots);
             slots.resize(cap, EMPTY);
             self.slots = slots;
             // Hash a few dests ahead and prefetch their slots.
@@ -576,13 +555,6 @@ impl LocRib {
         self.slab[id as usize].is_v6()
     }
 
-    /// Sorts `ids` by prefix.
-    pub fn sort_by_prefix(&self, ids: &mut [u32]) {
-        if !ids.is_sorted_by_key(|&id| self.prefix(id)) {
-            ids.sort_unstable_by_key(|&id| self.prefix(id));
-        }
-    }
-
     /// Live dests.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -651,7 +623,7 @@ impl LocRib {
                 id
             }
             None => {
-                self.slab.push(d);
+                super::huge_pages::push(&mut self.slab, d);
                 (self.slab.len() - 1) as u32
             }
         };
@@ -868,13 +840,16 @@ impl LocRib {
         true
     }
 
-    /// The dirty dests, in prefix order, with their flags cleared.
+    /// The dirty dests, in id order (slab order: sequential reads; the
+    /// peers' queues take them in that order too), with their flags cleared.
     pub fn take_dirty(&mut self) -> Vec<u32> {
         let mut dirty = std::mem::take(&mut self.dirty);
         for &id in &dirty {
             self.slab[id as usize].flags &= !F_DIRTY;
         }
-        self.sort_by_prefix(&mut dirty);
+        if !dirty.is_sorted() {
+            dirty.sort_unstable();
+        }
         dirty
     }
 
@@ -939,14 +914,6 @@ mod tests {
         // The same address as IPv4 and IPv6, and two lengths: four dests.
         let short = IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(7), 31).unwrap());
         assert_ne!(loc.dest(short), Some(four));
-        // Prefix order: IPv4 first, then by address and length.
-        let mut all: Vec<u32> = loc.ids().collect();
-        loc.sort_by_prefix(&mut all);
-        let prefixes: Vec<IpNet> = all.iter().map(|&id| loc.prefix(id)).collect();
-        let mut sorted = prefixes.clone();
-        sorted.sort();
-        assert_eq!(prefixes, sorted);
-        assert_eq!(prefixes[0], short);
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod forwarding;
 mod graceful;
 pub use graceful::RestartGrace;
 mod group;
+mod huge_pages;
 mod import;
 mod intern;
 pub(crate) use intern::FastMap;
