@@ -281,6 +281,14 @@ pub async fn run(
         .max()
         .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t.into()));
     let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
+    // RFC 4724 §4.1: restarted with our kernel routes kept (the R bit), the
+    // output waits for the neighbors' End-of-RIB; the deadline is the
+    // selection-deferral timer.
+    let restart = if *restarting.borrow() {
+        restart.defer_output()
+    } else {
+        restart
+    };
     let view_restart = vec![restart.clone(); views.tables().len()];
     let mut task = RibTask {
         rib,
@@ -406,11 +414,38 @@ impl RibTask {
                 if graceful.is_none() && self.restart.session_without_gr(peer) {
                     debug!(peer = %p.name, "no graceful restart on this session: its End-of-RIB is not awaited");
                 }
+                if let Some(g) = &graceful {
+                    // R bit: restarting too, it waits for our End-of-RIB.
+                    let restarting = g.restarting;
+                    self.restart.session_with_gr(peer, restarting);
+                    for r in &mut self.view_restart {
+                        r.session_with_gr(peer, restarting);
+                    }
+                }
                 // A session without the view families (BIRD) sends no view End-of-RIB.
                 if graceful.is_none() || !negotiated.views.any() {
                     for r in &mut self.view_restart {
                         r.session_without_gr(peer);
                     }
+                }
+                if self.output_deferred() {
+                    let waits_for: Vec<&str> = self
+                        .restart
+                        .deferral_waits_for()
+                        .chain(
+                            self.view_restart
+                                .iter()
+                                .flat_map(|r| r.deferral_waits_for()),
+                        )
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .filter_map(|i| self.peers.get(i).map(|p| p.name.as_str()))
+                        .collect();
+                    let left = self.restart.poll_timeout().map(|t| {
+                        t.saturating_duration_since(std::time::Instant::now())
+                            .as_secs()
+                    });
+                    info!(peer = %self.peers[peer].name, ?waits_for, deferral_timer_left_s = ?left, "graceful restart of this node: output deferred until End-of-RIB from every graceful-restart neighbor or the deferral timer (RFC 4724 §4.1)");
                 }
             }
             RibMsg::PeerDown {
@@ -588,7 +623,11 @@ impl RibTask {
             RibMsg::Counts { reply } => {
                 self.flush();
                 let now = std::time::Instant::now();
-                let counts = (0..self.peers.len()).map(|p| self.rib.counts_at(p, now));
+                let held = self.output_deferred() || self.views_deferred();
+                let counts = (0..self.peers.len()).map(|p| crate::rib::PeerCounts {
+                    output_deferred: held && self.epochs[p].is_some(),
+                    ..self.rib.counts_at(p, now)
+                });
                 let _ = reply.send(counts.collect());
             }
             RibMsg::RouteList { query, reply } => {
@@ -637,21 +676,46 @@ impl RibTask {
     /// once the FIB pulled them all: [`RibTask::feed_fib`]).
     /// Each view's table is swept on its own, once the view's End-of-RIB
     /// came from every graceful-restart neighbor carrying the views.
+    ///
+    /// Our output is deferred meanwhile ([`RestartGrace::holds_output`]):
+    /// the default table's until its End-of-RIBs, the views' (one stream
+    /// with one End-of-RIB per family) until those of every view.
     fn restart_progress(&mut self) {
         let now = std::time::Instant::now();
-        if self.restart.progress(&self.rib, now) {
+        let views_held = self.views_deferred();
+        let over = self.restart.progress(&self.rib, now);
+        if let Some(why) = self.restart.take_release() {
+            info!("graceful restart of this node: output released to every neighbor: {why}");
+        }
+        if over {
             info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
             if self.fib.is_some() && self.restart.sweeps() {
                 self.end_grace_owed.push(self.kernel_table);
             }
             self.restarting.send_replace(false);
         }
+        let mut why = None;
         for (r, t) in self.view_restart.iter_mut().zip(self.views.tables()) {
             if r.progress(&t.rib, now) && self.fib.is_some() && r.sweeps() {
                 debug!(view = %t.view.name, "graceful restart of this node over in the view");
                 self.end_grace_owed.push(t.view.table);
             }
+            why = r.take_release().or(why);
         }
+        if views_held && !self.views_deferred() {
+            let why = why.map_or_else(String::new, |w| w.to_string());
+            info!("graceful restart of this node: views' output released to every neighbor: {why}");
+        }
+    }
+
+    /// The default table's output is held back (RFC 4724 §4.1).
+    fn output_deferred(&self) -> bool {
+        self.restart.holds_output()
+    }
+
+    /// The views' output is held back: until every view's deferral is over.
+    fn views_deferred(&self) -> bool {
+        self.view_restart.iter().any(RestartGrace::holds_output)
     }
 
     /// Each view's RIB with the kernel table of its best routes, the default
@@ -709,9 +773,13 @@ impl RibTask {
     }
 
     /// Decide what changed, then encode for every peer that can take more.
+    /// While our restart defers output (RFC 4724 §4.1) nothing is pulled;
+    /// the credits stay, so the first flush after the release sends.
     fn flush(&mut self) {
         self.decide();
         forward_reachability(&self.peers, self.rib.take_address_changes());
+        self.restart_progress();
+        let (rib_held, views_held) = (self.output_deferred(), self.views_deferred());
         for peer in 0..self.peers.len() {
             let Some(epoch) = self.epochs[peer] else {
                 continue;
@@ -721,8 +789,8 @@ impl RibTask {
             let mut parts = Vec::new();
             while self.credits[peer] > 0 {
                 // The default table first, then the views in turn.
-                if !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts)
-                    && !self.views.poll_transmit_parts(peer, CHUNK, &mut parts)
+                if (rib_held || !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts))
+                    && (views_held || !self.views.poll_transmit_parts(peer, CHUNK, &mut parts))
                 {
                     break;
                 }
@@ -732,7 +800,6 @@ impl RibTask {
                 }
             }
         }
-        self.restart_progress();
         self.feed_fib();
         if !self.settle_waiters.is_empty() && self.kernel_settled() {
             for w in self.settle_waiters.drain(..) {
