@@ -19,6 +19,15 @@
 #      kittbgpd keeps 10.255.0.1/32 (stale; `show protocols` says "helper: N stale"), after
 #      End-of-RIB it still has it, and no ping 3 -> 1 is lost; the new session (opened after
 #      kittbgpd's own restart ended) carries no R bit from kittbgpd
+#   c  kittbgpd restarts while BIRD on node 3 is held back (`birdc disable wg2` while kittbgpd
+#      is down, `enable` ~6 s after kittbgpd's session with node 1 is up again): kittbgpd
+#      defers its output (RFC 4724 §4.1: no UPDATE, no End-of-RIB) until End-of-RIB from every
+#      graceful-restart neighbor, so BIRD on node 1 keeps 10.255.0.3/32 (stale, via node 2)
+#      all that time (sampled every 0.5 s; a table sent at once, without node 3's routes, ends
+#      with an End-of-RIB that makes BIRD flush it) and `show neighbors` says "output
+#      deferred"; once node 3 is back the log says the output was released on End-of-RIB from
+#      every graceful-restart neighbor, the restart ends, both BIRDs have the other's
+#      loopback and pings 1 -> 3 go through
 #   z  every daemon still running
 # Environment: KB_KEEP_STATE=1 (keep logs), KB_LAB_PREFIX, RUST_LOG (lib.sh).
 set -euo pipefail
@@ -146,6 +155,48 @@ if wait_for "kb_log | grep -q 'wg1.*End-of-RIB, stale routes purged\|End-of-RIB,
 else fail "b  kittbgpd purged stale routes at BIRD's End-of-RIB"; fi
 check_no_loss "b  BIRD restart" b
 if kb_has_prefix 2 10.255.0.1/32; then pass "b  kittbgpd still has 10.255.0.1/32"; else fail "b  kittbgpd still has 10.255.0.1/32"; fi
+
+# ---------------------------------------------------------------- c: deferred output
+# bird_keeps_3 SECONDS: BIRD on node 1 has 10.255.0.3/32 at every sample (0.5 s apart)
+bird_keeps_3() {
+    local end=$((SECONDS + $1))
+    while ((SECONDS < end)); do
+        bird_has_prefix 1 10.255.0.3/32 || return 1
+        sleep 0.5
+    done
+}
+kb_stop 2
+birdc_n 3 disable wg2 >/dev/null
+if wait_for "bird_has_prefix 1 10.255.0.3/32 && ! bird_established 1 wg2" 10; then
+    pass "c  kittbgpd down, BIRD 3's session disabled: BIRD 1 keeps 10.255.0.3/32"
+else fail "c  kittbgpd down: BIRD 1 keeps 10.255.0.3/32"; fi
+sleep 2
+c_from=$(kb_log | wc -l)
+c_log() { kb_log | tail -n "+$((c_from + 1))"; }   # this run's log
+kb_start 2 "$TMPD/kittbgpd"
+if wait_for "kb_established 2 wg1 && bird_established 1 wg2" 30; then
+    pass "c  session with node 1 Established again (node 3 still disabled: $(kb_neighbor_state 2 wg3))"
+else fail "c  session with node 1 Established again within 30 s"; fi
+if bird_keeps_3 6; then
+    pass "c  BIRD 1 kept 10.255.0.3/32 for 6 s with kittbgpd's session up and node 3's down"
+else
+    fail "c  BIRD 1 lost 10.255.0.3/32 while node 3's session was down: kittbgpd did not defer its End-of-RIB"
+fi
+if kb_show 2 neighbors | grep -E '^wg1 ' | grep -q 'output deferred'; then
+    pass "c  show neighbors: output deferred ($(c_log | grep -a 'output deferred' | tail -n1 | sed 's/.*INFO //' | cut -c1-100))"
+else fail "c  show neighbors says output deferred: $(kb_show 2 neighbors | grep -E '^wg1 ')"; fi
+birdc_n 3 enable wg2 >/dev/null
+if wait_for all_up 30; then pass "c  node 3 enabled: all 4 session ends Established"; else fail "c  all 4 session ends Established within 30 s"; fi
+if wait_for "c_log | grep -q 'output released to every neighbor: End-of-RIB from every graceful-restart neighbor'" 20; then
+    pass "c  output released on End-of-RIB from every graceful-restart neighbor (not the timer)"
+else fail "c  output released on End-of-RIB from every graceful-restart neighbor"; fi
+if wait_for "c_log | grep -q 'OPENs no longer carry the Restart State bit'" 20; then
+    pass "c  restart over: later OPENs carry no R bit"
+else fail "c  restart over: later OPENs carry no R bit"; fi
+if wait_for "bird_has_prefix 1 10.255.0.3/32 && bird_has_prefix 3 10.255.0.1/32" 20 &&
+    wait_for "ip netns exec $(lab_ns 1) ping -c1 -W1 -q -I 10.255.0.1 10.255.0.3 >/dev/null 2>&1" 20; then
+    pass "c  both BIRDs have the other's loopback, node 1 reaches node 3"
+else fail "c  both BIRDs have the other's loopback, node 1 reaches node 3"; fi
 
 # ---------------------------------------------------------------- z
 if lab_pid kittbgpd-2 >/dev/null && [[ -s $(lab_dir 1)/bird.pid ]]; then pass "z  every daemon still running"

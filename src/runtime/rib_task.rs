@@ -254,60 +254,7 @@ pub async fn run(
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
     restarting: watch::Sender<bool>,
 ) {
-    let mut rib = Rib::new(RibConfig::from_config(&config));
-    let mut views = Views::new(&config.views, &RibConfig::from_config(&config));
-    // Each view's best routes go to its own kernel table (`feed_fib`).
-    views.set_fib_outputs(fib.is_some());
-    // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
-    rib.set_overlay(config.overlay.clone());
-    // Forwarding changes only matter to the kernel FIB.
-    rib.set_fib_outputs(fib.is_some());
-    for n in &config.neighbors {
-        rib.add_peer(PeerConfig::from(n));
-        views.add_peer(&PeerConfig::from(n), &n.view_cost);
-        if n.multihop.is_some() {
-            // Reported by the first flush: the session starts once a route exists.
-            rib.watch_address(n.address);
-        }
-    }
-    let gr = config
-        .neighbors
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.graceful_restart && n.enabled);
-    let deadline = gr
-        .clone()
-        .map(|(_, n)| n.restart_time)
-        .max()
-        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t.into()));
-    let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
-    // RFC 4724 §4.1: restarted with our kernel routes kept (the R bit), the
-    // output waits for the neighbors' End-of-RIB; the deadline is the
-    // selection-deferral timer.
-    let restart = if *restarting.borrow() {
-        restart.defer_output()
-    } else {
-        restart
-    };
-    let view_restart = vec![restart.clone(); views.tables().len()];
-    let mut task = RibTask {
-        rib,
-        views,
-        epochs: vec![None; peers.len()],
-        credits: vec![0; peers.len()],
-        peers,
-        fib,
-        fib_credits: FIB_CREDITS,
-        kernel_table: config.kernel.table,
-        end_grace_owed: Vec::new(),
-        best_changes: 0,
-        bmp: Default::default(),
-        mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
-        restart,
-        view_restart,
-        restarting,
-        settle_waiters: Vec::new(),
-    };
+    let mut task = RibTask::new(&config, peers, fib, restarting);
     task.restart_progress();
     loop {
         // Helper side of graceful restart: stale routes have a deadline.
@@ -357,6 +304,53 @@ pub async fn run(
 }
 
 impl RibTask {
+    /// The RIB of `config` with its neighbors (`peers`, in the same order)
+    /// and our restart (`restarting`: the R bit is sent, RFC 4724 §4.1).
+    fn new(
+        config: &Config,
+        peers: Vec<RibPeer>,
+        fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+        restarting: watch::Sender<bool>,
+    ) -> RibTask {
+        let mut rib = Rib::new(RibConfig::from_config(config));
+        let mut views = Views::new(&config.views, &RibConfig::from_config(config));
+        // Each view's best routes go to its own kernel table (`feed_fib`).
+        views.set_fib_outputs(fib.is_some());
+        // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
+        rib.set_overlay(config.overlay.clone());
+        // Forwarding changes only matter to the kernel FIB.
+        rib.set_fib_outputs(fib.is_some());
+        for n in &config.neighbors {
+            rib.add_peer(PeerConfig::from(n));
+            views.add_peer(&PeerConfig::from(n), &n.view_cost);
+            if n.multihop.is_some() {
+                // Reported by the first flush: the session starts once a route exists.
+                rib.watch_address(n.address);
+            }
+        }
+        let (restart, view_restart) =
+            restart::our_restart(config, views.tables().len(), *restarting.borrow());
+        let task = RibTask {
+            rib,
+            views,
+            epochs: vec![None; peers.len()],
+            credits: vec![0; peers.len()],
+            peers,
+            fib,
+            fib_credits: FIB_CREDITS,
+            kernel_table: config.kernel.table,
+            end_grace_owed: Vec::new(),
+            best_changes: 0,
+            bmp: Default::default(),
+            mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
+            restart,
+            view_restart,
+            restarting,
+            settle_waiters: Vec::new(),
+        };
+        task
+    }
+
     fn handle(&mut self, msg: RibMsg) {
         match msg {
             RibMsg::PeerUp {
@@ -411,42 +405,7 @@ impl RibTask {
                     preserved,
                     std::time::Instant::now() + stale_time,
                 );
-                if graceful.is_none() && self.restart.session_without_gr(peer) {
-                    debug!(peer = %p.name, "no graceful restart on this session: its End-of-RIB is not awaited");
-                }
-                if let Some(g) = &graceful {
-                    // R bit: restarting too, it waits for our End-of-RIB.
-                    let restarting = g.restarting;
-                    self.restart.session_with_gr(peer, restarting);
-                    for r in &mut self.view_restart {
-                        r.session_with_gr(peer, restarting);
-                    }
-                }
-                // A session without the view families (BIRD) sends no view End-of-RIB.
-                if graceful.is_none() || !negotiated.views.any() {
-                    for r in &mut self.view_restart {
-                        r.session_without_gr(peer);
-                    }
-                }
-                if self.output_deferred() {
-                    let waits_for: Vec<&str> = self
-                        .restart
-                        .deferral_waits_for()
-                        .chain(
-                            self.view_restart
-                                .iter()
-                                .flat_map(|r| r.deferral_waits_for()),
-                        )
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .filter_map(|i| self.peers.get(i).map(|p| p.name.as_str()))
-                        .collect();
-                    let left = self.restart.poll_timeout().map(|t| {
-                        t.saturating_duration_since(std::time::Instant::now())
-                            .as_secs()
-                    });
-                    info!(peer = %self.peers[peer].name, ?waits_for, deferral_timer_left_s = ?left, "graceful restart of this node: output deferred until End-of-RIB from every graceful-restart neighbor or the deferral timer (RFC 4724 §4.1)");
-                }
+                self.restart_session_up(peer, graceful.as_ref(), negotiated.views.any());
             }
             RibMsg::PeerDown {
                 peer,
@@ -670,54 +629,6 @@ impl RibTask {
         }
     }
 
-    /// Restarting speaker (RFC 4724 §4.1): once every awaited GR neighbor
-    /// sent End-of-RIB for each family of its session, the FIB sweeps the
-    /// routes of the previous run not re-learned (sent after the routes,
-    /// once the FIB pulled them all: [`RibTask::feed_fib`]).
-    /// Each view's table is swept on its own, once the view's End-of-RIB
-    /// came from every graceful-restart neighbor carrying the views.
-    ///
-    /// Our output is deferred meanwhile ([`RestartGrace::holds_output`]):
-    /// the default table's until its End-of-RIBs, the views' (one stream
-    /// with one End-of-RIB per family) until those of every view.
-    fn restart_progress(&mut self) {
-        let now = std::time::Instant::now();
-        let views_held = self.views_deferred();
-        let over = self.restart.progress(&self.rib, now);
-        if let Some(why) = self.restart.take_release() {
-            info!("graceful restart of this node: output released to every neighbor: {why}");
-        }
-        if over {
-            info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
-            if self.fib.is_some() && self.restart.sweeps() {
-                self.end_grace_owed.push(self.kernel_table);
-            }
-            self.restarting.send_replace(false);
-        }
-        let mut why = None;
-        for (r, t) in self.view_restart.iter_mut().zip(self.views.tables()) {
-            if r.progress(&t.rib, now) && self.fib.is_some() && r.sweeps() {
-                debug!(view = %t.view.name, "graceful restart of this node over in the view");
-                self.end_grace_owed.push(t.view.table);
-            }
-            why = r.take_release().or(why);
-        }
-        if views_held && !self.views_deferred() {
-            let why = why.map_or_else(String::new, |w| w.to_string());
-            info!("graceful restart of this node: views' output released to every neighbor: {why}");
-        }
-    }
-
-    /// The default table's output is held back (RFC 4724 §4.1).
-    fn output_deferred(&self) -> bool {
-        self.restart.holds_output()
-    }
-
-    /// The views' output is held back: until every view's deferral is over.
-    fn views_deferred(&self) -> bool {
-        self.view_restart.iter().any(RestartGrace::holds_output)
-    }
-
     /// Each view's RIB with the kernel table of its best routes, the default
     /// view's first, then each `[[view]]`'s with its `table` (the tables of
     /// `fib_task::fib_tables`, in the same order); the FIB feed, the
@@ -907,6 +818,13 @@ fn fib_batch(rib: &mut Rib, peers: &[RibPeer]) -> Vec<super::fib_task::Route> {
         })
         .collect()
 }
+
+#[path = "rib_task_restart.rs"]
+mod restart;
+
+#[cfg(test)]
+#[path = "rib_task_tests.rs"]
+mod restart_tests;
 
 #[cfg(test)]
 mod tests {
