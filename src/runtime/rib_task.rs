@@ -330,7 +330,7 @@ impl RibTask {
         }
         let (restart, view_restart) =
             restart::our_restart(config, views.tables().len(), *restarting.borrow());
-        let task = RibTask {
+        RibTask {
             rib,
             views,
             epochs: vec![None; peers.len()],
@@ -347,8 +347,7 @@ impl RibTask {
             view_restart,
             restarting,
             settle_waiters: Vec::new(),
-        };
-        task
+        }
     }
 
     fn handle(&mut self, msg: RibMsg) {
