@@ -59,7 +59,8 @@ pub fn gr_status(local: &Open, remote: &Open) -> GrStatus {
 }
 
 /// `show neighbors` / `show protocols` text: "-", "on (peer 120 s, F ipv4 ipv6; R sent)",
-/// or, helping a restarting peer, "helper: 12 stale, 80 s left".
+/// or, helping a restarting peer, "helper: 12 stale, 80 s left". While our
+/// own restart defers the output (RFC 4724 §4.1), ", output deferred" follows.
 pub fn gr_summary(neighbor: &Value) -> String {
     let routes = neighbor.get("routes").cloned().unwrap_or_default();
     if routes.get("graceful_helper").and_then(Value::as_bool) == Some(true) {
@@ -69,6 +70,18 @@ pub fn gr_summary(neighbor: &Value) -> String {
             None => format!("helper: {stale} stale"),
         };
     }
+    let session = session_summary(neighbor);
+    if routes.get("output_deferred").and_then(Value::as_bool) != Some(true) {
+        session
+    } else if session == "-" {
+        "output deferred (our restart)".into()
+    } else {
+        format!("{session}, output deferred")
+    }
+}
+
+/// What the OPENs of the session carried.
+fn session_summary(neighbor: &Value) -> String {
     let Some(gr) = neighbor
         .get("graceful_restart")
         .and_then(|g| serde_json::from_value::<GrStatus>(g.clone()).ok())
@@ -138,5 +151,15 @@ mod tests {
         let helping = serde_json::json!({ "routes": {"graceful_helper": true, "stale": 12, "stale_left_s": 80} });
         assert_eq!(gr_summary(&helping), "helper: 12 stale, 80 s left");
         assert_eq!(gr_summary(&serde_json::json!({})), "-");
+    }
+
+    #[test]
+    fn our_deferred_output_is_said_on_every_established_session() {
+        let g = gr_status(&open(Some((true, 120, 0x80))), &open(Some((false, 90, 0))));
+        let routes = serde_json::json!({ "output_deferred": true });
+        let n = serde_json::json!({ "graceful_restart": g, "routes": routes });
+        assert_eq!(gr_summary(&n), "on (peer 90 s; R sent), output deferred");
+        let plain = serde_json::json!({ "routes": routes });
+        assert_eq!(gr_summary(&plain), "output deferred (our restart)");
     }
 }

@@ -7,6 +7,7 @@
 
 use super::{PeerId, Rib};
 use crate::wire::AfiSafi;
+use std::collections::BTreeSet;
 use std::time::Instant;
 use tracing::info;
 
@@ -131,26 +132,100 @@ impl Rib {
 /// sent End-of-RIB for each family of its session, or until the deadline
 /// (the longest restart time); meanwhile OPENs carry the R bit (§3), after
 /// it they do not, and the previous run's kernel routes not re-learned go.
+///
+/// With [`defer_output`](Self::defer_output) it also defers route selection
+/// towards the neighbors (§4.1): nothing is sent to any peer, not even
+/// End-of-RIB, until End-of-RIB came from every awaited GR neighbor except
+/// those restarting too (R bit in their OPEN: they wait for ours, §4.1), or
+/// until the deadline, which is the selection-deferral timer. A table sent
+/// earlier would lack what those neighbors still have to send, and a helper
+/// flushes the stale routes it kept for us on our End-of-RIB (§4.2).
 #[derive(Debug, Clone)]
 pub struct RestartGrace {
-    waiting: std::collections::BTreeSet<PeerId>,
+    waiting: BTreeSet<PeerId>,
+    /// Of `waiting`, the peers whose session's OPEN carried the R bit: still
+    /// awaited for the end of the restart (the sweep), not for the deferral.
+    restarting: BTreeSet<PeerId>,
     deadline: Option<Instant>,
     over: bool,
     /// Some GR neighbor was awaited (see [`RestartGrace::sweeps`]).
     awaited: bool,
+    deferral: Deferral,
+}
+
+/// Output of the restarting speaker (RFC 4724 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deferral {
+    /// Not deferred (we did not restart), or released and reported.
+    Off,
+    Holding,
+    /// Released by the last [`RestartGrace::progress`], not reported yet.
+    Released(Release),
+}
+
+/// Why the deferred output was released (RFC 4724 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// End-of-RIB came from every graceful-restart neighbor awaited.
+    EndOfRib,
+    /// The deadline passed (the selection-deferral timer).
+    Timer,
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Release::EndOfRib => "End-of-RIB from every graceful-restart neighbor",
+            Release::Timer => "deferral timer (restart_time) expired",
+        })
+    }
 }
 
 impl RestartGrace {
     /// `waiting`: the GR neighbors (enabled ones); `deadline`: when the
     /// restart is over whatever they send.
     pub fn new(waiting: impl IntoIterator<Item = PeerId>, deadline: Option<Instant>) -> Self {
-        let waiting: std::collections::BTreeSet<PeerId> = waiting.into_iter().collect();
+        let waiting: BTreeSet<PeerId> = waiting.into_iter().collect();
         RestartGrace {
             awaited: !waiting.is_empty(),
             waiting,
+            restarting: BTreeSet::new(),
             deadline,
             over: false,
+            deferral: Deferral::Off,
         }
+    }
+
+    /// We restarted with forwarding state kept: defer our output (RFC 4724
+    /// §4.1) until the awaited End-of-RIBs or the deadline.
+    pub fn defer_output(mut self) -> Self {
+        self.deferral = Deferral::Holding;
+        self
+    }
+
+    /// Whether output to the peers is held back now.
+    pub fn holds_output(&self) -> bool {
+        self.deferral == Deferral::Holding
+    }
+
+    /// The deferral just ended in [`progress`](Self::progress): why (once).
+    pub fn take_release(&mut self) -> Option<Release> {
+        match self.deferral {
+            Deferral::Released(why) => {
+                self.deferral = Deferral::Off;
+                Some(why)
+            }
+            _ => None,
+        }
+    }
+
+    /// The neighbors whose End-of-RIB the deferral still waits for.
+    pub fn deferral_waits_for(&self) -> impl Iterator<Item = PeerId> + '_ {
+        let holding = self.holds_output();
+        self.waiting
+            .iter()
+            .copied()
+            .filter(move |p| holding && !self.restarting.contains(p))
     }
 
     /// Whether the end of this restart sweeps the previous run's kernel
@@ -173,17 +248,33 @@ impl RestartGrace {
 
     /// A session of `peer` came up without graceful restart: its End-of-RIB is not awaited.
     pub fn session_without_gr(&mut self, peer: PeerId) -> bool {
+        self.restarting.remove(&peer);
         self.waiting.remove(&peer)
+    }
+
+    /// A session of `peer` came up with graceful restart; `restarting`: the
+    /// R bit of its OPEN. A restarting peer defers its output until our
+    /// End-of-RIB (RFC 4724 §4.1), so our deferral does not wait for it (two
+    /// restarting speakers would wait for each other until the deadline); the
+    /// end of our restart still does (its routes must be back before the sweep).
+    pub fn session_with_gr(&mut self, peer: PeerId, restarting: bool) {
+        if restarting {
+            self.restarting.insert(peer);
+        } else {
+            self.restarting.remove(&peer);
+        }
     }
 
     /// A neighbor removed by a reload is not awaited.
     pub fn forget(&mut self, peer: PeerId) {
+        self.restarting.remove(&peer);
         self.waiting.remove(&peer);
     }
 
     /// After routes were taken in (or at the deadline): `true` exactly once,
     /// when the restart just ended. A neighbor counts once established and
     /// End-of-RIB arrived for every family negotiated on its session.
+    /// The deferred output is released on the way ([`take_release`](Self::take_release)).
     pub fn progress(&mut self, rib: &Rib, now: Instant) -> bool {
         if self.over {
             return false;
@@ -199,7 +290,15 @@ impl RestartGrace {
             let eor = rib.end_of_rib_received(peer);
             !families.iter().all(|f| eor.contains(f))
         });
-        if self.waiting.is_empty() || self.deadline.is_some_and(|t| t <= now) {
+        let timer = self.deadline.is_some_and(|t| t <= now);
+        if self.holds_output() {
+            if self.waiting.iter().all(|p| self.restarting.contains(p)) {
+                self.deferral = Deferral::Released(Release::EndOfRib);
+            } else if timer {
+                self.deferral = Deferral::Released(Release::Timer);
+            }
+        }
+        if self.waiting.is_empty() || timer {
             self.over = true;
         }
         self.over

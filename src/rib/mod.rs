@@ -29,7 +29,7 @@ pub use fib_out::BestRoute;
 mod flush;
 mod forwarding;
 mod graceful;
-pub use graceful::RestartGrace;
+pub use graceful::{Release, RestartGrace};
 mod group;
 mod huge_pages;
 mod import;
@@ -191,6 +191,10 @@ pub struct PeerCounts {
     pub stale: usize,
     /// Seconds until the stale routes are purged (set by [`Rib::counts_at`]).
     pub stale_left_s: Option<u64>,
+    /// Restarting speaker (RFC 4724 §4.1): nothing is sent to this
+    /// established peer until the End-of-RIBs awaited or the deferral timer
+    /// (set by the RIB task, which owns our restart).
+    pub output_deferred: bool,
 }
 
 /// An established session as export sees it.
@@ -546,6 +550,7 @@ impl Rib {
                 graceful_helper: p.stale_until.is_some(),
                 stale: p.adj_in.stale.iter().map(|(_, s)| s.len()).sum(),
                 stale_left_s: None,
+                output_deferred: false,
             })
     }
 

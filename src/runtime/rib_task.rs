@@ -254,52 +254,7 @@ pub async fn run(
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
     restarting: watch::Sender<bool>,
 ) {
-    let mut rib = Rib::new(RibConfig::from_config(&config));
-    let mut views = Views::new(&config.views, &RibConfig::from_config(&config));
-    // Each view's best routes go to its own kernel table (`feed_fib`).
-    views.set_fib_outputs(fib.is_some());
-    // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
-    rib.set_overlay(config.overlay.clone());
-    // Forwarding changes only matter to the kernel FIB.
-    rib.set_fib_outputs(fib.is_some());
-    for n in &config.neighbors {
-        rib.add_peer(PeerConfig::from(n));
-        views.add_peer(&PeerConfig::from(n), &n.view_cost);
-        if n.multihop.is_some() {
-            // Reported by the first flush: the session starts once a route exists.
-            rib.watch_address(n.address);
-        }
-    }
-    let gr = config
-        .neighbors
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.graceful_restart && n.enabled);
-    let deadline = gr
-        .clone()
-        .map(|(_, n)| n.restart_time)
-        .max()
-        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t.into()));
-    let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
-    let view_restart = vec![restart.clone(); views.tables().len()];
-    let mut task = RibTask {
-        rib,
-        views,
-        epochs: vec![None; peers.len()],
-        credits: vec![0; peers.len()],
-        peers,
-        fib,
-        fib_credits: FIB_CREDITS,
-        kernel_table: config.kernel.table,
-        end_grace_owed: Vec::new(),
-        best_changes: 0,
-        bmp: Default::default(),
-        mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
-        restart,
-        view_restart,
-        restarting,
-        settle_waiters: Vec::new(),
-    };
+    let mut task = RibTask::new(&config, peers, fib, restarting);
     task.restart_progress();
     loop {
         // Helper side of graceful restart: stale routes have a deadline.
@@ -349,6 +304,52 @@ pub async fn run(
 }
 
 impl RibTask {
+    /// The RIB of `config` with its neighbors (`peers`, in the same order)
+    /// and our restart (`restarting`: the R bit is sent, RFC 4724 §4.1).
+    fn new(
+        config: &Config,
+        peers: Vec<RibPeer>,
+        fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
+        restarting: watch::Sender<bool>,
+    ) -> RibTask {
+        let mut rib = Rib::new(RibConfig::from_config(config));
+        let mut views = Views::new(&config.views, &RibConfig::from_config(config));
+        // Each view's best routes go to its own kernel table (`feed_fib`).
+        views.set_fib_outputs(fib.is_some());
+        // What is originated (loopbacks and overlay) comes in `RibMsg::Originate`.
+        rib.set_overlay(config.overlay.clone());
+        // Forwarding changes only matter to the kernel FIB.
+        rib.set_fib_outputs(fib.is_some());
+        for n in &config.neighbors {
+            rib.add_peer(PeerConfig::from(n));
+            views.add_peer(&PeerConfig::from(n), &n.view_cost);
+            if n.multihop.is_some() {
+                // Reported by the first flush: the session starts once a route exists.
+                rib.watch_address(n.address);
+            }
+        }
+        let (restart, view_restart) =
+            restart::our_restart(config, views.tables().len(), *restarting.borrow());
+        RibTask {
+            rib,
+            views,
+            epochs: vec![None; peers.len()],
+            credits: vec![0; peers.len()],
+            peers,
+            fib,
+            fib_credits: FIB_CREDITS,
+            kernel_table: config.kernel.table,
+            end_grace_owed: Vec::new(),
+            best_changes: 0,
+            bmp: Default::default(),
+            mrt_log: super::mrt_log::MrtLog::start(config.mrt.updates.clone()),
+            restart,
+            view_restart,
+            restarting,
+            settle_waiters: Vec::new(),
+        }
+    }
+
     fn handle(&mut self, msg: RibMsg) {
         match msg {
             RibMsg::PeerUp {
@@ -403,15 +404,7 @@ impl RibTask {
                     preserved,
                     std::time::Instant::now() + stale_time,
                 );
-                if graceful.is_none() && self.restart.session_without_gr(peer) {
-                    debug!(peer = %p.name, "no graceful restart on this session: its End-of-RIB is not awaited");
-                }
-                // A session without the view families (BIRD) sends no view End-of-RIB.
-                if graceful.is_none() || !negotiated.views.any() {
-                    for r in &mut self.view_restart {
-                        r.session_without_gr(peer);
-                    }
-                }
+                self.restart_session_up(peer, graceful.as_ref(), negotiated.views.any());
             }
             RibMsg::PeerDown {
                 peer,
@@ -588,7 +581,11 @@ impl RibTask {
             RibMsg::Counts { reply } => {
                 self.flush();
                 let now = std::time::Instant::now();
-                let counts = (0..self.peers.len()).map(|p| self.rib.counts_at(p, now));
+                let held = self.output_deferred() || self.views_deferred();
+                let counts = (0..self.peers.len()).map(|p| crate::rib::PeerCounts {
+                    output_deferred: held && self.epochs[p].is_some(),
+                    ..self.rib.counts_at(p, now)
+                });
                 let _ = reply.send(counts.collect());
             }
             RibMsg::RouteList { query, reply } => {
@@ -627,29 +624,6 @@ impl RibTask {
             RibMsg::MrtDump { time, reply } => {
                 self.flush();
                 let _ = reply.send(self.rib.mrt_dump(time).freeze());
-            }
-        }
-    }
-
-    /// Restarting speaker (RFC 4724 §4.1): once every awaited GR neighbor
-    /// sent End-of-RIB for each family of its session, the FIB sweeps the
-    /// routes of the previous run not re-learned (sent after the routes,
-    /// once the FIB pulled them all: [`RibTask::feed_fib`]).
-    /// Each view's table is swept on its own, once the view's End-of-RIB
-    /// came from every graceful-restart neighbor carrying the views.
-    fn restart_progress(&mut self) {
-        let now = std::time::Instant::now();
-        if self.restart.progress(&self.rib, now) {
-            info!("graceful restart of this node over: End-of-RIB from every graceful-restart neighbor, or the restart time passed");
-            if self.fib.is_some() && self.restart.sweeps() {
-                self.end_grace_owed.push(self.kernel_table);
-            }
-            self.restarting.send_replace(false);
-        }
-        for (r, t) in self.view_restart.iter_mut().zip(self.views.tables()) {
-            if r.progress(&t.rib, now) && self.fib.is_some() && r.sweeps() {
-                debug!(view = %t.view.name, "graceful restart of this node over in the view");
-                self.end_grace_owed.push(t.view.table);
             }
         }
     }
@@ -709,9 +683,13 @@ impl RibTask {
     }
 
     /// Decide what changed, then encode for every peer that can take more.
+    /// While our restart defers output (RFC 4724 §4.1) nothing is pulled;
+    /// the credits stay, so the first flush after the release sends.
     fn flush(&mut self) {
         self.decide();
         forward_reachability(&self.peers, self.rib.take_address_changes());
+        self.restart_progress();
+        let (rib_held, views_held) = (self.output_deferred(), self.views_deferred());
         for peer in 0..self.peers.len() {
             let Some(epoch) = self.epochs[peer] else {
                 continue;
@@ -721,8 +699,8 @@ impl RibTask {
             let mut parts = Vec::new();
             while self.credits[peer] > 0 {
                 // The default table first, then the views in turn.
-                if !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts)
-                    && !self.views.poll_transmit_parts(peer, CHUNK, &mut parts)
+                if (rib_held || !self.rib.poll_transmit_parts(peer, CHUNK, &mut parts))
+                    && (views_held || !self.views.poll_transmit_parts(peer, CHUNK, &mut parts))
                 {
                     break;
                 }
@@ -732,7 +710,6 @@ impl RibTask {
                 }
             }
         }
-        self.restart_progress();
         self.feed_fib();
         if !self.settle_waiters.is_empty() && self.kernel_settled() {
             for w in self.settle_waiters.drain(..) {
@@ -840,6 +817,13 @@ fn fib_batch(rib: &mut Rib, peers: &[RibPeer]) -> Vec<super::fib_task::Route> {
         })
         .collect()
 }
+
+#[path = "rib_task_restart.rs"]
+mod restart;
+
+#[cfg(test)]
+#[path = "rib_task_tests.rs"]
+mod restart_tests;
 
 #[cfg(test)]
 mod tests {

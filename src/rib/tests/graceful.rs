@@ -168,3 +168,94 @@ fn our_restart_ends_at_the_deadline_without_end_of_rib() {
     assert!(none.progress(&rib, now));
     assert!(!none.sweeps());
 }
+
+/// Both End-of-RIBs of `peer`'s session.
+fn end_of_rib(rib: &mut Rib, peer: PeerId) {
+    for f in BOTH {
+        rib.update(peer, &Update::end_of_rib(f));
+    }
+}
+
+#[test]
+fn a_restarted_node_defers_its_output_until_end_of_rib_from_every_gr_neighbor() {
+    let now = Instant::now();
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    let mut g = RestartGrace::new([0, 1], Some(now + Duration::from_secs(120))).defer_output();
+    assert!(g.holds_output());
+    assert!(!g.progress(&rib, now));
+    assert!(g.holds_output() && g.take_release().is_none());
+    assert_eq!(g.deferral_waits_for().collect::<Vec<_>>(), [0, 1]);
+    // Peer 0's End-of-RIB alone (and only one family of peer 1's) is not enough.
+    end_of_rib(&mut rib, 0);
+    rib.update(1, &Update::end_of_rib(AfiSafi::IPV4_UNICAST));
+    assert!(!g.progress(&rib, now));
+    assert!(g.holds_output(), "peer 1's IPv6 End-of-RIB is missing");
+    assert_eq!(g.deferral_waits_for().collect::<Vec<_>>(), [1]);
+    rib.update(1, &Update::end_of_rib(AfiSafi::IPV6_UNICAST));
+    assert!(g.progress(&rib, now));
+    assert!(!g.holds_output());
+    assert_eq!(g.take_release(), Some(Release::EndOfRib));
+    assert_eq!(g.take_release(), None, "said once");
+    assert_eq!(g.deferral_waits_for().count(), 0);
+}
+
+#[test]
+fn the_deferral_timer_releases_the_output_without_end_of_rib() {
+    let now = Instant::now();
+    let rib = rib_with([Some(1), Some(1), Some(1)]);
+    let deadline = now + Duration::from_secs(120);
+    let mut g = RestartGrace::new([0, 1], Some(deadline)).defer_output();
+    assert_eq!(g.poll_timeout(), Some(deadline));
+    assert!(!g.progress(&rib, deadline - Duration::from_secs(1)));
+    assert!(g.holds_output());
+    assert!(g.progress(&rib, deadline));
+    assert!(!g.holds_output());
+    assert_eq!(g.take_release(), Some(Release::Timer));
+}
+
+#[test]
+fn a_restarting_peer_is_not_awaited_for_the_deferral_but_still_for_the_sweep() {
+    let now = Instant::now();
+    let mut rib = rib_with([Some(1), Some(1), Some(1)]);
+    let mut g = RestartGrace::new([0, 1], Some(now + Duration::from_secs(120))).defer_output();
+    // Peer 1 restarted too (R bit): it waits for our End-of-RIB.
+    g.session_with_gr(1, true);
+    g.session_with_gr(0, false);
+    assert!(!g.progress(&rib, now));
+    assert!(g.holds_output(), "peer 0 is awaited");
+    end_of_rib(&mut rib, 0);
+    assert!(!g.progress(&rib, now), "the restart still waits for peer 1");
+    assert_eq!(g.take_release(), Some(Release::EndOfRib));
+    assert!(!g.holds_output() && !g.is_over());
+    end_of_rib(&mut rib, 1);
+    assert!(g.progress(&rib, now), "over: peer 1's routes are back");
+    assert!(g.sweeps());
+    assert_eq!(g.take_release(), None);
+}
+
+#[test]
+fn a_peer_back_without_the_r_bit_is_awaited_for_the_deferral_again() {
+    let now = Instant::now();
+    let rib = rib_with([Some(1), Some(1), Some(1)]);
+    let mut g = RestartGrace::new([0], Some(now + Duration::from_secs(120))).defer_output();
+    g.session_with_gr(0, true);
+    g.session_with_gr(0, false);
+    assert!(!g.progress(&rib, now));
+    assert!(g.holds_output());
+    // Without graceful restart at all: not awaited.
+    assert!(g.session_without_gr(0));
+    assert!(g.progress(&rib, now));
+    assert_eq!(g.take_release(), Some(Release::EndOfRib));
+}
+
+#[test]
+fn without_a_restart_of_this_node_nothing_is_held() {
+    let now = Instant::now();
+    let rib = rib_with([Some(1), Some(1), Some(1)]);
+    let mut g = RestartGrace::new([0, 1], Some(now + Duration::from_secs(120)));
+    assert!(!g.holds_output());
+    assert!(!g.progress(&rib, now));
+    assert!(!g.holds_output() && g.take_release().is_none());
+    assert!(g.progress(&rib, now + Duration::from_secs(120)));
+    assert!(g.take_release().is_none());
+}
