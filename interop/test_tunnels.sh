@@ -160,8 +160,8 @@ WGPIDS=$(lab_exec 2 ls /run/wireguard)
 tmpl=$(mktemp); tmpt=$(mktemp)
 # over the tunnel itself (link-local, node 2 -> node 3), and through node 2 (node 1 -> node 3:
 # the costs send it 1-2-3; the neighbors route round node 2 while it is down, and back)
-ip netns exec "$(lab_ns 2)" ping -6 -i 0.05 -W 1 "fe80::3:2%wg3" > "$tmpl" 2>&1 & PL=$!
-ip netns exec "$(lab_ns 1)" ping -i 0.05 -W 1 -I 10.255.0.1 10.255.0.3 > "$tmpt" 2>&1 & PT=$!
+ip netns exec "$(lab_ns 2)" ping -D -O -6 -i 0.05 -W 1 "fe80::3:2%wg3" > "$tmpl" 2>&1 & PL=$!
+ip netns exec "$(lab_ns 1)" ping -D -O -i 0.05 -W 1 -I 10.255.0.1 10.255.0.3 > "$tmpt" 2>&1 & PT=$!
 sleep 1
 kb_stop 2; kb_start 2 "$(kb_bin 2)"
 back=0
@@ -170,7 +170,7 @@ sleep 1
 kill -INT "$PL" "$PT"; wait "$PL" "$PT" || true
 for f in "$tmpl:over wg3 (node 2 -> fe80::3:2)" "$tmpt:through node 2 (node 1 -> 10.255.0.3)"; do
     read -r sent recv < <(awk '/packets transmitted/ { print $1, $4 }' "${f%%:*}")
-    check "e restart of kittbgpd on node 2: ping every 50 ms ${f#*:}: ${recv:-0} of ${sent:-0} answered" \
+    check "e restart of kittbgpd on node 2: ping every 50 ms ${f#*:}: ${recv:-0} of ${sent:-0} answered (lost: $(lab_ping_lost "${f%%:*}"))" \
         test "${sent:-0}" -gt 20 -a "${recv:-0}" == "${sent:-x}"
 done
 rm -f "$tmpl" "$tmpt"
