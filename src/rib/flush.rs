@@ -232,6 +232,8 @@ struct Batch<'a> {
     /// The queues of established peers, out while the decider reads `peers`.
     queues: Vec<(usize, AdjRibOut)>,
     fib_outputs: bool,
+    /// A new kernel route holds its announcement back until applied.
+    export_after_kernel: bool,
     forwarding: &'a mut super::forwarding::Forwarding,
     resolver: &'a mut Resolver,
     next_hops: Vec<IpAddr>,
@@ -240,6 +242,21 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// Dest `id`'s kernel route just changed: a new route is announced once
+    /// the kernel holds it ([`Rib::fib_applied`]), so no neighbor sends us
+    /// traffic our kernel would still forward the old way (a loop while the
+    /// two disagree); a withdrawal goes at once.
+    fn kernel_first(&self, loc: &mut LocRib, id: u32, installs: bool) {
+        if !self.export_after_kernel {
+            return;
+        }
+        if installs {
+            loc.kernel_wait.mark(id);
+        } else {
+            loc.kernel_wait.remove(id);
+        }
+    }
+
     /// Decides dest `id` (an overlay prefix if `overlay`), queues it for the
     /// peers that may see it and, if its kernel route changed, for the FIB.
     fn apply(
@@ -278,6 +295,7 @@ impl Batch<'_> {
                     None => self.resolver.fib.remove(&prefix),
                 };
                 loc.fib_queue.mark(id);
+                self.kernel_first(loc, id, new_fib.is_some());
             }
         } else if self.fib_outputs
             && (old_src, old_route) != (src, route)
@@ -286,6 +304,8 @@ impl Batch<'_> {
             // Pulled by the FIB ([`super::fib_out`]): one bit, however
             // often the route changes before it is taken.
             loc.fib_queue.mark(id);
+            let installs = underlay_route(loc, src, route).is_some();
+            self.kernel_first(loc, id, installs);
         }
         // What export sees: no peer's path while the kernel cannot hold it.
         let (old_x, x) = self.forwarding.decide(prefix, old_src, src);
@@ -347,6 +367,7 @@ impl Rib {
             interner,
             local_export,
             fib_outputs,
+            export_after_kernel,
             forwarding,
             groups,
             export_cache,
@@ -374,6 +395,7 @@ impl Rib {
                 .collect(),
             groups,
             fib_outputs: *fib_outputs,
+            export_after_kernel: *export_after_kernel,
             forwarding,
             resolver,
             next_hops: Vec::new(),

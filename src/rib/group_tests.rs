@@ -346,3 +346,36 @@ fn multihop_clients_share_one_group_that_carries_only_the_overlay() {
         "{held:?}"
     );
 }
+
+#[test]
+fn a_group_announces_a_new_route_once_the_kernel_holds_it() {
+    let mut rib = reflector(3);
+    rib.set_export_after_kernel(true);
+    let ps = prefixes(0, 10);
+    rib.update(0, &announce(Some(5), &refs(&ps)));
+    rib.flush();
+    assert!(
+        drain(&mut rib, 1, usize::MAX).is_empty(),
+        "not before the kernel"
+    );
+    let mut routes = Vec::new();
+    rib.poll_fib(usize::MAX, &mut routes);
+    assert_eq!(routes.len(), 10);
+    assert!(
+        drain(&mut rib, 2, usize::MAX).is_empty(),
+        "pulled is not applied"
+    );
+    rib.fib_applied();
+    for p in 1..3 {
+        let mut held = BTreeMap::new();
+        apply(&mut held, &drain(&mut rib, p, usize::MAX));
+        assert_eq!(held.len(), 10, "p{p}");
+    }
+    // Withdrawn: at once, the kernel not asked.
+    rib.update(0, &withdraw(&refs(&ps[..4])));
+    rib.flush();
+    let mut held: BTreeMap<IpNet, Option<u32>> =
+        ps.iter().map(|p| (p.parse().unwrap(), Some(5))).collect();
+    apply(&mut held, &drain(&mut rib, 1, usize::MAX));
+    assert_eq!(held.len(), 6);
+}
