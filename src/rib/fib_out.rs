@@ -9,13 +9,15 @@
 //! been told that the route is gone.
 //!
 //! With [`Rib::set_export_after_kernel`] (the runtime, whenever a FIB runs),
-//! a new route is announced only once the kernel holds it: the flush marks
+//! a route replacing another is announced only once the kernel holds it: the flush marks
 //! the dest in `LocRib::kernel_wait`, encoding skips its announcement (a
 //! withdrawal goes at once), and when the FIB says the batch that carried it
 //! is applied ([`Rib::fib_applied`]) it is queued for the peers again. A
 //! neighbor therefore never sends us traffic for a path our kernel does not
 //! follow yet (BIRD writes its kernel routes before it sends UPDATEs, too).
-//! A session's initial table is sent as it stands.
+//! A session's initial table is sent as it stands, and a prefix's first
+//! route at once: no old path to loop through, and a table learned in bulk
+//! is not held to the kernel's pace.
 
 use super::loc_rib::{LocRib, LOCAL, NONE};
 use super::{PeerId, Rib, RibOutput};
@@ -67,7 +69,7 @@ impl Rib {
         n
     }
 
-    /// Whether a new route waits for the kernel before it is announced
+    /// Whether a route replacing another waits for the kernel before it is announced
     /// (off by default: tests and simulations without a FIB).
     pub fn set_export_after_kernel(&mut self, on: bool) {
         self.export_after_kernel = on;

@@ -242,15 +242,17 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Dest `id`'s kernel route just changed: a new route is announced once
-    /// the kernel holds it ([`Rib::fib_applied`]), so no neighbor sends us
-    /// traffic our kernel would still forward the old way (a loop while the
-    /// two disagree); a withdrawal goes at once.
-    fn kernel_first(&self, loc: &mut LocRib, id: u32, installs: bool) {
+    /// Dest `id`'s kernel route just changed: a route that replaces another
+    /// one is announced once the kernel holds it ([`Rib::fib_applied`]), so
+    /// no neighbor sends us traffic our kernel would still forward the old
+    /// way (a loop while the two disagree). A withdrawal goes at once, and so
+    /// does a first route: there is no old way to loop through (and a table
+    /// learned in bulk is not slowed to the kernel's pace).
+    fn kernel_first(&self, loc: &mut LocRib, id: u32, installs: bool, replaces: bool) {
         if !self.export_after_kernel {
             return;
         }
-        if installs {
+        if installs && replaces {
             loc.kernel_wait.mark(id);
         } else {
             loc.kernel_wait.remove(id);
@@ -289,13 +291,14 @@ impl Batch<'_> {
                     .next_hop
                     .and_then(|nh| decider.underlay.resolve(loc, decider.peers, nh).fib()),
             };
-            if self.fib_outputs && self.resolver.fib.get(&prefix).copied() != new_fib {
+            let old_fib = self.resolver.fib.get(&prefix).copied();
+            if self.fib_outputs && old_fib != new_fib {
                 match new_fib {
                     Some(f) => self.resolver.fib.insert(prefix, f),
                     None => self.resolver.fib.remove(&prefix),
                 };
                 loc.fib_queue.mark(id);
-                self.kernel_first(loc, id, new_fib.is_some());
+                self.kernel_first(loc, id, new_fib.is_some(), old_fib.is_some());
             }
         } else if self.fib_outputs
             && (old_src, old_route) != (src, route)
@@ -305,7 +308,8 @@ impl Batch<'_> {
             // often the route changes before it is taken.
             loc.fib_queue.mark(id);
             let installs = underlay_route(loc, src, route).is_some();
-            self.kernel_first(loc, id, installs);
+            let replaces = underlay_route(loc, old_src, old_route).is_some();
+            self.kernel_first(loc, id, installs, replaces);
         }
         // What export sees: no peer's path while the kernel cannot hold it.
         let (old_x, x) = self.forwarding.decide(prefix, old_src, src);

@@ -248,7 +248,7 @@ pub struct Rib {
     pending: Vec<RibOutput>,
     /// Whether flush queues kernel route changes ([`fib_out`]).
     fib_outputs: bool,
-    /// A new route goes to the peers once the kernel holds it (a FIB runs).
+    /// A route replacing another goes to the peers once the kernel holds it (a FIB runs).
     export_after_kernel: bool,
     /// Per batch pulled by the FIB and not yet applied: its dests whose
     /// announcement waits for it, oldest first ([`Rib::fib_applied`]).

@@ -321,7 +321,7 @@ impl Rib {
             };
             let prefix = loc.prefix(id);
             let (want, source) = group_want(peers, loc, forwarding, overlay, fams, id);
-            // A new route waits for the kernel ([`Rib::fib_applied`] queues it again).
+            // A route replacing another waits for the kernel ([`Rib::fib_applied`] queues it again).
             if want == group.sent.get(id) || (want != NONE && loc.kernel_wait.contains(id)) {
                 continue;
             }

@@ -323,7 +323,7 @@ impl RibTask {
         rib.set_overlay(config.overlay.clone());
         // Forwarding changes only matter to the kernel FIB.
         rib.set_fib_outputs(fib.is_some());
-        // With a FIB, a new route is announced once the kernel holds it.
+        // With a FIB, a route replacing another is announced once the kernel holds it.
         rib.set_export_after_kernel(fib.is_some());
         views.set_export_after_kernel(fib.is_some());
         for n in &config.neighbors {

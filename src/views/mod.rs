@@ -163,7 +163,7 @@ impl Views {
         }
     }
 
-    /// New routes wait for the kernel before they are announced ([`Rib::set_export_after_kernel`]).
+    /// Routes replacing others wait for the kernel before they are announced ([`Rib::set_export_after_kernel`]).
     pub fn set_export_after_kernel(&mut self, on: bool) {
         for t in &mut self.tables {
             t.rib.set_export_after_kernel(on);
