@@ -96,6 +96,11 @@ impl AdjRibOut {
         self.queue.merge(q);
     }
 
+    /// Whether [`AdjRibOut::next`] still walks the initial table.
+    pub fn in_initial_table(&self, dests: usize) -> bool {
+        self.sync.is_some_and(|c| (c as usize) < dests)
+    }
+
     /// The next dest to compare: the initial table first, then the queue.
     pub fn next(&mut self, dests: usize) -> Option<u32> {
         if let Some(c) = self.sync {
@@ -197,6 +202,16 @@ impl DestQueue {
 
     pub fn len(&self) -> usize {
         self.count
+    }
+
+    /// Takes dest `id` out of the queue; whether it was in.
+    pub fn remove(&mut self, id: u32) -> bool {
+        let present = self.contains(id);
+        if present {
+            self.bits[id as usize / 64] &= !(1 << (id % 64));
+            self.count -= 1;
+        }
+        present
     }
 
     pub fn contains(&self, id: u32) -> bool {

@@ -232,6 +232,8 @@ struct Batch<'a> {
     /// The queues of established peers, out while the decider reads `peers`.
     queues: Vec<(usize, AdjRibOut)>,
     fib_outputs: bool,
+    /// A new kernel route holds its announcement back until applied.
+    export_after_kernel: bool,
     forwarding: &'a mut super::forwarding::Forwarding,
     resolver: &'a mut Resolver,
     next_hops: Vec<IpAddr>,
@@ -240,6 +242,23 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// Dest `id`'s kernel route just changed: a route that replaces another
+    /// one is announced once the kernel holds it ([`Rib::fib_applied`]), so
+    /// no neighbor sends us traffic our kernel would still forward the old
+    /// way (a loop while the two disagree). A withdrawal goes at once, and so
+    /// does a first route: there is no old way to loop through (and a table
+    /// learned in bulk is not slowed to the kernel's pace).
+    fn kernel_first(&self, loc: &mut LocRib, id: u32, installs: bool, replaces: bool) {
+        if !self.export_after_kernel {
+            return;
+        }
+        if installs && replaces {
+            loc.kernel_wait.mark(id);
+        } else {
+            loc.kernel_wait.remove(id);
+        }
+    }
+
     /// Decides dest `id` (an overlay prefix if `overlay`), queues it for the
     /// peers that may see it and, if its kernel route changed, for the FIB.
     fn apply(
@@ -272,12 +291,14 @@ impl Batch<'_> {
                     .next_hop
                     .and_then(|nh| decider.underlay.resolve(loc, decider.peers, nh).fib()),
             };
-            if self.fib_outputs && self.resolver.fib.get(&prefix).copied() != new_fib {
+            let old_fib = self.resolver.fib.get(&prefix).copied();
+            if self.fib_outputs && old_fib != new_fib {
                 match new_fib {
                     Some(f) => self.resolver.fib.insert(prefix, f),
                     None => self.resolver.fib.remove(&prefix),
                 };
                 loc.fib_queue.mark(id);
+                self.kernel_first(loc, id, new_fib.is_some(), old_fib.is_some());
             }
         } else if self.fib_outputs
             && (old_src, old_route) != (src, route)
@@ -286,6 +307,9 @@ impl Batch<'_> {
             // Pulled by the FIB ([`super::fib_out`]): one bit, however
             // often the route changes before it is taken.
             loc.fib_queue.mark(id);
+            let installs = underlay_route(loc, src, route).is_some();
+            let replaces = underlay_route(loc, old_src, old_route).is_some();
+            self.kernel_first(loc, id, installs, replaces);
         }
         // What export sees: no peer's path while the kernel cannot hold it.
         let (old_x, x) = self.forwarding.decide(prefix, old_src, src);
@@ -347,6 +371,7 @@ impl Rib {
             interner,
             local_export,
             fib_outputs,
+            export_after_kernel,
             forwarding,
             groups,
             export_cache,
@@ -374,6 +399,7 @@ impl Rib {
                 .collect(),
             groups,
             fib_outputs: *fib_outputs,
+            export_after_kernel: *export_after_kernel,
             forwarding,
             resolver,
             next_hops: Vec::new(),

@@ -346,3 +346,47 @@ fn multihop_clients_share_one_group_that_carries_only_the_overlay() {
         "{held:?}"
     );
 }
+
+#[test]
+fn a_group_announces_a_changed_route_once_the_kernel_holds_it() {
+    let mut rib = reflector(3);
+    rib.set_export_after_kernel(true);
+    let ps = prefixes(0, 10);
+    rib.update(0, &announce(Some(5), &refs(&ps)));
+    rib.flush();
+    // A first route: at once (nothing in our kernel to loop through).
+    let mut held2 = BTreeMap::new();
+    apply(&mut held2, &drain(&mut rib, 2, usize::MAX));
+    assert_eq!(held2.len(), 10, "a first route waits for nothing");
+    drain(&mut rib, 1, usize::MAX);
+    let mut routes = Vec::new();
+    rib.poll_fib(usize::MAX, &mut routes);
+    rib.fib_applied();
+    // Peer 1's better path replaces peer 0's: not before the kernel follows.
+    rib.update(1, &announce(Some(1), &refs(&ps)));
+    rib.flush();
+    assert!(
+        drain(&mut rib, 0, usize::MAX).is_empty(),
+        "not before the kernel"
+    );
+    routes.clear();
+    rib.poll_fib(usize::MAX, &mut routes);
+    assert_eq!(routes.len(), 10);
+    assert!(
+        drain(&mut rib, 2, usize::MAX).is_empty(),
+        "pulled is not applied"
+    );
+    rib.fib_applied();
+    apply(&mut held2, &drain(&mut rib, 2, usize::MAX));
+    // MED 1 + the link cost 1.
+    assert!(held2.values().all(|m| *m == Some(2)), "{held2:?}");
+    let mut held0 = BTreeMap::new();
+    apply(&mut held0, &drain(&mut rib, 0, usize::MAX));
+    assert_eq!(held0.len(), 10);
+    // Withdrawn: at once, the kernel not asked.
+    rib.update(1, &withdraw(&refs(&ps[..4])));
+    rib.update(0, &withdraw(&refs(&ps[..4])));
+    rib.flush();
+    apply(&mut held2, &drain(&mut rib, 2, usize::MAX));
+    assert_eq!(held2.len(), 6);
+}

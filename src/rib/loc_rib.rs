@@ -527,6 +527,9 @@ pub(crate) struct LocRib {
     /// Dests whose kernel route changed, until the FIB pulls them
     /// ([`super::fib_out`]): not freed meanwhile either.
     pub fib_queue: DestQueue,
+    /// Dests whose new route is announced once the kernel holds it
+    /// ([`super::fib_out`], `Rib::set_export_after_kernel`).
+    pub kernel_wait: DestQueue,
     pub routes: Routes,
     pub exports: Exports,
     /// A smaller table limit than [`MAX_DESTS`], for tests.

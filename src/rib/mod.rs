@@ -248,6 +248,11 @@ pub struct Rib {
     pending: Vec<RibOutput>,
     /// Whether flush queues kernel route changes ([`fib_out`]).
     fib_outputs: bool,
+    /// A route replacing another goes to the peers once the kernel holds it (a FIB runs).
+    export_after_kernel: bool,
+    /// Per batch pulled by the FIB and not yet applied: its dests whose
+    /// announcement waits for it, oldest first ([`Rib::fib_applied`]).
+    fib_inflight: std::collections::VecDeque<Vec<u32>>,
     /// Prefixes the kernel does not hold: not exported (see [`forwarding`]).
     forwarding: forwarding::Forwarding,
     /// `[overlay]` ranges: carried on multihop sessions only.
@@ -296,6 +301,8 @@ impl Rib {
             local_export,
             pending: Vec::new(),
             fib_outputs: true,
+            export_after_kernel: false,
+            fib_inflight: std::collections::VecDeque::new(),
             forwarding: forwarding::Forwarding::default(),
             groups: Vec::new(),
             export_cache: flush::ExportCache::default(),

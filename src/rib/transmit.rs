@@ -130,6 +130,8 @@ impl Rib {
         let v4_ok = ctx.v4_route_next_hop().is_some() && !add_path.ipv4_unicast;
         let v6_ok = ctx.v6_route_next_hop().is_some() && !add_path.ipv6_unicast;
         while size < budget {
+            // The initial table goes as it stands; later changes wait for the kernel.
+            let initial = q.in_initial_table(loc.slab.len());
             let Some(id) = q.next(loc.slab.len()) else {
                 break;
             };
@@ -150,7 +152,7 @@ impl Rib {
             } else {
                 NONE
             };
-            if want == q.get(id) {
+            if want == q.get(id) || (want != NONE && !initial && loc.kernel_wait.contains(id)) {
                 continue;
             }
             if want == NONE {
@@ -319,7 +321,8 @@ impl Rib {
             };
             let prefix = loc.prefix(id);
             let (want, source) = group_want(peers, loc, forwarding, overlay, fams, id);
-            if want == group.sent.get(id) {
+            // A route replacing another waits for the kernel ([`Rib::fib_applied`] queues it again).
+            if want == group.sent.get(id) || (want != NONE && loc.kernel_wait.contains(id)) {
                 continue;
             }
             group.sent.set(id, want, loc);

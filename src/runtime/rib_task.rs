@@ -224,6 +224,9 @@ struct RibTask {
     fib: Option<mpsc::UnboundedSender<super::fib_task::FibMsg>>,
     /// Batches the FIB task can take now (see [`RibMsg::FibReady`]).
     fib_credits: u32,
+    /// Per batch the FIB task took and has not applied yet, oldest first: the
+    /// table it came from (an index of `fib_views`).
+    fib_batches: std::collections::VecDeque<usize>,
     /// `[kernel] table`: the default view's best routes go there.
     kernel_table: TableId,
     /// Our restart is over: `FibMsg::EndGrace` goes to each of these
@@ -320,6 +323,9 @@ impl RibTask {
         rib.set_overlay(config.overlay.clone());
         // Forwarding changes only matter to the kernel FIB.
         rib.set_fib_outputs(fib.is_some());
+        // With a FIB, a route replacing another is announced once the kernel holds it.
+        rib.set_export_after_kernel(fib.is_some());
+        views.set_export_after_kernel(fib.is_some());
         for n in &config.neighbors {
             rib.add_peer(PeerConfig::from(n));
             views.add_peer(&PeerConfig::from(n), &n.view_cost);
@@ -338,6 +344,7 @@ impl RibTask {
             peers,
             fib,
             fib_credits: FIB_CREDITS,
+            fib_batches: std::collections::VecDeque::new(),
             kernel_table: config.kernel.table,
             end_grace_owed: Vec::new(),
             best_changes: 0,
@@ -558,6 +565,15 @@ impl RibTask {
             }
             RibMsg::FibReady { batches } => {
                 self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
+                // Applied in the order taken: their routes may be announced now.
+                for _ in 0..batches {
+                    let Some(i) = self.fib_batches.pop_front() else {
+                        break;
+                    };
+                    if let Some((_, rib)) = self.fib_views().into_iter().nth(i) {
+                        rib.fib_applied();
+                    }
+                }
             }
             RibMsg::KernelSettled { reply } => {
                 // A reload that gave up waiting (no FIB progress) left its own.
@@ -650,14 +666,19 @@ impl RibTask {
         let mut changes = 0;
         let mut owed = std::mem::take(&mut self.end_grace_owed);
         let peers = std::mem::take(&mut self.peers);
+        let mut taken = std::mem::take(&mut self.fib_batches);
         let mut views = self.fib_views();
         while credits > 0 {
             let mut sent = false;
-            for (table, rib) in views.iter_mut().filter(|(_, r)| r.fib_queued() > 0) {
+            for (i, (table, rib)) in views.iter_mut().enumerate() {
                 if credits == 0 {
                     break;
                 }
+                if rib.fib_queued() == 0 {
+                    continue;
+                }
                 let routes = fib_batch(rib, &peers);
+                taken.push_back(i);
                 changes += routes.len() as u64;
                 credits -= 1;
                 sent = true;
@@ -676,6 +697,7 @@ impl RibTask {
             }
         }
         drop(views);
+        self.fib_batches = taken;
         self.peers = peers;
         self.end_grace_owed = owed;
         self.fib_credits = credits;

@@ -163,6 +163,13 @@ impl Views {
         }
     }
 
+    /// Routes replacing others wait for the kernel before they are announced ([`Rib::set_export_after_kernel`]).
+    pub fn set_export_after_kernel(&mut self, on: bool) {
+        for t in &mut self.tables {
+            t.rib.set_export_after_kernel(on);
+        }
+    }
+
     /// A neighbor, in the default `Rib`'s order (same peer ids);
     /// `view_cost`: its `view_cost` by view name.
     pub fn add_peer(&mut self, cfg: &PeerConfig, view_cost: &BTreeMap<String, u32>) -> PeerId {

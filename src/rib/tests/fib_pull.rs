@@ -159,3 +159,118 @@ fn pulled_into_the_fib_core_a_flapping_prefix_is_installed_once_with_its_last_ro
         (net(p), IpAddr::V6(ll(3)), "wg3")
     );
 }
+
+/// The prefixes announced to `peer` in `out`.
+fn announced_to(out: &[RibOutput], peer: PeerId) -> Vec<IpNet> {
+    got(out, peer)
+        .announced
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// A rib whose changed routes wait for the kernel, `10.255.0.7/32` learned
+/// from peer 0: a first route, announced to peers 1 and 2 at once, then
+/// pulled and applied.
+fn kernel_first_rib() -> Rib {
+    let mut rib = rib_with([Some(10), Some(20), Some(30)]);
+    rib.set_export_after_kernel(true);
+    from(&mut rib, 0, &["10.255.0.7/32"]);
+    rib.flush();
+    let out = rib.transmit_all();
+    assert_eq!(announced_to(&out, 1), vec![net("10.255.0.7/32")]);
+    assert_eq!(announced_to(&out, 2), vec![net("10.255.0.7/32")]);
+    assert_eq!(pull(&mut rib, 16)[0].best, via(0));
+    rib.fib_applied();
+    assert_eq!(rib.fib_in_flight(), 0);
+    rib
+}
+
+/// Peer 1's path for `10.255.0.7/32`, better than peer 0's.
+fn better_via_1(rib: &mut Rib) {
+    rib.update(1, &announce_with(attrs(Some(0)), &["10.255.0.7/32"], 2));
+    rib.update(0, &announce_with(attrs(Some(50)), &["10.255.0.7/32"], 1));
+    rib.flush();
+}
+
+#[test]
+fn with_the_kernel_first_a_route_replacing_another_is_announced_once_its_batch_is_applied() {
+    let mut rib = kernel_first_rib();
+    better_via_1(&mut rib);
+    let out = rib.transmit_all();
+    assert!(announced_to(&out, 0).is_empty() && announced_to(&out, 2).is_empty());
+    assert!(
+        got(&out, 2).withdrawn.is_empty(),
+        "the old path stays meanwhile"
+    );
+    assert_eq!(pull(&mut rib, 16)[0].best, via(1));
+    assert!(
+        announced_to(&rib.transmit_all(), 2).is_empty(),
+        "pulled is not applied"
+    );
+    rib.fib_applied();
+    let out = rib.transmit_all();
+    assert_eq!(announced_to(&out, 0), vec![net("10.255.0.7/32")]);
+    assert_eq!(announced_to(&out, 2), vec![net("10.255.0.7/32")]);
+}
+
+#[test]
+fn with_the_kernel_first_a_withdrawal_goes_at_once() {
+    let mut rib = kernel_first_rib();
+    rib.update(0, &withdraw(&["10.255.0.7/32"]));
+    rib.flush();
+    let out = rib.transmit_all();
+    assert_eq!(got(&out, 1).withdrawn, vec![net("10.255.0.7/32")]);
+    assert_eq!(got(&out, 2).withdrawn, vec![net("10.255.0.7/32")]);
+    assert_eq!(pull(&mut rib, 16)[0].best, None);
+}
+
+#[test]
+fn a_route_changed_again_after_its_pull_waits_for_the_newer_batch() {
+    let mut rib = kernel_first_rib();
+    better_via_1(&mut rib);
+    assert_eq!(pull(&mut rib, 16)[0].best, via(1));
+    // Changed again before that batch is applied: to peer 2's path.
+    rib.update(2, &announce_with(attrs(Some(0)), &["10.255.0.7/32"], 3));
+    rib.update(1, &announce_with(attrs(Some(90)), &["10.255.0.7/32"], 2));
+    rib.flush();
+    rib.fib_applied();
+    let out = rib.transmit_all();
+    assert!(
+        announced_to(&out, 0).is_empty(),
+        "the kernel holds peer 1's path, the selection is peer 2's"
+    );
+    assert_eq!(pull(&mut rib, 16)[0].best, via(2));
+    rib.fib_applied();
+    assert_eq!(
+        announced_to(&rib.transmit_all(), 0),
+        vec![net("10.255.0.7/32")]
+    );
+}
+
+#[test]
+fn a_session_coming_up_gets_the_table_as_it_stands() {
+    let mut rib = kernel_first_rib();
+    rib.peer_down(2);
+    rib.flush();
+    rib.transmit_all();
+    better_via_1(&mut rib);
+    up(&mut rib, 2);
+    rib.flush();
+    let out = rib.transmit_all();
+    assert_eq!(announced_to(&out, 2), vec![net("10.255.0.7/32")]);
+    assert!(announced_to(&out, 0).is_empty(), "a change for the others");
+}
+
+#[test]
+fn turning_the_kernel_first_off_announces_what_waited() {
+    let mut rib = kernel_first_rib();
+    better_via_1(&mut rib);
+    assert_eq!(pull(&mut rib, 1).len(), 1);
+    assert!(announced_to(&rib.transmit_all(), 2).is_empty());
+    rib.set_export_after_kernel(false);
+    assert_eq!(
+        announced_to(&rib.transmit_all(), 2),
+        vec![net("10.255.0.7/32")]
+    );
+}
