@@ -55,6 +55,7 @@ impl Rib {
             overlay,
             overlay_cluster_id,
             pending,
+            announced,
             ..
         } = self;
         let Some(p) = peers.get_mut(peer) else {
@@ -135,26 +136,25 @@ impl Rib {
             // RFC 4271 §6.3, RFC 7606 §7.3: an unusable next hop is treat-as-withdraw.
             let v4_nh = next_hop_attr(a.next_hop, &ctx);
             let mp_nh: Option<Checked> = a.mp_reach.as_ref().map(|r| mp_next_hop(r, &ctx));
-            // Inline for a few: a loopback's UPDATE carries one prefix.
-            let announced: SmallVec<[(IpNet, Option<u32>, &Checked); 4]> = update
-                .nlri_v4()
-                .with_path_ids()
-                .filter(|_| use_v4_field)
-                .map(|(i, n)| (IpNet::V4(n), v4_ap.then_some(i), &v4_nh))
-                .chain(
-                    a.mp_reach
-                        .iter()
-                        .filter(|_| use_mp_reach)
-                        .flat_map(|r| {
-                            let ap = r.add_path;
-                            r.prefixes()
-                                .with_path_ids()
-                                .map(move |(i, n)| (n, ap.then_some(i)))
-                        })
-                        .zip(std::iter::repeat(mp_nh.as_ref()))
-                        .filter_map(|((n, i), nh)| Some((n, i, nh?))),
-                )
-                .collect();
+            // Plain loops into a buffer kept across UPDATEs: the prefixes are
+            // walked once more below, with their lookups started ahead.
+            announced.clear();
+            if use_v4_field {
+                let mut it = update.nlri_v4();
+                while let Some((i, n)) = it.next_path() {
+                    announced.push((IpNet::V4(n), v4_ap.then_some(i), false));
+                }
+            }
+            if let Some(r) = a
+                .mp_reach
+                .as_ref()
+                .filter(|_| use_mp_reach && mp_nh.is_some())
+            {
+                let (ap, mut it) = (r.add_path, r.prefixes());
+                while let Some((i, n)) = it.next_path() {
+                    announced.push((n, ap.then_some(i), true));
+                }
+            }
             // The table lookups miss the cache: keep a few in flight, each
             // started `AHEAD` prefixes before it is needed (more at once
             // only queue up behind the CPU's miss buffers).
@@ -164,10 +164,14 @@ impl Rib {
             }
             // Route ids of this UPDATE by (next hop, verdict, path id): mostly one.
             let mut ids: SmallVec<[RouteIdOf; 2]> = SmallVec::new();
-            for (i, &(prefix, path, (next_hop, nh_verdict))) in announced.iter().enumerate() {
+            for (i, &(prefix, path, mp)) in announced.iter().enumerate() {
                 if let Some((next, _, _)) = announced.get(i + AHEAD) {
                     loc.prefetch(next);
                 }
+                let (next_hop, nh_verdict) = match (mp, &mp_nh) {
+                    (true, Some(c)) => c,
+                    _ => &v4_nh,
+                };
                 let path_id = path.unwrap_or(0);
                 let next_hop: Option<IpAddr> = *next_hop;
                 if !p.adj_in.stale.is_empty() {

@@ -117,12 +117,13 @@ fn same_without_reach(held: &PathAttributes, attrs: &PathAttributes) -> bool {
 /// Interns attribute sets: received ones without MP_REACH/MP_UNREACH
 /// ([`Interner::intern_received`]), outgoing ones as they are (an overlay
 /// route's carries its next hop in an MP_REACH without prefixes).
-/// The table holds the shared copies themselves: a set costs its `Arc` and
-/// a table slot (a pointer and a control byte); hashes are recomputed from
-/// the values when the table grows.
+/// The table holds the shared copies themselves with their hashes: a set
+/// costs its `Arc` and a table slot (a hash, a pointer and a control byte),
+/// and growing the table rehashes no set (a fabric's routes come in many
+/// sets: each MED its own).
 #[derive(Default)]
 pub struct Interner {
-    sets: HashTable<Arc<PathAttributes>>,
+    sets: HashTable<(u64, Arc<PathAttributes>)>,
     live_after_purge: usize,
 }
 
@@ -130,7 +131,7 @@ impl Interner {
     /// The shared copy of `attrs`.
     pub fn intern(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
         let hash = attrs_hash(&attrs);
-        if let Some(a) = self.sets.find(hash, |a| **a == attrs) {
+        if let Some((_, a)) = self.sets.find(hash, |(_, a)| **a == attrs) {
             return a.clone();
         }
         self.insert(hash, Arc::new(attrs))
@@ -141,7 +142,7 @@ impl Interner {
     /// route received again costs a hash and a comparison.
     pub fn intern_received(&mut self, attrs: &PathAttributes) -> Arc<PathAttributes> {
         let hash = attrs_hash(attrs);
-        if let Some(a) = self.sets.find(hash, |a| same_without_reach(a, attrs)) {
+        if let Some((_, a)) = self.sets.find(hash, |(_, a)| same_without_reach(a, attrs)) {
             return a.clone();
         }
         self.insert(hash, Arc::new(attrs.without_reach()))
@@ -149,7 +150,7 @@ impl Interner {
 
     fn insert(&mut self, hash: u64, a: Arc<PathAttributes>) -> Arc<PathAttributes> {
         self.sets
-            .insert_unique(hash, a.clone(), |held| attrs_hash(held));
+            .insert_unique(hash, (hash, a.clone()), |(h, _)| *h);
         a
     }
 
@@ -162,7 +163,7 @@ impl Interner {
         if self.sets.len() < 2 * self.live_after_purge + 1024 {
             return;
         }
-        self.sets.retain(|a| Arc::strong_count(a) > 1);
+        self.sets.retain(|(_, a)| Arc::strong_count(a) > 1);
         self.live_after_purge = self.sets.len();
     }
 }

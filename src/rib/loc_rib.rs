@@ -175,7 +175,9 @@ pub(crate) struct PrefixIndex {
     len: usize,
 }
 
-const EMPTY: u32 = u32::MAX;
+/// An empty slot: all zero, so a new table is fresh zeroed memory (no
+/// fill); a slot holds its id plus one.
+const EMPTY: u32 = 0;
 /// 16.7M prefixes at most; the other 8 bits of a slot are hash bits, so a
 /// probe passing an occupied slot reads the slab once in 256 times.
 const ID_BITS: u32 = 24;
@@ -252,6 +254,17 @@ impl PrefixIndex {
         (h as u32) << ID_BITS
     }
 
+    /// The slot of dest `id` whose prefix hashes to `h` (never [`EMPTY`]:
+    /// ids are below [`MAX_DESTS`]).
+    fn slot(h: u64, id: u32) -> u32 {
+        Self::tag(h) | (id + 1)
+    }
+
+    /// The dest id in occupied slot `s`.
+    fn id(s: u32) -> u32 {
+        (s & ID_MASK) - 1
+    }
+
     fn find(&self, p: &IpNet, keys: Keys<'_>) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
@@ -264,7 +277,7 @@ impl PrefixIndex {
         while self.slots[i] != EMPTY {
             i = self.next(i);
         }
-        self.slots[i] = Self::tag(h) | id;
+        self.slots[i] = Self::slot(h, id);
     }
 
     /// Room for one more key: rebuilt from the slab, half as big again,
@@ -273,9 +286,9 @@ impl PrefixIndex {
         let slab = keys.slab;
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             let cap = (self.slots.len() * 3 / 2).max(64);
-            let mut slots = Vec::with_capacity(cap);
+            // Zeroed (EMPTY) by the kernel as pages are first touched.
+            let slots = vec![EMPTY; cap];
             super::huge_pages::advise(&slots);
-            slots.resize(cap, EMPTY);
             self.slots = slots;
             // Hash a few dests ahead and prefetch their slots.
             const AHEAD: usize = 16;
@@ -302,7 +315,7 @@ impl PrefixIndex {
     /// [`PrefixIndex::reserve_one`] first).
     fn probe(&self, p: &IpNet, h: u64, keys: Keys<'_>) -> Result<u32, usize> {
         self.probe_slot(p, h, keys)
-            .map(|slot| self.slots[slot] & ID_MASK)
+            .map(|slot| Self::id(self.slots[slot]))
     }
 
     /// One probe: `Ok(slot)` holding `p`, or `Err(slot)` where it would go.
@@ -314,7 +327,7 @@ impl PrefixIndex {
             if s == EMPTY {
                 return Err(i);
             }
-            if s & !ID_MASK == tag && keys.slab[(s & ID_MASK) as usize].is(p, keys.v6) {
+            if s & !ID_MASK == tag && keys.slab[Self::id(s) as usize].is(p, keys.v6) {
                 return Ok(i);
             }
             i = self.next(i);
@@ -322,7 +335,7 @@ impl PrefixIndex {
     }
 
     fn fill(&mut self, slot: usize, h: u64, id: u32) {
-        self.slots[slot] = Self::tag(h) | id;
+        self.slots[slot] = Self::slot(h, id);
         self.len += 1;
     }
 
@@ -340,7 +353,7 @@ impl PrefixIndex {
             if s == EMPTY {
                 break;
             }
-            let home = self.home(prefix_hash(&keys.prefix(s & ID_MASK)));
+            let home = self.home(prefix_hash(&keys.prefix(Self::id(s))));
             // Move `s` into the hole unless its home lies cyclically in (hole, j].
             let stays = if hole <= j {
                 hole < home && home <= j

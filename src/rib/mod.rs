@@ -269,6 +269,9 @@ pub struct Rib {
     groups: Vec<group::UpdateGroup>,
     /// Outgoing attribute sets made since the last flush ([`flush::ExportCache`]).
     export_cache: flush::ExportCache,
+    /// One UPDATE's announced prefixes while they are imported: (prefix,
+    /// path id, from MP_REACH), kept for its buffer.
+    announced: Vec<(IpNet, Option<u32>, bool)>,
     /// Routers whose link session just went down: paths through them are
     /// avoided for a moment ([`lost_routers`]).
     lost: lost_routers::LostRouters,
@@ -306,6 +309,7 @@ impl Rib {
             forwarding: forwarding::Forwarding::default(),
             groups: Vec::new(),
             export_cache: flush::ExportCache::default(),
+            announced: Vec::new(),
             lost: lost_routers::LostRouters::default(),
         }
     }
