@@ -117,13 +117,12 @@ fn same_without_reach(held: &PathAttributes, attrs: &PathAttributes) -> bool {
 /// Interns attribute sets: received ones without MP_REACH/MP_UNREACH
 /// ([`Interner::intern_received`]), outgoing ones as they are (an overlay
 /// route's carries its next hop in an MP_REACH without prefixes).
-/// The table holds the shared copies themselves with their hashes: a set
-/// costs its `Arc` and a table slot (a hash, a pointer and a control byte),
-/// and growing the table rehashes no set (a fabric's routes come in many
-/// sets: each MED its own).
+/// The table holds the shared copies themselves: a set costs its `Arc` and
+/// a table slot (a pointer and a control byte); hashes are recomputed from
+/// the values when the table grows.
 #[derive(Default)]
 pub struct Interner {
-    sets: HashTable<(u64, Arc<PathAttributes>)>,
+    sets: HashTable<Arc<PathAttributes>>,
     live_after_purge: usize,
 }
 
@@ -131,7 +130,7 @@ impl Interner {
     /// The shared copy of `attrs`.
     pub fn intern(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
         let hash = attrs_hash(&attrs);
-        if let Some((_, a)) = self.sets.find(hash, |(_, a)| **a == attrs) {
+        if let Some(a) = self.sets.find(hash, |a| **a == attrs) {
             return a.clone();
         }
         self.insert(hash, Arc::new(attrs))
@@ -142,7 +141,7 @@ impl Interner {
     /// route received again costs a hash and a comparison.
     pub fn intern_received(&mut self, attrs: &PathAttributes) -> Arc<PathAttributes> {
         let hash = attrs_hash(attrs);
-        if let Some((_, a)) = self.sets.find(hash, |(_, a)| same_without_reach(a, attrs)) {
+        if let Some(a) = self.sets.find(hash, |a| same_without_reach(a, attrs)) {
             return a.clone();
         }
         self.insert(hash, Arc::new(attrs.without_reach()))
@@ -150,7 +149,7 @@ impl Interner {
 
     fn insert(&mut self, hash: u64, a: Arc<PathAttributes>) -> Arc<PathAttributes> {
         self.sets
-            .insert_unique(hash, (hash, a.clone()), |(h, _)| *h);
+            .insert_unique(hash, a.clone(), |held| attrs_hash(held));
         a
     }
 
@@ -163,7 +162,7 @@ impl Interner {
         if self.sets.len() < 2 * self.live_after_purge + 1024 {
             return;
         }
-        self.sets.retain(|(_, a)| Arc::strong_count(a) > 1);
+        self.sets.retain(|a| Arc::strong_count(a) > 1);
         self.live_after_purge = self.sets.len();
     }
 }
