@@ -30,8 +30,10 @@ pub(super) fn our_restart(
         .map(|(_, n)| n.restart_time)
         .max()
         .map(|t| Instant::now() + Duration::from_secs(t.into()));
+    let any_gr = gr.clone().next().is_some();
     let restart = RestartGrace::new(gr.map(|(i, _)| i), deadline);
-    let restart = if restarted {
+    // Without a graceful-restart neighbor there is no End-of-RIB to wait for.
+    let restart = if restarted && any_gr {
         restart.defer_output()
     } else {
         restart

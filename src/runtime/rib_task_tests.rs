@@ -145,3 +145,27 @@ fn without_a_restart_of_this_node_the_table_goes_at_session_up() {
     assert!(n.sent(0) > 0);
     assert_eq!(n.deferred(), [false; 3]);
 }
+
+#[test]
+fn a_restarted_node_without_graceful_restart_neighbors_defers_nothing_and_says_nothing() {
+    let config = crate::config::parse(
+        &CONFIG.replace("graceful_restart = true", "graceful_restart = false"),
+        "t",
+    )
+    .unwrap();
+    let (mut restart, views) = restart::our_restart(&config, 1, true);
+    assert!(!restart.holds_output() && !views[0].holds_output());
+    let rib = Rib::new(RibConfig::from_config(&config));
+    assert!(
+        restart.progress(&rib, std::time::Instant::now()),
+        "over at once"
+    );
+    assert!(
+        restart.take_release().is_none(),
+        "no release to log: nothing was held"
+    );
+    // With them, the output waits.
+    let config = crate::config::parse(CONFIG, "t").unwrap();
+    let (restart, _) = restart::our_restart(&config, 1, true);
+    assert!(restart.holds_output());
+}
