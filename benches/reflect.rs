@@ -6,8 +6,10 @@
 //! distinct prefixes until it holds all N. Measured: time from the first byte
 //! sent to the last route received; the floor (feeder straight to sink, no
 //! daemon); the daemon's CPU seconds (utime+stime from /proc); its peak RSS
-//! (VmHWM) and RSS growth per route. Run with kittbgpd and with BIRD 2 in the
-//! middle, in one run, and printed side by side.
+//! (VmHWM) and RSS growth per route. Then the feeder's session is closed:
+//! "drop" is the time from the close until the sink has seen every route
+//! withdrawn (a reflector losing a client with a full table). Run with
+//! kittbgpd and with BIRD 2 in the middle, in one run, and printed side by side.
 //!
 //! `cargo bench --bench reflect -- [--routes 100000,1000000] [--runs 3] [--only kittbgpd|bird] [--before BIN]`
 //! `--before BIN`: also run another kittbgpd binary (e.g. the main branch's), as row "before".
@@ -114,6 +116,28 @@ impl Feed {
     }
 }
 
+/// Counts the sink's distinct withdrawn prefixes until all `n` are gone.
+fn sink_until_withdrawn(s: &mut Speaker, n: u32) -> Option<Instant> {
+    let mut gone = vec![false; n as usize];
+    let mut count = 0;
+    let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+    while count < n {
+        let Message::Update(u) = s.recv()? else {
+            continue;
+        };
+        for p in u.withdrawn_all() {
+            if let ipnet::IpNet::V4(p) = p {
+                let i = u32::from(p.addr()).wrapping_sub(base) as usize;
+                if i < gone.len() && !gone[i] {
+                    gone[i] = true;
+                    count += 1;
+                }
+            }
+        }
+    }
+    Some(Instant::now())
+}
+
 fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
     let mut seen = vec![false; n as usize];
     let mut count = 0;
@@ -139,6 +163,8 @@ fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
 
 struct RunResult {
     wall: Duration,
+    /// From the feeder's close until the sink saw every route withdrawn.
+    drop: Duration,
     cpu: f64,
     hwm_kib: u64,
     base_kib: u64,
@@ -201,7 +227,12 @@ fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool, hold: Duration)
     let mut sink = connect_retry(SINK);
     assert!(sink.establish(SINK), "sink session");
     let n = feed.n;
-    let sink_thread = std::thread::spawn(move || sink_until_all(&mut sink, n));
+    let (all_tx, all_rx) = std::sync::mpsc::channel();
+    let sink_thread = std::thread::spawn(move || {
+        let all = sink_until_all(&mut sink, n);
+        let _ = all_tx.send(all);
+        all.and_then(|_| sink_until_withdrawn(&mut sink, n))
+    });
     let mut f = connect_retry(FEEDER);
     assert!(f.establish(FEEDER), "feeder session");
     std::thread::sleep(Duration::from_millis(200));
@@ -209,7 +240,7 @@ fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool, hold: Duration)
     let cpu0 = proc_cpu_seconds(pid);
     let t0 = Instant::now();
     f.stream.write_all(&feed.bytes).unwrap();
-    let t1 = sink_thread.join().unwrap().expect("sink lost its session");
+    let t1 = all_rx.recv().ok().flatten().expect("sink lost its session");
     if kernel {
         settle(pid);
         let routes = std::process::Command::new("sh")
@@ -225,12 +256,16 @@ fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool, hold: Duration)
     }
     let cpu = proc_cpu_seconds(pid) - cpu0;
     let hwm_kib = proc_status_kib(pid, "VmHWM:");
+    // The feeder goes: every route is withdrawn from the sink.
+    let t2 = Instant::now();
+    drop(f);
+    let t3 = sink_thread.join().unwrap().expect("sink lost its session");
     // SAFETY: our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = child.wait();
-    drop(f);
     RunResult {
         wall: t1 - t0,
+        drop: t3 - t2,
         cpu,
         hwm_kib,
         base_kib,
@@ -241,6 +276,7 @@ fn run_dut(feed: &Feed, dut: Dut<'_>, work: &Path, kernel: bool, hold: Duration)
 
 struct Summary {
     wall: Duration,
+    drop: Duration,
     cpu: f64,
     hwm_kib: u64,
     bytes_per_route: f64,
@@ -264,6 +300,7 @@ fn summarize(runs: Vec<RunResult>) -> Summary {
     let m = by_wall[n / 2];
     Summary {
         wall: m.wall,
+        drop: median(runs.iter().map(|r| r.drop).collect()),
         cpu: m.cpu,
         hwm_kib: runs.iter().map(|r| r.hwm_kib).max().unwrap_or(0),
         bytes_per_route: 0.0_f64.max((m.hwm_kib.saturating_sub(m.base_kib)) as f64 * 1024.0),
@@ -274,33 +311,35 @@ fn print_table(rows: &[Row], runs: usize) {
     println!();
     println!("route reflection: feeder -> DUT (RR, pinned to CPU 1) -> sink; median of {runs} runs; IPv4 /32, {ROUTES_PER_ATTR_SET} routes per attribute set");
     println!(
-        "{:>9}  {:<9} {:>10} {:>10} {:>9} {:>10} {:>11}",
-        "routes", "DUT", "wall ms", "floor ms", "CPU s", "VmHWM MiB", "B/route"
+        "{:>9}  {:<9} {:>10} {:>10} {:>9} {:>10} {:>11} {:>9}",
+        "routes", "DUT", "wall ms", "floor ms", "CPU s", "VmHWM MiB", "B/route", "drop ms"
     );
     for row in rows {
         for (name, s) in &row.results {
             println!(
-                "{:>9}  {:<9} {:>10.1} {:>10.1} {:>9.2} {:>10.1} {:>11.0}",
+                "{:>9}  {:<9} {:>10.1} {:>10.1} {:>9.2} {:>10.1} {:>11.0} {:>9.1}",
                 row.n,
                 name,
                 s.wall.as_secs_f64() * 1e3,
                 row.floor.as_secs_f64() * 1e3,
                 s.cpu,
                 s.hwm_kib as f64 / 1024.0,
-                s.bytes_per_route / f64::from(row.n)
+                s.bytes_per_route / f64::from(row.n),
+                s.drop.as_secs_f64() * 1e3
             );
         }
         let get = |n: &str| row.results.iter().find(|(k, _)| *k == n).map(|(_, s)| s);
         if let (Some(k), Some(b)) = (get("kittbgpd"), get("bird")) {
             println!(
-                "{:>9}  {:<9} {:>10.2} {:>10} {:>9.2} {:>10.2} {:>11.2}",
+                "{:>9}  {:<9} {:>10.2} {:>10} {:>9.2} {:>10.2} {:>11.2} {:>9.2}",
                 row.n,
                 "ratio k/b",
                 k.wall.as_secs_f64() / b.wall.as_secs_f64(),
                 "",
                 k.cpu / b.cpu.max(1e-9),
                 k.hwm_kib as f64 / b.hwm_kib.max(1) as f64,
-                k.bytes_per_route / b.bytes_per_route.max(1.0)
+                k.bytes_per_route / b.bytes_per_route.max(1.0),
+                k.drop.as_secs_f64() / b.drop.as_secs_f64().max(1e-9)
             );
         }
     }
