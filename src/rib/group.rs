@@ -164,10 +164,16 @@ impl UpdateGroup {
 
     /// Drops the entries no following member still needs.
     fn trim(&mut self, loc: &mut LocRib) {
+        // A withdrawal's last hold going frees its dest: its index slot is
+        // fetched a few changes ahead (a session's whole table at its end).
+        const AHEAD: usize = 8;
         while self.stream.front().is_some_and(|e| e.pending == 0) {
             let e = self.stream.pop_front().expect("front");
             self.base += 1;
-            for (id, export, _) in e.changes {
+            for (k, &(id, export, _)) in e.changes.iter().enumerate() {
+                if let Some(&(next, NONE, _)) = e.changes.get(k + AHEAD) {
+                    loc.prefetch_index_of(next);
+                }
                 unhold(loc, id, export);
             }
         }

@@ -160,24 +160,25 @@ struct Keys<'a> {
     v6: &'a [Ipv6Addr],
 }
 
-impl Keys<'_> {
-    fn prefix(&self, id: u32) -> IpNet {
-        self.slab[id as usize].prefix(self.v6)
-    }
-}
-
 /// prefix -> dest id: open addressing with linear probing over `u32` slots,
 /// each an id (low [`ID_BITS`]) and a few hash bits, so probing rarely
-/// touches the slab. Keys are compared in the slab.
+/// touches the slab. Keys are compared in the slab. A removal leaves a
+/// tombstone (one probe, nothing moved: a session of a million routes goes
+/// without re-hashing the runs behind each); an insert reuses the first
+/// tombstone on its way, and the table is rebuilt once live keys and
+/// tombstones fill it to 3/4.
 #[derive(Debug, Default)]
 pub(crate) struct PrefixIndex {
     slots: Vec<u32>,
     len: usize,
+    tombs: usize,
 }
 
 /// An empty slot: all zero, so a new table is fresh zeroed memory (no
 /// fill); a slot holds its id plus one.
 const EMPTY: u32 = 0;
+/// A removed key's slot: no id (0) under a non-zero tag.
+const TOMB: u32 = 1 << ID_BITS;
 /// 16.7M prefixes at most; the other 8 bits of a slot are hash bits, so a
 /// probe passing an occupied slot reads the slab once in 256 times.
 const ID_BITS: u32 = 24;
@@ -280,12 +281,19 @@ impl PrefixIndex {
         self.slots[i] = Self::slot(h, id);
     }
 
-    /// Room for one more key: rebuilt from the slab, half as big again,
-    /// when 3/4 full (linear probing gets slow beyond).
+    /// Room for one more key: rebuilt from the slab when keys and
+    /// tombstones fill 3/4 (linear probing gets slow beyond): half as big
+    /// again if live keys fill 5/8, else as big (the tombstones go, and at
+    /// least 1/8 of the table is free until the next rebuild).
     fn reserve_one(&mut self, keys: Keys<'_>) {
         let slab = keys.slab;
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
-            let cap = (self.slots.len() * 3 / 2).max(64);
+        if (self.len + self.tombs + 1) * 4 > self.slots.len() * 3 {
+            let cap = if (self.len + 1) * 8 > self.slots.len() * 5 {
+                (self.slots.len() * 3 / 2).max(64)
+            } else {
+                self.slots.len()
+            };
+            self.tombs = 0;
             // Zeroed (EMPTY) by the kernel as pages are first touched.
             let slots = vec![EMPTY; cap];
             super::huge_pages::advise(&slots);
@@ -318,16 +326,20 @@ impl PrefixIndex {
             .map(|slot| Self::id(self.slots[slot]))
     }
 
-    /// One probe: `Ok(slot)` holding `p`, or `Err(slot)` where it would go.
+    /// One probe: `Ok(slot)` holding `p`, or `Err(slot)` where it would go
+    /// (the first tombstone passed, else the empty slot that ends the run).
     fn probe_slot(&self, p: &IpNet, h: u64, keys: Keys<'_>) -> Result<usize, usize> {
         let tag = Self::tag(h);
         let mut i = self.home(h);
+        let mut tomb = None;
         loop {
             let s = self.slots[i];
             if s == EMPTY {
-                return Err(i);
+                return Err(tomb.unwrap_or(i));
             }
-            if s & !ID_MASK == tag && keys.slab[Self::id(s) as usize].is(p, keys.v6) {
+            if s & ID_MASK == 0 {
+                tomb.get_or_insert(i);
+            } else if s & !ID_MASK == tag && keys.slab[Self::id(s) as usize].is(p, keys.v6) {
                 return Ok(i);
             }
             i = self.next(i);
@@ -335,37 +347,40 @@ impl PrefixIndex {
     }
 
     fn fill(&mut self, slot: usize, h: u64, id: u32) {
+        if self.slots[slot] == TOMB {
+            self.tombs -= 1;
+        }
         self.slots[slot] = Self::slot(h, id);
         self.len += 1;
     }
 
-    /// Removes `p` (present), shifting the following run back (no tombstones).
+    fn prev(&self, i: usize) -> usize {
+        if i == 0 {
+            self.slots.len() - 1
+        } else {
+            i - 1
+        }
+    }
+
+    /// Removes `p` (present): a tombstone, unless its slot ends the run;
+    /// then it and the tombstones just before it are empty again.
     fn remove(&mut self, p: &IpNet, keys: Keys<'_>) {
         let Ok(i) = self.probe_slot(p, prefix_hash(p), keys) else {
             return;
         };
         self.len -= 1;
-        let mut hole = i;
-        let mut j = i;
-        loop {
-            j = self.next(j);
-            let s = self.slots[j];
-            if s == EMPTY {
-                break;
-            }
-            let home = self.home(prefix_hash(&keys.prefix(Self::id(s))));
-            // Move `s` into the hole unless its home lies cyclically in (hole, j].
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
-            if !stays {
-                self.slots[hole] = s;
-                hole = j;
-            }
+        if self.slots[self.next(i)] != EMPTY {
+            self.slots[i] = TOMB;
+            self.tombs += 1;
+            return;
         }
-        self.slots[hole] = EMPTY;
+        self.slots[i] = EMPTY;
+        let mut j = self.prev(i);
+        while self.slots[j] == TOMB {
+            self.slots[j] = EMPTY;
+            self.tombs -= 1;
+            j = self.prev(j);
+        }
     }
 }
 
@@ -580,6 +595,13 @@ impl LocRib {
     /// Hint that `prefix` is looked up soon.
     pub fn prefetch(&self, prefix: &IpNet) {
         self.index.prefetch(prefix);
+    }
+
+    /// Hint that dest `id`'s index slot is read soon (it may be freed).
+    pub fn prefetch_index_of(&self, id: u32) {
+        if let Some(d) = self.slab.get(id as usize) {
+            self.index.prefetch(&d.prefix(&self.v6));
+        }
     }
 
     /// The dest of `prefix`, created if absent; `None` if the table is full
@@ -994,7 +1016,7 @@ mod tests {
     }
 
     #[test]
-    fn index_finds_inserts_and_removes_with_backward_shift() {
+    fn index_finds_inserts_and_removes_through_tombstones() {
         let mut loc = LocRib::default();
         let p = |i: u32| IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i), 32).unwrap());
         let ids: Vec<u32> = (0..5000).map(|i| loc.dest(p(i)).unwrap()).collect();
@@ -1010,7 +1032,55 @@ mod tests {
             assert_eq!(loc.find(&p(i)).is_some(), i % 3 != 0, "{i}");
         }
         assert_eq!(loc.len(), 5000 - 1667);
+        assert!(loc.index.tombs > 0, "removals inside runs leave tombstones");
         let again = loc.dest(p(3)).unwrap();
         assert_eq!(loc.find(&p(3)), Some(again));
+        // Everything removed and put back, twice: tombstones are reused or
+        // swept by a rebuild at the same size, the table does not grow.
+        let size = loc.index.slots.len();
+        for _ in 0..2 {
+            for i in 0..5000 {
+                if let Some(id) = loc.find(&p(i)) {
+                    loc.release(id);
+                }
+            }
+            assert_eq!((loc.len(), loc.index.len), (0, 0));
+            assert!((0..5000).all(|i| loc.find(&p(i)).is_none()));
+            for i in 0..5000 {
+                loc.dest(p(i)).unwrap();
+            }
+            assert!((0..5000).all(|i| loc.find(&p(i)).is_some()));
+            assert_eq!(loc.index.slots.len(), size);
+            let used = loc.index.slots.iter().filter(|&&s| s != EMPTY).count();
+            assert_eq!(used, loc.index.len + loc.index.tombs);
+            assert!((loc.index.len + loc.index.tombs) * 4 <= size * 3);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any mix of inserts and removals over a small key space (long
+        /// runs, tombstones, rebuilds in place and growth) finds exactly
+        /// what a plain set holds.
+        #[test]
+        fn index_agrees_with_a_set(ops in proptest::collection::vec((proptest::bool::ANY, 0u32..300), 1..3000)) {
+            let mut loc = LocRib::default();
+            let mut model = std::collections::BTreeSet::new();
+            let p = |i: u32| IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i), 32).unwrap());
+            for (insert, k) in ops {
+                if insert {
+                    loc.dest(p(k)).unwrap();
+                    model.insert(k);
+                } else if let Some(id) = loc.find(&p(k)) {
+                    loc.release(id);
+                    model.remove(&k);
+                }
+                proptest::prop_assert_eq!(loc.index.len, model.len());
+            }
+            for k in 0..300 {
+                proptest::prop_assert_eq!(loc.find(&p(k)).is_some(), model.contains(&k));
+            }
+            let used = loc.index.slots.iter().filter(|&&s| s != EMPTY).count();
+            proptest::prop_assert_eq!(used, loc.index.len + loc.index.tombs);
+        }
     }
 }
