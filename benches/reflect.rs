@@ -116,29 +116,9 @@ impl Feed {
     }
 }
 
-/// Counts the sink's distinct withdrawn prefixes until all `n` are gone.
-fn sink_until_withdrawn(s: &mut Speaker, n: u32) -> Option<Instant> {
-    let mut gone = vec![false; n as usize];
-    let mut count = 0;
-    let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
-    while count < n {
-        let Message::Update(u) = s.recv()? else {
-            continue;
-        };
-        for p in u.withdrawn_all() {
-            if let ipnet::IpNet::V4(p) = p {
-                let i = u32::from(p.addr()).wrapping_sub(base) as usize;
-                if i < gone.len() && !gone[i] {
-                    gone[i] = true;
-                    count += 1;
-                }
-            }
-        }
-    }
-    Some(Instant::now())
-}
-
-fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
+/// Counts the distinct routes of the feed (10.0.0.0 up, `n`) the sink sees
+/// announced, or `withdrawn`, until it has seen every one.
+fn sink_until(s: &mut Speaker, n: u32, withdrawn: bool) -> Option<Instant> {
     let mut seen = vec![false; n as usize];
     let mut count = 0;
     let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
@@ -146,7 +126,8 @@ fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
         let Message::Update(u) = s.recv()? else {
             continue;
         };
-        for p in u.announced() {
+        let prefixes = u.announced().filter(|_| !withdrawn);
+        for p in prefixes.chain(u.withdrawn_all().filter(|_| withdrawn)) {
             if let ipnet::IpNet::V4(p) = p {
                 let i = u32::from(p.addr()).wrapping_sub(base) as usize;
                 if i < seen.len() && !seen[i] {
@@ -157,6 +138,14 @@ fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
         }
     }
     Some(Instant::now())
+}
+
+fn sink_until_all(s: &mut Speaker, n: u32) -> Option<Instant> {
+    sink_until(s, n, false)
+}
+
+fn sink_until_withdrawn(s: &mut Speaker, n: u32) -> Option<Instant> {
+    sink_until(s, n, true)
 }
 
 // ---- runs
