@@ -268,6 +268,11 @@ impl Rib {
                 loc.release(id);
             }
         }
+        // An UPDATE of an extended length (RFC 8654) with tiny prefixes
+        // leaves no big buffer behind.
+        if announced.capacity() > 4096 {
+            *announced = Vec::new();
+        }
         admit_held(loc, p, pid);
         loc.routes.sweep();
         learned

@@ -270,7 +270,7 @@ pub struct Rib {
     /// Outgoing attribute sets made since the last flush ([`flush::ExportCache`]).
     export_cache: flush::ExportCache,
     /// One UPDATE's announced prefixes while they are imported: (prefix,
-    /// path id, from MP_REACH), kept for its buffer.
+    /// path id, from MP_REACH), kept for its buffer (up to 4096 of them).
     announced: Vec<(IpNet, Option<u32>, bool)>,
     /// Routers whose link session just went down: paths through them are
     /// avoided for a moment ([`lost_routers`]).
