@@ -232,7 +232,8 @@ struct Batch<'a> {
     /// The queues of established peers, out while the decider reads `peers`.
     queues: Vec<(usize, AdjRibOut)>,
     fib_outputs: bool,
-    /// A new kernel route holds its announcement back until applied.
+    /// A kernel route replacing another holds its announcement back until
+    /// applied ([`Batch::kernel_first`]).
     export_after_kernel: bool,
     forwarding: &'a mut super::forwarding::Forwarding,
     resolver: &'a mut Resolver,

@@ -566,11 +566,12 @@ impl RibTask {
             RibMsg::FibReady { batches } => {
                 self.fib_credits = (self.fib_credits + batches).min(FIB_CREDITS);
                 // Applied in the order taken: their routes may be announced now.
-                for _ in 0..batches {
-                    let Some(i) = self.fib_batches.pop_front() else {
-                        break;
-                    };
-                    if let Some((_, rib)) = self.fib_views().into_iter().nth(i) {
+                let applied: Vec<usize> = (0..batches)
+                    .map_while(|_| self.fib_batches.pop_front())
+                    .collect();
+                let mut views = self.fib_views();
+                for i in applied {
+                    if let Some((_, rib)) = views.get_mut(i) {
                         rib.fib_applied();
                     }
                 }
